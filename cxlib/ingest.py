@@ -1,0 +1,634 @@
+"""Ingestion: read, map, coerce, validate. Every input row is loaded or quarantined.
+
+The pipeline per canonical table:
+
+1. :func:`read_source` reads one raw file (CSV incl. gzip, Parquet, Excel) as text.
+2. :func:`map_source` renames raw columns to canonical ones, applies value mappings,
+   constants and "means missing" values, and melts wide survey exports.
+3. :func:`coerce_table` parses dates, timestamps (to UTC), numbers and booleans,
+   remembering which raw values failed to parse.
+4. :func:`validate_table` assigns each row the first reason it fails, if any, and
+   splits the table into loaded rows and quarantined rows.
+
+:func:`ingest_client` runs this for every configured table and returns an
+:class:`IngestResult` whose accounting proves ``rows_in == loaded + quarantined``.
+Missing files and missing required columns raise :class:`IngestError`: there is
+no report without them.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .config import ClientConfig, Source
+from .schema import CHANNELS, SURVEY_LEVELS, TABLE_NAMES, canonical_names, columns_of, required_names
+
+log = logging.getLogger(__name__)
+
+ROW = "_row"        # line of the row in its file (header = line 1)
+SOURCE = "_source"  # file name the row came from
+META = (SOURCE, ROW)
+
+QUARANTINE_COLUMNS = ["table", "source", "row", "reason", "column", "value", "raw"]
+
+# Human-readable explanation of every quarantine reason, shown in the ingest notebook.
+REASONS = {
+    "malformed_row": "the line could not be split into the file's columns",
+    "missing_customer_id": "no customer id",
+    "missing_timestamp": "no timestamp",
+    "missing_touchpoint": "no touchpoint (activity) name",
+    "missing_channel": "no channel",
+    "missing_department": "no department",
+    "missing_level": "no survey level",
+    "missing_metric": "no survey metric",
+    "unparsable_timestamp": "the timestamp could not be parsed",
+    "unparsable_date": "a date could not be parsed",
+    "unparsable_number": "a number could not be parsed",
+    "invalid_bool": "a yes/no value could not be read",
+    "negative_value": "a value that cannot be negative is negative",
+    "unknown_channel": "the channel is not a canonical channel; map it under values.channel",
+    "invalid_level": "the survey level is not touchpoint, journey or relationship",
+    "unknown_metric": "the survey metric is not a known scale",
+    "missing_subject": "a touchpoint or journey rating without its subject",
+    "unparsable_score": "the score is not a number",
+    "score_out_of_range": "the score is outside its metric's scale",
+    "future_timestamp": "the timestamp is after the extract date",
+    "duplicate": "an exact duplicate of an earlier row",
+    "duplicate_customer_id": "a second, different record for an existing customer id",
+    "unknown_customer": "the customer id is not in the customers table",
+}
+
+
+class IngestError(ValueError):
+    """A source cannot be ingested at all: missing file or column, unreadable file."""
+
+
+# --------------------------------------------------------------------------- read
+
+def resolve_path(source: Source, base_dir: str | Path) -> Path:
+    p = Path(source.path)
+    return p if p.is_absolute() else (Path(base_dir) / p)
+
+
+def read_source(source: Source, base_dir: str | Path = ".") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read one raw file as text columns.
+
+    Returns ``(frame, malformed)``: ``frame`` has the file's columns (as read) plus
+    ``_source`` and ``_row``; ``malformed`` lists lines that could not be split into
+    columns (CSV only), with their line number and text.
+    """
+    path = resolve_path(source, base_dir)
+    if not path.exists():
+        raise IngestError(f"{path}: file not found (tables source path {source.path!r})")
+    fmt = source.resolved_format()
+    malformed = pd.DataFrame({ROW: pd.Series([], dtype="int64"), "text": pd.Series([], dtype="str")})
+    try:
+        if fmt == "csv":
+            frame, malformed = _read_csv(path, source)
+        elif fmt == "parquet":
+            frame = pd.read_parquet(path)
+        else:
+            frame = _read_excel(path, source)
+    except IngestError:
+        raise
+    except UnicodeDecodeError as err:
+        raise IngestError(f"{path}: cannot decode the file as {source.encoding!r} ({err.reason} at byte "
+                          f"{err.start}); set 'encoding' for this source, e.g. latin-1") from None
+    except pd.errors.EmptyDataError:
+        raise IngestError(f"{path}: the file is empty (no header row)") from None
+    except Exception as err:  # unreadable: corrupt parquet/excel, permissions, ...
+        raise IngestError(f"{path}: cannot read as {fmt}: {type(err).__name__}: {err}") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    frame = frame.reset_index(drop=True)
+    frame[SOURCE] = path.name
+    frame[ROW] = np.arange(2, len(frame) + 2, dtype="int64") if fmt != "parquet" else np.arange(1, len(frame) + 1)
+    if fmt == "csv" and len(malformed):
+        frame[ROW] = _csv_line_numbers(len(frame), malformed[ROW].to_numpy())
+    malformed[SOURCE] = path.name
+    return frame, malformed
+
+
+def _read_csv(path: Path, source: Source) -> tuple[pd.DataFrame, pd.DataFrame]:
+    kwargs = dict(sep=source.delimiter or ",", encoding=source.encoding, dtype=str,
+                  na_values=source.na_values or None, keep_default_na=True, skipinitialspace=False)
+    try:
+        return pd.read_csv(path, **kwargs), pd.DataFrame({ROW: [], "text": []})
+    except pd.errors.ParserError:
+        pass
+    # Some lines have the wrong number of fields: re-read, keeping the bad lines aside.
+    bad: list[list[str]] = []
+
+    def keep_bad(fields: list[str]):
+        bad.append(fields)
+        return None
+
+    frame = pd.read_csv(path, engine="python", on_bad_lines=keep_bad, **kwargs)
+    # Find the bad lines' numbers by scanning the file's field counts once.
+    n_cols = len(frame.columns)
+    lines, texts = [], []
+    opener = _open_text(path, source.encoding)
+    with opener as fh:
+        reader = csv.reader(fh, delimiter=source.delimiter or ",")
+        next(reader, None)
+        for rec in reader:
+            if rec and len(rec) != n_cols:
+                lines.append(reader.line_num)
+                texts.append((source.delimiter or ",").join(rec)[:500])
+    return frame, pd.DataFrame({ROW: np.array(lines, dtype="int64"), "text": texts})
+
+
+def _open_text(path: Path, encoding: str):
+    import gzip
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", encoding=encoding, newline="")
+    return open(path, encoding=encoding, newline="")
+
+
+def _csv_line_numbers(n_good: int, bad_lines: np.ndarray) -> np.ndarray:
+    """Line numbers of the good rows, skipping the numbers of bad lines."""
+    total = n_good + len(bad_lines)
+    all_lines = np.arange(2, total + 2)
+    return all_lines[~np.isin(all_lines, bad_lines)][:n_good]
+
+
+def _read_excel(path: Path, source: Source) -> pd.DataFrame:
+    with pd.ExcelFile(path) as book:
+        sheets = book.sheet_names
+        sheet = source.sheet
+        if sheet is None:
+            if len(sheets) > 1:
+                raise IngestError(f"{path}: the workbook has {len(sheets)} sheets {sheets}; "
+                                  "set 'sheet' for this source")
+            sheet = 0
+        elif isinstance(sheet, str) and sheet not in sheets:
+            raise IngestError(f"{path}: no sheet named {sheet!r}; the sheets are {sheets}")
+        return book.parse(sheet, dtype=str, na_values=source.na_values or None)
+
+
+# --------------------------------------------------------------------------- map
+
+def _norm_key(v) -> str:
+    return str(v).strip().casefold()
+
+
+def map_values(series: pd.Series, mapping: dict) -> pd.Series:
+    """Recode values by ``mapping``, matching case- and space-insensitively.
+
+    Values absent from the mapping are kept as they are (validation catches the
+    ones that are still invalid); keys mapped to ``None`` become missing.
+    """
+    if not mapping:
+        return series
+    table = {_norm_key(k): v for k, v in mapping.items()}
+    keys = series.astype("string").str.strip().str.casefold()
+    hit = keys.isin(list(table))
+    out = series.astype(object).copy()
+    out[hit] = keys[hit].map(table).astype(object)
+    return out
+
+
+def blank_missing(series: pd.Series, values: list) -> pd.Series:
+    """Set values that mean 'missing' (e.g. 0 = not rated) to NA; numbers match numerically."""
+    if not values:
+        return series
+    keys = series.astype("string").str.strip().str.casefold()
+    hit = keys.isin([_norm_key(v) for v in values if v is not None]).fillna(False)
+    nums = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if nums:
+        hit |= pd.to_numeric(keys, errors="coerce").isin(nums).fillna(False)
+    out = series.astype(object).copy()
+    out[hit.to_numpy(dtype=bool)] = None
+    return out
+
+
+def map_source(raw: pd.DataFrame, source: Source, table: str) -> pd.DataFrame:
+    """Map one raw frame onto ``table``'s canonical columns.
+
+    Raises IngestError naming the file, the missing column and the columns found
+    when a mapped column or a required canonical column is absent.
+    """
+    fname = raw[SOURCE].iloc[0] if len(raw) else source.path
+    found = [c for c in raw.columns if c not in META]
+    canon = canonical_names(table)
+    targets: dict[str, str] = {}  # canonical -> raw
+    for raw_col, target in source.columns.items():
+        if raw_col not in raw.columns:
+            raise IngestError(f"{fname}: column {raw_col!r} (mapped to {target}) not found; "
+                              f"columns found: {found}")
+        for t in (target if isinstance(target, list) else [target]):
+            targets[t] = raw_col
+    for c in canon:  # a raw column already named canonically maps to itself
+        if c not in targets and c in raw.columns:
+            targets[c] = c
+    wide_cols = {c for g in (source.wide or []) for c in g.subjects()}
+    out = pd.DataFrame(index=raw.index)
+    for c in canon:
+        if c in source.constants:
+            out[c] = source.constants[c]
+        elif c in targets:
+            out[c] = raw[targets[c]]
+        else:
+            out[c] = None
+    if table == "customers":
+        mapped_raw = set(targets.values())
+        for extra in found:
+            if extra not in mapped_raw and extra not in out.columns:
+                out[extra] = raw[extra]
+        for raw_col, target in source.columns.items():
+            for t in (target if isinstance(target, list) else [target]):
+                if t not in out.columns:
+                    out[t] = raw[raw_col]
+    out[SOURCE] = raw[SOURCE]
+    out[ROW] = raw[ROW]
+    if source.wide:
+        out = _melt_wide(out, raw, source, fname, found)
+    provided = set(targets) | set(source.constants) | ({"level", "subject", "metric", "score"} if source.wide else set())
+    missing = [c for c in required_names(table) if c not in provided]
+    if missing:
+        raise IngestError(
+            f"{fname}: required {table} column(s) {missing} not found and not mapped; "
+            f"columns found: {found}. Map them under 'columns' (raw name: canonical name) "
+            f"or set them under 'constants'.")
+    for col, mapping in source.values.items():
+        if col in out.columns:
+            out[col] = map_values(out[col], mapping)
+    for col, values in source.missing.items():
+        if col in out.columns:
+            out[col] = blank_missing(out[col], values)
+    return out
+
+
+def _melt_wide(ids: pd.DataFrame, raw: pd.DataFrame, source: Source, fname: str, found: list) -> pd.DataFrame:
+    parts = []
+    first = True
+    for group in source.wide:
+        for raw_col, subject in group.subjects().items():
+            if raw_col not in raw.columns:
+                raise IngestError(f"{fname}: wide rating column {raw_col!r} not found; columns found: {found}")
+            part = ids.copy()
+            part["level"] = group.level
+            part["metric"] = group.metric
+            part["subject"] = subject
+            score = blank_missing(raw[raw_col], group.missing)
+            part["score"] = map_values(score, group.values)
+            if not first:  # the respondent's comment is kept once, on their first rating
+                part["comment"] = None
+            first = False
+            parts.append(part)
+    return pd.concat(parts, ignore_index=True)
+
+
+# --------------------------------------------------------------------------- coerce
+
+_TRUE = {"true", "t", "yes", "y", "1", "1.0"}
+_FALSE = {"false", "f", "no", "n", "0", "0.0"}
+_OFFSET = r"(?:Z|[+-]\d{2}:?\d{2})$"
+
+
+def parse_timestamps(values: pd.Series, tz: str, fmt: str | None = None) -> pd.Series:
+    """Parse timestamps to tz-aware UTC.
+
+    Strings with an offset (``Z``, ``+01:00``) are converted from that offset; naive
+    ones are local time in ``tz``. A local time that falls in a daylight-saving gap
+    is shifted forward; an ambiguous one (the repeated hour) is read as summer time.
+    Unparsable values become NaT.
+    """
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return values.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return _localize(values, tz)
+    text = values.astype("string").str.strip()
+    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[us, UTC]")
+    has_offset = text.str.contains(_OFFSET, regex=True).fillna(False).to_numpy(dtype=bool, copy=True)
+    if has_offset.any():
+        aware = pd.to_datetime(text[has_offset], format=fmt or "ISO8601", utc=True, errors="coerce")
+        out[has_offset] = aware.astype("datetime64[us, UTC]")
+    naive_mask = ~has_offset & text.notna().to_numpy(dtype=bool)
+    if naive_mask.any():
+        naive = pd.to_datetime(text[naive_mask], format=fmt or "ISO8601", errors="coerce")
+        out[naive_mask] = _localize(naive, tz)
+    return out
+
+
+def _localize(naive: pd.Series, tz: str) -> pd.Series:
+    local = naive.dt.tz_localize(tz, ambiguous=np.ones(len(naive), dtype=bool), nonexistent="shift_forward")
+    return local.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
+
+
+def parse_dates(values: pd.Series, tz: str, fmt: str | None = None) -> pd.Series:
+    """Parse dates to naive midnight datetimes (datetime64) in the client's calendar."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        ts = values
+    else:
+        text = values.astype("string").str.strip()
+        ts = pd.to_datetime(text, format=fmt or "ISO8601", errors="coerce", utc=False)
+    if isinstance(ts.dtype, pd.DatetimeTZDtype):
+        ts = ts.dt.tz_convert(tz).dt.tz_localize(None)
+    return ts.dt.normalize().astype("datetime64[us]")
+
+
+def parse_numbers(values: pd.Series, decimal: str = ".", thousands: str | None = None,
+                  durations: bool = False) -> pd.Series:
+    """Parse numbers from text: decimal and thousands separators, currency signs and,
+    with ``durations=True``, ``hh:mm:ss`` / ``mm:ss`` as seconds."""
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        return values.astype("float64")
+    text = values.astype("string").str.strip()
+    out = pd.Series(np.nan, index=values.index, dtype="float64")
+    rest = text.notna().to_numpy(dtype=bool, copy=True)
+    if durations:
+        is_dur = text.str.fullmatch(r"\d+:\d{1,2}(?::\d{1,2}(?:\.\d+)?)?").fillna(False).to_numpy(dtype=bool)
+        if is_dur.any():
+            dur = text[is_dur].where(text[is_dur].str.count(":") == 2, "0:" + text[is_dur])
+            out[is_dur] = pd.to_timedelta(dur, errors="coerce").dt.total_seconds()
+            rest &= ~is_dur
+    if rest.any():
+        t = text[rest].str.replace(r"^[€$£]\s*|\s*(?:EUR|USD|GBP|€|\$|£)$", "", regex=True)
+        if thousands:
+            t = t.str.replace(thousands, "", regex=False)
+        if decimal != ".":
+            t = t.str.replace(decimal, ".", regex=False)
+        out[rest] = pd.to_numeric(t, errors="coerce").astype("float64")
+    return out
+
+
+def parse_bools(values: pd.Series) -> pd.Series:
+    """Parse yes/no style values to a nullable boolean; unknown text becomes NA."""
+    if pd.api.types.is_bool_dtype(values):
+        return values.astype("boolean")
+    keys = values.map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v))
+                      else _norm_key(v) if not isinstance(v, bool) else ("true" if v else "false"))
+    out = pd.Series(pd.NA, index=values.index, dtype="boolean")
+    out[keys.isin(_TRUE).to_numpy(dtype=bool)] = True
+    out[keys.isin(_FALSE).to_numpy(dtype=bool)] = False
+    return out
+
+
+def _clean_strings(values: pd.Series) -> pd.Series:
+    text = values.astype("string").str.strip()
+    text = text.where(text != "", pd.NA)
+    # Excel and Parquet deliver integer ids as floats: '1234.0' -> '1234'
+    return text.str.replace(r"^(\d+)\.0$", r"\1", regex=True).astype("str")
+
+
+@dataclass
+class Coerced:
+    frame: pd.DataFrame
+    failed: dict[str, pd.Series] = field(default_factory=dict)  # column -> mask of unparsable non-null raw values
+    raw_values: dict[str, pd.Series] = field(default_factory=dict)
+
+
+def coerce_table(df: pd.DataFrame, table: str, source: Source, tz: str) -> Coerced:
+    """Coerce a mapped frame's canonical columns to their types; record parse failures."""
+    out = df.copy()
+    failed: dict[str, pd.Series] = {}
+    raw_values: dict[str, pd.Series] = {}
+    tz = source.timezone or tz
+    for col in columns_of(table):
+        s = out[col.name]
+        present = s.notna() & (s.astype("string").str.strip() != "").fillna(False)
+        if col.kind == "string":
+            out[col.name] = _clean_strings(s)
+            continue
+        if col.kind == "timestamp":
+            parsed = parse_timestamps(s, tz, source.formats.get(col.name))
+        elif col.kind == "date":
+            parsed = parse_dates(s, tz, source.formats.get(col.name))
+        elif col.kind == "float":
+            parsed = parse_numbers(s, source.decimal, source.thousands, durations=col.name.endswith("_s"))
+        elif col.kind == "bool":
+            parsed = parse_bools(s)
+        else:  # pragma: no cover - schema kinds are fixed
+            raise ValueError(col.kind)
+        bad = present & parsed.isna()
+        if bad.any():
+            failed[col.name] = bad
+            raw_values[col.name] = s
+        out[col.name] = parsed
+    return Coerced(out, failed, raw_values)
+
+
+# --------------------------------------------------------------------------- validate
+
+@dataclass
+class Validated:
+    loaded: pd.DataFrame
+    quarantined: pd.DataFrame  # META + reason, column, value
+
+
+def _first_reason(checks: list[tuple[str, str | None, pd.Series]], index) -> tuple[pd.Series, pd.Series]:
+    reason = pd.Series(None, index=index, dtype=object)
+    column = pd.Series(None, index=index, dtype=object)
+    for name, col, mask in checks:
+        m = mask.fillna(False).to_numpy(dtype=bool) & reason.isna().to_numpy()
+        reason[m] = name
+        column[m] = col
+    return reason, column
+
+
+def validate_table(c: Coerced, table: str, scales: dict[str, tuple[float, float]],
+                   as_of: pd.Timestamp) -> Validated:
+    """Split a coerced table into loaded rows and quarantined rows by row-level checks
+    (the first failing reason wins). Duplicates and unknown customers are table-level
+    checks, made by :func:`check_duplicates_and_references` once all sources are combined."""
+    df = c.frame
+    checks: list[tuple[str, str | None, pd.Series]] = []
+    for col in required_names(table):
+        if col in ("score",):
+            continue  # a missing score means 'not rated', which is valid
+        checks.append((f"missing_{col}", col, df[col].isna() & ~c.failed.get(col, pd.Series(False, index=df.index))))
+    for col, mask in c.failed.items():
+        kind = next(x.kind for x in columns_of(table) if x.name == col)
+        name = {"timestamp": "unparsable_timestamp", "date": "unparsable_date", "bool": "invalid_bool"}.get(kind)
+        if col == "score":
+            name = "unparsable_score"
+        checks.append((name or "unparsable_number", col, mask))
+    if table == "customers":
+        checks.append(("negative_value", "monthly_revenue", df["monthly_revenue"] < 0))
+    if table == "events":
+        checks.append(("unknown_channel", "channel", ~df["channel"].isin(CHANNELS) & df["channel"].notna()))
+        for col in ("handle_time_s", "cost"):
+            checks.append(("negative_value", col, df[col] < 0))
+    if table == "surveys":
+        checks.append(("invalid_level", "level", ~df["level"].isin(SURVEY_LEVELS) & df["level"].notna()))
+        checks.append(("unknown_metric", "metric", ~df["metric"].isin(list(scales)) & df["metric"].notna()))
+        checks.append(("missing_subject", "subject", df["level"].isin(["touchpoint", "journey"]) & df["subject"].isna()))
+        lo = df["metric"].map({k: v[0] for k, v in scales.items()}).astype("float64")
+        hi = df["metric"].map({k: v[1] for k, v in scales.items()}).astype("float64")
+        checks.append(("score_out_of_range", "score", (df["score"] < lo) | (df["score"] > hi)))
+    if "timestamp" in df.columns:
+        checks.append(("future_timestamp", "timestamp", df["timestamp"] > as_of))
+    reason, column = _first_reason(checks, df.index)
+    ok = reason.isna()
+    q = df.loc[~ok, list(META)].copy()
+    q["reason"] = reason[~ok]
+    q["column"] = column[~ok]
+    q["value"] = [_raw_value(c, df, col, i) for i, col in zip(q.index, q["column"])]
+    return Validated(df.loc[ok].reset_index(drop=True), q)
+
+
+def _raw_value(c: Coerced, df: pd.DataFrame, col, i) -> str | None:
+    if col is None or (isinstance(col, float) and np.isnan(col)):
+        return None
+    src = c.raw_values.get(col, df[col])
+    v = src.loc[i]
+    return None if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA else str(v)[:200]
+
+
+# --------------------------------------------------------------------------- run
+
+@dataclass
+class IngestResult:
+    """Loaded tables, the quarantine and the row accounting of one client."""
+
+    tables: dict[str, pd.DataFrame]
+    quarantine: pd.DataFrame
+    accounting: pd.DataFrame  # one row per table x source
+    absent: list[str]         # tables the client does not have
+
+    def metrics(self) -> dict:
+        """The ``ingest`` section of metrics.json."""
+        out = {}
+        for table in self.tables:
+            acc = self.accounting[self.accounting["table"] == table]
+            q = self.quarantine[self.quarantine["table"] == table]
+            by_reason = {str(k): int(v) for k, v in q["reason"].value_counts().sort_index().items()}
+            out[table] = {"rows_in": int(acc["rows_in"].sum()), "loaded": int(acc["loaded"].sum()),
+                          "quarantined": int(acc["quarantined"].sum()), "by_reason": by_reason}
+        return out
+
+    def reason_table(self) -> pd.DataFrame:
+        """Rows in = loaded + quarantined, per table, with one column per reason."""
+        m = self.metrics()
+        rows = []
+        for table, v in m.items():
+            rows.append({"table": table, "rows in": v["rows_in"], "loaded": v["loaded"],
+                         "quarantined": v["quarantined"], **v["by_reason"]})
+        return pd.DataFrame(rows).set_index("table").fillna(0).astype(int) if rows else pd.DataFrame()
+
+
+def ingest_client(config: ClientConfig, data_dir: str | Path, as_of: datetime | None = None) -> IngestResult:
+    """Ingest every configured table of a client. Customers go first so that events and
+    surveys can be checked against known customer ids."""
+    as_of_ts = _as_of(config, as_of)
+    scales = config.all_scales()
+    tables, quarantines, accounting, absent = {}, [], [], []
+    known = None
+    for table in TABLE_NAMES:
+        sources = config.sources(table)
+        if not sources:
+            absent.append(table)
+            continue
+        loaded_parts, q_parts = [], []
+        for source in sources:
+            raw, malformed = read_source(source, data_dir)
+            log.info("read %s: %d rows", raw[SOURCE].iloc[0] if len(raw) else source.path, len(raw))
+            mapped = map_source(raw, source, table)
+            coerced = coerce_table(mapped, table, source, config.timezone)
+            v = validate_table(coerced, table, scales, as_of_ts)
+            raw_json = _raw_rows_json(raw, v.quarantined)
+            qs = v.quarantined.assign(raw=raw_json)
+            if len(malformed):
+                qs = pd.concat([qs, malformed.assign(reason="malformed_row", column=None, value=None,
+                                                     raw=malformed["text"]).drop(columns="text")],
+                               ignore_index=True)
+            loaded_parts.append(v.loaded)
+            q_parts.append(qs.assign(table=table))
+            accounting.append({"table": table, "source": source.path, "raw_rows": len(raw) + len(malformed),
+                               "rows_in": len(mapped) + len(malformed)})
+        frame = pd.concat(loaded_parts, ignore_index=True)
+        frame, cross_q = check_duplicates_and_references(frame, table, known)
+        q_parts.append(cross_q.assign(table=table))
+        q = pd.concat(q_parts, ignore_index=True)
+        tables[table] = frame.drop(columns=list(META))
+        quarantines.append(q)
+        if table == "customers":
+            known = pd.Index(tables["customers"]["customer_id"])
+    quarantine = (pd.concat(quarantines, ignore_index=True) if quarantines
+                  else pd.DataFrame(columns=QUARANTINE_COLUMNS))
+    quarantine = quarantine.rename(columns={SOURCE: "source", ROW: "row"})
+    quarantine = quarantine.reindex(columns=QUARANTINE_COLUMNS)
+    acc = pd.DataFrame(accounting)
+    if len(acc):
+        per = quarantine.groupby(["table", "source"]).size()
+        acc["quarantined"] = [int(per.get((t, Path(s).name), 0)) for t, s in zip(acc["table"], acc["source"])]
+        acc["loaded"] = acc["rows_in"] - acc["quarantined"]
+    return IngestResult(tables, quarantine, acc, absent)
+
+
+def check_duplicates_and_references(frame: pd.DataFrame, table: str, known: pd.Index | None):
+    """Quarantine exact duplicates, second records of a customer id, and rows whose
+    customer id is not in ``known`` (when the client has a customers table).
+    Returns ``(kept, quarantined)``."""
+    reason = pd.Series(None, index=frame.index, dtype=object)
+    canon = [c for c in frame.columns if c not in META]
+    dup = frame[canon].astype(str).duplicated(keep="first")
+    reason[dup] = "duplicate"
+    if table == "customers":
+        reason[~dup & frame["customer_id"].duplicated(keep="first")] = "duplicate_customer_id"
+    elif known is not None:
+        reason[reason.isna() & ~frame["customer_id"].isin(known)] = "unknown_customer"
+    bad = reason.notna()
+    q = frame.loc[bad, list(META)].copy()
+    q["reason"] = reason[bad]
+    q["column"] = np.where(q["reason"] == "duplicate", None, "customer_id")
+    q["value"] = frame.loc[bad, "customer_id"].astype(str)
+    q["raw"] = frame.loc[bad, canon].astype(str).apply(lambda r: json.dumps(r.to_dict(), ensure_ascii=False), axis=1) \
+        if bad.any() else pd.Series(dtype=str)
+    return frame.loc[~bad].reset_index(drop=True), q
+
+
+def _raw_rows_json(raw: pd.DataFrame, q: pd.DataFrame) -> list[str]:
+    if not len(q):
+        return []
+    by_row = raw.set_index(ROW)
+    cols = [c for c in raw.columns if c not in META]
+    sub = by_row.loc[q[ROW].to_numpy(), cols]
+    return [json.dumps({k: (None if pd.isna(v) else str(v)[:500]) for k, v in rec.items()}, ensure_ascii=False)
+            for rec in sub.to_dict("records")]
+
+
+def _as_of(config: ClientConfig, as_of: datetime | None) -> pd.Timestamp:
+    if as_of is not None:
+        ts = pd.Timestamp(as_of)
+    elif config.as_of is not None:
+        ts = pd.Timestamp(config.as_of).tz_localize(config.timezone) + pd.Timedelta(days=1)
+    else:
+        ts = pd.Timestamp(datetime.now(timezone.utc))
+    return ts.tz_convert("UTC") if ts.tzinfo else ts.tz_localize("UTC")
+
+
+# --------------------------------------------------------------------------- files
+
+def write_ingest(result: IngestResult, tables_dir: str | Path, quarantine_dir: str | Path) -> dict[str, Path]:
+    """Write the loaded tables and the quarantine (Parquet + CSV for people) to the run folder."""
+    tables_dir, quarantine_dir = Path(tables_dir), Path(quarantine_dir)
+    tables_dir.mkdir(parents=True, exist_ok=True)
+    quarantine_dir.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for stale in tables_dir.glob("*.parquet"):
+        stale.unlink()
+    for name, frame in result.tables.items():
+        path = tables_dir / f"{name}.parquet"
+        frame.to_parquet(path, index=False)
+        written[name] = path
+    result.quarantine.to_parquet(quarantine_dir / "quarantine.parquet", index=False)
+    result.quarantine.to_csv(quarantine_dir / "quarantine.csv", index=False)
+    result.accounting.to_csv(quarantine_dir / "accounting.csv", index=False)
+    return written
+
+
+def read_tables(tables_dir: str | Path) -> dict[str, pd.DataFrame]:
+    """Read the canonical tables a previous ingest wrote; absent tables are simply not in the dict."""
+    tables_dir = Path(tables_dir)
+    if not tables_dir.exists():
+        raise FileNotFoundError(f"{tables_dir}: no ingested tables; run notebooks/01_ingest first "
+                                "(make report CLIENT=<client>)")
+    return {p.stem: pd.read_parquet(p) for p in sorted(tables_dir.glob("*.parquet")) if p.stem in TABLE_NAMES}
