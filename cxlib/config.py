@@ -330,10 +330,11 @@ def describe_config_keys() -> str:
             req = "required" if field.is_required() else "optional"
             lines.append(f"- `{key}` ({req}): {field.description or ''}")
             inner = _inner_model(field.annotation)
-            if inner is not None:
-                suffix = {"customers": "[].", "events": "[].", "surveys": "[].", "wide": "[].",
-                          "journeys": ".<type>.", "scales": ".<metric>."}.get(name, ".")
+            if inner is not None and model is not Tables:
+                suffix = {"wide": "[].", "journeys": ".<type>.", "scales": ".<metric>."}.get(name, ".")
                 walk(inner, key + suffix)
+        if model is Tables:  # the three tables share one source schema
+            walk(Source, f"{prefix}<table>[].")
 
     walk(ClientConfig, "")
     return "\n".join(lines)

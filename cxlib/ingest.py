@@ -169,7 +169,7 @@ def _read_excel(path: Path, source: Source) -> pd.DataFrame:
             sheet = 0
         elif isinstance(sheet, str) and sheet not in sheets:
             raise IngestError(f"{path}: no sheet named {sheet!r}; the sheets are {sheets}")
-        return book.parse(sheet, dtype=str, na_values=source.na_values or None)
+        return pd.read_excel(book, sheet_name=sheet, dtype=str, na_values=source.na_values or None)
 
 
 # --------------------------------------------------------------------------- map

@@ -1,0 +1,73 @@
+"""Command line: ``python -m cxlib <command>`` (the Makefile's targets call these)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .config import ConfigError, load_config
+from .ingest import IngestError
+from .paths import ClientNameError
+
+
+def _parse_param(text: str) -> tuple[str, object]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    key, value = text.split("=", 1)
+    import yaml
+    return key.strip(), yaml.safe_load(value)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="cxlib", description="Customer-experience diagnostics.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    rep = sub.add_parser("report", help="run every notebook for one client and render its report")
+    rep.add_argument("--client", default="demo")
+    rep.add_argument("--data-root", default="data")
+    rep.add_argument("--reports-root", default="reports")
+    rep.add_argument("--seed", type=int, default=42)
+    rep.add_argument("-p", "--param", action="append", type=_parse_param, default=[],
+                     help="extra notebook parameter NAME=VALUE (must be declared in the notebooks)")
+
+    demo = sub.add_parser("demo", help="generate the demo client's raw files and truth.json")
+    demo.add_argument("--out", default="data/demo")
+    demo.add_argument("--customers", type=int, default=20_000)
+    demo.add_argument("--seed", type=int, default=42)
+
+    chk = sub.add_parser("check-config", help="validate a client.yml and report every problem")
+    chk.add_argument("path")
+
+    cl = sub.add_parser("clients", help="list the configured clients (folders with a client.yml)")
+    cl.add_argument("--data-root", default="data")
+
+    keys = sub.add_parser("config-keys", help="print the documented list of client.yml keys")
+    del keys
+
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "report":
+            from .report import ReportError, run_report
+            try:
+                run_report(args.client, args.data_root, args.reports_root, seed=args.seed,
+                           extra_parameters=dict(args.param))
+            except ReportError as err:
+                print(f"error: {err}", file=sys.stderr)
+                return 1
+        elif args.command == "demo":
+            from .demo import generate_demo
+            generate_demo(args.out, n_customers=args.customers, seed=args.seed, progress=True)
+        elif args.command == "check-config":
+            cfg = load_config(args.path)
+            print(f"{args.path}: ok ({cfg.name}; tables: "
+                  f"{', '.join(t for t in ('customers', 'events', 'surveys') if cfg.sources(t)) or 'none'})")
+        elif args.command == "clients":
+            for p in sorted(Path(args.data_root).glob("*/client.yml")):
+                print(p.parent.name)
+        elif args.command == "config-keys":
+            from .config import describe_config_keys
+            print(describe_config_keys())
+    except (ConfigError, IngestError, ClientNameError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,27 @@
+from pathlib import Path
+import shutil
+
+import pytest
+
+from cxlib.demo import generate_demo
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = (REPO.parent / "shared" / "data").resolve()
+SMALL_DEMO_CUSTOMERS = 2_000
+
+
+@pytest.fixture(scope="session")
+def small_demo(tmp_path_factory):
+    """A small demo client (data root with data/demo/{client.yml, raw/, truth.json})."""
+    root = tmp_path_factory.mktemp("data")
+    truth = generate_demo(root / "demo", n_customers=SMALL_DEMO_CUSTOMERS, seed=7)
+    shutil.copy(REPO / "data" / "demo" / "client.yml", root / "demo" / "client.yml")
+    return root, truth
+
+
+def shared_file(*parts) -> Path:
+    """A file of ../shared/data, or skip the test with a clear message when it is absent."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real dataset not available: {path} (see ../shared/data/README.md)")
+    return path

@@ -1,0 +1,239 @@
+"""Ingestion: mapping, coercion, every quarantine reason, and the loud failures."""
+from datetime import datetime, timezone
+
+import pandas as pd
+import pytest
+
+from cxlib.config import parse_config
+from cxlib.ingest import REASONS, IngestError, ingest_client, parse_numbers, parse_timestamps
+
+AS_OF = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+CUSTOMERS = """id;seg;since;mrr;status;left;why
+C1;Home;01-02-2020;10,50;Active;;
+C2;Home;15-03-2021;20,00;Cancelled;01-06-2025;Price
+C3;Biz;31-02-2021;30,00;Active;;
+C4;Biz;01-01-2022;-5,00;Active;;
+C5;Biz;01-01-2022;12,00;Maybe;;
+;Home;01-01-2022;12,00;Active;;
+C1;Home;01-02-2020;10,50;Active;;
+C1;Biz;01-02-2020;99,00;Active;;
+"""
+
+EVENTS = """cust,when,chan,what,dept,aht
+C1,2025-03-01 10:00:00,Phone,Call,CS,00:05:30
+C1,2025-03-01 10:00:00,Phone,Call,CS,00:05:30
+C2,2025-03-30 02:30:00,Web,Login,Digital,
+C2,2025-10-26T02:30:00+02:00,Web,Login,Digital,
+,2025-03-02 10:00:00,Phone,Call,CS,
+C1,yesterday,Phone,Call,CS,
+C1,,Phone,Call,CS,
+C1,2025-03-03 10:00:00,Pigeon,Call,CS,
+C1,2025-03-03 11:00:00,Phone,,CS,
+C1,2025-03-03 12:00:00,Phone,Call,CS,abc
+C1,2025-03-03 13:00:00,Phone,Call,CS,-10
+C1,2027-03-03 13:00:00,Phone,Call,CS,
+C9,2025-03-03 14:00:00,Phone,Call,CS,
+"""
+
+SURVEYS = """cust,when,lvl,about,metric,score
+C1,2025-04-01,TP,Call,CSAT,5
+C1,2025-04-02,TP,Call,CSAT,6
+C1,2025-04-03,TP,Call,CSAT,abc
+C1,2025-04-04,galaxy,Call,CSAT,4
+C1,2025-04-05,TP,Call,stars,4
+C1,2025-04-06,TP,,CSAT,4
+C1,2025-04-07,REL,,NPS,
+C1,2025-04-01,TP,Call,CSAT,5
+"""
+
+
+def make_config(tmp_path, **tables):
+    files = {"customers": ("customers.csv", CUSTOMERS), "events": ("events.csv", EVENTS),
+             "surveys": ("surveys.csv", SURVEYS)}
+    cfg = {"name": "Test", "timezone": "Europe/Amsterdam", "tables": {}}
+    for table, source in tables.items():
+        fname, text = files[table]
+        (tmp_path / fname).write_text(text, encoding="utf-8")
+        cfg["tables"][table] = [{"path": fname, **source}]
+    return parse_config(cfg)
+
+
+CUSTOMER_SOURCE = {"delimiter": ";", "decimal": ",",
+                   "columns": {"id": "customer_id", "seg": "segment", "since": "signup_date", "mrr": "monthly_revenue",
+                               "status": "churned", "left": "churn_date", "why": "churn_reason"},
+                   "values": {"churned": {"Active": False, "Cancelled": True}},
+                   "formats": {"signup_date": "%d-%m-%Y", "churn_date": "%d-%m-%Y"}}
+EVENT_SOURCE = {"columns": {"cust": "customer_id", "when": "timestamp", "chan": "channel", "what": "touchpoint",
+                            "dept": "department", "aht": "handle_time_s"},
+                "values": {"channel": {"phone": "call", "WEB": "web"}}}
+SURVEY_SOURCE = {"columns": {"cust": "customer_id", "when": "timestamp", "lvl": "level", "about": "subject",
+                             "metric": "metric", "score": "score"},
+                 "values": {"level": {"TP": "touchpoint", "REL": "relationship"}, "metric": {"CSAT": "csat", "NPS": "nps"}}}
+
+
+@pytest.fixture
+def result(tmp_path):
+    cfg = make_config(tmp_path, customers=CUSTOMER_SOURCE, events=EVENT_SOURCE, surveys=SURVEY_SOURCE)
+    return ingest_client(cfg, tmp_path, as_of=AS_OF)
+
+
+def reasons(result, table):
+    q = result.quarantine[result.quarantine["table"] == table]
+    return dict(zip(q["row"], q["reason"]))
+
+
+def test_customers_mapping_and_types(result):
+    c = result.tables["customers"].set_index("customer_id")
+    assert list(c.index) == ["C1", "C2"]
+    assert c.loc["C1", "monthly_revenue"] == 10.5                       # decimal comma
+    assert c.loc["C2", "churned"] and not c.loc["C1", "churned"]         # value mapping to bool
+    assert c.loc["C2", "churn_date"] == pd.Timestamp("2025-06-01")       # dd-mm-yyyy
+    assert c.loc["C2", "churn_reason"] == "Price"
+
+
+def test_customer_quarantine_reasons(result):
+    assert reasons(result, "customers") == {4: "unparsable_date", 5: "negative_value", 6: "invalid_bool",
+                                            7: "missing_customer_id", 8: "duplicate", 9: "duplicate_customer_id"}
+
+
+def test_event_quarantine_reasons(result):
+    assert reasons(result, "events") == {
+        3: "duplicate", 6: "missing_customer_id", 7: "unparsable_timestamp", 8: "missing_timestamp",
+        9: "unknown_channel", 10: "missing_touchpoint", 11: "unparsable_number", 12: "negative_value",
+        13: "future_timestamp", 14: "unknown_customer"}
+
+
+def test_survey_quarantine_reasons(result):
+    assert reasons(result, "surveys") == {3: "score_out_of_range", 4: "unparsable_score", 5: "invalid_level",
+                                          6: "unknown_metric", 7: "missing_subject", 9: "duplicate"}
+    s = result.tables["surveys"]
+    not_rated = s[s["level"] == "relationship"]
+    assert len(not_rated) == 1 and not_rated["score"].isna().all()   # blank score = not rated, kept
+
+
+def test_every_reason_is_explained(result):
+    assert set(result.quarantine["reason"]) <= set(REASONS)
+
+
+def test_row_accounting_adds_up(result):
+    for table, m in result.metrics().items():
+        assert m["rows_in"] == m["loaded"] + m["quarantined"] == len(result.tables[table]) + m["quarantined"]
+        assert sum(m["by_reason"].values()) == m["quarantined"]
+    assert result.metrics()["events"]["rows_in"] == EVENTS.count("\n") - 1
+
+
+def test_quarantine_names_file_column_and_raw_row(result):
+    q = result.quarantine
+    row = q[(q["table"] == "events") & (q["reason"] == "unparsable_timestamp")].iloc[0]
+    assert row["source"] == "events.csv" and row["column"] == "timestamp" and row["value"] == "yesterday"
+    assert '"when": "yesterday"' in row["raw"]
+
+
+def test_timestamps_are_utc_with_dst_handled(result):
+    e = result.tables["events"]
+    c2 = e[e["customer_id"] == "C2"]["timestamp"].sort_values().tolist()
+    # 02:30 on 2025-03-30 does not exist in Amsterdam: shifted forward to 03:00 CEST = 01:00 UTC
+    assert c2[0] == pd.Timestamp("2025-03-30 01:00", tz="UTC")
+    # an explicit offset wins over the client's time zone
+    assert c2[1] == pd.Timestamp("2025-10-26 00:30", tz="UTC")
+    assert str(e["timestamp"].dtype) == "datetime64[us, UTC]"
+
+
+def test_durations_in_hh_mm_ss(result):
+    e = result.tables["events"]
+    assert e.loc[e["channel"] == "call", "handle_time_s"].dropna().tolist() == [330.0]
+
+
+def test_parsers_directly():
+    assert parse_numbers(pd.Series(["1.234,5", "€ 3,0", "x"]), decimal=",", thousands=".").tolist()[:2] == [1234.5, 3.0]
+    ts = parse_timestamps(pd.Series(["2025-01-01T00:00:00Z", "2025-07-01 12:00"]), "Europe/Amsterdam")
+    assert ts.tolist() == [pd.Timestamp("2025-01-01", tz="UTC"), pd.Timestamp("2025-07-01 10:00", tz="UTC")]
+
+
+def test_missing_required_column_fails_loudly(tmp_path):
+    source = {**EVENT_SOURCE, "columns": {k: v for k, v in EVENT_SOURCE["columns"].items() if v != "department"}}
+    cfg = make_config(tmp_path, events=source)
+    with pytest.raises(IngestError) as err:
+        ingest_client(cfg, tmp_path, as_of=AS_OF)
+    msg = str(err.value)
+    assert "events.csv" in msg and "department" in msg and "columns found" in msg and "'dept'" in msg
+
+
+def test_mapped_column_absent_from_file_fails_loudly(tmp_path):
+    cfg = make_config(tmp_path, events={**EVENT_SOURCE, "columns": {**EVENT_SOURCE["columns"], "agent": "agent_id"}})
+    with pytest.raises(IngestError, match=r"events.csv: column 'agent' \(mapped to agent_id\) not found"):
+        ingest_client(cfg, tmp_path, as_of=AS_OF)
+
+
+def test_constants_supply_missing_columns(tmp_path):
+    source = {**EVENT_SOURCE, "columns": {k: v for k, v in EVENT_SOURCE["columns"].items() if v != "department"},
+              "constants": {"department": "Contact centre"}}
+    r = ingest_client(make_config(tmp_path, events=source), tmp_path, as_of=AS_OF)
+    assert set(r.tables["events"]["department"]) == {"Contact centre"}
+    assert r.absent == ["customers", "surveys"]
+    # without a customers table there is no unknown-customer check
+    assert "unknown_customer" not in r.metrics()["events"]["by_reason"]
+
+
+def test_missing_file_fails_loudly(tmp_path):
+    cfg = parse_config({"name": "T", "tables": {"events": [{"path": "nope.csv"}]}})
+    with pytest.raises(IngestError, match="nope.csv: file not found"):
+        ingest_client(cfg, tmp_path)
+
+
+def test_wrong_encoding_is_explained_and_fixable(tmp_path):
+    (tmp_path / "e.csv").write_bytes("cust,when,chan,what,dept\nC1,2025-01-01,web,Caf\xe9,CS\n".encode("latin-1"))
+    src = {"path": "e.csv", "columns": {k: v for k, v in EVENT_SOURCE["columns"].items() if k != "aht"}}
+    with pytest.raises(IngestError, match=r"e.csv: cannot decode the file as 'utf-8-sig'.*encoding"):
+        ingest_client(parse_config({"name": "T", "tables": {"events": [src]}}), tmp_path)
+    r = ingest_client(parse_config({"name": "T", "tables": {"events": [{**src, "encoding": "latin-1"}]}}), tmp_path)
+    assert r.tables["events"]["touchpoint"].tolist() == ["Café"]
+
+
+def test_malformed_lines_are_quarantined_not_lost(tmp_path):
+    (tmp_path / "e.csv").write_text("cust,when,chan,what,dept\nC1,2025-01-01,web,A,CS\nC1,2025-01-02,web,B,CS,extra\n"
+                                    "C1,2025-01-03,web,C,CS\n")
+    src = {"path": "e.csv", "columns": {k: v for k, v in EVENT_SOURCE["columns"].items() if k != "aht"}}
+    r = ingest_client(parse_config({"name": "T", "tables": {"events": [src]}}), tmp_path, as_of=AS_OF)
+    assert r.tables["events"]["touchpoint"].tolist() == ["A", "C"]
+    assert r.quarantine[["row", "reason"]].values.tolist() == [[3, "malformed_row"]]
+    assert r.metrics()["events"]["rows_in"] == 3
+
+
+def test_wide_survey_is_melted_with_not_rated_as_missing(tmp_path):
+    pd.DataFrame({"resp": ["R1", "R2"], "date": ["2025-01-01", "2025-01-02"], "Wifi": [0, 4], "Food": [5, 0],
+                  "satisfaction": ["satisfied", "neutral or dissatisfied"]}).to_excel(tmp_path / "s.xlsx", index=False)
+    cfg = parse_config({"name": "T", "scales": {"rating": {"min": 1, "max": 5}}, "tables": {"surveys": [{
+        "path": "s.xlsx", "columns": {"resp": "customer_id", "date": "timestamp"},
+        "wide": [{"columns": {"Wifi": "inflight_wifi", "Food": "food"}, "level": "touchpoint", "metric": "rating",
+                  "missing": [0]},
+                 {"columns": ["satisfaction"], "level": "relationship", "metric": "satisfied",
+                  "values": {"satisfied": 1, "neutral or dissatisfied": 0}}]}]}})
+    r = ingest_client(cfg, tmp_path, as_of=AS_OF)
+    s = r.tables["surveys"]
+    assert len(s) == 6 and r.metrics()["surveys"]["quarantined"] == 0
+    wifi = s[s["subject"] == "inflight_wifi"].set_index("customer_id")["score"]
+    assert pd.isna(wifi["R1"]) and wifi["R2"] == 4
+    sat = s[s["metric"] == "satisfied"].set_index("customer_id")["score"]
+    assert sat.to_dict() == {"R1": 1.0, "R2": 0.0} and s[s["metric"] == "satisfied"]["subject"].isna().all()
+
+
+def test_excel_with_several_sheets_needs_a_sheet(tmp_path):
+    with pd.ExcelWriter(tmp_path / "e.xlsx") as xl:
+        pd.DataFrame({"a": [1]}).to_excel(xl, sheet_name="Notes", index=False)
+        pd.DataFrame({"cust": ["C1"], "when": ["2025-01-01"], "chan": ["web"], "what": ["A"],
+                      "dept": ["CS"]}).to_excel(xl, sheet_name="Data", index=False)
+    src = {"path": "e.xlsx", "columns": {k: v for k, v in EVENT_SOURCE["columns"].items() if k != "aht"}}
+    with pytest.raises(IngestError, match=r"e.xlsx: the workbook has 2 sheets \['Notes', 'Data'\]; set 'sheet'"):
+        ingest_client(parse_config({"name": "T", "tables": {"events": [src]}}), tmp_path)
+    r = ingest_client(parse_config({"name": "T", "tables": {"events": [{**src, "sheet": "Data"}]}}), tmp_path,
+                      as_of=AS_OF)
+    assert len(r.tables["events"]) == 1
+
+
+def test_parquet_source(tmp_path):
+    pd.DataFrame({"customer_id": ["C1"], "timestamp": pd.to_datetime(["2025-01-01 10:00"]).tz_localize("UTC"),
+                  "channel": ["web"], "touchpoint": ["A"], "department": ["CS"]}).to_parquet(tmp_path / "e.parquet")
+    r = ingest_client(parse_config({"name": "T", "tables": {"events": [{"path": "e.parquet"}]}}), tmp_path, as_of=AS_OF)
+    assert r.tables["events"]["timestamp"].tolist() == [pd.Timestamp("2025-01-01 10:00", tz="UTC")]
