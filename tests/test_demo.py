@@ -1,0 +1,134 @@
+"""The demo generator is deterministic, and truth.json matches what it wrote."""
+import hashlib
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cxlib.config import load_config
+from cxlib.demo import PLANTED, generate_demo
+from cxlib.ingest import ingest_client
+
+
+def digest(folder):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_generator_is_deterministic(tmp_path):
+    generate_demo(tmp_path / "a", n_customers=300, seed=3)
+    generate_demo(tmp_path / "b", n_customers=300, seed=3)
+    generate_demo(tmp_path / "c", n_customers=300, seed=4)
+    a, b, c = digest(tmp_path / "a"), digest(tmp_path / "b"), digest(tmp_path / "c")
+    assert a == b
+    assert a["contact_history.csv.gz"] != c["contact_history.csv.gz"]
+
+
+@pytest.fixture(scope="module")
+def raw(small_demo):
+    root, truth = small_demo
+    d = root / "demo" / "raw"
+    return truth, {
+        "crm": pd.read_csv(d / "crm_customers.csv", sep=";", dtype=str),
+        "events": pd.read_csv(d / "contact_history.csv.gz", dtype=str),
+        "surveys": pd.read_csv(d / "survey_responses.csv", dtype=str),
+        "rel": pd.read_excel(d / "relationship_survey.xlsx", sheet_name="Responses", dtype=str),
+    }
+
+
+def test_truth_file_is_written(small_demo):
+    root, truth = small_demo
+    on_disk = json.loads((root / "demo" / "truth.json").read_text())
+    assert on_disk["generator"]["seed"] == 7 and on_disk["dirt"] == truth["dirt"]
+
+
+def test_raw_row_counts_match_truth(raw):
+    truth, f = raw
+    assert truth["raw_rows"] == {"crm_customers.csv": len(f["crm"]), "contact_history.csv.gz": len(f["events"]),
+                                 "survey_responses.csv": len(f["surveys"]), "relationship_survey.xlsx": len(f["rel"])}
+
+
+def test_ingest_quarantines_exactly_the_planted_dirt(small_demo):
+    root, truth = small_demo
+    cfg = load_config(root / "demo" / "client.yml")
+    m = ingest_client(cfg, root / "demo").metrics()
+    for table in ("customers", "events", "surveys"):
+        assert m[table]["by_reason"] == truth["dirt"][table], table
+        assert m[table]["rows_in"] == m[table]["loaded"] + m[table]["quarantined"]
+        assert m[table]["quarantined"] > 0
+
+
+def _clean_events(f):
+    ev = f["events"].drop_duplicates()
+    return ev[ev["acct"].isin(f["crm"]["AccountNo"])]
+
+
+def test_failed_installs_match_truth_and_are_bimodal(raw):
+    truth, f = raw
+    ev = _clean_events(f)
+    inst = ev[ev["order_ref"].str.startswith("ORD", na=False)]
+    failed_orders = inst.loc[(inst["activity"] == "Technician visit") & (inst["result"] == "Failed"), "order_ref"]
+    assert failed_orders.nunique() == truth["journeys"]["new_install"]["n_failed_visits"]
+    share = truth["journeys"]["new_install"]["failed_share"]
+    assert abs(share - PLANTED["install_order_error_rate"]) < 0.06
+    js = f["surveys"][(f["surveys"]["survey_type"] == "JRN") & (f["surveys"]["about"] == "new_install")]
+    scores = pd.to_numeric(js["answer"], errors="coerce")
+    scores = scores[scores.between(0, 10)]
+    # bimodal: every score is either 1-3 or 8-9
+    assert scores.isin([1, 2, 3, 8, 9]).all() and scores.isin([1, 2, 3]).any() and scores.isin([8, 9]).any()
+
+
+def test_churn_after_failed_install_matches_truth(raw):
+    truth, f = raw
+    ev = _clean_events(f)
+    crm = f["crm"].drop_duplicates().dropna(subset=["AccountNo"]).set_index("AccountNo")
+    inst = ev[ev["order_ref"].str.startswith("ORD", na=False)]
+    failed = set(inst.loc[(inst["activity"] == "Technician visit") & (inst["result"] == "Failed"), "order_ref"])
+    act = inst[(inst["activity"] == "Service activated")].copy()
+    act["failed"] = act["order_ref"].isin(failed)
+    act["end"] = pd.to_datetime(act["event_time"], errors="coerce").dt.normalize()
+    churn = pd.to_datetime(crm["CancelDate"], format="%d-%m-%Y")
+    act["churn"] = act["acct"].map(churn)
+    act["c90"] = (act["churn"] >= act["end"]) & (act["churn"] <= act["end"] + pd.Timedelta(days=90))
+    rate = act.groupby("failed")["c90"].mean()
+    assert abs(rate[True] - truth["journeys"]["new_install"]["churn_90d_failed"]) < 0.02
+    assert rate[True] > 3 * rate[False]  # failed installs churn far more
+
+
+def test_move_journeys_have_15_to_20_touchpoints_over_5_plus_departments(raw):
+    truth, f = raw
+    ev = _clean_events(f)
+    mv = ev[ev["order_ref"].str.startswith("MOV", na=False)]
+    completed = mv.groupby("order_ref")["activity"].apply(lambda a: a.isin(["Corrected bill"]).any() or
+                                                          a.isin(["First bill new address"]).any())
+    counts = mv[mv["order_ref"].isin(completed[completed].index)].groupby("order_ref").size()
+    lo, hi = PLANTED["move_touchpoints"]
+    assert counts.between(lo, hi).mean() > 0.97
+    assert mv["dept"].nunique() >= 5
+
+
+def test_move_is_a_watermelon(raw):
+    truth, f = raw
+    m = truth["journeys"]["move"]
+    assert m["touchpoint_csat_green_share"] >= 0.75 and m["journey_nps_green_share"] <= 0.35
+
+
+def test_contact_and_value_plants(raw):
+    truth, f = raw
+    assert 0.10 <= truth["contacts"]["avoidable_share"] <= 0.15
+    assert 0.06 <= truth["value"]["unprofitable_share"] <= 0.14
+    ev = _clean_events(f)
+    agents = ev.dropna(subset=["agent"])
+    resolved = agents[agents["result"].isin(["Resolved", "Not resolved", "Transferred"])]
+    fcr = resolved.groupby("agent")["result"].apply(lambda r: (r == "Resolved").mean())
+    worst = set(fcr.nsmallest(3).index)
+    assert worst == set(truth["contacts"]["outlier_agents"])
+
+
+def test_relationship_nps_weights_recorded(raw):
+    truth, f = raw
+    w = truth["planted"]["relationship_nps"]["weights"]
+    assert set(w) == {"new_install", "move", "repair", "billing_dispute", "onboarding"}
+    nps = pd.to_numeric(f["rel"]["How likely are you to recommend us? (0-10)"])
+    assert len(nps) == truth["relationship_nps"]["n"]
+    assert np.isclose(nps[nps <= 10].mean(), truth["relationship_nps"]["mean"], atol=0.05)

@@ -1,0 +1,106 @@
+"""The papermill pipeline end to end on a small demo, and its failure modes."""
+import json
+import re
+import shutil
+
+import nbformat
+import pytest
+
+from cxlib.report import NOTEBOOKS_DIR, ReportError, run_report
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def report(small_demo, tmp_path_factory):
+    root, truth = small_demo
+    reports = tmp_path_factory.mktemp("reports")
+    index = run_report("demo", data_root=root, reports_root=reports, seed=11, progress=False)
+    return index, truth
+
+
+def test_index_links_every_rendered_notebook(report):
+    index, _ = report
+    html = index.read_text()
+    for nb in sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb")):
+        assert f"href='{nb.stem}.html'" in html
+        page = index.parent / f"{nb.stem}.html"
+        assert page.exists() and "Traceback" not in page.read_text()
+        assert (index.parent / nb.name).exists()  # the executed notebook is kept
+
+
+def test_rendered_html_has_no_code(report):
+    index, _ = report
+    page = (index.parent / "01_ingest.html").read_text()
+    assert "ingest_client(" not in page and "resolve_client_paths(" not in page
+    assert "<img" in page  # figures are inline
+
+
+def test_metrics_ingest_section_shape_and_accounting(report):
+    index, truth = report
+    metrics = json.loads((index.parent / "metrics.json").read_text())
+    ingest = metrics["ingest"]
+    assert set(ingest) == {"customers", "events", "surveys"}
+    for table, m in ingest.items():
+        assert set(m) == {"rows_in", "loaded", "quarantined", "by_reason"}
+        assert all(isinstance(m[k], int) for k in ("rows_in", "loaded", "quarantined"))
+        assert m["rows_in"] == m["loaded"] + m["quarantined"]
+        assert m["quarantined"] > 0
+        assert m["by_reason"] == truth["dirt"][table]
+
+
+def test_prose_numbers_come_from_the_data(report):
+    index, _ = report
+    metrics = json.loads((index.parent / "metrics.json").read_text())["ingest"]
+    rows_in = sum(m["rows_in"] for m in metrics.values())
+    assert f"<strong>{rows_in:,}</strong> rows" in (index.parent / "01_ingest.html").read_text()
+
+
+def test_provenance(report):
+    index, _ = report
+    prov = json.loads((index.parent / "provenance.json").read_text())
+    assert prov["seed"] == 11 and prov["parameters"]["client"] == "demo" and prov["status"] == "ok"
+    roles = {i["role"] for i in prov["inputs"]}
+    assert roles == {"config", "customers", "events", "surveys"}
+    assert all(re.fullmatch(r"[0-9a-f]{64}", i["sha256"]) for i in prov["inputs"])
+    assert prov["packages"]["pandas"] and prov["packages"]["papermill"]
+    assert "commit" in prov["git"]
+    assert set(prov["notebooks"]) == {p.stem for p in NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb")}
+
+
+def test_tables_written_for_later_notebooks(report):
+    index, _ = report
+    assert sorted(p.name for p in (index.parent / "tables").glob("*.parquet")) == \
+        ["customers.parquet", "events.parquet", "surveys.parquet"]
+    assert (index.parent / "quarantine" / "quarantine.csv").exists()
+
+
+def test_unknown_parameter_is_an_error(small_demo, tmp_path):
+    root, _ = small_demo
+    with pytest.raises(ReportError, match=r"unknown parameter\(s\) \['colour'\]"):
+        run_report("demo", data_root=root, reports_root=tmp_path, extra_parameters={"colour": "red"},
+                   progress=False)
+
+
+def test_failing_notebook_names_notebook_cell_and_error(small_demo, tmp_path):
+    root, _ = small_demo
+    nbs = tmp_path / "notebooks"
+    nbs.mkdir()
+    shutil.copy(NOTEBOOKS_DIR / "01_ingest.ipynb", nbs)
+    broken = nbformat.read(NOTEBOOKS_DIR / "02_journeys.ipynb", as_version=4)
+    broken.cells.append(nbformat.v4.new_code_cell("raise ValueError('planted failure')"))
+    nbformat.write(broken, nbs / "02_journeys.ipynb")
+    with pytest.raises(ReportError) as err:
+        run_report("demo", data_root=root, reports_root=tmp_path / "reports", notebooks_dir=nbs, progress=False)
+    msg = str(err.value)
+    assert "02_journeys.ipynb failed in cell" in msg and "ValueError: planted failure" in msg
+    partial = tmp_path / "reports" / "demo" / "02_journeys.ipynb"
+    assert partial.exists() and "planted failure" in partial.read_text()
+    prov = json.loads((tmp_path / "reports" / "demo" / "provenance.json").read_text())
+    assert prov["status"] == "failed"
+
+
+def test_invalid_client_name_is_refused(small_demo, tmp_path):
+    root, _ = small_demo
+    with pytest.raises(ValueError, match="invalid client name"):
+        run_report("../demo", data_root=root, reports_root=tmp_path, progress=False)

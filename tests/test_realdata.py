@@ -1,0 +1,88 @@
+"""Ingestion on real public datasets in ../shared/data (skipped when they are absent)."""
+import pandas as pd
+import pytest
+
+from cxlib.config import parse_config
+from cxlib.ingest import ingest_client
+
+from conftest import shared_file
+
+pytestmark = pytest.mark.realdata
+
+
+def test_helpdesk_event_log_with_offsets_and_cases():
+    path = shared_file("helpdesk_eventlog", "Helpdesk.csv.gz")
+    cfg = parse_config({"name": "Helpdesk", "timezone": "Europe/Rome", "tables": {"events": [{
+        "path": str(path),
+        "columns": {"case:concept:name": ["case_id", "customer_id"], "concept:name": "touchpoint",
+                    "time:timestamp": "timestamp", "org:resource": "agent_id"},
+        "constants": {"channel": "web", "department": "Helpdesk"}}]}})
+    r = ingest_client(cfg, path.parent)
+    m = r.metrics()["events"]
+    assert m["rows_in"] == 21_348 and m["rows_in"] == m["loaded"] + m["quarantined"]
+    ev = r.tables["events"]
+    assert ev["case_id"].nunique() == 4_580
+    # the only rows held back are the file's exact duplicates (same case, activity, resource and second)
+    exact_duplicates = int(pd.read_csv(path, dtype=str).duplicated().sum())
+    assert m["by_reason"] == {"duplicate": exact_duplicates}
+    # '2010-01-13 08:40:25+02:00' is 06:40:25 UTC
+    first = ev[ev["case_id"] == "Case3608"]["timestamp"].min()
+    assert first == pd.Timestamp("2010-01-13 06:40:25", tz="UTC")
+
+
+def test_call_center_with_bom_hms_durations_and_blank_ratings():
+    path = shared_file("call_center", "call_center.csv")
+    common = {"path": str(path), "constants": {}}
+    cfg = parse_config({"name": "Calls", "tables": {
+        "events": [{**common, "columns": {"Call Id": ["case_id", "customer_id"], "Date": "timestamp",
+                                          "Topic": "contact_reason", "Agent": "agent_id",
+                                          "Resolved": "outcome", "AvgTalkDuration": "handle_time_s"},
+                    "values": {"outcome": {"Y": "resolved", "N": "unresolved"}},
+                    "constants": {"channel": "call", "department": "Contact centre", "touchpoint": "Inbound call"}}],
+        "surveys": [{**common, "columns": {"Call Id": "customer_id", "Date": "timestamp",
+                                           "Satisfaction rating": "score"},
+                     "constants": {"level": "touchpoint", "subject": "Inbound call", "metric": "csat"}}]}})
+    r = ingest_client(cfg, path.parent)
+    for table in ("events", "surveys"):
+        m = r.metrics()[table]
+        assert m["rows_in"] == 5_000 and m["loaded"] + m["quarantined"] == 5_000
+    ev = r.tables["events"].set_index("case_id")
+    assert ev.loc["ID0001", "handle_time_s"] == 143.0          # 00:02:23
+    assert ev.loc["ID0002", "outcome"] == "unresolved"
+    raw = pd.read_csv(path, encoding="utf-8-sig")
+    assert "Call Id" in raw.columns                            # the BOM is stripped
+    s = r.tables["surveys"]
+    assert s["score"].isna().sum() == raw["Satisfaction rating"].isna().sum()  # blank = not rated, kept
+
+
+def test_bpic16_latin1_semicolon_complaints():
+    path = shared_file("bpic16_complaints", "BPI2016_Complaints.csv")
+    cfg = parse_config({"name": "UWV", "tables": {"events": [{
+        "path": str(path), "delimiter": ";", "encoding": "latin-1",
+        "columns": {"CustomerID": "customer_id", "ContactDate": "timestamp", "ComplaintTopic_EN": "touchpoint",
+                    "ComplaintTheme_EN": "contact_reason", "ComplaintID": "case_id"},
+        "constants": {"channel": "web", "department": "Complaints"}}]}})
+    r = ingest_client(cfg, path.parent)
+    m = r.metrics()["events"]
+    assert m["rows_in"] == 289 and m["loaded"] + m["quarantined"] == 289
+    assert r.tables["events"]["customer_id"].nunique() == 226
+
+
+def test_airline_wide_survey_zero_means_not_rated():
+    path = shared_file("airline_satisfaction", "train.csv.gz")
+    ratings = ["Inflight wifi service", "Departure/Arrival time convenient", "Ease of Online booking",
+               "Gate location", "Food and drink", "Online boarding", "Seat comfort", "Inflight entertainment",
+               "On-board service", "Leg room service", "Baggage handling", "Checkin service", "Inflight service",
+               "Cleanliness"]
+    cfg = parse_config({"name": "Airline", "scales": {"rating": {"min": 1, "max": 5}}, "tables": {"surveys": [{
+        "path": str(path), "columns": {"id": "customer_id"}, "constants": {"timestamp": "2019-01-01"},
+        "wide": [{"columns": ratings, "level": "touchpoint", "metric": "rating", "missing": [0]},
+                 {"columns": ["satisfaction"], "level": "relationship", "metric": "satisfied",
+                  "values": {"satisfied": 1, "neutral or dissatisfied": 0}}]}]}})
+    r = ingest_client(cfg, path.parent)
+    m = r.metrics()["surveys"]
+    assert m["rows_in"] == 103_904 * 15 and m["quarantined"] == 0
+    raw = pd.read_csv(path)
+    s = r.tables["surveys"]
+    assert s[s["level"] == "touchpoint"]["score"].isna().sum() == int((raw[ratings] == 0).sum().sum())
+    assert s[s["metric"] == "satisfied"]["score"].mean() == pytest.approx((raw["satisfaction"] == "satisfied").mean())
