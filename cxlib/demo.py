@@ -872,14 +872,23 @@ def generate_demo(out_dir: str | Path, n_customers: int = 20_000, seed: int = 42
 
 
 def _write_excel(path: Path, frame: pd.DataFrame) -> None:
-    """Two sheets, as survey tools export them; fixed timestamps keep the file reproducible."""
-    import datetime as dt
+    """Two sheets, as survey tools export them. The workbook's properties and its zip
+    entries get fixed timestamps so that the same seed gives the same bytes."""
+    import re
+    import zipfile
     with pd.ExcelWriter(path, engine="openpyxl") as xl:
         pd.DataFrame({"About": ["Relationship survey export", "One row per respondent",
                                 "Overall satisfaction: 0 = no answer"]}).to_excel(xl, sheet_name="About", index=False)
         frame.to_excel(xl, sheet_name="Responses", index=False)
-        xl.book.properties.created = dt.datetime(2026, 1, 1)
-        xl.book.properties.modified = dt.datetime(2026, 1, 1)
+    fixed = b"2026-01-01T00:00:00Z"
+    with zipfile.ZipFile(path) as src:
+        entries = [(info.filename, src.read(info)) for info in src.infolist()]
+    entries = [(name, re.sub(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*", rb"\g<1>" + fixed, data)
+                if name == "docProps/core.xml" else data) for name, data in entries]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
+        for name, data in entries:
+            dst.writestr(zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0)), data,
+                         compress_type=zipfile.ZIP_DEFLATED)
 
 
 def _json_default(o):
