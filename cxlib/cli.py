@@ -41,8 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     cl = sub.add_parser("clients", help="list the configured clients (folders with a client.yml)")
     cl.add_argument("--data-root", default="data")
 
-    keys = sub.add_parser("config-keys", help="print the documented list of client.yml keys")
-    del keys
+    sub.add_parser("config-keys", help="print the documented list of client.yml keys")
 
     args = parser.parse_args(argv)
     try:

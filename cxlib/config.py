@@ -245,9 +245,7 @@ def _model_at(loc: tuple) -> type[BaseModel] | None:
             continue
         field = model.model_fields.get(part) if isinstance(model, type) and issubclass(model, BaseModel) else None
         if field is None:
-            # inside a dict of models (e.g. journeys.<name>): keep the value model
-            model = _dict_value_model(model)
-            continue
+            continue  # a key of a dict of models (e.g. journeys.<name>): the model stays
         model = _inner_model(field.annotation)
     return model if isinstance(model, type) and issubclass(model, BaseModel) else None
 
@@ -261,10 +259,6 @@ def _inner_model(annotation):
             return a
         stack.extend(get_args(a))
     return None
-
-
-def _dict_value_model(model):
-    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
 
 
 def _format_loc(loc: tuple) -> str:

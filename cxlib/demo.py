@@ -505,7 +505,6 @@ def _agent_outcomes(rng, events: pd.DataFrame) -> pd.DataFrame:
     events = events.copy()
     events["agent"] = None
     events["handle_time_s"] = np.nan
-    repeats = []
     pending = events.index[events["agent_contact"].astype(bool)]
     frame = events
     for generation in range(2):
@@ -535,7 +534,6 @@ def _agent_outcomes(rng, events: pd.DataFrame) -> pd.DataFrame:
         rep.index = np.arange(len(frame), len(frame) + len(rep))
         frame = pd.concat([frame, rep])
         pending = rep.index
-        repeats.append(rep)
     frame.attrs["poor_agents"] = sorted(agents[poor].tolist())
     return frame.reset_index(drop=True)
 
