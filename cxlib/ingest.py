@@ -241,10 +241,9 @@ def map_source(raw: pd.DataFrame, source: Source, table: str) -> pd.DataFrame:
         for extra in found:
             if extra not in mapped_raw and extra not in out.columns:
                 out[extra] = raw[extra]
-        for raw_col, target in source.columns.items():
-            for t in (target if isinstance(target, list) else [target]):
-                if t not in out.columns:
-                    out[t] = raw[raw_col]
+        for t, raw_col in targets.items():  # attributes renamed in the mapping, e.g. Plan: plan
+            if t not in out.columns:
+                out[t] = raw[raw_col]
     out[SOURCE] = raw[SOURCE]
     out[ROW] = raw[ROW]
     if source.wide:

@@ -53,7 +53,10 @@ def test_raw_row_counts_match_truth(raw):
 def test_ingest_quarantines_exactly_the_planted_dirt(small_demo):
     root, truth = small_demo
     cfg = load_config(root / "demo" / "client.yml")
-    m = ingest_client(cfg, root / "demo").metrics()
+    result = ingest_client(cfg, root / "demo")
+    m = result.metrics()
+    # raw columns renamed in the mapping (Plan: plan) and unmapped ones are kept as attributes
+    assert {"plan", "region"} <= set(result.tables["customers"].columns)
     for table in ("customers", "events", "surveys"):
         assert m[table]["by_reason"] == truth["dirt"][table], table
         assert m[table]["rows_in"] == m[table]["loaded"] + m[table]["quarantined"]
