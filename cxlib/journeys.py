@@ -1,0 +1,444 @@
+"""Journey reconstruction: scattered touchpoints become journey instances.
+
+The event-level work runs in DuckDB (over a DataFrame or Parquet files) and is
+purely relational: joins, one shared window per pass and aggregates, with no
+Python loop over customers, so the same SQL can move to a distributed engine.
+
+Three rules assign every event to exactly one journey instance:
+
+1. **Case ids.** Events that carry a ``case_id`` (a ticket, an order) form one
+   instance per case. Its type is the configured journey whose start touchpoints
+   the case contains (then: most matching touchpoints, then config order);
+   cases that match no definition are typed ``unclassified``.
+2. **Definitions.** Among events without a case id, a start touchpoint of type T
+   opens an instance of T unless an instance of T is still open for that customer
+   (the previous start/end marker of T was a start, less than ``max_duration_days``
+   earlier), in which case it is a repeat inside that instance. The instance runs
+   to its last end touchpoint within ``max_duration_days`` (and before the next
+   instance of T). Every event whose touchpoint belongs to T and falls inside that
+   span joins it; when several instances could take an event, the one that
+   started most recently wins.
+3. **Episodes.** Events that fit neither become ``unclassified`` episodes, split
+   per customer by an inactivity gap (``unclassified_gap_days``, default 14).
+
+:func:`reconstruct_journeys` returns a :class:`Journeys` with the step table
+(one row per event, with waits, handoffs, repeats and rework) and the journey
+table (one row per instance).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import duckdb
+import pandas as pd
+
+from .config import JourneyDefinition
+
+log = logging.getLogger(__name__)
+
+UNCLASSIFIED = "unclassified"
+FAILURE_OUTCOMES = ("failed", "incorrect", "unresolved", "abandoned")
+"""Step outcomes that count as a failed step (first-time-right is broken)."""
+
+EVENT_COLUMNS = ("customer_id", "timestamp", "channel", "touchpoint", "department",
+                 "contact_reason", "outcome", "case_id")
+
+
+@dataclass
+class Journeys:
+    """The result of :func:`reconstruct_journeys`.
+
+    ``steps``: one row per event (journey_id, journey_type, step, wait_days, handoff, ...).
+    ``journeys``: one row per journey instance.
+    ``timings``: seconds per phase, for benchmarks and progress output.
+    """
+
+    steps: pd.DataFrame
+    journeys: pd.DataFrame
+    definitions: dict[str, JourneyDefinition]
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def coverage(self) -> float:
+        """Share of events assigned to a typed (configured) journey."""
+        n = len(self.steps)
+        return float((self.steps["journey_type"] != UNCLASSIFIED).sum() / n) if n else float("nan")
+
+    def write(self, out_dir: str | Path) -> dict[str, Path]:
+        """Write ``journeys.parquet`` and ``journey_steps.parquet`` for later notebooks."""
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        paths = {"journeys": out_dir / "journeys.parquet", "steps": out_dir / "journey_steps.parquet"}
+        self.journeys.to_parquet(paths["journeys"], index=False)
+        self.steps.to_parquet(paths["steps"], index=False)
+        return paths
+
+
+def read_journeys(out_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read what :meth:`Journeys.write` wrote: ``(journeys, steps)``."""
+    out_dir = Path(out_dir)
+    j, s = out_dir / "journeys.parquet", out_dir / "journey_steps.parquet"
+    if not j.exists():
+        raise FileNotFoundError(f"{j}: no journey table; run notebooks/02_journeys first "
+                                "(make report CLIENT=<client>)")
+    return pd.read_parquet(j), pd.read_parquet(s)
+
+
+# --------------------------------------------------------------------------- definitions
+
+def definitions_frame(definitions: Mapping[str, JourneyDefinition]) -> pd.DataFrame:
+    """One row per (journey type, touchpoint, role) with role start, end or member."""
+    rows = []
+    for prio, (jtype, d) in enumerate(definitions.items()):
+        if jtype == UNCLASSIFIED:
+            raise ValueError(f"journey type name {UNCLASSIFIED!r} is reserved for events that fit no definition")
+        seen = set()
+        for role, names in (("start", d.start), ("end", d.end), ("member", d.touchpoints)):
+            for tp in names:
+                if (tp, role) not in seen:
+                    rows.append({"journey_type": jtype, "touchpoint": tp, "role": role,
+                                 "max_days": float(d.max_duration_days), "prio": prio})
+                    seen.add((tp, role))
+    return pd.DataFrame(rows, columns=["journey_type", "touchpoint", "role", "max_days", "prio"])
+
+
+# --------------------------------------------------------------------------- SQL
+
+_ASSIGN_SQL = """
+CREATE OR REPLACE TEMP TABLE ev AS
+SELECT row_number() OVER () AS eid, customer_id, "timestamp" AS ts, epoch("timestamp") AS t,
+       channel, touchpoint, department, contact_reason, outcome, case_id
+FROM src;
+
+-- 1. cases: one instance per case id, typed by the best-matching definition
+CREATE OR REPLACE TEMP TABLE case_type AS
+SELECT case_id, arg_max(journey_type, score) AS journey_type FROM (
+    SELECT e.case_id, d.journey_type,
+           max(CASE WHEN d.role = 'start' THEN 1 ELSE 0 END) * 1e9 + count(*) * 1e3 - min(d.prio) AS score
+    FROM ev e JOIN defs d ON e.touchpoint = d.touchpoint
+    WHERE e.case_id IS NOT NULL
+    GROUP BY e.case_id, d.journey_type)
+GROUP BY case_id;
+
+-- 2. definitions: start/end markers among events without a case id
+CREATE OR REPLACE TEMP TABLE marks AS
+SELECT e.eid, e.customer_id, e.t, d.journey_type, d.role, d.max_days * 86400 AS max_s
+FROM ev e JOIN defs d ON e.touchpoint = d.touchpoint
+WHERE e.case_id IS NULL AND d.role IN ('start', 'end');
+
+CREATE OR REPLACE TEMP TABLE inst AS
+WITH flagged AS (
+    SELECT *, lag(role) OVER w AS prev_role, lag(t) OVER w AS prev_t
+    FROM marks WINDOW w AS (PARTITION BY customer_id, journey_type ORDER BY t, eid)
+), starts AS (
+    SELECT eid AS start_eid, customer_id, journey_type, t AS start_t, max_s
+    FROM flagged
+    WHERE role = 'start' AND (prev_role IS NULL OR prev_role = 'end' OR t - prev_t > max_s)
+), bounded AS (
+    SELECT *, least(start_t + max_s,
+                    coalesce(lead(start_t) OVER (PARTITION BY customer_id, journey_type ORDER BY start_t, start_eid)
+                             - 1e-6, 'infinity'::DOUBLE)) AS limit_t
+    FROM starts
+)
+SELECT b.*, m.end_t, coalesce(m.end_t, b.limit_t) AS span_end_t
+FROM bounded b
+LEFT JOIN (
+    SELECT b2.start_eid, max(mk.t) AS end_t
+    FROM bounded b2 JOIN marks mk
+      ON mk.customer_id = b2.customer_id AND mk.journey_type = b2.journey_type AND mk.role = 'end'
+     AND mk.t >= b2.start_t AND mk.t <= b2.limit_t
+    GROUP BY b2.start_eid
+) m USING (start_eid);
+
+CREATE OR REPLACE TEMP TABLE def_assign AS
+SELECT e.eid, arg_max(i.journey_type, i.start_t * 1000 - i.prio) AS journey_type,
+       arg_max(i.start_eid, i.start_t * 1000 - i.prio) AS start_eid
+FROM ev e
+JOIN (SELECT DISTINCT touchpoint, journey_type FROM defs) d ON e.touchpoint = d.touchpoint
+JOIN (SELECT inst.*, p.prio FROM inst JOIN (SELECT DISTINCT journey_type, prio FROM defs) p USING (journey_type)) i
+  ON i.customer_id = e.customer_id AND i.journey_type = d.journey_type
+ AND e.t >= i.start_t AND e.t <= i.span_end_t
+WHERE e.case_id IS NULL
+GROUP BY e.eid;
+
+-- 3. everything else: unclassified episodes split by an inactivity gap
+CREATE OR REPLACE TEMP TABLE unc_assign AS
+SELECT eid, customer_id || chr(31) || sum(new_episode) OVER (PARTITION BY customer_id ORDER BY t, eid) AS ukey
+FROM (
+    SELECT e.eid, e.customer_id, e.t,
+           CASE WHEN e.t - lag(e.t) OVER (PARTITION BY e.customer_id ORDER BY e.t, e.eid) <= {gap_s}
+                THEN 0 ELSE 1 END AS new_episode
+    FROM ev e LEFT JOIN def_assign a USING (eid)
+    WHERE e.case_id IS NULL AND a.eid IS NULL);
+
+CREATE OR REPLACE TEMP TABLE assigned AS
+SELECT e.*,
+       CASE WHEN e.case_id IS NOT NULL THEN 'case' WHEN a.eid IS NOT NULL THEN 'definition' ELSE 'episode' END
+           AS assigned_by,
+       CASE WHEN e.case_id IS NOT NULL THEN coalesce(c.journey_type, '{unc}')
+            WHEN a.eid IS NOT NULL THEN a.journey_type ELSE '{unc}' END AS journey_type,
+       CASE WHEN e.case_id IS NOT NULL THEN 'c' || chr(31) || e.case_id
+            WHEN a.eid IS NOT NULL THEN 'd' || chr(31) || CAST(a.start_eid AS VARCHAR)
+            ELSE 'u' || chr(31) || u.ukey END AS jkey
+FROM ev e
+LEFT JOIN case_type c ON e.case_id = c.case_id
+LEFT JOIN def_assign a ON e.eid = a.eid
+LEFT JOIN unc_assign u ON e.eid = u.eid;
+"""
+
+_STEPS_SQL = """
+CREATE OR REPLACE TEMP TABLE keys AS
+SELECT jkey, row_number() OVER (ORDER BY min_t, jkey) AS journey_id
+FROM (SELECT jkey, min(t) AS min_t FROM assigned GROUP BY jkey);
+
+CREATE OR REPLACE TEMP TABLE steps AS
+WITH s AS (
+    SELECT k.journey_id, a.*,
+           row_number() OVER w AS step,
+           lag(a.t) OVER w AS prev_t,
+           lag(a.department) OVER w AS prev_department,
+           lag(a.channel) OVER w AS prev_channel,
+           lag(a.touchpoint) OVER w AS prev_touchpoint
+    FROM assigned a JOIN keys k USING (jkey)
+    WINDOW w AS (PARTITION BY k.journey_id ORDER BY a.t, a.eid)
+), r AS (  -- repeat contacts: same reason again within the window, inside the journey
+    SELECT eid, t - lag(t) OVER (PARTITION BY journey_id, contact_reason ORDER BY t, eid) AS since_same_reason
+    FROM s WHERE contact_reason IS NOT NULL
+), rw AS (  -- rework: a touchpoint the journey already had
+    SELECT journey_id, touchpoint, min(eid) FILTER (WHERE t = first_t) AS first_eid
+    FROM (SELECT journey_id, touchpoint, eid, t, min(t) OVER (PARTITION BY journey_id, touchpoint) AS first_t FROM s)
+    GROUP BY journey_id, touchpoint
+)
+SELECT s.journey_id, s.journey_type, s.assigned_by, s.eid, s.customer_id, s.ts AS "timestamp",
+       s.step, s.touchpoint, s.channel, s.department, s.contact_reason, s.outcome, s.case_id,
+       (s.t - s.prev_t) / 86400 AS wait_days,
+       s.prev_touchpoint,
+       coalesce(s.department IS DISTINCT FROM s.prev_department AND s.step > 1, false) AS handoff,
+       coalesce(s.channel IS DISTINCT FROM s.prev_channel AND s.step > 1, false) AS channel_switch,
+       s.prev_channel,
+       coalesce(r.since_same_reason <= {repeat_s}, false) AS repeat_contact,
+       (s.eid <> rw.first_eid) AS rework,
+       coalesce(s.outcome IN {failures}, false) AS failed_step
+FROM s
+LEFT JOIN r USING (eid)
+JOIN rw ON rw.journey_id = s.journey_id AND rw.touchpoint = s.touchpoint;
+"""
+
+_JOURNEYS_SQL = """
+CREATE OR REPLACE TEMP TABLE journeys AS
+SELECT st.journey_id, any_value(st.journey_type) AS journey_type, any_value(st.assigned_by) AS assigned_by,
+       min(st.customer_id) AS customer_id, any_value(st.case_id) AS case_id,
+       min(st."timestamp") AS start, max(st."timestamp") AS "end",
+       (epoch(max(st."timestamp")) - epoch(min(st."timestamp"))) / 86400 AS duration_days,
+       bool_or(d.touchpoint IS NOT NULL) AS reached_end,
+       count(*) AS n_touchpoints,
+       count(DISTINCT st.touchpoint) AS n_distinct_touchpoints,
+       count(DISTINCT st.channel) AS n_channels,
+       sum(st.channel_switch::INT) AS n_channel_switches,
+       count(DISTINCT st.department) AS n_departments,
+       sum(st.handoff::INT) AS n_handoffs,
+       sum(st.repeat_contact::INT) AS n_repeat_contacts,
+       sum(st.rework::INT) AS n_rework,
+       sum(st.failed_step::INT) AS n_failed_steps,
+       max(st.wait_days) AS max_wait_days,
+       arg_max(st.touchpoint, st.step) AS last_touchpoint,
+       string_agg(DISTINCT st.department, ' | ' ORDER BY st.department) AS departments
+FROM steps st
+LEFT JOIN (SELECT journey_type, touchpoint FROM defs WHERE role = 'end') d
+  ON d.journey_type = st.journey_type AND d.touchpoint = st.touchpoint
+GROUP BY st.journey_id;
+"""
+
+
+def _sql_list(values: Iterable[str]) -> str:
+    return "(" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + ")"
+
+
+def _source_relation(con: duckdb.DuckDBPyConnection, events) -> None:
+    """Register ``events`` (DataFrame, Parquet path or list of paths) as view ``src`` with every column."""
+    if isinstance(events, pd.DataFrame):
+        missing = [c for c in ("customer_id", "timestamp", "touchpoint") if c not in events.columns]
+        if missing:
+            raise ValueError(f"events: missing required column(s) {missing}; found {list(events.columns)}")
+        frame = events.copy()
+        for c in EVENT_COLUMNS:
+            if c not in frame.columns:
+                frame[c] = None
+        con.register("src_raw", frame[list(EVENT_COLUMNS)])
+    else:
+        paths = [str(p) for p in (events if isinstance(events, (list, tuple)) else [events])]
+        for p in paths:
+            if not Path(p).exists():
+                raise FileNotFoundError(f"{p}: events file not found")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW src_raw AS SELECT * FROM read_parquet({_sql_list(paths)})")
+    cols = {r[0] for r in con.execute("DESCRIBE src_raw").fetchall()}
+    select = ", ".join(f'"{c}"' if c in cols else f'NULL::VARCHAR AS "{c}"' for c in EVENT_COLUMNS)
+    con.execute(f"CREATE OR REPLACE TEMP VIEW src AS SELECT {select} FROM src_raw "
+                "WHERE customer_id IS NOT NULL AND \"timestamp\" IS NOT NULL")
+
+
+def reconstruct_journeys(events, definitions: Mapping[str, JourneyDefinition], *,
+                         gap_days: float = 14, repeat_window_days: float = 7,
+                         as_of=None, con: duckdb.DuckDBPyConnection | None = None,
+                         threads: int | None = None, progress: bool = False) -> Journeys:
+    """Split ``events`` into journey instances and describe each one.
+
+    ``events`` is the canonical events table (a DataFrame) or the Parquet file(s)
+    holding it; columns: customer_id, timestamp, touchpoint and optionally channel,
+    department, contact_reason, outcome, case_id. ``definitions`` maps journey type
+    to :class:`~cxlib.config.JourneyDefinition`. ``as_of`` (the extract time) marks
+    journeys that may still be running as ``in_progress`` rather than dropped out.
+    """
+    own = con is None
+    con = con or duckdb.connect()
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    timings: dict[str, float] = {}
+    defs = definitions_frame(definitions)
+    con.register("defs", defs)
+    _source_relation(con, events)
+
+    def run(name, sql):
+        t0 = time.perf_counter()
+        con.execute(sql)
+        timings[name] = time.perf_counter() - t0
+        if progress:
+            print(f"  journeys: {name} ({timings[name]:.1f} s)", flush=True)
+
+    run("assign events", _ASSIGN_SQL.format(gap_s=float(gap_days) * 86400, unc=UNCLASSIFIED))
+    run("steps", _STEPS_SQL.format(repeat_s=float(repeat_window_days) * 86400,
+                                   failures=_sql_list(FAILURE_OUTCOMES)))
+    run("journeys", _JOURNEYS_SQL)
+    t0 = time.perf_counter()
+    steps = con.execute("SELECT * FROM steps ORDER BY journey_id, step").df()
+    journeys = con.execute("SELECT * FROM journeys ORDER BY journey_id").df()
+    timings["to pandas"] = time.perf_counter() - t0
+    if own:
+        con.close()
+    journeys = _journey_status(journeys, definitions, as_of)
+    return Journeys(steps=steps, journeys=journeys, definitions=dict(definitions), timings=timings)
+
+
+def _journey_status(j: pd.DataFrame, definitions: Mapping[str, JourneyDefinition], as_of) -> pd.DataFrame:
+    """completed / dropped_out / in_progress for typed journeys; unclassified for the rest."""
+    j = j.copy()
+    max_days = j["journey_type"].map({k: d.max_duration_days for k, d in definitions.items()})
+    if as_of is None:
+        as_of = j["end"].max() if len(j) else None
+    as_of = pd.Timestamp(as_of) if as_of is not None else None
+    if as_of is not None and as_of.tzinfo is None and len(j) and j["start"].dt.tz is not None:
+        as_of = as_of.tz_localize("UTC")
+    typed = j["journey_type"] != UNCLASSIFIED
+    running = (j["start"] + pd.to_timedelta(max_days.fillna(0), unit="D")) > as_of if as_of is not None else False
+    status = pd.Series("dropped_out", index=j.index, dtype=object)
+    status[running] = "in_progress"
+    status[j["reached_end"].astype(bool)] = "completed"
+    status[~typed] = UNCLASSIFIED
+    j["status"] = status
+    j["completed"] = j["reached_end"].astype(bool).where(typed & (status != "in_progress"))
+    return j.drop(columns="reached_end")
+
+
+def assign_journey_scores(journeys: pd.DataFrame, steps: pd.DataFrame, surveys: pd.DataFrame | None,
+                          green_threshold: Mapping[str, float], *, journey_subjects: Mapping[str, str] | None = None,
+                          max_days_after_end: float = 30, max_days_after_touchpoint: float = 7) -> pd.DataFrame:
+    """Attach survey scores to journeys.
+
+    * ``journey_score``: a journey-level rating whose subject is the journey type
+      (or its name in ``journey_subjects``), from the same customer, given between the
+      journey start and ``max_days_after_end`` after its end; the nearest journey wins.
+    * ``tp_n_rated``, ``tp_score_mean``, ``tp_green_share``: touchpoint ratings linked to
+      the journey's own event (same customer and touchpoint, the latest event before the
+      rating, within ``max_days_after_touchpoint``).
+
+    ``journey_green`` tells whether the journey rating meets ``green_threshold`` for
+    its metric; ``watermelon`` is true when every rated touchpoint of the journey is
+    green but the journey rating is not. Not-rated stays null; it is never 0.
+    """
+    out = journeys.copy()
+    for c in ("journey_score", "journey_metric", "journey_green", "tp_n_rated", "tp_n_green_rated", "tp_n_green",
+              "tp_score_mean", "tp_green_share", "watermelon"):
+        out[c] = pd.Series(pd.NA, index=out.index, dtype=object)
+    if surveys is None or not len(surveys):
+        return _typed_scores(out)
+    green = {k: float(v) for k, v in green_threshold.items()}
+    sv = surveys[surveys["score"].notna()].copy()
+    sv["green"] = (sv["score"] >= sv["metric"].map(green)).astype("boolean").where(sv["metric"].isin(green))
+    con = duckdb.connect()
+    subj = {v: k for k, v in (journey_subjects or {}).items()}
+    js = sv[sv["level"] == "journey"].copy()
+    js["journey_type"] = js["subject"].map(lambda s: subj.get(s, s))
+    con.register("js", js[["customer_id", "timestamp", "journey_type", "score", "metric", "green"]])
+    con.register("jr", out[["journey_id", "customer_id", "journey_type", "start", "end"]])
+    jscore = con.execute(f"""
+        SELECT jr.journey_id, arg_min(js.score, abs(epoch(js."timestamp") - epoch(jr."end"))) AS journey_score,
+               arg_min(js.metric, abs(epoch(js."timestamp") - epoch(jr."end"))) AS journey_metric,
+               arg_min(js.green, abs(epoch(js."timestamp") - epoch(jr."end"))) AS journey_green
+        FROM (SELECT js.*, arg_max(jr.journey_id, jr.start) AS jid FROM js JOIN jr
+                ON js.customer_id = jr.customer_id AND js.journey_type = jr.journey_type
+               AND js."timestamp" >= jr.start
+               AND js."timestamp" <= jr."end" + INTERVAL {int(max_days_after_end * 24)} HOUR
+              GROUP BY ALL) js
+        JOIN jr ON jr.journey_id = js.jid
+        GROUP BY jr.journey_id""").df()
+    ts = sv[sv["level"] == "touchpoint"]
+    con.register("ts", ts[["customer_id", "timestamp", "subject", "score", "green"]])
+    con.register("st", steps[["journey_id", "customer_id", "timestamp", "touchpoint"]])
+    tscore = con.execute(f"""
+        SELECT st.journey_id, count(*) AS tp_n_rated, avg(ts.score) AS tp_score_mean,
+               count(ts.green) AS tp_n_green_rated, sum(ts.green::INT) AS tp_n_green,
+               avg(ts.green::DOUBLE) AS tp_green_share
+        FROM ts ASOF JOIN st
+          ON ts.customer_id = st.customer_id AND ts.subject = st.touchpoint AND ts."timestamp" >= st."timestamp"
+        WHERE ts."timestamp" <= st."timestamp" + INTERVAL {int(max_days_after_touchpoint * 24)} HOUR
+        GROUP BY st.journey_id""").df()
+    con.close()
+    out = out.drop(columns=["journey_score", "journey_metric", "journey_green", "tp_n_rated", "tp_n_green_rated",
+                            "tp_n_green", "tp_score_mean", "tp_green_share", "watermelon"])
+    out = out.merge(jscore, on="journey_id", how="left").merge(tscore, on="journey_id", how="left")
+    for c in ("tp_n_rated", "tp_n_green_rated", "tp_n_green"):
+        out[c] = out[c].fillna(0).astype(int)
+    rated_all = (out["tp_n_green_rated"] > 0) & (out["tp_n_green"] == out["tp_n_green_rated"])
+    out["watermelon"] = (rated_all & (out["journey_green"] == False)).astype("boolean").where(  # noqa: E712
+        (out["tp_n_green_rated"] > 0) & out["journey_green"].notna())
+    return _typed_scores(out)
+
+
+def _typed_scores(out: pd.DataFrame) -> pd.DataFrame:
+    for c in ("journey_score", "tp_score_mean", "tp_green_share"):
+        out[c] = pd.to_numeric(out[c], errors="coerce").astype(float)
+    for c in ("journey_green", "watermelon"):
+        out[c] = out[c].astype("boolean")
+    for c in ("tp_n_rated", "tp_n_green_rated", "tp_n_green"):
+        out[c] = pd.to_numeric(out[c], errors="coerce").fillna(0).astype(int)
+    return out
+
+
+def flag_churn_after(journeys: pd.DataFrame, customers: pd.DataFrame | None, *, window_days: int = 90,
+                     as_of=None, customer_id: str = "customer_id", churn_date: str = "churn_date") -> pd.DataFrame:
+    """Add ``churned_90d`` (named for any window): the customer left within ``window_days``
+    after the journey's end. Null when the window is not yet over at ``as_of`` or the
+    customer is unknown; absent churn data leaves it null."""
+    out = journeys.copy()
+    out["churned_90d"] = pd.Series(pd.NA, index=out.index, dtype="boolean")
+    if customers is None or churn_date not in customers or customers[churn_date].isna().all():
+        return out
+    cd = customers.set_index(customer_id)[churn_date]
+    cd = pd.to_datetime(cd)
+    if cd.dt.tz is None:
+        cd = cd.dt.tz_localize("UTC")
+    c = out[customer_id].map(cd)
+    end = out["end"]
+    as_of = pd.Timestamp(as_of) if as_of is not None else end.max()
+    if as_of.tzinfo is None:
+        as_of = as_of.tz_localize("UTC")
+    window = pd.Timedelta(days=window_days)
+    known = out[customer_id].isin(cd.index)
+    observed = (end + window <= as_of) | (c.notna() & (c <= end + window))
+    churned = c.notna() & (c >= out["start"].dt.floor("D")) & (c <= end + window)
+    out["churned_90d"] = churned.astype("boolean").where(known & observed)
+    return out
