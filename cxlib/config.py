@@ -134,6 +134,12 @@ class Analysis(_Strict):
     green_threshold: dict[str, float] = Field(
         default_factory=lambda: {"csat": 4, "nps": 7, "ces": 5, "satisfied": 1},
         description="Per metric, the score at or above which a rating counts as green.")
+    watermelon_touchpoint_green: float = Field(
+        default=0.75, gt=0, le=1,
+        description="A journey type's touchpoints count as green when the lower 95% bound of their green share is at least this.")
+    watermelon_journey_green: float = Field(
+        default=0.5, gt=0, le=1,
+        description="A journey type counts as red when the upper 95% bound of its journey-rating green share is below this.")
     cost_per_contact: dict[str, float] = Field(default_factory=dict, description="Cost per contact by canonical channel.")
     service_cost_monthly: float = Field(default=0, ge=0, description="Fixed cost to serve one customer per month, besides contacts.")
     revenue_horizon_months: int = Field(default=12, gt=0, description="Horizon for revenue at risk.")

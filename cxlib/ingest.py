@@ -594,6 +594,12 @@ def _raw_rows_json(raw: pd.DataFrame, q: pd.DataFrame) -> list[str]:
             for rec in sub.to_dict("records")]
 
 
+def extract_time(config: ClientConfig, as_of: datetime | None = None) -> pd.Timestamp:
+    """The extract moment in UTC: ``as_of`` if given, else the end of the config's
+    ``as_of`` day in the client's time zone, else now. Later events are 'future'."""
+    return _as_of(config, as_of)
+
+
 def _as_of(config: ClientConfig, as_of: datetime | None) -> pd.Timestamp:
     if as_of is not None:
         ts = pd.Timestamp(as_of)

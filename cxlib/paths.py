@@ -49,6 +49,11 @@ class ClientPaths:
         return self.run_dir / "quarantine"
 
     @property
+    def journeys_dir(self) -> Path:
+        """Journey and step tables written by notebooks/02_journeys."""
+        return self.run_dir / "journeys"
+
+    @property
     def metrics(self) -> Path:
         return self.run_dir / "metrics.json"
 

@@ -9,6 +9,7 @@ import matplotlib
 
 import matplotlib.pyplot as plt
 import matplotlib.ticker as mticker
+import numpy as np
 import pandas as pd
 import seaborn as sns
 
@@ -121,4 +122,171 @@ def plot_score_distributions(surveys: pd.DataFrame, ax=None):
     ax.set_title("Score distributions by survey")
     ax.set_xlabel("score")
     ax.set_ylabel("share of rated responses")
+    return ax
+
+
+# --------------------------------------------------------------------------- journeys
+
+def _wrap(text: str, width: int = 16) -> str:
+    import textwrap
+    return "\n".join(textwrap.wrap(str(text), width)) or str(text)
+
+
+def plot_journey_map(stages: pd.DataFrame, dfg: pd.DataFrame | None = None, ax=None, *, title: str = "",
+                     min_reach: float = 0.02, n_journeys: int | None = None):
+    """A journey map: touchpoints in time order (x: median day since the journey started),
+    one lane per department (y), marker size = share of journeys reaching the step.
+    Grey arrows are the main directly-follows transitions, labelled with the median
+    wait; red rings mark rework or repeat contacts, black crosses where journeys drop out,
+    and a red dot where steps fail. ``stages`` comes from journey_stats.map_stages."""
+    ax = _ax(ax)
+    s = stages[stages["reach"] >= min_reach].reset_index(drop=True)
+    if not len(s):
+        ax.text(0.5, 0.5, "no touchpoints", ha="center", transform=ax.transAxes)
+        return ax
+    lanes = list(dict.fromkeys(s.sort_values("median_day")["department"]))
+    y = s["department"].map({d: i for i, d in enumerate(lanes)})
+    x = s["median_day"]
+    for i in range(len(lanes)):
+        ax.axhspan(i - 0.5, i + 0.5, color="#f2f2f2" if i % 2 else "white", zorder=0)
+    pos = dict(zip(s["touchpoint"], zip(x, y)))
+    if dfg is not None and len(dfg):
+        e = dfg[dfg["source"].isin(pos) & dfg["target"].isin(pos) & (dfg["source"] != dfg["target"])]
+        e = e[e["journeys"] >= 0.05 * e["journeys"].max()] if len(e) else e
+        for _, r in e.iterrows():
+            (x0, y0), (x1, y1) = pos[r["source"]], pos[r["target"]]
+            w = 0.5 + 3 * r["journeys"] / e["journeys"].max()
+            ax.annotate("", xy=(x1, y1), xytext=(x0, y0), zorder=1,
+                        arrowprops=dict(arrowstyle="-|>", color=NEUTRAL, alpha=0.45, lw=w,
+                                        shrinkA=7, shrinkB=7, connectionstyle="arc3,rad=0.12"))
+            if r["journeys"] >= 0.3 * e["journeys"].max() and pd.notna(r.get("median_wait_days")) \
+                    and r["median_wait_days"] >= 1:
+                ax.text((x0 + x1) / 2, (y0 + y1) / 2 + 0.18, f"{r['median_wait_days']:.0f} d", fontsize=7,
+                        color=NEUTRAL, ha="center", zorder=4)
+    sizes = 40 + 360 * s["reach"]
+    ax.scatter(x, y, s=sizes, color=PALETTE[0], alpha=0.85, zorder=3, edgecolor="white")
+    trouble = s["rework"] + s["repeat_contacts"]
+    if trouble.max() > 0:
+        ax.scatter(x[trouble > 0], y[trouble > 0], s=sizes[trouble > 0] * 2.2, facecolor="none",
+                   edgecolor=BAD, linewidth=1.5, zorder=2, label="rework or repeat contacts")
+    if s["failed"].max() > 0:
+        f = s["failed"] > 0
+        ax.scatter(x[f], y[f] - 0.28, s=25, color=BAD, marker="o", zorder=4, label="failed steps (count)")
+        for i in s.index[f]:
+            ax.text(x[i], y[i] - 0.3, f"  {s.at[i, 'failed']:,}", color=BAD, fontsize=7, va="center", zorder=5)
+    if s["dropouts"].max() > 0:
+        d = s["dropouts"] > 0
+        ax.scatter(x[d], y[d] + 0.3, s=20 + 200 * s["dropouts"][d] / s["dropouts"].max(), color="black",
+                   marker="x", zorder=4, label="drop-outs")
+    for i, r in s.iterrows():
+        ax.annotate(_wrap(r["touchpoint"]), (x[i], y[i]), xytext=(0, 9 if i % 2 else -9),
+                    textcoords="offset points", ha="center", va="bottom" if i % 2 else "top", fontsize=7, zorder=5)
+    ax.set_yticks(range(len(lanes)), lanes)
+    ax.set_ylim(len(lanes) - 0.5, -0.5)
+    ax.set_xlabel("median days since the journey started")
+    ax.set_title(title or "Journey map")
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, fontsize=8)
+    if n_journeys:
+        ax.text(1.0, 1.01, f"n = {n_journeys:,} journeys; dot size = share reaching the step",
+                transform=ax.transAxes, ha="right", va="bottom", fontsize=8, color=NEUTRAL)
+    return ax
+
+
+def plot_watermelon(catalogue: pd.DataFrame, ax=None, *, flags: pd.Series | None = None):
+    """Per journey type: the share of green touchpoint ratings beside the share of green
+    journey ratings, with 95% intervals; flagged types (watermelons) are marked."""
+    ax = _ax(ax)
+    c = catalogue.dropna(subset=["touchpoint_green_share", "journey_green_share"], how="all")
+    idx = np.arange(len(c))
+    for off, col, colour, label in ((-0.2, "touchpoint_green", GOOD, "touchpoint ratings green"),
+                                    (0.2, "journey_green", PALETTE[0], "journey ratings green")):
+        v = c[f"{col}_share"]
+        err = np.vstack([v - c[f"{col}_ci_low"], c[f"{col}_ci_high"] - v]).clip(min=0)
+        ax.barh(idx + off, v, height=0.38, color=colour, label=label, xerr=err, error_kw={"lw": 1, "capsize": 2})
+    labels = []
+    for jt in c.index:
+        flag = flags is not None and bool(flags.get(jt, False))
+        labels.append(f"{jt}  ◆ watermelon" if flag else str(jt))
+    ax.set_yticks(idx, labels)
+    for t, jt in zip(ax.get_yticklabels(), c.index):
+        if flags is not None and bool(flags.get(jt, False)):
+            t.set_color(BAD)
+            t.set_fontweight("bold")
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.xaxis.set_major_formatter(mticker.PercentFormatter(1.0))
+    ax.set_xlabel("share of ratings at or above the green threshold (95% CI)")
+    ax.set_title("Touchpoints green, journey red?")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2)
+    return ax
+
+
+def plot_bimodality(hist: pd.Series, ax=None, *, antimode: float | None = None, title: str = "", n: int | None = None):
+    """Distribution of journey scores (share per score) with the antimode that splits
+    the two groups, when there is one."""
+    ax = _ax(ax)
+    colours = [BAD if antimode is not None and v < antimode else PALETTE[0] for v in hist.index]
+    width = np.min(np.diff(hist.index)) * 0.8 if len(hist) > 1 else 0.8
+    ax.bar(hist.index, hist.to_numpy(), width=width, color=colours)
+    if antimode is not None:
+        ax.axvline(antimode, color=NEUTRAL, linestyle="--", lw=1)
+        ax.text(antimode, ax.get_ylim()[1] * 0.95, " split", color=NEUTRAL, fontsize=8, va="top")
+    ax.yaxis.set_major_formatter(mticker.PercentFormatter(1.0))
+    ax.set_xlabel("journey score")
+    ax.set_ylabel("share of scores")
+    ax.set_title(title or "Journey score distribution" + (f" (n = {n:,})" if n else ""))
+    return ax
+
+
+def plot_channel_switches(matrix: pd.DataFrame, ax=None, *, title: str = ""):
+    """Heat map of the from-channel × to-channel share of consecutive steps."""
+    ax = _ax(ax)
+    sns.heatmap(matrix, annot=True, fmt=".0%", cmap="Blues", cbar=False, ax=ax, annot_kws={"fontsize": 7},
+                vmin=0, vmax=1)
+    ax.set_title(title or "Where customers go next: channel of the next step")
+    ax.set_xlabel("to channel")
+    ax.set_ylabel("from channel")
+    return ax
+
+
+def plot_variants(variants: pd.DataFrame, ax=None, *, top: int = 8, title: str = ""):
+    """The top paths of one journey type: share of journeys, with the mean journey
+    score and 90-day churn where known."""
+    ax = _ax(ax)
+    v = variants.sort_values("n", ascending=False).head(top).reset_index(drop=True)
+    labels = [f"#{i + 1}: {r['length']} steps" for i, r in v.iterrows()]
+    ax.barh(labels[::-1], v["share"][::-1], color=PALETTE[0])
+    for i, (_, r) in enumerate(v[::-1].iterrows()):
+        bits = [f"{r['share']:.0%} (n = {r['n']:,})"]
+        if "journey_score_mean" in r and pd.notna(r["journey_score_mean"]):
+            bits.append(f"score {r['journey_score_mean']:.1f}")
+        if "churn_90d" in r and pd.notna(r["churn_90d"]):
+            bits.append(f"churn {r['churn_90d']:.0%}")
+        ax.text(r["share"], i, "  " + " · ".join(bits), va="center", fontsize=8)
+    ax.set_xlim(0, v["share"].max() * 1.9)
+    ax.xaxis.set_major_formatter(mticker.PercentFormatter(1.0))
+    ax.set_xlabel("share of journeys")
+    ax.set_title(title or "Most common paths")
+    return ax
+
+
+def plot_journey_catalogue(catalogue: pd.DataFrame, ax=None):
+    """90-day churn per journey type (95% CI) against the baseline of all customers."""
+    ax = _ax(ax)
+    c = catalogue.sort_values("churn_90d", ascending=True)
+    err = np.vstack([c["churn_90d"] - c["churn_90d_ci_low"], c["churn_90d_ci_high"] - c["churn_90d"]]).clip(min=0)
+    ax.barh(c.index, c["churn_90d"], xerr=err, color=PALETTE[0], error_kw={"lw": 1, "capsize": 2})
+    base = c["churn_90d_baseline"].dropna()
+    if len(base):
+        ax.axvline(base.iloc[0], color=BAD, linestyle="--", lw=1, label=f"all customers: {base.iloc[0]:.1%}")
+        ax.legend(loc="lower right")
+    for i, (jt, r) in enumerate(c.iterrows()):
+        ax.text(r["churn_90d_ci_high"], i, f"  {r['churn_90d']:.1%} (n = {int(r['churn_90d_n']):,})", va="center",
+                fontsize=8)
+    ax.xaxis.set_major_formatter(mticker.PercentFormatter(1.0))
+    ax.set_xlim(0, max(c["churn_90d_ci_high"].max(), 0.01) * 1.4)
+    ax.set_xlabel("customers who left within 90 days after the journey (95% CI)")
+    ax.set_title("Churn after each journey")
     return ax

@@ -136,6 +136,184 @@ display(inputs[["role", "file", "bytes", "sha256"]].style.format({"bytes": "{:,}
 ]
 
 
+JOURNEYS = [
+    new_markdown_cell("""# Journeys: where they break
+
+Customers do not experience touchpoints, they experience journeys: a new installation, a house
+move, a repair, a billing dispute. This section rebuilds every journey instance from the event
+log, then asks which journeys break, where (steps, waits, handoffs between departments, repeat
+contacts, rework, drop-outs) and for whom. It checks for the *watermelon* (touchpoints green,
+journey red) and for journey scores that split into two groups, and finds what separates them."""),
+    new_code_cell("""import pandas as pd
+from IPython.display import Markdown, display
+
+from cxlib.config import load_config
+from cxlib.ingest import extract_time, read_tables
+from cxlib.journey_report import diagnose_journeys
+from cxlib.journey_stats import build_dfg, count_channel_switches, find_variants, map_stages
+from cxlib.metrics import record_metrics
+from cxlib.paths import resolve_client_paths
+from cxlib.plotting import (plot_bimodality, plot_channel_switches, plot_journey_catalogue, plot_journey_map,
+                            plot_variants, plot_watermelon, set_house_style)
+from cxlib.uncertainty import format_share"""),
+    params_cell(),
+    new_code_cell(DERIVED + """
+tables = read_tables(paths.tables_dir)
+as_of = extract_time(config)
+has_events = "events" in tables and len(tables["events"]) > 0"""),
+    new_code_cell("""if has_events:
+    dx = diagnose_journeys(paths.table("events"), config.analysis, customers=tables.get("customers"),
+                           surveys=tables.get("surveys"), as_of=as_of, seed=seed, progress=True)
+    dx.write(paths.journeys_dir)
+    record_metrics(paths.metrics, "journeys", dx.metrics())
+    cat = dx.catalogue
+else:
+    dx = None
+    display(Markdown("**No events table:** journeys cannot be reconstructed, so this section is empty."))"""),
+    new_markdown_cell("""## Summary"""),
+    new_code_cell("""if dx is not None:
+    lines = [f"- **{len(dx.journeys):,} journey instances** were rebuilt from {len(dx.steps):,} events; "
+             f"{dx.coverage:.1%} of events belong to a defined journey type. The rest form unclassified "
+             "episodes; their most common touchpoints are "
+             + ", ".join(f"'{t}' ({n:,})" for t, n in dx.steps.loc[dx.steps["journey_type"] == "unclassified",
+                                                                    "touchpoint"].value_counts().head(3).items())
+             + "."]
+    if len(cat):
+        worst = cat["churn_90d"].idxmax() if cat["churn_90d"].notna().any() else None
+        if worst is not None and pd.notna(cat.loc[worst, "churn_90d_baseline"]):
+            r = cat.loc[worst]
+            lines.append(f"- **{worst}** is followed by the most churn: "
+                         f"{format_share(r['churn_90d'], (r['churn_90d_ci_low'], r['churn_90d_ci_high']), int(r['churn_90d_n']), 1)} "
+                         f"of customers leave within {config.analysis.churn_window_days} days, against "
+                         f"{r['churn_90d_baseline']:.1%} of all customers in any such window.")
+        for jt in cat.index[dx.watermelon.reindex(cat.index, fill_value=False)]:
+            r = cat.loc[jt]
+            lines.append(f"- **Watermelon: {jt}.** {r['touchpoint_green_share']:.0%} of its touchpoint ratings are green "
+                         f"(n = {int(r['touchpoint_ratings_n']):,}) but only {r['journey_green_share']:.0%} of journey "
+                         f"ratings are (95% CI {r['journey_green_ci_low']:.0%}–{r['journey_green_ci_high']:.0%}, "
+                         f"n = {int(r['journey_score_n']):,}).")
+        for jt in dx.separations:
+            lines.append(f"- **Two groups of {jt} scores.** " + dx.separation_sentence(jt))
+        if not dx.separations and any(b.n for b in dx.bimodality.values()):
+            lines.append("- No journey type has a bimodal score distribution.")
+    for s in dx.skipped:
+        lines.append(f"- *Skipped:* {s}")
+    display(Markdown("\\n".join(lines)))"""),
+    new_markdown_cell("""## How events became journeys
+
+Events that carry a case id (an order or ticket) form one journey per case. Other events join a
+journey when their touchpoint belongs to a configured journey type and they fall between its
+start and end touchpoints; the rest become *unclassified* episodes, split by a gap of inactivity."""),
+    new_code_cell("""if dx is not None:
+    how = dx.steps.groupby(["journey_type", "assigned_by"]).size().unstack(fill_value=0)
+    how["events"] = how.sum(axis=1)
+    how["share of events"] = how["events"] / how["events"].sum()
+    display(how.style.format({c: "{:,}" for c in how.columns if c != "share of events"} | {"share of events": "{:.1%}"}))"""),
+    new_markdown_cell("""## Journey catalogue
+
+Per journey type: volume, completion (reached an end touchpoint; journeys still within their
+maximum duration at the extract date are left out), duration, touchpoints, handoffs between
+departments, the journey score and churn within the churn window after the journey ended.
+Intervals are 95%; *n* is the number of journeys each figure rests on."""),
+    new_code_cell("""if dx is not None and len(cat):
+    show = cat[["n", "completion_rate", "median_duration_days", "p90_duration_days", "median_touchpoints",
+                "median_departments", "median_handoffs", "mean_repeat_contacts", "rework_share",
+                "journey_score_mean", "journey_score_n", "churn_90d", "churn_90d_n"]]
+    display(show.style.format({"n": "{:,}", "completion_rate": "{:.1%}", "median_duration_days": "{:.1f}",
+                               "p90_duration_days": "{:.1f}", "median_touchpoints": "{:.0f}",
+                               "median_departments": "{:.0f}", "median_handoffs": "{:.0f}",
+                               "mean_repeat_contacts": "{:.2f}", "rework_share": "{:.1%}",
+                               "journey_score_mean": "{:.2f}", "journey_score_n": "{:,}",
+                               "churn_90d": "{:.1%}", "churn_90d_n": "{:,}"}, na_rep="-"))
+    if cat["churn_90d"].notna().any():
+        plot_journey_catalogue(cat);"""),
+    new_markdown_cell("""## Journey maps
+
+One map per journey type. Touchpoints are placed at the median day they happen (first
+occurrence) and in their department's lane, so every vertical move is a handoff. Dot size is
+the share of journeys that reach the step; arrows are the main transitions with their median
+wait; red rings mark rework or repeat contacts, red counts failed steps and black crosses the
+steps where dropped-out journeys stopped. Below each map: its most common paths."""),
+    new_code_cell("""if dx is not None:
+    import matplotlib.pyplot as plt
+    variants = find_variants(dx.steps, dx.journeys, top=8)
+    for jt in dx.types:
+        stages = map_stages(dx.steps, dx.journeys, jt)
+        n_lanes = stages["department"].nunique() if len(stages) else 1
+        fig, ax = plt.subplots(figsize=(12, 1.2 + 0.55 * n_lanes))
+        plot_journey_map(stages, build_dfg(dx.steps, journey_type=jt), ax=ax, title=f"{jt}: journey map",
+                         n_journeys=int(cat.loc[jt, "n"]))
+        plt.show()
+        v = variants[variants["journey_type"] == jt]
+        fig, ax = plt.subplots(figsize=(9, 0.4 + 0.35 * len(v)))
+        plot_variants(v, ax=ax, title=f"{jt}: most common paths")
+        plt.show()
+        display(v[["rank", "n", "share", "variant"]].style.format({"n": "{:,}", "share": "{:.1%}"}).hide(axis="index"))"""),
+    new_markdown_cell("""## Directly-follows graph and waits
+
+The most frequent transitions per journey type, with how long customers wait between the two
+steps (median and 90th percentile, in days). Long waits and transitions back to an earlier step
+are where journeys stall."""),
+    new_code_cell("""if dx is not None:
+    dfg = build_dfg(dx.steps, with_start_end=False)
+    dfg = dfg[dfg["journey_type"].isin(dx.types)]
+    top = dfg.sort_values("n", ascending=False).groupby("journey_type").head(8)
+    display(top.sort_values(["journey_type", "n"], ascending=[True, False])
+            .style.format({"n": "{:,}", "journeys": "{:,}", "median_wait_days": "{:.1f}", "p90_wait_days": "{:.1f}"})
+            .hide(axis="index"))"""),
+    new_markdown_cell("""## Channel switches
+
+Within journeys: for each channel, where the next step happens. Off-diagonal cells are channel
+switches; a switch from a digital channel to the phone often means self-service failed."""),
+    new_code_cell("""if dx is not None and dx.types:
+    typed = dx.steps[dx.steps["journey_type"].isin(dx.types)]
+    m = count_channel_switches(typed)
+    if len(m):
+        fig, ax = plt.subplots(figsize=(7, 5))
+        plot_channel_switches(m, ax=ax)
+        plt.show()"""),
+    new_markdown_cell("""## The watermelon: touchpoints green, journey red
+
+For each journey type, the share of touchpoint ratings at or above the client's green threshold
+beside the share of journey ratings that are green. A type is flagged when its touchpoints are
+green and its journey red, both at 95% confidence (thresholds in the config:
+`watermelon_touchpoint_green`, `watermelon_journey_green`)."""),
+    new_code_cell("""if dx is not None and cat["touchpoint_ratings_n"].sum() > 0 and cat["journey_score_n"].sum() > 0:
+    plot_watermelon(cat, flags=dx.watermelon)
+    wm = cat[["touchpoint_green_share", "touchpoint_ratings_n", "journey_green_share", "journey_score_n",
+              "churn_90d"]].assign(watermelon=dx.watermelon)
+    display(wm.style.format({"touchpoint_green_share": "{:.1%}", "touchpoint_ratings_n": "{:,}",
+                             "journey_green_share": "{:.1%}", "journey_score_n": "{:,}", "churn_90d": "{:.1%}"},
+                            na_rep="-"))
+elif dx is not None:
+    display(Markdown("*Skipped:* the watermelon check needs both touchpoint and journey ratings."))"""),
+    new_markdown_cell("""## Bimodal journey scores and what separates the groups
+
+A journey type's scores are called bimodal when a two-group mixture fits much better than one
+(ΔBIC ≥ 10) *and* the distribution has a real valley between the groups. For each bimodal type,
+a shallow decision tree finds the journey feature that best separates the low-scoring group; the
+contrast table compares every feature between the groups with a bootstrap 95% interval."""),
+    new_code_cell("""if dx is not None and dx.bimodality:
+    tests = pd.DataFrame([{"journey_type": jt, "n scores": b.n, "bimodal": b.bimodal, "ΔBIC": b.delta_bic,
+                           "valley/peak": b.valley_ratio, "verdict": b.reason}
+                          for jt, b in dx.bimodality.items()]).set_index("journey_type")
+    display(tests.style.format({"n scores": "{:,}", "ΔBIC": "{:.1f}", "valley/peak": "{:.2f}"}, na_rep="-"))
+    for jt, sep in dx.separations.items():
+        b = dx.bimodality[jt]
+        plot_bimodality(b.hist, antimode=b.antimode, title=f"{jt}: journey scores (n = {b.n:,})")
+        plt.show()
+        display(Markdown(dx.separation_sentence(jt)))
+        display(sep["contrasts"].head(8)[["label", "low_mean", "high_mean", "difference", "ci_low", "ci_high"]]
+                .style.format({c: "{:.2f}" for c in ["low_mean", "high_mean", "difference", "ci_low", "ci_high"]})
+                .hide(axis="index"))"""),
+    new_markdown_cell("""## Outputs
+
+The journey table (one row per journey, with its score and churn flag) and the step table (one
+row per event, with waits, handoffs, repeats and rework) are in the run folder's `journeys/`
+for the driver and recommendation sections."""),
+]
+
+
 def stub(title: str, question: str, needs: str, issue: str):
     return [
         new_markdown_cell(f"# {title}\n\n{question}"),
@@ -156,10 +334,7 @@ display(Markdown(
 
 NOTEBOOKS = {
     "01_ingest.ipynb": INGEST,
-    "02_journeys.ipynb": stub("Journeys: where they break",
-                              "Which customer journeys break, where and why: journey maps, waits, handoffs, "
-                              "repeat contacts, the watermelon check and bimodal scores.",
-                              "the events table (and surveys for scores)", "journey reconstruction"),
+    "02_journeys.ipynb": JOURNEYS,
     "03_drivers.ipynb": stub("Drivers: what matters most and what it is worth",
                              "Which journeys and touchpoints drive satisfaction and churn, how sure we are, "
                              "and the revenue at risk.", "surveys and customers", "driver modelling"),
