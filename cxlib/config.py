@@ -80,6 +80,10 @@ class Source(_Strict):
         default=None, description="Time zone of naive timestamps in this file; defaults to the client's timezone.")
     constants: dict[str, Scalar] = Field(
         default_factory=dict, description="Canonical columns set to one value for every row, e.g. {level: relationship}.")
+    duplicates: Literal["quarantine", "keep"] = Field(
+        default="quarantine",
+        description="Identical rows: 'quarantine' keeps the first and quarantines the rest; 'keep' loads them all, "
+        "for event logs without event ids where the same activity can be logged twice in one second.")
     wide: list[WideGroup] | None = Field(
         default=None, description="For a wide survey export: the rating columns to melt into one row per rating.")
 

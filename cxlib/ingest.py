@@ -543,7 +543,8 @@ def ingest_client(config: ClientConfig, data_dir: str | Path, as_of: datetime | 
             accounting.append({"table": table, "source": source.path, "raw_rows": len(raw) + len(malformed),
                                "rows_in": len(mapped) + len(malformed)})
         frame = pd.concat(loaded_parts, ignore_index=True)
-        frame, cross_q = check_duplicates_and_references(frame, table, known)
+        keep_dups = {Path(s.path).name for s in sources if s.duplicates == "keep"}
+        frame, cross_q = check_duplicates_and_references(frame, table, known, keep_duplicates_from=keep_dups)
         q_parts.append(cross_q.assign(table=table))
         q = pd.concat(q_parts, ignore_index=True)
         tables[table] = frame.drop(columns=list(META))
@@ -562,13 +563,16 @@ def ingest_client(config: ClientConfig, data_dir: str | Path, as_of: datetime | 
     return IngestResult(tables, quarantine, acc, absent)
 
 
-def check_duplicates_and_references(frame: pd.DataFrame, table: str, known: pd.Index | None):
-    """Quarantine exact duplicates, second records of a customer id, and rows whose
-    customer id is not in ``known`` (when the client has a customers table).
-    Returns ``(kept, quarantined)``."""
+def check_duplicates_and_references(frame: pd.DataFrame, table: str, known: pd.Index | None,
+                                    keep_duplicates_from: set[str] | frozenset = frozenset()):
+    """Quarantine exact duplicates (except rows from the files in ``keep_duplicates_from``),
+    second records of a customer id, and rows whose customer id is not in ``known``
+    (when the client has a customers table). Returns ``(kept, quarantined)``."""
     reason = pd.Series(None, index=frame.index, dtype=object)
     canon = [c for c in frame.columns if c not in META]
     dup = frame[canon].astype(str).duplicated(keep="first")
+    if keep_duplicates_from:
+        dup &= ~frame[SOURCE].isin(keep_duplicates_from)
     reason[dup] = "duplicate"
     if table == "customers":
         reason[~dup & frame["customer_id"].duplicated(keep="first")] = "duplicate_customer_id"

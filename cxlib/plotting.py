@@ -132,6 +132,19 @@ def _wrap(text: str, width: int = 16) -> str:
     return "\n".join(textwrap.wrap(str(text), width)) or str(text)
 
 
+def _dodge(x: pd.Series, lane: pd.Series, min_gap: float) -> pd.Series:
+    """Vertical offsets that keep touchpoints of one lane apart when they happen at
+    nearly the same time (alternating above and below the lane line)."""
+    off = pd.Series(0.0, index=x.index)
+    for _, idx in lane.groupby(lane).groups.items():
+        xs = x.loc[idx].sort_values()
+        k = 0
+        for prev, cur in zip(xs.index[:-1], xs.index[1:]):
+            k = k + 1 if xs[cur] - xs[prev] < min_gap else 0
+            off[cur] = 0.0 if k == 0 else (0.28 if k % 2 else -0.28)
+    return off
+
+
 def plot_journey_map(stages: pd.DataFrame, dfg: pd.DataFrame | None = None, ax=None, *, title: str = "",
                      min_reach: float = 0.02, n_journeys: int | None = None):
     """A journey map: touchpoints in time order (x: median day since the journey started),
@@ -145,8 +158,9 @@ def plot_journey_map(stages: pd.DataFrame, dfg: pd.DataFrame | None = None, ax=N
         ax.text(0.5, 0.5, "no touchpoints", ha="center", transform=ax.transAxes)
         return ax
     lanes = list(dict.fromkeys(s.sort_values("median_day")["department"]))
-    y = s["department"].map({d: i for i, d in enumerate(lanes)})
+    y = s["department"].map({d: i for i, d in enumerate(lanes)}).astype(float)
     x = s["median_day"]
+    y = y + _dodge(x, y, min_gap=0.03 * max(float(x.max() - x.min()), 1.0))
     for i in range(len(lanes)):
         ax.axhspan(i - 0.5, i + 0.5, color="#f2f2f2" if i % 2 else "white", zorder=0)
     pos = dict(zip(s["touchpoint"], zip(x, y)))
@@ -187,7 +201,7 @@ def plot_journey_map(stages: pd.DataFrame, dfg: pd.DataFrame | None = None, ax=N
     ax.set_title(title or "Journey map")
     handles, labels = ax.get_legend_handles_labels()
     if handles:
-        ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, fontsize=8)
+        ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, fontsize=8)
     if n_journeys:
         ax.text(1.0, 1.01, f"n = {n_journeys:,} journeys; dot size = share reaching the step",
                 transform=ax.transAxes, ha="right", va="bottom", fontsize=8, color=NEUTRAL)

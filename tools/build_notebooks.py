@@ -173,11 +173,11 @@ else:
     new_markdown_cell("""## Summary"""),
     new_code_cell("""if dx is not None:
     lines = [f"- **{len(dx.journeys):,} journey instances** were rebuilt from {len(dx.steps):,} events; "
-             f"{dx.coverage:.1%} of events belong to a defined journey type. The rest form unclassified "
-             "episodes; their most common touchpoints are "
-             + ", ".join(f"'{t}' ({n:,})" for t, n in dx.steps.loc[dx.steps["journey_type"] == "unclassified",
-                                                                    "touchpoint"].value_counts().head(3).items())
-             + "."]
+             f"{dx.coverage:.1%} of events belong to a defined journey type."]
+    unclassified = dx.steps.loc[dx.steps["journey_type"] == "unclassified", "touchpoint"].value_counts()
+    if len(unclassified):
+        lines[-1] += (" The rest form unclassified episodes; their most common touchpoints are "
+                      + ", ".join(f"'{t}' ({n:,})" for t, n in unclassified.head(3).items()) + ".")
     if len(cat):
         worst = cat["churn_90d"].idxmax() if cat["churn_90d"].notna().any() else None
         if worst is not None and pd.notna(cat.loc[worst, "churn_90d_baseline"]):
@@ -293,7 +293,9 @@ A journey type's scores are called bimodal when a two-group mixture fits much be
 (ΔBIC ≥ 10) *and* the distribution has a real valley between the groups. For each bimodal type,
 a shallow decision tree finds the journey feature that best separates the low-scoring group; the
 contrast table compares every feature between the groups with a bootstrap 95% interval."""),
-    new_code_cell("""if dx is not None and dx.bimodality:
+    new_code_cell("""if dx is not None and cat["journey_score_n"].sum() == 0:
+    display(Markdown("*Skipped:* there are no journey ratings to test."))
+elif dx is not None and dx.bimodality:
     tests = pd.DataFrame([{"journey_type": jt, "n scores": b.n, "bimodal": b.bimodal, "ΔBIC": b.delta_bic,
                            "valley/peak": b.valley_ratio, "verdict": b.reason}
                           for jt, b in dx.bimodality.items()]).set_index("journey_type")
