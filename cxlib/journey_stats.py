@@ -12,7 +12,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from .journeys import UNCLASSIFIED
+from .journeys import UNCLASSIFIED, fetch_frame
 from .uncertainty import mean_interval, poisson_rate_interval, wilson_interval
 
 ARROW = " → "
@@ -125,10 +125,10 @@ def find_variants(steps: pd.DataFrame, journeys: pd.DataFrame | None = None, *, 
     share, completion rate, median duration and mean journey score."""
     con = _con_with({"st": steps[["journey_id", "journey_type", "step", "touchpoint"]]})
     where = "" if journey_type is None else "WHERE journey_type = $jt"
-    paths = con.execute(f"""
+    paths = fetch_frame(con, f"""
         SELECT journey_id, any_value(journey_type) AS journey_type,
                string_agg(touchpoint, '{ARROW}' ORDER BY step) AS variant, count(*) AS length
-        FROM st {where} GROUP BY journey_id""", {"jt": journey_type} if journey_type else {}).df()
+        FROM st {where} GROUP BY journey_id""", {"jt": journey_type} if journey_type else {})
     con.close()
     if journeys is not None:
         extra = [c for c in ("completed", "duration_days", "journey_score", "churned_90d") if c in journeys]
@@ -158,18 +158,18 @@ def build_dfg(steps: pd.DataFrame, *, journey_type: str | None = None, with_star
                                   "wait_days"]]})
     where = "" if journey_type is None else "AND journey_type = $jt"
     params = {"jt": journey_type} if journey_type else {}
-    edges = con.execute(f"""
+    edges = fetch_frame(con, f"""
         SELECT journey_type, prev_touchpoint AS source, touchpoint AS target, count(*) AS n,
                count(DISTINCT journey_id) AS journeys, median(wait_days) AS median_wait_days,
                quantile_cont(wait_days, 0.9) AS p90_wait_days
-        FROM st WHERE step > 1 {where} GROUP BY ALL""", params).df()
+        FROM st WHERE step > 1 {where} GROUP BY ALL""", params)
     if with_start_end:
-        ends = con.execute(f"""
+        ends = fetch_frame(con, f"""
             SELECT journey_type, '▶ start' AS source, touchpoint AS target, count(*) AS n, count(*) AS journeys
             FROM st WHERE step = 1 {where} GROUP BY ALL
             UNION ALL
             SELECT journey_type, arg_max(touchpoint, step) AS source, '■ end' AS target, NULL, NULL
-            FROM st WHERE true {where} GROUP BY journey_type, journey_id""", params).df()
+            FROM st WHERE true {where} GROUP BY journey_type, journey_id""", params)
         ends = ends.groupby(["journey_type", "source", "target"], as_index=False).agg(
             n=("n", lambda s: s.sum() if s.notna().any() else len(s)),
             journeys=("journeys", lambda s: s.sum() if s.notna().any() else len(s)))

@@ -254,6 +254,16 @@ GROUP BY st.journey_id;
 """
 
 
+def fetch_frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> pd.DataFrame:
+    """Run ``sql`` and return a pandas DataFrame through Arrow (timestamps in UTC)."""
+    rel = con.sql(sql, params=params) if params else con.sql(sql)
+    frame = rel.to_arrow_table().to_pandas()
+    for c in frame.columns:
+        if isinstance(frame[c].dtype, pd.DatetimeTZDtype):
+            frame[c] = frame[c].dt.tz_convert("UTC")
+    return frame
+
+
 def _sql_list(values: Iterable[str]) -> str:
     return "(" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + ")"
 
@@ -314,8 +324,8 @@ def reconstruct_journeys(events, definitions: Mapping[str, JourneyDefinition], *
                                    failures=_sql_list(FAILURE_OUTCOMES)))
     run("journeys", _JOURNEYS_SQL)
     t0 = time.perf_counter()
-    steps = con.execute("SELECT * FROM steps ORDER BY journey_id, step").df()
-    journeys = con.execute("SELECT * FROM journeys ORDER BY journey_id").df()
+    steps = fetch_frame(con, "SELECT * FROM steps ORDER BY journey_id, step")
+    journeys = fetch_frame(con, "SELECT * FROM journeys ORDER BY journey_id")
     timings["to pandas"] = time.perf_counter() - t0
     if own:
         con.close()
@@ -374,7 +384,7 @@ def assign_journey_scores(journeys: pd.DataFrame, steps: pd.DataFrame, surveys: 
     js["journey_type"] = js["subject"].map(lambda s: subj.get(s, s))
     con.register("js", js[["customer_id", "timestamp", "journey_type", "score", "metric", "green"]])
     con.register("jr", out[["journey_id", "customer_id", "journey_type", "start", "end"]])
-    jscore = con.execute(f"""
+    jscore = fetch_frame(con, f"""
         SELECT jr.journey_id, arg_min(js.score, abs(epoch(js."timestamp") - epoch(jr."end"))) AS journey_score,
                arg_min(js.metric, abs(epoch(js."timestamp") - epoch(jr."end"))) AS journey_metric,
                arg_min(js.green, abs(epoch(js."timestamp") - epoch(jr."end"))) AS journey_green
@@ -384,18 +394,18 @@ def assign_journey_scores(journeys: pd.DataFrame, steps: pd.DataFrame, surveys: 
                AND js."timestamp" <= jr."end" + INTERVAL {int(max_days_after_end * 24)} HOUR
               GROUP BY ALL) js
         JOIN jr ON jr.journey_id = js.jid
-        GROUP BY jr.journey_id""").df()
+        GROUP BY jr.journey_id""")
     ts = sv[sv["level"] == "touchpoint"]
     con.register("ts", ts[["customer_id", "timestamp", "subject", "score", "green"]])
     con.register("st", steps[["journey_id", "customer_id", "timestamp", "touchpoint"]])
-    tscore = con.execute(f"""
+    tscore = fetch_frame(con, f"""
         SELECT st.journey_id, count(*) AS tp_n_rated, avg(ts.score) AS tp_score_mean,
                count(ts.green) AS tp_n_green_rated, sum(ts.green::INT) AS tp_n_green,
                avg(ts.green::DOUBLE) AS tp_green_share
         FROM ts ASOF JOIN st
           ON ts.customer_id = st.customer_id AND ts.subject = st.touchpoint AND ts."timestamp" >= st."timestamp"
         WHERE ts."timestamp" <= st."timestamp" + INTERVAL {int(max_days_after_touchpoint * 24)} HOUR
-        GROUP BY st.journey_id""").df()
+        GROUP BY st.journey_id""")
     con.close()
     out = out.drop(columns=["journey_score", "journey_metric", "journey_green", "tp_n_rated", "tp_n_green_rated",
                             "tp_n_green", "tp_score_mean", "tp_green_share", "watermelon"])

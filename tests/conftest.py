@@ -25,3 +25,17 @@ def shared_file(*parts) -> Path:
     if not path.exists():
         pytest.skip(f"real dataset not available: {path} (see ../shared/data/README.md)")
     return path
+
+
+@pytest.fixture(scope="session")
+def demo_client(tmp_path_factory):
+    """The full-size demo client (20,000 customers, seed 42): the repository's generated
+    data/demo when present (make demo-data), else generated into a temporary folder."""
+    import json
+    here = REPO / "data" / "demo"
+    if (here / "raw" / ".generated").exists() and (here / "truth.json").exists():
+        return here, json.loads((here / "truth.json").read_text())
+    root = tmp_path_factory.mktemp("fulldemo")
+    truth = generate_demo(root / "demo", n_customers=20_000, seed=42)
+    shutil.copy(here / "client.yml", root / "demo" / "client.yml")
+    return root / "demo", truth

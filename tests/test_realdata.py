@@ -86,3 +86,34 @@ def test_airline_wide_survey_zero_means_not_rated():
     s = r.tables["surveys"]
     assert s[s["level"] == "touchpoint"]["score"].isna().sum() == int((raw[ratings] == 0).sum().sum())
     assert s[s["metric"] == "satisfied"]["score"].mean() == pytest.approx((raw["satisfaction"] == "satisfied").mean())
+
+
+def test_helpdesk_client_journeys_variants_waits_and_rework():
+    """data/helpdesk/client.yml: every event of the public log comes through, one journey per ticket."""
+    from cxlib.config import load_config
+    from cxlib.journey_report import diagnose_journeys
+    from cxlib.journey_stats import build_dfg, find_variants
+    from conftest import REPO
+
+    shared_file("helpdesk_eventlog", "Helpdesk.csv.gz")
+    data_dir = REPO / "data" / "helpdesk"
+    cfg = load_config(data_dir / "client.yml")
+    r = ingest_client(cfg, data_dir)
+    assert r.metrics()["events"] == {"rows_in": 21_348, "loaded": 21_348, "quarantined": 0, "by_reason": {}}
+    dx = diagnose_journeys(r.tables["events"], cfg.analysis)
+    assert len(dx.steps) == 21_348 and dx.coverage == 1.0
+    assert (dx.journeys["journey_type"] == "ticket").sum() == 4_580
+    assert any("No survey table" in s for s in dx.skipped)
+    raw = pd.read_csv(shared_file("helpdesk_eventlog", "Helpdesk.csv.gz"), dtype=str)
+    # variants: the most common path and its count, checked against the raw file
+    raw_paths = (raw.assign(t=pd.to_datetime(raw["time:timestamp"], utc=True), i=range(len(raw)))
+                 .sort_values(["case:concept:name", "t", "i"]).groupby("case:concept:name")["concept:name"]
+                 .agg(" → ".join).value_counts())
+    v = find_variants(dx.steps, dx.journeys)
+    assert v.iloc[0]["variant"] == raw_paths.index[0] and v.iloc[0]["n"] == raw_paths.iloc[0]
+    # rework loops: repeated activities and 'Wait' / 'Require upgrade' detours
+    rework_tickets = raw.groupby("case:concept:name")["concept:name"].apply(lambda s: s.duplicated().any()).sum()
+    assert (dx.journeys["n_rework"] > 0).sum() == rework_tickets
+    dfg = build_dfg(dx.steps).set_index(["source", "target"])
+    assert dfg.loc[("Wait", "Take in charge ticket"), "n"] > 0
+    assert dfg.loc[("Resolve ticket", "Closed"), "median_wait_days"] > 1

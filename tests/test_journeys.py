@@ -1,0 +1,215 @@
+"""Journey reconstruction, description and diagnostics on small hand-made logs."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from cxlib.bimodality import detect_bimodality, explain_bimodality, journey_features
+from cxlib.config import JourneyDefinition
+from cxlib.journey_stats import (build_dfg, count_channel_switches, estimate_baseline_churn, find_variants,
+                                 flag_watermelons, map_stages, summarize_journeys)
+from cxlib.journeys import UNCLASSIFIED, assign_journey_scores, flag_churn_after, reconstruct_journeys
+
+T0 = pd.Timestamp("2025-01-01", tz="UTC")
+
+REPAIR = {"repair": JourneyDefinition(start=["Fault reported"], end=["Fault resolved"],
+                                      touchpoints=["Technician visit", "Where is my technician"],
+                                      max_duration_days=30)}
+
+
+def log(rows):
+    """rows: (customer, day offset, touchpoint, department, channel[, reason, outcome, case])."""
+    out = []
+    for r in rows:
+        r = tuple(r) + (None,) * (8 - len(r))
+        c, d, tp, dept, ch, reason, outcome, case = r
+        out.append({"customer_id": c, "timestamp": T0 + pd.Timedelta(days=d), "touchpoint": tp,
+                    "department": dept, "channel": ch, "contact_reason": reason, "outcome": outcome,
+                    "case_id": case})
+    return pd.DataFrame(out)
+
+
+def by_event(j):
+    return j.steps.sort_values("eid").reset_index(drop=True)
+
+
+def test_definition_start_end_members_and_repeat_start():
+    ev = log([
+        ("A", 0, "Fault reported", "CS", "call", "fault"),
+        ("A", 1, "Technician visit", "Field", "field_visit", None, "failed"),
+        ("A", 3, "Fault reported", "CS", "call", "fault"),       # repeat inside the open repair
+        ("A", 5, "Technician visit", "Field", "field_visit", None, "completed"),
+        ("A", 6, "Fault resolved", "Tech", "email"),
+        ("A", 20, "Fault reported", "CS", "call", "fault"),      # after the end: a new repair
+        ("A", 21, "Fault resolved", "Tech", "email"),
+        ("A", 22, "Monthly bill", "Billing", "bill"),            # no definition: unclassified
+    ])
+    j = reconstruct_journeys(ev, REPAIR)
+    s = by_event(j)
+    assert list(s["journey_type"]) == ["repair"] * 7 + [UNCLASSIFIED]
+    assert s["journey_id"].iloc[:5].nunique() == 1 and s["journey_id"].iloc[5:7].nunique() == 1
+    assert s["journey_id"].iloc[0] != s["journey_id"].iloc[5]
+    first = j.journeys.set_index("journey_id").loc[s["journey_id"].iloc[0]]
+    assert first["status"] == "completed"
+    assert first["n_touchpoints"] == 5
+    assert first["n_rework"] == 2                 # second 'Fault reported' and second visit
+    assert first["n_repeat_contacts"] == 1        # same reason 3 days later
+    assert first["n_failed_steps"] == 1
+    assert first["n_handoffs"] == 4               # CS > Field > CS > Field > Tech
+    assert first["n_departments"] == 3
+    assert first["duration_days"] == pytest.approx(6)
+    assert j.coverage == pytest.approx(7 / 8)
+
+
+def test_max_duration_and_drop_out():
+    ev = log([
+        ("A", 0, "Fault reported", "CS", "call"),
+        ("A", 2, "Technician visit", "Field", "field_visit"),
+        ("A", 45, "Technician visit", "Field", "field_visit"),   # beyond 30 days: not part of it
+    ])
+    j = reconstruct_journeys(ev, REPAIR, as_of=T0 + pd.Timedelta(days=100))
+    s = by_event(j)
+    assert list(s["journey_type"]) == ["repair", "repair", UNCLASSIFIED]
+    rep = j.journeys[j.journeys["journey_type"] == "repair"].iloc[0]
+    assert rep["status"] == "dropped_out" and rep["completed"] == False  # noqa: E712
+    # while the maximum duration has not passed at the extract date, it is in progress, not dropped
+    j2 = reconstruct_journeys(ev.iloc[:2], REPAIR, as_of=T0 + pd.Timedelta(days=10))
+    assert j2.journeys["status"].iloc[0] == "in_progress" and pd.isna(j2.journeys["completed"].iloc[0])
+
+
+def test_case_ids_group_events_and_take_the_matching_type():
+    defs = {**REPAIR, "install": JourneyDefinition(start=["Order placed"], end=["Service activated"],
+                                                   touchpoints=["Technician visit"])}
+    ev = log([
+        ("A", 0, "Order placed", "Sales", "web", None, None, "ORD1"),
+        ("A", 3, "Technician visit", "Field", "field_visit", None, None, "ORD1"),
+        ("A", 4, "Fault reported", "CS", "call"),                                # no case: definitions
+        ("A", 5, "Service activated", "Prov", "app", None, None, "ORD1"),
+        ("B", 0, "Something else", "X", "web", None, None, "T9"),               # case, no definition
+    ])
+    j = reconstruct_journeys(ev, defs)
+    s = by_event(j)
+    assert list(s["journey_type"]) == ["install", "install", "repair", "install", UNCLASSIFIED]
+    assert list(s["assigned_by"]) == ["case", "case", "definition", "case", "case"]
+    inst = j.journeys[j.journeys["journey_type"] == "install"].iloc[0]
+    assert inst["n_touchpoints"] == 3 and inst["status"] == "completed"
+
+
+def test_unclassified_episodes_split_by_gap():
+    ev = log([("A", 0, "x", "D", "call"), ("A", 5, "y", "D", "call"), ("A", 30, "z", "D", "web")])
+    s = by_event(reconstruct_journeys(ev, {}, gap_days=14))
+    assert s["journey_id"].iloc[0] == s["journey_id"].iloc[1] != s["journey_id"].iloc[2]
+    s = by_event(reconstruct_journeys(ev, {}, gap_days=40))
+    assert s["journey_id"].nunique() == 1
+
+
+def test_reads_parquet_like_a_dataframe(tmp_path):
+    ev = log([("A", 0, "Fault reported", "CS", "call"), ("A", 1, "Fault resolved", "Tech", "email")])
+    ev.to_parquet(tmp_path / "events.parquet")
+    a = reconstruct_journeys(ev, REPAIR).journeys
+    b = reconstruct_journeys(tmp_path / "events.parquet", REPAIR).journeys
+    pd.testing.assert_frame_equal(a, b)
+    with pytest.raises(FileNotFoundError, match="events file not found"):
+        reconstruct_journeys(tmp_path / "nope.parquet", REPAIR)
+    with pytest.raises(ValueError, match="missing required column"):
+        reconstruct_journeys(ev.drop(columns="touchpoint"), REPAIR)
+
+
+def test_scores_link_to_the_right_journey_and_not_rated_stays_null():
+    ev = log([
+        ("A", 0, "Fault reported", "CS", "call"), ("A", 2, "Fault resolved", "Tech", "email"),
+        ("A", 50, "Fault reported", "CS", "call"), ("A", 52, "Fault resolved", "Tech", "email"),
+    ])
+    j = reconstruct_journeys(ev, REPAIR)
+    sv = pd.DataFrame([
+        {"customer_id": "A", "timestamp": T0 + pd.Timedelta(days=3), "level": "journey", "subject": "repair",
+         "metric": "nps", "score": 3.0},
+        {"customer_id": "A", "timestamp": T0 + pd.Timedelta(days=0.5), "level": "touchpoint",
+         "subject": "Fault reported", "metric": "csat", "score": 5.0},
+        {"customer_id": "A", "timestamp": T0 + pd.Timedelta(days=53), "level": "journey", "subject": "repair",
+         "metric": "nps", "score": np.nan},
+    ])
+    out = assign_journey_scores(j.journeys, j.steps, sv, {"nps": 7, "csat": 4}).sort_values("start")
+    assert out["journey_score"].iloc[0] == 3 and pd.isna(out["journey_score"].iloc[1])
+    assert out["tp_n_rated"].tolist() == [1, 0]
+    assert bool(out["watermelon"].iloc[0]) is True       # touchpoint green, journey red
+    assert pd.isna(out["watermelon"].iloc[1])
+
+
+def test_churn_after_journey_window_and_censoring():
+    ev = log([("A", 0, "Fault reported", "CS", "call"), ("A", 1, "Fault resolved", "Tech", "email"),
+              ("B", 0, "Fault reported", "CS", "call"), ("B", 1, "Fault resolved", "Tech", "email"),
+              ("C", 200, "Fault reported", "CS", "call"), ("C", 201, "Fault resolved", "Tech", "email")])
+    j = reconstruct_journeys(ev, REPAIR).journeys
+    cust = pd.DataFrame({"customer_id": ["A", "B", "C"],
+                         "churn_date": [T0.tz_localize(None) + pd.Timedelta(days=60), pd.NaT, pd.NaT]})
+    out = flag_churn_after(j, cust, window_days=90, as_of=T0 + pd.Timedelta(days=250)).set_index("customer_id")
+    assert out.loc["A", "churned_90d"] == True and out.loc["B", "churned_90d"] == False  # noqa: E712
+    assert pd.isna(out.loc["C", "churned_90d"])      # window not over at the extract date
+
+
+def test_baseline_churn_from_hazard():
+    n = 1000
+    cust = pd.DataFrame({"customer_id": range(n), "signup_date": pd.Timestamp("2020-01-01"),
+                         "churn_date": [pd.Timestamp("2025-06-01")] * 100 + [pd.NaT] * (n - 100)})
+    b = estimate_baseline_churn(cust, "2025-01-01", "2026-01-01", window_days=90)
+    # 100 churns over ~950 customer-years: about 2.6% per 90 days
+    h = 100 / (900 * 365 + 100 * 151)
+    assert b["rate"] == pytest.approx(1 - np.exp(-h * 90), rel=1e-6)
+    assert b["ci_low"] < b["rate"] < b["ci_high"] and b["churns"] == 100
+
+
+def test_variants_dfg_and_channel_matrix():
+    ev = log([("A", 0, "s", "D", "web"), ("A", 1, "m", "D", "call"), ("A", 3, "e", "D", "call"),
+              ("B", 0, "s", "D", "web"), ("B", 2, "e", "D", "email")])
+    defs = {"t": JourneyDefinition(start=["s"], end=["e"], touchpoints=["m"])}
+    j = reconstruct_journeys(ev, defs)
+    v = find_variants(j.steps, j.journeys)
+    assert set(v["variant"]) == {"s → m → e", "s → e"} and v["n"].sum() == 2
+    d = build_dfg(j.steps, with_start_end=False).set_index(["source", "target"])
+    assert d.loc[("s", "e"), "median_wait_days"] == pytest.approx(2)
+    assert d.loc[("m", "e"), "n"] == 1
+    m = count_channel_switches(j.steps, normalize=False)
+    assert m.loc["web", "call"] == 1 and m.loc["call", "call"] == 1 and m.loc["web", "email"] == 1
+    st = map_stages(j.steps, j.journeys, "t").set_index("touchpoint")
+    assert st.loc["m", "reach"] == 0.5 and st.loc["s", "median_day"] == 0
+
+
+def test_bimodality_detects_two_groups_but_not_a_skew_or_a_step():
+    rng = np.random.default_rng(1)
+    two = np.r_[rng.integers(1, 4, 300), rng.integers(8, 10, 700)]
+    assert detect_bimodality(two).bimodal
+    one = np.clip(rng.normal(7, 1.5, 1000).round(), 0, 10)
+    assert not detect_bimodality(one).bimodal
+    step = np.r_[rng.integers(0, 4, 350), rng.integers(4, 9, 650)]    # stepped, no valley
+    assert not detect_bimodality(step).bimodal
+    assert not detect_bimodality(two[:10]).bimodal
+
+
+def test_separator_finds_the_planted_feature():
+    rng = np.random.default_rng(2)
+    n = 400
+    broken = rng.random(n) < 0.3
+    journeys = pd.DataFrame({"journey_id": np.arange(n), "n_failed_steps": broken.astype(int),
+                             "n_rework": 0, "n_repeat_contacts": 0, "n_handoffs": rng.integers(1, 4, n),
+                             "n_touchpoints": rng.integers(3, 6, n), "n_channel_switches": rng.integers(0, 3, n),
+                             "duration_days": rng.uniform(1, 10, n), "max_wait_days": rng.uniform(0, 3, n),
+                             "journey_score": np.where(broken, rng.integers(1, 3, n), rng.integers(8, 10, n))})
+    res = explain_bimodality(journeys, journey_features(journeys), antimode=5)
+    assert res["separator"] in {"n_failed_steps", "not_first_time_right"}
+    assert res["ci_low"] > 0.9 and res["n_low"] == broken.sum()
+
+
+def test_watermelon_needs_both_sides_at_95_percent():
+    cat = pd.DataFrame({"touchpoint_green_ci_low": [0.8, 0.8, 0.6, np.nan],
+                        "journey_green_ci_high": [0.35, 0.55, 0.3, 0.2]}, index=["a", "b", "c", "d"])
+    assert flag_watermelons(cat).tolist() == [True, False, False, False]
+
+
+def test_catalogue_intervals_contain_the_estimate():
+    ev = log([(c, 0, "Fault reported", "CS", "call") for c in "ABCDEFGH"]
+             + [(c, 2, "Fault resolved", "T", "email") for c in "ABCDEF"])
+    j = reconstruct_journeys(ev, REPAIR, as_of=T0 + pd.Timedelta(days=100))
+    cat = summarize_journeys(j.journeys)
+    r = cat.loc["repair"]
+    assert r["n"] == 8 and r["completion_rate"] == pytest.approx(6 / 8)
+    assert r["completion_ci_low"] < 0.75 < r["completion_ci_high"]

@@ -1,0 +1,76 @@
+"""Journey diagnosis recovers what the demo generator planted (full-size demo, seed 42)."""
+import pandas as pd
+import pytest
+
+from cxlib.config import load_config
+from cxlib.ingest import extract_time, ingest_client
+from cxlib.journey_report import diagnose_journeys
+
+# The planted cause of the bimodal install scores is a back-office order error that makes
+# the first technician visit fail and be rescheduled: any of these features names it.
+PLANTED_CAUSE = {"has: Installation rescheduled", "n_failed_steps", "not_first_time_right", "n_rework"}
+
+
+@pytest.fixture(scope="module")
+def demo(demo_client):
+    data_dir, truth = demo_client
+    cfg = load_config(data_dir / "client.yml")
+    t = ingest_client(cfg, data_dir).tables
+    dx = diagnose_journeys(t["events"], cfg.analysis, customers=t["customers"], surveys=t["surveys"],
+                           as_of=extract_time(cfg), seed=42)
+    return dx, truth, dx.metrics()
+
+
+def test_new_install_is_bimodal_and_the_separator_names_the_planted_cause(demo):
+    dx, truth, m = demo
+    ni = m["types"]["new_install"]
+    assert ni["bimodal"] is True
+    assert ni["bimodal_separator"] in PLANTED_CAUSE
+    sep = dx.separations["new_install"]
+    assert sep["ci_low"] > 0                       # the low group has clearly more of it
+    # the low-scoring group is about the planted failed share of installs
+    share_low = sep["n_low"] / (sep["n_low"] + sep["n_high"])
+    assert share_low == pytest.approx(truth["journeys"]["new_install"]["failed_share"], abs=0.05)
+
+
+def test_only_move_is_a_watermelon(demo):
+    _, _, m = demo
+    flagged = {t for t, v in m["types"].items() if v["watermelon"]}
+    assert flagged == {"move"}
+
+
+def test_churn_after_failed_install_matches_the_planted_rate(demo):
+    dx, truth, _ = demo
+    j, s = dx.journeys, dx.steps
+    failed_visit = s.loc[(s["journey_type"] == "new_install") & (s["outcome"] == "failed"), "journey_id"].unique()
+    ni = j[(j["journey_type"] == "new_install") & (j["status"] == "completed")]
+    rate = ni.loc[ni["journey_id"].isin(failed_visit), "churned_90d"].astype(float).mean()
+    planted = truth["planted"]["install_failed_churn_90d"]
+    assert rate == pytest.approx(planted, abs=0.05)
+    ok_rate = ni.loc[~ni["journey_id"].isin(failed_visit), "churned_90d"].astype(float).mean()
+    assert ok_rate == pytest.approx(truth["planted"]["journey_ok_churn_90d"], abs=0.03)
+
+
+def test_move_touchpoints_in_the_planted_range(demo):
+    _, truth, m = demo
+    lo, hi = truth["planted"]["move_touchpoints"]
+    assert lo <= m["types"]["move"]["median_touchpoints"] <= hi
+
+
+def test_journey_volumes_match_the_generator(demo):
+    dx, truth, m = demo
+    for jt in ("new_install", "move", "repair", "billing_dispute"):
+        assert m["types"][jt]["n"] == pytest.approx(truth["journeys"][jt]["n"], rel=0.03), jt
+    assert 0 < m["coverage"] < 1
+
+
+def test_metrics_section_has_the_documented_shape(demo):
+    _, _, m = demo
+    keys = {"n", "completion_rate", "median_duration_days", "median_touchpoints", "median_handoffs",
+            "journey_score_mean", "touchpoint_green_share", "watermelon", "bimodal", "bimodal_separator",
+            "churn_90d", "churn_90d_baseline"}
+    assert set(m) == {"coverage", "types"}
+    for v in m["types"].values():
+        assert set(v) == keys
+        assert isinstance(v["n"], int) and isinstance(v["watermelon"], bool)
+        assert v["churn_90d"] > v["churn_90d_baseline"] > 0
