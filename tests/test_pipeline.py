@@ -4,6 +4,7 @@ import re
 import shutil
 
 import nbformat
+import pandas as pd
 import pytest
 
 from cxlib.report import NOTEBOOKS_DIR, ReportError, run_report
@@ -104,3 +105,18 @@ def test_invalid_client_name_is_refused(small_demo, tmp_path):
     root, _ = small_demo
     with pytest.raises(ValueError, match="invalid client name"):
         run_report("../demo", data_root=root, reports_root=tmp_path, progress=False)
+
+
+def test_journeys_section_outputs_and_prose(report):
+    index, _ = report
+    run = index.parent
+    m = json.loads((run / "metrics.json").read_text())["journeys"]
+    assert set(m["types"]) == {"new_install", "move", "repair", "billing_dispute", "onboarding"}
+    journeys = pd.read_parquet(run / "journeys" / "journeys.parquet")
+    steps = pd.read_parquet(run / "journeys" / "journey_steps.parquet")
+    events = pd.read_parquet(run / "tables" / "events.parquet")
+    assert len(steps) == len(events)                     # every event is in exactly one journey
+    assert m["types"]["move"]["n"] == int((journeys["journey_type"] == "move").sum())
+    html = (run / "02_journeys.html").read_text()
+    assert f"<strong>{len(journeys):,} journey instances</strong>" in html
+    assert "Journey maps" in html and "<img" in html
