@@ -106,6 +106,9 @@ class Source(_Strict):
 
 class Tables(_Strict):
     customers: list[Source] | None = Field(default=None, description="Sources of the customers table.")
+    identities: list[Source] | None = Field(
+        default=None, description="Sources of the identities table: secondary ids (phone, email hash) mapped to "
+        "customer ids, used to stitch events and surveys that carry a secondary id.")
     events: list[Source] | None = Field(default=None, description="Sources of the events table.")
     surveys: list[Source] | None = Field(default=None, description="Sources of the surveys table.")
 

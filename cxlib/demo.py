@@ -794,8 +794,14 @@ def raw_frames(d: DemoData, rng) -> tuple[dict[str, pd.DataFrame], dict]:
     raw_ev.loc[pos["missing_customer_id"], "acct"] = ""
     raw_ev.loc[pos["unknown_customer"], "acct"] = np.char.add("ACC9", rng.integers(10000, 99999, len(
         pos["unknown_customer"])).astype(str))
+    # chat and e-mail systems key contacts by a hashed e-mail address, not the account number:
+    # every third such row (deterministic, no randomness used) carries it; identity_map.csv links them
+    digital = raw_ev["chan"].isin(["Chat", "E-mail"]).to_numpy() & raw_ev["acct"].isin(ids).to_numpy()
+    hashed = digital & (np.arange(len(raw_ev)) % 3 == 0)
+    raw_ev.loc[hashed, "acct"] = raw_ev.loc[hashed, "acct"].map(_email_hash)
     raw_ev = _insert_duplicates(raw_ev, pos["duplicate"])
     dirt["events"] = counts
+    id_map = pd.DataFrame({"email_sha1": [_email_hash(a) for a in ids], "account": ids})
 
     # --- touchpoint & journey surveys: long form, UTC with 'Z'
     sv = d.surveys
@@ -830,8 +836,15 @@ def raw_frames(d: DemoData, rng) -> tuple[dict[str, pd.DataFrame], dict]:
     raw_rel.loc[oor, "How likely are you to recommend us? (0-10)"] = 11
     counts_s["score_out_of_range"] += n_oor
     dirt["surveys"] = counts_s
-    return {"crm_customers.csv": crm, "contact_history.csv.gz": raw_ev, "survey_responses.csv": raw_sv,
-            "relationship_survey.xlsx": raw_rel}, dirt
+    dirt["identity"] = {"events_hashed_id_rows": int(raw_ev["acct"].str.startswith("EM-", na=False).sum())}
+    return {"crm_customers.csv": crm, "identity_map.csv": id_map, "contact_history.csv.gz": raw_ev,
+            "survey_responses.csv": raw_sv, "relationship_survey.xlsx": raw_rel}, dirt
+
+
+def _email_hash(account: str) -> str:
+    """A stable stand-in for a hashed e-mail address of an account."""
+    import hashlib
+    return "EM-" + hashlib.sha1(f"{account.lower()}@example.com".encode()).hexdigest()[:16]
 
 
 def _insert_duplicates(frame: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
@@ -897,3 +910,17 @@ def _json_default(o):
     if isinstance(o, np.ndarray):
         return o.tolist()
     raise TypeError(type(o))
+
+
+def canonical_events(d: DemoData) -> pd.DataFrame:
+    """The demo's clean events in the canonical events schema (no dirt, UTC), for
+    benchmarks and tests that skip the raw files and ingestion."""
+    ev = d.events
+    return pd.DataFrame({
+        "customer_id": d.customers["customer_id"].to_numpy()[ev["cust"].to_numpy()],
+        "timestamp": pd.to_datetime(ev["ts"]).dt.tz_localize("UTC"),
+        "channel": ev["channel"].to_numpy(), "touchpoint": ev["touchpoint"].to_numpy(),
+        "department": ev["department"].to_numpy(), "contact_reason": ev["reason"].to_numpy(),
+        "outcome": ev["outcome"].astype(object).to_numpy(), "agent_id": ev["agent"].astype(object).to_numpy(),
+        "handle_time_s": ev["handle_time_s"].to_numpy(), "case_id": ev["case"].to_numpy(),
+    })

@@ -62,7 +62,8 @@ REASONS = {
     "future_timestamp": "the timestamp is after the extract date",
     "duplicate": "an exact duplicate of an earlier row",
     "duplicate_customer_id": "a second, different record for an existing customer id",
-    "unknown_customer": "the customer id is not in the customers table",
+    "unknown_customer": "the customer id is not in the customers table (nor a known secondary id)",
+    "ambiguous_identity": "a secondary id mapped to more than one customer",
 }
 
 
@@ -491,6 +492,7 @@ class IngestResult:
     quarantine: pd.DataFrame
     accounting: pd.DataFrame  # one row per table x source
     absent: list[str]         # tables the client does not have
+    identity: dict[str, dict] = field(default_factory=dict)  # per table: direct / stitched / unmatched rows
 
     def metrics(self) -> dict:
         """The ``ingest`` section of metrics.json."""
@@ -501,6 +503,8 @@ class IngestResult:
             by_reason = {str(k): int(v) for k, v in q["reason"].value_counts().sort_index().items()}
             out[table] = {"rows_in": int(acc["rows_in"].sum()), "loaded": int(acc["loaded"].sum()),
                           "quarantined": int(acc["quarantined"].sum()), "by_reason": by_reason}
+            if table in self.identity:
+                out[table]["identity"] = self.identity[table]
         return out
 
     def reason_table(self) -> pd.DataFrame:
@@ -520,10 +524,13 @@ def ingest_client(config: ClientConfig, data_dir: str | Path, as_of: datetime | 
     scales = config.all_scales()
     tables, quarantines, accounting, absent = {}, [], [], []
     known = None
+    id_map = None
+    identity = {}
     for table in TABLE_NAMES:
         sources = config.sources(table)
         if not sources:
-            absent.append(table)
+            if table != "identities":  # optional: most clients have one id per customer
+                absent.append(table)
             continue
         loaded_parts, q_parts = [], []
         for source in sources:
@@ -543,6 +550,8 @@ def ingest_client(config: ClientConfig, data_dir: str | Path, as_of: datetime | 
             accounting.append({"table": table, "source": source.path, "raw_rows": len(raw) + len(malformed),
                                "rows_in": len(mapped) + len(malformed)})
         frame = pd.concat(loaded_parts, ignore_index=True)
+        if id_map is not None and "customer_id" in frame and table in ("events", "surveys"):
+            frame, identity[table] = stitch_identities(frame, id_map, known)
         keep_dups = {Path(s.path).name for s in sources if s.duplicates == "keep"}
         frame, cross_q = check_duplicates_and_references(frame, table, known, keep_duplicates_from=keep_dups)
         q_parts.append(cross_q.assign(table=table))
@@ -551,6 +560,8 @@ def ingest_client(config: ClientConfig, data_dir: str | Path, as_of: datetime | 
         quarantines.append(q)
         if table == "customers":
             known = pd.Index(tables["customers"]["customer_id"])
+        if table == "identities":
+            id_map = tables["identities"].set_index("secondary_id")["customer_id"]
     quarantine = (pd.concat(quarantines, ignore_index=True) if quarantines
                   else pd.DataFrame(columns=QUARANTINE_COLUMNS))
     quarantine = quarantine.rename(columns={SOURCE: "source", ROW: "row"})
@@ -560,7 +571,24 @@ def ingest_client(config: ClientConfig, data_dir: str | Path, as_of: datetime | 
         per = quarantine.groupby(["table", "source"]).size()
         acc["quarantined"] = [int(per.get((t, Path(s).name), 0)) for t, s in zip(acc["table"], acc["source"])]
         acc["loaded"] = acc["rows_in"] - acc["quarantined"]
-    return IngestResult(tables, quarantine, acc, absent)
+    return IngestResult(tables, quarantine, acc, absent, identity)
+
+
+def stitch_identities(frame: pd.DataFrame, id_map: pd.Series, known: pd.Index | None,
+                      customer_id: str = "customer_id") -> tuple[pd.DataFrame, dict]:
+    """Replace secondary ids (the index of ``id_map``) in ``customer_id`` by the customer
+    they belong to. An id that is already a known customer stays as it is. Returns the
+    frame and the match counts: direct, stitched, unmatched and the match rate."""
+    ids = frame[customer_id]
+    direct = ids.isin(known) if known is not None else ~ids.isin(id_map.index)
+    stitch = ~direct & ids.isin(id_map.index)
+    out = frame.copy()
+    out.loc[stitch, customer_id] = ids[stitch].map(id_map)
+    n = len(frame)
+    unmatched = int((~direct & ~stitch).sum()) if known is not None else 0
+    stats = {"direct": int(direct.sum()), "stitched": int(stitch.sum()), "unmatched": unmatched,
+             "match_rate": float((n - unmatched) / n) if n else None}
+    return out, stats
 
 
 def check_duplicates_and_references(frame: pd.DataFrame, table: str, known: pd.Index | None,
@@ -576,12 +604,16 @@ def check_duplicates_and_references(frame: pd.DataFrame, table: str, known: pd.I
     reason[dup] = "duplicate"
     if table == "customers":
         reason[~dup & frame["customer_id"].duplicated(keep="first")] = "duplicate_customer_id"
-    elif known is not None:
+    if table == "identities":
+        owners = frame[~dup].groupby("secondary_id")["customer_id"].nunique()
+        reason[~dup & frame["secondary_id"].isin(owners.index[owners > 1])] = "ambiguous_identity"
+    if table != "customers" and known is not None:
         reason[reason.isna() & ~frame["customer_id"].isin(known)] = "unknown_customer"
     bad = reason.notna()
     q = frame.loc[bad, list(META)].copy()
     q["reason"] = reason[bad]
-    q["column"] = np.where(q["reason"] == "duplicate", None, "customer_id")
+    q["column"] = np.select([q["reason"] == "duplicate", q["reason"] == "ambiguous_identity"],
+                            [None, "secondary_id"], "customer_id")
     q["value"] = frame.loc[bad, "customer_id"].astype(str)
     q["raw"] = frame.loc[bad, canon].astype(str).apply(lambda r: json.dumps(r.to_dict(), ensure_ascii=False), axis=1) \
         if bad.any() else pd.Series(dtype=str)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .config import ClientConfig
 from .ingest import resolve_path
+from .schema import TABLE_NAMES
 
 PACKAGES = ("cxlib", "pandas", "numpy", "pyarrow", "duckdb", "scipy", "scikit-learn", "matplotlib", "seaborn",
             "pydantic", "pyyaml", "openpyxl", "papermill", "nbconvert", "nbformat", "ipykernel")
@@ -30,7 +31,7 @@ def hash_inputs(config: ClientConfig, config_path: str | Path) -> list[dict]:
     """Path, size and SHA-256 of the config and every configured source file."""
     config_path = Path(config_path)
     files = [("config", config_path)]
-    for table in ("customers", "events", "surveys"):
+    for table in TABLE_NAMES:
         files += [(table, resolve_path(s, config_path.parent)) for s in config.sources(table)]
     out = []
     for role, path in files:

@@ -46,8 +46,15 @@ TABLES: dict[str, tuple[Column, ...]] = {
         Column("churn_date", "date", False, "Date the customer left; null while active."),
         Column("churn_reason", "string", False, "Stated reason for leaving, nullable."),
     ),
+    "identities": (
+        Column("secondary_id", "string", True,
+               "Another identifier sources use for a customer: phone number, email hash, device id."),
+        Column("customer_id", "string", True, "The customer that identifier belongs to."),
+        Column("id_type", "string", False, "Kind of identifier, e.g. phone or email_hash."),
+    ),
     "events": (
-        Column("customer_id", "string", True, "Customer the interaction belongs to."),
+        Column("customer_id", "string", True, "Customer the interaction belongs to (or a secondary id "
+               "listed in the identities table)."),
         Column("timestamp", "timestamp", True, "When it happened; stored tz-aware in UTC."),
         Column("channel", "string", True, f"One of {', '.join(CHANNELS)}."),
         Column("touchpoint", "string", True, "The activity's name, e.g. 'Technician visit'."),

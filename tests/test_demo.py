@@ -35,6 +35,7 @@ def raw(small_demo):
         "events": pd.read_csv(d / "contact_history.csv.gz", dtype=str),
         "surveys": pd.read_csv(d / "survey_responses.csv", dtype=str),
         "rel": pd.read_excel(d / "relationship_survey.xlsx", sheet_name="Responses", dtype=str),
+        "ids": pd.read_csv(d / "identity_map.csv", dtype=str),
     }
 
 
@@ -47,7 +48,8 @@ def test_truth_file_is_written(small_demo):
 def test_raw_row_counts_match_truth(raw):
     truth, f = raw
     assert truth["raw_rows"] == {"crm_customers.csv": len(f["crm"]), "contact_history.csv.gz": len(f["events"]),
-                                 "survey_responses.csv": len(f["surveys"]), "relationship_survey.xlsx": len(f["rel"])}
+                                 "survey_responses.csv": len(f["surveys"]), "relationship_survey.xlsx": len(f["rel"]),
+                                 "identity_map.csv": len(f["ids"])}
 
 
 def test_ingest_quarantines_exactly_the_planted_dirt(small_demo):
@@ -61,10 +63,22 @@ def test_ingest_quarantines_exactly_the_planted_dirt(small_demo):
         assert m[table]["by_reason"] == truth["dirt"][table], table
         assert m[table]["rows_in"] == m[table]["loaded"] + m[table]["quarantined"]
         assert m[table]["quarantined"] > 0
+    # hashed e-mail ids on chat/e-mail contacts are stitched back to their accounts
+    ident = m["events"]["identity"]
+    q = result.quarantine
+    hashed_held_back = int((q["raw"].str.contains('"acct": "EM-', regex=False)
+                            & ~q["reason"].isin(["duplicate", "unknown_customer"])).sum())
+    assert ident["stitched"] + hashed_held_back == truth["dirt"]["identity"]["events_hashed_id_rows"] > 0
+    assert ident["unmatched"] == m["events"]["by_reason"]["unknown_customer"]
+    assert ident["direct"] + ident["stitched"] + ident["unmatched"] == m["events"]["rows_in"] - sum(
+        v for k, v in m["events"]["by_reason"].items() if k not in ("unknown_customer", "duplicate"))
+    assert m["identities"]["quarantined"] == 0
 
 
 def _clean_events(f):
     ev = f["events"].drop_duplicates()
+    ids = f["ids"].set_index("email_sha1")["account"]
+    ev = ev.assign(acct=ev["acct"].map(ids).fillna(ev["acct"]))
     return ev[ev["acct"].isin(f["crm"]["AccountNo"])]
 
 

@@ -237,3 +237,25 @@ def test_parquet_source(tmp_path):
                   "channel": ["web"], "touchpoint": ["A"], "department": ["CS"]}).to_parquet(tmp_path / "e.parquet")
     r = ingest_client(parse_config({"name": "T", "tables": {"events": [{"path": "e.parquet"}]}}), tmp_path, as_of=AS_OF)
     assert r.tables["events"]["timestamp"].tolist() == [pd.Timestamp("2025-01-01 10:00", tz="UTC")]
+
+
+def test_identity_stitching_maps_secondary_ids_and_reports_the_match_rate(tmp_path):
+    (tmp_path / "customers.csv").write_text("id\nC1\nC2\n")
+    (tmp_path / "ids.csv").write_text("phone,acct\n0611,C1\n0622,C2\n0699,C1\n0699,C2\n0655,C7\n")
+    (tmp_path / "events.csv").write_text(
+        "who,when,what\nC1,2025-01-01 10:00,Call\n0611,2025-01-02 10:00,Call\n0622,2025-01-03 10:00,Call\n"
+        "0699,2025-01-04 10:00,Call\n0000,2025-01-05 10:00,Call\n")
+    cfg = parse_config({"name": "T", "tables": {
+        "customers": [{"path": "customers.csv", "columns": {"id": "customer_id"}}],
+        "identities": [{"path": "ids.csv", "columns": {"phone": "secondary_id", "acct": "customer_id"},
+                        "constants": {"id_type": "phone"}}],
+        "events": [{"path": "events.csv", "columns": {"who": "customer_id", "when": "timestamp", "what": "touchpoint"},
+                    "constants": {"channel": "call", "department": "CS"}}]}})
+    r = ingest_client(cfg, tmp_path, as_of=AS_OF)
+    m = r.metrics()
+    # 0699 belongs to two customers and 0655 to an unknown one: both quarantined with a reason
+    assert m["identities"]["by_reason"] == {"ambiguous_identity": 2, "unknown_customer": 1}
+    assert m["events"]["identity"] == {"direct": 1, "stitched": 2, "unmatched": 2, "match_rate": 0.6}
+    assert sorted(r.tables["events"]["customer_id"]) == ["C1", "C1", "C2"]
+    assert m["events"]["by_reason"] == {"unknown_customer": 2}
+    assert r.absent == ["surveys"]
