@@ -57,10 +57,12 @@ class Journeys:
     ``timings``: seconds per phase, for benchmarks and progress output.
     """
 
-    steps: pd.DataFrame
-    journeys: pd.DataFrame
+    steps: pd.DataFrame | None
+    journeys: pd.DataFrame | None
     definitions: dict[str, JourneyDefinition]
     timings: dict[str, float] = field(default_factory=dict)
+    n_events: int = 0
+    n_journeys: int = 0
 
     @property
     def coverage(self) -> float:
@@ -109,20 +111,26 @@ def definitions_frame(definitions: Mapping[str, JourneyDefinition]) -> pd.DataFr
 # --------------------------------------------------------------------------- SQL
 
 _ASSIGN_SQL = """
+-- eid orders events by customer, then time, then source order: journeys can be keyed by
+-- the eid of their first event and windows can order by one integer
 CREATE OR REPLACE TEMP TABLE ev AS
-SELECT row_number() OVER () AS eid, customer_id, "timestamp" AS ts, epoch("timestamp") AS t,
+SELECT row_number() OVER (ORDER BY customer_id, "timestamp", src_row) AS eid,
+       customer_id, "timestamp" AS ts, epoch("timestamp") AS t,
        channel, touchpoint, department, contact_reason, outcome, case_id
 FROM src;
 
 -- 1. cases: one instance per case id, typed by the best-matching definition
 CREATE OR REPLACE TEMP TABLE case_type AS
-SELECT case_id, arg_max(journey_type, score) AS journey_type FROM (
-    SELECT e.case_id, d.journey_type,
-           max(CASE WHEN d.role = 'start' THEN 1 ELSE 0 END) * 1e9 + count(*) * 1e3 - min(d.prio) AS score
-    FROM ev e JOIN defs d ON e.touchpoint = d.touchpoint
-    WHERE e.case_id IS NOT NULL
-    GROUP BY e.case_id, d.journey_type)
-GROUP BY case_id;
+SELECT c.case_id, c.first_eid, m.journey_type
+FROM (SELECT case_id, min(eid) AS first_eid FROM ev WHERE case_id IS NOT NULL GROUP BY case_id) c
+LEFT JOIN (
+    SELECT case_id, arg_max(journey_type, score) AS journey_type FROM (
+        SELECT e.case_id, d.journey_type,
+               max(CASE WHEN d.role = 'start' THEN 1 ELSE 0 END) * 1e9 + count(*) * 1e3 - min(d.prio) AS score
+        FROM ev e JOIN defs d ON e.touchpoint = d.touchpoint
+        WHERE e.case_id IS NOT NULL
+        GROUP BY e.case_id, d.journey_type)
+    GROUP BY case_id) m USING (case_id);
 
 -- 2. definitions: start/end markers among events without a case id
 CREATE OR REPLACE TEMP TABLE marks AS
@@ -133,14 +141,15 @@ WHERE e.case_id IS NULL AND d.role IN ('start', 'end');
 CREATE OR REPLACE TEMP TABLE inst AS
 WITH flagged AS (
     SELECT *, lag(role) OVER w AS prev_role, lag(t) OVER w AS prev_t
-    FROM marks WINDOW w AS (PARTITION BY customer_id, journey_type ORDER BY t, eid)
-), starts AS (
-    SELECT eid AS start_eid, customer_id, journey_type, t AS start_t, max_s
-    FROM flagged
-    WHERE role = 'start' AND (prev_role IS NULL OR prev_role = 'end' OR t - prev_t > max_s)
+    FROM marks WINDOW w AS (PARTITION BY customer_id, journey_type ORDER BY eid)
+), starts AS (  -- one event starts at most one instance: the first-listed type wins
+    SELECT f.eid AS start_eid, f.customer_id, f.journey_type, f.t AS start_t, f.max_s
+    FROM flagged f JOIN (SELECT DISTINCT journey_type, prio FROM defs) p USING (journey_type)
+    WHERE f.role = 'start' AND (f.prev_role IS NULL OR f.prev_role = 'end' OR f.t - f.prev_t > f.max_s)
+    QUALIFY row_number() OVER (PARTITION BY f.eid ORDER BY p.prio) = 1
 ), bounded AS (
     SELECT *, least(start_t + max_s,
-                    coalesce(lead(start_t) OVER (PARTITION BY customer_id, journey_type ORDER BY start_t, start_eid)
+                    coalesce(lead(start_t) OVER (PARTITION BY customer_id, journey_type ORDER BY start_eid)
                              - 1e-6, 'infinity'::DOUBLE)) AS limit_t
     FROM starts
 )
@@ -155,8 +164,8 @@ LEFT JOIN (
 ) m USING (start_eid);
 
 CREATE OR REPLACE TEMP TABLE def_assign AS
-SELECT e.eid, arg_max(i.journey_type, i.start_t * 1000 - i.prio) AS journey_type,
-       arg_max(i.start_eid, i.start_t * 1000 - i.prio) AS start_eid
+SELECT e.eid, arg_max(i.journey_type, i.start_eid * 1000 - i.prio) AS journey_type,
+       max(i.start_eid) AS start_eid
 FROM ev e
 JOIN (SELECT DISTINCT touchpoint, journey_type FROM defs) d ON e.touchpoint = d.touchpoint
 JOIN (SELECT inst.*, p.prio FROM inst JOIN (SELECT DISTINCT journey_type, prio FROM defs) p USING (journey_type)) i
@@ -165,25 +174,22 @@ JOIN (SELECT inst.*, p.prio FROM inst JOIN (SELECT DISTINCT journey_type, prio F
 WHERE e.case_id IS NULL
 GROUP BY e.eid;
 
--- 3. everything else: unclassified episodes split by an inactivity gap
+-- 3. everything else: unclassified episodes split by an inactivity gap, keyed by their first event
 CREATE OR REPLACE TEMP TABLE unc_assign AS
-SELECT eid, customer_id || chr(31) || sum(new_episode) OVER (PARTITION BY customer_id ORDER BY t, eid) AS ukey
+SELECT eid, max(CASE WHEN new_episode THEN eid END) OVER (PARTITION BY customer_id ORDER BY eid) AS first_eid
 FROM (
-    SELECT e.eid, e.customer_id, e.t,
-           CASE WHEN e.t - lag(e.t) OVER (PARTITION BY e.customer_id ORDER BY e.t, e.eid) <= {gap_s}
-                THEN 0 ELSE 1 END AS new_episode
-    FROM ev e LEFT JOIN def_assign a USING (eid)
-    WHERE e.case_id IS NULL AND a.eid IS NULL);
+    SELECT e.eid, e.customer_id,
+           coalesce(e.t - lag(e.t) OVER (PARTITION BY e.customer_id ORDER BY e.eid) > {gap_s}, true) AS new_episode
+    FROM ev e ANTI JOIN def_assign a USING (eid)
+    WHERE e.case_id IS NULL);
 
 CREATE OR REPLACE TEMP TABLE assigned AS
 SELECT e.*,
        CASE WHEN e.case_id IS NOT NULL THEN 'case' WHEN a.eid IS NOT NULL THEN 'definition' ELSE 'episode' END
            AS assigned_by,
-       CASE WHEN e.case_id IS NOT NULL THEN coalesce(c.journey_type, '{unc}')
-            WHEN a.eid IS NOT NULL THEN a.journey_type ELSE '{unc}' END AS journey_type,
-       CASE WHEN e.case_id IS NOT NULL THEN 'c' || chr(31) || e.case_id
-            WHEN a.eid IS NOT NULL THEN 'd' || chr(31) || CAST(a.start_eid AS VARCHAR)
-            ELSE 'u' || chr(31) || u.ukey END AS jkey
+       (CASE WHEN e.case_id IS NOT NULL THEN coalesce(c.journey_type::VARCHAR, '{unc}')
+            WHEN a.eid IS NOT NULL THEN a.journey_type::VARCHAR ELSE '{unc}' END)::cx_journey_type AS journey_type,
+       coalesce(c.first_eid, a.start_eid, u.first_eid) AS journey_id
 FROM ev e
 LEFT JOIN case_type c ON e.case_id = c.case_id
 LEFT JOIN def_assign a ON e.eid = a.eid
@@ -191,27 +197,21 @@ LEFT JOIN unc_assign u ON e.eid = u.eid;
 """
 
 _STEPS_SQL = """
-CREATE OR REPLACE TEMP TABLE keys AS
-SELECT jkey, row_number() OVER (ORDER BY min_t, jkey) AS journey_id
-FROM (SELECT jkey, min(t) AS min_t FROM assigned GROUP BY jkey);
-
 CREATE OR REPLACE TEMP TABLE steps AS
 WITH s AS (
-    SELECT k.journey_id, a.*,
+    SELECT a.*,
            row_number() OVER w AS step,
            lag(a.t) OVER w AS prev_t,
            lag(a.department) OVER w AS prev_department,
            lag(a.channel) OVER w AS prev_channel,
            lag(a.touchpoint) OVER w AS prev_touchpoint
-    FROM assigned a JOIN keys k USING (jkey)
-    WINDOW w AS (PARTITION BY k.journey_id ORDER BY a.t, a.eid)
+    FROM assigned a
+    WINDOW w AS (PARTITION BY a.journey_id ORDER BY a.eid)
 ), r AS (  -- repeat contacts: same reason again within the window, inside the journey
-    SELECT eid, t - lag(t) OVER (PARTITION BY journey_id, contact_reason ORDER BY t, eid) AS since_same_reason
-    FROM s WHERE contact_reason IS NOT NULL
+    SELECT eid, t - lag(t) OVER (PARTITION BY journey_id, contact_reason ORDER BY eid) AS since_same_reason
+    FROM assigned WHERE contact_reason IS NOT NULL
 ), rw AS (  -- rework: a touchpoint the journey already had
-    SELECT journey_id, touchpoint, min(eid) FILTER (WHERE t = first_t) AS first_eid
-    FROM (SELECT journey_id, touchpoint, eid, t, min(t) OVER (PARTITION BY journey_id, touchpoint) AS first_t FROM s)
-    GROUP BY journey_id, touchpoint
+    SELECT journey_id, touchpoint, min(eid) AS first_eid FROM assigned GROUP BY journey_id, touchpoint
 )
 SELECT s.journey_id, s.journey_type, s.assigned_by, s.eid, s.customer_id, s.ts AS "timestamp",
        s.step, s.touchpoint, s.channel, s.department, s.contact_reason, s.outcome, s.case_id,
@@ -225,32 +225,45 @@ SELECT s.journey_id, s.journey_type, s.assigned_by, s.eid, s.customer_id, s.ts A
        coalesce(s.outcome IN {failures}, false) AS failed_step
 FROM s
 LEFT JOIN r USING (eid)
-JOIN rw ON rw.journey_id = s.journey_id AND rw.touchpoint = s.touchpoint;
+JOIN rw ON rw.journey_id = s.journey_id AND rw.touchpoint IS NOT DISTINCT FROM s.touchpoint;
 """
 
 _JOURNEYS_SQL = """
 CREATE OR REPLACE TEMP TABLE journeys AS
-SELECT st.journey_id, any_value(st.journey_type) AS journey_type, any_value(st.assigned_by) AS assigned_by,
-       min(st.customer_id) AS customer_id, any_value(st.case_id) AS case_id,
-       min(st."timestamp") AS start, max(st."timestamp") AS "end",
-       (epoch(max(st."timestamp")) - epoch(min(st."timestamp"))) / 86400 AS duration_days,
-       bool_or(d.touchpoint IS NOT NULL) AS reached_end,
-       count(*) AS n_touchpoints,
-       count(DISTINCT st.touchpoint) AS n_distinct_touchpoints,
-       count(DISTINCT st.channel) AS n_channels,
-       sum(st.channel_switch::INT) AS n_channel_switches,
-       count(DISTINCT st.department) AS n_departments,
-       sum(st.handoff::INT) AS n_handoffs,
-       sum(st.repeat_contact::INT) AS n_repeat_contacts,
-       sum(st.rework::INT) AS n_rework,
-       sum(st.failed_step::INT) AS n_failed_steps,
-       max(st.wait_days) AS max_wait_days,
-       arg_max(st.touchpoint, st.step) AS last_touchpoint,
-       string_agg(DISTINCT st.department, ' | ' ORDER BY st.department) AS departments
-FROM steps st
-LEFT JOIN (SELECT journey_type, touchpoint FROM defs WHERE role = 'end') d
-  ON d.journey_type = st.journey_type AND d.touchpoint = st.touchpoint
-GROUP BY st.journey_id;
+WITH ends AS (SELECT journey_type, touchpoint FROM defs WHERE role = 'end'),
+per_journey AS (
+    SELECT st.journey_id, any_value(st.journey_type) AS journey_type, any_value(st.assigned_by) AS assigned_by,
+           min(st.customer_id) AS customer_id, any_value(st.case_id) AS case_id,
+           min(st."timestamp") AS start, max(st."timestamp") AS "end",
+           (epoch(max(st."timestamp")) - epoch(min(st."timestamp"))) / 86400 AS duration_days,
+           count(*) AS n_touchpoints,
+           count(*) - sum(st.rework::INT) AS n_distinct_touchpoints,
+           sum(st.channel_switch::INT) AS n_channel_switches,
+           sum(st.handoff::INT) AS n_handoffs,
+           sum(st.repeat_contact::INT) AS n_repeat_contacts,
+           sum(st.rework::INT) AS n_rework,
+           sum(st.failed_step::INT) AS n_failed_steps,
+           max(st.wait_days) AS max_wait_days,
+           arg_max(st.touchpoint, st.step) AS last_touchpoint
+    FROM steps st GROUP BY st.journey_id
+),
+reached AS (
+    SELECT DISTINCT st.journey_id FROM steps st SEMI JOIN ends
+    ON ends.journey_type = st.journey_type AND ends.touchpoint = st.touchpoint
+),
+chan AS (SELECT journey_id, count(*) AS n_channels
+         FROM (SELECT DISTINCT journey_id, channel FROM steps WHERE channel IS NOT NULL) GROUP BY journey_id),
+dept AS (SELECT journey_id, count(*) AS n_departments
+         FROM (SELECT DISTINCT journey_id, department FROM steps WHERE department IS NOT NULL) GROUP BY journey_id)
+SELECT p.journey_id, p.journey_type, p.assigned_by, p.customer_id, p.case_id, p.start, p."end", p.duration_days,
+       r.journey_id IS NOT NULL AS reached_end,
+       p.n_touchpoints, p.n_distinct_touchpoints, coalesce(c.n_channels, 0) AS n_channels, p.n_channel_switches,
+       coalesce(d.n_departments, 0) AS n_departments, p.n_handoffs, p.n_repeat_contacts, p.n_rework,
+       p.n_failed_steps, p.max_wait_days, p.last_touchpoint
+FROM per_journey p
+LEFT JOIN reached r USING (journey_id)
+LEFT JOIN chan c USING (journey_id)
+LEFT JOIN dept d USING (journey_id);
 """
 
 
@@ -278,23 +291,52 @@ def _source_relation(con: duckdb.DuckDBPyConnection, events) -> None:
         for c in EVENT_COLUMNS:
             if c not in frame.columns:
                 frame[c] = None
-        con.register("src_raw", frame[list(EVENT_COLUMNS)])
+        frame["src_row"] = range(len(frame))
+        con.register("src_raw", frame[[*EVENT_COLUMNS, "src_row"]])
     else:
         paths = [str(p) for p in (events if isinstance(events, (list, tuple)) else [events])]
         for p in paths:
             if not Path(p).exists():
                 raise FileNotFoundError(f"{p}: events file not found")
-        con.execute(f"CREATE OR REPLACE TEMP VIEW src_raw AS SELECT * FROM read_parquet({_sql_list(paths)})")
+        parts = [f"SELECT * EXCLUDE (file_row_number), {i} * 1000000000000 + file_row_number AS src_row "
+                 f"FROM read_parquet({_sql_list([p])}, file_row_number = true)" for i, p in enumerate(paths)]
+        con.execute("CREATE OR REPLACE TEMP VIEW src_raw AS " + " UNION ALL BY NAME ".join(parts))
     cols = {r[0] for r in con.execute("DESCRIBE src_raw").fetchall()}
-    select = ", ".join(f'"{c}"' if c in cols else f'NULL::VARCHAR AS "{c}"' for c in EVENT_COLUMNS)
+    # low-cardinality labels become ENUMs: one or two bytes per value instead of a string,
+    # which keeps the sorts and joins over millions of events narrow
+    for c in CODED_COLUMNS:
+        values = f'SELECT DISTINCT "{c}"::VARCHAR AS v FROM src_raw WHERE "{c}" IS NOT NULL' if c in cols \
+            else "SELECT NULL::VARCHAR AS v WHERE false"
+        if c == "touchpoint":
+            values += " UNION SELECT DISTINCT touchpoint FROM defs_raw"
+        con.execute(f"CREATE TYPE cx_{c} AS ENUM ({values})")
+    con.execute(f"CREATE TYPE cx_journey_type AS ENUM (SELECT DISTINCT journey_type FROM defs_raw "
+                f"UNION SELECT '{UNCLASSIFIED}')")
+    select = ", ".join(
+        (f'"{c}"::VARCHAR::cx_{c} AS "{c}"' if c in CODED_COLUMNS else f'"{c}"') if c in cols
+        else (f'NULL::cx_{c} AS "{c}"' if c in CODED_COLUMNS else f'NULL::VARCHAR AS "{c}"')
+        for c in (*EVENT_COLUMNS, "src_row"))
     con.execute(f"CREATE OR REPLACE TEMP VIEW src AS SELECT {select} FROM src_raw "
                 "WHERE customer_id IS NOT NULL AND \"timestamp\" IS NOT NULL")
+    con.execute("CREATE OR REPLACE TEMP TABLE defs AS SELECT journey_type::cx_journey_type AS journey_type, "
+                "touchpoint::cx_touchpoint AS touchpoint, role, max_days, prio FROM defs_raw")
+
+
+CODED_COLUMNS = ("touchpoint", "channel", "department", "contact_reason", "outcome")
+
+
+def _as_text(con: duckdb.DuckDBPyConnection, table: str) -> str:
+    """SELECT of a result table with its ENUM columns back as text."""
+    enums = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall() if r[1].startswith("ENUM")]
+    return f"SELECT * REPLACE ({', '.join(f'{c}::VARCHAR AS {c}' for c in enums)}) FROM {table}" if enums \
+        else f"SELECT * FROM {table}"
 
 
 def reconstruct_journeys(events, definitions: Mapping[str, JourneyDefinition], *,
                          gap_days: float = 14, repeat_window_days: float = 7,
-                         as_of=None, con: duckdb.DuckDBPyConnection | None = None,
-                         threads: int | None = None, progress: bool = False) -> Journeys:
+                         as_of=None, threads: int | None = None, progress: bool = False,
+                         to_pandas: bool = True, out_dir: str | Path | None = None,
+                         memory_limit: str | None = None) -> Journeys:
     """Split ``events`` into journey instances and describe each one.
 
     ``events`` is the canonical events table (a DataFrame) or the Parquet file(s)
@@ -302,14 +344,22 @@ def reconstruct_journeys(events, definitions: Mapping[str, JourneyDefinition], *
     department, contact_reason, outcome, case_id. ``definitions`` maps journey type
     to :class:`~cxlib.config.JourneyDefinition`. ``as_of`` (the extract time) marks
     journeys that may still be running as ``in_progress`` rather than dropped out.
+
+    ``threads`` and ``memory_limit`` (e.g. ``'4GB'``; DuckDB spills to disk beyond it)
+    bound the work. For logs larger than memory, ``to_pandas=False`` with ``out_dir``
+    writes ``journey_steps.parquet`` and ``journeys.parquet`` straight from DuckDB
+    (that journey table has ``reached_end`` instead of ``status``) and returns counts
+    only; with ``to_pandas=True`` an ``out_dir`` also gets both tables.
     """
-    own = con is None
-    con = con or duckdb.connect()
+    con = duckdb.connect()  # a private in-memory database: its temp tables cannot clash with the caller's
+    con.execute("SET enable_progress_bar = false")  # progress is ours to print (progress=True)
+    if memory_limit:  # DuckDB spills to disk beyond this, e.g. '4GB'
+        con.execute(f"SET memory_limit = '{memory_limit}'")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     timings: dict[str, float] = {}
     defs = definitions_frame(definitions)
-    con.register("defs", defs)
+    con.register("defs_raw", defs)
     _source_relation(con, events)
 
     def run(name, sql):
@@ -323,14 +373,25 @@ def reconstruct_journeys(events, definitions: Mapping[str, JourneyDefinition], *
     run("steps", _STEPS_SQL.format(repeat_s=float(repeat_window_days) * 86400,
                                    failures=_sql_list(FAILURE_OUTCOMES)))
     run("journeys", _JOURNEYS_SQL)
-    t0 = time.perf_counter()
-    steps = fetch_frame(con, "SELECT * FROM steps ORDER BY journey_id, step")
-    journeys = fetch_frame(con, "SELECT * FROM journeys ORDER BY journey_id")
-    timings["to pandas"] = time.perf_counter() - t0
-    if own:
+    n_events, n_journeys = con.execute("SELECT (SELECT count(*) FROM steps), (SELECT count(*) FROM journeys)").fetchall()[0]
+    if not to_pandas:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        run("write parquet", f"COPY ({_as_text(con, 'steps')}) TO '{out / 'journey_steps.parquet'}' (FORMAT parquet);"
+                             f"COPY ({_as_text(con, 'journeys')}) TO '{out / 'journeys.parquet'}' (FORMAT parquet);")
         con.close()
+        return Journeys(steps=None, journeys=None, definitions=dict(definitions), timings=timings,
+                        n_events=n_events, n_journeys=n_journeys)
+    t0 = time.perf_counter()
+    steps = fetch_frame(con, _as_text(con, "steps") + " ORDER BY journey_id, step")
+    journeys = fetch_frame(con, _as_text(con, "journeys") + " ORDER BY journey_id")
+    timings["to pandas"] = time.perf_counter() - t0
+    con.close()
     journeys = _journey_status(journeys, definitions, as_of)
-    return Journeys(steps=steps, journeys=journeys, definitions=dict(definitions), timings=timings)
+    if out_dir is not None:
+        Journeys(steps, journeys, dict(definitions)).write(out_dir)
+    return Journeys(steps=steps, journeys=journeys, definitions=dict(definitions), timings=timings,
+                    n_events=n_events, n_journeys=n_journeys)
 
 
 def _journey_status(j: pd.DataFrame, definitions: Mapping[str, JourneyDefinition], as_of) -> pd.DataFrame:

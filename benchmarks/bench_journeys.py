@@ -1,0 +1,127 @@
+"""Benchmark: journey reconstruction on demo logs of 1M and 10M events.
+
+Prints events/s and peak memory for cxlib's DuckDB reconstruction (journey assignment,
+step and journey tables, variants and directly-follows graph), and, when a Python with
+pm4py is given, the same figures for pm4py's variants and directly-follows graph on
+the same (already reconstructed) log. pm4py is not a project dependency: install it
+in its own environment, e.g.
+
+    python -m venv /tmp/pm4py && /tmp/pm4py/bin/pip install pm4py pyarrow
+    python benchmarks/bench_journeys.py --pm4py-python /tmp/pm4py/bin/python
+
+Target (issue 3): 10M events in under 60 s with under 6 GB peak on 2 cores.
+Each measurement runs in a fresh process so peak memory is its own.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+EVENTS_PER_CUSTOMER = 22.9   # demo, seed 42: 458,000 events / 20,000 customers
+
+
+def make_log(n_events: int, cache: Path, seed: int = 42) -> Path:
+    """Demo events (canonical schema) as Parquet, about ``n_events`` rows; cached."""
+    path = cache / f"demo_events_{n_events}.parquet"
+    if path.exists():
+        return path
+    from cxlib.demo import canonical_events, simulate_demo
+    n_customers = int(n_events / EVENTS_PER_CUSTOMER)
+    t0 = time.perf_counter()
+    ev = canonical_events(simulate_demo(n_customers, seed))
+    cache.mkdir(parents=True, exist_ok=True)
+    ev.to_parquet(path, index=False)
+    print(f"  generated {len(ev):,} events for {n_customers:,} customers in {time.perf_counter() - t0:.0f} s",
+          flush=True)
+    return path
+
+
+CHILD_CXLIB = r"""
+import json, resource, sys, time
+import duckdb
+from cxlib.config import load_config
+from cxlib.journeys import reconstruct_journeys
+from cxlib.journey_stats import build_dfg, find_variants
+path, threads, out, memory_limit = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[5]
+cfg = load_config(sys.argv[4])
+t0 = time.perf_counter()
+j = reconstruct_journeys(path, cfg.analysis.journeys, threads=threads, to_pandas=False, out_dir=out,
+                         memory_limit=memory_limit)
+t1 = time.perf_counter()
+con = duckdb.connect(); con.execute(f"SET threads = {threads}"); con.execute("SET enable_progress_bar = false")
+con.execute(f"SET memory_limit = '{memory_limit}'")
+con.execute(f"CREATE VIEW st AS SELECT * FROM read_parquet('{out}/journey_steps.parquet')")
+nv = con.execute("SELECT count(*) FROM (SELECT string_agg(touchpoint, ' > ' ORDER BY step) v FROM st GROUP BY journey_id) GROUP BY v").fetchall()
+nd = con.execute("SELECT count(*) FROM st WHERE step > 1 GROUP BY prev_touchpoint, touchpoint").fetchall()
+t2 = time.perf_counter()
+print("\n" + json.dumps({"events": j.n_events, "journeys": j.n_journeys, "reconstruct_s": t1 - t0,
+                  "variants_dfg_s": t2 - t1, "variants": len(nv), "dfg_edges": len(nd), "phases": j.timings,
+                  "peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2}))
+"""
+
+CHILD_PM4PY = r"""
+import json, resource, sys, time
+import pandas as pd
+import pm4py
+path = sys.argv[1]
+t0 = time.perf_counter()
+df = pd.read_parquet(path, columns=["journey_id", "touchpoint", "timestamp"])
+df["journey_id"] = df["journey_id"].astype(str)
+df = pm4py.format_dataframe(df, case_id="journey_id", activity_key="touchpoint", timestamp_key="timestamp")
+t1 = time.perf_counter()
+variants = pm4py.get_variants(df)
+dfg, starts, ends = pm4py.discover_dfg(df)
+t2 = time.perf_counter()
+print("\n" + json.dumps({"events": len(df), "load_s": t1 - t0, "variants_dfg_s": t2 - t1, "variants": len(variants),
+                  "dfg_edges": len(dfg), "peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2,
+                  "pm4py": pm4py.__version__}))
+"""
+
+
+def run_child(python: str, code: str, *args) -> dict:
+    r = subprocess.run([python, "-c", code, *map(str, args)], capture_output=True, text=True, cwd=REPO)
+    if r.returncode != 0:
+        raise RuntimeError(r.stderr[-3000:])
+    return json.loads(next(line for line in reversed(r.stdout.splitlines()) if line.startswith("{")))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", default="1000000,10000000", help="comma-separated event counts")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--memory-limit", default="5GB", help="DuckDB memory limit (it spills to disk beyond it)")
+    ap.add_argument("--cache", default=str(HERE / ".cache"), help="where generated logs and outputs go")
+    ap.add_argument("--pm4py-python", default=None, help="a Python interpreter with pm4py installed")
+    args = ap.parse_args(argv)
+    cache = Path(args.cache)
+    config = REPO / "data" / "demo" / "client.yml"
+    print(f"journey reconstruction benchmark (threads = {args.threads}, DuckDB memory limit {args.memory_limit})",
+          flush=True)
+    for size in (int(s) for s in args.sizes.split(",")):
+        print(f"\n== {size:,} events ==", flush=True)
+        log = make_log(size, cache)
+        out = cache / f"out_{size}"
+        r = run_child(sys.executable, CHILD_CXLIB, log, args.threads, out, config, args.memory_limit)
+        total = r["reconstruct_s"] + r["variants_dfg_s"]
+        print(f"cxlib (DuckDB): {r['events']:,} events -> {r['journeys']:,} journeys")
+        print(f"  reconstruction     {r['reconstruct_s']:6.1f} s  ({r['events'] / r['reconstruct_s']:,.0f} events/s)")
+        print("    phases: " + ", ".join(f"{k} {v:.1f} s" for k, v in r["phases"].items()))
+        print(f"  variants + DFG     {r['variants_dfg_s']:6.1f} s  ({r['variants']:,} variants, {r['dfg_edges']:,} edges)")
+        print(f"  total              {total:6.1f} s  ({r['events'] / total:,.0f} events/s), peak {r['peak_gb']:.2f} GB")
+        if args.pm4py_python:
+            p = run_child(args.pm4py_python, CHILD_PM4PY, out / "journey_steps.parquet")
+            print(f"pm4py {p['pm4py']} (same journeys as cases):")
+            print(f"  load + format      {p['load_s']:6.1f} s")
+            print(f"  variants + DFG     {p['variants_dfg_s']:6.1f} s  ({p['events'] / p['variants_dfg_s']:,.0f} events/s; "
+                  f"{p['variants']:,} variants, {p['dfg_edges']:,} edges), peak {p['peak_gb']:.2f} GB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
