@@ -41,9 +41,11 @@ def test_metrics_ingest_section_shape_and_accounting(report):
     index, truth = report
     metrics = json.loads((index.parent / "metrics.json").read_text())
     ingest = metrics["ingest"]
-    assert set(ingest) == {"customers", "events", "surveys"}
+    assert set(ingest) == {"customers", "identities", "events", "surveys"}
+    assert 0.99 < ingest["events"]["identity"]["stitched"] / truth["dirt"]["identity"]["events_hashed_id_rows"] <= 1
+    assert ingest.pop("identities")["quarantined"] == 0
     for table, m in ingest.items():
-        assert set(m) == {"rows_in", "loaded", "quarantined", "by_reason"}
+        assert set(m) - {"identity"} == {"rows_in", "loaded", "quarantined", "by_reason"}
         assert all(isinstance(m[k], int) for k in ("rows_in", "loaded", "quarantined"))
         assert m["rows_in"] == m["loaded"] + m["quarantined"]
         assert m["quarantined"] > 0
@@ -62,7 +64,7 @@ def test_provenance(report):
     prov = json.loads((index.parent / "provenance.json").read_text())
     assert prov["seed"] == 11 and prov["parameters"]["client"] == "demo" and prov["status"] == "ok"
     roles = {i["role"] for i in prov["inputs"]}
-    assert roles == {"config", "customers", "events", "surveys"}
+    assert roles == {"config", "customers", "identities", "events", "surveys"}
     assert all(re.fullmatch(r"[0-9a-f]{64}", i["sha256"]) for i in prov["inputs"])
     assert prov["packages"]["pandas"] and prov["packages"]["papermill"]
     assert "commit" in prov["git"]

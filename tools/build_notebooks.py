@@ -77,6 +77,21 @@ exports (one row per respondent) are counted after melting: one row per rating."
 assert (accounting["rows in"] == accounting["loaded"] + accounting["quarantined"]).all()
 display(accounting.style.format("{:,}"))
 plot_row_accounting(accounting);"""),
+    new_markdown_cell("""## Identity stitching
+
+Some systems know the customer by another identifier (a phone number, a hashed e-mail address).
+The client's identities table maps those to customer ids. Per table: rows whose id was already a
+customer id (*direct*), rows matched through the map (*stitched*), and rows matched by neither
+(*unmatched*, quarantined as `unknown_customer`)."""),
+    new_code_cell("""if result.identity:
+    ident = pd.DataFrame(result.identity).T
+    display(ident.style.format({"direct": "{:,}", "stitched": "{:,}", "unmatched": "{:,}", "match_rate": "{:.2%}"}))
+    ev_id = result.identity.get("events")
+    if ev_id:
+        display(Markdown(f"{ev_id['stitched']:,} events were linked to their customer through a secondary id; "
+                         f"the event match rate is {ev_id['match_rate']:.2%}."))
+else:
+    display(Markdown("No identities table: every source identifies customers by the customer id itself."))"""),
     new_markdown_cell("""## Why rows were quarantined
 
 Each reason with what it means and up to three example rows (file, line and the offending value).
@@ -151,7 +166,7 @@ from cxlib.config import load_config
 from cxlib.ingest import extract_time, read_tables
 from cxlib.journey_report import diagnose_journeys
 from cxlib.journey_stats import build_dfg, count_channel_switches, find_variants, map_stages
-from cxlib.metrics import record_metrics
+from cxlib.metrics import read_metrics, record_metrics
 from cxlib.paths import resolve_client_paths
 from cxlib.plotting import (plot_bimodality, plot_channel_switches, plot_journey_catalogue, plot_journey_map,
                             plot_variants, plot_watermelon, set_house_style)
@@ -204,7 +219,12 @@ else:
 Events that carry a case id (an order or ticket) form one journey per case. Other events join a
 journey when their touchpoint belongs to a configured journey type and they fall between its
 start and end touchpoints; the rest become *unclassified* episodes, split by a gap of inactivity."""),
-    new_code_cell("""if dx is not None:
+    new_code_cell("""ident = read_metrics(paths.metrics).get("ingest", {}).get("events", {}).get("identity")
+if dx is not None and ident:
+    display(Markdown(f"Identity: {ident['direct']:,} events carried the customer id and {ident['stitched']:,} were "
+                     f"linked through a secondary id; {ident['unmatched']:,} matched no customer and were "
+                     f"quarantined (match rate {ident['match_rate']:.2%})."))
+if dx is not None:
     how = dx.steps.groupby(["journey_type", "assigned_by"]).size().unstack(fill_value=0)
     how["events"] = how.sum(axis=1)
     how["share of events"] = how["events"] / how["events"].sum()
@@ -349,5 +369,8 @@ NOTEBOOKS = {
 if __name__ == "__main__":
     HERE.mkdir(exist_ok=True)
     for name, cells in NOTEBOOKS.items():
-        nbformat.write(notebook(cells), HERE / name)
+        nb = notebook(cells)
+        for i, cell in enumerate(nb.cells):  # stable ids keep rebuilds diff-free
+            cell.id = f"{name.split('_')[0]}-{i:02d}"
+        nbformat.write(nb, HERE / name)
         print("wrote", HERE / name)
