@@ -352,7 +352,10 @@ def reconstruct_journeys(events, definitions: Mapping[str, JourneyDefinition], *
     only; with ``to_pandas=True`` an ``out_dir`` also gets both tables.
     """
     con = duckdb.connect()  # a private in-memory database: its temp tables cannot clash with the caller's
-    con.execute("SET enable_progress_bar = false")  # progress is ours to print (progress=True)
+    try:  # progress is ours to print (progress=True); DuckDB's bar would garble logs and captured stdout
+        con.execute("SET enable_progress_bar = false")
+    except duckdb.Error:  # under Jupyter DuckDB refuses the setting without ipywidgets; it draws no bar then
+        pass
     if memory_limit:  # DuckDB spills to disk beyond this, e.g. '4GB'
         con.execute(f"SET memory_limit = '{memory_limit}'")
     if threads:

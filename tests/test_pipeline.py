@@ -74,7 +74,7 @@ def test_provenance(report):
 def test_tables_written_for_later_notebooks(report):
     index, _ = report
     assert sorted(p.name for p in (index.parent / "tables").glob("*.parquet")) == \
-        ["customers.parquet", "events.parquet", "surveys.parquet"]
+        ["customers.parquet", "events.parquet", "identities.parquet", "surveys.parquet"]
     assert (index.parent / "quarantine" / "quarantine.csv").exists()
 
 
