@@ -280,6 +280,7 @@ def plot_variants(variants: pd.DataFrame, ax=None, *, top: int = 8, title: str =
             bits.append(f"churn {r['churn_90d']:.0%}")
         ax.text(r["share"], i, "  " + " · ".join(bits), va="center", fontsize=8)
     ax.set_xlim(0, v["share"].max() * 1.9)
+    ax.set_xticks([t for t in ax.get_xticks() if 0 <= t <= 1])  # room for labels, no ticks past 100%
     ax.xaxis.set_major_formatter(mticker.PercentFormatter(1.0))
     ax.set_xlabel("share of journeys")
     ax.set_title(title or "Most common paths")

@@ -178,7 +178,7 @@ as_of = extract_time(config)
 has_events = "events" in tables and len(tables["events"]) > 0"""),
     new_code_cell("""if has_events:
     dx = diagnose_journeys(paths.table("events"), config.analysis, customers=tables.get("customers"),
-                           surveys=tables.get("surveys"), as_of=as_of, seed=seed, progress=True)
+                           surveys=tables.get("surveys"), as_of=as_of, seed=seed)
     dx.write(paths.journeys_dir)
     record_metrics(paths.metrics, "journeys", dx.metrics())
     cat = dx.catalogue
