@@ -14,7 +14,8 @@ import pandas as pd
 
 from .bimodality import Bimodality, describe_separation, detect_bimodality, explain_bimodality, journey_features
 from .config import Analysis
-from .journey_stats import (build_journey_metrics, estimate_baseline_churn, flag_watermelons, summarize_journeys)
+from .journey_stats import (assign_owners, build_journey_metrics, estimate_baseline_churn, flag_watermelons,
+                            summarize_journeys)
 from .journeys import UNCLASSIFIED, Journeys, assign_journey_scores, flag_churn_after, reconstruct_journeys
 
 
@@ -90,6 +91,8 @@ def diagnose_journeys(events, analysis: Analysis, *, customers: pd.DataFrame | N
                                        as_of if as_of is not None else recon.steps["timestamp"].max(),
                                        window_days=analysis.churn_window_days)
     catalogue = summarize_journeys(j, baseline=baseline["rate"])
+    if len(catalogue):
+        catalogue.insert(0, "owner", assign_owners(catalogue, recon.steps, dict(analysis.journeys)))
     watermelon = (flag_watermelons(catalogue, touchpoint_green_min=analysis.watermelon_touchpoint_green,
                                    journey_green_max=analysis.watermelon_journey_green)
                   if len(catalogue) else pd.Series(dtype=bool))

@@ -241,3 +241,32 @@ def build_journey_metrics(catalogue: pd.DataFrame, coverage: float, watermelon: 
             "churn_90d": num(r["churn_90d"]), "churn_90d_baseline": num(r["churn_90d_baseline"]),
         }
     return {"coverage": num(coverage), "types": types}
+
+
+def summarize_rework(steps: pd.DataFrame, *, top: int = 10) -> pd.DataFrame:
+    """Where journeys loop back: per journey type and repeated touchpoint, how many
+    repeats there are, in how many journeys (and what share of the type's journeys),
+    and the step that most often comes just before the repeat."""
+    s = steps[steps["rework"]]
+    if not len(s):
+        return pd.DataFrame(columns=["journey_type", "touchpoint", "repeats", "journeys", "share_of_journeys",
+                                     "most_often_after"])
+    n_type = steps.groupby("journey_type")["journey_id"].nunique()
+    g = s.groupby(["journey_type", "touchpoint"])
+    out = pd.DataFrame({
+        "repeats": g.size(),
+        "journeys": g["journey_id"].nunique(),
+        "most_often_after": g["prev_touchpoint"].agg(lambda x: x.mode().iat[0] if x.notna().any() else None),
+    }).reset_index()
+    out["share_of_journeys"] = out["journeys"] / out["journey_type"].map(n_type)
+    out = out.sort_values(["journey_type", "repeats"], ascending=[True, False])
+    return out.groupby("journey_type").head(top).reset_index(drop=True)[
+        ["journey_type", "touchpoint", "repeats", "journeys", "share_of_journeys", "most_often_after"]]
+
+
+def assign_owners(catalogue: pd.DataFrame, steps: pd.DataFrame, definitions: dict) -> pd.Series:
+    """Owning department per journey type: the configured ``owner``, else the department
+    that handles most of the type's steps."""
+    busiest = steps.groupby("journey_type")["department"].agg(lambda x: x.mode().iat[0] if x.notna().any() else None)
+    return pd.Series({jt: (definitions[jt].owner if jt in definitions and definitions[jt].owner else busiest.get(jt))
+                      for jt in catalogue.index}, name="owner", dtype=object)

@@ -213,3 +213,19 @@ def test_catalogue_intervals_contain_the_estimate():
     r = cat.loc["repair"]
     assert r["n"] == 8 and r["completion_rate"] == pytest.approx(6 / 8)
     assert r["completion_ci_low"] < 0.75 < r["completion_ci_high"]
+
+
+def test_rework_summary_and_owners():
+    from cxlib.journey_stats import assign_owners, summarize_rework
+    ev = log([("A", 0, "Fault reported", "CS", "call"), ("A", 1, "Technician visit", "Field", "field_visit"),
+              ("A", 2, "Where is my technician", "CS", "call"), ("A", 3, "Technician visit", "Field", "field_visit"),
+              ("A", 4, "Fault resolved", "Tech", "email"),
+              ("B", 0, "Fault reported", "CS", "call"), ("B", 1, "Fault resolved", "Tech", "email")])
+    j = reconstruct_journeys(ev, REPAIR)
+    r = summarize_rework(j.steps).set_index("touchpoint")
+    assert r.loc["Technician visit", "repeats"] == 1 and r.loc["Technician visit", "share_of_journeys"] == 0.5
+    assert r.loc["Technician visit", "most_often_after"] == "Where is my technician"
+    cat = summarize_journeys(j.journeys)
+    assert assign_owners(cat, j.steps, REPAIR)["repair"] == "CS"        # busiest department: no owner configured
+    owned = {"repair": REPAIR["repair"].model_copy(update={"owner": "Technical support"})}
+    assert assign_owners(cat, j.steps, owned)["repair"] == "Technical support"

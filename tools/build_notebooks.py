@@ -165,7 +165,7 @@ from IPython.display import Markdown, display
 from cxlib.config import load_config
 from cxlib.ingest import extract_time, read_tables
 from cxlib.journey_report import diagnose_journeys
-from cxlib.journey_stats import build_dfg, count_channel_switches, find_variants, map_stages
+from cxlib.journey_stats import build_dfg, count_channel_switches, find_variants, map_stages, summarize_rework
 from cxlib.metrics import read_metrics, record_metrics
 from cxlib.paths import resolve_client_paths
 from cxlib.plotting import (plot_bimodality, plot_channel_switches, plot_journey_catalogue, plot_journey_map,
@@ -236,7 +236,7 @@ maximum duration at the extract date are left out), duration, touchpoints, hando
 departments, the journey score and churn within the churn window after the journey ended.
 Intervals are 95%; *n* is the number of journeys each figure rests on."""),
     new_code_cell("""if dx is not None and len(cat):
-    show = cat[["n", "completion_rate", "median_duration_days", "p90_duration_days", "median_touchpoints",
+    show = cat[["owner", "n", "completion_rate", "median_duration_days", "p90_duration_days", "median_touchpoints",
                 "median_departments", "median_handoffs", "mean_repeat_contacts", "rework_share",
                 "journey_score_mean", "journey_score_n", "churn_90d", "churn_90d_n"]]
     display(show.style.format({"n": "{:,}", "completion_rate": "{:.1%}", "median_duration_days": "{:.1f}",
@@ -281,6 +281,18 @@ are where journeys stall."""),
     display(top.sort_values(["journey_type", "n"], ascending=[True, False])
             .style.format({"n": "{:,}", "journeys": "{:,}", "median_wait_days": "{:.1f}", "p90_wait_days": "{:.1f}"})
             .hide(axis="index"))"""),
+    new_markdown_cell("""## Rework loops
+
+Touchpoints that journeys go through more than once (a second technician visit, a ticket taken
+in charge again after a wait), how many journeys loop there, and the step that most often leads
+back to it."""),
+    new_code_cell("""if dx is not None:
+    loops = summarize_rework(dx.steps[dx.steps["journey_type"].isin(dx.types)], top=5)
+    if len(loops):
+        display(loops.style.format({"repeats": "{:,}", "journeys": "{:,}", "share_of_journeys": "{:.1%}"})
+                .hide(axis="index"))
+    else:
+        display(Markdown("No journey repeats a touchpoint."))"""),
     new_markdown_cell("""## Channel switches
 
 Within journeys: for each channel, where the next step happens. Off-diagonal cells are channel
