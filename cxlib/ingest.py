@@ -228,7 +228,6 @@ def map_source(raw: pd.DataFrame, source: Source, table: str) -> pd.DataFrame:
     for c in canon:  # a raw column already named canonically maps to itself
         if c not in targets and c in raw.columns:
             targets[c] = c
-    wide_cols = {c for g in (source.wide or []) for c in g.subjects()}
     out = pd.DataFrame(index=raw.index)
     for c in canon:
         if c in source.constants:

@@ -1,5 +1,4 @@
 """Journey diagnosis recovers what the demo generator planted (full-size demo, seed 42)."""
-import pandas as pd
 import pytest
 
 from cxlib.config import load_config
