@@ -230,41 +230,47 @@ JOIN rw ON rw.journey_id = s.journey_id AND rw.touchpoint IS NOT DISTINCT FROM s
 
 _JOURNEYS_SQL = """
 CREATE OR REPLACE TEMP TABLE journeys AS
-WITH ends AS (SELECT journey_type, touchpoint FROM defs WHERE role = 'end'),
-per_journey AS (
-    SELECT st.journey_id, any_value(st.journey_type) AS journey_type, any_value(st.assigned_by) AS assigned_by,
-           min(st.customer_id) AS customer_id, any_value(st.case_id) AS case_id,
-           min(st."timestamp") AS start, max(st."timestamp") AS "end",
-           (epoch(max(st."timestamp")) - epoch(min(st."timestamp"))) / 86400 AS duration_days,
-           count(*) AS n_touchpoints,
-           count(*) - sum(st.rework::INT) AS n_distinct_touchpoints,
-           sum(st.channel_switch::INT) AS n_channel_switches,
-           sum(st.handoff::INT) AS n_handoffs,
-           sum(st.repeat_contact::INT) AS n_repeat_contacts,
-           sum(st.rework::INT) AS n_rework,
-           sum(st.failed_step::INT) AS n_failed_steps,
-           max(st.wait_days) AS max_wait_days,
-           arg_max(st.touchpoint, st.step) AS last_touchpoint
-    FROM steps st GROUP BY st.journey_id
-),
-reached AS (
-    SELECT DISTINCT st.journey_id FROM steps st SEMI JOIN ends
-    ON ends.journey_type = st.journey_type AND ends.touchpoint = st.touchpoint
-),
-chan AS (SELECT journey_id, count(*) AS n_channels
-         FROM (SELECT DISTINCT journey_id, channel FROM steps WHERE channel IS NOT NULL) GROUP BY journey_id),
-dept AS (SELECT journey_id, count(*) AS n_departments
-         FROM (SELECT DISTINCT journey_id, department FROM steps WHERE department IS NOT NULL) GROUP BY journey_id)
-SELECT p.journey_id, p.journey_type, p.assigned_by, p.customer_id, p.case_id, p.start, p."end", p.duration_days,
-       r.journey_id IS NOT NULL AS reached_end,
-       p.n_touchpoints, p.n_distinct_touchpoints, coalesce(c.n_channels, 0) AS n_channels, p.n_channel_switches,
-       coalesce(d.n_departments, 0) AS n_departments, p.n_handoffs, p.n_repeat_contacts, p.n_rework,
-       p.n_failed_steps, p.max_wait_days, p.last_touchpoint
-FROM per_journey p
-LEFT JOIN reached r USING (journey_id)
-LEFT JOIN chan c USING (journey_id)
-LEFT JOIN dept d USING (journey_id);
+SELECT st.journey_id, any_value(st.journey_type) AS journey_type, any_value(st.assigned_by) AS assigned_by,
+       min(st.customer_id) AS customer_id, any_value(st.case_id) AS case_id,
+       min(st."timestamp") AS start, max(st."timestamp") AS "end",
+       (epoch(max(st."timestamp")) - epoch(min(st."timestamp"))) / 86400 AS duration_days,
+       bool_or({is_end}) AS reached_end,
+       count(*) AS n_touchpoints,
+       count(*) - sum(st.rework::INT) AS n_distinct_touchpoints,
+       {n_channels} AS n_channels,
+       sum(st.channel_switch::INT) AS n_channel_switches,
+       {n_departments} AS n_departments,
+       sum(st.handoff::INT) AS n_handoffs,
+       sum(st.repeat_contact::INT) AS n_repeat_contacts,
+       sum(st.rework::INT) AS n_rework,
+       sum(st.failed_step::INT) AS n_failed_steps,
+       max(st.wait_days) AS max_wait_days,
+       arg_max(st.touchpoint, st.step) AS last_touchpoint
+FROM steps st
+GROUP BY st.journey_id;
 """
+
+
+def _journeys_sql(con: duckdb.DuckDBPyConnection, definitions: Mapping[str, JourneyDefinition]) -> str:
+    """The journey-table SQL, with per-journey expressions generated to avoid extra passes:
+    'reached an end touchpoint' as a CASE on the type, and distinct channels/departments
+    as a bitmask over their ENUM codes (a DISTINCT count when there are more than 63)."""
+    cases = " ".join(f"WHEN {_sql_str(jt)} THEN st.touchpoint IN {_sql_list(d.end)}"
+                     for jt, d in definitions.items() if d.end)
+    is_end = f"CASE st.journey_type {cases} ELSE false END" if cases else "false"
+
+    def n_distinct(col: str) -> str:
+        size = con.execute(f"SELECT len(enum_range(NULL::cx_{col}))").fetchall()[0][0]
+        if size <= 63:
+            return f"bit_count(bit_or(CASE WHEN st.{col} IS NULL THEN 0::UBIGINT ELSE 1::UBIGINT << enum_code(st.{col}) END))"
+        return f"count(DISTINCT st.{col})"
+
+    return _JOURNEYS_SQL.format(is_end=is_end, n_channels=n_distinct("channel"), n_departments=n_distinct("department"))
+
+
+def _sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
 
 
 def fetch_frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> pd.DataFrame:
@@ -375,7 +381,7 @@ def reconstruct_journeys(events, definitions: Mapping[str, JourneyDefinition], *
     run("assign events", _ASSIGN_SQL.format(gap_s=float(gap_days) * 86400, unc=UNCLASSIFIED))
     run("steps", _STEPS_SQL.format(repeat_s=float(repeat_window_days) * 86400,
                                    failures=_sql_list(FAILURE_OUTCOMES)))
-    run("journeys", _JOURNEYS_SQL)
+    run("journeys", _journeys_sql(con, definitions))
     n_events, n_journeys = con.execute("SELECT (SELECT count(*) FROM steps), (SELECT count(*) FROM journeys)").fetchall()[0]
     if not to_pandas:
         out = Path(out_dir)

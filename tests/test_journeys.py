@@ -229,3 +229,12 @@ def test_rework_summary_and_owners():
     assert assign_owners(cat, j.steps, REPAIR)["repair"] == "CS"        # busiest department: no owner configured
     owned = {"repair": REPAIR["repair"].model_copy(update={"owner": "Technical support"})}
     assert assign_owners(cat, j.steps, owned)["repair"] == "Technical support"
+
+
+@pytest.mark.parametrize("n_departments", [3, 70])
+def test_distinct_departments_counted_with_few_or_many_departments(n_departments):
+    rows = [("A", i * 0.1, "Fault reported" if i == 0 else "Technician visit", f"D{i % n_departments}", "call")
+            for i in range(80)]
+    j = reconstruct_journeys(log(rows), REPAIR)
+    assert j.journeys["n_departments"].iloc[0] == n_departments
+    assert j.journeys["n_channels"].iloc[0] == 1
