@@ -1,0 +1,153 @@
+"""Key-driver analysis: exactness, missing ratings, intervals that cover the population values."""
+import math
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import spearmanr
+from sklearn.linear_model import LinearRegression, LogisticRegression
+
+from cxlib.drivers import (DriverAnalysis, _logistic_irls, build_driver_table, correlation_matrix, group_shapley,
+                           logistic_relative_weights, relative_weights, shapley_r2, shapley_sampled,
+                           shapley_from_subsets, subset_r2)
+
+
+def correlated(n, p, seed=0, load=0.6, beta=None, noise=2.0):
+    rng = np.random.default_rng(seed)
+    X = load * rng.normal(size=(n, 1)) + rng.normal(size=(n, p))
+    beta = np.linspace(1, 0.1, p) if beta is None else np.asarray(beta)
+    y = X @ beta + noise * rng.normal(size=n)
+    return X, y
+
+
+def population_corr(p, load=0.6, beta=None, noise=2.0):
+    """Exact correlation matrix of [X, y] for the model in ``correlated``."""
+    beta = np.linspace(1, 0.1, p) if beta is None else np.asarray(beta)
+    Sxx = load ** 2 * np.ones((p, p)) + np.eye(p)
+    sxy = Sxx @ beta
+    vy = beta @ Sxx @ beta + noise ** 2
+    S = np.block([[Sxx, sxy[:, None]], [sxy[None, :], np.array([[vy]])]])
+    d = np.sqrt(np.diag(S))
+    return S / np.outer(d, d)
+
+
+def brute_force_shapley(X, y):
+    p = X.shape[1]
+
+    def r2(idx):
+        return LinearRegression().fit(X[:, idx], y).score(X[:, idx], y) if idx else 0.0
+    out = np.zeros(p)
+    for j in range(p):
+        others = [i for i in range(p) if i != j]
+        for k in range(p):
+            for S in combinations(others, k):
+                w = math.factorial(k) * math.factorial(p - k - 1) / math.factorial(p)
+                out[j] += w * (r2(list(S) + [j]) - r2(list(S)))
+    return out
+
+
+def test_exact_shapley_equals_brute_force_ols_and_sums_to_r2():
+    X, y = correlated(3000, 5)
+    C = correlation_matrix(X, y)
+    phi, se = shapley_r2(C)
+    assert se is None
+    np.testing.assert_allclose(phi, brute_force_shapley(X, y), atol=1e-10)
+    r2_full = LinearRegression().fit(X, y).score(X, y)
+    assert phi.sum() == pytest.approx(r2_full)
+    assert relative_weights(C).sum() == pytest.approx(r2_full)
+
+
+def test_orthogonal_drivers_get_their_squared_correlations():
+    X, y = correlated(50_000, 4, load=0.0, beta=[1, 0.5, 0.25, 0])
+    C = correlation_matrix(X, y)
+    phi, _ = shapley_r2(C)
+    np.testing.assert_allclose(phi, C[:4, 4] ** 2, atol=2e-3)
+    np.testing.assert_allclose(relative_weights(C), C[:4, 4] ** 2, atol=2e-3)
+
+
+def test_sampled_shapley_agrees_with_exact_within_its_error():
+    C = population_corr(10)
+    exact = shapley_from_subsets(subset_r2(C), 10)
+    approx, se = shapley_sampled(C, n_permutations=400, seed=3)
+    assert np.all(np.abs(approx - exact) <= 4 * se + 1e-9)
+    assert se.max() < 0.01
+
+
+def test_pairwise_missing_ratings_are_not_zero():
+    X, y = correlated(20_000, 4, seed=1)
+    rng = np.random.default_rng(2)
+    Xm = X.copy()
+    Xm[rng.random(X.shape) < 0.3] = np.nan
+    C = correlation_matrix(Xm, y)
+    expected = pd.DataFrame(np.column_stack([Xm, y])).corr().to_numpy()   # pandas: pairwise complete
+    np.testing.assert_allclose(C, expected, atol=1e-10)
+    # missing completely at random: shares stay close to the complete-data shares ...
+    full = shapley_r2(correlation_matrix(X, y))[0]
+    assert np.abs(shapley_r2(C)[0] / shapley_r2(C)[0].sum() - full / full.sum()).max() < 0.02
+    # ... whereas reading 'not rated' as 0 would distort them
+    zeroed = shapley_r2(correlation_matrix(np.nan_to_num(Xm), y))[0]
+    assert np.abs(zeroed / zeroed.sum() - full / full.sum()).max() > np.abs(
+        shapley_r2(C)[0] / shapley_r2(C)[0].sum() - full / full.sum()).max()
+    listwise = correlation_matrix(Xm, y, missing="listwise")
+    assert listwise.shape == C.shape
+    with pytest.raises(ValueError, match="missing must be"):
+        correlation_matrix(Xm, y, missing="zero")
+
+
+def test_bootstrap_intervals_cover_population_shares_and_ranking_matches():
+    p = 8
+    pop = shapley_from_subsets(subset_r2(population_corr(p)), p)
+    pop_share = pop / pop.sum()
+    X, y = correlated(4000, p, seed=5)
+    m = DriverAnalysis(n_boot=200, seed=1).fit(pd.DataFrame(X, columns=[f"d{i}" for i in range(p)]), y)
+    imp = m.importance_.reindex([f"d{i}" for i in range(p)])
+    covered = ((imp["shapley_lo"] <= pop_share) & (pop_share <= imp["shapley_hi"])).mean()
+    assert covered >= 0.75
+    assert spearmanr(imp["shapley_share"], pop_share).statistic >= 0.9
+    assert imp["shapley_share"].sum() == pytest.approx(1) and imp["rw_share"].sum() == pytest.approx(1)
+    assert (imp["rank_lo"] <= imp["rank"]).all() and (imp["rank"] <= imp["rank_hi"]).all()
+    assert m.n_ == 4000 and 0 < m.r2_ < 1 and not m.binary_
+
+
+def test_group_shares_sum_to_r2_and_favour_the_stronger_block():
+    C = population_corr(6, beta=[1, 1, 1, 0.2, 0.2, 0.2])
+    g = group_shapley(C, {"strong": [0, 1, 2], "weak": [3, 4, 5]})
+    assert sum(g.values()) == pytest.approx(shapley_r2(C)[0].sum())
+    assert g["strong"] > g["weak"]
+    X, y = correlated(3000, 6, beta=[1, 1, 1, 0.2, 0.2, 0.2])
+    m = DriverAnalysis(n_boot=50, groups={"strong": ["a", "b", "c"], "weak": ["d", "e", "f"]}).fit(
+        pd.DataFrame(X, columns=list("abcdef")), y)
+    assert m.groups_.loc["strong", "share"] > 0.5 and m.groups_.loc["strong", "lo"] > m.groups_.loc["weak", "hi"]
+    with pytest.raises(ValueError, match="not columns"):
+        DriverAnalysis(groups={"x": ["zz"]}).fit(pd.DataFrame(X, columns=list("abcdef")), y)
+
+
+def test_binary_outcome_uses_logistic_relative_weights():
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(20_000, 3))
+    yb = (X @ [1.5, 0.7, 0.0] + rng.logistic(size=20_000) > 0).astype(float)
+    rw = logistic_relative_weights(X, yb)
+    assert rw[0] > rw[1] > rw[2] >= 0 and rw[2] < 0.01
+    coef, intercept = _logistic_irls(X, yb, np.ones(len(yb)))
+    sk = LogisticRegression(C=1e9, max_iter=1000).fit(X, yb)
+    np.testing.assert_allclose(coef, sk.coef_[0], atol=1e-4)
+    m = DriverAnalysis(n_boot=20).fit(pd.DataFrame(X, columns=["a", "b", "c"]), yb)
+    assert m.binary_ and list(m.importance_.index[:2]) == ["a", "b"]
+
+
+def test_driver_table_from_long_surveys():
+    rows = []
+    for i in range(40):
+        rows.append({"customer_id": f"C{i}", "timestamp": pd.Timestamp("2025-01-01"), "level": "relationship",
+                     "subject": None, "metric": "nps", "score": i % 11})
+        rows.append({"customer_id": f"C{i}", "timestamp": pd.Timestamp("2025-01-01"), "level": "touchpoint",
+                     "subject": "Call", "metric": "csat", "score": 1 + i % 5})
+        if i % 2:
+            rows.append({"customer_id": f"C{i}", "timestamp": pd.Timestamp("2025-01-01"), "level": "touchpoint",
+                         "subject": "Shop", "metric": "csat", "score": np.nan})
+    X, y = build_driver_table(pd.DataFrame(rows), min_rated=10)
+    assert list(X.columns) == ["Call"] and len(y) == 40        # 'Shop' never rated: dropped, not zero
+    assert X.loc["C3", "Call"] == 4 and y["C3"] == 3
+    with pytest.raises(ValueError, match="no rated relationship ces"):
+        build_driver_table(pd.DataFrame(rows), outcome_metric="ces")
