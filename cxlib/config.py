@@ -133,6 +133,22 @@ class JourneyDefinition(_Strict):
     description: str | None = Field(default=None, description="One line for the report.")
 
 
+class DriverSettings(_Strict):
+    outcome_level: Literal["touchpoint", "journey", "relationship"] = Field(
+        default="relationship", description="Survey level of the outcome the drivers explain.")
+    outcome_metric: str = Field(default="nps", description="Metric of the outcome, e.g. nps, csat or satisfied.")
+    driver_levels: list[Literal["touchpoint", "journey"]] = Field(
+        default_factory=lambda: ["journey", "touchpoint"],
+        description="Survey levels whose ratings are the drivers (each subject one driver).")
+    segments: list[str] = Field(
+        default_factory=list, description="Customer columns to compare driver rankings across, e.g. [segment].")
+    missing: Literal["pairwise", "listwise", "mean"] = Field(
+        default="pairwise", description="How 'not rated' is handled: pairwise-complete correlations (ratings skipped at "
+        "random), listwise deletion, or mean (not applicable, e.g. a journey not experienced, adds nothing).")
+    n_boot: int = Field(default=200, ge=0, description="Bootstrap resamples for the intervals.")
+    min_rated: int = Field(default=30, ge=1, description="Drivers rated by fewer respondents are left out.")
+
+
 class Analysis(_Strict):
     journeys: dict[str, JourneyDefinition] = Field(default_factory=dict, description="Journey definitions by type name.")
     unclassified_gap_days: float = Field(default=14, gt=0, description="Inactivity gap that splits unclassified episodes.")
@@ -147,6 +163,7 @@ class Analysis(_Strict):
     watermelon_journey_green: float = Field(
         default=0.5, gt=0, le=1,
         description="A journey type counts as red when the upper 95% bound of its journey-rating green share is below this.")
+    drivers: DriverSettings = Field(default_factory=DriverSettings, description="Key-driver analysis settings.")
     cost_per_contact: dict[str, float] = Field(default_factory=dict, description="Cost per contact by canonical channel.")
     service_cost_monthly: float = Field(default=0, ge=0, description="Fixed cost to serve one customer per month, besides contacts.")
     revenue_horizon_months: int = Field(default=12, gt=0, description="Horizon for revenue at risk.")

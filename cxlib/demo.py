@@ -71,8 +71,12 @@ PLANTED = {
         "intercept": 7.0,
         "weights": {"new_install": 0.35, "move": 0.30, "repair": 0.25, "billing_dispute": 0.30,
                     "onboarding": 0.15},
-        "noise_sd": 1.2,
-        "response_rate": 0.30,
+        "noise_sd": 1.0,
+        # relationship-survey attribute ratings (1-5), round(N(3.9, 0.8)) clipped: mostly green; each adds
+        # effect * (rating - 3.9) to the latent relationship NPS
+        "attribute_mean": 3.9, "attribute_sd": 0.8,
+        "attribute_effects": {"Phone support": 0.35, "App and website": 0.20, "Technicians": 0.10, "Bills": 0.05},
+        "response_rate": 0.45,
         "osat_not_answered": 0.10,
     },
     "n_agents": 60,
@@ -91,6 +95,27 @@ PLANTED = {
     "cost_per_contact": COST_PER_CONTACT,
     "service_cost_monthly": SERVICE_COST_MONTHLY,
 }
+
+RELATIONSHIP_JOURNEY_QUESTIONS = {
+    "new_install": "How was your installation? (0-10, blank = not applicable)",
+    "move": "How was your move? (0-10, blank = not applicable)",
+    "repair": "How was the repair of your fault? (0-10, blank = not applicable)",
+    "billing_dispute": "How was the handling of your billing query? (0-10, blank = not applicable)",
+    "onboarding": "How were your first weeks with us? (0-10, blank = not applicable)",
+}
+RELATIONSHIP_ATTRIBUTE_QUESTIONS = {
+    "Phone support": "Phone support (1-5)", "App and website": "App and website (1-5)",
+    "Technicians": "Technicians (1-5)", "Bills": "Bills (1-5)",
+}
+
+POPULATION_SAMPLE = {"n_customers": 400_000, "seed": 2024}
+POPULATION_DRIVER_SHARES = {   # tools/population_driver_shares.py on POPULATION_SAMPLE
+    "journey: new_install": 0.2957, "touchpoint: Phone support": 0.2695, "journey: repair": 0.1304,
+    "journey: billing_dispute": 0.0966, "touchpoint: App and website": 0.0855, "journey: move": 0.0770,
+    "touchpoint: Technicians": 0.0230, "journey: onboarding": 0.0163, "touchpoint: Bills": 0.0060,
+}
+"""Shapley shares of the relationship-NPS drivers on the generating model (see
+:func:`population_driver_shares`); truth.json records them under ``drivers``."""
 
 DEPARTMENTS = ["Sales", "Back office", "Planning", "Field services", "Provisioning", "Customer service",
                "Technical support", "Billing", "Logistics", "Marketing", "Digital", "Retention", "Complaints"]
@@ -632,8 +657,10 @@ _COMMENTS = {
 
 
 def _relationship_survey(rng, cust: pd.DataFrame, jr: pd.DataFrame) -> pd.DataFrame:
-    """Relationship NPS = intercept + sum_j w_j (S_j - mean_j) + noise, over journeys the
-    respondent completed before answering; journeys not experienced contribute 0."""
+    """Relationship NPS = intercept + sum_j w_j (S_j - mean_j) + sum_k c_k (A_k - 3.9) + noise,
+    over journeys the respondent completed before answering (journeys not experienced
+    contribute 0) and the four attribute ratings A_k every respondent gives. The survey
+    also asks for each journey's rating (S_j, blank when not experienced)."""
     R = PLANTED["relationship_nps"]
     n = len(cust)
     resp = np.flatnonzero(rng.random(n) < R["response_rate"])
@@ -652,14 +679,27 @@ def _relationship_survey(rng, cust: pd.DataFrame, jr: pd.DataFrame) -> pd.DataFr
         m = contrib.merge(d, on="cust", how="left")
         had = m["end"].notna().to_numpy() & (m["end"].to_numpy() < m["ts"].to_numpy())
         latent += np.where(had, w * (m["score"].to_numpy() - means[jtype]), 0.0)
+    attributes = {name: np.clip(np.round(rng.normal(R["attribute_mean"], R["attribute_sd"], len(resp))), 1, 5)
+                  for name in R["attribute_effects"]}
+    for name, effect in R["attribute_effects"].items():
+        latent += effect * (attributes[name] - R["attribute_mean"])
     nps = np.clip(np.round(latent + rng.normal(0, R["noise_sd"], len(resp))), 0, 10)
+    # the same survey asks about each journey the respondent went through (its score) ...
+    journey_ratings = {}
+    for jtype in R["weights"]:
+        d = done[done["jtype"] == jtype].drop_duplicates("cust")
+        m = contrib.merge(d, on="cust", how="left")
+        had = m["end"].notna().to_numpy() & (m["end"].to_numpy() < m["ts"].to_numpy())
+        journey_ratings[jtype] = np.where(had, m["score"].to_numpy(), np.nan)
+
     osat = np.clip(np.round(1 + 4 * nps / 10 + rng.normal(0, 0.5, len(resp))), 1, 5)
     osat[rng.random(len(resp)) < R["osat_not_answered"]] = 0  # 0 = no answer
     band = np.where(nps <= 6, "low", np.where(nps <= 8, "mid", "high"))
     comment = np.array([_COMMENTS[b][rng.integers(len(_COMMENTS[b]))] for b in band], dtype=object)
     comment[rng.random(len(resp)) < 0.75] = None
     return pd.DataFrame({"cust": resp, "ts": ts.astype("datetime64[s]"), "nps": nps, "osat": osat,
-                         "comment": comment})
+                         "comment": comment, **{f"j_{k}": v for k, v in journey_ratings.items()},
+                         **{f"a_{k}": v for k, v in attributes.items()}})
 
 
 # --------------------------------------------------------------------------- truth
@@ -711,6 +751,8 @@ def _truth(d: DemoData, n_customers: int, seed: int) -> dict:
         "churn": {"customers_churned": int(cust["churned"].sum()), "churn_rate": float(cust["churned"].mean()),
                   "by_reason": {k: int(v) for k, v in cust["churn_reason"].value_counts().items()}},
         "relationship_nps": {"n": int(len(d.relationship)), "mean": float(d.relationship["nps"].mean())},
+        "drivers": {"outcome": "relationship nps", "method": "Shapley share of R², not-applicable set to the mean",
+                    "population_shares": POPULATION_DRIVER_SHARES, "population_sample": POPULATION_SAMPLE},
     }
 
 
@@ -830,6 +872,8 @@ def raw_frames(d: DemoData, rng) -> tuple[dict[str, pd.DataFrame], dict]:
         "How likely are you to recommend us? (0-10)": rel["nps"].astype(int).to_numpy(),
         "Overall satisfaction (1-5, 0 = no answer)": rel["osat"].astype(int).to_numpy(),
         "Comment": rel["comment"].to_numpy(),
+        **{q: rel[f"j_{k}"].to_numpy() for k, q in RELATIONSHIP_JOURNEY_QUESTIONS.items()},
+        **{q: rel[f"a_{k}"].astype(int).to_numpy() for k, q in RELATIONSHIP_ATTRIBUTE_QUESTIONS.items()},
     })
     n_oor = max(1, len(raw_rel) // 500)
     oor = np.sort(rng.choice(len(raw_rel), n_oor, replace=False))
@@ -924,3 +968,17 @@ def canonical_events(d: DemoData) -> pd.DataFrame:
         "outcome": ev["outcome"].astype(object).to_numpy(), "agent_id": ev["agent"].astype(object).to_numpy(),
         "handle_time_s": ev["handle_time_s"].to_numpy(), "case_id": ev["case"].to_numpy(),
     })
+
+
+def population_driver_shares(n_customers: int = 400_000, seed: int = 2024) -> dict[str, float]:
+    """Shapley shares of the relationship-NPS drivers on the generating model, from a very
+    large sample (not the demo's own draw), with the method the report uses: drivers from
+    the relationship survey, 'not applicable' journey ratings set to their mean.
+    ``POPULATION_DRIVER_SHARES`` holds the result; ``tools/population_driver_shares.py``
+    recomputes it."""
+    from .drivers import DriverAnalysis
+    rel = simulate_demo(n_customers, seed).relationship
+    X = pd.DataFrame({**{f"journey: {k}": rel[f"j_{k}"] for k in RELATIONSHIP_JOURNEY_QUESTIONS},
+                      **{f"touchpoint: {k}": rel[f"a_{k}"] for k in RELATIONSHIP_ATTRIBUTE_QUESTIONS}})
+    m = DriverAnalysis(n_boot=0, missing="mean").fit(X, rel["nps"])
+    return {d: float(v) for d, v in m.importance_["shapley_share"].items()}

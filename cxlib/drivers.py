@@ -18,8 +18,11 @@ that keeps the exact decomposition affordable.
 
 **Missing ratings** ("not rated") are never zero. ``missing="pairwise"`` (default)
 builds the correlation matrix from pairwise-complete observations and, if needed,
-repairs it to the nearest positive-definite matrix; ``missing="listwise"`` keeps only
-respondents who rated every driver. The number of respondents behind each driver is
+repairs it to the nearest positive-definite matrix: right when ratings are skipped at
+random. ``missing="listwise"`` keeps only respondents who rated every driver.
+``missing="mean"`` is for *not applicable* drivers (a journey the respondent never
+went through): the driver is set to its mean, so it adds nothing for them; pairwise
+correlations would pretend the few who rate two rare journeys stand for everyone. The number of respondents behind each driver is
 kept in ``n_rated_``.
 
 **Intervals**: :class:`DriverAnalysis` bootstraps respondents and reports percentile
@@ -78,12 +81,17 @@ def correlation_matrix(X: np.ndarray, y: np.ndarray, *, missing: str = "pairwise
                        weights: np.ndarray | None = None) -> np.ndarray:
     """Correlation matrix of ``[X, y]`` (y last) with the chosen missing-data rule."""
     Z = np.column_stack([X, y]).astype(float)
-    if missing == "listwise":
+    if missing == "mean":  # 'not applicable' counts as an average experience (contributes nothing)
+        w = np.ones(len(Z)) if weights is None else weights
+        present = ~np.isnan(Z)
+        means = np.nansum(Z * w[:, None], axis=0) / (present * w[:, None]).sum(axis=0)
+        Z = np.where(present, Z, means)
+    elif missing == "listwise":
         keep = ~np.isnan(Z).any(axis=1)
         Z = Z[keep]
         weights = weights[keep] if weights is not None else None
     elif missing != "pairwise":
-        raise ValueError(f"missing must be 'pairwise' or 'listwise', got {missing!r}")
+        raise ValueError(f"missing must be 'pairwise', 'listwise' or 'mean', got {missing!r}")
     C, n = _weighted_pairwise_corr(Z, weights)
     if np.isnan(C).any():
         bad = sorted({int(i) for i in np.argwhere(np.isnan(C))[:, 0]})
@@ -358,18 +366,23 @@ class DriverAnalysis:
 
 def build_driver_table(surveys: pd.DataFrame, *, outcome_level: str = "relationship", outcome_metric: str = "nps",
                        driver_levels: tuple[str, ...] = ("touchpoint",), respondent: str = "customer_id",
-                       min_rated: int = 30) -> tuple[pd.DataFrame, pd.Series]:
+                       min_rated: int = 30, same_response: bool = True) -> tuple[pd.DataFrame, pd.Series]:
     """One row per respondent: the outcome (their latest rating at ``outcome_level`` /
     ``outcome_metric``) and one column per driver (their mean rating of each subject at
     ``driver_levels``; with several levels the column is '<level>: <subject>').
+    With ``same_response`` only ratings given in the same response as the outcome (same
+    respondent and timestamp, i.e. the same questionnaire) are drivers.
     Not rated stays NaN. Drivers rated by fewer than ``min_rated`` respondents are dropped.
     Returns ``(X, y)`` aligned on the respondent."""
     out = surveys[(surveys["level"] == outcome_level) & (surveys["metric"] == outcome_metric)
                   & surveys["score"].notna()]
     if not len(out):
         raise ValueError(f"no rated {outcome_level} {outcome_metric} responses to use as the outcome")
-    y = out.sort_values("timestamp").groupby(respondent)["score"].last().rename(outcome_metric)
+    last = out.sort_values("timestamp").groupby(respondent).tail(1)
+    y = last.set_index(respondent)["score"].rename(outcome_metric)
     d = surveys[surveys["level"].isin(driver_levels) & surveys[respondent].isin(y.index)]
+    if same_response:
+        d = d.merge(last[[respondent, "timestamp"]], on=[respondent, "timestamp"])
     if not len(d):
         raise ValueError(f"no {'/'.join(driver_levels)} ratings from the outcome's respondents")
     name = d["subject"] if len(driver_levels) == 1 else d["level"] + ": " + d["subject"]

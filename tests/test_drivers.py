@@ -91,6 +91,9 @@ def test_pairwise_missing_ratings_are_not_zero():
         shapley_r2(C)[0] / shapley_r2(C)[0].sum() - full / full.sum()).max()
     listwise = correlation_matrix(Xm, y, missing="listwise")
     assert listwise.shape == C.shape
+    meaned = correlation_matrix(Xm, y, missing="mean")
+    filled = np.where(np.isnan(Xm), np.nanmean(Xm, axis=0), Xm)
+    np.testing.assert_allclose(meaned, np.corrcoef(np.column_stack([filled, y]).T), atol=1e-10)
     with pytest.raises(ValueError, match="missing must be"):
         correlation_matrix(Xm, y, missing="zero")
 
