@@ -391,3 +391,68 @@ def build_driver_table(surveys: pd.DataFrame, *, outcome_level: str = "relations
     X = X.reindex(y.index)
     X.columns.name = None
     return X, y
+
+
+# --------------------------------------------------------------------------- reading the drivers
+
+def compare_segments(X: pd.DataFrame, y: pd.Series, segment: pd.Series, *, min_n: int = 200, n_boot: int = 100,
+                     missing: str = "pairwise", seed: int = 0) -> pd.DataFrame:
+    """Driver shares with 95% intervals per segment (one DriverAnalysis per segment value
+    with at least ``min_n`` respondents). Long format: segment, driver, share, lo, hi, rank, n."""
+    seg = segment.reindex(X.index)
+    rows = []
+    for value, idx in seg.dropna().groupby(seg.dropna()).groups.items():
+        if len(idx) < max(min_n, X.shape[1] + 10):
+            continue
+        m = DriverAnalysis(n_boot=n_boot, missing=missing, seed=seed).fit(X.loc[idx], y.loc[idx])
+        imp = m.importance_
+        for d, r in imp.iterrows():
+            rows.append({"segment": value, "driver": d, "share": r["shapley_share"], "lo": r.get("shapley_lo"),
+                         "hi": r.get("shapley_hi"), "rank": int(r["rank"]), "n": m.n_, "r2": m.r2_})
+    return pd.DataFrame(rows, columns=["segment", "driver", "share", "lo", "hi", "rank", "n", "r2"])
+
+
+def estimate_asymmetry(X: pd.DataFrame, y: pd.Series, *, low_below: float, high_at: float, n_boot: int = 200,
+                       seed: int = 0, level: float = 0.95) -> pd.DataFrame:
+    """Penalty-reward analysis: regress the outcome on, per driver, a 'poor' dummy (score
+    below ``low_below``) and an 'excellent' dummy (score at or above ``high_at``), the middle
+    being the reference, with a 'not rated' dummy so missing ratings are never read as a
+    score. ``penalty`` is the outcome drop for a poor score, ``reward`` the gain for an
+    excellent one, each with a bootstrap interval. A driver whose penalty outweighs its
+    reward is a must-have (basic); the reverse, a delighter."""
+    cols, blocks = [], []
+    for d in X.columns:
+        s = X[d]
+        blocks += [(s < low_below).astype(float).to_numpy(), (s >= high_at).astype(float).to_numpy(),
+                   s.isna().astype(float).to_numpy()]
+        cols += [(d, "low"), (d, "high"), (d, "na")]
+    A = np.column_stack([np.ones(len(X)), *blocks])
+    keep = [0] + [i + 1 for i, b in enumerate(blocks) if b.std() > 0]
+    A = A[:, keep]
+    names = [None] + [cols[i - 1] for i in keep[1:]]
+    yv = y.reindex(X.index).to_numpy(float)
+
+    def coefs(w):
+        Aw = A * w[:, None]
+        return np.linalg.lstsq(Aw.T @ A, Aw.T @ yv, rcond=None)[0]
+
+    point = coefs(np.ones(len(yv)))
+    rng = np.random.default_rng(seed)
+    boots = np.array([coefs(rng.multinomial(len(yv), np.full(len(yv), 1 / len(yv))).astype(float))
+                      for _ in range(n_boot)]) if n_boot else np.full((1, len(point)), np.nan)
+    q = (1 - level) / 2
+    lo, hi = np.quantile(boots, q, axis=0), np.quantile(boots, 1 - q, axis=0)
+    rows = {}
+    for i, name in enumerate(names[1:], start=1):
+        d, kind = name
+        if kind == "na":
+            continue
+        r = rows.setdefault(d, {"driver": d})
+        sign = -1.0 if kind == "low" else 1.0      # penalty reported as a positive drop
+        key = "penalty" if kind == "low" else "reward"
+        r[key] = sign * point[i]
+        r[f"{key}_lo"], r[f"{key}_hi"] = sorted((sign * lo[i], sign * hi[i]))
+        r[f"share_{kind}"] = float(blocks[cols.index(name)].mean())
+    out = pd.DataFrame(list(rows.values())).set_index("driver")
+    out["type"] = np.where(out.get("penalty", 0) > out.get("reward", 0), "must-have", "delighter")
+    return out

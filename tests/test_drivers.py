@@ -154,3 +154,32 @@ def test_driver_table_from_long_surveys():
     assert X.loc["C3", "Call"] == 4 and y["C3"] == 3
     with pytest.raises(ValueError, match="no rated relationship ces"):
         build_driver_table(pd.DataFrame(rows), outcome_metric="ces")
+
+
+def test_segments_show_different_rankings():
+    rng = np.random.default_rng(8)
+    n = 4000
+    X = pd.DataFrame(rng.normal(size=(n, 3)), columns=["a", "b", "c"])
+    seg = pd.Series(np.where(rng.random(n) < 0.5, "biz", "home"), index=X.index)
+    y = np.where(seg == "biz", 1.0 * X["a"] + 0.2 * X["b"], 0.2 * X["a"] + 1.0 * X["b"]) + rng.normal(size=n)
+    from cxlib.drivers import compare_segments
+    out = compare_segments(X, pd.Series(y, index=X.index), seg, n_boot=50)
+    top = out[out["rank"] == 1].set_index("segment")["driver"]
+    assert top["biz"] == "a" and top["home"] == "b"
+    biz_a = out[(out.segment == "biz") & (out.driver == "a")].iloc[0]
+    assert biz_a["lo"] < biz_a["share"] < biz_a["hi"] and biz_a["n"] == (seg == "biz").sum()
+
+
+def test_asymmetry_separates_must_haves_from_delighters():
+    rng = np.random.default_rng(9)
+    n = 20_000
+    X = pd.DataFrame(rng.integers(1, 6, size=(n, 2)).astype(float), columns=["basic", "delight"])
+    y = -2.0 * (X["basic"] <= 2) + 1.5 * (X["delight"] == 5) + rng.normal(size=n)
+    X.loc[rng.random(n) < 0.1, "delight"] = np.nan                     # not rated is its own category
+    from cxlib.drivers import estimate_asymmetry
+    a = estimate_asymmetry(X, y, low_below=3, high_at=5, n_boot=50)
+    assert a.loc["basic", "penalty"] == pytest.approx(2.0, abs=0.1) and abs(a.loc["basic", "reward"]) < 0.1
+    assert a.loc["delight", "reward"] == pytest.approx(1.5, abs=0.1) and abs(a.loc["delight", "penalty"]) < 0.1
+    assert a.loc["basic", "type"] == "must-have" and a.loc["delight", "type"] == "delighter"
+    r = a.loc["basic"]
+    assert r["penalty_lo"] < r["penalty"] < r["penalty_hi"] and 0 < r["penalty_hi"] - r["penalty_lo"] < 0.2
