@@ -412,18 +412,21 @@ def compare_segments(X: pd.DataFrame, y: pd.Series, segment: pd.Series, *, min_n
     return pd.DataFrame(rows, columns=["segment", "driver", "share", "lo", "hi", "rank", "n", "r2"])
 
 
-def estimate_asymmetry(X: pd.DataFrame, y: pd.Series, *, low_below: float, high_at: float, n_boot: int = 200,
+def estimate_asymmetry(X: pd.DataFrame, y: pd.Series, *, low_below, high_at, n_boot: int = 200,
                        seed: int = 0, level: float = 0.95) -> pd.DataFrame:
     """Penalty-reward analysis: regress the outcome on, per driver, a 'poor' dummy (score
     below ``low_below``) and an 'excellent' dummy (score at or above ``high_at``), the middle
     being the reference, with a 'not rated' dummy so missing ratings are never read as a
-    score. ``penalty`` is the outcome drop for a poor score, ``reward`` the gain for an
+    score. ``low_below`` and ``high_at`` are numbers or mappings by driver (drivers on
+    different scales). ``penalty`` is the outcome drop for a poor score, ``reward`` the gain for an
     excellent one, each with a bootstrap interval. A driver whose penalty outweighs its
     reward is a must-have (basic); the reverse, a delighter."""
     cols, blocks = [], []
     for d in X.columns:
         s = X[d]
-        blocks += [(s < low_below).astype(float).to_numpy(), (s >= high_at).astype(float).to_numpy(),
+        lo_t = low_below[d] if isinstance(low_below, dict) else low_below
+        hi_t = high_at[d] if isinstance(high_at, dict) else high_at
+        blocks += [(s < lo_t).astype(float).to_numpy(), (s >= hi_t).astype(float).to_numpy(),
                    s.isna().astype(float).to_numpy()]
         cols += [(d, "low"), (d, "high"), (d, "na")]
     A = np.column_stack([np.ones(len(X)), *blocks])
@@ -454,5 +457,9 @@ def estimate_asymmetry(X: pd.DataFrame, y: pd.Series, *, low_below: float, high_
         r[f"{key}_lo"], r[f"{key}_hi"] = sorted((sign * lo[i], sign * hi[i]))
         r[f"share_{kind}"] = float(blocks[cols.index(name)].mean())
     out = pd.DataFrame(list(rows.values())).set_index("driver")
-    out["type"] = np.where(out.get("penalty", 0) > out.get("reward", 0), "must-have", "delighter")
+    for key in ("penalty", "reward"):   # a driver nobody scored poorly (or excellently) has no such effect
+        for suffix in ("", "_lo", "_hi"):
+            if key + suffix not in out:
+                out[key + suffix] = np.nan
+    out["type"] = np.where(out["penalty"].fillna(0) > out["reward"].fillna(0), "must-have", "delighter")
     return out

@@ -305,3 +305,96 @@ def plot_journey_catalogue(catalogue: pd.DataFrame, ax=None):
     ax.set_xlabel("customers who left within 90 days after the journey (95% CI)")
     ax.set_title("Churn after each journey")
     return ax
+
+
+# --------------------------------------------------------------------------- drivers
+
+def plot_driver_importance(importance: pd.DataFrame, ax=None, *, title: str = ""):
+    """Each driver's share of explained variance by both methods (Shapley and relative
+    weights) with 95% bootstrap intervals, most important first."""
+    ax = _ax(ax)
+    imp = importance.sort_values("shapley_share")
+    idx = np.arange(len(imp))
+    for off, col, colour, label in ((0.2, "shapley", PALETTE[0], "Shapley share of R²"),
+                                    (-0.2, "rw", PALETTE[4], "relative weight")):
+        v = imp[f"{col}_share"] if f"{col}_share" in imp else imp["shapley_share"]
+        err = None
+        if f"{col}_lo" in imp:
+            err = np.vstack([v - imp[f"{col}_lo"], imp[f"{col}_hi"] - v]).clip(min=0)
+        ax.barh(idx + off, v, height=0.38, color=colour, label=label, xerr=err, error_kw={"lw": 1, "capsize": 2})
+    ax.set_yticks(idx, [_wrap(d, 40) for d in imp.index])
+    ax.xaxis.set_major_formatter(mticker.PercentFormatter(1.0))
+    ax.set_xlabel("share of explained variance (95% CI)")
+    ax.set_title(title or "What drives the outcome")
+    ax.legend(loc="lower right")
+    return ax
+
+
+def plot_importance_performance(importance: pd.DataFrame, ax=None, *, title: str = ""):
+    """Importance (Shapley share) against performance (mean score) per driver, split into
+    quadrants at the medians: top-left is 'fix first' (important, performing poorly)."""
+    ax = _ax(ax)
+    imp = importance
+    perf = "performance" if "performance" in imp and imp["performance"].notna().all() else "mean_score"
+    x, y = imp[perf], imp["shapley_share"]
+    ax.scatter(x, y, s=60, color=PALETTE[0], zorder=3)
+    if "shapley_lo" in imp:
+        ax.errorbar(x, y, yerr=np.vstack([y - imp["shapley_lo"], imp["shapley_hi"] - y]).clip(min=0), fmt="none",
+                    ecolor=NEUTRAL, lw=1, zorder=2)
+    xm, ym = x.median(), y.median()
+    ax.axvline(xm, color=NEUTRAL, ls="--", lw=1)
+    ax.axhline(ym, color=NEUTRAL, ls="--", lw=1)
+    for d in imp.index:
+        ax.annotate(_wrap(d, 22), (x[d], y[d]), xytext=(5, 3), textcoords="offset points", fontsize=7)
+    ax.text(0.01, 0.98, "fix first", transform=ax.transAxes, va="top", color=BAD, fontweight="bold", fontsize=9)
+    ax.text(0.99, 0.98, "keep up", transform=ax.transAxes, va="top", ha="right", color=GOOD, fontweight="bold",
+            fontsize=9)
+    ax.yaxis.set_major_formatter(mticker.PercentFormatter(1.0))
+    if perf == "performance":
+        ax.xaxis.set_major_formatter(mticker.PercentFormatter(1.0))
+    ax.set_xlabel("performance: mean score as a share of its scale" if perf == "performance"
+                  else "performance: mean score")
+    ax.set_ylabel("importance: share of R²")
+    ax.set_title(title or "Importance against performance")
+    return ax
+
+
+def plot_segment_drivers(segments: pd.DataFrame, ax=None, *, top: int = 8, title: str = ""):
+    """Driver shares per segment with 95% intervals (the drivers most important overall)."""
+    ax = _ax(ax)
+    order = segments.groupby("driver")["share"].mean().sort_values(ascending=False).index[:top][::-1]
+    segs = list(dict.fromkeys(segments["segment"]))
+    width = 0.8 / max(len(segs), 1)
+    for k, sg in enumerate(segs):
+        s = segments[segments["segment"] == sg].set_index("driver").reindex(order)
+        pos = np.arange(len(order)) + (k - (len(segs) - 1) / 2) * width
+        err = np.vstack([s["share"] - s["lo"], s["hi"] - s["share"]]).clip(min=0) if s["lo"].notna().any() else None
+        n = int(s["n"].dropna().iloc[0]) if s["n"].notna().any() else 0
+        ax.barh(pos, s["share"], height=width * 0.9, xerr=err, color=PALETTE[k % len(PALETTE)],
+                label=f"{sg} (n = {n:,})", error_kw={"lw": 1, "capsize": 2})
+    ax.set_yticks(range(len(order)), [_wrap(d, 40) for d in order])
+    ax.xaxis.set_major_formatter(mticker.PercentFormatter(1.0))
+    ax.set_xlabel("share of explained variance (95% CI)")
+    ax.set_title(title or "Drivers by segment")
+    ax.legend(loc="lower right", fontsize=8)
+    return ax
+
+
+def plot_penalty_reward(asymmetry: pd.DataFrame, ax=None, *, title: str = "", unit: str = "points"):
+    """Per driver: the drop in the outcome after a poor score (left, red) and the gain after
+    an excellent one (right, green), with 95% intervals."""
+    ax = _ax(ax)
+    a = asymmetry.sort_values("penalty")
+    idx = np.arange(len(a))
+    ax.barh(idx, -a["penalty"], color=BAD, label="penalty for a poor score",
+            xerr=np.vstack([a["penalty_hi"] - a["penalty"], a["penalty"] - a["penalty_lo"]]).clip(min=0),
+            error_kw={"lw": 1, "capsize": 2})
+    ax.barh(idx, a["reward"], color=GOOD, label="reward for an excellent score",
+            xerr=np.vstack([a["reward"] - a["reward_lo"], a["reward_hi"] - a["reward"]]).clip(min=0),
+            error_kw={"lw": 1, "capsize": 2})
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_yticks(idx, [f"{_wrap(d, 34)}  ({t})" for d, t in zip(a.index, a["type"])])
+    ax.set_xlabel(f"change in the outcome ({unit}, 95% CI)")
+    ax.set_title(title or "Must-haves and delighters")
+    ax.legend(loc="lower right", fontsize=8)
+    return ax

@@ -183,3 +183,13 @@ def test_asymmetry_separates_must_haves_from_delighters():
     assert a.loc["basic", "type"] == "must-have" and a.loc["delight", "type"] == "delighter"
     r = a.loc["basic"]
     assert r["penalty_lo"] < r["penalty"] < r["penalty_hi"] and 0 < r["penalty_hi"] - r["penalty_lo"] < 0.2
+
+
+def test_asymmetry_without_excellent_scores_is_still_a_must_have():
+    rng = np.random.default_rng(10)
+    n = 5000
+    X = pd.DataFrame({"capped": rng.integers(1, 5, n).astype(float)})     # nobody gives a 5
+    y = -1.0 * (X["capped"] <= 2) + rng.normal(size=n)
+    from cxlib.drivers import estimate_asymmetry
+    a = estimate_asymmetry(X, y, low_below=3, high_at=5, n_boot=20)
+    assert np.isnan(a.loc["capped", "reward"]) and a.loc["capped", "type"] == "must-have"

@@ -348,6 +348,136 @@ for the driver and recommendation sections."""),
 ]
 
 
+DRIVERS = [
+    new_markdown_cell("""# Drivers: what matters most, and how sure we are
+
+Which journeys and touchpoints move the outcome the client cares about (relationship NPS,
+overall satisfaction or satisfied yes/no)? Two relative-importance methods that are built for
+correlated ratings answer side by side: the **Shapley decomposition of R²** (each driver's average
+gain in explained variance over every order of entry) and **Johnson's relative weights**. Every
+share carries a 95% bootstrap interval, and so does every rank. A rating that was not given is
+never read as a zero."""),
+    new_code_cell("""import matplotlib.pyplot as plt
+import pandas as pd
+from IPython.display import Markdown, display
+
+from cxlib.config import load_config
+from cxlib.driver_report import diagnose_drivers
+from cxlib.ingest import read_tables
+from cxlib.metrics import record_metrics
+from cxlib.paths import resolve_client_paths
+from cxlib.plotting import (plot_driver_importance, plot_importance_performance, plot_penalty_reward,
+                            plot_segment_drivers, set_house_style)"""),
+    params_cell(),
+    new_code_cell(DERIVED + """
+tables = read_tables(paths.tables_dir)
+settings = config.analysis.drivers"""),
+    new_code_cell("""dx, reason = None, None
+if "surveys" not in tables:
+    reason = "the client sent no survey table"
+else:
+    try:
+        dx = diagnose_drivers(tables["surveys"], config, customers=tables.get("customers"), seed=seed)
+    except ValueError as err:
+        reason = str(err)
+if dx is not None:
+    record_metrics(paths.metrics, "drivers", dx.metrics())
+else:
+    display(Markdown(f"**Skipped:** the key-driver analysis needs {settings.outcome_level} "
+                     f"{settings.outcome_metric} ratings and driver ratings from the same respondents; {reason}."))"""),
+    new_markdown_cell("""## Summary"""),
+    new_code_cell("""if dx is not None:
+    imp = dx.importance
+    top = imp.index[0]
+    r = imp.iloc[0]
+    lines = [f"- The analysis explains **{dx.outcome}** from {len(imp)} drivers, using {dx.model.n_:,} respondents; "
+             f"together the drivers explain R² = {dx.model.r2_:.2f} of its variance."]
+    if "shapley_lo" in imp:
+        lines.append(f"- **{top}** matters most: {r['shapley_share']:.0%} of the explained variance "
+                     f"(95% CI {r['shapley_lo']:.0%}–{r['shapley_hi']:.0%}, rank {int(r['rank_lo'])}–{int(r['rank_hi'])} "
+                     f"in the bootstrap; n rated = {int(r['n_rated']):,}).")
+    jb, tb = dx.block_share("journey"), dx.block_share("touchpoint")
+    if jb and tb:
+        verdict = "more" if jb["share"] > tb["share"] else "less"
+        lines.append(f"- **Journeys explain {verdict} than touchpoints:** the journey ratings hold "
+                     f"{jb['share']:.0%} of the explained variance (95% CI {jb['lo']:.0%}–{jb['hi']:.0%}), "
+                     f"the touchpoint ratings {tb['share']:.0%} ({tb['lo']:.0%}–{tb['hi']:.0%}).")
+    fix = imp[(imp["shapley_share"] >= imp["shapley_share"].median())
+              & (imp["performance"] <= imp["performance"].median())].index.tolist()
+    if fix:
+        lines.append("- **Fix first** (important and below-median performance): " + ", ".join(fix) + ".")
+    if dx.asymmetry is not None and len(dx.asymmetry):
+        must = dx.asymmetry[dx.asymmetry["type"] == "must-have"].sort_values("penalty", ascending=False)
+        if len(must):
+            m = must.iloc[0]
+            lines.append(f"- **Biggest must-have:** a poor score on {must.index[0]} costs {m['penalty']:.2f} "
+                         f"(95% CI {m['penalty_lo']:.2f}–{m['penalty_hi']:.2f}) on the outcome.")
+    lines += [f"- *Skipped:* {x}" for x in dx.skipped]
+    display(Markdown("\\n".join(lines)))"""),
+    new_markdown_cell("""## Key drivers, two methods
+
+Shares of explained variance; the two methods agree when the bars agree. Intervals come from
+resampling respondents; the rank interval says how sure the ordering is."""),
+    new_code_cell("""if dx is not None:
+    fig, ax = plt.subplots(figsize=(9, 0.6 + 0.42 * len(dx.importance)))
+    plot_driver_importance(dx.importance, ax=ax, title=f"What drives {dx.outcome}")
+    plt.show()
+    cols = [c for c in ["rank", "rank_lo", "rank_hi", "shapley_share", "shapley_lo", "shapley_hi", "rw_share",
+                        "rw_lo", "rw_hi", "mean_score", "performance", "n_rated"] if c in dx.importance]
+    display(dx.importance[cols].style.format({c: "{:.1%}" for c in cols if c.startswith(("shapley", "rw"))}
+                                             | {"mean_score": "{:.2f}", "performance": "{:.0%}", "n_rated": "{:,}"}))
+    if dx.model.shapley_se_ is not None:
+        display(Markdown(f"With {len(dx.importance)} drivers the Shapley values are sampled over permutations; "
+                         f"the largest Monte-Carlo standard error is {dx.model.shapley_se_.max():.4f} (in R² units)."))"""),
+    new_markdown_cell("""## Importance against performance
+
+Drivers in the top-left quadrant matter more than most and score lower than most: the first
+candidates for improvement. Bottom-right drivers score well but matter little."""),
+    new_code_cell("""if dx is not None:
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    plot_importance_performance(dx.importance, ax=ax)
+    plt.show()"""),
+    new_markdown_cell("""## Journeys or touchpoints?
+
+The same decomposition with the journey ratings as one block and the touchpoint ratings as the
+other: the client's own answer to whether journeys predict the outcome better than touchpoints."""),
+    new_code_cell("""if dx is not None and getattr(dx.model, "groups_", None) is not None:
+    display(dx.model.groups_.style.format({"share": "{:.1%}", "lo": "{:.1%}", "hi": "{:.1%}", "r2": "{:.3f}"}))
+elif dx is not None:
+    display(Markdown("*Skipped:* the drivers come from one survey level only, so there are no blocks to compare."))"""),
+    new_markdown_cell("""## Drivers by segment
+
+Does the ranking differ between segments? Each segment gets its own analysis and intervals;
+overlapping intervals mean the data cannot tell the segments apart on that driver."""),
+    new_code_cell("""if dx is not None and dx.segments:
+    for col, seg in dx.segments.items():
+        if not len(seg):
+            display(Markdown(f"*{col}:* no segment has enough respondents."))
+            continue
+        fig, ax = plt.subplots(figsize=(9, 5))
+        plot_segment_drivers(seg, ax=ax, title=f"Drivers by {col}")
+        plt.show()
+        tops = seg[seg["rank"] == 1].set_index("segment")["driver"]
+        display(Markdown(f"Top driver by {col}: " + "; ".join(f"{k}: {v}" for k, v in tops.items()) + "."))
+elif dx is not None:
+    display(Markdown("*Skipped:* no segment columns are configured (`analysis.drivers.segments`)."))"""),
+    new_markdown_cell("""## Must-haves and delighters
+
+The outcome's drop after a poor score (below the green threshold) and its gain after an
+excellent one (the top of the scale), against a middling score, with every driver in the model at
+once. A must-have punishes failure but earns little for excellence; a delighter is the reverse."""),
+    new_code_cell("""if dx is not None and dx.asymmetry is not None:
+    fig, ax = plt.subplots(figsize=(9, 0.6 + 0.42 * len(dx.asymmetry)))
+    plot_penalty_reward(dx.asymmetry, ax=ax)
+    plt.show()"""),
+    new_markdown_cell("""## Not yet in this section
+
+Churn modelling (cross-validated AUC and calibration), churn reasons against the benchmark,
+revenue at risk and improvement scenarios in money are being built; until then this report
+makes no claims about them."""),
+]
+
+
 def stub(title: str, question: str, needs: str, issue: str):
     return [
         new_markdown_cell(f"# {title}\n\n{question}"),
@@ -369,9 +499,7 @@ display(Markdown(
 NOTEBOOKS = {
     "01_ingest.ipynb": INGEST,
     "02_journeys.ipynb": JOURNEYS,
-    "03_drivers.ipynb": stub("Drivers: what matters most and what it is worth",
-                             "Which journeys and touchpoints drive satisfaction and churn, how sure we are, "
-                             "and the revenue at risk.", "surveys and customers", "driver modelling"),
+    "03_drivers.ipynb": DRIVERS,
     "04_recommendations.ipynb": stub("Recommendations: what to fix first",
                                      "The contact cascade, value-based service, journey KPIs with owners, and a "
                                      "costed, prioritised action list.", "events, surveys and customers",

@@ -1,0 +1,99 @@
+"""The driver diagnosis of one client in one call (what ``notebooks/03_drivers`` runs)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from .config import ClientConfig
+from .drivers import DriverAnalysis, build_driver_table, compare_segments, estimate_asymmetry
+
+
+@dataclass
+class DriverDiagnosis:
+    outcome: str
+    X: pd.DataFrame
+    y: pd.Series
+    model: DriverAnalysis
+    driver_metric: dict[str, str]
+    segments: dict[str, pd.DataFrame] = field(default_factory=dict)
+    asymmetry: pd.DataFrame | None = None
+    skipped: list[str] = field(default_factory=list)
+    scales: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    @property
+    def importance(self) -> pd.DataFrame:
+        """The model's importance table plus ``performance``: the mean score as a share of its
+        scale (0 = bottom, 1 = top), comparable across drivers on different scales."""
+        imp = self.model.importance_.copy()
+        lo = imp.index.map(lambda d: self.scales.get(self.driver_metric.get(d), (float("nan"),) * 2)[0])
+        hi = imp.index.map(lambda d: self.scales.get(self.driver_metric.get(d), (float("nan"),) * 2)[1])
+        imp["performance"] = (imp["mean_score"] - lo) / (hi - lo)
+        return imp
+
+    def block_share(self, block: str) -> dict | None:
+        g = getattr(self.model, "groups_", None)
+        if g is None or block not in g.index:
+            return None
+        r = g.loc[block]
+        return {"share": float(r["share"]), "lo": float(r["lo"]), "hi": float(r["hi"])}
+
+    def metrics(self) -> dict:
+        """The ``drivers`` section of metrics.json (churn and money are filled by their own steps)."""
+        imp = self.importance
+        return {"outcome": self.outcome, "n": int(self.model.n_), "r2": float(self.model.r2_),
+                "importance": {d: {"share": float(r["shapley_share"]), "lo": float(r.get("shapley_lo", float("nan"))),
+                                   "hi": float(r.get("shapley_hi", float("nan"))), "rank": int(r["rank"])}
+                               for d, r in imp.iterrows()},
+                "journey_block_share": self.block_share("journey"),
+                "touchpoint_block_share": self.block_share("touchpoint"),
+                "churn": None, "revenue_at_risk": None}
+
+
+def asymmetry_thresholds(driver_metric: dict[str, str], config: ClientConfig) -> tuple[dict, dict]:
+    """Per driver: 'poor' is below the metric's green threshold; 'excellent' is the top score
+    (the top two on scales of more than seven points, e.g. NPS 9-10)."""
+    scales = config.all_scales()
+    green = config.analysis.green_threshold
+    low, high = {}, {}
+    for d, metric in driver_metric.items():
+        lo, hi = scales[metric]
+        low[d] = green.get(metric, lo + (hi - lo) * 0.6)
+        high[d] = hi - 1 if hi - lo > 6 else hi
+    return low, high
+
+
+def diagnose_drivers(surveys: pd.DataFrame, config: ClientConfig, *, customers: pd.DataFrame | None = None,
+                     n_boot: int | None = None, seed: int = 0) -> DriverDiagnosis:
+    """Key drivers of the configured outcome with intervals, the journey-vs-touchpoint block
+    shares, rankings by segment and penalty-reward asymmetry. Raises ValueError with a
+    plain message when the surveys cannot support the analysis."""
+    s = config.analysis.drivers
+    n_boot = s.n_boot if n_boot is None else n_boot
+    X, y = build_driver_table(surveys, outcome_level=s.outcome_level, outcome_metric=s.outcome_metric,
+                              driver_levels=tuple(s.driver_levels), min_rated=s.min_rated)
+    if X.shape[1] == 0:
+        raise ValueError(f"no driver is rated by at least {s.min_rated} respondents")
+    multi = len(s.driver_levels) > 1
+    groups = ({lvl: [c for c in X if c.startswith(f"{lvl}: ")] for lvl in s.driver_levels} if multi else None)
+    groups = {k: v for k, v in groups.items() if v} if groups else None
+    model = DriverAnalysis(missing=s.missing, n_boot=n_boot, groups=groups if groups and len(groups) > 1 else None,
+                           seed=seed).fit(X, y)
+    # each driver's metric (for its scale and green threshold)
+    d = surveys[surveys["level"].isin(s.driver_levels)]
+    name = d["subject"] if not multi else d["level"] + ": " + d["subject"]
+    metric = d.assign(driver=name).groupby("driver")["metric"].agg(lambda m: m.mode().iat[0])
+    driver_metric = {c: metric[c] for c in X.columns}
+    skipped = []
+    segments = {}
+    for col in s.segments:
+        if customers is None or col not in customers:
+            skipped.append(f"Segment column '{col}' is not in the customer table.")
+            continue
+        seg = customers.set_index("customer_id")[col]
+        segments[col] = compare_segments(X, y, seg.reindex(X.index), n_boot=max(50, n_boot // 4),
+                                         missing=s.missing, seed=seed)
+    low, high = asymmetry_thresholds(driver_metric, config)
+    asym = estimate_asymmetry(X, y, low_below=low, high_at=high, n_boot=max(50, n_boot // 2), seed=seed)
+    return DriverDiagnosis(f"{s.outcome_level} {s.outcome_metric}", X, y, model, driver_metric, segments, asym,
+                           skipped, config.all_scales())
