@@ -122,3 +122,16 @@ def test_journeys_section_outputs_and_prose(report):
     html = (run / "02_journeys.html").read_text()
     assert f"<strong>{len(journeys):,} journey instances</strong>" in html
     assert "Journey maps" in html and "<img" in html
+
+
+def test_drivers_section_shape(report):
+    index, _ = report
+    m = json.loads((index.parent / "metrics.json").read_text())["drivers"]
+    assert set(m) == {"outcome", "n", "r2", "importance", "journey_block_share", "touchpoint_block_share", "churn",
+                      "revenue_at_risk"}
+    assert m["outcome"] == "relationship nps" and m["n"] > 0 and 0 < m["r2"] < 1
+    assert sum(v["share"] for v in m["importance"].values()) == pytest.approx(1)
+    assert sorted(v["rank"] for v in m["importance"].values()) == list(range(1, len(m["importance"]) + 1))
+    for block in ("journey_block_share", "touchpoint_block_share"):
+        assert m[block]["lo"] <= m[block]["share"] <= m[block]["hi"]
+    assert "Journeys explain" in (index.parent / "03_drivers.html").read_text()

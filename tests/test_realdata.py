@@ -117,3 +117,30 @@ def test_helpdesk_client_journeys_variants_waits_and_rework():
     dfg = build_dfg(dx.steps).set_index(["source", "target"])
     assert dfg.loc[("Wait", "Take in charge ticket"), "n"] > 0
     assert dfg.loc[("Resolve ticket", "Closed"), "median_wait_days"] > 1
+
+
+def test_airline_client_drivers_with_segments():
+    """data/airline/client.yml: 14 ratings (0 = not rated) against satisfied, by Class and Type of Travel."""
+    from cxlib.config import load_config
+    from cxlib.driver_report import diagnose_drivers
+    from conftest import REPO
+
+    path = shared_file("airline_satisfaction", "train.csv.gz")
+    data_dir = REPO / "data" / "airline"
+    cfg = load_config(data_dir / "client.yml")
+    r = ingest_client(cfg, data_dir)
+    dx = diagnose_drivers(r.tables["surveys"], cfg, customers=r.tables["customers"], n_boot=40, seed=1)
+    raw = pd.read_csv(path)
+    assert dx.model.n_ == len(raw) == 103_904 and dx.model.binary_
+    imp = dx.importance
+    assert len(imp) == 14 and imp["shapley_share"].sum() == pytest.approx(1)
+    # 'not rated' (0) is missing, not a low score: n rated per driver matches the raw file
+    assert imp.loc["Inflight wifi service", "n_rated"] == int((raw["Inflight wifi service"] != 0).sum())
+    # online boarding is the clear top driver in this survey, well ahead of the runner-up
+    assert imp.index[0] == "Online boarding" and imp.iloc[0]["shapley_lo"] > imp.iloc[1]["shapley_hi"]
+    assert 0.3 < dx.model.r2_ < 0.7
+    seg = dx.segments["type_of_travel"]
+    assert set(seg["segment"]) == {"Business travel", "Personal Travel"}
+    assert set(dx.segments["class"]["segment"]) == {"Business", "Eco", "Eco Plus"}
+    m = dx.metrics()
+    assert m["n"] == 103_904 and m["journey_block_share"] is None
