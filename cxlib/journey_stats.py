@@ -165,14 +165,14 @@ def build_dfg(steps: pd.DataFrame, *, journey_type: str | None = None, with_star
         FROM st WHERE step > 1 {where} GROUP BY ALL""", params)
     if with_start_end:
         ends = fetch_frame(con, f"""
-            SELECT journey_type, '▶ start' AS source, touchpoint AS target, count(*) AS n, count(*) AS journeys
-            FROM st WHERE step = 1 {where} GROUP BY ALL
+            WITH bounds AS (
+                SELECT journey_type, arg_min(touchpoint, step) AS first, arg_max(touchpoint, step) AS last
+                FROM st WHERE true {where} GROUP BY journey_type, journey_id)
+            SELECT journey_type, '▶ start' AS source, first AS target, count(*) AS n, count(*) AS journeys
+            FROM bounds GROUP BY ALL
             UNION ALL
-            SELECT journey_type, arg_max(touchpoint, step) AS source, '■ end' AS target, NULL, NULL
-            FROM st WHERE true {where} GROUP BY journey_type, journey_id""", params)
-        ends = ends.groupby(["journey_type", "source", "target"], as_index=False).agg(
-            n=("n", lambda s: s.sum() if s.notna().any() else len(s)),
-            journeys=("journeys", lambda s: s.sum() if s.notna().any() else len(s)))
+            SELECT journey_type, last AS source, '■ end' AS target, count(*) AS n, count(*) AS journeys
+            FROM bounds GROUP BY ALL""", params)
         edges = pd.concat([edges, ends], ignore_index=True)
     con.close()
     return edges.sort_values(["journey_type", "n"], ascending=[True, False]).reset_index(drop=True)

@@ -168,6 +168,8 @@ def test_variants_dfg_and_channel_matrix():
     d = build_dfg(j.steps, with_start_end=False).set_index(["source", "target"])
     assert d.loc[("s", "e"), "median_wait_days"] == pytest.approx(2)
     assert d.loc[("m", "e"), "n"] == 1
+    full = build_dfg(j.steps).set_index(["source", "target"])
+    assert full.loc[("▶ start", "s"), "n"] == 2 and full.loc[("e", "■ end"), "n"] == 2
     m = count_channel_switches(j.steps, normalize=False)
     assert m.loc["web", "call"] == 1 and m.loc["call", "call"] == 1 and m.loc["web", "email"] == 1
     st = map_stages(j.steps, j.journeys, "t").set_index("touchpoint")
