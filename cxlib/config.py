@@ -149,6 +149,41 @@ class DriverSettings(_Strict):
     min_rated: int = Field(default=30, ge=1, description="Drivers rated by fewer respondents are left out.")
 
 
+class Scenario(_Strict):
+    """One improvement scenario for the money section of 03_drivers."""
+
+    journey: str = Field(description="Journey type the scenario improves.")
+    wrong_share_to: float | None = Field(
+        default=None, ge=0, le=1, description="Target share of journeys that go wrong (failed step, rework or drop-out).")
+    score_change: float | None = Field(default=None, description="Points added to the journey score.")
+
+    @model_validator(mode="after")
+    def _one(self):
+        if (self.wrong_share_to is None) == (self.score_change is None):
+            raise ValueError("give exactly one of wrong_share_to and score_change")
+        return self
+
+
+class ChurnSettings(_Strict):
+    attributes: list[str] | None = Field(
+        default=None, description="Customer columns used as churn features; default: every customer column except "
+        "keys, churn columns and signup date.")
+    exclude: list[str] = Field(default_factory=list, description="Customer columns never used as churn features.")
+    horizon_days: int | None = Field(
+        default=None, gt=0, description="Landmark design: churn within this many days after each landmark is the "
+        "outcome; default churn_window_days.")
+    lookback_days: int | None = Field(
+        default=None, gt=0, description="Landmark design: journeys ending this many days before a landmark are its "
+        "features; default the horizon.")
+    n_boot: int = Field(default=100, ge=0, description="Bootstrap refits for the odds-ratio and money intervals.")
+    reason_categories: dict[str, str] = Field(
+        default_factory=dict, description="Raw churn reason -> benchmark category (Died, Moved, Other relationships, "
+        "Competition, Product dissatisfaction, Staff attitude). Unmapped reasons keep their own name.")
+    scenarios: list[Scenario] = Field(
+        default_factory=list, description="Improvement scenarios to price; default: halve the went-wrong share of "
+        "each journey type, and +1 point on each journey score that is a driver.")
+
+
 class Analysis(_Strict):
     journeys: dict[str, JourneyDefinition] = Field(default_factory=dict, description="Journey definitions by type name.")
     unclassified_gap_days: float = Field(default=14, gt=0, description="Inactivity gap that splits unclassified episodes.")
@@ -164,6 +199,7 @@ class Analysis(_Strict):
         default=0.5, gt=0, le=1,
         description="A journey type counts as red when the upper 95% bound of its journey-rating green share is below this.")
     drivers: DriverSettings = Field(default_factory=DriverSettings, description="Key-driver analysis settings.")
+    churn: ChurnSettings = Field(default_factory=ChurnSettings, description="Churn model, churn reasons and scenarios.")
     cost_per_contact: dict[str, float] = Field(default_factory=dict, description="Cost per contact by canonical channel.")
     service_cost_monthly: float = Field(default=0, ge=0, description="Fixed cost to serve one customer per month, besides contacts.")
     revenue_horizon_months: int = Field(default=12, gt=0, description="Horizon for revenue at risk.")
@@ -355,7 +391,7 @@ def describe_config_keys() -> str:
             lines.append(f"- `{key}` ({req}): {field.description or ''}")
             inner = _inner_model(field.annotation)
             if inner is not None and model is not Tables:
-                suffix = {"wide": "[].", "journeys": ".<type>.", "scales": ".<metric>."}.get(name, ".")
+                suffix = {"wide": "[].", "scenarios": "[].", "journeys": ".<type>.", "scales": ".<metric>."}.get(name, ".")
                 walk(inner, key + suffix)
         if model is Tables:  # the three tables share one source schema
             walk(Source, f"{prefix}<table>[].")

@@ -46,6 +46,16 @@ def estimate_baseline_churn(customers: pd.DataFrame | None, start, as_of, *, win
             "customer_years": exposure / 365.25}
 
 
+def flag_went_wrong(journeys: pd.DataFrame) -> pd.Series:
+    """True for a journey that went wrong: a failed step, rework (a touchpoint repeated) or a
+    drop-out. The one definition the churn model, revenue at risk and scenarios share."""
+    num = lambda c: pd.to_numeric(journeys[c], errors="coerce").fillna(0) if c in journeys else 0  # noqa: E731
+    wrong = (num("n_failed_steps") > 0) | (num("n_rework") > 0)
+    if "status" in journeys:
+        wrong = wrong | journeys["status"].eq("dropped_out")
+    return pd.Series(wrong, index=journeys.index, name="went_wrong").astype(bool)
+
+
 def _naive_utc(ts) -> pd.Timestamp:
     ts = pd.Timestamp(ts)
     return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo else ts

@@ -398,3 +398,76 @@ def plot_penalty_reward(asymmetry: pd.DataFrame, ax=None, *, title: str = "", un
     ax.set_title(title or "Must-haves and delighters")
     ax.legend(loc="lower right", fontsize=8)
     return ax
+
+
+def plot_calibration(calibration: pd.DataFrame, ax=None, *, title: str = ""):
+    """Observed churn (95% Wilson interval) against predicted churn per prediction group;
+    a calibrated model sits on the diagonal."""
+    ax = _ax(ax)
+    c = calibration
+    top = float(max(c["hi"].max(), c["predicted"].max())) * 1.05
+    ax.plot([0, top], [0, top], color=NEUTRAL, lw=1, ls="--", label="perfect calibration")
+    ax.errorbar(c["predicted"], c["observed"], yerr=np.vstack([c["observed"] - c["lo"], c["hi"] - c["observed"]]).clip(min=0),
+                fmt="o", color=PALETTE[0], capsize=2, label=f"observed (groups of ~{int(c['n'].median()):,})")
+    ax.xaxis.set_major_formatter(mticker.PercentFormatter(1.0))
+    ax.yaxis.set_major_formatter(mticker.PercentFormatter(1.0))
+    ax.set_xlabel("predicted churn (out of fold)")
+    ax.set_ylabel("observed churn (95% CI)")
+    ax.set_title(title or "Calibration of the churn model")
+    ax.legend(loc="upper left")
+    return ax
+
+
+def plot_odds_ratios(drivers: pd.DataFrame, ax=None, *, top: int = 15, title: str = ""):
+    """Odds ratio per churn driver with its 95% interval on a log scale; red raises churn,
+    green lowers it, grey is not distinguishable from no effect."""
+    ax = _ax(ax)
+    d = drivers.head(top).iloc[::-1]
+    idx = np.arange(len(d))
+    colour = np.where(d["lo"] > 1, BAD, np.where(d["hi"] < 1, GOOD, NEUTRAL))
+    ax.hlines(idx, d["lo"], d["hi"], colors=colour, lw=1.4)
+    ax.scatter(d["odds_ratio"], idx, c=colour, zorder=3)
+    ax.axvline(1, color=NEUTRAL, lw=1)
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(mticker.FuncFormatter(lambda v, _: f"{v:g}×"))
+    ax.set_yticks(idx, [_wrap(f"{n} ({p})", 44) for n, p in zip(d.index, d["per"])])
+    ax.set_xlabel("odds ratio for churn (95% CI, log scale)")
+    ax.set_title(title or "What raises and lowers churn")
+    return ax
+
+
+def plot_churn_reasons(reasons: pd.DataFrame, ax=None, *, title: str = ""):
+    """Pareto of stated churn reasons (bars, 95% CI) with the cumulative share, and the
+    classic benchmark share per category as a marker."""
+    ax = _ax(ax)
+    r = reasons[reasons["n"] > 0]
+    x = np.arange(len(r))
+    ax.bar(x, r["share"], color=PALETTE[0], yerr=np.vstack([r["share"] - r["lo"], r["hi"] - r["share"]]).clip(min=0),
+           error_kw={"lw": 1, "capsize": 2}, label="this client (95% CI)")
+    if r["benchmark"].notna().any():
+        ax.scatter(x, r["benchmark"], marker="D", color=BAD, zorder=3, label="classic benchmark")
+    ax.plot(x, r["cumulative"], color=NEUTRAL, marker=".", label="cumulative")
+    ax.set_xticks(x, [_wrap(c, 14) for c in r.index], fontsize=8)
+    ax.yaxis.set_major_formatter(mticker.PercentFormatter(1.0))
+    ax.set_ylabel(f"share of churners (n = {int(r['n'].sum()):,})")
+    ax.set_title(title or "Why customers say they left")
+    ax.legend(loc="center right")
+    return ax
+
+
+def plot_money(values: pd.DataFrame, ax=None, *, value: str = "value", currency: str = "", title: str = "",
+               xlabel: str = ""):
+    """Money per row (e.g. revenue at risk per journey type, or revenue kept per scenario) with
+    its 95% interval, largest first."""
+    ax = _ax(ax)
+    lo, hi = (f"{value}_lo", f"{value}_hi") if f"{value}_lo" in values else ("lo", "hi")
+    v = values.sort_values(value)
+    idx = np.arange(len(v))
+    ax.barh(idx, v[value], color=PALETTE[0], xerr=np.vstack([v[value] - v[lo], v[hi] - v[value]]).clip(min=0),
+            error_kw={"lw": 1, "capsize": 2})
+    ax.set_yticks(idx, [_wrap(str(i), 44) for i in v.index])
+    _thousands(ax)
+    ax.axvline(0, color=NEUTRAL, lw=1)
+    ax.set_xlabel(xlabel or f"{currency} per year (95% CI)")
+    ax.set_title(title or "Revenue at risk")
+    return ax

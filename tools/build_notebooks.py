@@ -361,17 +361,24 @@ never read as a zero."""),
 import pandas as pd
 from IPython.display import Markdown, display
 
+from cxlib.churn_report import build_driver_metrics, diagnose_churn
 from cxlib.config import load_config
 from cxlib.driver_report import diagnose_drivers
-from cxlib.ingest import read_tables
+from cxlib.ingest import extract_time, read_tables
+from cxlib.journeys import read_journeys
 from cxlib.metrics import record_metrics
 from cxlib.paths import resolve_client_paths
-from cxlib.plotting import (plot_driver_importance, plot_importance_performance, plot_penalty_reward,
-                            plot_segment_drivers, set_house_style)"""),
+from cxlib.plotting import (plot_calibration, plot_churn_reasons, plot_driver_importance, plot_importance_performance,
+                            plot_money, plot_odds_ratios, plot_penalty_reward, plot_segment_drivers, set_house_style)"""),
     params_cell(),
     new_code_cell(DERIVED + """
 tables = read_tables(paths.tables_dir)
-settings = config.analysis.drivers"""),
+as_of = extract_time(config)
+settings = config.analysis.drivers
+try:
+    journeys, _ = read_journeys(paths.journeys_dir)
+except FileNotFoundError:
+    journeys = None   # no events, so 02_journeys wrote no journey table"""),
     new_code_cell("""dx, reason = None, None
 if "surveys" not in tables:
     reason = "the client sent no survey table"
@@ -380,11 +387,14 @@ else:
         dx = diagnose_drivers(tables["surveys"], config, customers=tables.get("customers"), seed=seed)
     except ValueError as err:
         reason = str(err)
-if dx is not None:
-    record_metrics(paths.metrics, "drivers", dx.metrics())
-else:
+if dx is None:
     display(Markdown(f"**Skipped:** the key-driver analysis needs {settings.outcome_level} "
-                     f"{settings.outcome_metric} ratings and driver ratings from the same respondents; {reason}."))"""),
+                     f"{settings.outcome_metric} ratings and driver ratings from the same respondents; {reason}."))
+print("Fitting the churn model and pricing the scenarios ...", flush=True)
+cx = diagnose_churn(tables.get("customers"), config, journeys=journeys, as_of=as_of,
+                    driver_X=dx.X if dx is not None else None, driver_y=dx.y if dx is not None else None, seed=seed)
+record_metrics(paths.metrics, "drivers", build_driver_metrics(dx, cx))
+cur = cx.currency"""),
     new_markdown_cell("""## Summary"""),
     new_code_cell("""if dx is not None:
     imp = dx.importance
@@ -413,7 +423,27 @@ else:
             lines.append(f"- **Biggest must-have:** a poor score on {must.index[0]} costs {m['penalty']:.2f} "
                          f"(95% CI {m['penalty_lo']:.2f}–{m['penalty_hi']:.2f}) on the outcome.")
     lines += [f"- *Skipped:* {x}" for x in dx.skipped]
-    display(Markdown("\\n".join(lines)))"""),
+else:
+    lines = []
+if cx.model is not None:
+    m = cx.model
+    lines.append(f"- **Churn model:** cross-validated ROC AUC {m.auc_cv_:.2f} (95% CI {m.auc_ci_[0]:.2f}–{m.auc_ci_[1]:.2f}; "
+                 f"n = {m.n_:,} {'customer-periods' if cx.info['design'] == 'landmark' else 'customers'}, "
+                 f"{m.churners_:,} churners).")
+    risers = m.drivers_[m.drivers_["lo"] > 1].head(3)
+    if len(risers):
+        lines.append("- **Biggest churn raisers:** " + "; ".join(
+            f"{d} (odds × {r['odds_ratio']:.1f}, 95% CI {r['lo']:.1f}–{r['hi']:.1f})" for d, r in risers.iterrows()) + ".")
+if cx.journey_money is not None and len(cx.journey_money):
+    r = cx.journey_money.iloc[0]
+    lines.append(f"- **Most revenue at risk:** {cx.journey_money.index[0]}, {cur} {r['value']:,.0f} "
+                 f"(95% CI {r['lo']:,.0f}–{r['hi']:,.0f}) over {cx.horizon_months} months per year of journeys.")
+if cx.scenarios is not None and len(cx.scenarios):
+    best = cx.scenarios.sort_values("revenue_kept", ascending=False).iloc[0]
+    lines.append(f"- **Best-paying scenario:** {best.name}: {cur} {best['revenue_kept']:,.0f} kept per year "
+                 f"(95% CI {best['revenue_kept_lo']:,.0f}–{best['revenue_kept_hi']:,.0f}).")
+lines += [f"- *Skipped:* {x}" for x in cx.skipped]
+display(Markdown("\\n".join(lines)))"""),
     new_markdown_cell("""## Key drivers, two methods
 
 Shares of explained variance; the two methods agree when the bars agree. Intervals come from
@@ -470,11 +500,86 @@ once. A must-have punishes failure but earns little for excellence; a delighter 
     fig, ax = plt.subplots(figsize=(9, 0.6 + 0.42 * len(dx.asymmetry)))
     plot_penalty_reward(dx.asymmetry, ax=ax)
     plt.show()"""),
-    new_markdown_cell("""## Not yet in this section
+    new_markdown_cell("""## Who leaves: the churn model
 
-Churn modelling (cross-validated AUC and calibration), churn reasons against the benchmark,
-revenue at risk and improvement scenarios in money are being built; until then this report
-makes no claims about them."""),
+A logistic regression of churn on customer attributes, value and, where there are events, the
+journeys each customer went through and whether they went wrong. With churn dates the model
+uses *landmarks*: at each landmark it looks only at what happened before it and predicts who
+leaves in the period after, so nothing from the future leaks in. Its quality is the
+cross-validated ROC AUC (0.5 is guessing, 1 is perfect) with a bootstrap interval, and the
+calibration: do customers given a 10% risk leave 10% of the time?"""),
+    new_code_cell("""if cx.model is not None:
+    m = cx.model
+    design = (f"{len(cx.info['landmarks'])} landmarks, {cx.info['horizon_days']} days apart"
+              if cx.info["design"] == "landmark" else "one row per customer")
+    display(Markdown(f"Design: {cx.info['design']} ({design}); {cx.info['customers']:,} customers, {m.n_:,} rows, "
+                     f"{m.churners_:,} churners. Cross-validated AUC **{m.auc_cv_:.3f}** "
+                     f"(95% CI {m.auc_ci_[0]:.3f}–{m.auc_ci_[1]:.3f})."))
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.5), gridspec_kw={"width_ratios": [1, 1.3]})
+    plot_calibration(m.calibration_, ax=axes[0])
+    plot_odds_ratios(m.drivers_, ax=axes[1])
+    plt.tight_layout()
+    plt.show()
+    display(m.drivers_[["odds_ratio", "lo", "hi", "per", "prevalence", "rank"]].style.format(
+        {"odds_ratio": "{:.2f}", "lo": "{:.2f}", "hi": "{:.2f}", "prevalence": "{:.1%}"}, na_rep="–"))
+else:
+    display(Markdown("*Skipped:* " + "; ".join(x for x in cx.skipped if x.startswith(("churn model", "the client")))))"""),
+    new_markdown_cell("""## Why customers say they left
+
+Stated reasons, grouped into the classic benchmark categories where the configuration maps them
+(`analysis.churn.reason_categories`), against the benchmark: 1% die, 3% move away, 5% follow
+other relationships, 9% leave for the competition, 14% are dissatisfied with the product and
+68% leave because of staff indifference."""),
+    new_code_cell("""if cx.reasons is not None:
+    fig, ax = plt.subplots(figsize=(11, 4.5))
+    plot_churn_reasons(cx.reasons, ax=ax)
+    plt.show()
+    top = cx.reasons.iloc[0]
+    display(Markdown(f"The most common stated reason is **{cx.reasons.index[0]}**: {top['share']:.0%} of "
+                     f"{int(cx.reasons['n'].sum()):,} churners (95% CI {top['lo']:.0%}–{top['hi']:.0%})."))
+else:
+    display(Markdown("*Skipped:* the customer table has no stated churn reasons."))"""),
+    new_markdown_cell("""## Revenue at risk
+
+Per journey type: journeys per year × the churn it adds above the baseline × monthly revenue ×
+the revenue horizon. Types overlap (a new customer goes through installation and onboarding),
+so the rows are not additive. Per churn driver: for the customers who carry it, the churn
+probability it adds in the model × their revenue × the horizon, per year."""),
+    new_code_cell("""if cx.journey_money is not None and len(cx.journey_money):
+    fig, ax = plt.subplots(figsize=(9, 0.8 + 0.45 * len(cx.journey_money)))
+    plot_money(cx.journey_money, ax=ax, currency=cur, title=f"Revenue at risk per journey type ({cx.horizon_months}-month horizon)")
+    plt.show()
+    display(cx.journey_money.style.format({"journeys_per_year": "{:,.0f}", "churn": "{:.1%}", "uplift": "{:+.1%}",
+                                           "uplift_lo": "{:+.1%}", "uplift_hi": "{:+.1%}", "monthly_revenue": "{:,.2f}",
+                                           "value": "{:,.0f}", "lo": "{:,.0f}", "hi": "{:,.0f}", "n": "{:,}"}))
+if cx.driver_money is not None and len(cx.driver_money):
+    dm = cx.driver_money[cx.driver_money["lo"] > 0]
+    if len(dm):
+        fig, ax = plt.subplots(figsize=(9, 0.8 + 0.45 * len(dm)))
+        plot_money(dm, ax=ax, currency=cur, title=f"Revenue at risk per churn driver ({cx.horizon_months}-month horizon)")
+        plt.show()
+    display(cx.driver_money.style.format({"customers": "{:,}", "excess_churners": "{:,.1f}", "value": "{:,.0f}",
+                                          "lo": "{:,.0f}", "hi": "{:,.0f}"}))
+if cx.journey_money is None and cx.driver_money is None:
+    display(Markdown("*Skipped:* " + "; ".join(cx.skipped)))"""),
+    new_markdown_cell("""## Improvement scenarios
+
+What would a fix be worth? Each scenario changes one journey (fewer journeys that go wrong, or a
+higher journey score) and predicts the churners saved, the revenue kept over the horizon and the
+change in relationship NPS, with 95% intervals. Scenarios are set in
+`analysis.churn.scenarios`; by default each journey's went-wrong share is halved and each rated
+journey score rises by one point."""),
+    new_code_cell("""if cx.scenarios is not None and len(cx.scenarios):
+    sc = cx.scenarios
+    fig, ax = plt.subplots(figsize=(9, 0.8 + 0.45 * len(sc)))
+    plot_money(sc, ax=ax, value="revenue_kept", currency=cur, title="Revenue kept per year, by scenario",
+               xlabel=f"{cur} kept per year ({cx.horizon_months}-month horizon, 95% CI)")
+    plt.show()
+    cols = [c for c in ["churners_saved", "churners_saved_lo", "churners_saved_hi", "revenue_kept", "revenue_kept_lo",
+                        "revenue_kept_hi", "nps_change", "nps_change_lo", "nps_change_hi"] if c in sc]
+    display(sc[cols].style.format({c: "{:,.0f}" if c.startswith("revenue") else "{:,.1f}" for c in cols}, na_rep="–"))
+else:
+    display(Markdown("*Skipped:* " + ("; ".join(x for x in cx.skipped if "scenario" in x) or "no scenarios apply.")))"""),
 ]
 
 

@@ -1,0 +1,150 @@
+"""Churn model, landmark table, money per driver and churn reasons, on hand-made data."""
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from cxlib.churn import (CHURN_REASON_BENCHMARK, ChurnModel, _resampler, build_churn_table, calibrate,
+                         estimate_driver_revenue_at_risk, roc_auc, summarize_churn_reasons)
+
+
+def test_roc_auc_matches_sklearn_with_ties():
+    rng = np.random.default_rng(0)
+    y = rng.random(500) < 0.3
+    s = np.round(rng.random(500) + 0.3 * y, 1)       # rounded: many ties
+    assert roc_auc(y, s) == pytest.approx(roc_auc_score(y, s))
+
+
+def _planted(n=6000, seed=0, odds_ratio=3.0, beta_sd=0.5):
+    rng = np.random.default_rng(seed)
+    x_bin = (rng.random(n) < 0.3).astype(float)
+    x_num = rng.normal(50, 10, n)
+    eta = -2 + np.log(odds_ratio) * x_bin + beta_sd * (x_num - 50) / 10
+    p = 1 / (1 + np.exp(-eta))
+    y = (rng.random(n) < p).astype(int)
+    X = pd.DataFrame({"failed install": x_bin, "charges": x_num, "noise": rng.normal(size=n)})
+    return X, pd.Series(y), p
+
+
+def test_model_recovers_planted_odds_ratios_and_is_calibrated():
+    X, y, p = _planted()
+    m = ChurnModel(n_boot=60, seed=0, C=100).fit(X, y)
+    d = m.drivers_
+    assert d.loc["failed install", "lo"] < 3.0 < d.loc["failed install", "hi"]
+    assert d.loc["charges", "lo"] < np.exp(0.5) < d.loc["charges", "hi"]          # per SD (10)
+    assert d.loc["failed install", "per"] == "yes vs no" and d.loc["charges", "per"] == "+1 SD"
+    assert abs(d.loc["noise", "z"]) < 3 and d.index[-1] == "noise"               # pure noise ranks last
+    # the cross-validated AUC is close to what the true probabilities achieve, inside its interval
+    assert m.auc_ci_[0] <= m.auc_cv_ <= m.auc_ci_[1]
+    assert m.auc_cv_ == pytest.approx(roc_auc(y, p), abs=0.02)
+    cal = m.calibration_
+    assert cal["n"].sum() == len(y)
+    assert ((cal["observed"] - cal["predicted"]).abs() < 0.05).all()
+
+
+def test_model_refuses_a_one_class_outcome():
+    X, y, _ = _planted(n=200)
+    with pytest.raises(ValueError, match="one value"):
+        ChurnModel(n_boot=0).fit(X, pd.Series(np.zeros(len(y), int)))
+
+
+def test_calibrate_groups_and_intervals():
+    y = np.r_[np.zeros(90), np.ones(10)]
+    p = np.linspace(0, 1, 100)
+    cal = calibrate(y, p, bins=4)
+    assert list(cal["n"]) == [25, 25, 25, 25]
+    assert cal["observed"].iloc[-1] == pytest.approx(10 / 25)
+    assert (cal["lo"] <= cal["observed"]).all() and (cal["observed"] <= cal["hi"]).all()
+
+
+def test_grouped_resampler_draws_whole_customers():
+    groups = np.array(["a", "a", "a", "b", "c", "c"])
+    draw = _resampler(groups, len(groups))
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        idx = draw(rng)
+        counts = pd.Series(groups[idx]).value_counts()
+        assert counts.get("a", 0) % 3 == 0 and counts.get("c", 0) % 2 == 0
+        assert len(idx) == sum(counts)
+
+
+def _landmark_data():
+    ts = lambda s: pd.Timestamp(s, tz="UTC")  # noqa: E731
+    customers = pd.DataFrame({
+        "customer_id": ["A", "B", "C", "D", "E"],
+        "segment": ["res", "res", "bus", "bus", "res"],
+        "monthly_revenue": [50.0, 60.0, 70.0, 80.0, 90.0],
+        "signup_date": pd.to_datetime(["2020-01-01"] * 4 + ["2025-11-01"]),
+        "churned": [True, True, False, False, False],
+        # A leaves before the landmark, B within the horizon after it
+        "churn_date": pd.to_datetime(["2025-12-01", "2026-02-01", None, None, None]),
+        "churn_reason": ["Price", "Moved", None, None, None]})
+    journeys = pd.DataFrame({
+        "journey_type": ["move", "move", "repair", "unclassified"],
+        "customer_id": ["B", "C", "C", "D"],
+        "start": [ts("2025-11-01"), ts("2025-11-10"), ts("2026-01-20"), ts("2025-06-01")],
+        "end": [ts("2025-12-20"), ts("2025-12-15"), ts("2026-01-25"), ts("2025-06-01")],
+        "n_failed_steps": [1, 0, 1, 0], "n_rework": [0, 0, 0, 0], "n_handoffs": [3, 1, 1, 0],
+        "n_repeat_contacts": [0, 0, 0, 0], "status": ["completed"] * 3 + ["unclassified"],
+        "journey_score": [2.0, None, 9.0, None]})
+    return customers, journeys
+
+
+def test_landmark_table_uses_only_the_past_and_the_horizon():
+    customers, journeys = _landmark_data()
+    X, y, info = build_churn_table(customers, journeys, as_of="2026-03-31", horizon_days=90, lookback_days=90,
+                                   min_carriers=1, min_share=0.0)
+    # landmarks one horizon apart while the lookback before them stays inside the data (from 2025-06-01)
+    assert info["design"] == "landmark" and info["landmarks"] == [pd.Timestamp("2025-12-31"), pd.Timestamp("2025-10-02")]
+    lm, early = info["landmarks"]
+    assert set(X.xs(lm, level="landmark").index) == {"B", "C", "D", "E"}      # A left before it
+    assert set(X.xs(early, level="landmark").index) == {"A", "B", "C", "D"}   # E had not signed up yet
+    assert y.loc[("A", early)] == 1 and y.loc[("B", early)] == 0   # A left within 90 days of it, B later
+    assert y.loc[("B", lm)] == 1 and y.loc[("C", lm)] == 0
+    # the move before the landmark counts; the repair after it does not leak in
+    assert X.loc[("B", lm), "move: went wrong"] == 1 and X.loc[("C", lm), "move"] == 1
+    assert "repair" not in X.columns
+    assert X.loc[("B", lm), "handoffs"] == 3 and X.loc[("D", lm), "handoffs"] == 0
+
+
+def test_cross_sectional_table_encodes_against_the_lowest_churn_level():
+    rng = np.random.default_rng(0)
+    n = 2000
+    contract = rng.choice(["monthly", "yearly", "two-year"], n, p=[0.5, 0.3, 0.2])
+    p = np.select([contract == "monthly", contract == "yearly"], [0.4, 0.1], 0.03)
+    df = pd.DataFrame({"customer_id": [f"c{i}" for i in range(n)], "contract": contract,
+                       "total": np.where(rng.random(n) < 0.01, " ", "12.5"),
+                       "churned": rng.random(n) < p, "monthly_revenue": 30.0})
+    X, y, info = build_churn_table(df)
+    assert info["design"] == "cross-sectional" and len(y) == n
+    assert info["encoding"]["contract"]["reference"] == "two-year"
+    assert {"contract = monthly", "contract = yearly"} <= set(X.columns)
+    with pytest.raises(ValueError, match="'plan'"):
+        build_churn_table(df, attributes=["plan"])
+    with pytest.raises(ValueError, match="'churned'"):
+        build_churn_table(df.drop(columns="churned"))
+
+
+def test_driver_revenue_at_risk_is_the_excess_probability_times_revenue():
+    X, y, _ = _planted(n=3000)
+    m = ChurnModel(n_boot=30, seed=0).fit(X, y)
+    revenue = pd.Series(np.linspace(20, 80, len(X)), index=X.index)
+    money = estimate_driver_revenue_at_risk(m, X, revenue, horizon_months=12)
+    assert list(money.index) == ["failed install"]           # the only 0/1 driver
+    on = X["failed install"] == 1
+    off = X[on].assign(**{"failed install": 0.0})
+    by_hand = ((m.predict_proba(X[on]) - m.predict_proba(off)) * revenue[on] * 12).sum()
+    r = money.loc["failed install"]
+    assert r["value"] == pytest.approx(by_hand) and r["lo"] < r["value"] < r["hi"] and r["lo"] > 0
+    assert r["customers"] == on.sum()
+
+
+def test_churn_reasons_account_for_every_churner():
+    customers, _ = _landmark_data()
+    customers.loc[len(customers)] = {"customer_id": "F", "churned": True, "churn_reason": None}
+    r = summarize_churn_reasons(customers, categories={"Moved": "Moved", "Price": "Competition"})
+    assert r["n"].sum() == int(customers["churned"].sum())
+    assert r.loc["Moved", "n"] == 1 and r.loc["Competition", "n"] == 1 and r.loc["not stated", "n"] == 1
+    assert set(CHURN_REASON_BENCHMARK) <= set(r.index)
+    assert r.loc["Staff attitude", "benchmark"] == 0.68 and r.loc["Staff attitude", "n"] == 0
+    assert r["cumulative"].iloc[-1] == pytest.approx(1)
