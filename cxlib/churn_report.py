@@ -43,7 +43,7 @@ class ChurnDiagnosis:
         money = lambda df: None if df is None or not len(df) else {  # noqa: E731
             k: {"value": r["value"], "lo": r["lo"], "hi": r["hi"]} for k, r in df.iterrows()}
         scen = None if self.scenarios is None or not len(self.scenarios) else [
-            {k: v for k, v in r.items() if not str(k).startswith("_")} for r in self.scenarios.to_dict("records")]
+            {k: v for k, v in r.items() if not str(k).startswith("_")} for r in self.scenarios.reset_index().to_dict("records")]
         return {"churn": churn, "revenue_at_risk": money(self.journey_money),
                 "revenue_at_risk_by_driver": money(self.driver_money), "scenarios": scen}
 

@@ -41,24 +41,45 @@ def _q(a, level: float = 0.95) -> tuple[float, float]:
     return (float(np.nanquantile(a, q)), float(np.nanquantile(a, 1 - q)))
 
 
+def flag_other_failure_nearby(journeys: pd.DataFrame, *, window_days: float = 90) -> pd.Series:
+    """True for a typed journey that went right while the customer had a journey of another
+    type that went wrong and ended within ``window_days`` of this one's end: churn after it
+    belongs to the other journey (a new customer's onboarding after a failed installation)."""
+    typed = journeys[journeys["journey_type"] != UNCLASSIFIED]
+    wrong = typed[flag_went_wrong(typed)][["customer_id", "journey_type", "end"]]
+    pairs = typed[["customer_id", "journey_type", "end"]].reset_index().merge(wrong, on="customer_id",
+                                                                              suffixes=("", "_other"))
+    near = (pairs["journey_type"] != pairs["journey_type_other"]) & (
+        (pairs["end"] - pairs["end_other"]).abs() <= pd.Timedelta(days=window_days))
+    hit = journeys.index.isin(list(set(pairs.loc[near, "index"])))
+    right = ~flag_went_wrong(journeys).to_numpy()
+    return pd.Series(hit & right, index=journeys.index, name="other_failure_nearby")
+
+
 def estimate_journey_revenue_at_risk(journeys: pd.DataFrame, customers: pd.DataFrame | None, *,
                                      baseline: dict, horizon_months: int = 12, churn: str = "churned_90d",
-                                     revenue: str = "monthly_revenue", n_boot: int = 1000,
-                                     seed: int = 0) -> pd.DataFrame:
-    """Per journey type: journeys per year, churn after the journey (closed windows only), the
-    attributable uplift over ``baseline`` (from :func:`~cxlib.journey_stats.estimate_baseline_churn`),
-    mean monthly revenue of those customers and ``value`` = journeys/year x max(uplift, 0) x
-    revenue x ``horizon_months``, each with a bootstrap 95% interval; ``n`` is the journeys
-    with a closed churn window."""
+                                     revenue: str = "monthly_revenue", window_days: float = 90,
+                                     n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Per journey type: journeys per year, churn after the journey, the attributable uplift
+    over ``baseline`` (from :func:`~cxlib.journey_stats.estimate_baseline_churn`), mean monthly
+    revenue of those customers and ``value`` = journeys/year x max(uplift, 0) x revenue x
+    ``horizon_months``, each with a bootstrap 95% interval.
+
+    The churn rate uses journeys with a closed churn window, leaving out those that went right
+    next to another type that went wrong (:func:`flag_other_failure_nearby`), so churn caused by
+    a failed installation is not counted again against the onboarding that followed it.
+    ``n`` is the journeys the rate rests on, ``n_excluded`` those set aside as overlapping."""
     if baseline.get("rate") is None or churn not in journeys:
         return pd.DataFrame()
+    overlap = flag_other_failure_nearby(journeys, window_days=window_days)
     per_year = _per_year(journeys)
     b, b_lo, b_hi = baseline["rate"], baseline["ci_low"], baseline["ci_high"]
     rng = np.random.default_rng(seed)
     b_draw = rng.normal(b, max(b_hi - b_lo, 1e-12) / 3.92, n_boot)
     rows = []
     for jt, g in journeys[journeys["journey_type"] != UNCLASSIFIED].groupby("journey_type"):
-        closed = g[g[churn].notna()]
+        closed = g[g[churn].notna() & ~overlap.loc[g.index]]
+        n_excluded = int((g[churn].notna() & overlap.loc[g.index]).sum())
         if len(closed) < 30:
             continue
         y = closed[churn].astype(bool).to_numpy(float)
@@ -73,7 +94,7 @@ def estimate_journey_revenue_at_risk(journeys: pd.DataFrame, customers: pd.DataF
                      "uplift": uplift, "uplift_lo": _q(rate_b - b_draw)[0], "uplift_hi": _q(rate_b - b_draw)[1],
                      "monthly_revenue": rev.mean(),
                      "value": volume * max(uplift, 0) * rev.mean() * horizon_months,
-                     "lo": _q(value_b)[0], "hi": _q(value_b)[1], "n": len(y)})
+                     "lo": _q(value_b)[0], "hi": _q(value_b)[1], "n": len(y), "n_excluded": n_excluded})
     if not rows:
         return pd.DataFrame()
     return pd.DataFrame(rows).set_index("journey_type").sort_values("value", ascending=False)

@@ -39,3 +39,20 @@ def demo_client(tmp_path_factory):
     truth = generate_demo(root / "demo", n_customers=20_000, seed=42)
     shutil.copy(here / "client.yml", root / "demo" / "client.yml")
     return root / "demo", truth
+
+
+@pytest.fixture(scope="session")
+def demo_journeys(demo_client):
+    """The full-size demo ingested and its journeys diagnosed (shared by the journey, churn
+    and money tests): ``{config, tables, diagnosis, truth, as_of}``."""
+    from cxlib.config import load_config
+    from cxlib.ingest import extract_time, ingest_client
+    from cxlib.journey_report import diagnose_journeys
+
+    data_dir, truth = demo_client
+    cfg = load_config(data_dir / "client.yml")
+    t = ingest_client(cfg, data_dir).tables
+    as_of = extract_time(cfg)
+    dx = diagnose_journeys(t["events"], cfg.analysis, customers=t["customers"], surveys=t["surveys"],
+                           as_of=as_of, seed=42)
+    return {"config": cfg, "tables": t, "diagnosis": dx, "truth": truth, "as_of": as_of}

@@ -1,9 +1,6 @@
 """Journey diagnosis recovers what the demo generator planted (full-size demo, seed 42)."""
 import pytest
 
-from cxlib.config import load_config
-from cxlib.ingest import extract_time, ingest_client
-from cxlib.journey_report import diagnose_journeys
 
 # The planted cause of the bimodal install scores is a back-office order error that makes
 # the first technician visit fail and be rescheduled: any of these features names it.
@@ -11,12 +8,8 @@ PLANTED_CAUSE = {"has: Installation rescheduled", "n_failed_steps", "not_first_t
 
 
 @pytest.fixture(scope="module")
-def demo(demo_client):
-    data_dir, truth = demo_client
-    cfg = load_config(data_dir / "client.yml")
-    t = ingest_client(cfg, data_dir).tables
-    dx = diagnose_journeys(t["events"], cfg.analysis, customers=t["customers"], surveys=t["surveys"],
-                           as_of=extract_time(cfg), seed=42)
+def demo(demo_journeys):
+    dx, truth = demo_journeys["diagnosis"], demo_journeys["truth"]
     return dx, truth, dx.metrics()
 
 

@@ -127,11 +127,18 @@ def test_journeys_section_outputs_and_prose(report):
 def test_drivers_section_shape(report):
     index, _ = report
     m = json.loads((index.parent / "metrics.json").read_text())["drivers"]
-    assert set(m) == {"outcome", "n", "r2", "importance", "journey_block_share", "touchpoint_block_share", "churn",
-                      "revenue_at_risk"}
+    assert {"outcome", "n", "r2", "importance", "journey_block_share", "touchpoint_block_share", "churn",
+            "revenue_at_risk"} <= set(m)
     assert m["outcome"] == "relationship nps" and m["n"] > 0 and 0 < m["r2"] < 1
     assert sum(v["share"] for v in m["importance"].values()) == pytest.approx(1)
     assert sorted(v["rank"] for v in m["importance"].values()) == list(range(1, len(m["importance"]) + 1))
     for block in ("journey_block_share", "touchpoint_block_share"):
         assert m[block]["lo"] <= m[block]["share"] <= m[block]["hi"]
-    assert "Journeys explain" in (index.parent / "03_drivers.html").read_text()
+    html = (index.parent / "03_drivers.html").read_text()
+    assert "Journeys explain" in html
+    c = m["churn"]
+    assert c["design"] == "landmark" and c["auc_lo"] <= c["auc_cv"] <= c["auc_hi"] and c["n"] > 0
+    assert "Cross-validated AUC" in html and "Revenue at risk" in html and "Improvement scenarios" in html
+    for jt, v in m["revenue_at_risk"].items():
+        assert 0 <= v["lo"] <= v["value"] <= v["hi"], jt
+    assert all({"scenario", "revenue_kept", "revenue_kept_lo", "revenue_kept_hi"} <= set(s) for s in m["scenarios"])

@@ -144,3 +144,36 @@ def test_airline_client_drivers_with_segments():
     assert set(dx.segments["class"]["segment"]) == {"Business", "Eco", "Eco Plus"}
     m = dx.metrics()
     assert m["n"] == 103_904 and m["journey_block_share"] is None
+
+
+def test_telco_client_churn_auc_and_revenue_at_risk():
+    """data/telco/client.yml: churn from customer attributes, at or above the published logistic
+    baseline (ROC AUC about 0.84), and revenue at risk from MonthlyCharges."""
+    from cxlib.churn_report import build_driver_metrics, diagnose_churn
+    from cxlib.config import load_config
+    from conftest import REPO
+
+    path = shared_file("telco_churn", "Telco-Customer-Churn.csv")
+    data_dir = REPO / "data" / "telco"
+    cfg = load_config(data_dir / "client.yml")
+    r = ingest_client(cfg, data_dir)
+    raw = pd.read_csv(path)
+    assert r.metrics()["customers"]["loaded"] == len(raw) == 7_043
+    cx = diagnose_churn(r.tables["customers"], cfg, n_boot=40, seed=1)
+    m = cx.model
+    assert cx.info["design"] == "cross-sectional"
+    assert m.n_ == 7_043 and m.churners_ == int((raw["Churn"] == "Yes").sum())
+    assert m.auc_cv_ >= 0.84 and m.auc_ci_[0] < m.auc_cv_ < m.auc_ci_[1]
+    # month-to-month contracts are the best-known churn driver in this extract
+    d = m.drivers_
+    assert d.loc["Contract = Month-to-month", "lo"] > 1
+    assert cx.info["encoding"]["Contract"]["reference"] == "Two year"
+    money = cx.driver_money
+    assert money.index[0] == "Contract = Month-to-month" and money.iloc[0]["lo"] > 0
+    # its carriers' excess churn times their MonthlyCharges times 12 cannot exceed all their revenue
+    carriers = raw[raw["Contract"] == "Month-to-month"]
+    assert money.iloc[0]["value"] < carriers["MonthlyCharges"].sum() * 12
+    assert money.loc["Contract = Month-to-month", "customers"] == len(carriers)
+    out = build_driver_metrics(None, cx)
+    assert out["churn"]["auc_cv"] == m.auc_cv_ and out["revenue_at_risk"] is None   # no journeys
+    assert "revenue at risk per journey type and scenarios: there are no typed journeys" in cx.skipped

@@ -1,0 +1,55 @@
+"""Churn, money and churn reasons recover what the demo generator planted (full-size demo, seed 42)."""
+import pytest
+
+from cxlib.churn import CHURN_REASON_BENCHMARK, ChurnModel, build_churn_table, summarize_churn_reasons
+from cxlib.money import estimate_failure_effect
+
+
+@pytest.fixture(scope="module")
+def churn_model(demo_journeys):
+    d = demo_journeys
+    X, y, info = build_churn_table(d["tables"]["customers"], d["diagnosis"].journeys, as_of=d["as_of"],
+                                   horizon_days=d["config"].analysis.churn_window_days)
+    return ChurnModel(n_boot=60, seed=42).fit(X, y, groups=info["groups"]), info
+
+
+@pytest.mark.parametrize("journey_type, bad, good", [
+    ("new_install", "install_failed_churn_90d", "journey_ok_churn_90d"),
+    ("move", "move_wrong_churn_90d", "move_ok_churn_90d"),
+    ("repair", "repair_not_first_time_churn_90d", "journey_ok_churn_90d"),
+])
+def test_churn_after_a_journey_that_went_wrong_matches_the_planted_uplift(demo_journeys, journey_type, bad, good):
+    planted = demo_journeys["truth"]["planted"]
+    e = estimate_failure_effect(demo_journeys["diagnosis"].journeys, journey_type, n_boot=400)
+    uplift = planted[bad] - planted[good]
+    assert e["churn_diff_lo"] > 0                               # the sign
+    assert e["churn_diff"] == pytest.approx(uplift, abs=0.06)   # and the rough size
+
+
+def test_churn_model_finds_the_planted_drivers(churn_model, demo_journeys):
+    m, info = churn_model
+    planted = demo_journeys["truth"]["planted"]
+    d = m.drivers_
+    assert info["design"] == "landmark" and len(info["landmarks"]) >= 3
+    for driver in ("new_install: went wrong", "move: went wrong", "plan = Basic", "segment = residential"):
+        assert d.loc[driver, "lo"] > 1, driver                  # each raises churn, clearly
+    # the journey failures are the strongest drivers, ahead of any customer attribute
+    assert set(d.index[:2]) == {"new_install: went wrong", "move: went wrong"}
+    # attribute effects in rough size: basic plan x1.5, residential vs business 7% vs 4% a year
+    assert d.loc["plan = Basic", "lo"] < planted["basic_plan_churn_multiplier"] < d.loc["plan = Basic", "hi"]
+    ratio = planted["baseline_annual_churn"]["residential"] / planted["baseline_annual_churn"]["business"]
+    assert d.loc["segment = residential", "lo"] < ratio < d.loc["segment = residential", "hi"]
+    # region has no planted effect
+    assert not d.filter(like="region", axis=0)["significant"].all()
+    assert 0.55 < m.auc_cv_ and m.auc_ci_[0] < m.auc_cv_ < m.auc_ci_[1]
+
+
+def test_churn_reasons_against_the_benchmark(demo_journeys):
+    cfg, truth = demo_journeys["config"], demo_journeys["truth"]
+    r = summarize_churn_reasons(demo_journeys["tables"]["customers"], categories=cfg.analysis.churn.reason_categories)
+    by_reason = truth["churn"]["by_reason"]
+    assert r["n"].sum() == truth["churn"]["customers_churned"] == sum(by_reason.values())
+    assert set(r.index) == set(CHURN_REASON_BENCHMARK)           # every raw reason is mapped
+    staff = by_reason["Unhappy with service"] + by_reason["Rude or unhelpful staff"]
+    assert r.loc["Staff attitude", "n"] == staff
+    assert r.loc["Died", "n"] == by_reason["Deceased"]

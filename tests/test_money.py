@@ -1,0 +1,90 @@
+"""Revenue at risk per journey type and improvement scenarios, on hand-made journeys."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from cxlib.money import (estimate_failure_effect, estimate_journey_revenue_at_risk, net_promoter_score,
+                         simulate_failure_reduction, simulate_nps_shift)
+
+
+def _journeys(n=4000, seed=0, wrong_share=0.3, churn_wrong=0.30, churn_right=0.05):
+    """One year of 'install' journeys (365 days from first start to last end) plus a repair type
+    with baseline churn; half the customers pay 40 a month, half 80."""
+    rng = np.random.default_rng(seed)
+    wrong = rng.random(n) < wrong_share
+    churn = rng.random(n) < np.where(wrong, churn_wrong, churn_right)
+    start = pd.Timestamp("2025-01-01", tz="UTC") + pd.to_timedelta(rng.random(n) * 360, unit="D")
+    start = start.where(np.arange(n) != 0, pd.Timestamp("2025-01-01", tz="UTC"))
+    end = start + pd.Timedelta(days=2)
+    end = end.where(np.arange(n) != 1, pd.Timestamp("2026-01-01", tz="UTC"))
+    j = pd.DataFrame({"journey_type": np.where(np.arange(n) % 2 == 0, "install", "repair"),
+                      "customer_id": [f"c{i}" for i in range(n)], "start": start, "end": end,
+                      "n_failed_steps": wrong.astype(int), "n_rework": 0, "status": "completed",
+                      "journey_score": np.where(wrong, 2.0, 8.0), "churned_90d": churn})
+    repair = j["journey_type"] == "repair"
+    j.loc[repair, "churned_90d"] = rng.random(repair.sum()) < 0.05
+    j.loc[repair, ["n_failed_steps", "journey_score"]] = [0, 8.0]
+    customers = pd.DataFrame({"customer_id": j["customer_id"], "monthly_revenue": np.where(np.arange(n) % 4 < 2, 40.0, 80.0)})
+    return j, customers
+
+
+def test_revenue_at_risk_is_volume_times_uplift_times_revenue_times_horizon():
+    j, c = _journeys()
+    base = {"rate": 0.05, "ci_low": 0.049, "ci_high": 0.051}
+    r = estimate_journey_revenue_at_risk(j, c, baseline=base, horizon_months=12, n_boot=300)
+    ins = j[j["journey_type"] == "install"]
+    rev = c.set_index("customer_id")["monthly_revenue"].reindex(ins["customer_id"]).mean()
+    by_hand = len(ins) * (365.25 / 365) * (ins["churned_90d"].mean() - 0.05) * rev * 12
+    row = r.loc["install"]
+    assert row["value"] == pytest.approx(by_hand)
+    assert row["lo"] < row["value"] < row["hi"] and row["n"] == len(ins)
+    # planted uplift: 0.3 * 0.30 + 0.7 * 0.05 - 0.05 = 0.075
+    assert row["uplift_lo"] < 0.075 < row["uplift_hi"]
+    # a type at the baseline has (close to) nothing at risk, never a negative amount
+    assert r.loc["repair", "value"] >= 0 and r.loc["repair", "lo"] >= 0
+    assert r.loc["repair", "value"] < row["lo"]
+
+
+def test_failure_effect_and_reduction_scenario():
+    j, c = _journeys()
+    e = estimate_failure_effect(j, "install", n_boot=300)
+    assert e["wrong_share"] == pytest.approx(0.3, abs=0.03)
+    assert e["churn_diff_lo"] < 0.25 < e["churn_diff_hi"]
+    assert e["score_diff"] == pytest.approx(-6)
+    s = simulate_failure_reduction(j, c, "install", to_share=0.1, n_boot=300)
+    volume = (j["journey_type"] == "install").sum() * 365.25 / 365
+    assert s["churners_saved"] == pytest.approx(volume * (e["wrong_share"] - 0.1) * e["churn_diff"])
+    assert s["revenue_kept"] == pytest.approx(s["churners_saved"] * 60 * 12, rel=0.02)
+    assert s["churners_saved_lo"] < s["churners_saved"] < s["churners_saved_hi"]
+    with pytest.raises(ValueError, match="no journeys"):
+        estimate_failure_effect(j, "teleport")
+
+
+def test_nps_and_the_nps_shift():
+    assert net_promoter_score([10, 9, 8, 7, 6, 0, np.nan]) == pytest.approx(100 * (2 / 6 - 2 / 6))
+    rng = np.random.default_rng(1)
+    n = 3000
+    x = rng.integers(0, 11, n).astype(float)
+    y = pd.Series(np.clip(np.round(0.5 * x + 3 + rng.normal(0, 0.5, n)), 0, 10))
+    X = pd.DataFrame({"journey: move": x, "other": rng.normal(size=n)})
+    X.loc[: n // 2, "journey: move"] = np.nan            # half did not go through the journey
+    s = simulate_nps_shift(X, y, "journey: move", 2.0, n_boot=100)
+    assert s["effect_per_point"] == pytest.approx(0.5, abs=0.05)
+    # only the raters move, by about effect x delta points
+    share_rated = X["journey: move"].notna().mean()
+    assert s["score_change"] == pytest.approx(share_rated * 0.5 * 2.0, abs=0.08)
+    assert s["nps_change"] > 0 and s["nps_change_lo"] > 0 and s["n_affected"] == X["journey: move"].notna().sum()
+    with pytest.raises(ValueError, match="not a driver"):
+        simulate_nps_shift(X, y, "journey: install", 1.0)
+
+
+def test_churn_after_another_journeys_failure_is_not_counted_twice():
+    from cxlib.money import flag_other_failure_nearby
+    ts = lambda s: pd.Timestamp(s, tz="UTC")  # noqa: E731
+    j = pd.DataFrame({"journey_type": ["install", "onboarding", "onboarding", "install", "onboarding"],
+                      "customer_id": ["a", "a", "b", "c", "c"],
+                      "end": [ts("2025-03-01"), ts("2025-03-20"), ts("2025-03-20"), ts("2025-01-01"), ts("2025-09-01")],
+                      "n_failed_steps": [1, 0, 0, 1, 0], "n_rework": 0, "status": "completed"})
+    flag = flag_other_failure_nearby(j, window_days=90)
+    # a's onboarding followed a failed install within 90 days; b had none; c's was months later
+    assert list(flag) == [False, True, False, False, False]
