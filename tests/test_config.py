@@ -96,3 +96,13 @@ def test_client_paths(tmp_path):
     p = resolve_client_paths("acme-1", tmp_path / "data", tmp_path / "reports")
     assert p.config == tmp_path / "data" / "acme-1" / "client.yml"
     assert p.table("events") == tmp_path / "reports" / "acme-1" / "tables" / "events.parquet"
+
+
+def test_churn_scenario_needs_exactly_one_change():
+    from cxlib.config import ConfigError, parse_config
+    base = {"name": "x", "tables": {}}
+    ok = parse_config({**base, "analysis": {"churn": {"scenarios": [{"journey": "move", "score_change": 1}]}}})
+    assert ok.analysis.churn.scenarios[0].score_change == 1
+    for bad in ({"journey": "move"}, {"journey": "move", "score_change": 1, "wrong_share_to": 0.1}):
+        with pytest.raises(ConfigError, match="exactly one"):
+            parse_config({**base, "analysis": {"churn": {"scenarios": [bad]}}})
