@@ -447,7 +447,7 @@ def plot_churn_reasons(reasons: pd.DataFrame, ax=None, *, title: str = ""):
     if r["benchmark"].notna().any():
         ax.scatter(x, r["benchmark"], marker="D", color=BAD, zorder=3, label="classic benchmark")
     ax.plot(x, r["cumulative"], color=NEUTRAL, marker=".", label="cumulative")
-    ax.set_xticks(x, [_wrap(c, 14) for c in r.index], fontsize=8)
+    ax.set_xticks(x, [_wrap(c, 16) for c in r.index], fontsize=8)
     ax.yaxis.set_major_formatter(mticker.PercentFormatter(1.0))
     ax.set_ylabel(f"share of churners (n = {int(r['n'].sum()):,})")
     ax.set_title(title or "Why customers say they left")

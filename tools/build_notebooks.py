@@ -438,6 +438,10 @@ if cx.journey_money is not None and len(cx.journey_money):
     r = cx.journey_money.iloc[0]
     lines.append(f"- **Most revenue at risk:** {cx.journey_money.index[0]}, {cur} {r['value']:,.0f} "
                  f"(95% CI {r['lo']:,.0f}–{r['hi']:,.0f}) over {cx.horizon_months} months per year of journeys.")
+if cx.driver_money is not None and len(cx.driver_money) and cx.driver_money.iloc[0]["lo"] > 0:
+    r = cx.driver_money.iloc[0]
+    lines.append(f"- **Churn driver with the most revenue at risk:** {cx.driver_money.index[0]}, {cur} {r['value']:,.0f} "
+                 f"a year (95% CI {r['lo']:,.0f}–{r['hi']:,.0f}; {int(r['customers']):,} customers carry it).")
 if cx.scenarios is not None and len(cx.scenarios):
     best = cx.scenarios.sort_values("revenue_kept", ascending=False).iloc[0]
     lines.append(f"- **Best-paying scenario:** {best.name}: {cur} {best['revenue_kept']:,.0f} kept per year "
