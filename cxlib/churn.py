@@ -22,7 +22,7 @@ from scipy.stats import rankdata
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
-from .journey_stats import flag_went_wrong
+from .journey_stats import flag_went_wrong, naive_utc
 from .journeys import UNCLASSIFIED
 from .uncertainty import wilson_interval
 
@@ -107,11 +107,6 @@ def _landmarks(as_of: pd.Timestamp, data_start: pd.Timestamp, horizon_days: int,
     return out
 
 
-def _naive(ts) -> pd.Timestamp:
-    ts = pd.Timestamp(ts)
-    return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo else ts
-
-
 def build_churn_table(customers: pd.DataFrame, journeys: pd.DataFrame | None = None, *, as_of=None,
                       horizon_days: int = 90, lookback_days: int = 90, max_landmarks: int = 8,
                       customer_id: str = "customer_id", churned: str = "churned", churn_date: str = "churn_date",
@@ -146,8 +141,8 @@ def build_churn_table(customers: pd.DataFrame, journeys: pd.DataFrame | None = N
     dates_known = churn_date in c and c[churn_date].notna().any()
     landmarks = []
     if journeys is not None and len(journeys) and dates_known and as_of is not None:
-        start = _naive(journeys["start"].min())
-        landmarks = _landmarks(_naive(as_of), start, horizon_days, lookback_days, max_landmarks)
+        start = naive_utc(journeys["start"].min())
+        landmarks = _landmarks(naive_utc(as_of), start, horizon_days, lookback_days, max_landmarks)
     if landmarks:
         cd = pd.to_datetime(c[churn_date])
         su = pd.to_datetime(c[signup_date]) if signup_date in c else pd.Series(pd.NaT, index=c.index)

@@ -29,7 +29,7 @@ def estimate_baseline_churn(customers: pd.DataFrame | None, start, as_of, *, win
     empty = {"rate": None, "ci_low": None, "ci_high": None, "churns": 0, "customer_years": 0.0}
     if customers is None or churn_date not in customers or customers[churn_date].isna().all():
         return empty
-    start, as_of = _naive_utc(start), _naive_utc(as_of)
+    start, as_of = naive_utc(start), naive_utc(as_of)
     su = pd.to_datetime(customers[signup_date]) if signup_date in customers else pd.Series(pd.NaT, index=customers.index)
     cd = pd.to_datetime(customers[churn_date])
     su, cd = _naive_series(su), _naive_series(cd)
@@ -56,7 +56,8 @@ def flag_went_wrong(journeys: pd.DataFrame) -> pd.Series:
     return pd.Series(wrong, index=journeys.index, name="went_wrong").astype(bool)
 
 
-def _naive_utc(ts) -> pd.Timestamp:
+def naive_utc(ts) -> pd.Timestamp:
+    """A timestamp as naive UTC (tz-aware ones converted, naive ones taken as UTC)."""
     ts = pd.Timestamp(ts)
     return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo else ts
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from sklearn.linear_model import LogisticRegression
 
 from .journey_stats import flag_went_wrong
 from .journeys import UNCLASSIFIED
@@ -211,8 +212,6 @@ def simulate_score_rise(journeys: pd.DataFrame, customers: pd.DataFrame | None, 
     :func:`simulate_nps_shift`, and churners saved and revenue kept from a logistic fit of
     churn after the journey on its journey score (rated journeys with a closed window; the
     same relation is assumed for unrated ones). 95% bootstrap intervals."""
-    from sklearn.linear_model import LogisticRegression
-
     g = journeys[journeys["journey_type"] == journey_type]
     d = g[g[score].notna() & g[churn].notna()] if score in g and churn in g else g.iloc[:0]
     out = {"scenario": f"{journey_type}: journey score +{delta:g}", "journey_type": journey_type, "delta": delta,
