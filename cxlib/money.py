@@ -34,6 +34,12 @@ def _revenue_of(journeys: pd.DataFrame, customers: pd.DataFrame | None, revenue:
     return rev.reindex(journeys["customer_id"]).to_numpy(float)
 
 
+def _mean_revenue(journeys: pd.DataFrame, customers: pd.DataFrame | None, revenue: str) -> float:
+    """Mean monthly revenue of the journeys' customers (NaN when unknown)."""
+    rev = _revenue_of(journeys, customers, revenue)
+    return float(np.nanmean(rev)) if (~np.isnan(rev)).any() else float("nan")
+
+
 def _q(a, level: float = 0.95) -> tuple[float, float]:
     a = np.asarray(a, dtype=float)
     if np.isnan(a).all():
@@ -187,8 +193,7 @@ def simulate_failure_reduction(journeys: pd.DataFrame, customers: pd.DataFrame |
     g = journeys[journeys["journey_type"] == journey_type]
     volume = len(g) * _per_year(journeys)
     fall = eff["wrong_share"] - to_share
-    rev = _revenue_of(g, customers, revenue)
-    rev_mean = float(np.nanmean(rev)) if (~np.isnan(rev)).any() else float("nan")
+    rev_mean = _mean_revenue(g, customers, revenue)
     churners_b = volume * fall * eff["_churn_boot"]
     out = {"scenario": f"{journey_type}: went-wrong share {eff['wrong_share']:.0%} → {to_share:.0%}",
            "journey_type": journey_type, "from_share": eff["wrong_share"], "to_share": to_share,
@@ -219,8 +224,7 @@ def simulate_score_rise(journeys: pd.DataFrame, customers: pd.DataFrame | None, 
     if len(d) >= 50 and d[churn].astype(bool).nunique() == 2:
         s = d[score].to_numpy(float)
         c = d[churn].astype(bool).to_numpy(int)
-        rev = _revenue_of(g, customers, revenue)
-        rev_mean = float(np.nanmean(rev)) if (~np.isnan(rev)).any() else float("nan")
+        rev_mean = _mean_revenue(g, customers, revenue)
         rng = np.random.default_rng(seed)
 
         def saved(i):
