@@ -135,7 +135,7 @@ def explain_bimodality(journeys: pd.DataFrame, features: pd.DataFrame, antimode:
         return {"separator": None, "label": None, "contrasts": pd.DataFrame()}
     tree = DecisionTreeClassifier(max_depth=2, min_samples_leaf=max(5, int(0.02 * len(y))),
                                   class_weight="balanced", random_state=seed).fit(X.to_numpy(), y)
-    root = X.columns[tree.tree_.feature[0]]
+    root = _prefer_touchpoint(X, y, X.columns[tree.tree_.feature[0]], seed)
     acc = float((tree.predict(X.to_numpy()) == y).mean())
     low, high = X[y == 1], X[y == 0]
     rows = []
@@ -150,6 +150,24 @@ def explain_bimodality(journeys: pd.DataFrame, features: pd.DataFrame, antimode:
     return {"separator": root, "label": label_feature(root), "low_mean": r["low_mean"], "high_mean": r["high_mean"],
             "difference": r["difference"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
             "n_low": int(y.sum()), "n_high": int(len(y) - y.sum()), "accuracy": acc, "contrasts": contrasts}
+
+
+def _prefer_touchpoint(X: pd.DataFrame, y: np.ndarray, root: str, seed: int, tolerance: float = 0.01) -> str:
+    """The passage through a touchpoint says more than a count it drives (an extra
+    back-office step also adds a handoff): when a ``has: <touchpoint>`` feature splits the
+    groups within ``tolerance`` balanced accuracy of the tree's root, it is the separator."""
+    has = [c for c in X.columns if c.startswith("has: ")]
+    if root.startswith("has: ") or not has:
+        return root
+
+    def stump(cols):
+        t = DecisionTreeClassifier(max_depth=1, class_weight="balanced", random_state=seed).fit(X[cols].to_numpy(), y)
+        pred = t.predict(X[cols].to_numpy())
+        return float(np.mean([(pred[y == k] == k).mean() for k in (0, 1)])), cols[t.tree_.feature[0]]
+
+    full, _ = stump([root])
+    best, feature = stump(has)
+    return feature if best >= full - tolerance else root
 
 
 def label_feature(feature: str) -> str:

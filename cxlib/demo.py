@@ -11,8 +11,9 @@ randomness flows from one seed: the same arguments give byte-identical files.
 
 Planted (see ``PLANTED``):
 
-* ``new_install``: a back-office order error makes the first technician visit fail
-  and be rescheduled; those journeys score 1-3, the rest 8-9 (bimodal); a third of
+* ``new_install``: a back-office order error makes the first technician visit fail;
+  the back office corrects the order ("Order corrected") and the visit is rescheduled;
+  those journeys score 1-3, the rest 8-9 (bimodal); a third of
   failed installs cancel within 90 days.
 * ``move``: 15-20 touchpoints over 9 departments; touchpoint CSAT mostly >= 4 but
   journey NPS poor (the watermelon); 40% of moves that went wrong churn.
@@ -266,6 +267,8 @@ def _new_install(rng, ev: _Events, who, t0) -> pd.DataFrame:
     visit1 = _working_hours(rng, t0 + _days(rng, n, 5, 12))
     ev.add(who, visit1, "field_visit", "Technician visit", "Field services",
            outcome=np.where(err, "failed", "completed"), **J)
+    # the technician finds the order wrong; the back office corrects it (a deterministic step: no draw)
+    ev.add(who, visit1 + np.timedelta64(4, "h"), "email", "Order corrected", "Back office", mask=err, **J)
     chase = rng.random(n) < np.where(err, 0.6, 0.08)
     ev.add(who, visit1 + _days(rng, n, 0.05, 0.3), "call", "Where is my technician", "Customer service",
            reason="install_status", avoidable="status_chasing", agent_contact=True, mask=chase, **J)

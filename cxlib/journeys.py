@@ -222,7 +222,8 @@ SELECT s.journey_id, s.journey_type, s.assigned_by, s.eid, s.customer_id, s.ts A
        s.prev_channel,
        coalesce(r.since_same_reason <= {repeat_s}, false) AS repeat_contact,
        (s.eid <> rw.first_eid) AS rework,
-       coalesce(s.outcome IN {failures}, false) AS failed_step
+       -- a failure that starts a typed journey (the incorrect bill of a billing dispute) is its trigger, not a step that failed
+       coalesce(s.outcome IN {failures} AND (s.step > 1 OR s.assigned_by = 'episode'), false) AS failed_step
 FROM s
 LEFT JOIN r USING (eid)
 JOIN rw ON rw.journey_id = s.journey_id AND rw.touchpoint IS NOT DISTINCT FROM s.touchpoint;

@@ -240,3 +240,20 @@ def test_distinct_departments_counted_with_few_or_many_departments(n_departments
     j = reconstruct_journeys(log(rows), REPAIR)
     assert j.journeys["n_departments"].iloc[0] == n_departments
     assert j.journeys["n_channels"].iloc[0] == 1
+
+
+def test_a_failure_that_triggers_a_journey_is_not_a_failed_step_of_it():
+    dispute = {"billing_dispute": JourneyDefinition(start=["Incorrect bill"], end=["Corrected bill"],
+                                                    touchpoints=["Bill complaint"])}
+    ev = log([
+        ("A", 0, "Incorrect bill", "Billing", "bill", None, "incorrect"),   # the trigger
+        ("A", 2, "Bill complaint", "CS", "call", "bill_complaint"),
+        ("A", 9, "Corrected bill", "Billing", "bill", None, "issued"),
+        ("B", 0, "Incorrect bill", "Billing", "bill", None, "incorrect"),
+        ("B", 9, "Corrected bill", "Billing", "bill", None, "incorrect"),   # corrected wrongly: a failure
+        ("C", 0, "Monthly bill", "Billing", "bill", None, "failed"),        # unclassified: still counts
+    ])
+    j = reconstruct_journeys(ev, dispute).journeys.set_index("customer_id")
+    assert j.loc["A", "n_failed_steps"] == 0
+    assert j.loc["B", "n_failed_steps"] == 1
+    assert j.loc["C", "n_failed_steps"] == 1

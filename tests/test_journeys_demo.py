@@ -4,7 +4,7 @@ import pytest
 
 # The planted cause of the bimodal install scores is a back-office order error that makes
 # the first technician visit fail and be rescheduled: any of these features names it.
-PLANTED_CAUSE = {"has: Installation rescheduled", "n_failed_steps", "not_first_time_right", "n_rework"}
+PLANTED_CAUSE = {"has: Order corrected", "has: Installation rescheduled", "n_failed_steps", "not_first_time_right", "n_rework"}
 
 
 @pytest.fixture(scope="module")
