@@ -184,6 +184,44 @@ class ChurnSettings(_Strict):
         "each journey type, and +1 point on each journey score that is a driver.")
 
 
+class ContactRule(_Strict):
+    """An avoidable-contact rule for what the data cannot show by itself."""
+
+    reason: str = Field(description="Contact reason the rule applies to.")
+    cause: str = Field(default="failure_demand", description="Avoidable cause to record, e.g. failure_demand or repeat.")
+    touchpoint: str | None = Field(default=None, description="Only contacts at this touchpoint.")
+    journey: str | None = Field(default=None, description="Only contacts within journeys of this type.")
+    root_cause: str | None = Field(default=None, description="Root cause to record; default the reason.")
+
+
+class ContactSettings(_Strict):
+    failure_outcomes: list[str] = Field(
+        default_factory=lambda: ["failed", "incorrect"],
+        description="Outcomes that mark a failure; agent contacts within the repeat window after one are failure demand.")
+    unresolved_outcomes: list[str] = Field(
+        default_factory=lambda: ["unresolved"],
+        description="Outcomes of an agent contact that leave the reason open; the same reason again within the "
+        "repeat window is a repeat.")
+    status_pattern: str = Field(
+        default="status|where is|chasing|progress",
+        description="Regular expression (case-insensitive) on touchpoint or reason that marks status chasing.")
+    rules: list[ContactRule] = Field(default_factory=list, description="Extra avoidable-contact rules per reason.")
+    containment_days: float = Field(
+        default=3, gt=0, description="A self-service attempt is contained when no agent contact about the same "
+        "reason follows within this many days.")
+    min_agent_contacts: int = Field(default=30, ge=1, description="Agents with fewer contacts are not scored.")
+
+
+class RecommendationSettings(_Strict):
+    fix_share: float = Field(
+        default=0.5, gt=0, le=1, description="Share of a problem an action is assumed to remove when its value is "
+        "priced (avoidable contacts, agent gaps, cost-to-serve gaps).")
+    kpi_targets: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="Benchmark targets per journey type and KPI (completion, days_to_complete, "
+        "first_time_right, handoffs, repeat_contacts, journey_score, churn_90d); default: the best segment.")
+    top: int = Field(default=5, ge=1, description="Number of priorities the executive summary shows.")
+
+
 class Analysis(_Strict):
     journeys: dict[str, JourneyDefinition] = Field(default_factory=dict, description="Journey definitions by type name.")
     unclassified_gap_days: float = Field(default=14, gt=0, description="Inactivity gap that splits unclassified episodes.")
@@ -203,6 +241,10 @@ class Analysis(_Strict):
     cost_per_contact: dict[str, float] = Field(default_factory=dict, description="Cost per contact by canonical channel.")
     service_cost_monthly: float = Field(default=0, ge=0, description="Fixed cost to serve one customer per month, besides contacts.")
     revenue_horizon_months: int = Field(default=12, gt=0, description="Horizon for revenue at risk.")
+    contacts: ContactSettings = Field(default_factory=ContactSettings,
+                                      description="Avoidable contacts, self-service fit and agent scoring.")
+    recommendations: RecommendationSettings = Field(default_factory=RecommendationSettings,
+                                                    description="Action pricing, KPI targets and the summary.")
 
     @field_validator("cost_per_contact")
     @classmethod
@@ -391,7 +433,7 @@ def describe_config_keys() -> str:
             lines.append(f"- `{key}` ({req}): {field.description or ''}")
             inner = _inner_model(field.annotation)
             if inner is not None and model is not Tables:
-                suffix = {"wide": "[].", "scenarios": "[].", "journeys": ".<type>.", "scales": ".<metric>."}.get(name, ".")
+                suffix = {"wide": "[].", "scenarios": "[].", "rules": "[].", "journeys": ".<type>.", "scales": ".<metric>."}.get(name, ".")
                 walk(inner, key + suffix)
         if model is Tables:  # the three tables share one source schema
             walk(Source, f"{prefix}<table>[].")

@@ -281,3 +281,41 @@ def assign_owners(catalogue: pd.DataFrame, steps: pd.DataFrame, definitions: dic
     busiest = steps.groupby("journey_type")["department"].agg(lambda x: x.mode().iat[0] if x.notna().any() else None)
     return pd.Series({jt: (definitions[jt].owner if jt in definitions and definitions[jt].owner else busiest.get(jt))
                       for jt in catalogue.index}, name="owner", dtype=object)
+
+
+def find_failure_signature(steps: pd.DataFrame, journeys: pd.DataFrame, *, min_gap: float = 0.5,
+                           contact_channels: tuple[str, ...] = ()) -> pd.DataFrame:
+    """What journeys that went wrong (:func:`flag_went_wrong`) have that the others lack:
+    per journey type and touchpoint, the share of went-wrong and went-right journeys that
+    contain it and the gap, for touchpoints with a gap of at least ``min_gap``. Customer
+    contacts are symptoms rather than causes, so they are
+    flagged ``contact``: most of their events carry a contact reason (the customer got in
+    touch) or, without reasons in the data, they are on ``contact_channels``. Sorted by type,
+    then non-contacts first, then the gap."""
+    typed = journeys[journeys["journey_type"] != UNCLASSIFIED]
+    wrong = flag_went_wrong(typed)
+    cols = ["journey_type", "touchpoint", "department", "contact", "share_wrong", "share_right", "gap", "n_wrong"]
+    if not len(typed) or not wrong.any():
+        return pd.DataFrame(columns=cols)
+    flag = pd.Series(wrong.to_numpy(), index=typed["journey_id"].to_numpy())
+    s = steps[steps["journey_id"].isin(flag.index)]
+    has = s.drop_duplicates(["journey_id", "touchpoint"])[["journey_id", "journey_type", "touchpoint"]]
+    has = has.assign(wrong=flag.reindex(has["journey_id"]).to_numpy())
+    n = typed.assign(wrong=wrong.to_numpy()).groupby(["journey_type", "wrong"]).size()
+    cnt = has.groupby(["journey_type", "touchpoint", "wrong"]).size().rename("k").reset_index()
+    cnt["share"] = cnt["k"] / n.reindex(list(zip(cnt["journey_type"], cnt["wrong"]))).to_numpy()
+    wide = cnt.pivot_table(index=["journey_type", "touchpoint"], columns="wrong", values="share", fill_value=0.0)
+    wide = wide.reindex(columns=[True, False], fill_value=0.0)
+    out = pd.DataFrame({"share_wrong": wide[True], "share_right": wide[False]}).reset_index()
+    out["gap"] = out["share_wrong"] - out["share_right"]
+    out = out[out["gap"] >= min_gap]
+    dept = s.groupby(["journey_type", "touchpoint"])["department"].agg(lambda x: x.mode().iat[0] if x.notna().any() else None)
+    idx = list(zip(out["journey_type"], out["touchpoint"]))
+    if "contact_reason" in s and s["contact_reason"].notna().any():
+        contact = s["contact_reason"].notna().groupby([s["journey_type"], s["touchpoint"]]).mean() > 0.5
+    else:
+        contact = s["channel"].isin(contact_channels).groupby([s["journey_type"], s["touchpoint"]]).mean() > 0.5
+    out["department"] = dept.reindex(idx).to_numpy()
+    out["contact"] = contact.reindex(idx).fillna(False).to_numpy()
+    out["n_wrong"] = n.reindex(list(zip(out["journey_type"], [True] * len(out)))).to_numpy()
+    return out.sort_values(["journey_type", "contact", "gap"], ascending=[True, True, False])[cols].reset_index(drop=True)

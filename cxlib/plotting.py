@@ -471,3 +471,61 @@ def plot_money(values: pd.DataFrame, ax=None, *, value: str = "value", currency:
     ax.set_xlabel(xlabel or f"{currency} per year (95% CI)")
     ax.set_title(title or "Revenue at risk")
     return ax
+
+
+# --------------------------------------------------------------------------- recommendations
+
+def plot_shares(values: pd.DataFrame, ax=None, *, value: str = "share", title: str = "", xlabel: str = ""):
+    """Shares per row (e.g. avoidable share per cause) with their 95% interval, largest first."""
+    ax = _ax(ax)
+    v = values.sort_values(value)
+    idx = np.arange(len(v))
+    lo, hi = v[f"{value}_lo"], v[f"{value}_hi"]
+    ax.barh(idx, v[value] * 100, color=PALETTE[0], xerr=np.vstack([v[value] - lo, hi - v[value]]).clip(min=0) * 100,
+            error_kw={"lw": 1, "capsize": 2})
+    ax.set_yticks(idx, [_wrap(str(i), 44) for i in v.index])
+    ax.set_xlabel(xlabel or "% (95% CI)")
+    ax.set_title(title)
+    return ax
+
+
+def plot_agent_funnel(agents: pd.DataFrame, ax=None, *, metric: str = "fcr", title: str = "", ylabel: str = ""):
+    """Funnel plot: each agent's raw metric against the number it rests on, with the team
+    value; flagged outliers in the alert colour and labelled."""
+    ax = _ax(ax)
+    a = agents.dropna(subset=[metric])
+    bad = a[f"{metric}_outlier"].astype(bool)
+    scale = 100 if metric == "fcr" else (1 / 60 if metric == "aht_s" else 1)
+    ax.scatter(a.loc[~bad, f"{metric}_n"], a.loc[~bad, metric] * scale, color=PALETTE[0], s=18, label="agent")
+    ax.scatter(a.loc[bad, f"{metric}_n"], a.loc[bad, metric] * scale, color=BAD, s=30, label="outlier")
+    for name, r in a[bad].iterrows():
+        ax.annotate(str(name), (r[f"{metric}_n"], r[metric] * scale), xytext=(4, 2), textcoords="offset points",
+                    fontsize=8, color=BAD)
+    ax.axhline(a[f"{metric}_team"].iat[0] * scale, color=NEUTRAL, lw=1, ls="--", label="team")
+    ax.set_xlabel("contacts behind the figure (n)")
+    ax.set_ylabel(ylabel or metric)
+    ax.set_title(title)
+    ax.legend(loc="best", frameon=False)
+    return ax
+
+
+def plot_value_deciles(deciles: pd.DataFrame, ax=None, *, currency: str = "", title: str = ""):
+    """Mean monthly revenue and cost to serve per revenue decile, with the unprofitable share
+    on a second axis."""
+    ax = _ax(ax)
+    x = np.arange(len(deciles))
+    ax.bar(x - 0.2, deciles["revenue"], width=0.4, color=PALETTE[0], label="revenue")
+    ax.bar(x + 0.2, deciles["cost_to_serve"], width=0.4, color=PALETTE[1], label="cost to serve")
+    ax.set_xticks(x, deciles.index.astype(str))
+    ax.set_xlabel("revenue decile (1 = lowest)")
+    ax.set_ylabel(f"{currency} per customer per month")
+    ax2 = ax.twinx()
+    ax2.plot(x, deciles["unprofitable_share"] * 100, color=BAD, marker="o", label="unprofitable")
+    ax2.fill_between(x, deciles["lo"] * 100, deciles["hi"] * 100, color=BAD, alpha=0.15)
+    ax2.set_ylabel("% unprofitable (95% CI)")
+    ax2.grid(False)
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, loc="upper center", frameon=False, ncol=3)
+    ax.set_title(title or "Revenue against cost to serve")
+    return ax

@@ -14,6 +14,7 @@ from .config import load_config
 from .metrics import read_metrics
 from .paths import resolve_client_paths
 from .provenance import build_provenance, write_provenance
+from .summary import render_executive_summary
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
@@ -112,7 +113,7 @@ def run_report(client: str, data_root: str | Path = "data", reports_root: str | 
                                       error=error, started_at=started.isoformat(timespec="seconds"),
                                       notebooks={r.name: round(r.seconds, 2) for r in runs})
         write_provenance(paths.provenance, provenance)
-        write_index(paths.run_dir, config.name, runs, status, error)
+        write_index(paths.run_dir, config.name, runs, status, error, top=config.analysis.recommendations.top)
     say(f"report ready: {paths.run_dir / 'index.html'}")
     return paths.run_dir / "index.html"
 
@@ -131,18 +132,24 @@ def _title(nb: Path) -> str:
 _CSS = """body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;max-width:960px;margin:2rem auto;
 padding:0 1rem;color:#222}h1{color:#1f4e79}table{border-collapse:collapse;margin:1rem 0}
 td,th{padding:.35rem .8rem;border-bottom:1px solid #ddd;text-align:right}th:first-child,td:first-child{text-align:left}
-.failed{color:#c0504d;font-weight:bold}.muted{color:#777;font-size:.9em}"""
+.failed{color:#c0504d;font-weight:bold}.muted{color:#777;font-size:.9em}
+#summary{background:#f5f8fb;border-left:4px solid #1f4e79;padding:.5rem 1.2rem;margin:1rem 0}
+#summary li{margin:.3rem 0}"""
 
 
 def write_index(run_dir: Path, name: str, runs: list[NotebookRun], status: str = "ok",
-                error: str | None = None) -> Path:
-    """index.html: status, ingestion accounting from metrics.json, and links to each section."""
+                error: str | None = None, top: int = 5) -> Path:
+    """index.html: status, the executive summary and the ingestion accounting from
+    metrics.json, and links to each section."""
     metrics = read_metrics(run_dir / "metrics.json")
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(name)}: "
              f"customer-experience diagnostic</title><style>{_CSS}</style></head><body>",
              f"<h1>{html.escape(name)}: customer-experience diagnostic</h1>"]
     if status != "ok":
         parts.append(f"<p class='failed'>The report is incomplete: {html.escape(error or status)}</p>")
+    sections = [(r.html.name, _title_from_html(r)) for r in runs]
+    if metrics:
+        parts.append(render_executive_summary(metrics, sections=sections, top=top))
     ingest = metrics.get("ingest")
     if ingest:
         parts.append("<h2>Data received</h2><table><tr><th>table</th><th>rows in</th><th>loaded</th>"
@@ -152,8 +159,8 @@ def write_index(run_dir: Path, name: str, runs: list[NotebookRun], status: str =
                          f"<td>{v['quarantined']:,} ({v['quarantined'] / max(v['rows_in'], 1):.1%})</td></tr>")
         parts.append("</table>")
     parts.append("<h2>Sections</h2><ol>")
-    for r in runs:
-        parts.append(f"<li><a href='{r.html.name}'>{html.escape(_title_from_html(r))}</a> "
+    for r, (page, title) in zip(runs, sections):
+        parts.append(f"<li><a href='{page}'>{html.escape(title)}</a> "
                      f"<span class='muted'>({r.seconds:.0f}s)</span></li>")
     parts.append("</ol><p class='muted'>Figures: <a href='metrics.json'>metrics.json</a> · "
                  "Reproducibility: <a href='provenance.json'>provenance.json</a> · "

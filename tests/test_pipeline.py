@@ -142,3 +142,38 @@ def test_drivers_section_shape(report):
     for jt, v in m["revenue_at_risk"].items():
         assert 0 <= v["lo"] <= v["value"] <= v["hi"], jt
     assert all({"scenario", "revenue_kept", "revenue_kept_lo", "revenue_kept_hi"} <= set(s) for s in m["scenarios"])
+
+
+def test_recommendations_section_shape_and_executive_summary(report):
+    index, _ = report
+    m = json.loads((index.parent / "metrics.json").read_text())
+    r = m["recommendations"]
+    assert {"avoidable_share", "avoidable_cost", "unprofitable_share", "agent_outliers", "actions"} <= set(r)
+    assert 0 < r["avoidable_share"] < 1 and r["avoidable_cost"] > 0 and 0 < r["unprofitable_share"] < 1
+    assert isinstance(r["agent_outliers"], list)
+    assert r["actions"] and [a["priority"] for a in r["actions"]] == list(range(1, len(r["actions"]) + 1))
+    for a in r["actions"]:
+        assert {"title", "owner", "priority", "value_lo", "value_hi", "evidence"} <= set(a)
+        assert a["value_lo"] <= a["value_hi"] and a["evidence"]
+    html = index.read_text()
+    summary = html[html.index("id='summary'"):html.index("</section>")]
+    assert f"{r['avoidable_share']:.1%}" in summary                 # generated from metrics.json
+    assert r["actions"][0]["title"] in summary and "Watermelon, move" in summary
+    page = (index.parent / "04_recommendations.html").read_text()
+    assert "The action list" in page and "Agent performance" in page and "<img" in page
+    assert r["actions"][0]["title"] in page
+
+
+def test_summary_of_a_client_without_events_says_what_was_not_analysed(small_demo, tmp_path):
+    import yaml
+    root, _ = small_demo
+    data = tmp_path / "data"
+    shutil.copytree(root / "demo", data / "partial")
+    cfg = yaml.safe_load((data / "partial" / "client.yml").read_text())
+    del cfg["tables"]["events"]
+    (data / "partial" / "client.yml").write_text(yaml.safe_dump(cfg))
+    index = run_report("partial", data_root=data, reports_root=tmp_path / "reports", progress=False)
+    html = index.read_text()
+    assert "Not analysed" in html and "no events table" in html
+    for nb in ("02_journeys", "03_drivers", "04_recommendations"):
+        assert "Traceback" not in (index.parent / f"{nb}.html").read_text()

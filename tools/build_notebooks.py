@@ -587,32 +587,195 @@ else:
 ]
 
 
-def stub(title: str, question: str, needs: str, issue: str):
-    return [
-        new_markdown_cell(f"# {title}\n\n{question}"),
-        new_code_cell("""from IPython.display import Markdown, display
+RECOMMENDATIONS = [
+    new_markdown_cell("""# Recommendations: what to fix first
+
+What should the client do, in what order, and what is each step worth? This section works
+down the contact cascade (remove avoidable contacts, move suitable contacts to self-service,
+manage agent performance), compares each customer's revenue with the cost of serving them,
+sets journey KPIs with owners and targets, and turns every finding of this report into a
+costed, ranked action."""),
+    new_code_cell("""import matplotlib.pyplot as plt
+import pandas as pd
+from IPython.display import Markdown, display
 
 from cxlib.config import load_config
-from cxlib.ingest import read_tables
+from cxlib.ingest import extract_time, read_tables
+from cxlib.journeys import read_journeys
+from cxlib.metrics import read_metrics, record_metrics
 from cxlib.paths import resolve_client_paths
-from cxlib.plotting import set_house_style"""),
-        params_cell(),
-        new_code_cell(DERIVED + "\ntables = read_tables(paths.tables_dir)"),
-        new_code_cell(f'''available = ", ".join(f"{{name}} ({{len(frame):,}} rows)" for name, frame in tables.items()) or "none"
-display(Markdown(
-    f"**Status: not yet analysed.** This section needs {needs}; the ingested tables available are: {{available}}. "
-    "The analysis is being built ({issue}); until then the report makes no claims here."))'''),
-    ]
+from cxlib.plotting import plot_agent_funnel, plot_money, plot_shares, plot_value_deciles, set_house_style
+from cxlib.recommendation_report import diagnose_recommendations"""),
+    params_cell(),
+    new_code_cell(DERIVED + """
+tables = read_tables(paths.tables_dir)
+as_of = extract_time(config)
+try:
+    journeys, steps = read_journeys(paths.journeys_dir)
+except FileNotFoundError:
+    journeys, steps = None, None   # no events, so 02_journeys wrote no journey table"""),
+    new_code_cell("""rx = diagnose_recommendations(config, customers=tables.get("customers"), events=tables.get("events"),
+                              surveys=tables.get("surveys"), journeys=journeys, steps=steps, as_of=as_of,
+                              metrics=read_metrics(paths.metrics), seed=seed, progress=True)
+rec = record_metrics(paths.metrics, "recommendations", rx.metrics())["recommendations"]
+cur = rx.currency
+fix = config.analysis.recommendations.fix_share
+money = lambda v: f"{cur} {v:,.0f}"
+interval = lambda lo, hi: f"{cur} {lo:,.0f}–{hi:,.0f}\""""),
+    new_markdown_cell("## Summary"),
+    new_code_cell("""lines = []
+acts = rx.actions
+top = config.analysis.recommendations.top
+if len(acts):
+    lines.append(f"**The {min(top, len(acts))} priorities**, ranked by the lower end of their yearly value:")
+    for _, a in acts.head(top).iterrows():
+        lines.append(f"{a['priority']}. **{a['title']}** (owner: {a['owner']}; effort: {a['effort']}): "
+                     f"{money(a['value'])} a year (95% CI {interval(a['value_lo'], a['value_hi'])}).")
+    lines.append("")
+if rx.avoidable:
+    v = rx.avoidable
+    lines.append(f"- **Avoidable contacts:** {v['share_all']:.1%} of {v['contacts']:,} agent contacts "
+                 f"(95% CI {v['share_all_lo']:.1%}–{v['share_all_hi']:.1%}) should not have been needed; they cost "
+                 f"{money(v['cost_per_year'])} a year ({interval(v['cost_lo'], v['cost_hi'])}).")
+if rx.unprofitable:
+    u = rx.unprofitable
+    lines.append(f"- **Unprofitable customers:** {u['share']:.1%} (95% CI {u['lo']:.1%}–{u['hi']:.1%}, "
+                 f"n = {u['n']:,}) cost more to serve than they pay.")
+if rx.agents is not None:
+    out = rec["agent_outliers"]
+    lines.append(f"- **Agents:** {len(out)} of {len(rx.agents)} scored agents lie outside the team's 99.8% range"
+                 + (f": {', '.join(out)}." if out else "."))
+lines += [f"- *Not analysed:* {x}." for x in rx.skipped]
+display(Markdown("\\n".join(lines) or "*No recommendation could be made from the tables received.*"))"""),
+    new_markdown_cell("""## The action list
+
+Every finding of this report is a candidate action with its evidence, an owner, an effort
+level and the yearly value of doing it, as a 95% interval. Journey fixes are valued with the
+went-wrong scenario of the drivers section (churners kept) plus the avoidable contacts of that
+journey; contact, agent and cost-to-serve actions assume the configured share of the problem is
+removed. The values overlap, so they do not add up."""),
+    new_code_cell("""if len(acts):
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(acts) + 1.2))
+    plot_money(acts.set_index("title"), ax=ax, currency=cur, title="Yearly value of each action",
+               xlabel=f"{cur} per year (95% CI)")
+    plt.show()
+    table = acts[["priority", "title", "owner", "effort", "value", "value_lo", "value_hi", "evidence"]]
+    display(table.style.hide(axis="index").format({c: "{:,.0f}" for c in ["value", "value_lo", "value_hi"]}))
+else:
+    display(Markdown("*No action could be priced from the tables received.*"))"""),
+    new_markdown_cell("""## 1. Avoidable contacts
+
+An agent contact is **avoidable** when the customer should not have needed it: a **repeat**
+(the same reason again within the repeat window after a contact that left it unresolved, or a
+step a journey already had), **status chasing** ("where is my ..."), **failure demand** (a
+contact right after a known failure such as a failed visit or an incorrect bill, other than the
+journey that handles that failure) or a configured rule. Each points to a root cause."""),
+    new_code_cell("""if rx.by_cause is not None and len(rx.by_cause):
+    plot_shares(rx.by_cause.set_index("avoidable_cause"), value="share_all",
+                title="Avoidable contacts by cause", xlabel="% of agent contacts (95% CI)")
+    plt.show()
+    cols = ["avoidable_cause", "root_cause", "owner", "avoidable", "share_all", "cost_per_year", "cost_lo", "cost_hi"]
+    display(Markdown("**Top root causes** (contacts and cost per year):"))
+    display(rx.by_root[cols].head(12).style.hide(axis="index").format(
+        {"share_all": "{:.1%}", "avoidable": "{:,.0f}", "cost_per_year": "{:,.0f}", "cost_lo": "{:,.0f}",
+         "cost_hi": "{:,.0f}"}))
+    display(Markdown("**By journey** (share of each journey's agent contacts that is avoidable):"))
+    display(rx.by_journey.fillna({"journey_type": "outside typed journeys"})[
+        ["journey_type", "contacts", "avoidable", "share", "share_lo", "share_hi", "cost_per_year"]]
+        .style.hide(axis="index").format({"share": "{:.1%}", "share_lo": "{:.1%}", "share_hi": "{:.1%}",
+                                          "contacts": "{:,.0f}", "avoidable": "{:,.0f}", "cost_per_year": "{:,.0f}"}))
+else:
+    display(Markdown("*Skipped:* " + ("; ".join(x for x in rx.skipped if "contact" in x) or "no agent contacts.")))"""),
+    new_markdown_cell("""## 2. Self-service fit
+
+For each contact reason and segment: how often a self-service attempt (IVR, web, app) succeeds
+without an agent contact about the same reason in the next days (**containment**), how complex the
+reason is for agents (handle time against the average), and how satisfied customers are in each
+channel. **Fit** combines the three; the contacts that could move and their saving follow from
+the containment self-service already achieves."""),
+    new_code_cell("""ss = rx.self_service
+if ss is not None and len(ss):
+    cols = ["contact_reason", "segment", "attempts", "containment", "containment_lo", "containment_hi",
+            "complexity", "score_self", "score_assisted", "fit", "movable", "saving", "saving_lo", "saving_hi"]
+    display(ss[cols].style.hide(axis="index").format(
+        {"attempts": "{:,.0f}", "containment": "{:.0%}", "containment_lo": "{:.0%}", "containment_hi": "{:.0%}",
+         "complexity": "{:.2f}", "score_self": "{:.2f}", "score_assisted": "{:.2f}", "fit": "{:.2f}",
+         "movable": "{:,.0f}", "saving": "{:,.0f}", "saving_lo": "{:,.0f}", "saving_hi": "{:,.0f}"}, na_rep="–"))
+    unrated = ss["score_self"].isna().mean()
+    display(Markdown(f"**Risk to satisfaction:** {unrated:.0%} of these groups have no self-service ratings, so their "
+                     "satisfaction cost cannot be measured; move them in a pilot with a survey before rolling out."
+                     if unrated else "Satisfaction in self-service is measured for every group (see the scores)."))
+else:
+    display(Markdown("*Skipped:* no self-service attempts with a contact reason in the events."))"""),
+    new_markdown_cell("""## 3. Agent performance
+
+First-contact resolution (FCR), handle time (adjusted for channel mix) and CSAT per agent,
+shrunk toward the team for small numbers (empirical Bayes) with 95% intervals. An agent is
+flagged when they lie outside the 99.8% limits of a funnel plot that allows for the normal
+spread between agents: about one false alarm per thousand agent-metrics."""),
+    new_code_cell("""ag = rx.agents
+if ag is not None and len(ag):
+    metrics_ = ag.attrs.get("metrics", [])
+    fig, axes = plt.subplots(1, min(2, len(metrics_)), figsize=(11, 4), squeeze=False)
+    labels = {"fcr": "first-contact resolution (%)", "aht_s": "handle time (minutes)", "csat": "CSAT"}
+    for ax, m in zip(axes[0], [m for m in ("fcr", "aht_s") if m in metrics_]):
+        plot_agent_funnel(ag, ax=ax, metric=m, title=labels[m].split(" (")[0].capitalize() + " per agent",
+                          ylabel=labels[m])
+    plt.tight_layout()
+    plt.show()
+    cols = [c for c in ["contacts", "fcr", "fcr_shrunk", "fcr_lo", "fcr_hi", "aht_s", "aht_s_shrunk", "csat",
+                        "csat_n", "csat_shrunk"] if c in ag]
+    flagged = ag[ag["outlier"]]
+    display(Markdown(f"**{len(flagged)} flagged agents** of {len(ag)} with at least "
+                     f"{config.analysis.contacts.min_agent_contacts} contacts:"))
+    display(flagged[cols].style.format({c: "{:.0%}" for c in cols if c.startswith("fcr")} |
+                                       {c: "{:,.0f}" for c in cols if c.startswith("aht") or c in ("contacts", "csat_n")} |
+                                       {c: "{:.2f}" for c in cols if c.startswith("csat") and c != "csat_n"}))
+else:
+    display(Markdown("*Skipped:* " + ("; ".join(x for x in rx.skipped if "agent" in x) or "no agent data.")))"""),
+    new_markdown_cell("""## 4. Value-based service
+
+Revenue per customer against the cost of serving them: the fixed monthly service cost plus
+their contacts priced by channel, over the months observed. Serve the most valuable customers
+best, and find the unprofitable ones and what drives their cost."""),
+    new_code_cell("""if rx.value is not None:
+    plot_value_deciles(rx.deciles, currency=cur)
+    plt.show()
+    d = rx.unprofitable_drivers
+    display(Markdown("**What drives the unprofitable customers' cost** (monthly cost per channel and attribute "
+                     "levels, unprofitable against the rest):"))
+    display(d.head(12).style.hide(axis="index").format({"unprofitable": "{:.2f}", "rest": "{:.2f}", "ratio": "{:.1f}×"},
+                                                       na_rep="–"))
+    display(Markdown("**Suggested service tier per segment and value band:**"))
+    display(rx.tiers.style.hide(axis="index").format({"revenue": "{:,.2f}", "cost_to_serve": "{:,.2f}",
+                                                      "margin": "{:,.2f}", "unprofitable_share": "{:.1%}",
+                                                      "customers": "{:,.0f}"}))
+else:
+    display(Markdown("*Skipped:* " + ("; ".join(x for x in rx.skipped if "value" in x) or "no revenue data.")))"""),
+    new_markdown_cell("""## 5. Journey KPIs and owners
+
+The KPIs to manage per journey type, with today's value (95% interval), a target (a configured
+benchmark, else the best customer segment) and the owning department (configured, else the
+department with the most touchpoints in the journey)."""),
+    new_code_cell("""k = rx.kpis
+if k is not None and len(k):
+    fmt = lambda r, c: (f"{r[c]:.1%}" if r["kpi"] in ("completion", "first_time_right", "churn_90d") else f"{r[c]:,.2f}") \\
+        if pd.notna(r[c]) else "–"
+    show = pd.DataFrame({"journey": k["journey_type"], "owner": k["owner"], "KPI": k["label"],
+                         "value (95% CI)": [f"{fmt(r, 'value')} ({fmt(r, 'lo')}–{fmt(r, 'hi')})" for _, r in k.iterrows()],
+                         "n": k["n"], "target": [fmt(r, "target") for _, r in k.iterrows()],
+                         "target from": k["target_source"]})
+    display(show.style.hide(axis="index").format({"n": "{:,}"}))
+else:
+    display(Markdown("*Skipped:* " + ("; ".join(x for x in rx.skipped if "KPI" in x) or "no journeys.")))"""),
+]
 
 
 NOTEBOOKS = {
     "01_ingest.ipynb": INGEST,
     "02_journeys.ipynb": JOURNEYS,
     "03_drivers.ipynb": DRIVERS,
-    "04_recommendations.ipynb": stub("Recommendations: what to fix first",
-                                     "The contact cascade, value-based service, journey KPIs with owners, and a "
-                                     "costed, prioritised action list.", "events, surveys and customers",
-                                     "recommendations"),
+    "04_recommendations.ipynb": RECOMMENDATIONS,
 }
 
 if __name__ == "__main__":

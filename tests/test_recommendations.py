@@ -1,0 +1,220 @@
+"""Avoidable contacts, agent scoring, cost to serve, self-service fit, KPIs, the failure
+signature, the action ranking and the executive summary on small frames with known answers."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from cxlib.actions import rank_actions
+from cxlib.agents import count_caused_repeats, score_agents, shrink_toward_mean
+from cxlib.contacts import (classify_avoidable_contacts, flag_agent_contacts, link_journeys, measure_self_service,
+                            summarize_avoidable)
+from cxlib.journey_stats import find_failure_signature
+from cxlib.kpis import build_journey_kpis
+from cxlib.summary import render_executive_summary
+from cxlib.value import estimate_cost_to_serve, summarize_unprofitable
+
+T0 = pd.Timestamp("2025-03-01 09:00", tz="UTC")
+
+
+def ev(rows):
+    cols = ["customer_id", "day", "channel", "touchpoint", "contact_reason", "outcome", "agent_id",
+            "journey_id", "journey_type", "step", "rework"]
+    f = pd.DataFrame(rows, columns=cols)
+    f["timestamp"] = T0 + pd.to_timedelta(f.pop("day"), unit="D")
+    f["agent_contact"] = f["agent_id"].notna()
+    return f
+
+
+def test_each_avoidable_cause_is_found_and_nothing_else():
+    e = ev([
+        ("A", 0, "call", "General enquiry", "payment", "unresolved", "AG1", None, None, None, False),  # 0
+        ("A", 2, "call", "General enquiry", "payment", "resolved", "AG2", None, None, None, False),    # 1 repeat
+        ("A", 30, "call", "General enquiry", "payment", "resolved", "AG2", None, None, None, False),   # 2 too late
+        ("B", 0, "field_visit", "Technician visit", None, "failed", None, 7, "new_install", 3, False),  # 3 failure
+        ("B", 1, "call", "Installation rescheduled", "reschedule", "resolved", "AG1", 7, "new_install", 4, False),
+        ("B", 1.5, "call", "Where is my technician", "install_status", "resolved", "AG1", 7, "new_install", 5, False),
+        ("C", 0, "bill", "Incorrect bill", None, "incorrect", None, 9, "billing_dispute", 1, False),  # 6 trigger
+        ("C", 1, "call", "Bill complaint", "bill_complaint", "resolved", "AG3", 9, "billing_dispute", 2, False),
+        ("C", 2, "call", "Bill explanation", "bill_explanation", "resolved", "AG3", 9, "billing_dispute", 3, False),
+        ("C", 8, "call", "Bill complaint", "bill_complaint", "resolved", "AG3", 9, "billing_dispute", 4, True),  # 9
+        ("D", 0, "web", "Pay bill online", "payment", "abandoned", None, None, None, None, False),
+        ("D", 0.1, "call", "General enquiry", "payment", "resolved", "AG1", None, None, None, False),  # 11
+    ])
+    rules = [{"reason": "bill_explanation", "journey": "billing_dispute", "cause": "failure_demand",
+              "root_cause": "Incorrect bill"}]
+    out = classify_avoidable_contacts(e, rules=rules)
+    assert list(out.index) == [0, 1, 2, 4, 5, 7, 8, 9, 11]          # agent contacts only
+    cause = out["avoidable_cause"]
+    assert cause[1] == "repeat" and out.loc[1, "follows"] == 0 and out.loc[1, "root_cause"] == "unresolved payment"
+    assert cause[4] == "failure_demand" and out.loc[4, "root_cause"] == "Technician visit failed"
+    assert cause[5] == "status_chasing"
+    assert cause[8] == "failure_demand" and out.loc[8, "root_cause"] == "Incorrect bill"
+    assert cause[9] == "repeat" and out.loc[9, "follows"] == 7
+    assert cause[[0, 2, 7, 11]].isna().all()   # first contacts, late ones and the trigger's own handling
+
+
+def test_summary_shares_and_costs_add_up():
+    c = pd.DataFrame({"avoidable_cause": ["repeat", None, "repeat", "status_chasing", None, None, None, None],
+                      "contact_cost": [5.0] * 8})
+    total = summarize_avoidable(c, per_year=2.0).iloc[0]
+    assert total["share_all"] == pytest.approx(3 / 8)
+    assert total["cost_per_year"] == pytest.approx(3 * 5.0 * 2)
+    assert total["share_all_lo"] < 3 / 8 < total["share_all_hi"]
+    by = summarize_avoidable(c, by="avoidable_cause").set_index("avoidable_cause")
+    assert by.loc["repeat", "avoidable"] == 2 and by.loc["repeat", "share_all"] == pytest.approx(2 / 8)
+
+
+def test_agent_contacts_fall_back_to_channels_without_agent_ids():
+    e = pd.DataFrame({"channel": ["call", "web", "store", "bill"], "agent_id": [None] * 4})
+    assert flag_agent_contacts(e).tolist() == [True, False, True, False]
+    e["agent_id"] = ["A", None, None, None]
+    assert flag_agent_contacts(e).tolist() == [True, False, False, False]
+
+
+def test_link_journeys_matches_each_event_to_its_step_including_exact_ties():
+    e = pd.DataFrame({"customer_id": ["A", "A", "A"], "timestamp": [T0, T0, T0 + pd.Timedelta(days=1)],
+                      "touchpoint": ["x", "x", "y"]})
+    steps = pd.DataFrame({"eid": [1, 2, 3], "customer_id": ["A"] * 3, "timestamp": e["timestamp"],
+                          "touchpoint": ["x", "x", "y"], "journey_id": [1, 1, 1], "journey_type": ["t"] * 3,
+                          "step": [1, 2, 3], "rework": [False, True, False], "failed_step": [False] * 3})
+    out = link_journeys(e, steps)
+    assert out["step"].tolist() == [1, 2, 3] and out["rework"].tolist() == [False, True, False]
+
+
+def test_shrinkage_flags_planted_outliers_and_pulls_small_agents_harder():
+    rng = np.random.default_rng(0)
+    n = rng.integers(40, 2000, 80).astype(float)
+    true = np.clip(rng.normal(0.85, 0.02, 80), 0, 1)
+    true[:3] = 0.55
+    k = rng.binomial(n.astype(int), true)
+    y, se = k / n, np.sqrt(0.85 * 0.15 / n)
+    sh = shrink_toward_mean(pd.Series(y), pd.Series(se))
+    assert set(np.flatnonzero(sh["outlier"])) == {0, 1, 2}
+    pull = (sh["estimate"] - y).abs() / pd.Series(np.abs(sh.attrs["y0"] - y)).replace(0, np.nan)
+    small, large = np.argsort(n)[3:13], np.argsort(n)[-10:]
+    assert pull.iloc[small].mean() > pull.iloc[large].mean()
+
+
+def test_funnel_false_alarms_stay_near_the_nominal_rate():
+    rng = np.random.default_rng(1)
+    alarms = 0
+    for _ in range(50):
+        n = rng.integers(100, 1500, 60).astype(float)
+        y = rng.binomial(n.astype(int), np.clip(rng.normal(0.85, 0.02, 60), 0, 1)) / n
+        alarms += int(shrink_toward_mean(y, np.sqrt(0.85 * 0.15 / n))["outlier"].sum())
+    assert alarms / (50 * 60) < 0.01   # 99.8% limits: 0.2% expected
+
+
+def test_score_agents_finds_the_slow_unresolving_agent_and_caused_repeats_count_by_hand():
+    rng = np.random.default_rng(2)
+    agents = np.repeat([f"A{i}" for i in range(20)], 200)
+    bad = agents == "A3"
+    c = pd.DataFrame({"agent_id": agents, "channel": "call",
+                      "outcome": np.where(rng.random(len(agents)) < np.where(bad, 0.5, 0.88), "resolved", "unresolved"),
+                      "handle_time_s": rng.lognormal(np.log(np.where(bad, 800, 420)), 0.3)})
+    s = score_agents(c, score=None)
+    assert s.index[s["outlier"]].tolist() == ["A3"]
+    assert s.loc["A3", "fcr_outlier"] and s.loc["A3", "aht_s_outlier"]
+    rep = pd.DataFrame({"agent_id": ["X", "X", "Y", "Y"], "avoidable_cause": [None, "repeat", None, "repeat"],
+                        "follows": [None, 0, None, 0], "contact_cost": [5.0] * 4})
+    r = count_caused_repeats(rep)
+    assert r.loc["X", "caused"] == 2 and r.loc["Y", "caused"] == 0
+    assert r.loc["X", "excess"] == pytest.approx(1.0) and r.loc["X", "excess_cost"] == pytest.approx(5.0)
+
+
+def test_cost_to_serve_by_hand():
+    cust = pd.DataFrame({"customer_id": ["A", "B"], "signup_date": pd.to_datetime(["2020-01-01", "2025-01-01"]),
+                         "churn_date": pd.to_datetime([None, "2025-03-02"]), "monthly_revenue": [30.0, 10.0]})
+    e = pd.DataFrame({"customer_id": ["A", "B", "B"], "channel": ["call", "call", "field_visit"],
+                      "timestamp": pd.to_datetime(["2025-01-01", "2025-01-05", "2025-01-06"], utc=True),
+                      "contact_cost": [5.0, 5.0, 65.0]})
+    v = estimate_cost_to_serve(cust, e, as_of="2025-12-31", service_cost_monthly=10.0)
+    months_a = (pd.Timestamp("2025-12-31") - pd.Timestamp("2025-01-01")).days / 30.4375
+    months_b = (pd.Timestamp("2025-03-02") - pd.Timestamp("2025-01-01")).days / 30.4375
+    assert v.loc["A", "cost_to_serve"] == pytest.approx(10 + 5 / months_a)
+    assert v.loc["B", "cost_to_serve"] == pytest.approx(10 + 70 / months_b)
+    assert v["unprofitable"].tolist() == [False, True]
+    assert summarize_unprofitable(v)["share"] == pytest.approx(0.5)
+
+
+def test_self_service_containment_is_the_share_without_an_agent_follow_up():
+    rng = np.random.default_rng(3)
+    n = 400
+    ok = rng.random(n) < 0.7
+    rows = [("C%d" % i, T0 + pd.Timedelta(days=i % 50), "web", "payment", False, "residential") for i in range(n)]
+    rows += [("C%d" % i, T0 + pd.Timedelta(days=i % 50, hours=5), "call", "payment", True, "residential")
+             for i in np.flatnonzero(~ok)]
+    e = pd.DataFrame(rows, columns=["customer_id", "timestamp", "channel", "contact_reason", "agent_contact", "segment"])
+    e["touchpoint"], e["contact_cost"] = "x", np.where(e["channel"] == "call", 5.0, 0.1)
+    fit = measure_self_service(e).iloc[0]
+    assert fit["containment"] == pytest.approx(ok.mean())
+    assert fit["containment_lo"] < ok.mean() < fit["containment_hi"]
+    assert fit["movable"] == pytest.approx((~ok).sum() * ok.mean())
+    assert fit["saving"] == pytest.approx(fit["movable"] * 4.9)
+
+
+def _journeys():
+    rng = np.random.default_rng(4)
+    n = 400
+    seg = np.where(np.arange(n) % 2 == 0, "gold", "basic")
+    failed = rng.random(n) < np.where(seg == "gold", 0.1, 0.4)
+    return pd.DataFrame({"journey_id": np.arange(n), "journey_type": "install", "customer_id": [f"C{i}" for i in range(n)],
+                         "status": "completed", "duration_days": np.where(failed, 20.0, 10.0),
+                         "n_failed_steps": failed.astype(int), "n_rework": 0, "n_handoffs": 2, "n_repeat_contacts": 0,
+                         "journey_score": np.where(failed, 2.0, 9.0), "churned_90d": failed & (np.arange(n) % 3 == 0)}), seg
+
+
+def test_kpi_targets_come_from_the_best_segment_or_the_benchmark():
+    j, seg = _journeys()
+    cust = pd.DataFrame({"customer_id": j["customer_id"], "segment": seg})
+    k = build_journey_kpis(j, cust, owners={"install": "Field"}).set_index("kpi")
+    ftr_gold = 1 - j.loc[seg == "gold", "n_failed_steps"].mean()
+    assert k.loc["first_time_right", "target"] == pytest.approx(ftr_gold)
+    assert k.loc["first_time_right", "target_source"] == "best segment (gold)"
+    assert k.loc["days_to_complete", "target"] == pytest.approx(j.loc[seg == "gold", "duration_days"].mean())
+    assert (k["owner"] == "Field").all()
+    k2 = build_journey_kpis(j, cust, targets={"install": {"journey_score": 8.5}}).set_index("kpi")
+    assert k2.loc["journey_score", "target"] == 8.5 and k2.loc["journey_score", "target_source"] == "benchmark"
+
+
+def test_failure_signature_names_the_step_only_failing_journeys_have():
+    j, _ = _journeys()
+    failed = j["n_failed_steps"] > 0
+    rows = []
+    for jid, f in zip(j["journey_id"], failed):
+        rows.append((jid, "install", "Order placed", "Sales", "web", None))
+        if f:
+            rows += [(jid, "install", "Order corrected", "Back office", "email", None),
+                     (jid, "install", "Reschedule call", "Planning", "call", "reschedule")]
+    steps = pd.DataFrame(rows, columns=["journey_id", "journey_type", "touchpoint", "department", "channel",
+                                        "contact_reason"])
+    sig = find_failure_signature(steps, j)
+    assert sig["touchpoint"].tolist() == ["Order corrected", "Reschedule call"]   # the non-contact step first
+    assert sig["department"].iat[0] == "Back office" and not sig["contact"].iat[0] and sig["contact"].iat[1]
+    assert sig["gap"].iat[0] == pytest.approx(1.0)
+
+
+def test_actions_rank_by_the_lower_end_of_their_value():
+    a = rank_actions([
+        {"title": "wide", "effort": "low", "value": 100, "value_lo": 10, "value_hi": 300},
+        {"title": "sure", "effort": "high", "value": 60, "value_lo": 50, "value_hi": 70},
+        {"title": "same but easier", "effort": "low", "value": 60, "value_lo": 50, "value_hi": 70},
+    ])
+    assert a["title"].tolist() == ["same but easier", "sure", "wide"] and a["priority"].tolist() == [1, 2, 3]
+
+
+def test_executive_summary_reads_from_metrics_and_says_what_was_not_analysed():
+    metrics = {"recommendations": {"avoidable_share": 0.125, "avoidable_share_lo": 0.12, "avoidable_share_hi": 0.13,
+                                   "agent_contacts": 80000, "avoidable_cost": 44000.0, "avoidable_cost_lo": 43000.0,
+                                   "avoidable_cost_hi": 45000.0, "unprofitable_share": None, "currency": "EUR",
+                                   "skipped": ["value-based service: the customer table has no monthly_revenue"],
+                                   "actions": [{"title": "Fix the install journey", "owner": "Back office",
+                                                "effort": "high", "value": 7e4, "value_lo": 6e4, "value_hi": 8e4}]},
+               "journeys": {"types": {"move": {"watermelon": True, "touchpoint_green_share": 0.84,
+                                               "journey_score_mean": 4.6, "n": 1472, "bimodal": False}}}}
+    page = render_executive_summary(metrics, sections=[("02_journeys.html", "Journeys")])
+    assert "12.5%" in page and "80,000" in page and "EUR 44k" in page
+    assert "Fix the install journey" in page and "EUR 60k–EUR 80k" in page
+    assert "Watermelon, move" in page and "84%" in page
+    assert "no monthly_revenue" in page and "drivers: the section did not run" not in page
+    assert "href='02_journeys.html'" in page

@@ -1,0 +1,75 @@
+"""The contact cascade, value-based service and the action list recover what the demo
+generator planted (full-size demo, seed 42)."""
+import pytest
+
+from cxlib.journey_stats import flag_went_wrong
+from cxlib.money import simulate_failure_reduction
+from cxlib.recommendation_report import diagnose_recommendations
+
+
+@pytest.fixture(scope="module")
+def recommendations(demo_journeys):
+    d = demo_journeys
+    dx, t = d["diagnosis"], d["tables"]
+    j = dx.journeys
+    half = {jt: flag_went_wrong(j[j["journey_type"] == jt]).mean() / 2 for jt in dx.catalogue.index}
+    scenarios = [simulate_failure_reduction(j, t["customers"], jt, to_share=round(share, 3), seed=1)
+                 for jt, share in half.items() if share > 0]
+    return diagnose_recommendations(d["config"], customers=t["customers"], events=t["events"], surveys=t["surveys"],
+                                    journeys=dx.journeys, steps=dx.steps, as_of=d["as_of"],
+                                    metrics={"drivers": {"scenarios": scenarios}}, seed=42)
+
+
+def test_avoidable_share_is_within_two_points_of_the_planted_share(recommendations, demo_journeys):
+    planted = demo_journeys["truth"]["contacts"]["avoidable_share"]
+    assert recommendations.avoidable["share_all"] == pytest.approx(planted, abs=0.02)
+    by_cause = recommendations.by_cause.set_index("avoidable_cause")["avoidable"]
+    for cause, n in demo_journeys["truth"]["contacts"]["avoidable_by_cause"].items():
+        assert by_cause[cause] == pytest.approx(n, rel=0.15), cause
+
+
+def test_unprofitable_share_is_within_two_points_of_the_planted_share(recommendations, demo_journeys):
+    planted = demo_journeys["truth"]["value"]["unprofitable_share"]
+    assert recommendations.unprofitable["share"] == pytest.approx(planted, abs=0.02)
+
+
+def test_the_planted_poor_agents_are_flagged_and_few_others(recommendations, demo_journeys):
+    planted = set(demo_journeys["truth"]["contacts"]["outlier_agents"])
+    flagged = set(recommendations.metrics()["agent_outliers"])
+    assert planted <= flagged
+    assert len(flagged - planted) <= 1   # 99.8% limits: ~0.2 false alarms expected over 57 agents x 3 metrics
+
+
+def test_self_service_containment_recovers_the_planted_success_rates(recommendations, demo_journeys):
+    planted = demo_journeys["truth"]["planted"]["self_service_success"]
+    ss = recommendations.self_service.set_index(["contact_reason", "segment"])
+    for reason, by_segment in planted.items():
+        for segment, rate in by_segment.items():
+            row = ss.loc[(reason, segment)]
+            assert row["containment"] == pytest.approx(rate, abs=0.04), (reason, segment)
+
+
+def test_top_actions_fix_the_back_office_order_errors_and_the_move_journey(recommendations):
+    top = recommendations.actions.head(5)
+    install = top[top["journey_type"] == "new_install"]
+    assert len(install) == 1 and install["owner"].iat[0] == "Back office"
+    assert "Order corrected" in install["title"].iat[0]
+    assert (top["journey_type"] == "move").any()
+
+
+def test_every_action_has_evidence_and_a_value_interval(recommendations):
+    acts = recommendations.metrics()["actions"]
+    assert len(acts) >= 5
+    assert [a["priority"] for a in acts] == list(range(1, len(acts) + 1))
+    for a in acts:
+        assert a["evidence"] and any(ch.isdigit() for ch in a["evidence"])
+        assert a["value_lo"] <= a["value"] <= a["value_hi"]
+        assert a["owner"]
+
+
+def test_journey_kpis_have_owners_and_targets(recommendations, demo_journeys):
+    k = recommendations.kpis
+    assert set(k["journey_type"]) == set(demo_journeys["diagnosis"].catalogue.index)
+    assert k["owner"].notna().all()
+    assert k.loc[k["journey_type"] == "new_install", "owner"].eq("Field services").all()   # configured owner
+    assert k["target"].notna().all()
