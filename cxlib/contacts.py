@@ -195,8 +195,9 @@ def summarize_avoidable(contacts: pd.DataFrame, *, by: str | list[str] | None = 
                      "contacts": n, "avoidable": k, "share": k / n if n else np.nan, "share_lo": lo, "share_hi": hi,
                      "share_all": k / total if total else np.nan, "share_all_lo": lo_all, "share_all_hi": hi_all,
                      "cost_per_year": yearly, "cost_lo": c_lo * unit, "cost_hi": c_hi * unit})
-    out = pd.DataFrame(rows)
-    return out.sort_values("cost_per_year", ascending=False).reset_index(drop=True) if by is not None and len(out) else out
+    out = pd.DataFrame(rows, columns=[*names, "contacts", "avoidable", "share", "share_lo", "share_hi", "share_all",
+                                      "share_all_lo", "share_all_hi", "cost_per_year", "cost_lo", "cost_hi"])
+    return out.sort_values("cost_per_year", ascending=False).reset_index(drop=True) if by is not None else out
 
 
 def link_touchpoint_scores(events: pd.DataFrame, surveys: pd.DataFrame | None, *, within_days: float = 3,

@@ -177,3 +177,32 @@ def test_telco_client_churn_auc_and_revenue_at_risk():
     out = build_driver_metrics(None, cx)
     assert out["churn"]["auc_cv"] == m.auc_cv_ and out["revenue_at_risk"] is None   # no journeys
     assert "revenue at risk per journey type and scenarios: there are no typed journeys" in cx.skipped
+
+
+def test_call_center_client_agents_scored_from_the_raw_file():
+    """data/call_center/client.yml: per-agent FCR, handle time and CSAT (ratings linked back to
+    their calls through the survey table) agree with the raw file, and the eight agents of
+    this simulated extract differ no more than chance: none is flagged."""
+    from cxlib.config import load_config
+    from cxlib.ingest import extract_time
+    from cxlib.recommendation_report import diagnose_recommendations
+    from conftest import REPO
+
+    path = shared_file("call_center", "call_center.csv")
+    data_dir = REPO / "data" / "call_center"
+    cfg = load_config(data_dir / "client.yml")
+    t = ingest_client(cfg, data_dir).tables
+    rx = diagnose_recommendations(cfg, customers=None, events=t["events"], surveys=t["surveys"], journeys=None,
+                                  steps=None, as_of=extract_time(cfg))
+    raw = pd.read_csv(path, encoding="utf-8-sig")
+    by = raw.groupby("Agent")
+    a = rx.agents
+    assert sorted(a.index) == sorted(raw["Agent"].unique())
+    assert a["fcr"].to_dict() == pytest.approx((raw["Resolved"] == "Y").groupby(raw["Agent"]).mean().to_dict())
+    assert a["csat"].to_dict() == pytest.approx(by["Satisfaction rating"].mean().to_dict())
+    assert a["csat_n"].to_dict() == by["Satisfaction rating"].count().to_dict()
+    talk = pd.to_timedelta(raw["AvgTalkDuration"]).dt.total_seconds()
+    assert a["aht_s"].to_dict() == pytest.approx(talk.groupby(raw["Agent"]).mean().to_dict())   # one channel
+    assert rx.metrics()["agent_outliers"] == []
+    assert rx.avoidable["contacts"] == len(raw) and rx.avoidable["avoidable"] == 0   # one call per caller id
+    assert any("no monthly_revenue" in s for s in rx.skipped)

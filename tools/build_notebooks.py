@@ -310,7 +310,7 @@ For each journey type, the share of touchpoint ratings at or above the client's 
 beside the share of journey ratings that are green. A type is flagged when its touchpoints are
 green and its journey red, both at 95% confidence (thresholds in the config:
 `watermelon_touchpoint_green`, `watermelon_journey_green`)."""),
-    new_code_cell("""if dx is not None and cat["touchpoint_ratings_n"].sum() > 0 and cat["journey_score_n"].sum() > 0:
+    new_code_cell("""if dx is not None and len(cat) and cat["touchpoint_ratings_n"].sum() > 0 and cat["journey_score_n"].sum() > 0:
     plot_watermelon(cat, flags=dx.watermelon)
     wm = cat[["touchpoint_green_share", "touchpoint_ratings_n", "journey_green_share", "journey_score_n",
               "churn_90d"]].assign(watermelon=dx.watermelon)
@@ -325,7 +325,7 @@ A journey type's scores are called bimodal when a two-group mixture fits much be
 (ΔBIC ≥ 10) *and* the distribution has a real valley between the groups. For each bimodal type,
 a shallow decision tree finds the journey feature that best separates the low-scoring group; the
 contrast table compares every feature between the groups with a bootstrap 95% interval."""),
-    new_code_cell("""if dx is not None and cat["journey_score_n"].sum() == 0:
+    new_code_cell("""if dx is not None and (not len(cat) or cat["journey_score_n"].sum() == 0):
     display(Markdown("*Skipped:* there are no journey ratings to test."))
 elif dx is not None and dx.bimodality:
     tests = pd.DataFrame([{"journey_type": jt, "n scores": b.n, "bimodal": b.bimodal, "ΔBIC": b.delta_bic,
@@ -714,8 +714,8 @@ shrunk toward the team for small numbers (empirical Bayes) with 95% intervals. A
 flagged when they lie outside the 99.8% limits of a funnel plot that allows for the normal
 spread between agents: about one false alarm per thousand agent-metrics."""),
     new_code_cell("""ag = rx.agents
-if ag is not None and len(ag):
-    metrics_ = ag.attrs.get("metrics", [])
+metrics_ = ag.attrs.get("metrics", []) if ag is not None else []
+if ag is not None and len(ag) and metrics_:
     fig, axes = plt.subplots(1, min(2, len(metrics_)), figsize=(11, 4), squeeze=False)
     labels = {"fcr": "first-contact resolution (%)", "aht_s": "handle time (minutes)", "csat": "CSAT"}
     for ax, m in zip(axes[0], [m for m in ("fcr", "aht_s") if m in metrics_]):
@@ -732,7 +732,8 @@ if ag is not None and len(ag):
                                        {c: "{:,.0f}" for c in cols if c.startswith("aht") or c in ("contacts", "csat_n")} |
                                        {c: "{:.2f}" for c in cols if c.startswith("csat") and c != "csat_n"}))
 else:
-    display(Markdown("*Skipped:* " + ("; ".join(x for x in rx.skipped if "agent" in x) or "no agent data.")))"""),
+    display(Markdown("*Skipped:* " + ("; ".join(x for x in rx.skipped if "agent" in x) or
+                                      "the agent contacts have no outcome, handle time or rating to score.")))"""),
     new_markdown_cell("""## 4. Value-based service
 
 Revenue per customer against the cost of serving them: the fixed monthly service cost plus
