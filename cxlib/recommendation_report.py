@@ -19,7 +19,7 @@ from .contacts import (classify_avoidable_contacts, events_per_year, flag_agent_
 from .journey_stats import assign_owners, find_failure_signature
 from .journeys import UNCLASSIFIED
 from .kpis import build_journey_kpis
-from .summary import describe_separator
+from .summary import list_journey_findings
 from .schema import AGENT_CHANNELS
 from .value import (estimate_cost_to_serve, explain_unprofitable, suggest_service_tiers, summarize_unprofitable,
                     summarize_value_deciles)
@@ -70,18 +70,11 @@ class RecommendationDiagnosis:
                 "currency": self.currency, "actions": actions, "skipped": list(self.skipped)}
 
 
-def _journey_findings(journey_metrics: dict | None) -> dict[str, list[str]]:
+def _journey_findings(metrics: dict) -> dict[str, list[str]]:
     """Watermelon and bimodality findings of 02 as evidence notes per journey type."""
     out: dict[str, list[str]] = {}
-    for jt, m in ((journey_metrics or {}).get("types") or {}).items():
-        notes = []
-        if m.get("watermelon"):
-            notes.append(f"watermelon: {m['touchpoint_green_share']:.0%} of touchpoint ratings are green while the "
-                         f"journey scores {m['journey_score_mean']:.1f} on average")
-        if m.get("bimodal"):
-            notes.append(f"journey scores are bimodal; the groups are separated by "
-                         f"{describe_separator(m.get('bimodal_separator'))}")
-        out[jt] = notes
+    for jt, label, text in list_journey_findings(metrics):
+        out.setdefault(jt, []).append(f"{label.lower()}: {text}")
     return out
 
 
@@ -170,7 +163,7 @@ def _rank(dx: RecommendationDiagnosis, metrics: dict, owners: dict, fix_share: f
     if dx.signature is not None:
         cat = pd.DataFrame(index=sorted(owners))
         cands += act.propose_journey_actions(dx.signature, cat, scenarios, dx.by_journey, owners, currency=cur,
-                                             fix_share=fix_share, journey_findings=_journey_findings(metrics.get("journeys")))
+                                             fix_share=fix_share, journey_findings=_journey_findings(metrics))
     if dx.by_root is not None:
         cands += act.propose_contact_actions(dx.by_root, currency=cur, fix_share=fix_share)
     cands += act.propose_self_service_actions(dx.self_service, currency=cur)

@@ -62,17 +62,18 @@ def headline_figures(metrics: dict) -> list[str]:
     return out
 
 
-def journey_findings(metrics: dict) -> list[str]:
-    """The watermelon and bimodality findings of the journey section."""
+def list_journey_findings(metrics: dict) -> list[tuple[str, str, str]]:
+    """The watermelon and bimodality findings of the journey section as (journey type,
+    finding, sentence), in plain text."""
     out = []
     for jt, m in ((metrics.get("journeys") or {}).get("types") or {}).items():
-        name = html.escape(jt.replace("_", " "))
         if m.get("watermelon"):
-            out.append(f"<b>Watermelon, {name}:</b> {m['touchpoint_green_share']:.0%} of its touchpoint ratings are "
-                       f"green, yet the journey scores {m['journey_score_mean']:.1f} on average (n = {m['n']:,}).")
+            out.append((jt, "Watermelon", f"{m['touchpoint_green_share']:.0%} of its touchpoint ratings are green, "
+                                          f"yet the journey scores {m['journey_score_mean']:.1f} on average "
+                                          f"(n = {m['n']:,})"))
         if m.get("bimodal"):
-            out.append(f"<b>Two groups, {name}:</b> journey scores split into a high and a low group, separated by "
-                       f"{html.escape(describe_separator(m.get('bimodal_separator')))} (n = {m['n']:,}).")
+            out.append((jt, "Two groups", f"journey scores split into a high and a low group, separated by "
+                                          f"{describe_separator(m.get('bimodal_separator'))} (n = {m['n']:,})"))
     return out
 
 
@@ -112,9 +113,11 @@ def render_executive_summary(metrics: dict, *, sections: list[tuple[str, str]] =
                          f"{html.escape(a.get('effort', ''))}: {_money(a['value'], cur)} a year "
                          f"(95% CI {_money(a['value_lo'], cur)}–{_money(a['value_hi'], cur)}).</li>")
         parts.append("</ol>")
-    finds = journey_findings(metrics)
+    finds = list_journey_findings(metrics)
     if finds:
-        parts.append("<h3>Where journeys break</h3><ul>" + "".join(f"<li>{f}</li>" for f in finds) + "</ul>")
+        parts.append("<h3>Where journeys break</h3><ul>" + "".join(
+            f"<li><b>{label}, {html.escape(jt.replace('_', ' '))}:</b> {html.escape(text)}.</li>"
+            for jt, label, text in finds) + "</ul>")
     missing = not_analysed(metrics)
     if missing:
         parts.append("<h3>Not analysed</h3><ul class='muted'>" +
