@@ -10,16 +10,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .summary import format_money
 from .uncertainty import poisson_rate_interval
 
 EFFORT_ORDER = {"low": 0, "medium": 1, "high": 2}
 COLUMNS = ["title", "kind", "journey_type", "owner", "effort", "value", "value_lo", "value_hi", "evidence", "section"]
-
-
-def _money(x: float, currency: str) -> str:
-    if x is None or not np.isfinite(x):
-        return "n/a"
-    return f"{currency} {x / 1000:,.0f}k" if abs(x) >= 10_000 else f"{currency} {x:,.0f}"
 
 
 def _count_interval(k: float, unit_value: float) -> tuple[float, float]:
@@ -49,8 +44,8 @@ def propose_journey_actions(signature: pd.DataFrame, catalogue: pd.DataFrame, sc
         parts = []
         if sc:
             value, lo, hi = sc["revenue_kept"], sc["revenue_kept_lo"], sc["revenue_kept_hi"]
-            parts.append(f"halving the {share:.0%} that go wrong keeps {_money(value, currency)} a year "
-                         f"({_money(lo, currency)}–{_money(hi, currency)}), {sc['churners_saved']:.0f} churners "
+            parts.append(f"halving the {share:.0%} that go wrong keeps {format_money(value, currency)} a year "
+                         f"({format_money(lo, currency)}–{format_money(hi, currency)}), {sc['churners_saved']:.0f} churners "
                          f"({sc['churners_saved_lo']:.0f}–{sc['churners_saved_hi']:.0f})")
         if avoidable_by_journey is not None and len(avoidable_by_journey) and jt in set(avoidable_by_journey["journey_type"]):
             a = avoidable_by_journey[avoidable_by_journey["journey_type"] == jt].iloc[0]
@@ -58,7 +53,7 @@ def propose_journey_actions(signature: pd.DataFrame, catalogue: pd.DataFrame, sc
             c_lo, c_hi = _count_interval(a["avoidable"], unit)
             value, lo, hi = value + reduce * a["cost_per_year"], lo + reduce * c_lo, hi + reduce * c_hi
             parts.append(f"{a['avoidable']:,} avoidable contacts in this journey ({a['share']:.0%} of its agent "
-                         f"contacts) cost {_money(a['cost_per_year'], currency)} a year")
+                         f"contacts) cost {format_money(a['cost_per_year'], currency)} a year")
         if first is not None:
             parts.insert(0, f"'{first['touchpoint']}' ({first['department']}) appears in {first['share_wrong']:.0%} "
                             f"of the journeys that went wrong against {first['share_right']:.0%} of the others "
@@ -94,7 +89,7 @@ def propose_contact_actions(avoidable_by_root: pd.DataFrame, *, currency: str, f
                     "value": fix_share * r["cost_per_year"], "value_lo": fix_share * lo, "value_hi": fix_share * hi,
                     "evidence": f"{r['avoidable']:,.0f} {cause} contacts a year "
                                 f"({r['share_all']:.1%} of agent contacts, 95% CI {r['share_all_lo']:.1%}–"
-                                f"{r['share_all_hi']:.1%}) cost {_money(r['cost_per_year'], currency)}; "
+                                f"{r['share_all_hi']:.1%}) cost {format_money(r['cost_per_year'], currency)}; "
                                 f"value assumes {fix_share:.0%} are removed.",
                     "section": "04_recommendations"})
     return out

@@ -126,8 +126,7 @@ def diagnose_recommendations(config: ClientConfig, *, customers: pd.DataFrame | 
             dx.avoidable = summarize_avoidable(c, per_year=dx.per_year).iloc[0].to_dict()
             dx.by_cause = summarize_avoidable(c, by="avoidable_cause", per_year=dx.per_year)
             dx.by_journey = summarize_avoidable(c, by="journey_type", per_year=dx.per_year)
-            dx.by_root = summarize_avoidable(c.assign(owner=c["department"]),
-                                             by=["avoidable_cause", "root_cause"], per_year=dx.per_year)
+            dx.by_root = summarize_avoidable(c, by=["avoidable_cause", "root_cause"], per_year=dx.per_year)
             dept = c[c["avoidable_cause"].notna()].groupby("root_cause")["department"].agg(lambda x: x.mode().iat[0])
             jt = c[c["avoidable_cause"].notna()].groupby("root_cause")["journey_type"].agg(
                 lambda x: x.mode().iat[0] if x.notna().mean() > 0.5 else None)

@@ -14,10 +14,13 @@ def _ok(x) -> bool:
     return x is not None and not (isinstance(x, float) and math.isnan(x))
 
 
-def _money(x: float, cur: str) -> str:
+def format_money(x: float, currency: str) -> str:
+    """'EUR 1.2m', 'EUR 73k' or 'EUR 6,585'; 'n/a' when unknown."""
+    if not _ok(x) or not math.isfinite(x):
+        return "n/a"
     if abs(x) >= 1e6:
-        return f"{cur} {x / 1e6:,.1f}m"
-    return f"{cur} {x / 1e3:,.0f}k" if abs(x) >= 1e4 else f"{cur} {x:,.0f}"
+        return f"{currency} {x / 1e6:,.1f}m"
+    return f"{currency} {x / 1e3:,.0f}k" if abs(x) >= 1e4 else f"{currency} {x:,.0f}"
 
 
 def describe_separator(separator: str | None) -> str:
@@ -36,8 +39,8 @@ def headline_figures(metrics: dict) -> list[str]:
     dr = metrics.get("drivers") or {}
     cur = rec.get("currency") or ""
     if _ok(rec.get("avoidable_share")):
-        cost = (f", costing {_money(rec['avoidable_cost'], cur)} a year "
-                f"({_money(rec['avoidable_cost_lo'], cur)}–{_money(rec['avoidable_cost_hi'], cur)})"
+        cost = (f", costing {format_money(rec['avoidable_cost'], cur)} a year "
+                f"({format_money(rec['avoidable_cost_lo'], cur)}–{format_money(rec['avoidable_cost_hi'], cur)})"
                 if _ok(rec.get("avoidable_cost")) and rec["avoidable_cost"] > 0 else "")
         out.append(f"<b>{rec['avoidable_share']:.1%}</b> of {rec['agent_contacts']:,} agent contacts were avoidable "
                    f"(95% CI {rec['avoidable_share_lo']:.1%}–{rec['avoidable_share_hi']:.1%}){cost}.")
@@ -45,7 +48,7 @@ def headline_figures(metrics: dict) -> list[str]:
     if rar:
         jt, v = max(rar.items(), key=lambda kv: kv[1]["value"])
         out.append(f"The <b>{html.escape(jt.replace('_', ' '))}</b> journey puts the most revenue at risk: "
-                   f"{_money(v['value'], cur)} a year (95% CI {_money(v['lo'], cur)}–{_money(v['hi'], cur)}).")
+                   f"{format_money(v['value'], cur)} a year (95% CI {format_money(v['lo'], cur)}–{format_money(v['hi'], cur)}).")
     churn = dr.get("churn")
     if churn:
         out.append(f"The churn model ranks customers by risk with AUC {churn['auc_cv']:.2f} "
@@ -110,8 +113,8 @@ def render_executive_summary(metrics: dict, *, sections: list[tuple[str, str]] =
         parts.append(f"<h3>The {len(actions)} priorities</h3><ol class='priorities'>")
         for a in actions:
             parts.append(f"<li><b>{html.escape(a['title'])}</b> — owner {html.escape(a['owner'])}, effort "
-                         f"{html.escape(a.get('effort', ''))}: {_money(a['value'], cur)} a year "
-                         f"(95% CI {_money(a['value_lo'], cur)}–{_money(a['value_hi'], cur)}).</li>")
+                         f"{html.escape(a.get('effort', ''))}: {format_money(a['value'], cur)} a year "
+                         f"(95% CI {format_money(a['value_lo'], cur)}–{format_money(a['value_hi'], cur)}).</li>")
         parts.append("</ol>")
     finds = list_journey_findings(metrics)
     if finds:
