@@ -18,6 +18,7 @@ no report without them.
 from __future__ import annotations
 
 import csv
+import difflib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -99,19 +100,26 @@ def read_source(source: Source, base_dir: str | Path = ".") -> tuple[pd.DataFram
             frame = _read_excel(path, source)
     except IngestError:
         raise
-    except UnicodeDecodeError as err:
-        raise IngestError(f"{path}: cannot decode the file as {source.encoding!r} ({err.reason} at byte "
-                          f"{err.start}); set 'encoding' for this source, e.g. latin-1") from None
+    except UnicodeDecodeError:
+        raise IngestError(describe_decode_error(path, source.encoding)) from None
     except pd.errors.EmptyDataError:
-        raise IngestError(f"{path}: the file is empty (no header row)") from None
+        raise IngestError(f"{path}: the file is empty (no header row); re-export it, or remove the source "
+                          "from client.yml if the client has no such data") from None
     except Exception as err:  # unreadable: corrupt parquet/excel, permissions, ...
         raise IngestError(f"{path}: cannot read as {fmt}: {type(err).__name__}: {err}") from None
     frame.columns = [str(c).strip() for c in frame.columns]
+    if fmt == "csv":
+        check_delimiter(list(frame.columns), path, source.delimiter or ",")
     frame = frame.reset_index(drop=True)
     frame[SOURCE] = path.name
     frame[ROW] = np.arange(2, len(frame) + 2, dtype="int64") if fmt != "parquet" else np.arange(1, len(frame) + 1)
     if fmt == "csv" and len(malformed):
         frame[ROW] = _csv_line_numbers(len(frame), malformed[ROW].to_numpy())
+    if fmt == "csv":
+        records = count_csv_records(path, source.encoding, source.delimiter or ",")
+        if records != len(frame) + len(malformed):
+            raise IngestError(f"{path}: the file has {records:,} data records but {len(frame) + len(malformed):,} "
+                              "were read; rows would be lost. Check the delimiter, quoting and encoding")
     malformed[SOURCE] = path.name
     return frame, malformed
 
@@ -130,6 +138,7 @@ def _read_csv(path: Path, source: Source) -> tuple[pd.DataFrame, pd.DataFrame]:
         bad.append(fields)
         return None
 
+    csv.field_size_limit(1 << 30)  # the python engine uses the csv module: allow very long comments
     frame = pd.read_csv(path, engine="python", on_bad_lines=keep_bad, **kwargs)
     # Find the bad lines' numbers by scanning the file's field counts once.
     n_cols = len(frame.columns)
@@ -143,6 +152,68 @@ def _read_csv(path: Path, source: Source) -> tuple[pd.DataFrame, pd.DataFrame]:
                 lines.append(reader.line_num)
                 texts.append((source.delimiter or ",").join(rec)[:500])
     return frame, pd.DataFrame({ROW: np.array(lines, dtype="int64"), "text": texts})
+
+
+DELIMITERS = (",", ";", "\t", "|")
+
+
+def check_delimiter(header: list[str], path: Path | str, delimiter: str) -> None:
+    """Raise IngestError when a CSV header read with ``delimiter`` is one column that
+    another common delimiter would split: the file uses a different separator."""
+    if len(header) != 1:
+        return
+    for other in DELIMITERS:
+        if other != delimiter and header[0].count(other) >= 1:
+            shown = "\\t" if other == "\t" else other
+            raise IngestError(
+                f"{path}: the header was read as one column {header[0][:120]!r}; the file looks "
+                f"{shown!r}-separated. Set delimiter: {shown!r} for this source in client.yml")
+
+
+def guess_encoding(data: bytes) -> str | None:
+    """The likely encoding of ``data``: a byte-order mark decides; else the first of
+    UTF-8 and Windows-1252 that decodes it (latin-1 decodes anything, so it is last)."""
+    for bom, name in ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe\x00\x00", "utf-32"),
+                      (b"\x00\x00\xfe\xff", "utf-32"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")):
+        if data.startswith(bom):
+            return name
+    for name in ("utf-8", "cp1252", "latin-1"):
+        try:
+            data.decode(name)
+            return name
+        except UnicodeDecodeError:
+            continue
+    return None  # pragma: no cover - latin-1 decodes every byte
+
+
+def describe_decode_error(path: Path, encoding: str) -> str:
+    """Explain why ``path`` does not decode as ``encoding``: the line, its text and a
+    suggested encoding."""
+    import gzip
+    data = gzip.open(path).read() if path.suffix == ".gz" else path.read_bytes()
+    try:
+        data.decode(encoding)
+        return f"{path}: cannot decode the file as {encoding!r}; set 'encoding' for this source"
+    except UnicodeDecodeError as err:
+        line_no = data.count(b"\n", 0, err.start) + 1
+        start = data.rfind(b"\n", 0, err.start) + 1
+        end = data.find(b"\n", err.start)
+        line = data[start:end if end >= 0 else len(data)].decode(encoding, errors="replace")[:200]
+        guess = guess_encoding(data)
+        hint = f"it looks like {guess!r}: set encoding: {guess} for this source" if guess and guess != encoding \
+            else "set 'encoding' for this source, e.g. latin-1"
+        return (f"{path}: cannot decode the file as {encoding!r}: byte {data[err.start]:#04x} on line {line_no} "
+                f"({line.strip()!r}); {hint}")
+
+
+def count_csv_records(path: Path, encoding: str, delimiter: str) -> int:
+    """Data records in a CSV file (header and blank lines excluded), counted with the csv
+    module: an accounting check on the reader that does not trust the reader."""
+    csv.field_size_limit(1 << 30)
+    with _open_text(path, encoding) as fh:
+        reader = csv.reader(fh, delimiter=delimiter)
+        next(reader, None)
+        return sum(1 for rec in reader if any(f.strip() for f in rec))
 
 
 def _open_text(path: Path, encoding: str):
@@ -221,8 +292,10 @@ def map_source(raw: pd.DataFrame, source: Source, table: str) -> pd.DataFrame:
     targets: dict[str, str] = {}  # canonical -> raw
     for raw_col, target in source.columns.items():
         if raw_col not in raw.columns:
-            raise IngestError(f"{fname}: column {raw_col!r} (mapped to {target}) not found; "
-                              f"columns found: {found}")
+            near = difflib.get_close_matches(raw_col, found, n=1)
+            raise IngestError(f"{fname}: column {raw_col!r} (mapped to {target}) not found"
+                              f"{f'; did you mean {near[0]!r}?' if near else ''} Columns found: {found}. "
+                              f"First rows: {example_rows(raw)}")
         for t in (target if isinstance(target, list) else [target]):
             targets[t] = raw_col
     for c in canon:  # a raw column already named canonically maps to itself
@@ -254,7 +327,7 @@ def map_source(raw: pd.DataFrame, source: Source, table: str) -> pd.DataFrame:
         raise IngestError(
             f"{fname}: required {table} column(s) {missing} not found and not mapped; "
             f"columns found: {found}. Map them under 'columns' (raw name: canonical name) "
-            f"or set them under 'constants'.")
+            f"or set them under 'constants'. First rows: {example_rows(raw)}")
     for col, mapping in source.values.items():
         if col in out.columns:
             out[col] = map_values(out[col], mapping)
@@ -262,6 +335,20 @@ def map_source(raw: pd.DataFrame, source: Source, table: str) -> pd.DataFrame:
         if col in out.columns:
             out[col] = blank_missing(out[col], values)
     return out
+
+
+def example_rows(raw: pd.DataFrame, n: int = 2, rows: np.ndarray | None = None) -> str:
+    """A few raw rows as ``line N {column: value, ...}`` for error messages (the
+    first ``n``, or the ones at the positions in ``rows``)."""
+    if not len(raw):
+        return "(the file has a header but no rows)"
+    pick = raw.iloc[rows[:n]] if rows is not None else raw.head(n)
+    cols = [c for c in raw.columns if c not in META]
+    out = []
+    for _, r in pick.iterrows():
+        values = {c: (None if pd.isna(r[c]) else str(r[c])[:40]) for c in cols[:12]}
+        out.append(f"line {r[ROW]} {values}")
+    return "; ".join(out)
 
 
 def _melt_wide(ids: pd.DataFrame, raw: pd.DataFrame, source: Source, fname: str, found: list) -> pd.DataFrame:
@@ -407,11 +494,42 @@ def coerce_table(df: pd.DataFrame, table: str, source: Source, tz: str) -> Coerc
         else:  # pragma: no cover - schema kinds are fixed
             raise ValueError(col.kind)
         bad = present & parsed.isna()
+        raw_values[col.name] = s  # quarantine messages show what the file said, not the parsed value
         if bad.any():
             failed[col.name] = bad
-            raw_values[col.name] = s
         out[col.name] = parsed
     return Coerced(out, failed, raw_values)
+
+
+_PARSE_HINTS = {
+    "timestamp": "set formats.{col} for this source (e.g. '%d/%m/%Y %H:%M') or its timezone",
+    "date": "set formats.{col} for this source (e.g. '%d/%m/%Y')",
+    "float": "check 'decimal' and 'thousands' for this source, or map text answers under values.{col}",
+    "bool": "map the values under values.{col} (e.g. {{Yes: true, No: false}})",
+}
+
+
+def check_parse_failures(c: Coerced, table: str, source: Source, max_share: float = 0.5,
+                         min_rows: int = 3) -> None:
+    """Raise IngestError when most values of a column fail to parse: that is a
+    configuration problem (a date format, a decimal comma), not bad rows, and
+    quarantining every row would hide it. Isolated failures are quarantined."""
+    raw_names = {t: r for r, ts in source.columns.items() for t in (ts if isinstance(ts, list) else [ts])}
+    for col, bad in c.failed.items():
+        raw = c.raw_values[col]
+        present = raw.notna() & (raw.astype("string").str.strip() != "").fillna(False)
+        n_bad, n_present = int(bad.sum()), int(present.sum())
+        if n_bad < min_rows or n_bad <= max_share * n_present:
+            continue
+        kind = next(x.kind for x in columns_of(table) if x.name == col)
+        hit = c.frame.loc[bad.to_numpy(dtype=bool)].head(3)
+        examples = ", ".join(f"line {r} {str(raw.loc[i])[:40]!r}" for i, r in zip(hit.index, hit[ROW]))
+        fname = c.frame[SOURCE].iloc[0]
+        label = f"{raw_names[col]!r} ({col})" if col in raw_names else repr(col)
+        raise IngestError(
+            f"{fname}: column {label}: {n_bad:,} of {n_present:,} values could not be read as {kind} "
+            f"(e.g. {examples}); {_PARSE_HINTS[kind].format(col=col)}. "
+            "A few unreadable values are quarantined row by row; this many means the configuration does not fit the file.")
 
 
 # --------------------------------------------------------------------------- validate
@@ -492,11 +610,12 @@ class IngestResult:
     accounting: pd.DataFrame  # one row per table x source
     absent: list[str]         # tables the client does not have
     identity: dict[str, dict] = field(default_factory=dict)  # per table: direct / stitched / unmatched rows
+    notes: list[dict] = field(default_factory=list)  # loaded but noteworthy: table, check, rows, message, examples
 
     def metrics(self) -> dict:
         """The ``ingest`` section of metrics.json."""
         out = {}
-        for table in self.tables:
+        for table in dict.fromkeys(self.accounting["table"]) if len(self.accounting) else []:
             acc = self.accounting[self.accounting["table"] == table]
             q = self.quarantine[self.quarantine["table"] == table]
             by_reason = {str(k): int(v) for k, v in q["reason"].value_counts().sort_index().items()}
@@ -504,7 +623,15 @@ class IngestResult:
                           "quarantined": int(acc["quarantined"].sum()), "by_reason": by_reason}
             if table in self.identity:
                 out[table]["identity"] = self.identity[table]
+            notes = {n["check"]: n["rows"] for n in self.notes if n["table"] == table}
+            if notes:
+                out[table]["notes"] = notes
         return out
+
+    def note_table(self) -> pd.DataFrame:
+        """One row per data-quality note: rows that were loaded but deserve a look."""
+        cols = ["table", "check", "rows", "message", "examples"]
+        return pd.DataFrame([{**n, "examples": "; ".join(n["examples"])} for n in self.notes], columns=cols)
 
     def reason_table(self) -> pd.DataFrame:
         """Rows in = loaded + quarantined, per table, with one column per reason."""
@@ -524,7 +651,7 @@ def ingest_client(config: ClientConfig, data_dir: str | Path, as_of: datetime | 
     tables, quarantines, accounting, absent = {}, [], [], []
     known = None
     id_map = None
-    identity = {}
+    identity, notes = {}, []
     for table in TABLE_NAMES:
         sources = config.sources(table)
         if not sources:
@@ -537,6 +664,7 @@ def ingest_client(config: ClientConfig, data_dir: str | Path, as_of: datetime | 
             log.info("read %s: %d rows", raw[SOURCE].iloc[0] if len(raw) else source.path, len(raw))
             mapped = map_source(raw, source, table)
             coerced = coerce_table(mapped, table, source, config.timezone)
+            check_parse_failures(coerced, table, source)
             v = validate_table(coerced, table, scales, as_of_ts)
             raw_json = _raw_rows_json(raw, v.quarantined)
             qs = v.quarantined.assign(raw=raw_json)
@@ -555,11 +683,21 @@ def ingest_client(config: ClientConfig, data_dir: str | Path, as_of: datetime | 
         frame, cross_q = check_duplicates_and_references(frame, table, known, keep_duplicates_from=keep_dups)
         q_parts.append(cross_q.assign(table=table))
         q = pd.concat(q_parts, ignore_index=True)
-        tables[table] = frame.drop(columns=list(META))
+        if table in ("events", "surveys") and known is not None and "signup_date" in tables.get("customers", {}):
+            notes += find_before_signup(frame, tables["customers"], table, config.timezone)
+        if len(frame):
+            tables[table] = frame.drop(columns=list(META))
         quarantines.append(q)
+        if not len(frame):
+            files = ", ".join(Path(s.path).name for s in sources)
+            notes.append({"table": table, "check": "no_rows", "rows": 0, "examples": [],
+                          "message": f"no {table} rows were loaded from {files}; the analyses that need "
+                                     f"{table} treat the table as absent"})
         if table == "customers":
-            known = pd.Index(tables["customers"]["customer_id"])
-        if table == "identities":
+            known = pd.Index(tables["customers"]["customer_id"]) if len(frame) else None
+            if known is None:
+                notes[-1]["message"] += "; events and surveys were not checked against customer ids"
+        if table == "identities" and len(frame):
             id_map = tables["identities"].set_index("secondary_id")["customer_id"]
     quarantine = (pd.concat(quarantines, ignore_index=True) if quarantines
                   else pd.DataFrame(columns=QUARANTINE_COLUMNS))
@@ -570,7 +708,28 @@ def ingest_client(config: ClientConfig, data_dir: str | Path, as_of: datetime | 
         per = quarantine.groupby(["table", "source"]).size()
         acc["quarantined"] = [int(per.get((t, Path(s).name), 0)) for t, s in zip(acc["table"], acc["source"])]
         acc["loaded"] = acc["rows_in"] - acc["quarantined"]
-    return IngestResult(tables, quarantine, acc, absent, identity)
+    return IngestResult(tables, quarantine, acc, absent, identity, notes)
+
+
+def find_before_signup(frame: pd.DataFrame, customers: pd.DataFrame, table: str, tz: str,
+                       customer_id: str = "customer_id", timestamp: str = "timestamp",
+                       signup_date: str = "signup_date") -> list[dict]:
+    """A note on rows dated before their customer's signup date (in the client's calendar).
+    They are loaded: orders and sales contacts can precede the contract's start."""
+    signup = customers.drop_duplicates(customer_id).set_index(customer_id)[signup_date]
+    day = frame[timestamp].dt.tz_convert(tz).dt.tz_localize(None).dt.normalize()
+    start = frame[customer_id].map(signup)
+    early = (day < start).fillna(False).to_numpy(dtype=bool)
+    if not early.any():
+        return []
+    days = (start[early] - day[early]).dt.days
+    hit = frame.loc[early].head(3)
+    return [{"table": table, "check": "before_signup", "rows": int(early.sum()),
+             "message": f"{int(early.sum()):,} {table} ({early.mean():.1%}) are dated before their customer's "
+                        f"signup date (median {days.median():.0f} days, at most {days.max():,} days before). "
+                        "They are loaded: orders and sales contacts can precede the contract's start date; if "
+                        "signup_date is something else, check the customer ids.",
+             "examples": [f"{s} line {r}" for s, r in zip(hit[SOURCE], hit[ROW])]}]
 
 
 def stitch_identities(frame: pd.DataFrame, id_map: pd.Series, known: pd.Index | None,
@@ -666,7 +825,8 @@ def write_ingest(result: IngestResult, tables_dir: str | Path, quarantine_dir: s
 
 
 def read_tables(tables_dir: str | Path) -> dict[str, pd.DataFrame]:
-    """Read the canonical tables a previous ingest wrote; absent tables are simply not in the dict."""
+    """Read the canonical tables a previous ingest wrote; absent tables (and tables with no
+    loaded rows, which ingest does not write) are simply not in the dict."""
     tables_dir = Path(tables_dir)
     if not tables_dir.exists():
         raise FileNotFoundError(f"{tables_dir}: no ingested tables; run notebooks/01_ingest first "

@@ -106,6 +106,15 @@ if len(q):
     display(examples.style.hide(axis="index"))
 else:
     display(Markdown("No rows were quarantined."))"""),
+    new_markdown_cell("""## Loaded, but worth a look
+
+Rows that were loaded but deserve a question to the client: tables that arrived without rows,
+and events or survey answers dated before the customer's signup date."""),
+    new_code_cell("""notes = result.note_table()
+if len(notes):
+    display(notes[["table", "check", "rows", "message"]].style.format({"rows": "{:,}"}).hide(axis="index"))
+else:
+    display(Markdown("Nothing to note: every loaded table has rows and no row predates its customer."))"""),
     new_markdown_cell("""## What the data covers"""),
     new_code_cell("""coverage = profile_coverage(tables)
 display(coverage.style.format({"rows": "{:,}", "days": "{:,.0f}"}, na_rep="-"))"""),
