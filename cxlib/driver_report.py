@@ -74,6 +74,14 @@ def diagnose_drivers(surveys: pd.DataFrame, config: ClientConfig, *, customers: 
                               driver_levels=tuple(s.driver_levels), min_rated=s.min_rated)
     if X.shape[1] == 0:
         raise ValueError(f"no driver is rated by at least {s.min_rated} respondents")
+    if y.nunique() < 2:
+        raise ValueError(f"every one of the {len(y):,} {s.outcome_level} {s.outcome_metric} ratings is "
+                         f"{y.iloc[0]:g} (zero variance), so there is nothing for drivers to explain")
+    constant = [c for c in X if X[c].nunique() < 2]
+    X = X.drop(columns=constant)
+    if X.shape[1] == 0:
+        raise ValueError("every driver has a single rating value (zero variance): "
+                         f"{', '.join(constant[:5])}{' …' if len(constant) > 5 else ''}")
     multi = len(s.driver_levels) > 1
     groups = ({lvl: [c for c in X if c.startswith(f"{lvl}: ")] for lvl in s.driver_levels} if multi else None)
     groups = {k: v for k, v in groups.items() if v} if groups else None
@@ -84,7 +92,8 @@ def diagnose_drivers(surveys: pd.DataFrame, config: ClientConfig, *, customers: 
     name = d["subject"] if not multi else d["level"] + ": " + d["subject"]
     metric = d.assign(driver=name).groupby("driver")["metric"].agg(lambda m: m.mode().iat[0])
     driver_metric = {c: metric[c] for c in X.columns}
-    skipped = []
+    skipped = [f"Driver '{c}' has one rating value for every respondent (zero variance) and is left out."
+               for c in constant]
     segments = {}
     for col in s.segments:
         if customers is None or col not in customers:

@@ -95,8 +95,8 @@ def correlation_matrix(X: np.ndarray, y: np.ndarray, *, missing: str = "pairwise
     C, n = _weighted_pairwise_corr(Z, weights)
     if np.isnan(C).any():
         bad = sorted({int(i) for i in np.argwhere(np.isnan(C))[:, 0]})
-        raise ValueError(f"correlations undefined for column(s) {bad}: a driver is constant or never rated "
-                         "together with another")
+        raise ValueError(f"correlations undefined for column(s) {bad} (the outcome is column {Z.shape[1] - 1}): "
+                         "a driver is constant or never rated together with another")
     return _nearest_pd(C)
 
 

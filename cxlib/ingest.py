@@ -596,7 +596,7 @@ def _raw_value(c: Coerced, df: pd.DataFrame, col, i) -> str | None:
         return None
     src = c.raw_values.get(col, df[col])
     v = src.loc[i]
-    return None if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA else str(v)[:200]
+    return None if pd.isna(v) or str(v) == "nan" else str(v)[:200]
 
 
 # --------------------------------------------------------------------------- run

@@ -6,6 +6,7 @@ call it directly. Each step is also available on its own in :mod:`cxlib.journeys
 """
 from __future__ import annotations
 
+import difflib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +64,25 @@ class JourneyDiagnosis:
         return paths
 
 
+def check_journey_definitions(definitions: dict, steps: pd.DataFrame, journeys: pd.DataFrame,
+                              touchpoint: str = "touchpoint", journey_type: str = "journey_type") -> list[str]:
+    """One plain sentence per configured journey type that matched no journey, naming the
+    start or end touchpoints missing from the events and the nearest names that do occur."""
+    seen = set(steps[touchpoint].dropna().unique())
+    found = set(journeys[journey_type].unique()) if len(journeys) else set()
+    out = []
+    for name, d in definitions.items():
+        if name in found:
+            continue
+        missing = [t for t in [*d.start, *d.end] if t not in seen]
+        near = sorted({m for t in missing for m in difflib.get_close_matches(t, seen, n=2, cutoff=0.6)})
+        why = (f"its touchpoints {missing} never occur in the events"
+               + (f" (similar names that do: {near})" if near else "") if missing
+               else "no start was followed by its steps within the journey's maximum duration")
+        out.append(f"Journey type '{name}' matched no journeys: {why}. Check analysis.journeys.{name} in client.yml.")
+    return out
+
+
 def diagnose_journeys(events, analysis: Analysis, *, customers: pd.DataFrame | None = None,
                       surveys: pd.DataFrame | None = None, as_of=None, seed: int = 0,
                       progress: bool = False) -> JourneyDiagnosis:
@@ -79,6 +99,7 @@ def diagnose_journeys(events, analysis: Analysis, *, customers: pd.DataFrame | N
                                  repeat_window_days=analysis.repeat_window_days, as_of=as_of, progress=progress)
     timings["reconstruct"] = time.perf_counter() - t0
     j = recon.journeys
+    skipped += check_journey_definitions(analysis.journeys, recon.steps, j)
     if surveys is None or not len(surveys):
         skipped.append("No survey table: journey scores, the watermelon check and the bimodality test are skipped.")
     j = assign_journey_scores(j, recon.steps, surveys, analysis.green_threshold,

@@ -47,7 +47,8 @@ def plot_row_accounting(accounting: pd.DataFrame, ax=None):
     ax.barh(data.index, data["loaded"], color=GOOD, label="loaded")
     ax.barh(data.index, data["quarantined"], left=data["loaded"], color=BAD, label="quarantined")
     for i, (name, row) in enumerate(data.iterrows()):
-        ax.text(total[name], i, f"  {row['quarantined'] / total[name]:.2%} quarantined", va="center", fontsize=9)
+        label = f"  {row['quarantined'] / total[name]:.2%} quarantined" if total[name] else "  no rows"
+        ax.text(total[name], i, label, va="center", fontsize=9)
     ax.set_xlim(0, total.max() * 1.35)
     ax.set_title("Every input row is loaded or quarantined")
     ax.set_xlabel("rows")

@@ -381,3 +381,47 @@ def test_zero_variance_survey_loads(client):
     r = client.ingest()
     assert_accounted(r, client)
     assert r.tables["surveys"]["score"].nunique() == 1
+
+
+# --------------------------------------------------------------------------- analyses on degraded data
+
+def test_a_journey_definition_that_matches_nothing_is_named_with_near_misses(client):
+    from cxlib.config import parse_config
+    from cxlib.journey_report import diagnose_journeys
+    client.config["analysis"] = {"journeys": {
+        "repair": {"start": ["Fault reported"], "end": ["Fault resolved"]},
+        "move": {"start": ["Move notise"], "end": ["First bill new address"]},
+        "ghost": {"start": ["Nothing like it"], "end": ["Never"]}}}
+    r = client.ingest()
+    analysis = parse_config(client.config).analysis
+    dx = diagnose_journeys(r.tables["events"], analysis, customers=r.tables["customers"],
+                           surveys=r.tables["surveys"], as_of=AS_OF)
+    assert set(dx.types) == {"repair"}
+    notes = [s for s in dx.skipped if s.startswith("Journey type")]
+    assert len(notes) == 2
+    assert "'move' matched no journeys" in notes[0] and "['Move notise']" in notes[0] and "'Move notice'" in notes[0]
+    assert "'ghost'" in notes[1] and "analysis.journeys.ghost" in notes[1]
+
+
+def test_zero_variance_outcome_or_driver_is_explained_not_crashed(client):
+    from cxlib.config import parse_config
+    from cxlib.driver_report import diagnose_drivers
+    rows = [SURVEYS[0]]
+    for i in range(40):  # 40 respondents: relationship NPS and two touchpoint ratings each
+        cid, day = f"R{i}", f"2025-{i % 12 + 1:02d}-{i % 27 + 1:02d}"
+        rows += [[cid, day, "relationship", "", "nps", str(i % 11), ""],
+                 [cid, day, "touchpoint", "Call", "csat", str(i % 5 + 1), ""],
+                 [cid, day, "touchpoint", "Bill", "csat", "3", ""]]
+    client.write("surveys.csv", to_csv(rows))
+    client.config["analysis"] = {"drivers": {"driver_levels": ["touchpoint"], "min_rated": 5, "n_boot": 20}}
+    del client.config["tables"]["customers"]  # respondents R0..R39 are not in the small customer table
+    r = client.ingest()
+    cfg = parse_config(client.config)
+    dx = diagnose_drivers(r.tables["surveys"], cfg, seed=1)
+    assert list(dx.X.columns) == ["Call"]
+    assert any("'Bill' has one rating value" in s for s in dx.skipped)
+    flat = [rows[0]] + [[*x[:5], "7" if x[2] == "relationship" else x[5], x[6]] for x in rows[1:]]
+    client.write("surveys.csv", to_csv(flat))
+    r = client.ingest()
+    with pytest.raises(ValueError, match=r"relationship nps ratings is 7 \(zero variance\)"):
+        diagnose_drivers(r.tables["surveys"], cfg, seed=1)

@@ -1,6 +1,6 @@
 """The papermill pipeline end to end on a small demo, and its failure modes."""
 import json
-from html import escape as html_escape
+from html import escape as html_escape, unescape as html_unescape
 import re
 import shutil
 
@@ -11,6 +11,12 @@ import pytest
 from cxlib.report import NOTEBOOKS_DIR, ReportError, run_report
 
 pytestmark = pytest.mark.slow
+
+
+def visible_text(page: str) -> str:
+    """What a reader sees: the page without styles, scripts and tags."""
+    page = re.sub(r"<(style|script)[^>]*>.*?</\1>", " ", page, flags=re.S)
+    return re.sub(r"\s+", " ", html_unescape(re.sub(r"<[^>]+>", " ", page)))
 
 
 @pytest.fixture(scope="module")
@@ -180,3 +186,38 @@ def test_summary_of_a_client_without_events_says_what_was_not_analysed(small_dem
     assert "Not analysed" in html and "no events table" in html
     for nb in ("02_journeys", "03_drivers", "04_recommendations"):
         assert "Traceback" not in (index.parent / f"{nb}.html").read_text()
+
+
+def test_degraded_client_reports_without_tracebacks(small_demo, tmp_path):
+    """Flat survey scores, a journey definition that matches nothing and an identity map with
+    a header only: the report completes and each section says what it could not do."""
+    import yaml
+    root, _ = small_demo
+    data = tmp_path / "data"
+    shutil.copytree(root / "demo", data / "flat")
+    folder, raw = data / "flat", data / "flat" / "raw"
+    cfg = yaml.safe_load((folder / "client.yml").read_text())
+    cfg["analysis"]["journeys"]["ghost"] = {"start": ["Nonexistent step"], "end": ["Never"]}
+    (folder / "client.yml").write_text(yaml.safe_dump(cfg))
+    sv = pd.read_csv(raw / "survey_responses.csv", dtype=str)
+    sv["answer"] = "4"
+    sv.to_csv(raw / "survey_responses.csv", index=False)
+    book = pd.read_excel(raw / "relationship_survey.xlsx", sheet_name=None, dtype=str)
+    for col in book["Responses"]:
+        if "(0-10" in col or "(1-5" in col:
+            book["Responses"][col] = book["Responses"][col].where(book["Responses"][col].isna(), "4")
+    with pd.ExcelWriter(raw / "relationship_survey.xlsx") as w:
+        for name, frame in book.items():
+            frame.to_excel(w, sheet_name=name, index=False)
+    (raw / "identity_map.csv").write_text("email_sha1,account\n")
+    index = run_report("flat", data_root=data, reports_root=tmp_path / "reports", progress=False)
+    pages = {nb: (index.parent / f"{nb}.html").read_text() for nb in
+             ("01_ingest", "02_journeys", "03_drivers", "04_recommendations")}
+    for page in pages.values():
+        text = visible_text(page)
+        assert not any(word in text for word in ("Traceback", "Error", "Warning")), text[:2000]
+    assert "no identities rows were loaded" in pages["01_ingest"]
+    assert "Journey type &#39;ghost&#39; matched no journeys" in pages["02_journeys"] \
+        or "Journey type 'ghost' matched no journeys" in pages["02_journeys"]
+    assert "relationship nps ratings is 4 (zero variance), so there is nothing for drivers" in pages["03_drivers"]
+    assert "The action list" in pages["04_recommendations"]
