@@ -255,6 +255,28 @@ class Analysis(_Strict):
         return v
 
 
+PERSONAL_COLUMNS = ["name", "first_name", "last_name", "full_name", "customer_name", "email", "e_mail",
+                    "email_address", "phone", "phone_number", "mobile", "telephone", "address", "street",
+                    "postcode", "zip", "zip_code", "date_of_birth", "birth_date", "iban"]
+
+
+class PrivacySettings(_Strict):
+    show_identifiers: bool = Field(
+        default=False, description="Show raw customer ids in the report (e.g. in quarantine examples). "
+        "Off by default: ids are replaced by stable pseudonyms.")
+    comments: Literal["themes", "redacted", "verbatim"] = Field(
+        default="themes", description="How free-text comments appear: 'themes' (counts per theme only), "
+        "'redacted' (themes plus short excerpts with e-mail addresses, phone numbers and ids masked) or "
+        "'verbatim' (excerpts as written; only with the client's consent).")
+    personal_columns: list[str] = Field(
+        default_factory=lambda: list(PERSONAL_COLUMNS),
+        description="Customer columns that identify a person (matched ignoring case, spaces and '-'). "
+        "They are dropped at ingest: the diagnosis never needs them.")
+    comment_themes: dict[str, list[str]] = Field(
+        default_factory=dict, description="Comment themes as {theme: [keywords]} (case-insensitive word "
+        "starts, e.g. {billing: [bill, invoice, charge]}); default: a built-in telecom/service set.")
+
+
 class ClientConfig(_Strict):
     name: str = Field(description="Display name of the client, used in report titles.")
     currency: str = Field(default="EUR", min_length=1, max_length=5, description="Currency code or symbol for money figures.")
@@ -263,6 +285,8 @@ class ClientConfig(_Strict):
     tables: Tables = Field(description="Source files per canonical table. A client may have only some tables.")
     scales: dict[str, Scale] = Field(default_factory=dict, description="Extra survey metrics and their score ranges.")
     analysis: Analysis = Field(default_factory=Analysis, description="Settings the analysis notebooks read.")
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings,
+                                     description="What personal data may appear in the report.")
 
     @field_validator("timezone")
     @classmethod

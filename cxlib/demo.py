@@ -26,6 +26,7 @@ Planted (see ``PLANTED``):
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -811,6 +812,7 @@ def raw_frames(d: DemoData, rng) -> tuple[dict[str, pd.DataFrame], dict]:
         "Status": np.where(cust["churned"], "Cancelled", "Active"),
         "CancelDate": np.where(cust["churned"], churn_local.dt.strftime("%d-%m-%Y").to_numpy(dtype=object), ""),
         "CancelReason": cust["churn_reason"].fillna("").to_numpy(),
+        **_personal_details(ids),
     })
     n_dup_c, n_missing_c = 12, 6
     dup_rows = crm.iloc[np.sort(rng.choice(len(crm), n_dup_c, replace=False))]
@@ -878,19 +880,49 @@ def raw_frames(d: DemoData, rng) -> tuple[dict[str, pd.DataFrame], dict]:
         **{q: rel[f"j_{k}"].to_numpy() for k, q in RELATIONSHIP_JOURNEY_QUESTIONS.items()},
         **{q: rel[f"a_{k}"].astype(int).to_numpy() for k, q in RELATIONSHIP_ATTRIBUTE_QUESTIONS.items()},
     })
+    raw_rel["Comment"], n_pii = _plant_personal_data(raw_rel["Comment"].to_numpy(), raw_rel["Account"].to_numpy())
     n_oor = max(1, len(raw_rel) // 500)
     oor = np.sort(rng.choice(len(raw_rel), n_oor, replace=False))
     raw_rel.loc[oor, "How likely are you to recommend us? (0-10)"] = 11
     counts_s["score_out_of_range"] += n_oor
     dirt["surveys"] = counts_s
     dirt["identity"] = {"events_hashed_id_rows": int(raw_ev["acct"].str.startswith("EM-", na=False).sum())}
+    dirt["privacy"] = {"comments_with_personal_data": n_pii, "personal_columns": ["Name", "Email"]}
     return {"crm_customers.csv": crm, "identity_map.csv": id_map, "contact_history.csv.gz": raw_ev,
             "survey_responses.csv": raw_sv, "relationship_survey.xlsx": raw_rel}, dirt
 
 
+_FIRST = ["Anna", "Bram", "Chris", "Daan", "Emma", "Fleur", "Gijs", "Hanna", "Ivo", "Julia", "Kees", "Lotte"]
+_LAST = ["de Vries", "Jansen", "Bakker", "Visser", "Smit", "Meijer", "de Boer", "Mulder", "Bos", "Vos"]
+
+
+def _personal_details(ids: np.ndarray) -> dict[str, np.ndarray]:
+    """Name and e-mail address per account, derived from the id (no random draws, so the
+    rest of the demo is unchanged). Planted so that the privacy tests have something to find."""
+    h = [int(hashlib.sha1(a.encode()).hexdigest()[:8], 16) for a in ids]
+    first = [_FIRST[x % len(_FIRST)] for x in h]
+    last = [_LAST[(x >> 8) % len(_LAST)] for x in h]
+    email = [f"{f.lower()}.{l.replace(' ', '').lower()}.{a[-5:]}@example.com" for f, l, a in zip(first, last, ids)]
+    return {"Name": np.array([f"{f} {l}" for f, l in zip(first, last)], dtype=object),
+            "Email": np.array(email, dtype=object)}
+
+
+def _plant_personal_data(comments: np.ndarray, accounts: np.ndarray) -> tuple[np.ndarray, int]:
+    """Every fifth comment also gives an e-mail address, a phone number or the account
+    number, as real comments do. Deterministic: no random draws."""
+    out = comments.copy()
+    written = np.flatnonzero(pd.notna(out))
+    for k, i in enumerate(written[::5]):
+        acct = accounts[i]
+        extra = [f" Mail me at {_personal_details(np.array([acct]))['Email'][0]}.",
+                 f" Call me on 06-{int(hashlib.sha1(acct.encode()).hexdigest()[:7], 16) % 10**8:08d}.",
+                 f" My account number is {acct}."][k % 3]
+        out[i] = out[i] + extra
+    return out, int(len(written[::5]))
+
+
 def _email_hash(account: str) -> str:
     """A stable stand-in for a hashed e-mail address of an account."""
-    import hashlib
     return "EM-" + hashlib.sha1(f"{account.lower()}@example.com".encode()).hexdigest()[:16]
 
 

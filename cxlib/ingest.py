@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from .config import ClientConfig, Source
+from .privacy import drop_personal_columns, pseudonymize
 from .schema import CHANNELS, SURVEY_LEVELS, TABLE_NAMES, canonical_names, columns_of, required_names
 
 log = logging.getLogger(__name__)
@@ -661,6 +662,12 @@ def ingest_client(config: ClientConfig, data_dir: str | Path, as_of: datetime | 
         loaded_parts, q_parts = [], []
         for source in sources:
             raw, malformed = read_source(source, data_dir)
+            raw, personal = drop_personal_columns(raw, config.privacy.personal_columns,
+                                                  keep={*source.columns, *META})
+            if personal:
+                notes.append({"table": table, "check": "personal_columns_dropped", "rows": len(raw), "examples": [],
+                              "message": f"{Path(source.path).name}: personal column(s) {personal} were dropped "
+                                         "at ingest (privacy.personal_columns); the diagnosis does not need them"})
             log.info("read %s: %d rows", raw[SOURCE].iloc[0] if len(raw) else source.path, len(raw))
             mapped = map_source(raw, source, table)
             coerced = coerce_table(mapped, table, source, config.timezone)
@@ -786,6 +793,21 @@ def _raw_rows_json(raw: pd.DataFrame, q: pd.DataFrame) -> list[str]:
     sub = by_row.loc[q[ROW].to_numpy(), cols]
     return [json.dumps({k: (None if pd.isna(v) else str(v)[:500]) for k, v in rec.items()}, ensure_ascii=False)
             for rec in sub.to_dict("records")]
+
+
+ID_COLUMNS = ("customer_id", "secondary_id")
+
+
+def list_quarantine_examples(quarantine: pd.DataFrame, per_reason: int = 3, *, show_identifiers: bool = False,
+                             salt: str = "") -> pd.DataFrame:
+    """Up to ``per_reason`` quarantined rows per table and reason (file, line, column and
+    value) for the report. Customer ids are replaced by stable pseudonyms unless
+    ``show_identifiers``; the raw rows stay in quarantine.csv for the analyst."""
+    ex = quarantine.groupby(["table", "reason"]).head(per_reason)[["table", "source", "row", "reason", "column", "value"]]
+    if not show_identifiers:
+        ids = (ex["column"].isin(ID_COLUMNS) | (ex["reason"] == "duplicate")) & ex["value"].notna()
+        ex = ex.assign(value=ex["value"].where(~ids, pseudonymize(ex["value"].where(ids), salt)))
+    return ex
 
 
 def extract_time(config: ClientConfig, as_of: datetime | None = None) -> pd.Timestamp:

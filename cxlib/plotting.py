@@ -530,3 +530,25 @@ def plot_value_deciles(deciles: pd.DataFrame, ax=None, *, currency: str = "", ti
     ax.legend(h1 + h2, l1 + l2, loc="upper center", frameon=False, ncol=3)
     ax.set_title(title or "Revenue against cost to serve")
     return ax
+
+
+def plot_comment_themes(themes: pd.DataFrame, ax=None, *, groups: list[str] | None = None, title: str = ""):
+    """Share of comments mentioning each theme, per group (e.g. detractors against
+    promoters) with 95% intervals; ``themes`` is :func:`comments.summarize_comment_themes`."""
+    ax = _ax(ax)
+    keys = [f"{g} " for g in groups] if groups else [""]
+    t = themes.iloc[::-1]
+    idx = np.arange(len(t))
+    height = 0.8 / len(keys)
+    colors = {"detractor ": BAD, "promoter ": GOOD}
+    for k, key in enumerate(keys):
+        v, lo, hi = t[f"{key}share"], t[f"{key}share_lo"], t[f"{key}share_hi"]
+        ax.barh(idx + (k - (len(keys) - 1) / 2) * height, v * 100, height=height,
+                color=colors.get(key, PALETTE[k % len(PALETTE)]), label=(key.strip() + "s") if key else "all",
+                xerr=np.vstack([v - lo, hi - v]).clip(min=0) * 100, error_kw={"lw": 1, "capsize": 2})
+    ax.set_yticks(idx, [_wrap(str(i), 30) for i in t.index])
+    ax.set_xlabel("% of comments mentioning the theme (95% CI)")
+    ax.set_title(title or "What customers write about")
+    if len(keys) > 1:
+        ax.legend(loc="lower right", frameon=False)
+    return ax

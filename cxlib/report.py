@@ -18,6 +18,7 @@ from .summary import render_executive_summary
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 DEFAULT_SEED = 42
 
 
@@ -53,11 +54,14 @@ def check_parameters(notebook: Path, parameters: dict) -> None:
 
 
 def render_html(executed: Path, out: Path, title: str) -> Path:
-    """Render an executed notebook to HTML without code cells or prompts."""
+    """Render an executed notebook to one self-contained HTML file: no code cells or prompts,
+    images inline and no script or font fetched from a CDN (templates/cxlib)."""
     import nbformat
     from nbconvert import HTMLExporter
     nb = nbformat.read(executed, as_version=4)
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    exporter = HTMLExporter(template_name="cxlib", extra_template_basedirs=[str(TEMPLATES_DIR)],
+                            exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
+                            embed_images=True)
     nb.metadata["title"] = title
     body, _ = exporter.from_notebook_node(nb)
     out.write_text(body, encoding="utf-8")
@@ -113,7 +117,11 @@ def run_report(client: str, data_root: str | Path = "data", reports_root: str | 
                                       error=error, started_at=started.isoformat(timespec="seconds"),
                                       notebooks={r.name: round(r.seconds, 2) for r in runs})
         write_provenance(paths.provenance, provenance)
-        write_index(paths.run_dir, config.name, runs, status, error, top=config.analysis.recommendations.top)
+        privacy = check_privacy(paths.run_dir, [r.html for r in runs], config) if runs else None
+        write_index(paths.run_dir, config.name, runs, status, error, top=config.analysis.recommendations.top,
+                    privacy=privacy)
+        if privacy and privacy["found"]:
+            say(f"PRIVACY WARNING: {privacy['found']} identifier(s) or e-mail address(es) on {privacy['pages']}")
     say(f"report ready: {paths.run_dir / 'index.html'}")
     return paths.run_dir / "index.html"
 
@@ -137,8 +145,38 @@ td,th{padding:.35rem .8rem;border-bottom:1px solid #ddd;text-align:right}th:firs
 #summary li{margin:.3rem 0}"""
 
 
+def check_privacy(run_dir: Path, pages: list[Path], config) -> dict:
+    """Scan the rendered pages for the client's customer ids (customers, secondary ids and
+    quarantined ids) and for e-mail addresses. Returns {'identifiers', 'pages', 'found'};
+    the result goes on index.html and into privacy.json."""
+    import pandas as pd
+    from .privacy import scan_for_identifiers, scannable_identifiers
+    ids: set[str] = set()
+    if not config.privacy.show_identifiers:
+        for table, col in (("customers", "customer_id"), ("identities", "secondary_id")):
+            f = run_dir / "tables" / f"{table}.parquet"
+            if f.exists():
+                ids |= scannable_identifiers(pd.read_parquet(f, columns=[col])[col])
+        q = run_dir / "quarantine" / "quarantine.parquet"
+        if q.exists():
+            qq = pd.read_parquet(q, columns=["column", "value"])
+            ids |= scannable_identifiers(qq.loc[qq["column"].isin(["customer_id", "secondary_id"]), "value"])
+    found, where = 0, []
+    for page in [*pages, run_dir / "index.html"]:
+        if page.exists():
+            hits = scan_for_identifiers(page.read_text(encoding="utf-8"), ids)
+            if config.privacy.comments == "verbatim":
+                hits["emails"] = 0
+            if hits["identifiers"] or hits["emails"]:
+                found += hits["identifiers"] + hits["emails"]
+                where.append(page.name)
+    result = {"identifiers": len(ids), "pages": where, "scanned": len(pages), "found": found}
+    (run_dir / "privacy.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
 def write_index(run_dir: Path, name: str, runs: list[NotebookRun], status: str = "ok",
-                error: str | None = None, top: int = 5) -> Path:
+                error: str | None = None, top: int = 5, privacy: dict | None = None) -> Path:
     """index.html: status, the executive summary and the ingestion accounting from
     metrics.json, and links to each section."""
     metrics = read_metrics(run_dir / "metrics.json")
@@ -162,9 +200,19 @@ def write_index(run_dir: Path, name: str, runs: list[NotebookRun], status: str =
     for r, (page, title) in zip(runs, sections):
         parts.append(f"<li><a href='{page}'>{html.escape(title)}</a> "
                      f"<span class='muted'>({r.seconds:.0f}s)</span></li>")
-    parts.append("</ol><p class='muted'>Figures: <a href='metrics.json'>metrics.json</a> · "
+    parts.append("</ol>")
+    if privacy is not None:
+        if privacy["found"]:
+            parts.append(f"<p class='failed'>Privacy check: {privacy['found']:,} customer identifier(s) or e-mail "
+                         f"address(es) appear on {html.escape(', '.join(privacy['pages']))}. Do not circulate "
+                         "this report before they are removed.</p>")
+        else:
+            parts.append(f"<p class='muted'>Privacy check: {privacy['scanned']} section(s) scanned for "
+                         f"{privacy['identifiers']:,} customer identifiers and for e-mail addresses; none found.</p>")
+    parts.append("<p class='muted'>Figures: <a href='metrics.json'>metrics.json</a> · "
                  "Reproducibility: <a href='provenance.json'>provenance.json</a> · "
-                 "Quarantined rows: <a href='quarantine/quarantine.csv'>quarantine.csv</a></p></body></html>")
+                 "Quarantined rows (raw, for the analyst): <a href='quarantine/quarantine.csv'>quarantine.csv</a></p>"
+                 "</body></html>")
     out = run_dir / "index.html"
     out.write_text("\n".join(parts), encoding="utf-8")
     return out

@@ -221,3 +221,32 @@ def test_degraded_client_reports_without_tracebacks(small_demo, tmp_path):
         or "Journey type 'ghost' matched no journeys" in pages["02_journeys"]
     assert "relationship nps ratings is 4 (zero variance), so there is nothing for drivers" in pages["03_drivers"]
     assert "The action list" in pages["04_recommendations"]
+
+
+def test_reports_show_no_customer_ids_names_emails_or_comments(report, small_demo):
+    """Scan every rendered page for the demo's planted identifiers: account numbers, hashed
+    e-mail ids, names and e-mail addresses from the CRM, and the comments as written."""
+    from cxlib.demo import _COMMENTS
+    index, truth = report
+    root, _ = small_demo
+    raw = root / "demo" / "raw"
+    crm = pd.read_csv(raw / "crm_customers.csv", sep=";", dtype=str)
+    hashed = pd.read_csv(raw / "identity_map.csv", dtype=str)["email_sha1"]
+    rel = pd.read_excel(raw / "relationship_survey.xlsx", sheet_name="Responses", dtype=str)
+    assert truth["dirt"]["privacy"]["comments_with_personal_data"] > 0 and crm["Email"].notna().all()
+    forbidden = (set(crm["AccountNo"].dropna()) | set(hashed) | set(crm["Name"]) | set(crm["Email"]))
+    pages = sorted(index.parent.glob("*.html"))
+    assert len(pages) == 5
+    for page in pages:
+        text = visible_text(page.read_text())
+        words = set(re.findall(r"[\w@.+-]+", text))
+        assert not words & forbidden, (page.name, sorted(words & forbidden)[:5])
+        assert not any(name in text for name in crm["Name"].unique()), page.name
+        assert "@" not in text and not re.search(r"06-\d{8}", text), page.name
+        assert not any(c in text for band in _COMMENTS.values() for c in band), page.name
+        assert not any(c in text for c in rel["Comment"].dropna().unique()), page.name
+    drivers = (index.parent / "03_drivers.html").read_text()
+    assert "What customers write" in drivers and "detractors" in drivers
+    assert "none found" in index.read_text()
+    tables = index.parent / "tables" / "customers.parquet"
+    assert not {"Name", "Email"} & set(pd.read_parquet(tables).columns)   # dropped at ingest

@@ -42,7 +42,7 @@ how many customers answer surveys."""),
 from IPython.display import Markdown, display
 
 from cxlib.config import load_config
-from cxlib.ingest import REASONS, ingest_client, write_ingest
+from cxlib.ingest import REASONS, ingest_client, list_quarantine_examples, write_ingest
 from cxlib.metrics import record_metrics
 from cxlib.paths import resolve_client_paths
 from cxlib.plotting import (plot_channel_mix, plot_events_over_time, plot_events_per_customer,
@@ -95,15 +95,16 @@ else:
     new_markdown_cell("""## Why rows were quarantined
 
 Each reason with what it means and up to three example rows (file, line and the offending value).
-The full list, with every raw row, is in the run folder's `quarantine/quarantine.csv`."""),
+Customer ids are shown as pseudonyms (`privacy.show_identifiers`). The full list, with every raw
+row, is in the run folder's `quarantine/quarantine.csv`, for the analyst only."""),
     new_code_cell("""q = result.quarantine
 if len(q):
     plot_quarantine_reasons(q)
     reasons = q.groupby(["table", "reason"]).size().rename("rows").reset_index()
     reasons["meaning"] = reasons["reason"].map(REASONS)
     display(reasons.style.format({"rows": "{:,}"}).hide(axis="index"))
-    examples = q.groupby(["table", "reason"]).head(3)[["table", "source", "row", "reason", "column", "value"]]
-    display(examples.style.hide(axis="index"))
+    examples = list_quarantine_examples(q, 3, show_identifiers=config.privacy.show_identifiers, salt=client)
+    display(examples.style.format(na_rep="–").hide(axis="index"))
 else:
     display(Markdown("No rows were quarantined."))"""),
     new_markdown_cell("""## Loaded, but worth a look
@@ -371,14 +372,15 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from cxlib.churn_report import build_driver_metrics, diagnose_churn
+from cxlib.comments import comment_frame, pick_excerpts, summarize_comment_themes
 from cxlib.config import load_config
 from cxlib.driver_report import diagnose_drivers
 from cxlib.ingest import extract_time, read_tables
 from cxlib.journeys import read_journeys
 from cxlib.metrics import record_metrics
 from cxlib.paths import resolve_client_paths
-from cxlib.plotting import (plot_calibration, plot_churn_reasons, plot_driver_importance, plot_importance_performance,
-                            plot_money, plot_odds_ratios, plot_penalty_reward, plot_segment_drivers, set_house_style)"""),
+from cxlib.plotting import (plot_calibration, plot_churn_reasons, plot_comment_themes, plot_driver_importance,
+                            plot_importance_performance, plot_money, plot_odds_ratios, plot_penalty_reward, plot_segment_drivers, set_house_style)"""),
     params_cell(),
     new_code_cell(DERIVED + """
 tables = read_tables(paths.tables_dir)
@@ -537,6 +539,32 @@ calibration: do customers given a 10% risk leave 10% of the time?"""),
         {"odds_ratio": "{:.2f}", "lo": "{:.2f}", "hi": "{:.2f}", "prevalence": "{:.1%}"}, na_rep="–"))
 else:
     display(Markdown("*Skipped:* " + "; ".join(x for x in cx.skipped if x.startswith(("churn model", "the client")))))"""),
+    new_markdown_cell("""## What customers write
+
+Free-text comments grouped into themes, with the share of commenting detractors and promoters
+who mention each one (95% intervals). A theme that detractors mention far more often than
+promoters points at a break. Comments are never shown as written unless the client's privacy
+settings allow it (`privacy.comments`); excerpts have e-mail addresses, phone numbers and ids masked."""),
+    new_code_cell("""commented = comment_frame(tables.get("surveys"))
+if len(commented):
+    themes = summarize_comment_themes(commented, group="group", themes=config.privacy.comment_themes or None)
+    groups = [g for g in ("detractor", "promoter") if f"{g} n" in themes.columns]
+    top = themes.index[0]
+    display(Markdown(
+        f"{len(commented):,} comments; the most common theme is **{top}** "
+        f"({themes.loc[top, 'share']:.0%} of comments, 95% CI {themes.loc[top, 'share_lo']:.0%}–"
+        f"{themes.loc[top, 'share_hi']:.0%}, n = {themes.loc[top, 'n']:,})."))
+    plot_comment_themes(themes, groups=groups)
+    plt.show()
+    cols = ["comments", "share"] + [f"{g} share" for g in groups]
+    display(themes[cols].style.format({"comments": "{:,}", **{c: "{:.0%}" for c in cols[1:]}}, na_rep="–"))
+    if config.privacy.comments != "themes":
+        for theme in themes.index[:3]:
+            quotes = pick_excerpts(commented, theme, themes=config.privacy.comment_themes or None, seed=seed,
+                                   verbatim=config.privacy.comments == "verbatim")
+            display(Markdown(f"**{theme}**: " + " · ".join(f"“{q}”" for q in quotes)))
+else:
+    display(Markdown("*Skipped:* the surveys carry no free-text comments."))"""),
     new_markdown_cell("""## Why customers say they left
 
 Stated reasons, grouped into the classic benchmark categories where the configuration maps them
