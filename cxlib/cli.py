@@ -30,6 +30,14 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("-p", "--param", action="append", type=_parse_param, default=[],
                      help="extra notebook parameter NAME=VALUE (must be declared in the notebooks)")
 
+    bat = sub.add_parser("reports", help="run the report of every configured client (in parallel) and write "
+                                          "reports/index.html")
+    bat.add_argument("--data-root", default="data")
+    bat.add_argument("--reports-root", default="reports")
+    bat.add_argument("--seed", type=int, default=42)
+    bat.add_argument("--jobs", type=int, default=None, help="reports at a time (default: one per core)")
+    bat.add_argument("--clients", default=None, help="comma-separated client names (default: every folder with a client.yml)")
+
     demo = sub.add_parser("demo", help="generate the demo client's raw files and truth.json")
     demo.add_argument("--out", default="data/demo")
     demo.add_argument("--customers", type=int, default=20_000)
@@ -53,6 +61,14 @@ def main(argv: list[str] | None = None) -> int:
             except ReportError as err:
                 print(f"error: {err}", file=sys.stderr)
                 return 1
+        elif args.command == "reports":
+            from .batch import list_clients, run_batch
+            clients = args.clients.split(",") if args.clients else list_clients(args.data_root)
+            if not clients:
+                print(f"error: no client.yml under {args.data_root}/", file=sys.stderr)
+                return 2
+            runs = run_batch(clients, args.data_root, args.reports_root, seed=args.seed, jobs=args.jobs)
+            return 1 if any(r.status != "ok" for r in runs) else 0
         elif args.command == "demo":
             from .demo import generate_demo
             generate_demo(args.out, n_customers=args.customers, seed=args.seed, progress=True)

@@ -250,3 +250,24 @@ def test_reports_show_no_customer_ids_names_emails_or_comments(report, small_dem
     assert "none found" in index.read_text()
     tables = index.parent / "tables" / "customers.parquet"
     assert not {"Name", "Email"} & set(pd.read_parquet(tables).columns)   # dropped at ingest
+
+
+def test_batch_runs_carry_on_past_a_failure_and_write_a_landing_page(small_demo, tmp_path, capsys):
+    from cxlib.batch import list_clients, run_batch
+    root, _ = small_demo
+    data = tmp_path / "data"
+    shutil.copytree(root / "demo", data / "demo")
+    (data / "broken").mkdir()
+    (data / "broken" / "client.yml").write_text("name: Broken\ntables:\n  events:\n    - path: raw/nowhere.csv\n")
+    assert list_clients(data) == ["broken", "demo"]
+    runs = run_batch(list_clients(data), data, tmp_path / "reports", seed=3, jobs=2)
+    assert [(r.client, r.status) for r in runs] == [("broken", "failed"), ("demo", "ok")]
+    assert "nowhere.csv: file not found" in runs[0].error
+    err = capsys.readouterr().err
+    assert "broken: FAILED" in err and "demo: ok" in err and "1 ok, 1 failed" in err
+    landing = (tmp_path / "reports" / "index.html").read_text()
+    metrics = json.loads((tmp_path / "reports" / "demo" / "metrics.json").read_text())
+    rows_in = sum(v["rows_in"] for v in metrics["ingest"].values())
+    assert "href='demo/index.html'" in landing and f"{rows_in:,}" in landing
+    assert f"{metrics['recommendations']['avoidable_share']:.1%}" in landing      # a headline figure
+    assert "nowhere.csv: file not found" in landing and "href='broken.log'" in landing
