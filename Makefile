@@ -38,6 +38,7 @@ demo-data: $(DEMO_DATA) ## generate the demo client's raw data and truth.json (i
 report: $(STAMP) ## run the report for one client: make report CLIENT=demo
 	@if [ "$(CLIENT)" = "demo" ]; then $(MAKE) --no-print-directory $(DEMO_DATA); fi
 	$(PY) -m cxlib report --client $(CLIENT) --seed $(SEED)
+	$(PY) -m cxlib check-report --client $(CLIENT)
 
 reports: $(STAMP) $(DEMO_DATA) ## run every configured client's report, in parallel; landing page reports/index.html
 	$(PY) -m cxlib reports --seed $(SEED)

@@ -271,3 +271,42 @@ def test_batch_runs_carry_on_past_a_failure_and_write_a_landing_page(small_demo,
     assert "href='demo/index.html'" in landing and f"{rows_in:,}" in landing
     assert f"{metrics['recommendations']['avoidable_share']:.1%}" in landing      # a headline figure
     assert "nowhere.csv: file not found" in landing and "href='broken.log'" in landing
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Debian's chromium: found, or installed with apt-get, or the test is skipped saying why."""
+    pytest.importorskip("playwright", reason="playwright is not installed (pip install -e '.[dev]')")
+    from cxlib.browser import install_chromium
+    path, how = install_chromium()
+    if path is None:
+        pytest.skip(f"headless browser test skipped: no chromium and it could not be installed ({how})")
+    return path
+
+
+def test_report_in_headless_chromium_offline(report, chromium):
+    """Every page opens with the network cut off: no console errors, no request leaves the
+    file system, no broken image or link, every image inline; a desktop screenshot of each."""
+    import struct
+    from cxlib.browser import check_report
+    index, _ = report
+    checks = check_report(index.parent, chromium=chromium)
+    assert [c.page for c in checks] == ["index.html", "01_ingest.html", "02_journeys.html", "03_drivers.html",
+                                        "04_recommendations.html"]
+    assert [p for c in checks for p in c.problems] == []
+    assert all(c.images >= 3 for c in checks[1:])                       # figures render, inline
+    assert all(c.title.startswith("Demo Telecom") for c in checks)
+    for c in checks:
+        png = c.screenshot.read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n"
+        assert struct.unpack(">I", png[16:20])[0] == 1440                # desktop width
+    # the check itself catches a page that needs the network and a broken image
+    bad = index.parent / "99_bad.html"
+    bad.write_text("<html><head><title>Demo Telecom: bad</title><script src='https://cdn.example.com/x.js'>"
+                   "</script></head><body><img src='missing.png'><a href='nowhere.html'>x</a></body></html>")
+    try:
+        problems = [p for c in check_report(index.parent, chromium=chromium) for p in c.problems]
+    finally:
+        bad.unlink()
+    assert any("network request: https://cdn.example.com/x.js" in p for p in problems)
+    assert any("broken image" in p for p in problems) and any("broken link" in p for p in problems)
