@@ -12,8 +12,10 @@ The pipeline per canonical table:
 
 :func:`ingest_client` runs this for every configured table and returns an
 :class:`IngestResult` whose accounting proves ``rows_in == loaded + quarantined``.
-Missing files and missing required columns raise :class:`IngestError`: there is
-no report without them.
+Missing, empty or undecodable files, missing required columns, columns that mostly
+fail to parse and a reader that returns fewer records than the file holds raise
+:class:`IngestError` with the file, the column, example rows and the fix: there is no
+report without them.
 """
 from __future__ import annotations
 
@@ -295,7 +297,7 @@ def map_source(raw: pd.DataFrame, source: Source, table: str) -> pd.DataFrame:
         if raw_col not in raw.columns:
             near = difflib.get_close_matches(raw_col, found, n=1)
             raise IngestError(f"{fname}: column {raw_col!r} (mapped to {target}) not found"
-                              f"{f'; did you mean {near[0]!r}?' if near else ''} Columns found: {found}. "
+                              f"{f'; did you mean {near[0]!r}?' if near else '.'} Columns found: {found}. "
                               f"First rows: {example_rows(raw)}")
         for t in (target if isinstance(target, list) else [target]):
             targets[t] = raw_col
