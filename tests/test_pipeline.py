@@ -1,6 +1,6 @@
 """The papermill pipeline end to end on a small demo, and its failure modes."""
 import json
-from html import escape as html_escape, unescape as html_unescape
+from html import escape as html_escape
 import re
 import shutil
 
@@ -8,15 +8,11 @@ import nbformat
 import pandas as pd
 import pytest
 
+from cxlib.privacy import visible_text
 from cxlib.report import NOTEBOOKS_DIR, ReportError, run_report
 
 pytestmark = pytest.mark.slow
 
-
-def visible_text(page: str) -> str:
-    """What a reader sees: the page without styles, scripts and tags."""
-    page = re.sub(r"<(style|script)[^>]*>.*?</\1>", " ", page, flags=re.S)
-    return re.sub(r"\s+", " ", html_unescape(re.sub(r"<[^>]+>", " ", page)))
 
 
 @pytest.fixture(scope="module")
