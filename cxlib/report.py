@@ -117,9 +117,11 @@ def run_report(client: str, data_root: str | Path = "data", reports_root: str | 
                                       error=error, started_at=started.isoformat(timespec="seconds"),
                                       notebooks={r.name: round(r.seconds, 2) for r in runs})
         write_provenance(paths.provenance, provenance)
-        privacy = check_privacy(paths.run_dir, [r.html for r in runs], config) if runs else None
-        write_index(paths.run_dir, config.name, runs, status, error, top=config.analysis.recommendations.top,
-                    privacy=privacy)
+        top = config.analysis.recommendations.top
+        index = write_index(paths.run_dir, config.name, runs, status, error, top=top)
+        # scan the sections and the front page as written, then put the result on the front page
+        privacy = check_privacy(paths.run_dir, [*(r.html for r in runs), index], config) if runs else None
+        write_index(paths.run_dir, config.name, runs, status, error, top=top, privacy=privacy)
         if privacy and privacy["found"]:
             say(f"PRIVACY WARNING: {privacy['found']} identifier(s) or e-mail address(es) on {privacy['pages']}")
     say(f"report ready: {paths.run_dir / 'index.html'}")
@@ -150,6 +152,7 @@ def check_privacy(run_dir: Path, pages: list[Path], config) -> dict:
     quarantined ids) and for e-mail addresses. Returns {'identifiers', 'pages', 'found'};
     the result goes on index.html and into privacy.json."""
     import pandas as pd
+    from .ingest import ID_COLUMNS
     from .privacy import scan_for_identifiers, scannable_identifiers
     ids: set[str] = set()
     if not config.privacy.show_identifiers:
@@ -160,9 +163,9 @@ def check_privacy(run_dir: Path, pages: list[Path], config) -> dict:
         q = run_dir / "quarantine" / "quarantine.parquet"
         if q.exists():
             qq = pd.read_parquet(q, columns=["column", "value"])
-            ids |= scannable_identifiers(qq.loc[qq["column"].isin(["customer_id", "secondary_id"]), "value"])
+            ids |= scannable_identifiers(qq.loc[qq["column"].isin(ID_COLUMNS), "value"])
     found, where = 0, []
-    for page in [*pages, run_dir / "index.html"]:
+    for page in pages:
         if page.exists():
             hits = scan_for_identifiers(page.read_text(encoding="utf-8"), ids)
             if config.privacy.comments == "verbatim":
@@ -207,7 +210,7 @@ def write_index(run_dir: Path, name: str, runs: list[NotebookRun], status: str =
                          f"address(es) appear on {html.escape(', '.join(privacy['pages']))}. Do not circulate "
                          "this report before they are removed.</p>")
         else:
-            parts.append(f"<p class='muted'>Privacy check: {privacy['scanned']} section(s) scanned for "
+            parts.append(f"<p class='muted'>Privacy check: {privacy['scanned']} page(s) scanned for "
                          f"{privacy['identifiers']:,} customer identifiers and for e-mail addresses; none found.</p>")
     parts.append("<p class='muted'>Figures: <a href='metrics.json'>metrics.json</a> · "
                  "Reproducibility: <a href='provenance.json'>provenance.json</a> · "

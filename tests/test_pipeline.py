@@ -244,6 +244,8 @@ def test_reports_show_no_customer_ids_names_emails_or_comments(report, small_dem
     drivers = (index.parent / "03_drivers.html").read_text()
     assert "What customers write" in drivers and "detractors" in drivers
     assert "none found" in index.read_text()
+    scan = json.loads((index.parent / "privacy.json").read_text())
+    assert scan["scanned"] == 5 and scan["found"] == 0 and scan["identifiers"] > 2_000   # the front page too
     tables = index.parent / "tables" / "customers.parquet"
     assert not {"Name", "Email"} & set(pd.read_parquet(tables).columns)   # dropped at ingest
 
