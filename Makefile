@@ -6,47 +6,54 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CLIENT ?= demo
 DEMO_CUSTOMERS ?= 20000
-SEED ?= 42
+SEED ?=
+SEED_ARG := $(if $(SEED),--seed $(SEED))
+NOTEBOOK_SCRIPTS := $(wildcard notebooks/[0-9][0-9]_*.py)
 DEMO_DATA := data/demo/raw/.generated
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo-data report reports test lab clean
+.PHONY: help setup demo-data notebooks report reports test lab clean
 
 help: ## list the targets
 	@echo "cxlib: customer-experience diagnostics"
 	@echo
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 	@echo
-	@echo "Variables: CLIENT=$(CLIENT) DEMO_CUSTOMERS=$(DEMO_CUSTOMERS) SEED=$(SEED)"
+	@echo "Variables: CLIENT=$(CLIENT) DEMO_CUSTOMERS=$(DEMO_CUSTOMERS) SEED=$(SEED) (empty: cxlib's default seed)"
 
 # Re-installs only when pyproject.toml is newer than the last install.
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
-	$(PY) -m ipykernel install --sys-prefix --name cxlib --display-name "Python (cxlib)" >/dev/null
 	@touch $(STAMP)
 
 setup: $(STAMP) ## create .venv and install cxlib with its dev extras (idempotent)
 
-$(DEMO_DATA): $(STAMP) cxlib/demo.py
-	$(PY) -m cxlib demo --out data/demo --customers $(DEMO_CUSTOMERS) --seed $(SEED)
+$(DEMO_DATA): $(STAMP) cxlib/demo/*.py
+	$(PY) -m cxlib demo --out data/demo --customers $(DEMO_CUSTOMERS) $(SEED_ARG)
 	@touch $(DEMO_DATA)
 
 demo-data: $(DEMO_DATA) ## generate the demo client's raw data and truth.json (if missing)
 
+# The notebooks' source is notebooks/NN_name.py (py:percent). jupytext pairs each with a
+# git-ignored .ipynb for JupyterLab and nbval; --sync updates whichever side is older, so an
+# edit made in JupyterLab (which saves both) is never overwritten.
+notebooks: $(STAMP) ## pair every notebook script with its .ipynb (jupytext --sync)
+	@$(VENV)/bin/jupytext --sync --quiet $(NOTEBOOK_SCRIPTS)
+
 report: $(STAMP) ## run the report for one client: make report CLIENT=demo
 	@if [ "$(CLIENT)" = "demo" ]; then $(MAKE) --no-print-directory $(DEMO_DATA); fi
-	$(PY) -m cxlib report --client $(CLIENT) --seed $(SEED)
+	$(PY) -m cxlib report --client $(CLIENT) $(SEED_ARG)
 	$(PY) -m cxlib check-report --client $(CLIENT)
 
 reports: $(STAMP) $(DEMO_DATA) ## run every configured client's report, in parallel; landing page reports/index.html
-	$(PY) -m cxlib reports --seed $(SEED)
+	$(PY) -m cxlib reports $(SEED_ARG)
 
-test: $(STAMP) $(DEMO_DATA) ## run every test, notebooks included (nbval)
-	$(PY) -m pytest tests notebooks --nbval-lax -p no:cacheprovider
+test: $(STAMP) $(DEMO_DATA) notebooks ## run every test, notebooks included (nbval)
+	$(PY) -m pytest tests notebooks/*.ipynb --nbval-lax -p no:cacheprovider --durations=15
 
-lab: $(STAMP) ## open JupyterLab with the project's kernel
+lab: $(STAMP) notebooks ## open JupyterLab on the notebooks (edits save to the .py scripts too)
 	$(VENV)/bin/jupyter lab notebooks/
 
 clean: ## remove reports, the generated demo data and the virtual environment

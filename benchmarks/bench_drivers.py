@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cxlib.drivers import DriverAnalysis
+from cxlib.drivers.importance import DriverAnalysis
 
 REPO = Path(__file__).resolve().parent.parent
 AIRLINE = REPO.parent / "shared" / "data" / "airline_satisfaction" / "train.csv.gz"

@@ -31,7 +31,7 @@ def make_log(n_events: int, cache: Path, seed: int = 42) -> Path:
     path = cache / f"demo_events_{n_events}.parquet"
     if path.exists():
         return path
-    from cxlib.demo import canonical_events, simulate_demo
+    from cxlib.demo.simulate import canonical_events, simulate_demo
     n_customers = int(n_events / EVENTS_PER_CUSTOMER)
     t0 = time.perf_counter()
     ev = canonical_events(simulate_demo(n_customers, seed))
@@ -45,13 +45,14 @@ def make_log(n_events: int, cache: Path, seed: int = 42) -> Path:
 CHILD_CXLIB = r"""
 import json, resource, sys, time
 import duckdb
-from cxlib.config import load_config
-from cxlib.journeys import reconstruct_journeys
-from cxlib.journey_stats import build_dfg, find_variants
+from cxlib.core.config import load_config
+from cxlib.journeys.reconstruct import reconstruct_journeys
+from cxlib.journeys.stats import build_dfg, find_variants
 path, threads, out, memory_limit = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[5]
 cfg = load_config(sys.argv[4])
 t0 = time.perf_counter()
-j = reconstruct_journeys(path, cfg.analysis.journeys, threads=threads, to_pandas=False, out_dir=out,
+j = reconstruct_journeys(path, cfg.analysis.journeys, threads=threads, to_pandas=False, journeys_path=f'{out}/journeys.parquet',
+                         steps_path=f'{out}/journey_steps.parquet',
                          memory_limit=memory_limit)
 t1 = time.perf_counter()
 con = duckdb.connect(); con.execute(f"SET threads = {threads}"); con.execute("SET enable_progress_bar = false")

@@ -5,9 +5,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from .config import ConfigError, load_config
-from .ingest import IngestError
-from .paths import ClientNameError
+from cxlib.core.config import DEFAULT_SEED, ConfigError, load_config
+from cxlib.ingest import IngestError
+from cxlib.core.paths import ClientNameError
 
 
 def _parse_param(text: str) -> tuple[str, object]:
@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--client", default="demo")
     rep.add_argument("--data-root", default="data")
     rep.add_argument("--reports-root", default="reports")
-    rep.add_argument("--seed", type=int, default=42)
+    rep.add_argument("--seed", type=int, default=DEFAULT_SEED)
     rep.add_argument("-p", "--param", action="append", type=_parse_param, default=[],
                      help="extra notebook parameter NAME=VALUE (must be declared in the notebooks)")
 
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
                                           "reports/index.html")
     bat.add_argument("--data-root", default="data")
     bat.add_argument("--reports-root", default="reports")
-    bat.add_argument("--seed", type=int, default=42)
+    bat.add_argument("--seed", type=int, default=DEFAULT_SEED)
     bat.add_argument("--jobs", type=int, default=None, help="reports at a time (default: one per core)")
     bat.add_argument("--clients", default=None, help="comma-separated client names (default: every folder with a client.yml)")
 
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="generate the demo client's raw files and truth.json")
     demo.add_argument("--out", default="data/demo")
     demo.add_argument("--customers", type=int, default=20_000)
-    demo.add_argument("--seed", type=int, default=42)
+    demo.add_argument("--seed", type=int, default=DEFAULT_SEED)
 
     chk = sub.add_parser("check-config", help="validate a client.yml and report every problem")
     chk.add_argument("path")
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "report":
-            from .report import ReportError, run_report
+            from cxlib.report.runner import ReportError, run_report
             try:
                 run_report(args.client, args.data_root, args.reports_root, seed=args.seed,
                            extra_parameters=dict(args.param))
@@ -68,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"error: {err}", file=sys.stderr)
                 return 1
         elif args.command == "reports":
-            from .batch import list_clients, run_batch
+            from cxlib.core.paths import list_clients
+            from cxlib.report.batch import run_batch
             clients = args.clients.split(",") if args.clients else list_clients(args.data_root)
             if not clients:
                 print(f"error: no client.yml under {args.data_root}/", file=sys.stderr)
@@ -76,8 +77,8 @@ def main(argv: list[str] | None = None) -> int:
             runs = run_batch(clients, args.data_root, args.reports_root, seed=args.seed, jobs=args.jobs)
             return 1 if any(r.status != "ok" for r in runs) else 0
         elif args.command == "check-report":
-            from .browser import check_report, find_chromium
-            from .paths import validate_client_name
+            from cxlib.report.browser import check_report, find_chromium
+            from cxlib.core.paths import validate_client_name
             run_dir = Path(args.reports_root) / validate_client_name(args.client)
             if find_chromium() is None:
                 print("check-report skipped: no chromium on PATH (apt-get install chromium)", file=sys.stderr)
@@ -90,17 +91,18 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"problem: {p}", file=sys.stderr)
             return 1 if problems else 0
         elif args.command == "demo":
-            from .demo import generate_demo
+            from cxlib.demo.simulate import generate_demo
             generate_demo(args.out, n_customers=args.customers, seed=args.seed, progress=True)
         elif args.command == "check-config":
             cfg = load_config(args.path)
             print(f"{args.path}: ok ({cfg.name}; tables: "
                   f"{', '.join(t for t in ('customers', 'events', 'surveys') if cfg.sources(t)) or 'none'})")
         elif args.command == "clients":
-            for p in sorted(Path(args.data_root).glob("*/client.yml")):
-                print(p.parent.name)
+            from cxlib.core.paths import list_clients
+            for name in list_clients(args.data_root):
+                print(name)
         elif args.command == "config-keys":
-            from .config import describe_config_keys
+            from cxlib.core.config import describe_config_keys
             print(describe_config_keys())
     except (ConfigError, IngestError, ClientNameError) as err:
         print(f"error: {err}", file=sys.stderr)

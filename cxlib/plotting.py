@@ -277,8 +277,8 @@ def plot_variants(variants: pd.DataFrame, ax=None, *, top: int = 8, title: str =
         bits = [f"{r['share']:.0%} (n = {r['n']:,})"]
         if "journey_score_mean" in r and pd.notna(r["journey_score_mean"]):
             bits.append(f"score {r['journey_score_mean']:.1f}")
-        if "churn_90d" in r and pd.notna(r["churn_90d"]):
-            bits.append(f"churn {r['churn_90d']:.0%}")
+        if "churn_in_window" in r and pd.notna(r["churn_in_window"]):
+            bits.append(f"churn {r['churn_in_window']:.0%}")
         ax.text(r["share"], i, "  " + " · ".join(bits), va="center", fontsize=8)
     ax.set_xlim(0, v["share"].max() * 1.9)
     ax.set_xticks([t for t in ax.get_xticks() if 0 <= t <= 1])  # room for labels, no ticks past 100%
@@ -291,18 +291,18 @@ def plot_variants(variants: pd.DataFrame, ax=None, *, top: int = 8, title: str =
 def plot_journey_catalogue(catalogue: pd.DataFrame, ax=None):
     """90-day churn per journey type (95% CI) against the baseline of all customers."""
     ax = _ax(ax)
-    c = catalogue.sort_values("churn_90d", ascending=True)
-    err = np.vstack([c["churn_90d"] - c["churn_90d_ci_low"], c["churn_90d_ci_high"] - c["churn_90d"]]).clip(min=0)
-    ax.barh(c.index, c["churn_90d"], xerr=err, color=PALETTE[0], error_kw={"lw": 1, "capsize": 2})
-    base = c["churn_90d_baseline"].dropna()
+    c = catalogue.sort_values("churn_in_window", ascending=True)
+    err = np.vstack([c["churn_in_window"] - c["churn_in_window_ci_low"], c["churn_in_window_ci_high"] - c["churn_in_window"]]).clip(min=0)
+    ax.barh(c.index, c["churn_in_window"], xerr=err, color=PALETTE[0], error_kw={"lw": 1, "capsize": 2})
+    base = c["churn_in_window_baseline"].dropna()
     if len(base):
         ax.axvline(base.iloc[0], color=BAD, linestyle="--", lw=1, label=f"all customers: {base.iloc[0]:.1%}")
         ax.legend(loc="lower right")
     for i, (jt, r) in enumerate(c.iterrows()):
-        ax.text(r["churn_90d_ci_high"], i, f"  {r['churn_90d']:.1%} (n = {int(r['churn_90d_n']):,})", va="center",
+        ax.text(r["churn_in_window_ci_high"], i, f"  {r['churn_in_window']:.1%} (n = {int(r['churn_in_window_n']):,})", va="center",
                 fontsize=8)
     ax.xaxis.set_major_formatter(mticker.PercentFormatter(1.0))
-    ax.set_xlim(0, max(c["churn_90d_ci_high"].max(), 0.01) * 1.4)
+    ax.set_xlim(0, max(c["churn_in_window_ci_high"].max(), 0.01) * 1.4)
     ax.set_xlabel("customers who left within 90 days after the journey (95% CI)")
     ax.set_title("Churn after each journey")
     return ax
@@ -333,12 +333,14 @@ def plot_driver_importance(importance: pd.DataFrame, ax=None, *, title: str = ""
 
 def plot_importance_performance(importance: pd.DataFrame, ax=None, *, title: str = ""):
     """Importance (Shapley share) against performance (mean score) per driver, split into
-    quadrants at the medians: top-left is 'fix first' (important, performing poorly)."""
+    quadrants at the medians: top-left is 'fix first' (important, performing poorly). Drivers
+    flagged in the ``fix_first`` column (:func:`cxlib.drivers.flag_fix_first`) are drawn in red."""
     ax = _ax(ax)
     imp = importance
     perf = "performance" if "performance" in imp and imp["performance"].notna().all() else "mean_score"
     x, y = imp[perf], imp["shapley_share"]
-    ax.scatter(x, y, s=60, color=PALETTE[0], zorder=3)
+    fix = imp["fix_first"] if "fix_first" in imp else pd.Series(False, index=imp.index)
+    ax.scatter(x, y, s=60, color=np.where(fix, BAD, PALETTE[0]), zorder=3)
     if "shapley_lo" in imp:
         ax.errorbar(x, y, yerr=np.vstack([y - imp["shapley_lo"], imp["shapley_hi"] - y]).clip(min=0), fmt="none",
                     ecolor=NEUTRAL, lw=1, zorder=2)
@@ -490,10 +492,16 @@ def plot_shares(values: pd.DataFrame, ax=None, *, value: str = "share", title: s
     return ax
 
 
+AGENT_METRICS = {"fcr": ("First-contact resolution", "first-contact resolution (%)"),
+                 "aht_s": ("Handle time", "handle time (minutes)"), "csat": ("CSAT", "CSAT")}
+
+
 def plot_agent_funnel(agents: pd.DataFrame, ax=None, *, metric: str = "fcr", title: str = "", ylabel: str = ""):
     """Funnel plot: each agent's raw metric against the number it rests on, with the team
     value; flagged outliers in the alert colour and labelled."""
     ax = _ax(ax)
+    title = title or f"{AGENT_METRICS.get(metric, (metric,))[0]} per agent"
+    ylabel = ylabel or AGENT_METRICS.get(metric, (metric, metric))[1]
     a = agents.dropna(subset=[metric])
     bad = a[f"{metric}_outlier"].astype(bool)
     scale = 100 if metric == "fcr" else (1 / 60 if metric == "aht_s" else 1)

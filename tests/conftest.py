@@ -3,7 +3,7 @@ import shutil
 
 import pytest
 
-from cxlib.demo import generate_demo
+from cxlib.demo.simulate import generate_demo
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = (REPO.parent / "shared" / "data").resolve()
@@ -45,9 +45,10 @@ def demo_client(tmp_path_factory):
 def demo_journeys(demo_client):
     """The full-size demo ingested and its journeys diagnosed (shared by the journey, churn
     and money tests): ``{config, tables, diagnosis, truth, as_of}``."""
-    from cxlib.config import load_config
-    from cxlib.ingest import extract_time, ingest_client
-    from cxlib.journey_report import diagnose_journeys
+    from cxlib.core.config import load_config
+    from cxlib.core.dates import extract_time
+    from cxlib.ingest import ingest_client
+    from cxlib.journeys.diagnosis import diagnose_journeys
 
     data_dir, truth = demo_client
     cfg = load_config(data_dir / "client.yml")

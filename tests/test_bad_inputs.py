@@ -18,9 +18,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from cxlib.config import ConfigError, load_config
+from cxlib.core.config import ConfigError, load_config
 from cxlib.ingest import IngestError, ingest_client
-from cxlib.paths import ClientNameError, resolve_client_paths
+from cxlib.core.paths import ClientNameError, resolve_client_paths
 
 AS_OF = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
@@ -390,8 +390,8 @@ def test_zero_variance_survey_loads(client):
 # --------------------------------------------------------------------------- analyses on degraded data
 
 def test_a_journey_definition_that_matches_nothing_is_named_with_near_misses(client):
-    from cxlib.config import parse_config
-    from cxlib.journey_report import diagnose_journeys
+    from cxlib.core.config import parse_config
+    from cxlib.journeys.diagnosis import diagnose_journeys
     client.config["analysis"] = {"journeys": {
         "repair": {"start": ["Fault reported"], "end": ["Fault resolved"]},
         "move": {"start": ["Move notise"], "end": ["First bill new address"]},
@@ -408,8 +408,8 @@ def test_a_journey_definition_that_matches_nothing_is_named_with_near_misses(cli
 
 
 def test_zero_variance_outcome_or_driver_is_explained_not_crashed(client):
-    from cxlib.config import parse_config
-    from cxlib.driver_report import diagnose_drivers
+    from cxlib.core.config import parse_config
+    from cxlib.drivers.diagnosis import diagnose_drivers
     rows = [SURVEYS[0]]
     for i in range(40):  # 40 respondents: relationship NPS and two touchpoint ratings each
         cid, day = f"R{i}", f"2025-{i % 12 + 1:02d}-{i % 27 + 1:02d}"

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from cxlib.churn import (CHURN_REASON_BENCHMARK, ChurnModel, _resampler, build_churn_table, calibrate,
+from cxlib.drivers.churn import (CHURN_REASON_BENCHMARK, ChurnModel, _resampler, build_churn_table, calibrate,
                          estimate_driver_revenue_at_risk, roc_auc, summarize_churn_reasons)
 
 

@@ -1,8 +1,8 @@
 """Churn, money and churn reasons recover what the demo generator planted (full-size demo, seed 42)."""
 import pytest
 
-from cxlib.churn import CHURN_REASON_BENCHMARK, ChurnModel, build_churn_table, summarize_churn_reasons
-from cxlib.money import estimate_failure_effect
+from cxlib.drivers.churn import CHURN_REASON_BENCHMARK, ChurnModel, build_churn_table, summarize_churn_reasons
+from cxlib.drivers.money import estimate_failure_effect
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,8 @@ import textwrap
 
 import pytest
 
-from cxlib.config import ConfigError, describe_config_keys, load_config, parse_config
-from cxlib.paths import ClientNameError, resolve_client_paths, validate_client_name
+from cxlib.core.config import ConfigError, describe_config_keys, load_config, parse_config
+from cxlib.core.paths import ClientNameError, resolve_client_paths, validate_client_name
 
 from conftest import REPO
 
@@ -99,7 +99,7 @@ def test_client_paths(tmp_path):
 
 
 def test_churn_scenario_needs_exactly_one_change():
-    from cxlib.config import ConfigError, parse_config
+    from cxlib.core.config import ConfigError, parse_config
     base = {"name": "x", "tables": {}}
     ok = parse_config({**base, "analysis": {"churn": {"scenarios": [{"journey": "move", "score_change": 1}]}}})
     assert ok.analysis.churn.scenarios[0].score_change == 1

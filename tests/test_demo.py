@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cxlib.config import load_config
-from cxlib.demo import PLANTED, generate_demo
+from cxlib.core.config import load_config
+from cxlib.demo.simulate import PLANTED, generate_demo
 from cxlib.ingest import ingest_client
 
 

@@ -8,7 +8,7 @@ import pytest
 from scipy.stats import spearmanr
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
-from cxlib.drivers import (DriverAnalysis, _logistic_irls, build_driver_table, correlation_matrix, group_shapley,
+from cxlib.drivers.importance import (DriverAnalysis, _logistic_irls, build_driver_table, correlation_matrix, group_shapley,
                            logistic_relative_weights, relative_weights, shapley_r2, shapley_sampled,
                            shapley_from_subsets, subset_r2)
 
@@ -162,7 +162,7 @@ def test_segments_show_different_rankings():
     X = pd.DataFrame(rng.normal(size=(n, 3)), columns=["a", "b", "c"])
     seg = pd.Series(np.where(rng.random(n) < 0.5, "biz", "home"), index=X.index)
     y = np.where(seg == "biz", 1.0 * X["a"] + 0.2 * X["b"], 0.2 * X["a"] + 1.0 * X["b"]) + rng.normal(size=n)
-    from cxlib.drivers import compare_segments
+    from cxlib.drivers.importance import compare_segments
     out = compare_segments(X, pd.Series(y, index=X.index), seg, n_boot=50)
     top = out[out["rank"] == 1].set_index("segment")["driver"]
     assert top["biz"] == "a" and top["home"] == "b"
@@ -176,7 +176,7 @@ def test_asymmetry_separates_must_haves_from_delighters():
     X = pd.DataFrame(rng.integers(1, 6, size=(n, 2)).astype(float), columns=["basic", "delight"])
     y = -2.0 * (X["basic"] <= 2) + 1.5 * (X["delight"] == 5) + rng.normal(size=n)
     X.loc[rng.random(n) < 0.1, "delight"] = np.nan                     # not rated is its own category
-    from cxlib.drivers import estimate_asymmetry
+    from cxlib.drivers.importance import estimate_asymmetry
     a = estimate_asymmetry(X, y, low_below=3, high_at=5, n_boot=50)
     assert a.loc["basic", "penalty"] == pytest.approx(2.0, abs=0.1) and abs(a.loc["basic", "reward"]) < 0.1
     assert a.loc["delight", "reward"] == pytest.approx(1.5, abs=0.1) and abs(a.loc["delight", "penalty"]) < 0.1
@@ -190,6 +190,6 @@ def test_asymmetry_without_excellent_scores_is_still_a_must_have():
     n = 5000
     X = pd.DataFrame({"capped": rng.integers(1, 5, n).astype(float)})     # nobody gives a 5
     y = -1.0 * (X["capped"] <= 2) + rng.normal(size=n)
-    from cxlib.drivers import estimate_asymmetry
+    from cxlib.drivers.importance import estimate_asymmetry
     a = estimate_asymmetry(X, y, low_below=3, high_at=5, n_boot=20)
     assert np.isnan(a.loc["capped", "reward"]) and a.loc["capped", "type"] == "must-have"

@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from cxlib.config import load_config
-from cxlib.demo import POPULATION_DRIVER_SHARES, population_driver_shares
-from cxlib.drivers import DriverAnalysis, build_driver_table
+from cxlib.core.config import load_config
+from cxlib.demo.simulate import POPULATION_DRIVER_SHARES, population_driver_shares
+from cxlib.drivers.importance import DriverAnalysis, build_driver_table
 from cxlib.ingest import ingest_client
 
 

@@ -4,7 +4,7 @@ from datetime import datetime, timezone
 import pandas as pd
 import pytest
 
-from cxlib.config import parse_config
+from cxlib.core.config import parse_config
 from cxlib.ingest import REASONS, IngestError, ingest_client, parse_numbers, parse_timestamps
 
 AS_OF = datetime(2026, 1, 1, tzinfo=timezone.utc)

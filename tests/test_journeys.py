@@ -3,11 +3,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cxlib.bimodality import detect_bimodality, explain_bimodality, journey_features
-from cxlib.config import JourneyDefinition
-from cxlib.journey_stats import (build_dfg, count_channel_switches, estimate_baseline_churn, find_variants,
+from cxlib.journeys.bimodality import detect_bimodality, explain_bimodality, journey_features
+from cxlib.core.config import JourneyDefinition
+from cxlib.journeys.stats import (build_dfg, count_channel_switches, estimate_baseline_churn, find_variants,
                                  flag_watermelons, map_stages, summarize_journeys)
-from cxlib.journeys import UNCLASSIFIED, assign_journey_scores, flag_churn_after, reconstruct_journeys
+from cxlib.journeys.reconstruct import UNCLASSIFIED, assign_journey_scores, flag_churn_after, reconstruct_journeys
 
 T0 = pd.Timestamp("2025-01-01", tz="UTC")
 
@@ -143,8 +143,8 @@ def test_churn_after_journey_window_and_censoring():
     cust = pd.DataFrame({"customer_id": ["A", "B", "C"],
                          "churn_date": [T0.tz_localize(None) + pd.Timedelta(days=60), pd.NaT, pd.NaT]})
     out = flag_churn_after(j, cust, window_days=90, as_of=T0 + pd.Timedelta(days=250)).set_index("customer_id")
-    assert out.loc["A", "churned_90d"] == True and out.loc["B", "churned_90d"] == False  # noqa: E712
-    assert pd.isna(out.loc["C", "churned_90d"])      # window not over at the extract date
+    assert out.loc["A", "churned_in_window"] == True and out.loc["B", "churned_in_window"] == False  # noqa: E712
+    assert pd.isna(out.loc["C", "churned_in_window"])      # window not over at the extract date
 
 
 def test_baseline_churn_from_hazard():
@@ -218,7 +218,7 @@ def test_catalogue_intervals_contain_the_estimate():
 
 
 def test_rework_summary_and_owners():
-    from cxlib.journey_stats import assign_owners, summarize_rework
+    from cxlib.journeys.stats import assign_owners, summarize_rework
     ev = log([("A", 0, "Fault reported", "CS", "call"), ("A", 1, "Technician visit", "Field", "field_visit"),
               ("A", 2, "Where is my technician", "CS", "call"), ("A", 3, "Technician visit", "Field", "field_visit"),
               ("A", 4, "Fault resolved", "Tech", "email"),

@@ -36,10 +36,10 @@ def test_churn_after_failed_install_matches_the_planted_rate(demo):
     j, s = dx.journeys, dx.steps
     failed_visit = s.loc[(s["journey_type"] == "new_install") & (s["outcome"] == "failed"), "journey_id"].unique()
     ni = j[(j["journey_type"] == "new_install") & (j["status"] == "completed")]
-    rate = ni.loc[ni["journey_id"].isin(failed_visit), "churned_90d"].astype(float).mean()
+    rate = ni.loc[ni["journey_id"].isin(failed_visit), "churned_in_window"].astype(float).mean()
     planted = truth["planted"]["install_failed_churn_90d"]
     assert rate == pytest.approx(planted, abs=0.05)
-    ok_rate = ni.loc[~ni["journey_id"].isin(failed_visit), "churned_90d"].astype(float).mean()
+    ok_rate = ni.loc[~ni["journey_id"].isin(failed_visit), "churned_in_window"].astype(float).mean()
     assert ok_rate == pytest.approx(truth["planted"]["journey_ok_churn_90d"], abs=0.03)
 
 
@@ -60,9 +60,9 @@ def test_metrics_section_has_the_documented_shape(demo):
     _, _, m = demo
     keys = {"n", "completion_rate", "median_duration_days", "median_touchpoints", "median_handoffs",
             "journey_score_mean", "touchpoint_green_share", "watermelon", "bimodal", "bimodal_separator",
-            "churn_90d", "churn_90d_baseline"}
+            "churn_in_window", "churn_in_window_baseline"}
     assert set(m) == {"coverage", "types"}
     for v in m["types"].values():
         assert set(v) == keys
         assert isinstance(v["n"], int) and isinstance(v["watermelon"], bool)
-        assert v["churn_90d"] > v["churn_90d_baseline"] > 0
+        assert v["churn_in_window"] > v["churn_in_window_baseline"] > 0

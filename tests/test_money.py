@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cxlib.money import (estimate_failure_effect, estimate_journey_revenue_at_risk, net_promoter_score,
+from cxlib.drivers.money import (estimate_failure_effect, estimate_journey_revenue_at_risk, net_promoter_score,
                          simulate_failure_reduction, simulate_nps_shift)
 
 
@@ -20,9 +20,9 @@ def _journeys(n=4000, seed=0, wrong_share=0.3, churn_wrong=0.30, churn_right=0.0
     j = pd.DataFrame({"journey_type": np.where(np.arange(n) % 2 == 0, "install", "repair"),
                       "customer_id": [f"c{i}" for i in range(n)], "start": start, "end": end,
                       "n_failed_steps": wrong.astype(int), "n_rework": 0, "status": "completed",
-                      "journey_score": np.where(wrong, 2.0, 8.0), "churned_90d": churn})
+                      "journey_score": np.where(wrong, 2.0, 8.0), "churned_in_window": churn})
     repair = j["journey_type"] == "repair"
-    j.loc[repair, "churned_90d"] = rng.random(repair.sum()) < 0.05
+    j.loc[repair, "churned_in_window"] = rng.random(repair.sum()) < 0.05
     j.loc[repair, ["n_failed_steps", "journey_score"]] = [0, 8.0]
     customers = pd.DataFrame({"customer_id": j["customer_id"], "monthly_revenue": np.where(np.arange(n) % 4 < 2, 40.0, 80.0)})
     return j, customers
@@ -34,7 +34,7 @@ def test_revenue_at_risk_is_volume_times_uplift_times_revenue_times_horizon():
     r = estimate_journey_revenue_at_risk(j, c, baseline=base, horizon_months=12, n_boot=300)
     ins = j[j["journey_type"] == "install"]
     rev = c.set_index("customer_id")["monthly_revenue"].reindex(ins["customer_id"]).mean()
-    by_hand = len(ins) * (365.25 / 365) * (ins["churned_90d"].mean() - 0.05) * rev * 12
+    by_hand = len(ins) * (365.25 / 365) * (ins["churned_in_window"].mean() - 0.05) * rev * 12
     row = r.loc["install"]
     assert row["value"] == pytest.approx(by_hand)
     assert row["lo"] < row["value"] < row["hi"] and row["n"] == len(ins)
@@ -79,7 +79,7 @@ def test_nps_and_the_nps_shift():
 
 
 def test_churn_after_another_journeys_failure_is_not_counted_twice():
-    from cxlib.money import flag_other_failure_nearby
+    from cxlib.drivers.money import flag_other_failure_nearby
     ts = lambda s: pd.Timestamp(s, tz="UTC")  # noqa: E731
     j = pd.DataFrame({"journey_type": ["install", "onboarding", "onboarding", "install", "onboarding"],
                       "customer_id": ["a", "a", "b", "c", "c"],

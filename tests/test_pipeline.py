@@ -4,12 +4,12 @@ from html import escape as html_escape
 import re
 import shutil
 
-import nbformat
 import pandas as pd
 import pytest
 
-from cxlib.privacy import visible_text
-from cxlib.report import NOTEBOOKS_DIR, ReportError, run_report
+from cxlib.core.privacy import visible_text
+from cxlib.report.notebooks import list_notebooks
+from cxlib.report.runner import ReportError, run_report
 
 pytestmark = pytest.mark.slow
 
@@ -26,11 +26,11 @@ def report(small_demo, tmp_path_factory):
 def test_index_links_every_rendered_notebook(report):
     index, _ = report
     html = index.read_text()
-    for nb in sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb")):
+    for nb in list_notebooks():
         assert f"href='{nb.stem}.html'" in html
         page = index.parent / f"{nb.stem}.html"
         assert page.exists() and "Traceback" not in page.read_text()
-        assert (index.parent / nb.name).exists()  # the executed notebook is kept
+        assert (index.parent / f"{nb.stem}.ipynb").exists()  # the executed notebook is kept
 
 
 def test_rendered_html_has_no_code(report):
@@ -71,7 +71,7 @@ def test_provenance(report):
     assert all(re.fullmatch(r"[0-9a-f]{64}", i["sha256"]) for i in prov["inputs"])
     assert prov["packages"]["pandas"] and prov["packages"]["papermill"]
     assert "commit" in prov["git"]
-    assert set(prov["notebooks"]) == {p.stem for p in NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb")}
+    assert set(prov["notebooks"]) == {p.stem for p in list_notebooks()}
 
 
 def test_tables_written_for_later_notebooks(report):
@@ -92,14 +92,14 @@ def test_failing_notebook_names_notebook_cell_and_error(small_demo, tmp_path):
     root, _ = small_demo
     nbs = tmp_path / "notebooks"
     nbs.mkdir()
-    shutil.copy(NOTEBOOKS_DIR / "01_ingest.ipynb", nbs)
-    broken = nbformat.read(NOTEBOOKS_DIR / "02_journeys.ipynb", as_version=4)
-    broken.cells.append(nbformat.v4.new_code_cell("raise ValueError('planted failure')"))
-    nbformat.write(broken, nbs / "02_journeys.ipynb")
+    source = {nb.stem: nb for nb in list_notebooks()}
+    shutil.copy(source["01_ingest"], nbs)
+    broken = source["02_journeys"].read_text() + "\n# %%\nraise ValueError('planted failure')\n"
+    (nbs / "02_journeys.py").write_text(broken)
     with pytest.raises(ReportError) as err:
         run_report("demo", data_root=root, reports_root=tmp_path / "reports", notebooks_dir=nbs, progress=False)
     msg = str(err.value)
-    assert "02_journeys.ipynb failed in cell" in msg and "ValueError: planted failure" in msg
+    assert "02_journeys failed in cell" in msg and "ValueError: planted failure" in msg
     partial = tmp_path / "reports" / "demo" / "02_journeys.ipynb"
     assert partial.exists() and "planted failure" in partial.read_text()
     prov = json.loads((tmp_path / "reports" / "demo" / "provenance.json").read_text())
@@ -222,7 +222,7 @@ def test_degraded_client_reports_without_tracebacks(small_demo, tmp_path):
 def test_reports_show_no_customer_ids_names_emails_or_comments(report, small_demo):
     """Scan every rendered page for the demo's planted identifiers: account numbers, hashed
     e-mail ids, names and e-mail addresses from the CRM, and the comments as written."""
-    from cxlib.demo import _COMMENTS
+    from cxlib.demo.simulate import _COMMENTS
     index, truth = report
     root, _ = small_demo
     raw = root / "demo" / "raw"
@@ -251,7 +251,8 @@ def test_reports_show_no_customer_ids_names_emails_or_comments(report, small_dem
 
 
 def test_batch_runs_carry_on_past_a_failure_and_write_a_landing_page(small_demo, tmp_path, capsys):
-    from cxlib.batch import list_clients, run_batch
+    from cxlib.core.paths import list_clients
+    from cxlib.report.batch import run_batch
     root, _ = small_demo
     data = tmp_path / "data"
     shutil.copytree(root / "demo", data / "demo")
@@ -275,7 +276,7 @@ def test_batch_runs_carry_on_past_a_failure_and_write_a_landing_page(small_demo,
 def chromium():
     """Debian's chromium: found, or installed with apt-get, or the test is skipped saying why."""
     pytest.importorskip("playwright", reason="playwright is not installed (pip install -e '.[dev]')")
-    from cxlib.browser import install_chromium
+    from cxlib.report.browser import install_chromium
     path, how = install_chromium()
     if path is None:
         pytest.skip(f"headless browser test skipped: no chromium and it could not be installed ({how})")
@@ -286,7 +287,7 @@ def test_report_in_headless_chromium_offline(report, chromium):
     """Every page opens with the network cut off: no console errors, no request leaves the
     file system, no broken image or link, every image inline; a desktop screenshot of each."""
     import struct
-    from cxlib.browser import check_report
+    from cxlib.report.browser import check_report
     index, _ = report
     checks = check_report(index.parent, chromium=chromium)
     assert [c.page for c in checks] == ["index.html", "01_ingest.html", "02_journeys.html", "03_drivers.html",

@@ -1,8 +1,8 @@
 """Privacy helpers and comment themes on hand-made frames."""
 import pandas as pd
 
-from cxlib.comments import comment_frame, pick_excerpts, summarize_comment_themes
-from cxlib.privacy import (drop_personal_columns, pseudonymize, redact_text, scan_for_identifiers,
+from cxlib.drivers.comments import comment_frame, pick_excerpts, summarize_comment_themes
+from cxlib.core.privacy import (drop_personal_columns, pseudonymize, redact_text, scan_for_identifiers,
                            scannable_identifiers)
 
 

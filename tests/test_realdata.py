@@ -2,7 +2,7 @@
 import pandas as pd
 import pytest
 
-from cxlib.config import parse_config
+from cxlib.core.config import parse_config
 from cxlib.ingest import ingest_client
 
 from conftest import shared_file
@@ -90,9 +90,9 @@ def test_airline_wide_survey_zero_means_not_rated():
 
 def test_helpdesk_client_journeys_variants_waits_and_rework():
     """data/helpdesk/client.yml: every event of the public log comes through, one journey per ticket."""
-    from cxlib.config import load_config
-    from cxlib.journey_report import diagnose_journeys
-    from cxlib.journey_stats import build_dfg, find_variants
+    from cxlib.core.config import load_config
+    from cxlib.journeys.diagnosis import diagnose_journeys
+    from cxlib.journeys.stats import build_dfg, find_variants
     from conftest import REPO
 
     shared_file("helpdesk_eventlog", "Helpdesk.csv.gz")
@@ -121,8 +121,8 @@ def test_helpdesk_client_journeys_variants_waits_and_rework():
 
 def test_airline_client_drivers_with_segments():
     """data/airline/client.yml: 14 ratings (0 = not rated) against satisfied, by Class and Type of Travel."""
-    from cxlib.config import load_config
-    from cxlib.driver_report import diagnose_drivers
+    from cxlib.core.config import load_config
+    from cxlib.drivers.diagnosis import diagnose_drivers
     from conftest import REPO
 
     path = shared_file("airline_satisfaction", "train.csv.gz")
@@ -149,8 +149,8 @@ def test_airline_client_drivers_with_segments():
 def test_telco_client_churn_auc_and_revenue_at_risk():
     """data/telco/client.yml: churn from customer attributes, at or above the published logistic
     baseline (ROC AUC about 0.84), and revenue at risk from MonthlyCharges."""
-    from cxlib.churn_report import build_driver_metrics, diagnose_churn
-    from cxlib.config import load_config
+    from cxlib.drivers.churn_diagnosis import build_driver_metrics, diagnose_churn
+    from cxlib.core.config import load_config
     from conftest import REPO
 
     path = shared_file("telco_churn", "Telco-Customer-Churn.csv")
@@ -183,9 +183,9 @@ def test_call_center_client_agents_scored_from_the_raw_file():
     """data/call_center/client.yml: per-agent FCR, handle time and CSAT (ratings linked back to
     their calls through the survey table) agree with the raw file, and the eight agents of
     this simulated extract differ no more than chance: none is flagged."""
-    from cxlib.config import load_config
-    from cxlib.ingest import extract_time
-    from cxlib.recommendation_report import diagnose_recommendations
+    from cxlib.core.config import load_config
+    from cxlib.core.dates import extract_time
+    from cxlib.actions.diagnosis import diagnose_recommendations
     from conftest import REPO
 
     path = shared_file("call_center", "call_center.csv")

@@ -4,14 +4,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cxlib.actions import rank_actions
-from cxlib.agents import count_caused_repeats, score_agents, shrink_toward_mean
-from cxlib.contacts import (classify_avoidable_contacts, flag_agent_contacts, link_journeys, measure_self_service,
+from cxlib.actions.ranking import rank_actions
+from cxlib.actions.agents import count_caused_repeats, score_agents, shrink_toward_mean
+from cxlib.actions.contacts import (classify_avoidable_contacts, flag_agent_contacts, link_journeys, measure_self_service,
                             summarize_avoidable)
-from cxlib.journey_stats import find_failure_signature
-from cxlib.kpis import build_journey_kpis
-from cxlib.summary import render_executive_summary
-from cxlib.value import estimate_cost_to_serve, summarize_unprofitable
+from cxlib.journeys.stats import find_failure_signature
+from cxlib.actions.kpis import build_journey_kpis
+from cxlib.report.summary import render_executive_summary
+from cxlib.actions.value import estimate_cost_to_serve, summarize_unprofitable
 
 T0 = pd.Timestamp("2025-03-01 09:00", tz="UTC")
 
@@ -161,7 +161,7 @@ def _journeys():
     return pd.DataFrame({"journey_id": np.arange(n), "journey_type": "install", "customer_id": [f"C{i}" for i in range(n)],
                          "status": "completed", "duration_days": np.where(failed, 20.0, 10.0),
                          "n_failed_steps": failed.astype(int), "n_rework": 0, "n_handoffs": 2, "n_repeat_contacts": 0,
-                         "journey_score": np.where(failed, 2.0, 9.0), "churned_90d": failed & (np.arange(n) % 3 == 0)}), seg
+                         "journey_score": np.where(failed, 2.0, 9.0), "churned_in_window": failed & (np.arange(n) % 3 == 0)}), seg
 
 
 def test_kpi_targets_come_from_the_best_segment_or_the_benchmark():

@@ -2,9 +2,9 @@
 generator planted (full-size demo, seed 42)."""
 import pytest
 
-from cxlib.journey_stats import flag_went_wrong
-from cxlib.money import simulate_failure_reduction
-from cxlib.recommendation_report import diagnose_recommendations
+from cxlib.journeys.stats import flag_went_wrong
+from cxlib.drivers.money import simulate_failure_reduction
+from cxlib.actions.diagnosis import diagnose_recommendations
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +17,7 @@ def recommendations(demo_journeys):
                  for jt, share in half.items() if share > 0]
     return diagnose_recommendations(d["config"], customers=t["customers"], events=t["events"], surveys=t["surveys"],
                                     journeys=dx.journeys, steps=dx.steps, as_of=d["as_of"],
-                                    metrics={"drivers": {"scenarios": scenarios}}, seed=42)
+                                    scenarios=scenarios, journey_findings=dx.findings(), seed=42)
 
 
 def test_avoidable_share_is_within_two_points_of_the_planted_share(recommendations, demo_journeys):

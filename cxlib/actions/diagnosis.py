@@ -1,0 +1,232 @@
+"""The recommendations of one client in one call (``04_recommendations``): the contact
+cascade (avoidable contacts, self-service fit, agent performance), value-based service,
+journey KPIs with owners and targets, and the ranked action list. Each part says what it
+skipped and why; :meth:`RecommendationDiagnosis.metrics` is the ``recommendations``
+section of the report's figures.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from cxlib.actions import ranking as act
+from cxlib.actions.agents import count_caused_repeats, score_agents
+from cxlib.core.config import ClientConfig
+from cxlib.core.formatting import format_count, format_estimate, format_interval, format_value
+from cxlib.actions.contacts import (classify_avoidable_contacts, events_per_year, flag_agent_contacts, link_journeys,
+                       link_touchpoint_scores, measure_self_service, price_contacts, summarize_avoidable)
+from cxlib.journeys.stats import assign_owners, find_failure_signature
+from cxlib.journeys.reconstruct import UNCLASSIFIED
+from cxlib.actions.kpis import build_journey_kpis
+from cxlib.core.schema import AGENT_CHANNELS
+from cxlib.actions.value import (estimate_cost_to_serve, explain_unprofitable, suggest_service_tiers, summarize_unprofitable,
+                    summarize_value_deciles)
+
+
+@dataclass
+class RecommendationDiagnosis:
+    currency: str = ""
+    per_year: float = 1.0
+    contacts: pd.DataFrame | None = None       # agent contacts with avoidable cause and root cause
+    avoidable: dict | None = None              # overall share and cost
+    by_cause: pd.DataFrame | None = None
+    by_journey: pd.DataFrame | None = None
+    by_root: pd.DataFrame | None = None
+    self_service: pd.DataFrame | None = None
+    agents: pd.DataFrame | None = None
+    caused_repeats: pd.DataFrame | None = None
+    value: pd.DataFrame | None = None
+    unprofitable: dict | None = None
+    deciles: pd.DataFrame | None = None
+    unprofitable_drivers: pd.DataFrame | None = None
+    tiers: pd.DataFrame | None = None
+    signature: pd.DataFrame | None = None
+    kpis: pd.DataFrame | None = None
+    actions: pd.DataFrame | None = None
+    skipped: list[str] = field(default_factory=list)
+
+    def metrics(self) -> dict:
+        """The ``recommendations`` section of the report's figures."""
+        def num(x):
+            return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
+
+        a = self.avoidable or {}
+        actions = [] if self.actions is None else [
+            {"title": r["title"], "owner": r["owner"], "priority": int(r["priority"]), "value": num(r["value"]),
+             "value_lo": num(r["value_lo"]), "value_hi": num(r["value_hi"]), "evidence": r["evidence"],
+             "effort": r["effort"], "kind": r["kind"], "journey_type": r["journey_type"], "section": r["section"]}
+            for _, r in self.actions.iterrows()]
+        u = self.unprofitable or {}
+        return {"avoidable_share": num(a.get("share_all")), "avoidable_share_lo": num(a.get("share_all_lo")),
+                "avoidable_share_hi": num(a.get("share_all_hi")),
+                "avoidable_contacts": int(a["avoidable"]) if a else None,
+                "agent_contacts": int(a["contacts"]) if a else None, "avoidable_cost": num(a.get("cost_per_year")),
+                "avoidable_cost_lo": num(a.get("cost_lo")), "avoidable_cost_hi": num(a.get("cost_hi")),
+                "unprofitable_share": num(u.get("share")), "unprofitable_share_lo": num(u.get("lo")),
+                "unprofitable_share_hi": num(u.get("hi")), "customers": u.get("n"),
+                "agent_outliers": [] if self.agents is None else sorted(self.agents.index[self.agents["outlier"]]),
+                "currency": self.currency, "actions": actions, "skipped": list(self.skipped)}
+
+    def list_priorities(self, top: int = 5) -> list[str]:
+        """The ``top`` actions as sentences: title, owner, effort and yearly value with its interval."""
+        if self.actions is None:
+            return []
+        return [f"**{a['title']}** (owner: {a['owner']}; effort: {a['effort']}): "
+                f"{format_estimate(a['value'], a['value_lo'], a['value_hi'], 'money', currency=self.currency)} a year."
+                for _, a in self.actions.head(top).iterrows()]
+
+    def summary(self) -> list[str]:
+        """The cascade and value findings as sentences: avoidable contacts, unprofitable
+        customers, flagged agents and what was not analysed."""
+        lines, cur = [], self.currency
+        if self.avoidable:
+            v = self.avoidable
+            lines.append(f"**Avoidable contacts:** {format_value(v['share_all'], 'share', digits=1)} of "
+                         f"{format_count(v['contacts'])} agent contacts "
+                         f"({format_interval(v['share_all_lo'], v['share_all_hi'], 'share', digits=1)}) should not have "
+                         f"been needed; they cost "
+                         f"{format_estimate(v['cost_per_year'], v['cost_lo'], v['cost_hi'], 'money', currency=cur)} a year.")
+        if self.unprofitable:
+            u = self.unprofitable
+            lines.append(f"**Unprofitable customers:** "
+                         f"{format_estimate(u['share'], u['lo'], u['hi'], 'share', digits=1, n=u['n'])} cost more to "
+                         "serve than they pay.")
+        if self.agents is not None:
+            out = self.metrics()["agent_outliers"]
+            lines.append(f"**Agents:** {len(out)} of {len(self.agents)} scored agents lie outside the team's 99.8% range"
+                         + (f": {', '.join(out)}." if out else "."))
+        return lines + [f"*Not analysed:* {x}." for x in self.skipped]
+
+    def describe_self_service_risk(self) -> str:
+        """Whether the satisfaction cost of moving contacts to self-service can be measured."""
+        unrated = self.self_service["score_self"].isna().mean()
+        if unrated:
+            return (f"**Risk to satisfaction:** {format_value(unrated, 'share', digits=0)} of these groups have no "
+                    "self-service ratings, so their satisfaction cost cannot be measured; move them in a pilot with a "
+                    "survey before rolling out.")
+        return "Satisfaction in self-service is measured for every group (see the scores)."
+
+    def skipped_about(self, *words: str) -> str:
+        """The skip reasons that mention any of ``words``, joined; '' when none do."""
+        return "; ".join(x for x in self.skipped if any(w in x for w in words))
+
+    def agent_metrics(self) -> list[str]:
+        """The agent metrics that were scored (fcr, aht_s, csat)."""
+        return list(self.agents.attrs.get("metrics", [])) if self.agents is not None else []
+
+    def flagged_agents(self) -> pd.DataFrame:
+        """The agents outside the funnel limits, with their raw and shrunk figures."""
+        cols = [c for c in ["contacts", "fcr", "fcr_shrunk", "fcr_lo", "fcr_hi", "aht_s", "aht_s_shrunk", "csat",
+                            "csat_n", "csat_shrunk"] if c in self.agents]
+        return self.agents.loc[self.agents["outlier"], cols]
+
+
+def _journey_findings(findings: list[dict]) -> dict[str, list[str]]:
+    """Watermelon and bimodality findings of 02 as evidence notes per journey type."""
+    out: dict[str, list[str]] = {}
+    for f in findings:
+        out.setdefault(f["journey_type"], []).append(f"{f['finding'].lower()}: {f['text']}")
+    return out
+
+
+def diagnose_recommendations(config: ClientConfig, *, customers: pd.DataFrame | None, events: pd.DataFrame | None,
+                             surveys: pd.DataFrame | None, journeys: pd.DataFrame | None,
+                             steps: pd.DataFrame | None, as_of, scenarios: list[dict] | None = None,
+                             journey_findings: list[dict] | None = None, seed: int = 0,
+                             progress: bool = False) -> RecommendationDiagnosis:
+    """Run every part of the recommendations that the client's tables allow. ``scenarios``
+    (the improvement scenarios of the drivers section) value the journey fixes;
+    ``journey_findings`` (watermelon and two-group findings of the journey section) are cited
+    in their evidence."""
+    say = print if progress else (lambda *a, **k: None)
+    a, cs, rs = config.analysis, config.analysis.contacts, config.analysis.recommendations
+    dx = RecommendationDiagnosis(currency=config.currency)
+    owners = {}
+    if journeys is not None and steps is not None and (journeys["journey_type"] != UNCLASSIFIED).any():
+        cat = journeys[journeys["journey_type"] != UNCLASSIFIED].groupby("journey_type").size().to_frame("n")
+        owners = assign_owners(cat, steps, a.journeys).to_dict()
+        dx.signature = find_failure_signature(steps, journeys, contact_channels=AGENT_CHANNELS)
+        say("journey KPIs ...", flush=True)
+        dx.kpis = build_journey_kpis(journeys, customers, owners=owners, targets=rs.kpi_targets,
+                                     segment=(a.drivers.segments or ["segment"])[0],
+                                     churn_window_days=a.churn_window_days)
+    else:
+        dx.skipped.append("journey KPIs and journey actions: there are no typed journeys")
+    if events is None or not len(events):
+        dx.skipped.append("contact cascade and cost to serve: there is no events table")
+    else:
+        say("classifying avoidable contacts ...", flush=True)
+        ev = link_journeys(events, steps)
+        ev["agent_contact"] = flag_agent_contacts(ev)
+        ev["contact_cost"] = price_contacts(ev, a.cost_per_contact)
+        if customers is not None and "segment" in customers:
+            ev["segment"] = ev["customer_id"].map(customers.drop_duplicates("customer_id")
+                                                  .set_index("customer_id")["segment"])
+        ev["score"] = link_touchpoint_scores(ev, surveys)
+        dx.per_year = events_per_year(ev)
+        if not ev["agent_contact"].any():
+            dx.skipped.append("avoidable contacts and agents: no agent contacts (no agent ids and no call, chat, "
+                              "e-mail or store events)")
+        else:
+            cls = classify_avoidable_contacts(ev, window_days=a.repeat_window_days,
+                                              failure_outcomes=cs.failure_outcomes,
+                                              unresolved_outcomes=cs.unresolved_outcomes,
+                                              status_pattern=cs.status_pattern,
+                                              rules=[r.model_dump() for r in cs.rules])
+            c = ev.loc[cls.index].join(cls)
+            c["journey_type"] = c["journey_type"].where(c["journey_type"].ne(UNCLASSIFIED))
+            dx.contacts = c
+            if not a.cost_per_contact and ("cost" not in c or c["cost"].isna().all()):
+                dx.skipped.append("contact costs: no cost column and no analysis.cost_per_contact in the config")
+            dx.avoidable = summarize_avoidable(c, per_year=dx.per_year).iloc[0].to_dict()
+            dx.by_cause = summarize_avoidable(c, by="avoidable_cause", per_year=dx.per_year)
+            dx.by_journey = summarize_avoidable(c, by="journey_type", per_year=dx.per_year)
+            dx.by_root = summarize_avoidable(c, by=["avoidable_cause", "root_cause"], per_year=dx.per_year)
+            dept = c[c["avoidable_cause"].notna()].groupby("root_cause")["department"].agg(lambda x: x.mode().iat[0])
+            jt = c[c["avoidable_cause"].notna()].groupby("root_cause")["journey_type"].agg(
+                lambda x: x.mode().iat[0] if x.notna().mean() > 0.5 else None)
+            dx.by_root["owner"] = dx.by_root["root_cause"].map(dept)
+            dx.by_root["journey_type"] = dx.by_root["root_cause"].map(jt)
+            say("self-service fit and agents ...", flush=True)
+            dx.self_service = measure_self_service(ev, containment_days=cs.containment_days, per_year=dx.per_year)
+            if "agent_id" in c and c["agent_id"].notna().any():
+                dx.agents = score_agents(c, min_contacts=cs.min_agent_contacts)
+                dx.caused_repeats = count_caused_repeats(c, per_year=dx.per_year)
+            else:
+                dx.skipped.append("agent performance: the events have no agent ids")
+        if customers is not None and "monthly_revenue" in customers and customers["monthly_revenue"].notna().any():
+            say("cost to serve ...", flush=True)
+            dx.value = estimate_cost_to_serve(customers, ev, as_of=as_of, service_cost_monthly=a.service_cost_monthly)
+            dx.unprofitable = summarize_unprofitable(dx.value)
+            dx.deciles = summarize_value_deciles(dx.value)
+            skip = {"customer_id", "signup_date", "churned", "churn_date", "churn_reason", "monthly_revenue"}
+            attrs = [col for col in customers.columns if col not in skip
+                     and not pd.api.types.is_numeric_dtype(customers[col]) and customers[col].nunique() <= 20]
+            dx.unprofitable_drivers = explain_unprofitable(dx.value, customers, attributes=attrs)
+            dx.tiers = suggest_service_tiers(dx.value, customers)
+        else:
+            dx.skipped.append("value-based service: the customer table has no monthly_revenue")
+    dx.actions = _rank(dx, scenarios or [], journey_findings or [], owners, rs.fix_share, seed)
+    return dx
+
+
+def _rank(dx: RecommendationDiagnosis, scenarios: list[dict], findings: list[dict], owners: dict, fix_share: float,
+          seed: int) -> pd.DataFrame:
+    cur = dx.currency
+    cands = []
+    if dx.signature is not None:
+        cat = pd.DataFrame(index=sorted(owners))
+        cands += act.propose_journey_actions(dx.signature, cat, scenarios, dx.by_journey, owners, currency=cur,
+                                             fix_share=fix_share, journey_findings=_journey_findings(findings))
+    if dx.by_root is not None:
+        cands += act.propose_contact_actions(dx.by_root, currency=cur, fix_share=fix_share)
+    cands += act.propose_self_service_actions(dx.self_service, currency=cur)
+    if dx.agents is not None:
+        owner = dx.contacts.loc[dx.contacts["agent_id"].isin(dx.agents.index[dx.agents["outlier"]]), "department"]
+        cands += act.propose_agent_action(dx.agents, dx.caused_repeats, currency=cur, fix_share=fix_share,
+                                          owner=owner.mode().iat[0] if len(owner) else None)
+    if dx.value is not None:
+        cands += act.propose_value_action(dx.value, dx.unprofitable, currency=cur, fix_share=fix_share, seed=seed)
+    return act.rank_actions(cands)

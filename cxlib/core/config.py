@@ -1,0 +1,468 @@
+"""Client configuration: ``data/<client>/client.yml``, validated against a schema.
+
+Every key is documented by its ``Field(description=...)``; ``describe_config_keys()``
+renders that documentation (the README's key reference is generated from it).
+Unknown keys, typos included, are errors that name the key and suggest the
+nearest valid one. Duplicate keys in the YAML are errors too.
+"""
+from __future__ import annotations
+
+import difflib
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal, Union
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from cxlib.core.schema import BUILTIN_SCALES, CHANNELS, SURVEY_LEVELS, TABLES, canonical_names
+
+DEFAULT_SEED = 42   # every random draw (bootstrap, demo data) starts here unless a run says otherwise
+
+Scalar = Union[str, int, float, bool, None]
+
+
+class ConfigError(ValueError):
+    """The client configuration is invalid. The message names the file and the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WideGroup(_Strict):
+    """Rating columns of a wide survey export (one row per respondent), melted to long form."""
+
+    columns: Union[list[str], dict[str, str]] = Field(
+        description="Raw rating columns. A list uses each column name as the subject; "
+        "a mapping gives {raw column: subject}.")
+    level: Literal["touchpoint", "journey", "relationship"] = Field(
+        description="Survey level of these ratings.")
+    metric: str = Field(description="Metric of these ratings: nps, csat, ces, satisfied or a configured scale.")
+    values: dict[str, float] = Field(
+        default_factory=dict,
+        description="Recode raw answers to scores, e.g. {satisfied: 1, 'neutral or dissatisfied': 0}.")
+    missing: list[Scalar] = Field(
+        default_factory=list, description="Raw answers that mean 'not rated', e.g. [0]. They load as null.")
+
+    def subjects(self) -> dict[str, str | None]:
+        cols = self.columns if isinstance(self.columns, dict) else {c: c for c in self.columns}
+        if self.level == "relationship":
+            return {raw: None for raw in cols}
+        return dict(cols)
+
+
+class Source(_Strict):
+    """One raw file feeding a canonical table."""
+
+    path: str = Field(description="File path, relative to the client's folder (absolute paths allowed).")
+    format: Literal["csv", "parquet", "excel"] | None = Field(
+        default=None, description="File format; inferred from the extension (.csv, .csv.gz, .parquet, .xlsx) when omitted.")
+    delimiter: str | None = Field(default=None, description="CSV field delimiter; default ','.")
+    encoding: str = Field(default="utf-8-sig", description="Text encoding of a CSV (utf-8-sig also strips a byte-order mark).")
+    decimal: str = Field(default=".", description="Decimal separator of numbers in a CSV, e.g. ','.")
+    thousands: str | None = Field(default=None, description="Thousands separator of numbers in a CSV.")
+    sheet: Union[str, int, None] = Field(default=None, description="Excel sheet name or index; required when the workbook has several sheets.")
+    na_values: list[str] = Field(default_factory=list, description="Extra raw strings that mean missing, e.g. ['n/a', '-'].")
+    columns: dict[str, Union[str, list[str]]] = Field(
+        default_factory=dict,
+        description="Column mapping {raw name: canonical name}. A list maps one raw column to several "
+        "canonical columns (e.g. a ticket id used as both case_id and customer_id). For customers, "
+        "unmapped raw columns are kept as attributes.")
+    values: dict[str, dict[str, Scalar]] = Field(
+        default_factory=dict,
+        description="Value mapping per canonical column, e.g. {channel: {Phone: call}, churned: {Yes: true}}. "
+        "Matching ignores case and surrounding spaces.")
+    missing: dict[str, list[Scalar]] = Field(
+        default_factory=dict, description="Raw values that mean missing per canonical column, e.g. {score: [0]}.")
+    formats: dict[str, str] = Field(
+        default_factory=dict, description="strftime format per date/timestamp column, e.g. {signup_date: '%d-%m-%Y'}; default ISO 8601.")
+    timezone: str | None = Field(
+        default=None, description="Time zone of naive timestamps in this file; defaults to the client's timezone.")
+    constants: dict[str, Scalar] = Field(
+        default_factory=dict, description="Canonical columns set to one value for every row, e.g. {level: relationship}.")
+    duplicates: Literal["quarantine", "keep"] = Field(
+        default="quarantine",
+        description="Identical rows: 'quarantine' keeps the first and quarantines the rest; 'keep' loads them all, "
+        "for event logs without event ids where the same activity can be logged twice in one second.")
+    wide: list[WideGroup] | None = Field(
+        default=None, description="For a wide survey export: the rating columns to melt into one row per rating.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v):
+        return _check_timezone(v) if v is not None else v
+
+    def resolved_format(self) -> str:
+        if self.format:
+            return self.format
+        name = self.path.lower()
+        for suffix, fmt in ((".csv", "csv"), (".csv.gz", "csv"), (".tsv", "csv"), (".txt", "csv"),
+                            (".gz", "csv"), (".parquet", "parquet"), (".pq", "parquet"),
+                            (".xlsx", "excel"), (".xlsm", "excel"), (".xls", "excel")):
+            if name.endswith(suffix):
+                return fmt
+        raise ConfigError(f"cannot infer the format of {self.path!r}; set 'format' to csv, parquet or excel")
+
+
+class Tables(_Strict):
+    customers: list[Source] | None = Field(default=None, description="Sources of the customers table.")
+    identities: list[Source] | None = Field(
+        default=None, description="Sources of the identities table: secondary ids (phone, email hash) mapped to "
+        "customer ids, used to stitch events and surveys that carry a secondary id.")
+    events: list[Source] | None = Field(default=None, description="Sources of the events table.")
+    surveys: list[Source] | None = Field(default=None, description="Sources of the surveys table.")
+
+
+class Scale(_Strict):
+    min: float = Field(description="Lowest valid score.")
+    max: float = Field(description="Highest valid score.")
+
+    @model_validator(mode="after")
+    def _order(self):
+        if self.min >= self.max:
+            raise ValueError(f"min ({self.min}) must be below max ({self.max})")
+        return self
+
+
+class JourneyDefinition(_Strict):
+    start: list[str] = Field(description="Touchpoints that start the journey.")
+    end: list[str] = Field(description="Touchpoints that complete the journey.")
+    touchpoints: list[str] = Field(default_factory=list, description="Other touchpoints that belong to it.")
+    max_duration_days: float = Field(default=90, gt=0, description="Longest a journey instance may run.")
+    owner: str | None = Field(default=None, description="Owning department; default: the department with most touchpoints.")
+    description: str | None = Field(default=None, description="One line for the report.")
+
+
+class DriverSettings(_Strict):
+    outcome_level: Literal["touchpoint", "journey", "relationship"] = Field(
+        default="relationship", description="Survey level of the outcome the drivers explain.")
+    outcome_metric: str = Field(default="nps", description="Metric of the outcome, e.g. nps, csat or satisfied.")
+    driver_levels: list[Literal["touchpoint", "journey"]] = Field(
+        default_factory=lambda: ["journey", "touchpoint"],
+        description="Survey levels whose ratings are the drivers (each subject one driver).")
+    segments: list[str] = Field(
+        default_factory=list, description="Customer columns to compare driver rankings across, e.g. [segment].")
+    missing: Literal["pairwise", "listwise", "mean"] = Field(
+        default="pairwise", description="How 'not rated' is handled: pairwise-complete correlations (ratings skipped at "
+        "random), listwise deletion, or mean (not applicable, e.g. a journey not experienced, adds nothing).")
+    n_boot: int = Field(default=200, ge=0, description="Bootstrap resamples for the intervals.")
+    min_rated: int = Field(default=30, ge=1, description="Drivers rated by fewer respondents are left out.")
+
+
+class Scenario(_Strict):
+    """One improvement scenario for the money section of 03_drivers."""
+
+    journey: str = Field(description="Journey type the scenario improves.")
+    wrong_share_to: float | None = Field(
+        default=None, ge=0, le=1, description="Target share of journeys that go wrong (failed step, rework or drop-out).")
+    score_change: float | None = Field(default=None, description="Points added to the journey score.")
+
+    @model_validator(mode="after")
+    def _one(self):
+        if (self.wrong_share_to is None) == (self.score_change is None):
+            raise ValueError("give exactly one of wrong_share_to and score_change")
+        return self
+
+
+class ChurnSettings(_Strict):
+    attributes: list[str] | None = Field(
+        default=None, description="Customer columns used as churn features; default: every customer column except "
+        "keys, churn columns and signup date.")
+    exclude: list[str] = Field(default_factory=list, description="Customer columns never used as churn features.")
+    horizon_days: int | None = Field(
+        default=None, gt=0, description="Landmark design: churn within this many days after each landmark is the "
+        "outcome; default churn_window_days.")
+    lookback_days: int | None = Field(
+        default=None, gt=0, description="Landmark design: journeys ending this many days before a landmark are its "
+        "features; default the horizon.")
+    n_boot: int = Field(default=100, ge=0, description="Bootstrap refits for the odds-ratio and money intervals.")
+    reason_categories: dict[str, str] = Field(
+        default_factory=dict, description="Raw churn reason -> benchmark category (Died, Moved, Other relationships, "
+        "Competition, Product dissatisfaction, Staff attitude). Unmapped reasons keep their own name.")
+    scenarios: list[Scenario] = Field(
+        default_factory=list, description="Improvement scenarios to price; default: halve the went-wrong share of "
+        "each journey type, and +1 point on each journey score that is a driver.")
+
+
+class ContactRule(_Strict):
+    """An avoidable-contact rule for what the data cannot show by itself."""
+
+    reason: str = Field(description="Contact reason the rule applies to.")
+    cause: str = Field(default="failure_demand", description="Avoidable cause to record, e.g. failure_demand or repeat.")
+    touchpoint: str | None = Field(default=None, description="Only contacts at this touchpoint.")
+    journey: str | None = Field(default=None, description="Only contacts within journeys of this type.")
+    root_cause: str | None = Field(default=None, description="Root cause to record; default the reason.")
+
+
+class ContactSettings(_Strict):
+    failure_outcomes: list[str] = Field(
+        default_factory=lambda: ["failed", "incorrect"],
+        description="Outcomes that mark a failure; agent contacts within the repeat window after one are failure demand.")
+    unresolved_outcomes: list[str] = Field(
+        default_factory=lambda: ["unresolved"],
+        description="Outcomes of an agent contact that leave the reason open; the same reason again within the "
+        "repeat window is a repeat.")
+    status_pattern: str = Field(
+        default="status|where is|chasing|progress",
+        description="Regular expression (case-insensitive) on touchpoint or reason that marks status chasing.")
+    rules: list[ContactRule] = Field(default_factory=list, description="Extra avoidable-contact rules per reason.")
+    containment_days: float = Field(
+        default=3, gt=0, description="A self-service attempt is contained when no agent contact about the same "
+        "reason follows within this many days.")
+    min_agent_contacts: int = Field(default=30, ge=1, description="Agents with fewer contacts are not scored.")
+
+
+class RecommendationSettings(_Strict):
+    fix_share: float = Field(
+        default=0.5, gt=0, le=1, description="Share of a problem an action is assumed to remove when its value is "
+        "priced (avoidable contacts, agent gaps, cost-to-serve gaps).")
+    kpi_targets: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="Benchmark targets per journey type and KPI (completion, days_to_complete, "
+        "first_time_right, handoffs, repeat_contacts, journey_score, churn_in_window); default: the best segment.")
+    top: int = Field(default=5, ge=1, description="Number of priorities the executive summary shows.")
+
+
+class Analysis(_Strict):
+    journeys: dict[str, JourneyDefinition] = Field(default_factory=dict, description="Journey definitions by type name.")
+    unclassified_gap_days: float = Field(default=14, gt=0, description="Inactivity gap that splits unclassified episodes.")
+    repeat_window_days: float = Field(default=7, gt=0, description="Same contact reason within this window is a repeat contact.")
+    churn_window_days: int = Field(default=90, gt=0, description="Churn within this many days after a journey counts against it.")
+    green_threshold: dict[str, float] = Field(
+        default_factory=lambda: {"csat": 4, "nps": 7, "ces": 5, "satisfied": 1},
+        description="Per metric, the score at or above which a rating counts as green.")
+    watermelon_touchpoint_green: float = Field(
+        default=0.75, gt=0, le=1,
+        description="A journey type's touchpoints count as green when the lower 95% bound of their green share is at least this.")
+    watermelon_journey_green: float = Field(
+        default=0.5, gt=0, le=1,
+        description="A journey type counts as red when the upper 95% bound of its journey-rating green share is below this.")
+    drivers: DriverSettings = Field(default_factory=DriverSettings, description="Key-driver analysis settings.")
+    churn: ChurnSettings = Field(default_factory=ChurnSettings, description="Churn model, churn reasons and scenarios.")
+    cost_per_contact: dict[str, float] = Field(default_factory=dict, description="Cost per contact by canonical channel.")
+    service_cost_monthly: float = Field(default=0, ge=0, description="Fixed cost to serve one customer per month, besides contacts.")
+    revenue_horizon_months: int = Field(default=12, gt=0, description="Horizon for revenue at risk.")
+    contacts: ContactSettings = Field(default_factory=ContactSettings,
+                                      description="Avoidable contacts, self-service fit and agent scoring.")
+    recommendations: RecommendationSettings = Field(default_factory=RecommendationSettings,
+                                                    description="Action pricing, KPI targets and the summary.")
+
+    @field_validator("cost_per_contact")
+    @classmethod
+    def _channels(cls, v):
+        bad = [k for k in v if k not in CHANNELS]
+        if bad:
+            raise ValueError(f"unknown channel(s) {bad}; channels are {list(CHANNELS)}")
+        return v
+
+
+PERSONAL_COLUMNS = ["name", "first_name", "last_name", "full_name", "customer_name", "email", "e_mail",
+                    "email_address", "phone", "phone_number", "mobile", "telephone", "address", "street",
+                    "postcode", "zip", "zip_code", "date_of_birth", "birth_date", "iban"]
+
+
+class PrivacySettings(_Strict):
+    show_identifiers: bool = Field(
+        default=False, description="Show raw customer ids in the report (e.g. in quarantine examples). "
+        "Off by default: ids are replaced by stable pseudonyms.")
+    comments: Literal["themes", "redacted", "verbatim"] = Field(
+        default="themes", description="How free-text comments appear: 'themes' (counts per theme only), "
+        "'redacted' (themes plus short excerpts with e-mail addresses, phone numbers and ids masked) or "
+        "'verbatim' (excerpts as written; only with the client's consent).")
+    personal_columns: list[str] = Field(
+        default_factory=lambda: list(PERSONAL_COLUMNS),
+        description="Customer columns that identify a person (matched ignoring case, spaces and '-'). "
+        "They are dropped at ingest: the diagnosis never needs them.")
+    comment_themes: dict[str, list[str]] = Field(
+        default_factory=dict, description="Comment themes as {theme: [keywords]} (case-insensitive word "
+        "starts, e.g. {billing: [bill, invoice, charge]}); default: a built-in telecom/service set.")
+
+
+class ClientConfig(_Strict):
+    name: str = Field(description="Display name of the client, used in report titles.")
+    currency: str = Field(default="EUR", min_length=1, max_length=5, description="Currency code or symbol for money figures.")
+    timezone: str = Field(default="UTC", description="IANA time zone of the client's naive timestamps, e.g. Europe/Amsterdam.")
+    as_of: date | None = Field(default=None, description="Extract date; events after it are quarantined as future. Default: the run date.")
+    tables: Tables = Field(description="Source files per canonical table. A client may have only some tables.")
+    scales: dict[str, Scale] = Field(default_factory=dict, description="Extra survey metrics and their score ranges.")
+    analysis: Analysis = Field(default_factory=Analysis, description="Settings the analysis notebooks read.")
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings,
+                                     description="What personal data may appear in the report.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v):
+        return _check_timezone(v)
+
+    @model_validator(mode="after")
+    def _semantics(self):
+        problems = []
+        scales = self.all_scales()
+        for table in TABLES:
+            for i, src in enumerate(getattr(self.tables, table) or []):
+                where = f"tables.{table}[{i}]"
+                canon = set(canonical_names(table))
+                for raw, target in src.columns.items():
+                    targets = target if isinstance(target, list) else [target]
+                    for t in targets:
+                        if table != "customers" and t not in canon:
+                            problems.append(f"{where}.columns.{raw}: {t!r} is not a column of {table}; "
+                                            f"valid: {sorted(canon)}{_suggest(t, canon)}")
+                for key in ("values", "missing", "formats", "constants"):
+                    for col in getattr(src, key):
+                        if col not in canon and table != "customers":
+                            problems.append(f"{where}.{key}.{col}: not a column of {table}{_suggest(col, canon)}")
+                if src.wide is not None:
+                    if table != "surveys":
+                        problems.append(f"{where}.wide: only survey sources can be wide")
+                    for j, g in enumerate(src.wide):
+                        if g.metric not in scales:
+                            problems.append(f"{where}.wide[{j}].metric: unknown metric {g.metric!r}; "
+                                            f"known: {sorted(scales)}; add it under 'scales'")
+                metric = src.constants.get("metric")
+                if metric is not None and metric not in scales:
+                    problems.append(f"{where}.constants.metric: unknown metric {metric!r}; known: {sorted(scales)}")
+                level = src.constants.get("level")
+                if level is not None and level not in SURVEY_LEVELS:
+                    problems.append(f"{where}.constants.level: {level!r} is not one of {list(SURVEY_LEVELS)}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def all_scales(self) -> dict[str, tuple[float, float]]:
+        """Built-in plus configured score ranges by metric."""
+        out = dict(BUILTIN_SCALES)
+        out.update({k: (s.min, s.max) for k, s in self.scales.items()})
+        return out
+
+    def sources(self, table: str) -> list[Source]:
+        return list(getattr(self.tables, table) or [])
+
+
+def _check_timezone(v: str) -> str:
+    try:
+        ZoneInfo(v)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {v!r}; use an IANA name such as 'Europe/Amsterdam' or 'UTC'")
+    return v
+
+
+def _suggest(word: str, options) -> str:
+    close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses duplicate mapping keys instead of silently keeping the last."""
+
+
+def _construct_mapping(loader, node, deep=False):
+    seen = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise ConfigError(f"duplicate key {key!r} at line {key_node.start_mark.line + 1} "
+                              f"(first at line {seen[key] + 1})")
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    """The pydantic model that owns the key at ``loc`` (for 'did you mean' suggestions)."""
+    model: Any = ClientConfig
+    for part in loc[:-1]:
+        if isinstance(part, int) or model is None:
+            continue
+        field = model.model_fields.get(part) if isinstance(model, type) and issubclass(model, BaseModel) else None
+        if field is None:
+            continue  # a key of a dict of models (e.g. journeys.<name>): the model stays
+        model = _inner_model(field.annotation)
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _inner_model(annotation):
+    from typing import get_args
+    stack = [annotation]
+    while stack:
+        a = stack.pop()
+        if isinstance(a, type) and issubclass(a, BaseModel):
+            return a
+        stack.extend(get_args(a))
+    return None
+
+
+def _format_loc(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def format_validation_error(err: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid client configuration:"]
+    for e in err.errors():
+        loc = tuple(p for p in e["loc"] if p not in ("function-after[_semantics(), ClientConfig]",))
+        key = _format_loc(loc) or "(top level)"
+        if e["type"] == "extra_forbidden":
+            owner = _model_at(loc)
+            allowed = sorted(owner.model_fields) if owner else []
+            hint = _suggest(loc[-1], allowed)
+            lines.append(f"  - {key}: unknown key{hint}. Allowed here: {', '.join(allowed)}")
+        elif e["type"] == "missing":
+            lines.append(f"  - {key}: required key is missing")
+        else:
+            msg = e["msg"].removeprefix("Value error, ")
+            lines.append(f"  - {key}: {msg} (got {e.get('input')!r})" if e["type"] != "value_error"
+                         else f"  - {key}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_config(data: Any, source: str = "<config>") -> ClientConfig:
+    """Validate a config mapping (as loaded from YAML) and return a ClientConfig."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of keys at the top level, got {type(data).__name__}")
+    try:
+        return ClientConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err, source)) from None
+
+
+def load_config(path: str | Path) -> ClientConfig:
+    """Read and validate ``client.yml``. Raises ConfigError naming the file and key."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: client configuration not found")
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    return parse_config(data, str(path))
+
+
+def describe_config_keys() -> str:
+    """Markdown reference of every config key, generated from the schema."""
+    lines: list[str] = []
+
+    def walk(model: type[BaseModel], prefix: str):
+        for name, field in model.model_fields.items():
+            key = f"{prefix}{name}"
+            req = "required" if field.is_required() else "optional"
+            lines.append(f"- `{key}` ({req}): {field.description or ''}")
+            inner = _inner_model(field.annotation)
+            if inner is not None and model is not Tables:
+                suffix = {"wide": "[].", "scenarios": "[].", "rules": "[].", "journeys": ".<type>.", "scales": ".<metric>."}.get(name, ".")
+                walk(inner, key + suffix)
+        if model is Tables:  # the three tables share one source schema
+            walk(Source, f"{prefix}<table>[].")
+
+    walk(ClientConfig, "")
+    return "\n".join(lines)

@@ -1,0 +1,116 @@
+"""How numbers read in a report: money, shares, counts and intervals, written once.
+
+Every sentence a client reads takes its numbers through these functions, so an interval
+always reads "95% CI lo–hi", a count never carries decimals and a missing value reads
+"n/a" rather than "nan".
+"""
+from __future__ import annotations
+
+import math
+
+LEVEL = "95% CI"
+
+KINDS = ("share", "number", "money", "count")
+
+
+def is_known(x) -> bool:
+    """True for a finite number (not None, NaN or infinite)."""
+    if x is None:
+        return False
+    try:
+        return math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def format_count(n) -> str:
+    """'80,093': a whole number with thousands separators; 'n/a' when unknown."""
+    return f"{int(round(float(n))):,}" if is_known(n) else "n/a"
+
+
+def format_money(x, currency: str = "") -> str:
+    """'EUR 1.2m', 'EUR 73k' or 'EUR 6,585'; 'n/a' when unknown."""
+    if not is_known(x):
+        return "n/a"
+    x = float(x)
+    cur = f"{currency} " if currency else ""
+    if abs(x) >= 1e6:
+        return f"{cur}{x / 1e6:,.1f}m"
+    return f"{cur}{x / 1e3:,.0f}k" if abs(x) >= 1e4 else f"{cur}{x:,.0f}"
+
+
+def format_value(x, kind: str = "number", *, digits: int = 2, currency: str = "") -> str:
+    """One number as it reads in prose: a share as a percentage with ``digits`` decimals, money
+    with :func:`format_money`, a count as a whole number, anything else with ``digits`` decimals."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+    if not is_known(x):
+        return "n/a"
+    if kind == "share":
+        return f"{float(x):.{digits}%}"
+    if kind == "money":
+        return format_money(x, currency)
+    if kind == "count":
+        return format_count(x)
+    return f"{float(x):,.{digits}f}"
+
+
+def format_interval(lo, hi, kind: str = "number", *, digits: int = 2, currency: str = "") -> str:
+    """'95% CI 31–37%' (shares keep one percent sign), '95% CI EUR 64k–EUR 81k', '95% CI 0.81–0.86'."""
+    if not (is_known(lo) and is_known(hi)):
+        return f"{LEVEL} n/a"
+    a = format_value(lo, kind, digits=digits, currency=currency)
+    b = format_value(hi, kind, digits=digits, currency=currency)
+    if kind == "share":
+        a = a.rstrip("%")
+    return f"{LEVEL} {a}–{b}"
+
+
+def format_estimate(x, lo, hi, kind: str = "number", *, digits: int = 2, currency: str = "",
+                    n=None, unit: str = "") -> str:
+    """'34% (95% CI 31–37%, n = 720)': an estimate with its interval and the n it rests on
+    (``unit`` names what n counts: 'n = 720 journeys')."""
+    text = format_value(x, kind, digits=digits, currency=currency)
+    if text == "n/a":
+        return text
+    inside = [format_interval(lo, hi, kind, digits=digits, currency=currency)] if is_known(lo) and is_known(hi) else []
+    if n is not None:
+        inside.append(f"n = {format_count(n)}" + (f" {unit}" if unit else ""))
+    return f"{text} ({', '.join(inside)})" if inside else text
+
+
+def format_share(p, ci: tuple[float, float], n: int | None = None, digits: int = 0) -> str:
+    """'34% (95% CI 31–37%, n = 720)'."""
+    return format_estimate(p, ci[0], ci[1], "share", digits=digits, n=n)
+
+
+def humanize(name) -> str:
+    """A raw identifier as words for prose: 'new_install' -> 'new install'."""
+    return str(name).replace("_", " ")
+
+
+def format_bullets(lines) -> str:
+    """Sentences as a Markdown list (empty string for none)."""
+    return "\n".join(f"- {line}" for line in lines)
+
+
+def style_table(df, *, counts=(), shares=(), money=(), decimals: dict | None = None, share_digits: int = 1,
+                hide_index: bool = False):
+    """A table as a client reads it: counts as whole numbers, shares as percentages, money
+    without decimals, ``decimals`` ({column: digits}) for the rest, missing values as '–' and
+    every text cell HTML-escaped. Columns the frame lacks are ignored."""
+    cols = set(df.columns)
+    fmt = {c: (lambda v: format_count(v) if is_known(v) else "–") for c in counts if c in cols}
+    fmt |= {c: (lambda v, d=share_digits: format_value(v, "share", digits=d) if is_known(v) else "–")
+            for c in shares if c in cols}
+    fmt |= {c: (lambda v: f"{float(v):,.0f}" if is_known(v) else "–") for c in money if c in cols}
+    fmt |= {c: (lambda v, d=d: f"{float(v):,.{d}f}" if is_known(v) else "–")
+            for c, d in (decimals or {}).items() if c in cols}
+    styler = df.style.format(fmt, na_rep="–", escape="html").format_index(escape="html", axis=0) \
+        .format_index(escape="html", axis=1)
+    return styler.hide(axis="index") if hide_index else styler
+
+
+def format_numbered(lines) -> str:
+    """Sentences as a numbered Markdown list."""
+    return "\n".join(f"{i}. {line}" for i, line in enumerate(lines, 1))

@@ -1,0 +1,412 @@
+"""Churn: a customer-level model of who leaves, its quality, its drivers, and stated reasons.
+
+* :func:`build_churn_table` turns the customer table (and, when there are events, the
+  journey table) into one row per customer: features and a 0/1 churn outcome. With churn
+  dates and journeys it uses a *landmark* design, so nothing from after the prediction
+  moment leaks in: customers active at the landmark ``as_of - horizon``, their journey
+  experience in the ``lookback`` before it, and whether they left in the ``horizon`` after.
+  Without dates it is cross-sectional (as in most public churn extracts).
+* :class:`ChurnModel` is a regularised logistic regression (scikit-learn style: ``fit``
+  returns self, learned attributes end in ``_``) with a cross-validated ROC AUC and its
+  bootstrap interval, a calibration table from the out-of-fold predictions, and odds ratios
+  with bootstrap intervals.
+* :func:`estimate_driver_revenue_at_risk` puts money on each binary driver: what its
+  carriers' excess churn probability costs over the revenue horizon.
+* :func:`summarize_churn_reasons` maps stated reasons onto the classic benchmark categories.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.stats import rankdata
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+from cxlib.core.dates import naive_utc
+from cxlib.journeys.stats import flag_went_wrong
+from cxlib.journeys.reconstruct import UNCLASSIFIED
+from cxlib.core.uncertainty import wilson_interval
+
+CHURN_REASON_BENCHMARK = {"Died": 0.01, "Moved": 0.03, "Other relationships": 0.05, "Competition": 0.09,
+                          "Product dissatisfaction": 0.14, "Staff attitude": 0.68}
+"""The classic breakdown of why customers leave (1% die, 3% move away, 5% follow other
+relationships, 9% leave for competitors, 14% are dissatisfied with the product and 68% leave
+because of an attitude of indifference from staff)."""
+
+_NOT_FEATURES = {"customer_id", "churned", "churn_date", "churn_reason", "signup_date", "monthly_revenue"}
+
+
+# --------------------------------------------------------------------------- the table
+
+def _journey_features(journeys: pd.DataFrame, customers: pd.Index, start, stop) -> pd.DataFrame:
+    """Per customer, the journeys that ended in ``(start, stop]``: per type whether one happened
+    and whether one went wrong (a failed step, rework or a drop-out), plus handoffs, repeat
+    contacts and the mean journey score (missing when none was rated)."""
+    j = journeys[(journeys["journey_type"] != UNCLASSIFIED) & (journeys["end"] > start) & (journeys["end"] <= stop)]
+    j = j[j["customer_id"].isin(customers)].copy()
+    num = lambda c: pd.to_numeric(j[c], errors="coerce").fillna(0) if c in j else 0  # noqa: E731
+    j["_wrong"] = flag_went_wrong(j)
+    j["_handoffs"], j["_repeats"] = num("n_handoffs"), num("n_repeat_contacts")
+    out = pd.DataFrame(index=customers)
+    for jt, g in j.groupby("journey_type"):
+        by = g.groupby("customer_id")
+        out[f"{jt}"] = by.size().reindex(customers).notna().astype(float)
+        out[f"{jt}: went wrong"] = by["_wrong"].any().reindex(customers).fillna(False).astype(float)
+    by = j.groupby("customer_id")
+    out["handoffs"] = by["_handoffs"].sum().reindex(customers).fillna(0.0)
+    out["repeat contacts"] = by["_repeats"].sum().reindex(customers).fillna(0.0)
+    if "journey_score" in j and j["journey_score"].notna().any():
+        out["journey score"] = by["journey_score"].mean().reindex(customers)
+    return out
+
+
+def _encode(frame: pd.DataFrame, y: pd.Series, *, max_levels: int, min_share: float) -> tuple[pd.DataFrame, dict]:
+    """Numbers stay numbers (a missing value gets the median and a '<col>: missing' flag);
+    text becomes one 0/1 column per level against a reference level: the level with the lowest
+    churn among those holding at least 5% of customers, so every level reads as 'risk above the
+    best common level'. Rare levels are pooled as 'other'."""
+    cols, info = {}, {}
+    for c in frame:
+        s = frame[c]
+        if s.dtype == bool or str(s.dtype) == "boolean":
+            s = s.astype(float)
+        num = pd.to_numeric(s, errors="coerce") if s.dtype == object or str(s.dtype).startswith(("str", "string")) else s
+        numeric = pd.api.types.is_numeric_dtype(num) and num.notna().sum() >= 0.95 * s.notna().sum() and s.notna().any()
+        if numeric:
+            num = num.astype(float)
+            if num.nunique() <= 1:
+                continue
+            if num.isna().any():
+                cols[f"{c}: missing"] = num.isna().astype(float)
+            cols[c] = num.fillna(num.median())
+            info[c] = {"kind": "numeric"}
+            continue
+        s = s.astype("string").fillna("(missing)")
+        share = s.value_counts(normalize=True)
+        keep = share[share >= min_share].index[:max_levels]
+        s = s.where(s.isin(keep), "other")
+        if s.nunique() <= 1:
+            continue
+        counts = s.value_counts(normalize=True)
+        rates = y.groupby(s).mean()
+        common = rates[counts.reindex(rates.index) >= 0.05]
+        ref = (common if len(common) else rates).idxmin()
+        for level in sorted(set(s) - {ref}):
+            cols[f"{c} = {level}"] = (s == level).astype(float)
+        info[c] = {"kind": "categorical", "reference": ref}
+    return pd.DataFrame(cols, index=frame.index), info
+
+
+def _landmarks(as_of: pd.Timestamp, data_start: pd.Timestamp, horizon_days: int, lookback_days: int,
+               max_landmarks: int) -> list[pd.Timestamp]:
+    """Landmarks ``as_of - horizon``, one horizon apart, going back while the lookback before
+    each still lies inside the data."""
+    out, lm = [], as_of - pd.Timedelta(days=horizon_days)
+    while len(out) < max_landmarks and lm - pd.Timedelta(days=lookback_days) >= data_start:
+        out.append(lm)
+        lm -= pd.Timedelta(days=horizon_days)
+    return out
+
+
+def build_churn_table(customers: pd.DataFrame, journeys: pd.DataFrame | None = None, *, as_of=None,
+                      horizon_days: int = 90, lookback_days: int = 90, max_landmarks: int = 8,
+                      customer_id: str = "customer_id", churned: str = "churned", churn_date: str = "churn_date",
+                      signup_date: str = "signup_date", value: str | None = "monthly_revenue",
+                      attributes: list[str] | None = None, exclude: tuple[str, ...] = (), max_levels: int = 12,
+                      min_share: float = 0.01, min_carriers: int = 20) -> tuple[pd.DataFrame, pd.Series, dict]:
+    """Features ``X`` and churn ``y`` (0/1) for modelling, plus a description ``info``.
+
+    *Landmark* design when ``journeys``, churn dates and ``as_of`` are all available. Landmarks
+    run back from ``as_of - horizon_days`` one horizon apart while the ``lookback_days`` before
+    them lie inside the journey data (at most ``max_landmarks``). At each landmark every
+    customer who had signed up and not yet left gets one row: attributes, tenure, value and the
+    journeys that ended in the lookback; ``y`` says whether they left within the horizon after
+    it. Nothing from after the landmark leaks in. Rows are indexed by (customer, landmark);
+    ``info['groups']`` holds the customer of each row for grouped resampling.
+    Otherwise *cross-sectional*: one row per customer with a known churn flag.
+
+    ``attributes`` defaults to every customer column except keys, churn columns, signup date
+    and ``exclude``. 0/1 features carried by fewer than ``min_carriers`` rows, constant
+    columns and exact duplicates are dropped. Raises ValueError naming the column when the
+    outcome cannot be built."""
+    if churned not in customers or customers[churned].isna().all():
+        raise ValueError(f"the customer table has no '{churned}' values, so churn cannot be modelled")
+    c = customers.drop_duplicates(customer_id).set_index(customer_id)
+    flag = c[churned].astype("boolean")
+    cols = attributes if attributes is not None else [k for k in c.columns if k not in _NOT_FEATURES]
+    missing = [k for k in cols if k not in c]
+    if missing:
+        raise ValueError(f"churn attribute column(s) {missing} are not in the customer table; "
+                         f"it has {sorted(c.columns)}")
+    cols = [k for k in cols if k not in exclude]
+    dates_known = churn_date in c and c[churn_date].notna().any()
+    landmarks = []
+    if journeys is not None and len(journeys) and dates_known and as_of is not None:
+        start = naive_utc(journeys["start"].min())
+        landmarks = _landmarks(naive_utc(as_of), start, horizon_days, lookback_days, max_landmarks)
+    if landmarks:
+        cd = pd.to_datetime(c[churn_date])
+        su = pd.to_datetime(c[signup_date]) if signup_date in c else pd.Series(pd.NaT, index=c.index)
+        tz = journeys["end"].dt.tz
+        parts, ys = [], []
+        for lm in landmarks:
+            active = (su.isna() | (su <= lm)) & (cd.isna() | (cd > lm)) & flag.notna()
+            cc = c[active]
+            frame = cc[cols].copy()
+            if value and value in cc:
+                frame["monthly revenue"] = pd.to_numeric(cc[value], errors="coerce")
+            if su.notna().any():
+                frame["tenure (months)"] = (lm - su[active]).dt.days / 30.44
+            lmz = lm.tz_localize(tz) if tz is not None else lm
+            frame = frame.join(_journey_features(journeys, cc.index, lmz - pd.Timedelta(days=lookback_days), lmz))
+            frame["landmark"] = lm
+            parts.append(frame)
+            ys.append((flag[active].astype(bool) & (cd[active] <= lm + pd.Timedelta(days=horizon_days))).astype(int))
+        frame = pd.concat(parts)
+        y = pd.concat(ys)
+        jcols = [k for k in frame if k not in cols and k not in ("monthly revenue", "tenure (months)", "landmark",
+                                                                  "journey score")]
+        frame[jcols] = frame[jcols].fillna(0.0)
+        groups = frame.index.to_numpy()
+        index = pd.MultiIndex.from_arrays([frame.index, frame.pop("landmark")], names=[customer_id, "landmark"])
+        frame.index, y.index = index, index
+        design = "landmark"
+    else:
+        c = c[flag.notna()]
+        frame = c[cols].copy()
+        if value and value in c and c[value].notna().any():
+            frame["monthly revenue"] = pd.to_numeric(c[value], errors="coerce")
+        y = flag[flag.notna()].astype(bool).astype(int)
+        groups = frame.index.to_numpy()
+        design = "cross-sectional"
+    y.name = "churned"
+    X, info = _encode(frame, y, max_levels=max_levels, min_share=min_share)
+    binary = X.apply(lambda s: set(s.unique()) <= {0.0, 1.0})
+    X = X.loc[:, ~(binary & (X.sum() < min_carriers)) & (X.nunique() > 1)]
+    seen, keep = set(), []
+    for k in X:  # exact duplicate columns (e.g. a journey type that always goes wrong) are one driver
+        h = X[k].to_numpy(float).tobytes()
+        keep.append(h not in seen)
+        seen.add(h)
+    X = X.loc[:, keep]
+    return X, y, {"design": design, "landmarks": landmarks, "horizon_days": horizon_days if landmarks else None,
+                  "lookback_days": lookback_days if landmarks else None, "encoding": info, "groups": groups,
+                  "n": len(y), "customers": len(np.unique(groups)), "churners": int(y.sum())}
+
+
+# --------------------------------------------------------------------------- the model
+
+def roc_auc(y: np.ndarray, score: np.ndarray) -> float:
+    """Area under the ROC curve via the rank-sum (Mann-Whitney) identity; ties count half."""
+    y = np.asarray(y).astype(bool)
+    n1, n0 = y.sum(), (~y).sum()
+    if n1 == 0 or n0 == 0:
+        return float("nan")
+    r = rankdata(score)
+    return float((r[y].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+def calibrate(y, p, *, bins: int = 10) -> pd.DataFrame:
+    """Calibration table: predictions cut into ``bins`` equal-count groups; per group the mean
+    predicted churn, the observed churn with a Wilson 95% interval, and n."""
+    df = pd.DataFrame({"y": np.asarray(y, dtype=float), "p": np.asarray(p, dtype=float)})
+    df["bin"] = pd.qcut(df["p"].rank(method="first"), q=min(bins, len(df)), labels=False)
+    rows = []
+    for b, g in df.groupby("bin"):
+        lo, hi = wilson_interval(g["y"].sum(), len(g))
+        rows.append({"bin": int(b) + 1, "predicted": g["p"].mean(), "observed": g["y"].mean(),
+                     "lo": lo, "hi": hi, "n": len(g)})
+    return pd.DataFrame(rows).set_index("bin")
+
+
+def _resampler(groups, n: int):
+    """A function ``rng -> row indices`` drawing a bootstrap sample: rows with replacement, or
+    whole groups (customers) with replacement when ``groups`` is given."""
+    if groups is None:
+        return lambda rng: rng.integers(0, n, n)
+    codes, _ = pd.factorize(np.asarray(groups))
+    order = np.argsort(codes, kind="stable")
+    counts = np.bincount(codes)
+    starts = np.r_[0, np.cumsum(counts)[:-1]]
+
+    def draw(rng):
+        g = rng.integers(0, len(counts), len(counts))
+        lens = counts[g]
+        offsets = np.r_[0, np.cumsum(lens)[:-1]]
+        return order[np.repeat(starts[g] - offsets, lens) + np.arange(lens.sum())]
+    return draw
+
+
+class ChurnModel:
+    """Logistic regression of churn on standardised features, with honest quality figures.
+
+    Parameters: ``C`` (inverse L2 strength on standardised features), ``n_splits`` folds for
+    the out-of-fold predictions, ``n_boot`` refits for the odds-ratio intervals, ``seed``.
+
+    Learned attributes: ``auc_cv_`` with ``auc_ci_`` (bootstrap of the out-of-fold
+    predictions), ``oof_`` (out-of-fold churn probability per customer), ``calibration_``,
+    ``drivers_`` (odds ratio per unit for 0/1 features and per standard deviation otherwise,
+    95% interval, the share of customers carrying it or its mean, and its rank by |log OR| /
+    its interval), ``n_``, ``churners_``, ``coef_``, ``intercept_`` and the bootstrap
+    coefficients ``boot_coef_`` / ``boot_intercept_`` (on the standardised scale).
+    """
+
+    def __init__(self, *, C: float = 1.0, n_splits: int = 5, n_boot: int = 100, seed: int = 0, level: float = 0.95):
+        self.C = C
+        self.n_splits = n_splits
+        self.n_boot = n_boot
+        self.seed = seed
+        self.level = level
+
+    def _lr(self):
+        return LogisticRegression(C=self.C, solver="newton-cholesky", max_iter=200)
+
+    def _standardise(self, X: pd.DataFrame) -> np.ndarray:
+        return (X.to_numpy(float) - self.mean_) / self.scale_
+
+    def fit(self, X: pd.DataFrame, y, groups=None) -> "ChurnModel":
+        """Fit on ``X`` and 0/1 ``y``. ``groups`` (e.g. the customer of each landmark row) keeps
+        a customer's rows in one fold and resamples customers, not rows, for the intervals."""
+        y = np.asarray(y).astype(int)
+        if len(np.unique(y)) < 2:
+            raise ValueError("churn needs both churners and stayers; the outcome has one value only")
+        if X.shape[1] == 0:
+            raise ValueError("there are no usable churn features")
+        self.features_ = list(X.columns)
+        Xn = X.to_numpy(float)
+        self.mean_ = Xn.mean(axis=0)
+        sd = Xn.std(axis=0)
+        self.scale_ = np.where(sd > 0, sd, 1.0)
+        Z = self._standardise(X)
+        self.n_, self.churners_ = len(y), int(y.sum())
+        n_splits = max(2, min(self.n_splits, int(min(y.sum(), len(y) - y.sum()))))
+        oof = np.zeros(len(y))
+        folds = (StratifiedGroupKFold(n_splits, shuffle=True, random_state=self.seed).split(Z, y, groups)
+                 if groups is not None else StratifiedKFold(n_splits, shuffle=True, random_state=self.seed).split(Z, y))
+        for tr, te in folds:
+            oof[te] = self._lr().fit(Z[tr], y[tr]).predict_proba(Z[te])[:, 1]
+        self.oof_ = pd.Series(oof, index=X.index, name="churn_probability")
+        self.auc_cv_ = roc_auc(y, oof)
+        rng = np.random.default_rng(self.seed)
+        draw = _resampler(groups, len(y))
+        aucs = [roc_auc(y[i], oof[i]) for i in (draw(rng) for _ in range(500))]
+        q = (1 - self.level) / 2
+        self.auc_ci_ = (float(np.nanquantile(aucs, q)), float(np.nanquantile(aucs, 1 - q)))
+        self.calibration_ = calibrate(y, oof)
+        full = self._lr().fit(Z, y)
+        self.coef_, self.intercept_ = full.coef_[0], float(full.intercept_[0])
+        coefs, icepts = [], []
+        for _ in range(self.n_boot):
+            i = draw(rng)
+            if len(np.unique(y[i])) < 2:
+                continue
+            m = self._lr().fit(Z[i], y[i])
+            coefs.append(m.coef_[0])
+            icepts.append(m.intercept_[0])
+        self.boot_coef_ = np.array(coefs).reshape(-1, len(self.features_))
+        self.boot_intercept_ = np.array(icepts)
+        self.drivers_ = self._drivers(X)
+        return self
+
+    def _drivers(self, X: pd.DataFrame) -> pd.DataFrame:
+        binary = np.array([set(np.unique(X[c])) <= {0.0, 1.0} for c in self.features_])
+        # per unit for 0/1 features, per SD otherwise (the standardised coefficient)
+        unit = np.where(binary, 1 / self.scale_, 1.0)
+        q = (1 - self.level) / 2
+        b = self.coef_ * unit
+        if len(self.boot_coef_):
+            bb = self.boot_coef_ * unit
+            lo, hi = np.quantile(bb, q, axis=0), np.quantile(bb, 1 - q, axis=0)
+        else:  # no bootstrap asked for: no interval
+            bb = np.full((1, len(b)), np.nan)
+            lo = hi = np.full(len(b), np.nan)
+        se = bb.std(axis=0) if len(self.boot_coef_) > 1 else np.full(len(b), np.nan)
+        df = pd.DataFrame({"odds_ratio": np.exp(b), "lo": np.exp(lo), "hi": np.exp(hi),
+                           "per": np.where(binary, "yes vs no", "+1 SD"),
+                           "prevalence": np.where(binary, X.mean().to_numpy(), np.nan),
+                           "mean": X.mean().to_numpy(), "sd": X.std().to_numpy(),
+                           "z": b / np.where(se > 0, se, np.nan)}, index=self.features_)
+        df["significant"] = (df["lo"] > 1) | (df["hi"] < 1)
+        df = df.reindex(df["z"].abs().sort_values(ascending=False).index)
+        df["rank"] = np.arange(1, len(df) + 1)
+        return df
+
+    def predict_proba(self, X: pd.DataFrame, *, coef=None, intercept=None) -> np.ndarray:
+        """Churn probability per row (with the full-data fit unless a bootstrap fit's
+        ``coef``/``intercept`` is given)."""
+        coef = self.coef_ if coef is None else coef
+        intercept = self.intercept_ if intercept is None else intercept
+        eta = self._standardise(X[self.features_]) @ coef + intercept
+        return 1 / (1 + np.exp(-eta))
+
+
+def estimate_driver_revenue_at_risk(model: ChurnModel, X: pd.DataFrame, revenue: pd.Series, *,
+                                    horizon_months: int = 12, per_year: float = 1.0,
+                                    level: float = 0.95) -> pd.DataFrame:
+    """Money per binary driver: for the customers who carry it, the churn probability it adds
+    (prediction as they are minus prediction with the driver switched off) times monthly
+    revenue times ``horizon_months``, summed. Intervals come from the bootstrap refits.
+    ``per_year`` scales the sum to a year (in the landmark design: periods per year divided by
+    the number of landmarks). Drivers that lower churn get a value at or below zero.
+    ``revenue`` is indexed by customer (the first level of a landmark index). Returns one row per 0/1 driver:
+    ``customers``, ``excess_churners`` and ``value`` with ``lo``/``hi``."""
+    cust = X.index.get_level_values(0)
+    rev = pd.to_numeric(revenue.reindex(cust), errors="coerce").fillna(0).to_numpy() * horizon_months * per_year
+    fits = [(model.coef_, model.intercept_)] + list(zip(model.boot_coef_, model.boot_intercept_))
+    rows = []
+    q = (1 - level) / 2
+    for f in model.features_:
+        col = X[f]
+        if not set(np.unique(col)) <= {0.0, 1.0} or col.sum() == 0:
+            continue
+        on = col.to_numpy() == 1
+        Xon = X[on]
+        off = Xon.copy()
+        off[f] = 0.0
+        vals, churners = [], []
+        for coef, icept in fits:
+            d = model.predict_proba(Xon, coef=coef, intercept=icept) - model.predict_proba(off, coef=coef, intercept=icept)
+            vals.append(float((d * rev[on]).sum()))
+            churners.append(float(d.sum()))
+        boot = np.array(vals[1:])
+        lo, hi = (float(np.quantile(boot, q)), float(np.quantile(boot, 1 - q))) if len(boot) else (np.nan, np.nan)
+        rows.append({"driver": f, "customers": int(on.sum() * per_year), "excess_churners": churners[0] * per_year,
+                     "value": vals[0], "lo": lo, "hi": hi})
+    out = pd.DataFrame(rows, columns=["driver", "customers", "excess_churners", "value", "lo", "hi"])
+    return out.set_index("driver").sort_values("value", ascending=False)
+
+
+# --------------------------------------------------------------------------- stated reasons
+
+def summarize_churn_reasons(customers: pd.DataFrame, *, categories: dict[str, str] | None = None,
+                            reason: str = "churn_reason", churned: str = "churned",
+                            benchmark: dict[str, float] | None = None) -> pd.DataFrame:
+    """Stated churn reasons as a Pareto table against the benchmark breakdown.
+
+    ``categories`` maps each raw reason to a benchmark category (default
+    :data:`CHURN_REASON_BENCHMARK`'s keys); unmapped reasons keep their own name and
+    churners without a reason count as 'not stated', so every churner is accounted for.
+    Returns one row per category: ``n``, ``share`` with a Wilson 95% interval, the
+    ``benchmark`` share (null for categories outside it), and the cumulative share."""
+    benchmark = CHURN_REASON_BENCHMARK if benchmark is None else benchmark
+    if reason not in customers:
+        raise ValueError(f"the customer table has no '{reason}' column")
+    left = customers[customers[churned].astype("boolean").fillna(False)] if churned in customers else customers
+    def category(r):
+        r = r.strip() if isinstance(r, str) else ""
+        return (categories or {}).get(r, r) if r else "not stated"
+    cat = left[reason].astype(object).map(category)
+    counts = cat.value_counts()
+    total = int(counts.sum())
+    rows = []
+    for name, n in counts.items():
+        lo, hi = wilson_interval(n, total)
+        rows.append({"category": name, "n": int(n), "share": n / total, "lo": lo, "hi": hi,
+                     "benchmark": benchmark.get(name, np.nan)})
+    for name, b in benchmark.items():
+        if name not in counts.index:
+            rows.append({"category": name, "n": 0, "share": 0.0, "lo": 0.0, "hi": wilson_interval(0, total)[1],
+                         "benchmark": b})
+    out = pd.DataFrame(rows).set_index("category").sort_values("n", ascending=False)
+    out["cumulative"] = out["share"].cumsum()
+    return out

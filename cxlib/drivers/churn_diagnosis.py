@@ -1,0 +1,207 @@
+"""The churn and money diagnosis of one client in one call (the second half of ``03_drivers``).
+
+:func:`diagnose_churn` builds the churn table, fits :class:`~cxlib.churn.ChurnModel`, prices
+each driver and each journey type, runs the improvement scenarios and summarises stated
+churn reasons against the benchmark. Each part says what it skipped and why.
+:func:`build_driver_metrics` assembles the ``drivers`` section of the report's figures.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from cxlib.drivers.churn import (ChurnModel, build_churn_table, estimate_driver_revenue_at_risk, summarize_churn_reasons)
+from cxlib.core.config import ClientConfig
+from cxlib.core.formatting import format_count, format_estimate, format_interval, humanize
+from cxlib.core.jsonio import write_json
+from cxlib.core.paths import ClientPaths
+from cxlib.journeys.stats import estimate_baseline_churn, flag_went_wrong
+from cxlib.journeys.reconstruct import UNCLASSIFIED
+from cxlib.drivers.money import estimate_journey_revenue_at_risk, simulate_failure_reduction, simulate_score_rise
+
+
+@dataclass
+class ChurnDiagnosis:
+    X: pd.DataFrame | None = None
+    y: pd.Series | None = None
+    info: dict = field(default_factory=dict)
+    model: ChurnModel | None = None
+    driver_money: pd.DataFrame | None = None      # revenue at risk per binary driver
+    journey_money: pd.DataFrame | None = None     # revenue at risk per journey type
+    baseline: dict | None = None
+    scenarios: pd.DataFrame | None = None
+    reasons: pd.DataFrame | None = None
+    currency: str = ""
+    horizon_months: int = 12
+    skipped: list[str] = field(default_factory=list)
+
+    def metrics(self) -> dict:
+        """``churn`` and ``revenue_at_risk`` for the report's figures, plus the money per driver and
+        the scenarios (extra keys)."""
+        m = self.model
+        churn = None if m is None else {"auc_cv": m.auc_cv_, "auc_lo": m.auc_ci_[0], "auc_hi": m.auc_ci_[1],
+                                        "n": m.n_, "churners": m.churners_, "design": self.info.get("design"),
+                                        "customers": self.info.get("customers")}
+        money = lambda df: None if df is None or not len(df) else {  # noqa: E731
+            k: {"value": r["value"], "lo": r["lo"], "hi": r["hi"]} for k, r in df.iterrows()}
+        return {"churn": churn, "revenue_at_risk": money(self.journey_money),
+                "revenue_at_risk_by_driver": money(self.driver_money), "scenarios": self.scenario_records()}
+
+    def summary(self) -> list[str]:
+        """The churn and money findings as sentences: the model's AUC, the biggest churn raisers,
+        the journey with the most revenue at risk, the priced churn driver with the most revenue
+        at risk, the best-paying scenario and what was skipped."""
+        cur, lines = self.currency, []
+        money = lambda v, lo, hi: format_estimate(v, lo, hi, "money", currency=cur)  # noqa: E731
+        if self.model is not None:
+            m = self.model
+            unit = "customer-periods" if self.info.get("design") == "landmark" else "customers"
+            lines.append(f"**Churn model:** cross-validated ROC AUC {format_estimate(m.auc_cv_, *m.auc_ci_)} "
+                         f"(n = {format_count(m.n_)} {unit}, {format_count(m.churners_)} churners).")
+            risers = m.drivers_[m.drivers_["lo"] > 1].head(3)
+            if len(risers):
+                lines.append("**Biggest churn raisers:** " + "; ".join(
+                    f"{d} (odds × {format_estimate(r['odds_ratio'], r['lo'], r['hi'], digits=1)})"
+                    for d, r in risers.iterrows()) + ".")
+        if self.journey_money is not None and len(self.journey_money):
+            r = self.journey_money.iloc[0]
+            lines.append(f"**Most revenue at risk:** {humanize(self.journey_money.index[0])}, "
+                         f"{money(r['value'], r['lo'], r['hi'])} over {self.horizon_months} months per year of journeys.")
+        priced = self.priced_drivers()
+        if priced is not None and len(priced):
+            r = priced.iloc[0]
+            lines.append(f"**Churn driver with the most revenue at risk:** {priced.index[0]}, "
+                         f"{money(r['value'], r['lo'], r['hi'])} a year ({format_count(r['customers'])} customers "
+                         "carry it).")
+        if self.scenarios is not None and len(self.scenarios):
+            best = self.scenarios.sort_values("revenue_kept", ascending=False).iloc[0]
+            lines.append(f"**Best-paying scenario:** {best.name}: "
+                         f"{money(best['revenue_kept'], best['revenue_kept_lo'], best['revenue_kept_hi'])} kept per year.")
+        return lines + [f"*Skipped:* {x}" for x in self.skipped]
+
+    def priced_drivers(self) -> pd.DataFrame | None:
+        """Revenue at risk of the churn drivers whose interval lies above zero, largest first."""
+        if self.driver_money is None:
+            return None
+        return self.driver_money[self.driver_money["lo"] > 0]
+
+    def describe_design(self) -> str:
+        """How the churn model was fitted and how well it ranks, in one sentence."""
+        m, info = self.model, self.info
+        design = (f"{len(info['landmarks'])} landmarks, {info['horizon_days']} days apart"
+                  if info["design"] == "landmark" else "one row per customer")
+        return (f"Design: {info['design']} ({design}); {format_count(info['customers'])} customers, "
+                f"{format_count(m.n_)} rows, {format_count(m.churners_)} churners. Cross-validated AUC "
+                f"**{m.auc_cv_:.3f}** ({format_interval(*m.auc_ci_, digits=3)}).")
+
+    def describe_reasons(self) -> str:
+        """The most common stated reason for leaving, with its share and interval."""
+        top = self.reasons.iloc[0]
+        return (f"The most common stated reason is **{self.reasons.index[0]}**: "
+                f"{format_estimate(top['share'], top['lo'], top['hi'], 'share', digits=0)} of "
+                f"{format_count(self.reasons['n'].sum())} churners.")
+
+    def skipped_about(self, *words: str) -> str:
+        """The skip reasons that mention any of ``words``, joined; '' when none do."""
+        return "; ".join(x for x in self.skipped if any(w in x for w in words))
+
+    def scenario_records(self) -> list[dict] | None:
+        """The improvement scenarios as plain records (None when there are none)."""
+        if self.scenarios is None or not len(self.scenarios):
+            return None
+        return [{k: v for k, v in r.items() if not str(k).startswith("_")}
+                for r in self.scenarios.reset_index().to_dict("records")]
+
+    def write(self, paths: ClientPaths) -> None:
+        """Write what the recommendations read: the improvement scenarios."""
+        write_json(paths.scenarios, self.scenario_records() or [])
+
+
+def _default_scenarios(journeys: pd.DataFrame, driver_names: list[str]) -> list[dict]:
+    out = []
+    typed = journeys[journeys["journey_type"] != UNCLASSIFIED]
+    wrong = flag_went_wrong(typed).groupby(typed["journey_type"]).mean()
+    for jt, share in wrong.items():
+        if 0.05 <= share <= 0.95:
+            out.append({"journey": jt, "wrong_share_to": round(share / 2, 3)})
+    for jt in sorted(set(typed["journey_type"])):
+        if f"journey: {jt}" in driver_names or jt in driver_names:
+            out.append({"journey": jt, "score_change": 1.0})
+    return out
+
+
+def diagnose_churn(customers: pd.DataFrame | None, config: ClientConfig, *, journeys: pd.DataFrame | None = None,
+                   as_of=None, driver_X: pd.DataFrame | None = None, driver_y: pd.Series | None = None,
+                   n_boot: int | None = None, seed: int = 0) -> ChurnDiagnosis:
+    """Churn model, revenue at risk and scenarios for one client. ``driver_X``/``driver_y``
+    (the relationship-survey driver table) let scenarios predict the change in NPS."""
+    a = config.analysis
+    s = a.churn
+    n_boot = s.n_boot if n_boot is None else n_boot
+    horizon = s.horizon_days or a.churn_window_days
+    dx = ChurnDiagnosis(currency=config.currency or "", horizon_months=a.revenue_horizon_months)
+    if customers is None:
+        dx.skipped.append("the client sent no customer table, so there is no churn to model")
+        return dx
+    revenue = customers.drop_duplicates("customer_id").set_index("customer_id").get("monthly_revenue")
+    try:
+        X, y, info = build_churn_table(customers, journeys, as_of=as_of, horizon_days=horizon,
+                                       lookback_days=s.lookback_days or horizon, attributes=s.attributes,
+                                       exclude=tuple(s.exclude))
+        dx.X, dx.y, dx.info = X, y, info
+        dx.model = ChurnModel(n_boot=n_boot, seed=seed).fit(X, y, groups=info["groups"] if info["design"] == "landmark" else None)
+    except ValueError as err:
+        dx.skipped.append(f"churn model: {err}")
+    if dx.model is not None and revenue is not None and revenue.notna().any():
+        per_year = 1.0
+        if dx.info["design"] == "landmark":
+            per_year = 365.25 / horizon / len(dx.info["landmarks"])
+        dx.driver_money = estimate_driver_revenue_at_risk(dx.model, dx.X, revenue, horizon_months=a.revenue_horizon_months,
+                                                          per_year=per_year)
+    elif dx.model is not None:
+        dx.skipped.append("revenue at risk per driver: the customer table has no monthly_revenue")
+    if "churn_reason" in customers and customers["churn_reason"].notna().any():
+        dx.reasons = summarize_churn_reasons(customers, categories=s.reason_categories)
+    else:
+        dx.skipped.append("churn reasons: the customer table has no stated reasons")
+    if journeys is None or not len(journeys) or not (journeys["journey_type"] != UNCLASSIFIED).any():
+        dx.skipped.append("revenue at risk per journey type and scenarios: there are no typed journeys")
+        return dx
+    if "churned_in_window" not in journeys or journeys["churned_in_window"].isna().all():
+        dx.skipped.append("revenue at risk per journey type: no churn after journeys could be observed")
+        return dx
+    dx.baseline = estimate_baseline_churn(customers, journeys["start"].min(), as_of, window_days=a.churn_window_days)
+    dx.journey_money = estimate_journey_revenue_at_risk(journeys, customers, baseline=dx.baseline,
+                                                        horizon_months=a.revenue_horizon_months,
+                                                        window_days=a.churn_window_days, seed=seed)
+    scenarios = [sc.model_dump() for sc in s.scenarios] or _default_scenarios(
+        journeys, list(driver_X.columns) if driver_X is not None else [])
+    rows = []
+    for sc in scenarios:
+        jt = sc["journey"]
+        driver = next((d for d in (f"journey: {jt}", jt) if driver_X is not None and d in driver_X), None)
+        kw = dict(horizon_months=a.revenue_horizon_months, X=driver_X, y=driver_y, driver=driver, seed=seed)
+        try:
+            if sc.get("wrong_share_to") is not None:
+                rows.append(simulate_failure_reduction(journeys, customers, jt, to_share=sc["wrong_share_to"], **kw))
+            else:
+                rows.append(simulate_score_rise(journeys, customers, jt, delta=sc["score_change"], **kw))
+        except ValueError as err:
+            dx.skipped.append(f"scenario for {jt}: {err}")
+    dx.scenarios = pd.DataFrame(rows).set_index("scenario") if rows else None
+    return dx
+
+
+def build_driver_metrics(drivers, churn: ChurnDiagnosis | None) -> dict:
+    """The ``drivers`` section of the report's figures from a
+    :class:`~cxlib.driver_report.DriverDiagnosis` (or None when there were no surveys) and a
+    :class:`ChurnDiagnosis`."""
+    out = drivers.metrics() if drivers is not None else {
+        "outcome": None, "n": 0, "r2": None, "importance": {}, "journey_block_share": None,
+        "touchpoint_block_share": None}
+    if churn is not None:
+        out |= churn.metrics()
+    else:
+        out |= {"churn": None, "revenue_at_risk": None}
+    return out

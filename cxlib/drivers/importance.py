@@ -1,0 +1,475 @@
+"""Key-driver analysis: which drivers matter most for an outcome, and how sure we are.
+
+Two relative-importance methods, both built for correlated drivers:
+
+* **Shapley (dominance) decomposition of R²**: each driver's average gain in R² over
+  all orders in which drivers can enter the model. Exact for up to
+  ``MAX_EXACT_DRIVERS`` drivers (all 2^p subsets, R² from the correlation matrix);
+  beyond that, a permutation-sampling approximation whose Monte-Carlo standard
+  error is reported in ``shapley_se_``.
+* **Johnson's relative weights**: the drivers are replaced by their closest
+  orthogonal counterparts, whose contributions are mapped back. For a binary outcome
+  the logistic variant (Tonidandel & LeBreton, 2010) is used: a logistic regression on
+  the orthogonal counterparts, with standardised coefficients.
+
+For a binary outcome the Shapley decomposition uses the linear-probability R²
+(the R² of the outcome's correlation with the drivers), a documented approximation
+that keeps the exact decomposition affordable.
+
+**Missing ratings** ("not rated") are never zero. ``missing="pairwise"`` (default)
+builds the correlation matrix from pairwise-complete observations and, if needed,
+repairs it to the nearest positive-definite matrix: right when ratings are skipped at
+random. ``missing="listwise"`` keeps only respondents who rated every driver.
+``missing="mean"`` is for *not applicable* drivers (a journey the respondent never
+went through): the driver is set to its mean, so it adds nothing for them; pairwise
+correlations would pretend the few who rate two rare journeys stand for everyone. The number of respondents behind each driver is
+kept in ``n_rated_``.
+
+**Intervals**: :class:`DriverAnalysis` bootstraps respondents and reports percentile
+intervals on each driver's share and rank.
+"""
+from __future__ import annotations
+
+import math
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+
+MAX_EXACT_DRIVERS = 15
+
+
+# --------------------------------------------------------------------------- correlations
+
+def _weighted_pairwise_corr(X: np.ndarray, w: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Pairwise-complete (weighted) correlation matrix of the columns of ``X`` (NaN = missing)
+    and the pairwise counts."""
+    M = ~np.isnan(X)
+    X0 = np.where(M, X, 0.0)
+    Mf = M.astype(float)
+    if w is not None:
+        Mw = Mf * w[:, None]
+        X0w = X0 * w[:, None]
+    else:
+        Mw, X0w = Mf, X0
+    n = Mf.T @ Mw                      # n_ij: weight where both i and j present
+    sx = X0w.T @ Mf                    # sum of x_i where j present
+    sxx = (X0 * X0w).T @ Mf            # sum of x_i^2 where j present
+    sxy = X0w.T @ X0                   # sum of x_i x_j where both present
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mi = sx / n
+        mj = sx.T / n
+        cov = sxy / n - mi * mj
+        vi = sxx / n - mi ** 2
+        vj = sxx.T / n - mj ** 2
+        corr = cov / np.sqrt(vi * vj)
+    np.fill_diagonal(corr, 1.0)
+    return corr, n
+
+
+def _nearest_pd(C: np.ndarray, eps: float = 1e-8) -> np.ndarray:
+    """Clip negative eigenvalues and rescale to a unit diagonal (pairwise matrices may not be PSD)."""
+    vals, vecs = np.linalg.eigh(C)
+    if vals.min() > eps:
+        return C
+    C2 = (vecs * np.clip(vals, eps, None)) @ vecs.T
+    d = np.sqrt(np.diag(C2))
+    return C2 / np.outer(d, d)
+
+
+def correlation_matrix(X: np.ndarray, y: np.ndarray, *, missing: str = "pairwise",
+                       weights: np.ndarray | None = None) -> np.ndarray:
+    """Correlation matrix of ``[X, y]`` (y last) with the chosen missing-data rule."""
+    Z = np.column_stack([X, y]).astype(float)
+    if missing == "mean":  # 'not applicable' counts as an average experience (contributes nothing)
+        w = np.ones(len(Z)) if weights is None else weights
+        present = ~np.isnan(Z)
+        means = np.nansum(Z * w[:, None], axis=0) / (present * w[:, None]).sum(axis=0)
+        Z = np.where(present, Z, means)
+    elif missing == "listwise":
+        keep = ~np.isnan(Z).any(axis=1)
+        Z = Z[keep]
+        weights = weights[keep] if weights is not None else None
+    elif missing != "pairwise":
+        raise ValueError(f"missing must be 'pairwise', 'listwise' or 'mean', got {missing!r}")
+    C, n = _weighted_pairwise_corr(Z, weights)
+    if np.isnan(C).any():
+        bad = sorted({int(i) for i in np.argwhere(np.isnan(C))[:, 0]})
+        raise ValueError(f"correlations undefined for column(s) {bad} (the outcome is column {Z.shape[1] - 1}): "
+                         "a driver is constant or never rated together with another")
+    return _nearest_pd(C)
+
+
+# --------------------------------------------------------------------------- R² of subsets
+
+def subset_r2(C: np.ndarray) -> np.ndarray:
+    """R² of every subset of drivers, indexed by bitmask (bit j = driver j), from the
+    correlation matrix ``C`` of [drivers, outcome]. Batched by subset size."""
+    p = C.shape[0] - 1
+    Rxx, rxy = C[:p, :p], C[:p, p]
+    r2 = np.zeros(1 << p)
+    for k in range(1, p + 1):
+        subsets = np.array(list(combinations(range(p), k)))
+        A = Rxx[subsets[:, :, None], subsets[:, None, :]]
+        b = rxy[subsets]
+        sol = np.linalg.solve(A, b[..., None])[..., 0]
+        masks = (1 << subsets).sum(axis=1)
+        r2[masks] = (b * sol).sum(axis=1)
+    return r2
+
+
+def _popcount(a: np.ndarray) -> np.ndarray:
+    c = np.zeros_like(a)
+    x = a.copy()
+    while x.any():
+        c += x & 1
+        x >>= 1
+    return c
+
+
+def shapley_from_subsets(r2: np.ndarray, p: int) -> np.ndarray:
+    """Exact Shapley values of each driver given the R² of every subset."""
+    masks = np.arange(1 << p)
+    size = _popcount(masks)
+    fact = np.array([math.factorial(i) for i in range(p + 1)], dtype=float)
+    phi = np.zeros(p)
+    for j in range(p):
+        without = masks[(masks >> j) & 1 == 0]
+        s = size[without]
+        w = fact[s] * fact[p - s - 1] / fact[p]
+        phi[j] = (w * (r2[without | (1 << j)] - r2[without])).sum()
+    return phi
+
+
+def _r2_of(C: np.ndarray, idx: list[int]) -> float:
+    if not idx:
+        return 0.0
+    p = C.shape[0] - 1
+    A = C[np.ix_(idx, idx)]
+    b = C[idx, p]
+    return float(b @ np.linalg.solve(A, b))
+
+
+def shapley_sampled(C: np.ndarray, n_permutations: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Permutation-sampling Shapley values (for many drivers) and their Monte-Carlo standard errors."""
+    p = C.shape[0] - 1
+    rng = np.random.default_rng(seed)
+    contrib = np.zeros((n_permutations, p))
+    for m in range(n_permutations):
+        order = rng.permutation(p)
+        prev = 0.0
+        for k in range(p):
+            cur = _r2_of(C, sorted(order[:k + 1].tolist()))
+            contrib[m, order[k]] = cur - prev
+            prev = cur
+    return contrib.mean(axis=0), contrib.std(axis=0, ddof=1) / math.sqrt(n_permutations)
+
+
+def shapley_r2(C: np.ndarray, *, n_permutations: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
+    """Shapley decomposition of R²: exact up to ``MAX_EXACT_DRIVERS`` drivers, sampled beyond.
+    Returns (values, standard errors or None when exact)."""
+    p = C.shape[0] - 1
+    if p <= MAX_EXACT_DRIVERS:
+        return shapley_from_subsets(subset_r2(C), p), None
+    return shapley_sampled(C, n_permutations, seed)
+
+
+def group_shapley(C: np.ndarray, groups: dict[str, list[int]]) -> dict[str, float]:
+    """Shapley values of blocks of drivers (each block one player) in R²."""
+    names = list(groups)
+    g = len(names)
+    r2 = {}
+    for mask in range(1 << g):
+        idx = sorted(i for b in range(g) if mask >> b & 1 for i in groups[names[b]])
+        r2[mask] = _r2_of(C, idx)
+    out = {}
+    for b, name in enumerate(names):
+        total = 0.0
+        for mask in range(1 << g):
+            if mask >> b & 1:
+                continue
+            s = bin(mask).count("1")
+            total += math.factorial(s) * math.factorial(g - s - 1) / math.factorial(g) * (r2[mask | 1 << b] - r2[mask])
+        out[name] = total
+    return out
+
+
+# --------------------------------------------------------------------------- relative weights
+
+def relative_weights(C: np.ndarray) -> np.ndarray:
+    """Johnson's relative weights (sum to R²) from the correlation matrix of [drivers, outcome]."""
+    p = C.shape[0] - 1
+    vals, vecs = np.linalg.eigh(C[:p, :p])
+    lam = (vecs * np.sqrt(np.clip(vals, 0, None))) @ vecs.T      # Rxx^(1/2)
+    beta = np.linalg.solve(lam, C[:p, p])
+    return (lam ** 2) @ (beta ** 2)
+
+
+def logistic_relative_weights(X: np.ndarray, y: np.ndarray, *, sample_weight: np.ndarray | None = None) -> np.ndarray:
+    """Relative weights for a binary outcome (Tonidandel & LeBreton, 2010): a logistic
+    regression on the drivers' closest orthogonal counterparts, with coefficients
+    standardised on the latent scale; the weights sum to the McKelvey-Zavoina R².
+    Missing driver values are mean-imputed here (the orthogonalisation needs complete
+    rows). ``sample_weight`` (bootstrap counts) weights every moment and the fit."""
+    w = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, float)
+    sw = w.sum()
+    mean = np.nansum(X * w[:, None], axis=0) / (~np.isnan(X) * w[:, None]).sum(axis=0)
+    Xf = np.where(np.isnan(X), mean, X)
+    mu = (Xf * w[:, None]).sum(axis=0) / sw
+    sd = np.sqrt(((Xf - mu) ** 2 * w[:, None]).sum(axis=0) / sw)
+    Xs = (Xf - mu) / sd
+    vals, vecs = np.linalg.eigh((Xs * (w / sw)[:, None]).T @ Xs)  # weighted Rxx
+    vals = np.clip(vals, 1e-12, None)
+    lam = (vecs * np.sqrt(vals)) @ vecs.T                         # Rxx^(1/2)
+    Z = Xs @ ((vecs / np.sqrt(vals)) @ vecs.T)                    # orthonormal counterparts: Xs Rxx^(-1/2)
+    coef, intercept = _logistic_irls(Z, y, w)
+    logit = Z @ coef + intercept
+    m = (logit * w).sum() / sw
+    var_logit = ((logit - m) ** 2 * w).sum() / sw
+    r2 = var_logit / (var_logit + math.pi ** 2 / 3)              # McKelvey-Zavoina R²
+    b_std = coef / math.sqrt(var_logit + math.pi ** 2 / 3)
+    raw = (lam ** 2) @ (b_std ** 2)
+    return raw / raw.sum() * r2 if raw.sum() > 0 else raw
+
+
+def _logistic_irls(X: np.ndarray, y: np.ndarray, w: np.ndarray, n_iter: int = 25, tol: float = 1e-8):
+    """Weighted logistic regression by Newton-Raphson (IRLS): (coefficients, intercept).
+    A tiny ridge keeps separable data finite."""
+    A = np.column_stack([np.ones(len(X)), X])
+    beta = np.zeros(A.shape[1])
+    ridge = 1e-6 * np.eye(A.shape[1])
+    ridge[0, 0] = 0
+    for _ in range(n_iter):
+        eta = np.clip(A @ beta, -30, 30)
+        mu = 1 / (1 + np.exp(-eta))
+        W = w * mu * (1 - mu)
+        H = (A * W[:, None]).T @ A + ridge
+        g = A.T @ (w * (y - mu)) - ridge @ beta
+        step = np.linalg.solve(H, g)
+        beta += step
+        if np.abs(step).max() < tol:
+            break
+    return beta[1:], beta[0]
+
+
+# --------------------------------------------------------------------------- estimator
+
+class DriverAnalysis:
+    """Relative importance of drivers for one outcome, with bootstrap intervals.
+
+    Parameters: ``missing`` ('pairwise' or 'listwise'), ``n_boot`` bootstrap resamples,
+    ``groups`` (block name -> driver names, for the grouped Shapley shares, e.g. journey
+    vs touchpoint scores), ``n_permutations`` for sampled Shapley beyond
+    ``MAX_EXACT_DRIVERS`` drivers, ``seed``.
+
+    ``fit(X, y)`` takes drivers as columns of a DataFrame (NaN = not rated) and a numeric
+    or binary outcome. Learned attributes:
+
+    * ``importance_``: one row per driver: Shapley share of R² with 95% interval and rank
+      (with rank interval), relative-weight share with interval, mean score and n rated;
+    * ``r2_``, ``n_``, ``binary_``, ``shapley_se_`` (None when exact), ``groups_``.
+
+    Shares sum to 1 over the drivers.
+    """
+
+    def __init__(self, *, missing: str = "pairwise", n_boot: int = 200, groups: dict[str, list[str]] | None = None,
+                 n_permutations: int = 2000, seed: int = 0, level: float = 0.95):
+        self.missing = missing
+        self.n_boot = n_boot
+        self.groups = groups
+        self.n_permutations = n_permutations
+        self.seed = seed
+        self.level = level
+
+    def _estimate(self, X: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> dict:
+        if w is not None:  # a bootstrap resample: rows drawn zero times do not count
+            used = w > 0
+            X, y, w = X[used], y[used], w[used]
+        C = correlation_matrix(X, y, missing=self.missing, weights=w)
+        phi, se = shapley_r2(C, n_permutations=self.n_permutations, seed=self.seed)
+        r2 = float(phi.sum())
+        if self.binary_:
+            rw = logistic_relative_weights(X, y, sample_weight=w)
+        else:
+            rw = relative_weights(C)
+        out = {"r2": r2, "shapley": phi, "shapley_se": se, "rw": rw}
+        if self.groups:
+            idx = {g: [self.drivers_.index(d) for d in names] for g, names in self.groups.items()}
+            out["groups"] = group_shapley(C, idx)
+        return out
+
+    def fit(self, X: pd.DataFrame, y, sample_weight=None) -> "DriverAnalysis":
+        if not isinstance(X, pd.DataFrame):
+            raise TypeError("X must be a DataFrame with one column per driver")
+        y = pd.Series(y, index=X.index).astype(float)
+        keep = y.notna() & X.notna().any(axis=1)
+        X, y = X.loc[keep], y.loc[keep]
+        if len(X) < X.shape[1] + 10:
+            raise ValueError(f"too few respondents ({len(X)}) for {X.shape[1]} drivers")
+        if self.groups:
+            unknown = sorted({d for names in self.groups.values() for d in names} - set(X.columns))
+            if unknown:
+                raise ValueError(f"groups name drivers that are not columns of X: {unknown}")
+        self.drivers_ = list(X.columns)
+        self.n_ = int(len(X))
+        self.n_rated_ = X.notna().sum()
+        self.binary_ = bool(set(np.unique(y)) <= {0.0, 1.0})
+        Xa, ya = X.to_numpy(float), y.to_numpy(float)
+        point = self._estimate(Xa, ya, None)
+        self.r2_ = point["r2"]
+        self.shapley_se_ = None if point["shapley_se"] is None else pd.Series(point["shapley_se"], self.drivers_)
+        rng = np.random.default_rng(self.seed)
+        boots = []
+        for _ in range(self.n_boot):
+            w = rng.multinomial(self.n_, np.full(self.n_, 1 / self.n_)).astype(float)
+            boots.append(self._estimate(Xa, ya, w))
+        self.importance_ = self._summarize(point, boots, X)
+        if self.groups:
+            self.groups_ = self._summarize_groups(point, boots)
+        return self
+
+    def _interval(self, a: np.ndarray, axis=0):
+        q = (1 - self.level) / 2
+        return np.quantile(a, q, axis=axis), np.quantile(a, 1 - q, axis=axis)
+
+    def _summarize(self, point: dict, boots: list[dict], X: pd.DataFrame) -> pd.DataFrame:
+        share = point["shapley"] / point["shapley"].sum()
+        rw_share = point["rw"] / point["rw"].sum()
+        out = pd.DataFrame({"shapley_share": share, "rw_share": rw_share}, index=self.drivers_)
+        if boots:
+            bs = np.array([b["shapley"] / b["shapley"].sum() for b in boots])
+            br = np.array([b["rw"] / b["rw"].sum() for b in boots])
+            ranks = (-bs).argsort(axis=1).argsort(axis=1) + 1
+            out["shapley_lo"], out["shapley_hi"] = self._interval(bs)
+            out["rw_lo"], out["rw_hi"] = self._interval(br)
+            out["rank_lo"], out["rank_hi"] = (np.floor(v).astype(int) for v in self._interval(ranks))
+        out["rank"] = out["shapley_share"].rank(ascending=False, method="first").astype(int)
+        out["mean_score"] = X.mean()
+        out["n_rated"] = self.n_rated_.astype(int)
+        cols = ["rank", "shapley_share", "shapley_lo", "shapley_hi", "rank_lo", "rank_hi", "rw_share", "rw_lo",
+                "rw_hi", "mean_score", "n_rated"]
+        return out.reindex(columns=[c for c in cols if c in out]).sort_values("rank").rename_axis("driver")
+
+    def _summarize_groups(self, point: dict, boots: list[dict]) -> pd.DataFrame:
+        names = list(self.groups)
+        total = sum(point["groups"].values())
+        rows = {}
+        for g in names:
+            bs = np.array([b["groups"][g] / sum(b["groups"].values()) for b in boots]) if boots else np.array([np.nan])
+            lo, hi = self._interval(bs)
+            rows[g] = {"share": point["groups"][g] / total, "lo": float(lo), "hi": float(hi),
+                       "r2": point["groups"][g]}
+        return pd.DataFrame(rows).T.rename_axis("block")
+
+
+# --------------------------------------------------------------------------- data
+
+def build_driver_table(surveys: pd.DataFrame, *, outcome_level: str = "relationship", outcome_metric: str = "nps",
+                       driver_levels: tuple[str, ...] = ("touchpoint",), respondent: str = "customer_id",
+                       min_rated: int = 30, same_response: bool = True) -> tuple[pd.DataFrame, pd.Series]:
+    """One row per respondent: the outcome (their latest rating at ``outcome_level`` /
+    ``outcome_metric``) and one column per driver (their mean rating of each subject at
+    ``driver_levels``; with several levels the column is '<level>: <subject>').
+    With ``same_response`` only ratings given in the same response as the outcome (same
+    respondent and timestamp, i.e. the same questionnaire) are drivers.
+    Not rated stays NaN. Drivers rated by fewer than ``min_rated`` respondents are dropped.
+    Returns ``(X, y)`` aligned on the respondent."""
+    out = surveys[(surveys["level"] == outcome_level) & (surveys["metric"] == outcome_metric)
+                  & surveys["score"].notna()]
+    if not len(out):
+        raise ValueError(f"no rated {outcome_level} {outcome_metric} responses to use as the outcome")
+    last = out.sort_values("timestamp").groupby(respondent).tail(1)
+    y = last.set_index(respondent)["score"].rename(outcome_metric)
+    d = surveys[surveys["level"].isin(driver_levels) & surveys[respondent].isin(y.index)]
+    if same_response:
+        d = d.merge(last[[respondent, "timestamp"]], on=[respondent, "timestamp"])
+    if not len(d):
+        raise ValueError(f"no {'/'.join(driver_levels)} ratings from the outcome's respondents")
+    name = d["subject"] if len(driver_levels) == 1 else d["level"] + ": " + d["subject"]
+    X = d.assign(driver=name).pivot_table(index=respondent, columns="driver", values="score", aggfunc="mean")
+    X = X.loc[:, X.notna().sum() >= min_rated]
+    X = X.reindex(y.index)
+    X.columns.name = None
+    return X, y
+
+
+# --------------------------------------------------------------------------- reading the drivers
+
+def compare_segments(X: pd.DataFrame, y: pd.Series, segment: pd.Series, *, min_n: int = 200, n_boot: int = 100,
+                     missing: str = "pairwise", seed: int = 0) -> pd.DataFrame:
+    """Driver shares with 95% intervals per segment (one DriverAnalysis per segment value
+    with at least ``min_n`` respondents). Long format: segment, driver, share, lo, hi, rank, n."""
+    seg = segment.reindex(X.index)
+    rows = []
+    for value, idx in seg.dropna().groupby(seg.dropna()).groups.items():
+        if len(idx) < max(min_n, X.shape[1] + 10):
+            continue
+        m = DriverAnalysis(n_boot=n_boot, missing=missing, seed=seed).fit(X.loc[idx], y.loc[idx])
+        imp = m.importance_
+        for d, r in imp.iterrows():
+            rows.append({"segment": value, "driver": d, "share": r["shapley_share"], "lo": r.get("shapley_lo"),
+                         "hi": r.get("shapley_hi"), "rank": int(r["rank"]), "n": m.n_, "r2": m.r2_})
+    return pd.DataFrame(rows, columns=["segment", "driver", "share", "lo", "hi", "rank", "n", "r2"])
+
+
+def estimate_asymmetry(X: pd.DataFrame, y: pd.Series, *, low_below, high_at, n_boot: int = 200,
+                       seed: int = 0, level: float = 0.95) -> pd.DataFrame:
+    """Penalty-reward analysis: regress the outcome on, per driver, a 'poor' dummy (score
+    below ``low_below``) and an 'excellent' dummy (score at or above ``high_at``), the middle
+    being the reference, with a 'not rated' dummy so missing ratings are never read as a
+    score. ``low_below`` and ``high_at`` are numbers or mappings by driver (drivers on
+    different scales). ``penalty`` is the outcome drop for a poor score, ``reward`` the gain for an
+    excellent one, each with a bootstrap interval. A driver whose penalty outweighs its
+    reward is a must-have (basic); the reverse, a delighter."""
+    cols, blocks = [], []
+    for d in X.columns:
+        s = X[d]
+        lo_t = low_below[d] if isinstance(low_below, dict) else low_below
+        hi_t = high_at[d] if isinstance(high_at, dict) else high_at
+        blocks += [(s < lo_t).astype(float).to_numpy(), (s >= hi_t).astype(float).to_numpy(),
+                   s.isna().astype(float).to_numpy()]
+        cols += [(d, "low"), (d, "high"), (d, "na")]
+    A = np.column_stack([np.ones(len(X)), *blocks])
+    keep = [0] + [i + 1 for i, b in enumerate(blocks) if b.std() > 0]
+    A = A[:, keep]
+    names = [None] + [cols[i - 1] for i in keep[1:]]
+    yv = y.reindex(X.index).to_numpy(float)
+
+    def coefs(w):
+        Aw = A * w[:, None]
+        return np.linalg.lstsq(Aw.T @ A, Aw.T @ yv, rcond=None)[0]
+
+    point = coefs(np.ones(len(yv)))
+    rng = np.random.default_rng(seed)
+    boots = np.array([coefs(rng.multinomial(len(yv), np.full(len(yv), 1 / len(yv))).astype(float))
+                      for _ in range(n_boot)]) if n_boot else np.full((1, len(point)), np.nan)
+    q = (1 - level) / 2
+    lo, hi = np.quantile(boots, q, axis=0), np.quantile(boots, 1 - q, axis=0)
+    rows = {}
+    for i, name in enumerate(names[1:], start=1):
+        d, kind = name
+        if kind == "na":
+            continue
+        r = rows.setdefault(d, {"driver": d})
+        sign = -1.0 if kind == "low" else 1.0      # penalty reported as a positive drop
+        key = "penalty" if kind == "low" else "reward"
+        r[key] = sign * point[i]
+        r[f"{key}_lo"], r[f"{key}_hi"] = sorted((sign * lo[i], sign * hi[i]))
+        r[f"share_{kind}"] = float(blocks[cols.index(name)].mean())
+    out = pd.DataFrame(list(rows.values())).set_index("driver")
+    for key in ("penalty", "reward"):   # a driver nobody scored poorly (or excellently) has no such effect
+        for suffix in ("", "_lo", "_hi"):
+            if key + suffix not in out:
+                out[key + suffix] = np.nan
+    out["type"] = np.where(out["penalty"].fillna(0) > out["reward"].fillna(0), "must-have", "delighter")
+    return out
+
+
+def flag_fix_first(importance: pd.DataFrame, *, share: str = "shapley_share", performance: str = "performance",
+                   fallback: str = "mean_score") -> pd.Series:
+    """The 'fix first' drivers: importance at or above the median and performance at or below
+    the median. Performance is the score as a share of its scale; where a driver's scale is
+    unknown the raw ``fallback`` column (mean score) is used for every driver instead."""
+    perf = performance if performance in importance and importance[performance].notna().all() else fallback
+    imp, x = importance[share], importance[perf]
+    return ((imp >= imp.median()) & (x <= x.median())).rename("fix_first")

@@ -1,0 +1,244 @@
+"""Money: revenue at risk per journey type and improvement scenarios, each with an interval.
+
+Revenue at risk for a journey type is
+
+    journeys per year x attributable churn uplift x monthly revenue x horizon (months)
+
+where the uplift is the type's churn within the churn window after the journey minus the
+baseline chance of leaving in a window of the same length. A scenario ("if the share of
+installs that go wrong fell from a to b", "if the move score rose by x points") predicts the
+change in churners, revenue and relationship NPS. Every figure is a bootstrap over the
+journeys (and, for NPS, the respondents), so the interval carries the uncertainty of the
+rates, the revenue and the score effect together.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+
+from cxlib.journeys.stats import flag_went_wrong
+from cxlib.journeys.reconstruct import UNCLASSIFIED
+
+
+def _per_year(journeys: pd.DataFrame) -> float:
+    """Journeys per year from the span the journey table covers (first start to last end)."""
+    span = (journeys["end"].max() - journeys["start"].min()).total_seconds() / 86400
+    return 365.25 / max(span, 1.0)
+
+
+def _revenue_of(journeys: pd.DataFrame, customers: pd.DataFrame | None, revenue: str) -> np.ndarray:
+    if customers is None or revenue not in customers:
+        return np.full(len(journeys), np.nan)
+    rev = pd.to_numeric(customers.drop_duplicates("customer_id").set_index("customer_id")[revenue], errors="coerce")
+    return rev.reindex(journeys["customer_id"]).to_numpy(float)
+
+
+def _mean_revenue(journeys: pd.DataFrame, customers: pd.DataFrame | None, revenue: str) -> float:
+    """Mean monthly revenue of the journeys' customers (NaN when unknown)."""
+    rev = _revenue_of(journeys, customers, revenue)
+    return float(np.nanmean(rev)) if (~np.isnan(rev)).any() else float("nan")
+
+
+def _q(a, level: float = 0.95) -> tuple[float, float]:
+    a = np.asarray(a, dtype=float)
+    if np.isnan(a).all():
+        return (float("nan"), float("nan"))
+    q = (1 - level) / 2
+    return (float(np.nanquantile(a, q)), float(np.nanquantile(a, 1 - q)))
+
+
+def flag_other_failure_nearby(journeys: pd.DataFrame, *, window_days: float = 90) -> pd.Series:
+    """True for a typed journey that went right while the customer had a journey of another
+    type that went wrong and ended within ``window_days`` of this one's end: churn after it
+    belongs to the other journey (a new customer's onboarding after a failed installation)."""
+    typed = journeys[journeys["journey_type"] != UNCLASSIFIED]
+    wrong = typed[flag_went_wrong(typed)][["customer_id", "journey_type", "end"]]
+    pairs = typed[["customer_id", "journey_type", "end"]].reset_index().merge(wrong, on="customer_id",
+                                                                              suffixes=("", "_other"))
+    near = (pairs["journey_type"] != pairs["journey_type_other"]) & (
+        (pairs["end"] - pairs["end_other"]).abs() <= pd.Timedelta(days=window_days))
+    hit = journeys.index.isin(list(set(pairs.loc[near, "index"])))
+    right = ~flag_went_wrong(journeys).to_numpy()
+    return pd.Series(hit & right, index=journeys.index, name="other_failure_nearby")
+
+
+def estimate_journey_revenue_at_risk(journeys: pd.DataFrame, customers: pd.DataFrame | None, *,
+                                     baseline: dict, horizon_months: int = 12, churn: str = "churned_in_window",
+                                     revenue: str = "monthly_revenue", window_days: float = 90,
+                                     n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Per journey type: journeys per year, churn after the journey, the attributable uplift
+    over ``baseline`` (from :func:`~cxlib.journey_stats.estimate_baseline_churn`), mean monthly
+    revenue of those customers and ``value`` = journeys/year x max(uplift, 0) x revenue x
+    ``horizon_months``, each with a bootstrap 95% interval.
+
+    The churn rate uses journeys with a closed churn window, leaving out those that went right
+    next to another type that went wrong (:func:`flag_other_failure_nearby`), so churn caused by
+    a failed installation is not counted again against the onboarding that followed it.
+    ``n`` is the journeys the rate rests on, ``n_excluded`` those set aside as overlapping."""
+    if baseline.get("rate") is None or churn not in journeys:
+        return pd.DataFrame()
+    overlap = flag_other_failure_nearby(journeys, window_days=window_days)
+    per_year = _per_year(journeys)
+    b, b_lo, b_hi = baseline["rate"], baseline["ci_low"], baseline["ci_high"]
+    rng = np.random.default_rng(seed)
+    b_draw = rng.normal(b, max(b_hi - b_lo, 1e-12) / 3.92, n_boot)
+    rows = []
+    for jt, g in journeys[journeys["journey_type"] != UNCLASSIFIED].groupby("journey_type"):
+        closed = g[g[churn].notna() & ~overlap.loc[g.index]]
+        n_excluded = int((g[churn].notna() & overlap.loc[g.index]).sum())
+        if len(closed) < 30:
+            continue
+        y = closed[churn].astype(bool).to_numpy(float)
+        rev = _revenue_of(closed, customers, revenue)
+        rev = np.where(np.isnan(rev), np.nanmean(rev) if (~np.isnan(rev)).any() else 0.0, rev)
+        volume = len(g) * per_year
+        idx = rng.integers(0, len(y), (n_boot, len(y)))
+        rate_b, rev_b = y[idx].mean(axis=1), rev[idx].mean(axis=1)
+        value_b = volume * np.maximum(rate_b - b_draw, 0) * rev_b * horizon_months
+        uplift = y.mean() - b
+        rows.append({"journey_type": jt, "journeys_per_year": volume, "churn": y.mean(),
+                     "uplift": uplift, "uplift_lo": _q(rate_b - b_draw)[0], "uplift_hi": _q(rate_b - b_draw)[1],
+                     "monthly_revenue": rev.mean(),
+                     "value": volume * max(uplift, 0) * rev.mean() * horizon_months,
+                     "lo": _q(value_b)[0], "hi": _q(value_b)[1], "n": len(y), "n_excluded": n_excluded})
+    if not rows:
+        return pd.DataFrame()
+    return pd.DataFrame(rows).set_index("journey_type").sort_values("value", ascending=False)
+
+
+def estimate_failure_effect(journeys: pd.DataFrame, journey_type: str, *, churn: str = "churned_in_window",
+                            score: str = "journey_score", n_boot: int = 1000, seed: int = 0) -> dict:
+    """For one journey type: the share that goes wrong (see
+    :func:`~cxlib.journey_stats.flag_went_wrong`) and, for wrong vs right journeys, churn after
+    the journey and the mean journey score, with bootstrap 95% intervals on the differences."""
+    g = journeys[journeys["journey_type"] == journey_type]
+    if not len(g):
+        raise ValueError(f"no journeys of type {journey_type!r}")
+    wrong = flag_went_wrong(g).to_numpy()
+    rng = np.random.default_rng(seed)
+    out = {"journey_type": journey_type, "n": len(g), "wrong_share": float(wrong.mean())}
+    for name, col in (("churn", churn), ("score", score)):
+        if col not in g:
+            continue
+        v = pd.to_numeric(g[col].astype("Float64"), errors="coerce").to_numpy(float)
+        a, b = v[wrong & ~np.isnan(v)], v[~wrong & ~np.isnan(v)]
+        if len(a) < 10 or len(b) < 10:
+            continue
+        d = a[rng.integers(0, len(a), (n_boot, len(a)))].mean(1) - b[rng.integers(0, len(b), (n_boot, len(b)))].mean(1)
+        out |= {f"{name}_wrong": a.mean(), f"{name}_right": b.mean(), f"{name}_diff": a.mean() - b.mean(),
+                f"{name}_diff_lo": _q(d)[0], f"{name}_diff_hi": _q(d)[1], f"{name}_n_wrong": len(a),
+                f"{name}_n_right": len(b), f"_{name}_boot": d}
+    return out
+
+
+def net_promoter_score(scores) -> float:
+    """NPS in points: % promoters (9-10) minus % detractors (0-6)."""
+    s = np.asarray(scores, dtype=float)
+    s = s[~np.isnan(s)]
+    return float(100 * ((s >= 9).mean() - (s <= 6).mean())) if len(s) else float("nan")
+
+
+def _stochastic_round(x: np.ndarray, rng) -> np.ndarray:
+    f = np.floor(x)
+    return f + (rng.random(len(x)) < (x - f))
+
+
+def simulate_nps_shift(X: pd.DataFrame, y: pd.Series, driver: str, delta: float, *, scale=(0, 10),
+                       n_boot: int = 500, seed: int = 0) -> dict:
+    """Relationship NPS if everyone who rated ``driver`` rated it ``delta`` points higher.
+
+    The effect of a point on the driver comes from a linear regression of the outcome on all
+    drivers ('not rated' imputed with the driver's mean, so it adds nothing). Each affected
+    respondent's score moves by effect x delta, rounded stochastically to whole points (so
+    the expected score moves exactly) and clipped to the scale. Returns the NPS now, the change
+    in NPS points and in mean score, each with a bootstrap 95% interval over respondents."""
+    if driver not in X:
+        raise ValueError(f"{driver!r} is not a driver; drivers are {list(X.columns)}")
+    Xf = X.fillna(X.mean()).to_numpy(float)
+    rated = X[driver].notna().to_numpy()
+    yv = y.to_numpy(float)
+    j = list(X.columns).index(driver)
+    rng = np.random.default_rng(seed)
+    A = np.column_stack([np.ones(len(yv)), Xf])
+
+    def one(i):
+        beta = np.linalg.lstsq(A[i], yv[i], rcond=None)[0][1 + j]
+        new = yv[i].copy()
+        r = rated[i]
+        new[r] = np.clip(_stochastic_round(new[r] + beta * delta, rng), *scale)
+        return beta, net_promoter_score(new) - net_promoter_score(yv[i]), float(new.mean() - yv[i].mean())
+
+    point = one(np.arange(len(yv)))
+    boots = np.array([one(rng.integers(0, len(yv), len(yv))) for _ in range(n_boot)])
+    return {"driver": driver, "delta": delta, "effect_per_point": point[0], "nps_now": net_promoter_score(yv),
+            "nps_change": point[1], "nps_change_lo": _q(boots[:, 1])[0], "nps_change_hi": _q(boots[:, 1])[1],
+            "score_change": point[2], "score_change_lo": _q(boots[:, 2])[0], "score_change_hi": _q(boots[:, 2])[1],
+            "n_affected": int(rated.sum()), "n": len(yv)}
+
+
+def simulate_failure_reduction(journeys: pd.DataFrame, customers: pd.DataFrame | None, journey_type: str, *,
+                               to_share: float, horizon_months: int = 12, X: pd.DataFrame | None = None,
+                               y: pd.Series | None = None, driver: str | None = None, churn: str = "churned_in_window",
+                               revenue: str = "monthly_revenue", n_boot: int = 1000, seed: int = 0) -> dict:
+    """'If the share of ``journey_type`` journeys that go wrong fell from today's to
+    ``to_share``': fewer churners per year (journeys/year x fall in share x churn difference
+    wrong vs right), revenue kept (x monthly revenue x ``horizon_months``) and, when the
+    relationship-survey drivers ``X``/``y`` include ``driver``, the change in NPS (the journey
+    score rises by the fall in share x the score difference wrong vs right). 95% intervals
+    throughout."""
+    eff = estimate_failure_effect(journeys, journey_type, churn=churn, n_boot=n_boot, seed=seed)
+    if "churn_diff" not in eff:
+        raise ValueError(f"{journey_type}: too few closed churn windows among wrong and right journeys")
+    g = journeys[journeys["journey_type"] == journey_type]
+    volume = len(g) * _per_year(journeys)
+    fall = eff["wrong_share"] - to_share
+    rev_mean = _mean_revenue(g, customers, revenue)
+    churners_b = volume * fall * eff["_churn_boot"]
+    out = {"scenario": f"{journey_type}: went-wrong share {eff['wrong_share']:.0%} → {to_share:.0%}",
+           "journey_type": journey_type, "from_share": eff["wrong_share"], "to_share": to_share,
+           "journeys_per_year": volume, "churners_saved": volume * fall * eff["churn_diff"],
+           "churners_saved_lo": _q(churners_b)[0], "churners_saved_hi": _q(churners_b)[1]}
+    out |= {"revenue_kept": out["churners_saved"] * rev_mean * horizon_months,
+            "revenue_kept_lo": out["churners_saved_lo"] * rev_mean * horizon_months,
+            "revenue_kept_hi": out["churners_saved_hi"] * rev_mean * horizon_months}
+    if X is not None and driver in X and "score_diff" in eff:
+        nps = simulate_nps_shift(X, y, driver, -fall * eff["score_diff"], n_boot=min(n_boot, 300), seed=seed)
+        out |= {k: nps[k] for k in ("nps_now", "nps_change", "nps_change_lo", "nps_change_hi")}
+    return out
+
+
+def simulate_score_rise(journeys: pd.DataFrame, customers: pd.DataFrame | None, journey_type: str, *,
+                        delta: float, horizon_months: int = 12, X: pd.DataFrame | None = None,
+                        y: pd.Series | None = None, driver: str | None = None, churn: str = "churned_in_window",
+                        score: str = "journey_score", scale=(0, 10), revenue: str = "monthly_revenue",
+                        n_boot: int = 500, seed: int = 0) -> dict:
+    """'If the ``journey_type`` journey score rose by ``delta`` points': the change in NPS via
+    :func:`simulate_nps_shift`, and churners saved and revenue kept from a logistic fit of
+    churn after the journey on its journey score (rated journeys with a closed window; the
+    same relation is assumed for unrated ones). 95% bootstrap intervals."""
+    g = journeys[journeys["journey_type"] == journey_type]
+    d = g[g[score].notna() & g[churn].notna()] if score in g and churn in g else g.iloc[:0]
+    out = {"scenario": f"{journey_type}: journey score +{delta:g}", "journey_type": journey_type, "delta": delta,
+           "journeys_per_year": len(g) * _per_year(journeys)}
+    if len(d) >= 50 and d[churn].astype(bool).nunique() == 2:
+        s = d[score].to_numpy(float)
+        c = d[churn].astype(bool).to_numpy(int)
+        rev_mean = _mean_revenue(g, customers, revenue)
+        rng = np.random.default_rng(seed)
+
+        def saved(i):
+            m = LogisticRegression(C=1e6).fit(s[i, None], c[i])
+            return float((m.predict_proba(s[i, None])[:, 1] - m.predict_proba(np.clip(s[i] + delta, *scale)[:, None])[:, 1]).mean())
+
+        p = saved(np.arange(len(s)))
+        boots = [saved(rng.integers(0, len(s), len(s))) for _ in range(min(n_boot, 200))]
+        lo, hi = _q(boots)
+        v = out["journeys_per_year"]
+        out |= {"churners_saved": v * p, "churners_saved_lo": v * lo, "churners_saved_hi": v * hi,
+                "revenue_kept": v * p * rev_mean * horizon_months, "revenue_kept_lo": v * lo * rev_mean * horizon_months,
+                "revenue_kept_hi": v * hi * rev_mean * horizon_months, "n_rated": len(d)}
+    if X is not None and driver in X:
+        nps = simulate_nps_shift(X, y, driver, delta, scale=scale, n_boot=min(n_boot, 300), seed=seed)
+        out |= {k: nps[k] for k in ("nps_now", "nps_change", "nps_change_lo", "nps_change_hi")}
+    return out

@@ -1,0 +1,172 @@
+"""Coercing text to types: timestamps to UTC, dates, numbers and booleans, remembering which
+raw values failed to parse."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from cxlib.core.config import Source
+from cxlib.core.schema import columns_of
+from cxlib.ingest.contract import IngestError, ROW, SOURCE
+from cxlib.ingest.mapping import _norm_key
+
+
+_TRUE = {"true", "t", "yes", "y", "1", "1.0"}
+_FALSE = {"false", "f", "no", "n", "0", "0.0"}
+_OFFSET = r"(?:Z|[+-]\d{2}:?\d{2})$"
+
+
+def parse_timestamps(values: pd.Series, tz: str, fmt: str | None = None) -> pd.Series:
+    """Parse timestamps to tz-aware UTC.
+
+    Strings with an offset (``Z``, ``+01:00``) are converted from that offset; naive
+    ones are local time in ``tz``. A local time that falls in a daylight-saving gap
+    is shifted forward; an ambiguous one (the repeated hour) is read as summer time.
+    Unparsable values become NaT.
+    """
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return values.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return _localize(values, tz)
+    text = values.astype("string").str.strip()
+    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[us, UTC]")
+    has_offset = text.str.contains(_OFFSET, regex=True).fillna(False).to_numpy(dtype=bool, copy=True)
+    if has_offset.any():
+        aware = pd.to_datetime(text[has_offset], format=fmt or "ISO8601", utc=True, errors="coerce")
+        out[has_offset] = aware.astype("datetime64[us, UTC]")
+    naive_mask = ~has_offset & text.notna().to_numpy(dtype=bool)
+    if naive_mask.any():
+        naive = pd.to_datetime(text[naive_mask], format=fmt or "ISO8601", errors="coerce")
+        out[naive_mask] = _localize(naive, tz)
+    return out
+
+
+def _localize(naive: pd.Series, tz: str) -> pd.Series:
+    local = naive.dt.tz_localize(tz, ambiguous=np.ones(len(naive), dtype=bool), nonexistent="shift_forward")
+    return local.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
+
+
+def parse_dates(values: pd.Series, tz: str, fmt: str | None = None) -> pd.Series:
+    """Parse dates to naive midnight datetimes (datetime64) in the client's calendar."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        ts = values
+    else:
+        text = values.astype("string").str.strip()
+        ts = pd.to_datetime(text, format=fmt or "ISO8601", errors="coerce", utc=False)
+    if isinstance(ts.dtype, pd.DatetimeTZDtype):
+        ts = ts.dt.tz_convert(tz).dt.tz_localize(None)
+    return ts.dt.normalize().astype("datetime64[us]")
+
+
+def parse_numbers(values: pd.Series, decimal: str = ".", thousands: str | None = None,
+                  durations: bool = False) -> pd.Series:
+    """Parse numbers from text: decimal and thousands separators, currency signs and,
+    with ``durations=True``, ``hh:mm:ss`` / ``mm:ss`` as seconds."""
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        return values.astype("float64")
+    text = values.astype("string").str.strip()
+    out = pd.Series(np.nan, index=values.index, dtype="float64")
+    rest = text.notna().to_numpy(dtype=bool, copy=True)
+    if durations:
+        is_dur = text.str.fullmatch(r"\d+:\d{1,2}(?::\d{1,2}(?:\.\d+)?)?").fillna(False).to_numpy(dtype=bool)
+        if is_dur.any():
+            dur = text[is_dur].where(text[is_dur].str.count(":") == 2, "0:" + text[is_dur])
+            out[is_dur] = pd.to_timedelta(dur, errors="coerce").dt.total_seconds()
+            rest &= ~is_dur
+    if rest.any():
+        t = text[rest].str.replace(r"^[€$£]\s*|\s*(?:EUR|USD|GBP|€|\$|£)$", "", regex=True)
+        if thousands:
+            t = t.str.replace(thousands, "", regex=False)
+        if decimal != ".":
+            t = t.str.replace(decimal, ".", regex=False)
+        out[rest] = pd.to_numeric(t, errors="coerce").astype("float64")
+    return out
+
+
+def parse_bools(values: pd.Series) -> pd.Series:
+    """Parse yes/no style values to a nullable boolean; unknown text becomes NA."""
+    if pd.api.types.is_bool_dtype(values):
+        return values.astype("boolean")
+    keys = values.map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v))
+                      else _norm_key(v) if not isinstance(v, bool) else ("true" if v else "false"))
+    out = pd.Series(pd.NA, index=values.index, dtype="boolean")
+    out[keys.isin(_TRUE).to_numpy(dtype=bool)] = True
+    out[keys.isin(_FALSE).to_numpy(dtype=bool)] = False
+    return out
+
+
+def _clean_strings(values: pd.Series) -> pd.Series:
+    text = values.astype("string").str.strip()
+    text = text.where(text != "", pd.NA)
+    # Excel and Parquet deliver integer ids as floats: '1234.0' -> '1234'
+    return text.str.replace(r"^(\d+)\.0$", r"\1", regex=True).astype("str")
+
+
+@dataclass
+class Coerced:
+    frame: pd.DataFrame
+    failed: dict[str, pd.Series] = field(default_factory=dict)  # column -> mask of unparsable non-null raw values
+    raw_values: dict[str, pd.Series] = field(default_factory=dict)
+
+
+def coerce_table(df: pd.DataFrame, table: str, source: Source, tz: str) -> Coerced:
+    """Coerce a mapped frame's canonical columns to their types; record parse failures."""
+    out = df.copy()
+    failed: dict[str, pd.Series] = {}
+    raw_values: dict[str, pd.Series] = {}
+    tz = source.timezone or tz
+    for col in columns_of(table):
+        s = out[col.name]
+        present = s.notna() & (s.astype("string").str.strip() != "").fillna(False)
+        if col.kind == "string":
+            out[col.name] = _clean_strings(s)
+            continue
+        if col.kind == "timestamp":
+            parsed = parse_timestamps(s, tz, source.formats.get(col.name))
+        elif col.kind == "date":
+            parsed = parse_dates(s, tz, source.formats.get(col.name))
+        elif col.kind == "float":
+            parsed = parse_numbers(s, source.decimal, source.thousands, durations=col.name.endswith("_s"))
+        elif col.kind == "bool":
+            parsed = parse_bools(s)
+        else:  # pragma: no cover - schema kinds are fixed
+            raise ValueError(col.kind)
+        bad = present & parsed.isna()
+        raw_values[col.name] = s  # quarantine messages show what the file said, not the parsed value
+        if bad.any():
+            failed[col.name] = bad
+        out[col.name] = parsed
+    return Coerced(out, failed, raw_values)
+
+
+_PARSE_HINTS = {
+    "timestamp": "set formats.{col} for this source (e.g. '%d/%m/%Y %H:%M') or its timezone",
+    "date": "set formats.{col} for this source (e.g. '%d/%m/%Y')",
+    "float": "check 'decimal' and 'thousands' for this source, or map text answers under values.{col}",
+    "bool": "map the values under values.{col} (e.g. {{Yes: true, No: false}})",
+}
+
+
+def check_parse_failures(c: Coerced, table: str, source: Source, max_share: float = 0.5,
+                         min_rows: int = 3) -> None:
+    """Raise IngestError when most values of a column fail to parse: that is a
+    configuration problem (a date format, a decimal comma), not bad rows, and
+    quarantining every row would hide it. Isolated failures are quarantined."""
+    raw_names = {t: r for r, ts in source.columns.items() for t in (ts if isinstance(ts, list) else [ts])}
+    for col, bad in c.failed.items():
+        raw = c.raw_values[col]
+        present = raw.notna() & (raw.astype("string").str.strip() != "").fillna(False)
+        n_bad, n_present = int(bad.sum()), int(present.sum())
+        if n_bad < min_rows or n_bad <= max_share * n_present:
+            continue
+        kind = next(x.kind for x in columns_of(table) if x.name == col)
+        hit = c.frame.loc[bad.to_numpy(dtype=bool)].head(3)
+        examples = ", ".join(f"line {r} {str(raw.loc[i])[:40]!r}" for i, r in zip(hit.index, hit[ROW]))
+        fname = c.frame[SOURCE].iloc[0]
+        label = f"{raw_names[col]!r} ({col})" if col in raw_names else repr(col)
+        raise IngestError(
+            f"{fname}: column {label}: {n_bad:,} of {n_present:,} values could not be read as {kind} "
+            f"(e.g. {examples}); {_PARSE_HINTS[kind].format(col=col)}. "
+            "A few unreadable values are quarantined row by row; this many means the configuration does not fit the file.")

@@ -1,0 +1,137 @@
+"""Mapping a raw file to a canonical table: column names, value mappings, constants,
+"means missing" values and wide survey exports melted to one row per rating."""
+from __future__ import annotations
+
+import difflib
+
+import numpy as np
+import pandas as pd
+
+from cxlib.core.config import Source
+from cxlib.core.schema import canonical_names, required_names
+from cxlib.ingest.contract import IngestError, META, ROW, SOURCE
+
+
+def _norm_key(v) -> str:
+    return str(v).strip().casefold()
+
+
+def map_values(series: pd.Series, mapping: dict) -> pd.Series:
+    """Recode values by ``mapping``, matching case- and space-insensitively.
+
+    Values absent from the mapping are kept as they are (validation catches the
+    ones that are still invalid); keys mapped to ``None`` become missing.
+    """
+    if not mapping:
+        return series
+    table = {_norm_key(k): v for k, v in mapping.items()}
+    keys = series.astype("string").str.strip().str.casefold()
+    hit = keys.isin(list(table))
+    out = series.astype(object).copy()
+    out[hit] = keys[hit].map(table).astype(object)
+    return out
+
+
+def blank_missing(series: pd.Series, values: list) -> pd.Series:
+    """Set values that mean 'missing' (e.g. 0 = not rated) to NA; numbers match numerically."""
+    if not values:
+        return series
+    keys = series.astype("string").str.strip().str.casefold()
+    hit = keys.isin([_norm_key(v) for v in values if v is not None]).fillna(False)
+    nums = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if nums:
+        hit |= pd.to_numeric(keys, errors="coerce").isin(nums).fillna(False)
+    out = series.astype(object).copy()
+    out[hit.to_numpy(dtype=bool)] = None
+    return out
+
+
+def map_source(raw: pd.DataFrame, source: Source, table: str) -> pd.DataFrame:
+    """Map one raw frame onto ``table``'s canonical columns.
+
+    Raises IngestError naming the file, the missing column and the columns found
+    when a mapped column or a required canonical column is absent.
+    """
+    fname = raw[SOURCE].iloc[0] if len(raw) else source.path
+    found = [c for c in raw.columns if c not in META]
+    canon = canonical_names(table)
+    targets: dict[str, str] = {}  # canonical -> raw
+    for raw_col, target in source.columns.items():
+        if raw_col not in raw.columns:
+            near = difflib.get_close_matches(raw_col, found, n=1)
+            raise IngestError(f"{fname}: column {raw_col!r} (mapped to {target}) not found"
+                              f"{f'; did you mean {near[0]!r}?' if near else '.'} Columns found: {found}. "
+                              f"First rows: {example_rows(raw)}")
+        for t in (target if isinstance(target, list) else [target]):
+            targets[t] = raw_col
+    for c in canon:  # a raw column already named canonically maps to itself
+        if c not in targets and c in raw.columns:
+            targets[c] = c
+    out = pd.DataFrame(index=raw.index)
+    for c in canon:
+        if c in source.constants:
+            out[c] = source.constants[c]
+        elif c in targets:
+            out[c] = raw[targets[c]]
+        else:
+            out[c] = None
+    if table == "customers":
+        mapped_raw = set(targets.values())
+        for extra in found:
+            if extra not in mapped_raw and extra not in out.columns:
+                out[extra] = raw[extra]
+        for t, raw_col in targets.items():  # attributes renamed in the mapping, e.g. Plan: plan
+            if t not in out.columns:
+                out[t] = raw[raw_col]
+    out[SOURCE] = raw[SOURCE]
+    out[ROW] = raw[ROW]
+    if source.wide:
+        out = _melt_wide(out, raw, source, fname, found)
+    provided = set(targets) | set(source.constants) | ({"level", "subject", "metric", "score"} if source.wide else set())
+    missing = [c for c in required_names(table) if c not in provided]
+    if missing:
+        raise IngestError(
+            f"{fname}: required {table} column(s) {missing} not found and not mapped; "
+            f"columns found: {found}. Map them under 'columns' (raw name: canonical name) "
+            f"or set them under 'constants'. First rows: {example_rows(raw)}")
+    for col, mapping in source.values.items():
+        if col in out.columns:
+            out[col] = map_values(out[col], mapping)
+    for col, values in source.missing.items():
+        if col in out.columns:
+            out[col] = blank_missing(out[col], values)
+    return out
+
+
+def example_rows(raw: pd.DataFrame, n: int = 2, rows: np.ndarray | None = None) -> str:
+    """A few raw rows as ``line N {column: value, ...}`` for error messages (the
+    first ``n``, or the ones at the positions in ``rows``)."""
+    if not len(raw):
+        return "(the file has a header but no rows)"
+    pick = raw.iloc[rows[:n]] if rows is not None else raw.head(n)
+    cols = [c for c in raw.columns if c not in META]
+    out = []
+    for _, r in pick.iterrows():
+        values = {c: (None if pd.isna(r[c]) else str(r[c])[:40]) for c in cols[:12]}
+        out.append(f"line {r[ROW]} {values}")
+    return "; ".join(out)
+
+
+def _melt_wide(ids: pd.DataFrame, raw: pd.DataFrame, source: Source, fname: str, found: list) -> pd.DataFrame:
+    parts = []
+    first = True
+    for group in source.wide:
+        for raw_col, subject in group.subjects().items():
+            if raw_col not in raw.columns:
+                raise IngestError(f"{fname}: wide rating column {raw_col!r} not found; columns found: {found}")
+            part = ids.copy()
+            part["level"] = group.level
+            part["metric"] = group.metric
+            part["subject"] = subject
+            score = blank_missing(raw[raw_col], group.missing)
+            part["score"] = map_values(score, group.values)
+            if not first:  # the respondent's comment is kept once, on their first rating
+                part["comment"] = None
+            first = False
+            parts.append(part)
+    return pd.concat(parts, ignore_index=True)

@@ -1,0 +1,242 @@
+"""Ingestion: read, map, coerce, validate. Every input row is loaded or quarantined.
+
+The pipeline per canonical table:
+
+1. :func:`read_source` reads one raw file (CSV incl. gzip, Parquet, Excel) as text.
+2. :func:`map_source` renames raw columns to canonical ones, applies value mappings,
+   constants and "means missing" values, and melts wide survey exports.
+3. :func:`coerce_table` parses dates, timestamps (to UTC), numbers and booleans,
+   remembering which raw values failed to parse.
+4. :func:`validate_table` assigns each row the first reason it fails, if any, and
+   splits the table into loaded rows and quarantined rows.
+
+:func:`ingest_client` runs this for every configured table and returns an
+:class:`IngestResult` whose accounting proves ``rows_in == loaded + quarantined``.
+Missing, empty or undecodable files, missing required columns, columns that mostly
+fail to parse and a reader that returns fewer records than the file holds raise
+:class:`IngestError` with the file, the column, example rows and the fix: there is no
+report without them.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+
+from cxlib.core.config import ClientConfig
+from cxlib.core.dates import extract_time
+from cxlib.core.formatting import format_count, format_value
+from cxlib.core.paths import ClientPaths
+from cxlib.core.privacy import drop_personal_columns, pseudonymize
+from cxlib.core.schema import ID_COLUMNS, TABLE_NAMES
+from cxlib.ingest.coerce import check_parse_failures, coerce_table
+from cxlib.ingest.contract import IngestError, META, QUARANTINE_COLUMNS, REASONS, ROW, SOURCE
+from cxlib.ingest.mapping import map_source
+from cxlib.ingest.read import read_source
+from cxlib.ingest.validate import check_duplicates_and_references, find_before_signup, stitch_identities, validate_table
+
+
+log = logging.getLogger(__name__)
+
+# --------------------------------------------------------------------------- run
+
+@dataclass
+class IngestResult:
+    """Loaded tables, the quarantine and the row accounting of one client."""
+
+    tables: dict[str, pd.DataFrame]
+    quarantine: pd.DataFrame
+    accounting: pd.DataFrame  # one row per table x source
+    absent: list[str]         # tables the client does not have
+    identity: dict[str, dict] = field(default_factory=dict)  # per table: direct / stitched / unmatched rows
+    notes: list[dict] = field(default_factory=list)  # loaded but noteworthy: table, check, rows, message, examples
+
+    def metrics(self) -> dict:
+        """The ``ingest`` section of the report's figures."""
+        out = {}
+        for table in dict.fromkeys(self.accounting["table"]) if len(self.accounting) else []:
+            acc = self.accounting[self.accounting["table"] == table]
+            q = self.quarantine[self.quarantine["table"] == table]
+            by_reason = {str(k): int(v) for k, v in q["reason"].value_counts().sort_index().items()}
+            out[table] = {"rows_in": int(acc["rows_in"].sum()), "loaded": int(acc["loaded"].sum()),
+                          "quarantined": int(acc["quarantined"].sum()), "by_reason": by_reason}
+            if table in self.identity:
+                out[table]["identity"] = self.identity[table]
+            notes = {n["check"]: n["rows"] for n in self.notes if n["table"] == table}
+            if notes:
+                out[table]["notes"] = notes
+        return out
+
+    def summary(self, name: str = "The client") -> list[str]:
+        """The section's findings as sentences: rows in, loaded and quarantined (every row
+        accounted for), identity stitching, and the tables the client did not send."""
+        m = self.metrics()
+        rows_in = sum(v["rows_in"] for v in m.values())
+        loaded = sum(v["loaded"] for v in m.values())
+        quarantined = sum(v["quarantined"] for v in m.values())
+        share = lambda k: format_value(k / max(rows_in, 1), "share", digits=1)  # noqa: E731
+        out = [f"**{name}** sent **{format_count(rows_in)}** rows across {len(m)} table(s). "
+               f"**{format_count(loaded)}** ({share(loaded)}) were loaded and **{format_count(quarantined)}** "
+               f"({share(quarantined)}) were quarantined with a reason. Nothing was dropped silently: "
+               "for every table, rows in = loaded + quarantined."]
+        ev = self.identity.get("events")
+        if ev and ev.get("stitched"):
+            out.append(f"{format_count(ev['stitched'])} events were linked to their customer through a secondary id; "
+                       f"the event match rate is {format_value(ev['match_rate'], 'share', digits=2)}.")
+        if self.absent:
+            out.append(f"**Not provided:** {', '.join(self.absent)}. The later sections say what they cannot "
+                       "analyse without these tables and do the rest.")
+        return out
+
+    def identity_table(self) -> pd.DataFrame:
+        """Per table: rows matched directly, through the identities map, and not at all."""
+        return pd.DataFrame(self.identity).T
+
+    def note_table(self) -> pd.DataFrame:
+        """One row per data-quality note: rows that were loaded but deserve a look."""
+        cols = ["table", "check", "rows", "message", "examples"]
+        return pd.DataFrame([{**n, "examples": "; ".join(n["examples"])} for n in self.notes], columns=cols)
+
+    def reason_table(self) -> pd.DataFrame:
+        """Rows in = loaded + quarantined, per table, with one column per reason."""
+        m = self.metrics()
+        rows = []
+        for table, v in m.items():
+            rows.append({"table": table, "rows in": v["rows_in"], "loaded": v["loaded"],
+                         "quarantined": v["quarantined"], **v["by_reason"]})
+        table = pd.DataFrame(rows).set_index("table").fillna(0).astype(int) if rows else pd.DataFrame()
+        if len(table) and not (table["rows in"] == table["loaded"] + table["quarantined"]).all():
+            raise IngestError("row accounting does not balance: rows in != loaded + quarantined")
+        return table
+
+    def reasons(self) -> pd.DataFrame:
+        """Quarantined rows per table and reason, with what the reason means."""
+        r = self.quarantine.groupby(["table", "reason"]).size().rename("rows").reset_index()
+        return r.assign(meaning=r["reason"].map(REASONS))
+
+
+def ingest_client(config: ClientConfig, data_dir: str | Path, as_of: datetime | None = None) -> IngestResult:
+    """Ingest every configured table of a client. Customers go first so that events and
+    surveys can be checked against known customer ids."""
+    as_of_ts = extract_time(config, as_of)
+    scales = config.all_scales()
+    tables, quarantines, accounting, absent = {}, [], [], []
+    known = None
+    id_map = None
+    identity, notes = {}, []
+    for table in TABLE_NAMES:
+        sources = config.sources(table)
+        if not sources:
+            if table != "identities":  # optional: most clients have one id per customer
+                absent.append(table)
+            continue
+        loaded_parts, q_parts = [], []
+        for source in sources:
+            raw, malformed = read_source(source, data_dir)
+            raw, personal = drop_personal_columns(raw, config.privacy.personal_columns,
+                                                  keep={*source.columns, *META})
+            if personal:
+                notes.append({"table": table, "check": "personal_columns_dropped", "rows": len(raw), "examples": [],
+                              "message": f"{Path(source.path).name}: personal column(s) {personal} were dropped "
+                                         "at ingest (privacy.personal_columns); the diagnosis does not need them"})
+            log.info("read %s: %d rows", raw[SOURCE].iloc[0] if len(raw) else source.path, len(raw))
+            mapped = map_source(raw, source, table)
+            coerced = coerce_table(mapped, table, source, config.timezone)
+            check_parse_failures(coerced, table, source)
+            v = validate_table(coerced, table, scales, as_of_ts)
+            raw_json = _raw_rows_json(raw, v.quarantined)
+            qs = v.quarantined.assign(raw=raw_json)
+            if len(malformed):
+                qs = pd.concat([qs, malformed.assign(reason="malformed_row", column=None, value=None,
+                                                     raw=malformed["text"]).drop(columns="text")],
+                               ignore_index=True)
+            loaded_parts.append(v.loaded)
+            q_parts.append(qs.assign(table=table))
+            accounting.append({"table": table, "source": source.path, "raw_rows": len(raw) + len(malformed),
+                               "rows_in": len(mapped) + len(malformed)})
+        frame = pd.concat(loaded_parts, ignore_index=True)
+        if id_map is not None and "customer_id" in frame and table in ("events", "surveys"):
+            frame, identity[table] = stitch_identities(frame, id_map, known)
+        keep_dups = {Path(s.path).name for s in sources if s.duplicates == "keep"}
+        frame, cross_q = check_duplicates_and_references(frame, table, known, keep_duplicates_from=keep_dups)
+        q_parts.append(cross_q.assign(table=table))
+        q = pd.concat(q_parts, ignore_index=True)
+        if table in ("events", "surveys") and known is not None and "signup_date" in tables.get("customers", {}):
+            notes += find_before_signup(frame, tables["customers"], table, config.timezone)
+        if len(frame):
+            tables[table] = frame.drop(columns=list(META))
+        quarantines.append(q)
+        if not len(frame):
+            files = ", ".join(Path(s.path).name for s in sources)
+            notes.append({"table": table, "check": "no_rows", "rows": 0, "examples": [],
+                          "message": f"no {table} rows were loaded from {files}; the analyses that need "
+                                     f"{table} treat the table as absent"})
+        if table == "customers":
+            known = pd.Index(tables["customers"]["customer_id"]) if len(frame) else None
+            if known is None:
+                notes[-1]["message"] += "; events and surveys were not checked against customer ids"
+        if table == "identities" and len(frame):
+            id_map = tables["identities"].set_index("secondary_id")["customer_id"]
+    quarantine = (pd.concat(quarantines, ignore_index=True) if quarantines
+                  else pd.DataFrame(columns=QUARANTINE_COLUMNS))
+    quarantine = quarantine.rename(columns={SOURCE: "source", ROW: "row"})
+    quarantine = quarantine.reindex(columns=QUARANTINE_COLUMNS)
+    acc = pd.DataFrame(accounting)
+    if len(acc):
+        per = quarantine.groupby(["table", "source"]).size()
+        acc["quarantined"] = [int(per.get((t, Path(s).name), 0)) for t, s in zip(acc["table"], acc["source"])]
+        acc["loaded"] = acc["rows_in"] - acc["quarantined"]
+    return IngestResult(tables, quarantine, acc, absent, identity, notes)
+
+
+def _raw_rows_json(raw: pd.DataFrame, q: pd.DataFrame) -> list[str]:
+    if not len(q):
+        return []
+    by_row = raw.set_index(ROW)
+    cols = [c for c in raw.columns if c not in META]
+    sub = by_row.loc[q[ROW].to_numpy(), cols]
+    return [json.dumps({k: (None if pd.isna(v) else str(v)[:500]) for k, v in rec.items()}, ensure_ascii=False)
+            for rec in sub.to_dict("records")]
+
+
+def list_quarantine_examples(quarantine: pd.DataFrame, per_reason: int = 3, *, show_identifiers: bool = False,
+                             salt: str = "") -> pd.DataFrame:
+    """Up to ``per_reason`` quarantined rows per table and reason (file, line, column and
+    value) for the report. Customer ids are replaced by stable pseudonyms unless
+    ``show_identifiers``; the raw rows stay in the quarantine file for the analyst."""
+    ex = quarantine.groupby(["table", "reason"]).head(per_reason)[["table", "source", "row", "reason", "column", "value"]]
+    if not show_identifiers:
+        ids = (ex["column"].isin(ID_COLUMNS) | (ex["reason"] == "duplicate")) & ex["value"].notna()
+        ex = ex.assign(value=ex["value"].where(~ids, pseudonymize(ex["value"].where(ids), salt)))
+    return ex
+
+
+# --------------------------------------------------------------------------- files
+
+def write_ingest(result: IngestResult, paths: ClientPaths) -> dict[str, Path]:
+    """Write the loaded tables and the quarantine (Parquet, and CSV for people) to the run folder."""
+    paths.tables_dir.mkdir(parents=True, exist_ok=True)
+    paths.quarantine_dir.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for name in TABLE_NAMES:
+        paths.table(name).unlink(missing_ok=True)
+    for name, frame in result.tables.items():
+        frame.to_parquet(paths.table(name), index=False)
+        written[name] = paths.table(name)
+    result.quarantine.to_parquet(paths.quarantine, index=False)
+    result.quarantine.to_csv(paths.quarantine_csv, index=False)
+    result.accounting.to_csv(paths.accounting, index=False)
+    return written
+
+
+def read_tables(paths: ClientPaths) -> dict[str, pd.DataFrame]:
+    """Read the canonical tables a previous ingest wrote; absent tables (and tables with no
+    loaded rows, which ingest does not write) are simply not in the dict."""
+    if not paths.tables_dir.exists():
+        raise FileNotFoundError(f"{paths.tables_dir}: no ingested tables; run notebooks/01_ingest first "
+                                "(make report CLIENT=<client>)")
+    return {name: pd.read_parquet(paths.table(name)) for name in TABLE_NAMES if paths.table(name).exists()}

@@ -1,0 +1,178 @@
+"""Reading one raw file (CSV incl. gzip, Parquet, Excel) as text, with a record count that
+proves no reader dropped a row, and errors that name the file, the line and the likely fix."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cxlib.core.config import Source
+from cxlib.core.paths import resolve_source_path
+from cxlib.ingest.contract import IngestError, ROW, SOURCE
+
+
+def read_source(source: Source, base_dir: str | Path = ".") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read one raw file as text columns.
+
+    Returns ``(frame, malformed)``: ``frame`` has the file's columns (as read) plus
+    ``_source`` and ``_row``; ``malformed`` lists lines that could not be split into
+    columns (CSV only), with their line number and text.
+    """
+    path = resolve_source_path(source, base_dir)
+    if not path.exists():
+        raise IngestError(f"{path}: file not found (tables source path {source.path!r})")
+    fmt = source.resolved_format()
+    malformed = pd.DataFrame({ROW: pd.Series([], dtype="int64"), "text": pd.Series([], dtype="str")})
+    try:
+        if fmt == "csv":
+            frame, malformed = _read_csv(path, source)
+        elif fmt == "parquet":
+            frame = pd.read_parquet(path)
+        else:
+            frame = _read_excel(path, source)
+    except IngestError:
+        raise
+    except UnicodeDecodeError:
+        raise IngestError(describe_decode_error(path, source.encoding)) from None
+    except pd.errors.EmptyDataError:
+        raise IngestError(f"{path}: the file is empty (no header row); re-export it, or remove the source "
+                          "from client.yml if the client has no such data") from None
+    except Exception as err:  # unreadable: corrupt parquet/excel, permissions, ...
+        raise IngestError(f"{path}: cannot read as {fmt}: {type(err).__name__}: {err}") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    if fmt == "csv":
+        check_delimiter(list(frame.columns), path, source.delimiter or ",")
+    frame = frame.reset_index(drop=True)
+    frame[SOURCE] = path.name
+    frame[ROW] = np.arange(2, len(frame) + 2, dtype="int64") if fmt != "parquet" else np.arange(1, len(frame) + 1)
+    if fmt == "csv" and len(malformed):
+        frame[ROW] = _csv_line_numbers(len(frame), malformed[ROW].to_numpy())
+    if fmt == "csv":
+        records = count_csv_records(path, source.encoding, source.delimiter or ",")
+        if records != len(frame) + len(malformed):
+            raise IngestError(f"{path}: the file has {records:,} data records but {len(frame) + len(malformed):,} "
+                              "were read; rows would be lost. Check the delimiter, quoting and encoding")
+    malformed[SOURCE] = path.name
+    return frame, malformed
+
+
+def _read_csv(path: Path, source: Source) -> tuple[pd.DataFrame, pd.DataFrame]:
+    kwargs = dict(sep=source.delimiter or ",", encoding=source.encoding, dtype=str,
+                  na_values=source.na_values or None, keep_default_na=True, skipinitialspace=False)
+    try:
+        return pd.read_csv(path, **kwargs), pd.DataFrame({ROW: [], "text": []})
+    except pd.errors.ParserError:
+        pass
+    # Some lines have the wrong number of fields: re-read, keeping the bad lines aside.
+    bad: list[list[str]] = []
+
+    def keep_bad(fields: list[str]):
+        bad.append(fields)
+        return None
+
+    csv.field_size_limit(1 << 30)  # the python engine uses the csv module: allow very long comments
+    frame = pd.read_csv(path, engine="python", on_bad_lines=keep_bad, **kwargs)
+    # Find the bad lines' numbers by scanning the file's field counts once.
+    n_cols = len(frame.columns)
+    lines, texts = [], []
+    opener = _open_text(path, source.encoding)
+    with opener as fh:
+        reader = csv.reader(fh, delimiter=source.delimiter or ",")
+        next(reader, None)
+        for rec in reader:
+            if rec and len(rec) != n_cols:
+                lines.append(reader.line_num)
+                texts.append((source.delimiter or ",").join(rec)[:500])
+    return frame, pd.DataFrame({ROW: np.array(lines, dtype="int64"), "text": texts})
+
+
+DELIMITERS = (",", ";", "\t", "|")
+
+
+def check_delimiter(header: list[str], path: Path | str, delimiter: str) -> None:
+    """Raise IngestError when a CSV header read with ``delimiter`` is one column that
+    another common delimiter would split: the file uses a different separator."""
+    if len(header) != 1:
+        return
+    for other in DELIMITERS:
+        if other != delimiter and header[0].count(other) >= 1:
+            shown = "\\t" if other == "\t" else other
+            raise IngestError(
+                f"{path}: the header was read as one column {header[0][:120]!r}; the file looks "
+                f"{shown!r}-separated. Set delimiter: {shown!r} for this source in client.yml")
+
+
+def guess_encoding(data: bytes) -> str | None:
+    """The likely encoding of ``data``: a byte-order mark decides; else the first of
+    UTF-8 and Windows-1252 that decodes it (latin-1 decodes anything, so it is last)."""
+    for bom, name in ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe\x00\x00", "utf-32"),
+                      (b"\x00\x00\xfe\xff", "utf-32"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")):
+        if data.startswith(bom):
+            return name
+    for name in ("utf-8", "cp1252", "latin-1"):
+        try:
+            data.decode(name)
+            return name
+        except UnicodeDecodeError:
+            continue
+    return None  # pragma: no cover - latin-1 decodes every byte
+
+
+def describe_decode_error(path: Path, encoding: str) -> str:
+    """Explain why ``path`` does not decode as ``encoding``: the line, its text and a
+    suggested encoding."""
+    import gzip
+    data = gzip.open(path).read() if path.suffix == ".gz" else path.read_bytes()
+    try:
+        data.decode(encoding)
+        return f"{path}: cannot decode the file as {encoding!r}; set 'encoding' for this source"
+    except UnicodeDecodeError as err:
+        line_no = data.count(b"\n", 0, err.start) + 1
+        start = data.rfind(b"\n", 0, err.start) + 1
+        end = data.find(b"\n", err.start)
+        line = data[start:end if end >= 0 else len(data)].decode(encoding, errors="replace")[:200]
+        guess = guess_encoding(data)
+        hint = f"it looks like {guess!r}: set encoding: {guess} for this source" if guess and guess != encoding \
+            else "set 'encoding' for this source, e.g. latin-1"
+        return (f"{path}: cannot decode the file as {encoding!r}: byte {data[err.start]:#04x} on line {line_no} "
+                f"({line.strip()!r}); {hint}")
+
+
+def count_csv_records(path: Path, encoding: str, delimiter: str) -> int:
+    """Data records in a CSV file (header and blank lines excluded), counted with the csv
+    module: an accounting check on the reader that does not trust the reader."""
+    csv.field_size_limit(1 << 30)
+    with _open_text(path, encoding) as fh:
+        reader = csv.reader(fh, delimiter=delimiter)
+        next(reader, None)
+        return sum(1 for rec in reader if any(f.strip() for f in rec))
+
+
+def _open_text(path: Path, encoding: str):
+    import gzip
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", encoding=encoding, newline="")
+    return open(path, encoding=encoding, newline="")
+
+
+def _csv_line_numbers(n_good: int, bad_lines: np.ndarray) -> np.ndarray:
+    """Line numbers of the good rows, skipping the numbers of bad lines."""
+    total = n_good + len(bad_lines)
+    all_lines = np.arange(2, total + 2)
+    return all_lines[~np.isin(all_lines, bad_lines)][:n_good]
+
+
+def _read_excel(path: Path, source: Source) -> pd.DataFrame:
+    with pd.ExcelFile(path) as book:
+        sheets = book.sheet_names
+        sheet = source.sheet
+        if sheet is None:
+            if len(sheets) > 1:
+                raise IngestError(f"{path}: the workbook has {len(sheets)} sheets {sheets}; "
+                                  "set 'sheet' for this source")
+            sheet = 0
+        elif isinstance(sheet, str) and sheet not in sheets:
+            raise IngestError(f"{path}: no sheet named {sheet!r}; the sheets are {sheets}")
+        return pd.read_excel(book, sheet_name=sheet, dtype=str, na_values=source.na_values or None)

@@ -1,0 +1,145 @@
+"""Validating rows: the first reason a row fails (or none), identity stitching, duplicates
+and unknown customers, and rows dated before the customer's signup."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from cxlib.core.schema import CHANNELS, SURVEY_LEVELS, columns_of, required_names
+from cxlib.ingest.coerce import Coerced
+from cxlib.ingest.contract import META, ROW, SOURCE
+
+
+@dataclass
+class Validated:
+    loaded: pd.DataFrame
+    quarantined: pd.DataFrame  # META + reason, column, value
+
+
+def _first_reason(checks: list[tuple[str, str | None, pd.Series]], index) -> tuple[pd.Series, pd.Series]:
+    reason = pd.Series(None, index=index, dtype=object)
+    column = pd.Series(None, index=index, dtype=object)
+    for name, col, mask in checks:
+        m = mask.fillna(False).to_numpy(dtype=bool) & reason.isna().to_numpy()
+        reason[m] = name
+        column[m] = col
+    return reason, column
+
+
+def validate_table(c: Coerced, table: str, scales: dict[str, tuple[float, float]],
+                   as_of: pd.Timestamp) -> Validated:
+    """Split a coerced table into loaded rows and quarantined rows by row-level checks
+    (the first failing reason wins). Duplicates and unknown customers are table-level
+    checks, made by :func:`check_duplicates_and_references` once all sources are combined."""
+    df = c.frame
+    checks: list[tuple[str, str | None, pd.Series]] = []
+    for col in required_names(table):
+        if col in ("score",):
+            continue  # a missing score means 'not rated', which is valid
+        checks.append((f"missing_{col}", col, df[col].isna() & ~c.failed.get(col, pd.Series(False, index=df.index))))
+    for col, mask in c.failed.items():
+        kind = next(x.kind for x in columns_of(table) if x.name == col)
+        name = {"timestamp": "unparsable_timestamp", "date": "unparsable_date", "bool": "invalid_bool"}.get(kind)
+        if col == "score":
+            name = "unparsable_score"
+        checks.append((name or "unparsable_number", col, mask))
+    if table == "customers":
+        checks.append(("negative_value", "monthly_revenue", df["monthly_revenue"] < 0))
+    if table == "events":
+        checks.append(("unknown_channel", "channel", ~df["channel"].isin(CHANNELS) & df["channel"].notna()))
+        for col in ("handle_time_s", "cost"):
+            checks.append(("negative_value", col, df[col] < 0))
+    if table == "surveys":
+        checks.append(("invalid_level", "level", ~df["level"].isin(SURVEY_LEVELS) & df["level"].notna()))
+        checks.append(("unknown_metric", "metric", ~df["metric"].isin(list(scales)) & df["metric"].notna()))
+        checks.append(("missing_subject", "subject", df["level"].isin(["touchpoint", "journey"]) & df["subject"].isna()))
+        lo = df["metric"].map({k: v[0] for k, v in scales.items()}).astype("float64")
+        hi = df["metric"].map({k: v[1] for k, v in scales.items()}).astype("float64")
+        checks.append(("score_out_of_range", "score", (df["score"] < lo) | (df["score"] > hi)))
+    if "timestamp" in df.columns:
+        checks.append(("future_timestamp", "timestamp", df["timestamp"] > as_of))
+    reason, column = _first_reason(checks, df.index)
+    ok = reason.isna()
+    q = df.loc[~ok, list(META)].copy()
+    q["reason"] = reason[~ok]
+    q["column"] = column[~ok]
+    q["value"] = [_raw_value(c, df, col, i) for i, col in zip(q.index, q["column"])]
+    return Validated(df.loc[ok].reset_index(drop=True), q)
+
+
+def _raw_value(c: Coerced, df: pd.DataFrame, col, i) -> str | None:
+    if col is None or (isinstance(col, float) and np.isnan(col)):
+        return None
+    src = c.raw_values.get(col, df[col])
+    v = src.loc[i]
+    return None if pd.isna(v) or str(v) == "nan" else str(v)[:200]
+
+
+def find_before_signup(frame: pd.DataFrame, customers: pd.DataFrame, table: str, tz: str,
+                       customer_id: str = "customer_id", timestamp: str = "timestamp",
+                       signup_date: str = "signup_date") -> list[dict]:
+    """A note on rows dated before their customer's signup date (in the client's calendar).
+    They are loaded: orders and sales contacts can precede the contract's start."""
+    signup = customers.drop_duplicates(customer_id).set_index(customer_id)[signup_date]
+    day = frame[timestamp].dt.tz_convert(tz).dt.tz_localize(None).dt.normalize()
+    start = frame[customer_id].map(signup)
+    early = (day < start).fillna(False).to_numpy(dtype=bool)
+    if not early.any():
+        return []
+    days = (start[early] - day[early]).dt.days
+    hit = frame.loc[early].head(3)
+    return [{"table": table, "check": "before_signup", "rows": int(early.sum()),
+             "message": f"{int(early.sum()):,} {table} ({early.mean():.1%}) are dated before their customer's "
+                        f"signup date (median {days.median():.0f} days, at most {days.max():,} days before). "
+                        "They are loaded: orders and sales contacts can precede the contract's start date; if "
+                        "signup_date is something else, check the customer ids.",
+             "examples": [f"{s} line {r}" for s, r in zip(hit[SOURCE], hit[ROW])]}]
+
+
+def stitch_identities(frame: pd.DataFrame, id_map: pd.Series, known: pd.Index | None,
+                      customer_id: str = "customer_id") -> tuple[pd.DataFrame, dict]:
+    """Replace secondary ids (the index of ``id_map``) in ``customer_id`` by the customer
+    they belong to. An id that is already a known customer stays as it is. Returns the
+    frame and the match counts: direct, stitched, unmatched and the match rate."""
+    ids = frame[customer_id]
+    direct = ids.isin(known) if known is not None else ~ids.isin(id_map.index)
+    stitch = ~direct & ids.isin(id_map.index)
+    out = frame.copy()
+    out.loc[stitch, customer_id] = ids[stitch].map(id_map)
+    n = len(frame)
+    unmatched = int((~direct & ~stitch).sum()) if known is not None else 0
+    stats = {"direct": int(direct.sum()), "stitched": int(stitch.sum()), "unmatched": unmatched,
+             "match_rate": float((n - unmatched) / n) if n else None}
+    return out, stats
+
+
+def check_duplicates_and_references(frame: pd.DataFrame, table: str, known: pd.Index | None,
+                                    keep_duplicates_from: set[str] | frozenset = frozenset()):
+    """Quarantine exact duplicates (except rows from the files in ``keep_duplicates_from``),
+    second records of a customer id, and rows whose customer id is not in ``known``
+    (when the client has a customers table). Returns ``(kept, quarantined)``."""
+    reason = pd.Series(None, index=frame.index, dtype=object)
+    canon = [c for c in frame.columns if c not in META]
+    dup = frame[canon].astype(str).duplicated(keep="first")
+    if keep_duplicates_from:
+        dup &= ~frame[SOURCE].isin(keep_duplicates_from)
+    reason[dup] = "duplicate"
+    if table == "customers":
+        reason[~dup & frame["customer_id"].duplicated(keep="first")] = "duplicate_customer_id"
+    if table == "identities":
+        owners = frame[~dup].groupby("secondary_id")["customer_id"].nunique()
+        reason[~dup & frame["secondary_id"].isin(owners.index[owners > 1])] = "ambiguous_identity"
+    if table != "customers" and known is not None:
+        reason[reason.isna() & ~frame["customer_id"].isin(known)] = "unknown_customer"
+    bad = reason.notna()
+    q = frame.loc[bad, list(META)].copy()
+    q["reason"] = reason[bad]
+    q["column"] = np.select([q["reason"] == "duplicate", q["reason"] == "ambiguous_identity"],
+                            [None, "secondary_id"], "customer_id")
+    q["value"] = frame.loc[bad, "customer_id"].astype(str)
+    q["raw"] = frame.loc[bad, canon].astype(str).apply(lambda r: json.dumps(r.to_dict(), ensure_ascii=False), axis=1) \
+        if bad.any() else pd.Series(dtype=str)
+    return frame.loc[~bad].reset_index(drop=True), q

@@ -1,0 +1,214 @@
+"""The journey diagnosis of one client in one call: reconstruct, score, describe, flag.
+
+:func:`diagnose_journeys` is what ``notebooks/02_journeys`` runs; tests and analysts
+call it directly. Each step is also available on its own in :mod:`cxlib.journeys`,
+:mod:`cxlib.journey_stats` and :mod:`cxlib.bimodality`.
+"""
+from __future__ import annotations
+
+import difflib
+import time
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from cxlib.journeys.findings import list_journey_findings
+from cxlib.journeys.bimodality import Bimodality, describe_separation, detect_bimodality, explain_bimodality, journey_features
+from cxlib.core.config import Analysis
+from cxlib.core.formatting import format_count, format_estimate, format_value, humanize
+from cxlib.core.jsonio import write_json
+from cxlib.core.paths import ClientPaths
+from cxlib.journeys.stats import (assign_owners, build_journey_metrics, estimate_baseline_churn, flag_watermelons,
+                            summarize_journeys)
+from cxlib.journeys.reconstruct import UNCLASSIFIED, Journeys, assign_journey_scores, flag_churn_after, reconstruct_journeys
+
+
+@dataclass
+class JourneyDiagnosis:
+    recon: Journeys
+    journeys: pd.DataFrame           # journey table with scores and churn
+    catalogue: pd.DataFrame          # one row per typed journey
+    baseline: dict                   # churn baseline of all customers
+    watermelon: pd.Series            # per type
+    bimodality: dict[str, Bimodality] = field(default_factory=dict)
+    separations: dict[str, dict] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)   # what could not be analysed, and why
+    timings: dict[str, float] = field(default_factory=dict)
+    churn_window_days: int = 90      # churn within this many days after a journey counts against it
+
+    @property
+    def steps(self) -> pd.DataFrame:
+        return self.recon.steps
+
+    @property
+    def coverage(self) -> float:
+        return self.recon.coverage
+
+    @property
+    def types(self) -> list[str]:
+        return [t for t in self.catalogue.index if t != UNCLASSIFIED]
+
+    def separation_sentence(self, journey_type: str) -> str:
+        return describe_separation(self.separations.get(journey_type, {}), journey_type)
+
+    def most_churn(self) -> str | None:
+        """The journey type followed by the most churn, when churn after journeys was measured."""
+        c = self.catalogue
+        if not len(c) or "churn_in_window" not in c or c["churn_in_window"].isna().all():
+            return None
+        worst = c["churn_in_window"].idxmax()
+        return worst if pd.notna(c.loc[worst, "churn_in_window_baseline"]) else None
+
+    def summary(self) -> list[str]:
+        """The section's findings as sentences: how many journeys, the one followed by the most
+        churn, the watermelons, the two-group journeys and what was skipped."""
+        cat = self.catalogue
+        lines = [f"**{format_count(len(self.journeys))} journey instances** were rebuilt from "
+                 f"{format_count(len(self.steps))} events; {format_value(self.coverage, 'share', digits=1)} of events "
+                 "belong to a defined journey type."]
+        unclassified = self.steps.loc[self.steps["journey_type"] == UNCLASSIFIED, "touchpoint"].value_counts()
+        if len(unclassified):
+            lines[-1] += (" The rest form unclassified episodes; their most common touchpoints are "
+                          + ", ".join(f"'{t}' ({format_count(n)})" for t, n in unclassified.head(3).items()) + ".")
+        worst = self.most_churn()
+        if worst is not None:
+            r = cat.loc[worst]
+            churn = format_estimate(r["churn_in_window"], r["churn_in_window_ci_low"], r["churn_in_window_ci_high"],
+                                    "share", digits=1, n=r["churn_in_window_n"], unit="journeys")
+            lines.append(f"**{humanize(worst)}** is followed by the most churn: {churn} of customers leave within "
+                         f"{self.churn_window_days} days, against "
+                         f"{format_value(r['churn_in_window_baseline'], 'share', digits=1)} of all customers in any "
+                         "such window.")
+        for jt in cat.index[self.watermelon.reindex(cat.index, fill_value=False)]:
+            r = cat.loc[jt]
+            journey = format_estimate(r["journey_green_share"], r["journey_green_ci_low"], r["journey_green_ci_high"],
+                                      "share", digits=0, n=r["journey_score_n"], unit="journey ratings")
+            lines.append(f"**Watermelon: {humanize(jt)}.** {format_value(r['touchpoint_green_share'], 'share', digits=0)} "
+                         f"of its touchpoint ratings are green (n = {format_count(r['touchpoint_ratings_n'])}) but only "
+                         f"{journey} of journey ratings are.")
+        lines += [f"**Two groups of {humanize(jt)} scores.** " + self.separation_sentence(jt) for jt in self.separations]
+        if not self.separations and any(b.n for b in self.bimodality.values()):
+            lines.append("No journey type has a bimodal score distribution.")
+        return lines + [f"*Skipped:* {s}" for s in self.skipped]
+
+    def assignment_table(self) -> pd.DataFrame:
+        """Per journey type: how its events were assigned (case id, definition, gap) and its
+        share of all events."""
+        how = self.steps.groupby(["journey_type", "assigned_by"]).size().unstack(fill_value=0)
+        how["events"] = how.sum(axis=1)
+        how["share of events"] = how["events"] / how["events"].sum()
+        return how
+
+    def catalogue_table(self) -> pd.DataFrame:
+        """The catalogue's columns a reader compares journey types on."""
+        cols = ["owner", "n", "completion_rate", "median_duration_days", "p90_duration_days", "median_touchpoints",
+                "median_departments", "median_handoffs", "mean_repeat_contacts", "rework_share",
+                "journey_score_mean", "journey_score_n", "churn_in_window", "churn_in_window_n"]
+        return self.catalogue[[c for c in cols if c in self.catalogue]]
+
+    def has_journey_scores(self) -> bool:
+        """Whether any journey type has journey ratings (the bimodality test)."""
+        return bool(len(self.catalogue)) and self.catalogue["journey_score_n"].sum() > 0
+
+    def has_ratings(self) -> bool:
+        """Whether any journey type has both touchpoint and journey ratings (the watermelon check)."""
+        c = self.catalogue
+        return bool(len(c)) and c["touchpoint_ratings_n"].sum() > 0 and c["journey_score_n"].sum() > 0
+
+    def watermelon_table(self) -> pd.DataFrame:
+        cols = ["touchpoint_green_share", "touchpoint_ratings_n", "journey_green_share", "journey_score_n",
+                "churn_in_window"]
+        return self.catalogue[cols].assign(watermelon=self.watermelon.reindex(self.catalogue.index, fill_value=False)
+                                           .map({True: "yes", False: "no"}))
+
+    def bimodality_table(self) -> pd.DataFrame:
+        """One row per journey type: scores tested, the verdict and its two statistics."""
+        return pd.DataFrame([{"journey_type": jt, "n scores": b.n, "bimodal": "yes" if b.bimodal else "no",
+                              "ΔBIC": b.delta_bic, "valley/peak": b.valley_ratio, "verdict": b.reason}
+                             for jt, b in self.bimodality.items()]).set_index("journey_type")
+
+    def metrics(self) -> dict:
+        """The ``journeys`` section of the report's figures."""
+        seps = {t: r.get("separator") for t, r in self.separations.items()}
+        return build_journey_metrics(self.catalogue, self.coverage, self.watermelon, self.bimodality, seps)
+
+    def findings(self) -> list[dict]:
+        """The watermelon and two-group findings, one dict per finding (journey_type, finding,
+        text): what the action list of 04 cites as evidence."""
+        return [{"journey_type": jt, "finding": label, "text": text}
+                for jt, label, text in list_journey_findings(self.metrics()["types"])]
+
+    def write(self, paths: ClientPaths) -> None:
+        """Write what later notebooks read: the journey table (with scores and churn), the step
+        table, the catalogue and the findings for the action list."""
+        paths.journeys_dir.mkdir(parents=True, exist_ok=True)
+        self.journeys.to_parquet(paths.journeys, index=False)
+        self.steps.to_parquet(paths.journey_steps, index=False)
+        self.catalogue.to_csv(paths.journey_catalogue)
+        write_json(paths.journey_findings, self.findings())
+
+
+def check_journey_definitions(definitions: dict, steps: pd.DataFrame, journeys: pd.DataFrame,
+                              touchpoint: str = "touchpoint", journey_type: str = "journey_type") -> list[str]:
+    """One plain sentence per configured journey type that matched no journey, naming the
+    start or end touchpoints missing from the events and the nearest names that do occur."""
+    seen = set(steps[touchpoint].dropna().unique())
+    found = set(journeys[journey_type].unique()) if len(journeys) else set()
+    out = []
+    for name, d in definitions.items():
+        if name in found:
+            continue
+        missing = [t for t in [*d.start, *d.end] if t not in seen]
+        near = sorted({m for t in missing for m in difflib.get_close_matches(t, seen, n=2, cutoff=0.6)})
+        why = (f"its touchpoints {missing} never occur in the events"
+               + (f" (similar names that do: {near})" if near else "") if missing
+               else "no start was followed by its steps within the journey's maximum duration")
+        out.append(f"Journey type '{name}' matched no journeys: {why}. Check analysis.journeys.{name} in client.yml.")
+    return out
+
+
+def diagnose_journeys(events, analysis: Analysis, *, customers: pd.DataFrame | None = None,
+                      surveys: pd.DataFrame | None = None, as_of=None, seed: int = 0,
+                      progress: bool = False) -> JourneyDiagnosis:
+    """Reconstruct journeys from ``events`` (DataFrame or Parquet path) with the client's
+    ``analysis`` settings, attach survey scores and churn, and build the catalogue, the
+    watermelon flags and the bimodality tests with their separators."""
+    t0 = time.perf_counter()
+    timings = {}
+    skipped = []
+    if not analysis.journeys:
+        skipped.append("No journey definitions in the config: events with a case id form journeys; "
+                       "everything else becomes unclassified episodes.")
+    recon = reconstruct_journeys(events, analysis.journeys, gap_days=analysis.unclassified_gap_days,
+                                 repeat_window_days=analysis.repeat_window_days, as_of=as_of, progress=progress)
+    timings["reconstruct"] = time.perf_counter() - t0
+    j = recon.journeys
+    skipped += check_journey_definitions(analysis.journeys, recon.steps, j)
+    if surveys is None or not len(surveys):
+        skipped.append("No survey table: journey scores, the watermelon check and the bimodality test are skipped.")
+    j = assign_journey_scores(j, recon.steps, surveys, analysis.green_threshold,
+                              max_days_after_end=30, max_days_after_touchpoint=7)
+    churn_ok = customers is not None and "churn_date" in customers and customers["churn_date"].notna().any()
+    if not churn_ok:
+        skipped.append("No churn dates in a customer table: churn after journeys is not measured.")
+    j = flag_churn_after(j, customers if churn_ok else None, window_days=analysis.churn_window_days, as_of=as_of)
+    baseline = estimate_baseline_churn(customers if churn_ok else None, recon.steps["timestamp"].min(),
+                                       as_of if as_of is not None else recon.steps["timestamp"].max(),
+                                       window_days=analysis.churn_window_days)
+    catalogue = summarize_journeys(j, baseline=baseline["rate"])
+    if len(catalogue):
+        catalogue.insert(0, "owner", assign_owners(catalogue, recon.steps, dict(analysis.journeys)))
+    watermelon = (flag_watermelons(catalogue, touchpoint_green_min=analysis.watermelon_touchpoint_green,
+                                   journey_green_max=analysis.watermelon_journey_green)
+                  if len(catalogue) else pd.Series(dtype=bool))
+    bimodality, separations = {}, {}
+    for jt in catalogue.index:
+        g = j[j["journey_type"] == jt]
+        b = detect_bimodality(g["journey_score"], seed=seed)
+        bimodality[jt] = b
+        if b.bimodal:
+            feats = journey_features(g, recon.steps[recon.steps["journey_type"] == jt])
+            separations[jt] = explain_bimodality(g, feats, b.antimode, seed=seed)
+    timings["describe"] = time.perf_counter() - t0 - timings["reconstruct"]
+    return JourneyDiagnosis(recon, j, catalogue, baseline, watermelon, bimodality, separations, skipped, timings,
+                            churn_window_days=analysis.churn_window_days)

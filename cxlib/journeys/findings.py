@@ -1,0 +1,28 @@
+"""The journey section's findings in plain words: the watermelon and the two-group
+journeys, phrased once for the journey page, the recommendations and the summary."""
+from __future__ import annotations
+
+
+def describe_separator(separator: str | None) -> str:
+    """'whether the journey had 'Order corrected'' for a touchpoint separator, else its name."""
+    if not separator:
+        return "no single feature"
+    if separator.startswith("has: "):
+        return f"whether the journey had '{separator[5:]}'"
+    return separator.replace("_", " ")
+
+
+def list_journey_findings(types: dict | None) -> list[tuple[str, str, str]]:
+    """The watermelon and bimodality findings of the journey section as (journey type,
+    finding, sentence), in plain text, from the per-type figures of
+    :meth:`~cxlib.journeys.JourneyDiagnosis.metrics` (its ``types``)."""
+    out = []
+    for jt, m in (types or {}).items():
+        if m.get("watermelon"):
+            out.append((jt, "Watermelon", f"{m['touchpoint_green_share']:.0%} of its touchpoint ratings are green, "
+                                          f"yet the journey scores {m['journey_score_mean']:.1f} on average "
+                                          f"(n = {m['n']:,})"))
+        if m.get("bimodal"):
+            out.append((jt, "Two groups", f"journey scores split into a high and a low group, separated by "
+                                          f"{describe_separator(m.get('bimodal_separator'))} (n = {m['n']:,})"))
+    return out

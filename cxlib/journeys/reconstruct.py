@@ -1,0 +1,520 @@
+"""Journey reconstruction: scattered touchpoints become journey instances.
+
+The event-level work runs in DuckDB (over a DataFrame or Parquet files) and is
+purely relational: joins, one shared window per pass and aggregates, with no
+Python loop over customers, so the same SQL can move to a distributed engine.
+
+Three rules assign every event to exactly one journey instance:
+
+1. **Case ids.** Events that carry a ``case_id`` (a ticket, an order) form one
+   instance per case. Its type is the configured journey whose start touchpoints
+   the case contains (then: most matching touchpoints, then config order);
+   cases that match no definition are typed ``unclassified``.
+2. **Definitions.** Among events without a case id, a start touchpoint of type T
+   opens an instance of T unless an instance of T is still open for that customer
+   (the previous start/end marker of T was a start, less than ``max_duration_days``
+   earlier), in which case it is a repeat inside that instance. The instance runs
+   to its last end touchpoint within ``max_duration_days`` (and before the next
+   instance of T). Every event whose touchpoint belongs to T and falls inside that
+   span joins it; when several instances could take an event, the one that
+   started most recently wins.
+3. **Episodes.** Events that fit neither become ``unclassified`` episodes, split
+   per customer by an inactivity gap (``unclassified_gap_days``, default 14).
+
+:func:`reconstruct_journeys` returns a :class:`Journeys` with the step table
+(one row per event, with waits, handoffs, repeats and rework) and the journey
+table (one row per instance).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import duckdb
+import pandas as pd
+
+from cxlib.core.config import JourneyDefinition
+
+log = logging.getLogger(__name__)
+
+UNCLASSIFIED = "unclassified"
+FAILURE_OUTCOMES = ("failed", "incorrect", "unresolved", "abandoned")
+"""Step outcomes that count as a failed step (first-time-right is broken)."""
+
+EVENT_COLUMNS = ("customer_id", "timestamp", "channel", "touchpoint", "department",
+                 "contact_reason", "outcome", "case_id")
+
+
+@dataclass
+class Journeys:
+    """The result of :func:`reconstruct_journeys`.
+
+    ``steps``: one row per event (journey_id, journey_type, step, wait_days, handoff, ...).
+    ``journeys``: one row per journey instance.
+    ``timings``: seconds per phase, for benchmarks and progress output.
+    """
+
+    steps: pd.DataFrame | None
+    journeys: pd.DataFrame | None
+    definitions: dict[str, JourneyDefinition]
+    timings: dict[str, float] = field(default_factory=dict)
+    n_events: int = 0
+    n_journeys: int = 0
+
+    @property
+    def coverage(self) -> float:
+        """Share of events assigned to a typed (configured) journey."""
+        n = len(self.steps)
+        return float((self.steps["journey_type"] != UNCLASSIFIED).sum() / n) if n else float("nan")
+
+    def write(self, journeys_path: str | Path, steps_path: str | Path) -> None:
+        """Write the journey table and the step table as Parquet for later notebooks."""
+        for frame, path in ((self.journeys, journeys_path), (self.steps, steps_path)):
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            frame.to_parquet(path, index=False)
+
+
+def read_journeys(journeys_path: str | Path, steps_path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read what :meth:`Journeys.write` wrote: ``(journeys, steps)``."""
+    j, s = Path(journeys_path), Path(steps_path)
+    if not j.exists():
+        raise FileNotFoundError(f"{j}: no journey table; run notebooks/02_journeys first "
+                                "(make report CLIENT=<client>)")
+    return pd.read_parquet(j), pd.read_parquet(s)
+
+
+# --------------------------------------------------------------------------- definitions
+
+def definitions_frame(definitions: Mapping[str, JourneyDefinition]) -> pd.DataFrame:
+    """One row per (journey type, touchpoint, role) with role start, end or member."""
+    rows = []
+    for prio, (jtype, d) in enumerate(definitions.items()):
+        if jtype == UNCLASSIFIED:
+            raise ValueError(f"journey type name {UNCLASSIFIED!r} is reserved for events that fit no definition")
+        seen = set()
+        for role, names in (("start", d.start), ("end", d.end), ("member", d.touchpoints)):
+            for tp in names:
+                if (tp, role) not in seen:
+                    rows.append({"journey_type": jtype, "touchpoint": tp, "role": role,
+                                 "max_days": float(d.max_duration_days), "prio": prio})
+                    seen.add((tp, role))
+    return pd.DataFrame(rows, columns=["journey_type", "touchpoint", "role", "max_days", "prio"])
+
+
+# --------------------------------------------------------------------------- SQL
+
+_ASSIGN_SQL = """
+-- eid orders events by customer, then time, then source order: journeys can be keyed by
+-- the eid of their first event and windows can order by one integer
+CREATE OR REPLACE TEMP TABLE ev AS
+SELECT row_number() OVER (ORDER BY customer_id, "timestamp", src_row) AS eid,
+       customer_id, "timestamp" AS ts, epoch("timestamp") AS t,
+       channel, touchpoint, department, contact_reason, outcome, case_id
+FROM src;
+
+-- 1. cases: one instance per case id, typed by the best-matching definition
+CREATE OR REPLACE TEMP TABLE case_type AS
+SELECT c.case_id, c.first_eid, m.journey_type
+FROM (SELECT case_id, min(eid) AS first_eid FROM ev WHERE case_id IS NOT NULL GROUP BY case_id) c
+LEFT JOIN (
+    SELECT case_id, arg_max(journey_type, score) AS journey_type FROM (
+        SELECT e.case_id, d.journey_type,
+               max(CASE WHEN d.role = 'start' THEN 1 ELSE 0 END) * 1e9 + count(*) * 1e3 - min(d.prio) AS score
+        FROM ev e JOIN defs d ON e.touchpoint = d.touchpoint
+        WHERE e.case_id IS NOT NULL
+        GROUP BY e.case_id, d.journey_type)
+    GROUP BY case_id) m USING (case_id);
+
+-- 2. definitions: start/end markers among events without a case id
+CREATE OR REPLACE TEMP TABLE marks AS
+SELECT e.eid, e.customer_id, e.t, d.journey_type, d.role, d.max_days * 86400 AS max_s
+FROM ev e JOIN defs d ON e.touchpoint = d.touchpoint
+WHERE e.case_id IS NULL AND d.role IN ('start', 'end');
+
+CREATE OR REPLACE TEMP TABLE inst AS
+WITH flagged AS (
+    SELECT *, lag(role) OVER w AS prev_role, lag(t) OVER w AS prev_t
+    FROM marks WINDOW w AS (PARTITION BY customer_id, journey_type ORDER BY eid)
+), starts AS (  -- one event starts at most one instance: the first-listed type wins
+    SELECT f.eid AS start_eid, f.customer_id, f.journey_type, f.t AS start_t, f.max_s
+    FROM flagged f JOIN (SELECT DISTINCT journey_type, prio FROM defs) p USING (journey_type)
+    WHERE f.role = 'start' AND (f.prev_role IS NULL OR f.prev_role = 'end' OR f.t - f.prev_t > f.max_s)
+    QUALIFY row_number() OVER (PARTITION BY f.eid ORDER BY p.prio) = 1
+), bounded AS (
+    SELECT *, least(start_t + max_s,
+                    coalesce(lead(start_t) OVER (PARTITION BY customer_id, journey_type ORDER BY start_eid)
+                             - 1e-6, 'infinity'::DOUBLE)) AS limit_t
+    FROM starts
+)
+SELECT b.*, m.end_t, coalesce(m.end_t, b.limit_t) AS span_end_t
+FROM bounded b
+LEFT JOIN (
+    SELECT b2.start_eid, max(mk.t) AS end_t
+    FROM bounded b2 JOIN marks mk
+      ON mk.customer_id = b2.customer_id AND mk.journey_type = b2.journey_type AND mk.role = 'end'
+     AND mk.t >= b2.start_t AND mk.t <= b2.limit_t
+    GROUP BY b2.start_eid
+) m USING (start_eid);
+
+CREATE OR REPLACE TEMP TABLE def_assign AS
+SELECT e.eid, arg_max(i.journey_type, i.start_eid * 1000 - i.prio) AS journey_type,
+       max(i.start_eid) AS start_eid
+FROM ev e
+JOIN (SELECT DISTINCT touchpoint, journey_type FROM defs) d ON e.touchpoint = d.touchpoint
+JOIN (SELECT inst.*, p.prio FROM inst JOIN (SELECT DISTINCT journey_type, prio FROM defs) p USING (journey_type)) i
+  ON i.customer_id = e.customer_id AND i.journey_type = d.journey_type
+ AND e.t >= i.start_t AND e.t <= i.span_end_t
+WHERE e.case_id IS NULL
+GROUP BY e.eid;
+
+-- 3. everything else: unclassified episodes split by an inactivity gap, keyed by their first event
+CREATE OR REPLACE TEMP TABLE unc_assign AS
+SELECT eid, max(CASE WHEN new_episode THEN eid END) OVER (PARTITION BY customer_id ORDER BY eid) AS first_eid
+FROM (
+    SELECT e.eid, e.customer_id,
+           coalesce(e.t - lag(e.t) OVER (PARTITION BY e.customer_id ORDER BY e.eid) > {gap_s}, true) AS new_episode
+    FROM ev e ANTI JOIN def_assign a USING (eid)
+    WHERE e.case_id IS NULL);
+
+CREATE OR REPLACE TEMP TABLE assigned AS
+SELECT e.*,
+       CASE WHEN e.case_id IS NOT NULL THEN 'case' WHEN a.eid IS NOT NULL THEN 'definition' ELSE 'episode' END
+           AS assigned_by,
+       (CASE WHEN e.case_id IS NOT NULL THEN coalesce(c.journey_type::VARCHAR, '{unc}')
+            WHEN a.eid IS NOT NULL THEN a.journey_type::VARCHAR ELSE '{unc}' END)::cx_journey_type AS journey_type,
+       coalesce(c.first_eid, a.start_eid, u.first_eid) AS journey_id
+FROM ev e
+LEFT JOIN case_type c ON e.case_id = c.case_id
+LEFT JOIN def_assign a ON e.eid = a.eid
+LEFT JOIN unc_assign u ON e.eid = u.eid;
+"""
+
+_STEPS_SQL = """
+CREATE OR REPLACE TEMP TABLE steps AS
+WITH s AS (
+    SELECT a.*,
+           row_number() OVER w AS step,
+           lag(a.t) OVER w AS prev_t,
+           lag(a.department) OVER w AS prev_department,
+           lag(a.channel) OVER w AS prev_channel,
+           lag(a.touchpoint) OVER w AS prev_touchpoint
+    FROM assigned a
+    WINDOW w AS (PARTITION BY a.journey_id ORDER BY a.eid)
+), r AS (  -- repeat contacts: same reason again within the window, inside the journey
+    SELECT eid, t - lag(t) OVER (PARTITION BY journey_id, contact_reason ORDER BY eid) AS since_same_reason
+    FROM assigned WHERE contact_reason IS NOT NULL
+), rw AS (  -- rework: a touchpoint the journey already had
+    SELECT journey_id, touchpoint, min(eid) AS first_eid FROM assigned GROUP BY journey_id, touchpoint
+)
+SELECT s.journey_id, s.journey_type, s.assigned_by, s.eid, s.customer_id, s.ts AS "timestamp",
+       s.step, s.touchpoint, s.channel, s.department, s.contact_reason, s.outcome, s.case_id,
+       (s.t - s.prev_t) / 86400 AS wait_days,
+       s.prev_touchpoint,
+       coalesce(s.department IS DISTINCT FROM s.prev_department AND s.step > 1, false) AS handoff,
+       coalesce(s.channel IS DISTINCT FROM s.prev_channel AND s.step > 1, false) AS channel_switch,
+       s.prev_channel,
+       coalesce(r.since_same_reason <= {repeat_s}, false) AS repeat_contact,
+       (s.eid <> rw.first_eid) AS rework,
+       -- a failure that starts a typed journey (the incorrect bill of a billing dispute) is its trigger, not a step that failed
+       coalesce(s.outcome IN {failures} AND (s.step > 1 OR s.assigned_by = 'episode'), false) AS failed_step
+FROM s
+LEFT JOIN r USING (eid)
+JOIN rw ON rw.journey_id = s.journey_id AND rw.touchpoint IS NOT DISTINCT FROM s.touchpoint;
+"""
+
+_JOURNEYS_SQL = """
+CREATE OR REPLACE TEMP TABLE journeys AS
+SELECT st.journey_id, any_value(st.journey_type) AS journey_type, any_value(st.assigned_by) AS assigned_by,
+       min(st.customer_id) AS customer_id, any_value(st.case_id) AS case_id,
+       min(st."timestamp") AS start, max(st."timestamp") AS "end",
+       (epoch(max(st."timestamp")) - epoch(min(st."timestamp"))) / 86400 AS duration_days,
+       bool_or({is_end}) AS reached_end,
+       count(*) AS n_touchpoints,
+       count(*) - sum(st.rework::INT) AS n_distinct_touchpoints,
+       {n_channels} AS n_channels,
+       sum(st.channel_switch::INT) AS n_channel_switches,
+       {n_departments} AS n_departments,
+       sum(st.handoff::INT) AS n_handoffs,
+       sum(st.repeat_contact::INT) AS n_repeat_contacts,
+       sum(st.rework::INT) AS n_rework,
+       sum(st.failed_step::INT) AS n_failed_steps,
+       max(st.wait_days) AS max_wait_days,
+       arg_max(st.touchpoint, st.step) AS last_touchpoint
+FROM steps st
+GROUP BY st.journey_id;
+"""
+
+
+def _journeys_sql(con: duckdb.DuckDBPyConnection, definitions: Mapping[str, JourneyDefinition]) -> str:
+    """The journey-table SQL, with per-journey expressions generated to avoid extra passes:
+    'reached an end touchpoint' as a CASE on the type, and distinct channels/departments
+    as a bitmask over their ENUM codes (a DISTINCT count when there are more than 63)."""
+    cases = " ".join(f"WHEN {_sql_str(jt)} THEN st.touchpoint IN {_sql_list(d.end)}"
+                     for jt, d in definitions.items() if d.end)
+    is_end = f"CASE st.journey_type {cases} ELSE false END" if cases else "false"
+
+    def n_distinct(col: str) -> str:
+        size = con.execute(f"SELECT len(enum_range(NULL::cx_{col}))").fetchall()[0][0]
+        if size <= 63:
+            return f"bit_count(bit_or(CASE WHEN st.{col} IS NULL THEN 0::UBIGINT ELSE 1::UBIGINT << enum_code(st.{col}) END))"
+        return f"count(DISTINCT st.{col})"
+
+    return _JOURNEYS_SQL.format(is_end=is_end, n_channels=n_distinct("channel"), n_departments=n_distinct("department"))
+
+
+def _sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+
+def fetch_frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> pd.DataFrame:
+    """Run ``sql`` and return a pandas DataFrame through Arrow (timestamps in UTC)."""
+    rel = con.sql(sql, params=params) if params else con.sql(sql)
+    frame = rel.to_arrow_table().to_pandas()
+    for c in frame.columns:
+        if isinstance(frame[c].dtype, pd.DatetimeTZDtype):
+            frame[c] = frame[c].dt.tz_convert("UTC")
+    return frame
+
+
+def _sql_list(values: Iterable[str]) -> str:
+    return "(" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + ")"
+
+
+def _source_relation(con: duckdb.DuckDBPyConnection, events) -> None:
+    """Register ``events`` (DataFrame, Parquet path or list of paths) as view ``src`` with every column."""
+    if isinstance(events, pd.DataFrame):
+        missing = [c for c in ("customer_id", "timestamp", "touchpoint") if c not in events.columns]
+        if missing:
+            raise ValueError(f"events: missing required column(s) {missing}; found {list(events.columns)}")
+        frame = events.copy()
+        for c in EVENT_COLUMNS:
+            if c not in frame.columns:
+                frame[c] = None
+        frame["src_row"] = range(len(frame))
+        con.register("src_raw", frame[[*EVENT_COLUMNS, "src_row"]])
+    else:
+        paths = [str(p) for p in (events if isinstance(events, (list, tuple)) else [events])]
+        for p in paths:
+            if not Path(p).exists():
+                raise FileNotFoundError(f"{p}: events file not found")
+        parts = [f"SELECT * EXCLUDE (file_row_number), {i} * 1000000000000 + file_row_number AS src_row "
+                 f"FROM read_parquet({_sql_list([p])}, file_row_number = true)" for i, p in enumerate(paths)]
+        con.execute("CREATE OR REPLACE TEMP VIEW src_raw AS " + " UNION ALL BY NAME ".join(parts))
+    cols = {r[0] for r in con.execute("DESCRIBE src_raw").fetchall()}
+    # low-cardinality labels become ENUMs: one or two bytes per value instead of a string,
+    # which keeps the sorts and joins over millions of events narrow
+    for c in CODED_COLUMNS:
+        values = f'SELECT DISTINCT "{c}"::VARCHAR AS v FROM src_raw WHERE "{c}" IS NOT NULL' if c in cols \
+            else "SELECT NULL::VARCHAR AS v WHERE false"
+        if c == "touchpoint":
+            values += " UNION SELECT DISTINCT touchpoint FROM defs_raw"
+        con.execute(f"CREATE TYPE cx_{c} AS ENUM ({values})")
+    con.execute(f"CREATE TYPE cx_journey_type AS ENUM (SELECT DISTINCT journey_type FROM defs_raw "
+                f"UNION SELECT '{UNCLASSIFIED}')")
+    select = ", ".join(
+        (f'"{c}"::VARCHAR::cx_{c} AS "{c}"' if c in CODED_COLUMNS else f'"{c}"') if c in cols
+        else (f'NULL::cx_{c} AS "{c}"' if c in CODED_COLUMNS else f'NULL::VARCHAR AS "{c}"')
+        for c in (*EVENT_COLUMNS, "src_row"))
+    con.execute(f"CREATE OR REPLACE TEMP VIEW src AS SELECT {select} FROM src_raw "
+                "WHERE customer_id IS NOT NULL AND \"timestamp\" IS NOT NULL")
+    con.execute("CREATE OR REPLACE TEMP TABLE defs AS SELECT journey_type::cx_journey_type AS journey_type, "
+                "touchpoint::cx_touchpoint AS touchpoint, role, max_days, prio FROM defs_raw")
+
+
+CODED_COLUMNS = ("touchpoint", "channel", "department", "contact_reason", "outcome")
+
+
+def _as_text(con: duckdb.DuckDBPyConnection, table: str) -> str:
+    """SELECT of a result table with its ENUM columns back as text."""
+    enums = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall() if r[1].startswith("ENUM")]
+    return f"SELECT * REPLACE ({', '.join(f'{c}::VARCHAR AS {c}' for c in enums)}) FROM {table}" if enums \
+        else f"SELECT * FROM {table}"
+
+
+def reconstruct_journeys(events, definitions: Mapping[str, JourneyDefinition], *,
+                         gap_days: float = 14, repeat_window_days: float = 7,
+                         as_of=None, threads: int | None = None, progress: bool = False,
+                         to_pandas: bool = True, journeys_path: str | Path | None = None,
+                         steps_path: str | Path | None = None, memory_limit: str | None = None) -> Journeys:
+    """Split ``events`` into journey instances and describe each one.
+
+    ``events`` is the canonical events table (a DataFrame) or the Parquet file(s)
+    holding it; columns: customer_id, timestamp, touchpoint and optionally channel,
+    department, contact_reason, outcome, case_id. ``definitions`` maps journey type
+    to :class:`~cxlib.config.JourneyDefinition`. ``as_of`` (the extract time) marks
+    journeys that may still be running as ``in_progress`` rather than dropped out.
+
+    ``threads`` and ``memory_limit`` (e.g. ``'4GB'``; DuckDB spills to disk beyond it)
+    bound the work. For logs larger than memory, ``to_pandas=False`` writes the step and
+    journey tables to ``steps_path`` and ``journeys_path`` straight from DuckDB (that journey
+    table has ``reached_end`` instead of ``status``) and returns counts only.
+    """
+    con = duckdb.connect()  # a private in-memory database: its temp tables cannot clash with the caller's
+    try:  # progress is ours to print (progress=True); DuckDB's bar would garble logs and captured stdout
+        con.execute("SET enable_progress_bar = false")
+    except duckdb.Error:  # under Jupyter DuckDB refuses the setting without ipywidgets; it draws no bar then
+        pass
+    if memory_limit:  # DuckDB spills to disk beyond this, e.g. '4GB'
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    timings: dict[str, float] = {}
+    defs = definitions_frame(definitions)
+    con.register("defs_raw", defs)
+    _source_relation(con, events)
+
+    def run(name, sql):
+        t0 = time.perf_counter()
+        con.execute(sql)
+        timings[name] = time.perf_counter() - t0
+        if progress:
+            print(f"  journeys: {name} ({timings[name]:.1f} s)", flush=True)
+
+    run("assign events", _ASSIGN_SQL.format(gap_s=float(gap_days) * 86400, unc=UNCLASSIFIED))
+    run("steps", _STEPS_SQL.format(repeat_s=float(repeat_window_days) * 86400,
+                                   failures=_sql_list(FAILURE_OUTCOMES)))
+    run("journeys", _journeys_sql(con, definitions))
+    n_events, n_journeys = con.execute("SELECT (SELECT count(*) FROM steps), (SELECT count(*) FROM journeys)").fetchall()[0]
+    if not to_pandas:
+        for p in (journeys_path, steps_path):
+            Path(p).parent.mkdir(parents=True, exist_ok=True)
+        run("write parquet", f"COPY ({_as_text(con, 'steps')}) TO {_sql_str(str(steps_path))} (FORMAT parquet);"
+                             f"COPY ({_as_text(con, 'journeys')}) TO {_sql_str(str(journeys_path))} (FORMAT parquet);")
+        con.close()
+        return Journeys(steps=None, journeys=None, definitions=dict(definitions), timings=timings,
+                        n_events=n_events, n_journeys=n_journeys)
+    t0 = time.perf_counter()
+    steps = fetch_frame(con, _as_text(con, "steps") + " ORDER BY journey_id, step")
+    journeys = fetch_frame(con, _as_text(con, "journeys") + " ORDER BY journey_id")
+    timings["to pandas"] = time.perf_counter() - t0
+    con.close()
+    journeys = _journey_status(journeys, definitions, as_of)
+    if journeys_path is not None and steps_path is not None:
+        Journeys(steps, journeys, dict(definitions)).write(journeys_path, steps_path)
+    return Journeys(steps=steps, journeys=journeys, definitions=dict(definitions), timings=timings,
+                    n_events=n_events, n_journeys=n_journeys)
+
+
+def _journey_status(j: pd.DataFrame, definitions: Mapping[str, JourneyDefinition], as_of) -> pd.DataFrame:
+    """completed / dropped_out / in_progress for typed journeys; unclassified for the rest."""
+    j = j.copy()
+    max_days = j["journey_type"].map({k: d.max_duration_days for k, d in definitions.items()})
+    if as_of is None:
+        as_of = j["end"].max() if len(j) else None
+    as_of = pd.Timestamp(as_of) if as_of is not None else None
+    if as_of is not None and as_of.tzinfo is None and len(j) and j["start"].dt.tz is not None:
+        as_of = as_of.tz_localize("UTC")
+    typed = j["journey_type"] != UNCLASSIFIED
+    running = (j["start"] + pd.to_timedelta(max_days.fillna(0), unit="D")) > as_of if as_of is not None else False
+    status = pd.Series("dropped_out", index=j.index, dtype=object)
+    status[running] = "in_progress"
+    status[j["reached_end"].astype(bool)] = "completed"
+    status[~typed] = UNCLASSIFIED
+    j["status"] = status
+    j["completed"] = j["reached_end"].astype(bool).where(typed & (status != "in_progress"))
+    return j.drop(columns="reached_end")
+
+
+def assign_journey_scores(journeys: pd.DataFrame, steps: pd.DataFrame, surveys: pd.DataFrame | None,
+                          green_threshold: Mapping[str, float], *, journey_subjects: Mapping[str, str] | None = None,
+                          max_days_after_end: float = 30, max_days_after_touchpoint: float = 7) -> pd.DataFrame:
+    """Attach survey scores to journeys.
+
+    * ``journey_score``: a journey-level rating whose subject is the journey type
+      (or its name in ``journey_subjects``), from the same customer, given between the
+      journey start and ``max_days_after_end`` after its end; the nearest journey wins.
+    * ``tp_n_rated``, ``tp_score_mean``, ``tp_green_share``: touchpoint ratings linked to
+      the journey's own event (same customer and touchpoint, the latest event before the
+      rating, within ``max_days_after_touchpoint``).
+
+    ``journey_green`` tells whether the journey rating meets ``green_threshold`` for
+    its metric; ``watermelon`` is true when every rated touchpoint of the journey is
+    green but the journey rating is not. Not-rated stays null; it is never 0.
+    """
+    out = journeys.copy()
+    for c in ("journey_score", "journey_metric", "journey_green", "tp_n_rated", "tp_n_green_rated", "tp_n_green",
+              "tp_score_mean", "tp_green_share", "watermelon"):
+        out[c] = pd.Series(pd.NA, index=out.index, dtype=object)
+    if surveys is None or not len(surveys):
+        return _typed_scores(out)
+    green = {k: float(v) for k, v in green_threshold.items()}
+    sv = surveys[surveys["score"].notna()].copy()
+    sv["green"] = (sv["score"] >= sv["metric"].map(green)).astype("boolean").where(sv["metric"].isin(green))
+    con = duckdb.connect()
+    subj = {v: k for k, v in (journey_subjects or {}).items()}
+    js = sv[sv["level"] == "journey"].copy()
+    js["journey_type"] = js["subject"].map(lambda s: subj.get(s, s))
+    con.register("js", js[["customer_id", "timestamp", "journey_type", "score", "metric", "green"]])
+    con.register("jr", out[["journey_id", "customer_id", "journey_type", "start", "end"]])
+    jscore = fetch_frame(con, f"""
+        SELECT jr.journey_id, arg_min(js.score, abs(epoch(js."timestamp") - epoch(jr."end"))) AS journey_score,
+               arg_min(js.metric, abs(epoch(js."timestamp") - epoch(jr."end"))) AS journey_metric,
+               arg_min(js.green, abs(epoch(js."timestamp") - epoch(jr."end"))) AS journey_green
+        FROM (SELECT js.*, arg_max(jr.journey_id, jr.start) AS jid FROM js JOIN jr
+                ON js.customer_id = jr.customer_id AND js.journey_type = jr.journey_type
+               AND js."timestamp" >= jr.start
+               AND js."timestamp" <= jr."end" + INTERVAL {int(max_days_after_end * 24)} HOUR
+              GROUP BY ALL) js
+        JOIN jr ON jr.journey_id = js.jid
+        GROUP BY jr.journey_id""")
+    ts = sv[sv["level"] == "touchpoint"]
+    con.register("ts", ts[["customer_id", "timestamp", "subject", "score", "green"]])
+    con.register("st", steps[["journey_id", "customer_id", "timestamp", "touchpoint"]])
+    tscore = fetch_frame(con, f"""
+        SELECT st.journey_id, count(*) AS tp_n_rated, avg(ts.score) AS tp_score_mean,
+               count(ts.green) AS tp_n_green_rated, sum(ts.green::INT) AS tp_n_green,
+               avg(ts.green::DOUBLE) AS tp_green_share
+        FROM ts ASOF JOIN st
+          ON ts.customer_id = st.customer_id AND ts.subject = st.touchpoint AND ts."timestamp" >= st."timestamp"
+        WHERE ts."timestamp" <= st."timestamp" + INTERVAL {int(max_days_after_touchpoint * 24)} HOUR
+        GROUP BY st.journey_id""")
+    con.close()
+    out = out.drop(columns=["journey_score", "journey_metric", "journey_green", "tp_n_rated", "tp_n_green_rated",
+                            "tp_n_green", "tp_score_mean", "tp_green_share", "watermelon"])
+    out = out.merge(jscore, on="journey_id", how="left").merge(tscore, on="journey_id", how="left")
+    for c in ("tp_n_rated", "tp_n_green_rated", "tp_n_green"):
+        out[c] = out[c].fillna(0).astype(int)
+    rated_all = (out["tp_n_green_rated"] > 0) & (out["tp_n_green"] == out["tp_n_green_rated"])
+    out["watermelon"] = (rated_all & (out["journey_green"] == False)).astype("boolean").where(  # noqa: E712
+        (out["tp_n_green_rated"] > 0) & out["journey_green"].notna())
+    return _typed_scores(out)
+
+
+def _typed_scores(out: pd.DataFrame) -> pd.DataFrame:
+    for c in ("journey_score", "tp_score_mean", "tp_green_share"):
+        out[c] = pd.to_numeric(out[c], errors="coerce").astype(float)
+    for c in ("journey_green", "watermelon"):
+        out[c] = out[c].astype("boolean")
+    for c in ("tp_n_rated", "tp_n_green_rated", "tp_n_green"):
+        out[c] = pd.to_numeric(out[c], errors="coerce").fillna(0).astype(int)
+    return out
+
+
+def flag_churn_after(journeys: pd.DataFrame, customers: pd.DataFrame | None, *, window_days: int = 90,
+                     as_of=None, customer_id: str = "customer_id", churn_date: str = "churn_date") -> pd.DataFrame:
+    """Add ``churned_in_window`` (named for any window): the customer left within ``window_days``
+    after the journey's end. Null when the window is not yet over at ``as_of`` or the
+    customer is unknown; absent churn data leaves it null."""
+    out = journeys.copy()
+    out["churned_in_window"] = pd.Series(pd.NA, index=out.index, dtype="boolean")
+    if customers is None or churn_date not in customers or customers[churn_date].isna().all():
+        return out
+    cd = customers.set_index(customer_id)[churn_date]
+    cd = pd.to_datetime(cd)
+    if cd.dt.tz is None:
+        cd = cd.dt.tz_localize("UTC")
+    c = out[customer_id].map(cd)
+    end = out["end"]
+    as_of = pd.Timestamp(as_of) if as_of is not None else end.max()
+    if as_of.tzinfo is None:
+        as_of = as_of.tz_localize("UTC")
+    window = pd.Timedelta(days=window_days)
+    known = out[customer_id].isin(cd.index)
+    observed = (end + window <= as_of) | (c.notna() & (c <= end + window))
+    churned = c.notna() & (c >= out["start"].dt.floor("D")) & (c <= end + window)
+    out["churned_in_window"] = churned.astype("boolean").where(known & observed)
+    return out

@@ -1,0 +1,320 @@
+"""Describing reconstructed journeys: catalogue, variants, directly-follows graph,
+channel switches, stage maps, churn baseline and the watermelon.
+
+Inputs are the journey table and step table from :mod:`cxlib.journeys`. Path work
+(variants, directly-follows graph) runs in DuckDB so it scales with the event log.
+"""
+from __future__ import annotations
+
+import math
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from cxlib.core.dates import naive_utc, naive_utc_series
+from cxlib.journeys.reconstruct import UNCLASSIFIED, fetch_frame
+from cxlib.core.uncertainty import mean_interval, poisson_rate_interval, wilson_interval
+
+ARROW = " → "
+
+
+def estimate_baseline_churn(customers: pd.DataFrame | None, start, as_of, *, window_days: int = 90,
+                            customer_id: str = "customer_id", signup_date: str = "signup_date",
+                            churn_date: str = "churn_date") -> dict:
+    """Chance that any customer leaves within ``window_days``, from the churn hazard
+    over ``[start, as_of]``: churns / customer-days at risk, as ``1 - exp(-h * window)``.
+
+    Returns ``{rate, ci_low, ci_high, churns, customer_years}``; rate is null without churn data.
+    """
+    empty = {"rate": None, "ci_low": None, "ci_high": None, "churns": 0, "customer_years": 0.0}
+    if customers is None or churn_date not in customers or customers[churn_date].isna().all():
+        return empty
+    start, as_of = naive_utc(start), naive_utc(as_of)
+    su = pd.to_datetime(customers[signup_date]) if signup_date in customers else pd.Series(pd.NaT, index=customers.index)
+    cd = pd.to_datetime(customers[churn_date])
+    su, cd = naive_utc_series(su), naive_utc_series(cd)
+    begin = su.fillna(start).clip(lower=start)
+    stop = cd.fillna(as_of).clip(upper=as_of)
+    days = ((stop - begin).dt.total_seconds() / 86400).clip(lower=0)
+    churns = int((cd.notna() & (cd >= start) & (cd <= as_of)).sum())
+    exposure = float(days.sum())
+    if exposure <= 0:
+        return empty
+    lo, hi = poisson_rate_interval(churns, exposure)
+    f = lambda h: 1 - math.exp(-h * window_days)  # noqa: E731
+    return {"rate": f(churns / exposure), "ci_low": f(lo), "ci_high": f(hi), "churns": churns,
+            "customer_years": exposure / 365.25}
+
+
+def flag_went_wrong(journeys: pd.DataFrame) -> pd.Series:
+    """True for a journey that went wrong: a failed step, rework (a touchpoint repeated) or a
+    drop-out. The one definition the churn model, revenue at risk and scenarios share."""
+    num = lambda c: pd.to_numeric(journeys[c], errors="coerce").fillna(0) if c in journeys else 0  # noqa: E731
+    wrong = (num("n_failed_steps") > 0) | (num("n_rework") > 0)
+    if "status" in journeys:
+        wrong = wrong | journeys["status"].eq("dropped_out")
+    return pd.Series(wrong, index=journeys.index, name="went_wrong").astype(bool)
+
+
+def _share(flags: pd.Series) -> tuple[float, float, float, int]:
+    x = flags.dropna().astype(bool)
+    n = len(x)
+    if n == 0:
+        return (float("nan"), float("nan"), float("nan"), 0)
+    lo, hi = wilson_interval(x.sum(), n)
+    return (float(x.mean()), lo, hi, n)
+
+
+def summarize_journeys(journeys: pd.DataFrame, *, baseline: float | None = None,
+                       journey_type: str = "journey_type", include_unclassified: bool = False) -> pd.DataFrame:
+    """The journey catalogue: one row per journey type with volume, completion rate,
+    duration (median, p90), touchpoints, handoffs, journey score, touchpoint green
+    share and 90-day churn against ``baseline``; every share and mean has a 95% CI and its n."""
+    rows = []
+    for jt, g in journeys.groupby(journey_type, sort=False):
+        if jt == UNCLASSIFIED and not include_unclassified:
+            continue
+        comp = _share(g["completed"]) if "completed" in g else (np.nan, np.nan, np.nan, 0)
+        score = g["journey_score"].dropna() if "journey_score" in g else pd.Series(dtype=float)
+        sci = mean_interval(score)
+        tp_n = int(g["tp_n_green_rated"].sum()) if "tp_n_green_rated" in g else 0
+        tp_g = int(g["tp_n_green"].sum()) if "tp_n_green" in g else 0
+        tlo, thi = wilson_interval(tp_g, tp_n)
+        jg = _share(g["journey_green"]) if "journey_green" in g else (np.nan, np.nan, np.nan, 0)
+        ch = _share(g["churned_in_window"]) if "churned_in_window" in g else (np.nan, np.nan, np.nan, 0)
+        rows.append({
+            "journey_type": jt, "n": len(g),
+            "completion_rate": comp[0], "completion_ci_low": comp[1], "completion_ci_high": comp[2],
+            "completion_n": comp[3],
+            "median_duration_days": g["duration_days"].median(),
+            "p90_duration_days": g["duration_days"].quantile(0.9),
+            "median_touchpoints": g["n_touchpoints"].median(), "median_departments": g["n_departments"].median(),
+            "median_handoffs": g["n_handoffs"].median(), "mean_repeat_contacts": g["n_repeat_contacts"].mean(),
+            "rework_share": (g["n_rework"] > 0).mean(),
+            "journey_score_mean": score.mean() if len(score) else np.nan,
+            "journey_score_ci_low": sci[0], "journey_score_ci_high": sci[1], "journey_score_n": len(score),
+            "journey_green_share": jg[0], "journey_green_ci_low": jg[1], "journey_green_ci_high": jg[2],
+            "touchpoint_green_share": tp_g / tp_n if tp_n else np.nan,
+            "touchpoint_green_ci_low": tlo, "touchpoint_green_ci_high": thi, "touchpoint_ratings_n": tp_n,
+            "churn_in_window": ch[0], "churn_in_window_ci_low": ch[1], "churn_in_window_ci_high": ch[2], "churn_in_window_n": ch[3],
+            "churn_in_window_baseline": baseline if baseline is not None else np.nan,
+        })
+    return pd.DataFrame(rows).set_index("journey_type") if rows else pd.DataFrame()
+
+
+def flag_watermelons(catalogue: pd.DataFrame, *, touchpoint_green_min: float = 0.75,
+                     journey_green_max: float = 0.5) -> pd.Series:
+    """Journey types whose touchpoints are green while the journey is red, both at 95%
+    confidence: the touchpoint green share's lower bound is at least
+    ``touchpoint_green_min`` and the journey green share's upper bound is below
+    ``journey_green_max``. Types without both kinds of rating are False."""
+    tp_ok = catalogue["touchpoint_green_ci_low"] >= touchpoint_green_min
+    j_red = catalogue["journey_green_ci_high"] < journey_green_max
+    return (tp_ok & j_red).fillna(False).astype(bool).rename("watermelon")
+
+
+def _con_with(frames: dict[str, pd.DataFrame]) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    for name, f in frames.items():
+        con.register(name, f)
+    return con
+
+
+def find_variants(steps: pd.DataFrame, journeys: pd.DataFrame | None = None, *, top: int = 10,
+                  journey_type: str | None = None) -> pd.DataFrame:
+    """The most frequent paths (touchpoint sequences) per journey type, with their count,
+    share, completion rate, median duration and mean journey score."""
+    con = _con_with({"st": steps[["journey_id", "journey_type", "step", "touchpoint"]]})
+    where = "" if journey_type is None else "WHERE journey_type = $jt"
+    paths = fetch_frame(con, f"""
+        SELECT journey_id, any_value(journey_type) AS journey_type,
+               string_agg(touchpoint, '{ARROW}' ORDER BY step) AS variant, count(*) AS length
+        FROM st {where} GROUP BY journey_id""", {"jt": journey_type} if journey_type else {})
+    con.close()
+    if journeys is not None:
+        extra = [c for c in ("completed", "duration_days", "journey_score", "churned_in_window") if c in journeys]
+        paths = paths.merge(journeys[["journey_id", *extra]], on="journey_id", how="left")
+    agg = {"n": ("journey_id", "size"), "length": ("length", "first")}
+    if "completed" in paths:
+        paths["completed"] = paths["completed"].astype(float)
+        agg["completion_rate"] = ("completed", "mean")
+    if "duration_days" in paths:
+        agg["median_duration_days"] = ("duration_days", "median")
+    if "journey_score" in paths:
+        agg["journey_score_mean"] = ("journey_score", "mean")
+    if "churned_in_window" in paths:
+        paths["churned_in_window"] = paths["churned_in_window"].astype(float)
+        agg["churn_in_window"] = ("churned_in_window", "mean")
+    out = paths.groupby(["journey_type", "variant"]).agg(**agg).reset_index()
+    out["share"] = out["n"] / out.groupby("journey_type")["n"].transform("sum")
+    out = out.sort_values(["journey_type", "n", "variant"], ascending=[True, False, True])
+    out["rank"] = out.groupby("journey_type").cumcount() + 1
+    return out[out["rank"] <= top].reset_index(drop=True)
+
+
+def build_dfg(steps: pd.DataFrame, *, journey_type: str | None = None, with_start_end: bool = True) -> pd.DataFrame:
+    """Directly-follows graph: ``source → target`` edges with their count, the number of
+    journeys they occur in, and the median and p90 wait in days."""
+    con = _con_with({"st": steps[["journey_id", "journey_type", "step", "touchpoint", "prev_touchpoint",
+                                  "wait_days"]]})
+    where = "" if journey_type is None else "AND journey_type = $jt"
+    params = {"jt": journey_type} if journey_type else {}
+    edges = fetch_frame(con, f"""
+        SELECT journey_type, prev_touchpoint AS source, touchpoint AS target, count(*) AS n,
+               count(DISTINCT journey_id) AS journeys, median(wait_days) AS median_wait_days,
+               quantile_cont(wait_days, 0.9) AS p90_wait_days
+        FROM st WHERE step > 1 {where} GROUP BY ALL""", params)
+    if with_start_end:
+        ends = fetch_frame(con, f"""
+            WITH bounds AS (
+                SELECT journey_type, arg_min(touchpoint, step) AS first, arg_max(touchpoint, step) AS last
+                FROM st WHERE true {where} GROUP BY journey_type, journey_id)
+            SELECT journey_type, '▶ start' AS source, first AS target, count(*) AS n, count(*) AS journeys
+            FROM bounds GROUP BY ALL
+            UNION ALL
+            SELECT journey_type, last AS source, '■ end' AS target, count(*) AS n, count(*) AS journeys
+            FROM bounds GROUP BY ALL""", params)
+        edges = pd.concat([edges, ends], ignore_index=True)
+    con.close()
+    return edges.sort_values(["journey_type", "n"], ascending=[True, False]).reset_index(drop=True)
+
+
+def top_transitions(steps: pd.DataFrame, journey_types: list[str], *, per_type: int = 8) -> pd.DataFrame:
+    """The ``per_type`` most frequent transitions of each journey type, with their waits."""
+    dfg = build_dfg(steps, with_start_end=False)
+    dfg = dfg[dfg["journey_type"].isin(journey_types)]
+    top = dfg.sort_values("n", ascending=False).groupby("journey_type").head(per_type)
+    return top.sort_values(["journey_type", "n"], ascending=[True, False]).reset_index(drop=True)
+
+
+def count_channel_switches(steps: pd.DataFrame, *, journey_type: str | None = None,
+                           normalize: bool = True) -> pd.DataFrame:
+    """From-channel × to-channel matrix of consecutive steps within journeys (the diagonal
+    is staying in the channel). With ``normalize`` each row sums to 1."""
+    s = steps[steps["step"] > 1]
+    if journey_type is not None:
+        s = s[s["journey_type"] == journey_type]
+    m = pd.crosstab(s["prev_channel"].rename("from channel"), s["channel"].rename("to channel"))
+    if normalize and len(m):
+        m = m.div(m.sum(axis=1), axis=0)
+    return m
+
+
+def map_stages(steps: pd.DataFrame, journeys: pd.DataFrame, journey_type: str) -> pd.DataFrame:
+    """Per touchpoint of one journey type: the stage order (median day of first
+    occurrence since the journey start), its department, the share of journeys that
+    reach it, the median wait before it, how often it is repeated (rework), how
+    many repeat contacts happen there and how many dropped-out journeys stop there."""
+    s = steps[steps["journey_type"] == journey_type].copy()
+    j = journeys[journeys["journey_type"] == journey_type]
+    if not len(s):
+        return pd.DataFrame()
+    start = s.groupby("journey_id")["timestamp"].transform("min")
+    s["day"] = (s["timestamp"] - start).dt.total_seconds() / 86400
+    first = s[~s["rework"]]
+    n_j = s["journey_id"].nunique()
+    g = first.groupby("touchpoint")
+    out = pd.DataFrame({
+        "median_day": g["day"].median(),
+        "department": g["department"].agg(lambda x: x.mode().iat[0]),
+        "channel": g["channel"].agg(lambda x: x.mode().iat[0] if x.notna().any() else None),
+        "reach": g["journey_id"].nunique() / n_j,
+        "median_wait_days": g["wait_days"].median(),
+    })
+    out["rework"] = s[s["rework"]].groupby("touchpoint").size().reindex(out.index).fillna(0).astype(int)
+    out["repeat_contacts"] = s[s["repeat_contact"]].groupby("touchpoint").size().reindex(out.index).fillna(0).astype(int)
+    dropped = j.loc[j["status"] == "dropped_out", "last_touchpoint"].value_counts() if "status" in j else pd.Series()
+    out["dropouts"] = dropped.reindex(out.index).fillna(0).astype(int)
+    out["failed"] = s[s["failed_step"]].groupby("touchpoint").size().reindex(out.index).fillna(0).astype(int)
+    return out.sort_values(["median_day", "reach"], ascending=[True, False]).rename_axis("touchpoint").reset_index()
+
+
+def build_journey_metrics(catalogue: pd.DataFrame, coverage: float, watermelon: pd.Series,
+                          bimodality: dict, separators: dict) -> dict:
+    """The ``journeys`` section of the report's figures (shape documented in the README)."""
+    def num(v):
+        return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+
+    types = {}
+    for jt, r in catalogue.iterrows():
+        b = bimodality.get(jt)
+        types[str(jt)] = {
+            "n": int(r["n"]), "completion_rate": num(r["completion_rate"]),
+            "median_duration_days": num(r["median_duration_days"]),
+            "median_touchpoints": num(r["median_touchpoints"]), "median_handoffs": num(r["median_handoffs"]),
+            "journey_score_mean": num(r["journey_score_mean"]),
+            "touchpoint_green_share": num(r["touchpoint_green_share"]),
+            "watermelon": bool(watermelon.get(jt, False)),
+            "bimodal": bool(b.bimodal) if b is not None else False,
+            "bimodal_separator": separators.get(jt),
+            "churn_in_window": num(r["churn_in_window"]), "churn_in_window_baseline": num(r["churn_in_window_baseline"]),
+        }
+    return {"coverage": num(coverage), "types": types}
+
+
+def summarize_rework(steps: pd.DataFrame, *, top: int = 10) -> pd.DataFrame:
+    """Where journeys loop back: per journey type and repeated touchpoint, how many
+    repeats there are, in how many journeys (and what share of the type's journeys),
+    and the step that most often comes just before the repeat."""
+    s = steps[steps["rework"]]
+    if not len(s):
+        return pd.DataFrame(columns=["journey_type", "touchpoint", "repeats", "journeys", "share_of_journeys",
+                                     "most_often_after"])
+    n_type = steps.groupby("journey_type")["journey_id"].nunique()
+    g = s.groupby(["journey_type", "touchpoint"])
+    out = pd.DataFrame({
+        "repeats": g.size(),
+        "journeys": g["journey_id"].nunique(),
+        "most_often_after": g["prev_touchpoint"].agg(lambda x: x.mode().iat[0] if x.notna().any() else None),
+    }).reset_index()
+    out["share_of_journeys"] = out["journeys"] / out["journey_type"].map(n_type)
+    out = out.sort_values(["journey_type", "repeats"], ascending=[True, False])
+    return out.groupby("journey_type").head(top).reset_index(drop=True)[
+        ["journey_type", "touchpoint", "repeats", "journeys", "share_of_journeys", "most_often_after"]]
+
+
+def assign_owners(catalogue: pd.DataFrame, steps: pd.DataFrame, definitions: dict) -> pd.Series:
+    """Owning department per journey type: the configured ``owner``, else the department
+    that handles most of the type's steps."""
+    busiest = steps.groupby("journey_type")["department"].agg(lambda x: x.mode().iat[0] if x.notna().any() else None)
+    return pd.Series({jt: (definitions[jt].owner if jt in definitions and definitions[jt].owner else busiest.get(jt))
+                      for jt in catalogue.index}, name="owner", dtype=object)
+
+
+def find_failure_signature(steps: pd.DataFrame, journeys: pd.DataFrame, *, min_gap: float = 0.5,
+                           contact_channels: tuple[str, ...] = ()) -> pd.DataFrame:
+    """What journeys that went wrong (:func:`flag_went_wrong`) have that the others lack:
+    per journey type and touchpoint, the share of went-wrong and went-right journeys that
+    contain it and the gap, for touchpoints with a gap of at least ``min_gap``. Customer
+    contacts are symptoms rather than causes, so they are
+    flagged ``contact``: most of their events carry a contact reason (the customer got in
+    touch) or, without reasons in the data, they are on ``contact_channels``. Sorted by type,
+    then non-contacts first, then the gap."""
+    typed = journeys[journeys["journey_type"] != UNCLASSIFIED]
+    wrong = flag_went_wrong(typed)
+    cols = ["journey_type", "touchpoint", "department", "contact", "share_wrong", "share_right", "gap", "n_wrong"]
+    if not len(typed) or not wrong.any():
+        return pd.DataFrame(columns=cols)
+    flag = pd.Series(wrong.to_numpy(), index=typed["journey_id"].to_numpy())
+    s = steps[steps["journey_id"].isin(flag.index)]
+    has = s.drop_duplicates(["journey_id", "touchpoint"])[["journey_id", "journey_type", "touchpoint"]]
+    has = has.assign(wrong=flag.reindex(has["journey_id"]).to_numpy())
+    n = typed.assign(wrong=wrong.to_numpy()).groupby(["journey_type", "wrong"]).size()
+    cnt = has.groupby(["journey_type", "touchpoint", "wrong"]).size().rename("k").reset_index()
+    cnt["share"] = cnt["k"] / n.reindex(list(zip(cnt["journey_type"], cnt["wrong"]))).to_numpy()
+    wide = cnt.pivot_table(index=["journey_type", "touchpoint"], columns="wrong", values="share", fill_value=0.0)
+    wide = wide.reindex(columns=[True, False], fill_value=0.0)
+    out = pd.DataFrame({"share_wrong": wide[True], "share_right": wide[False]}).reset_index()
+    out["gap"] = out["share_wrong"] - out["share_right"]
+    out = out[out["gap"] >= min_gap]
+    dept = s.groupby(["journey_type", "touchpoint"])["department"].agg(lambda x: x.mode().iat[0] if x.notna().any() else None)
+    idx = list(zip(out["journey_type"], out["touchpoint"]))
+    if "contact_reason" in s and s["contact_reason"].notna().any():
+        contact = s["contact_reason"].notna().groupby([s["journey_type"], s["touchpoint"]]).mean() > 0.5
+    else:
+        contact = s["channel"].isin(contact_channels).groupby([s["journey_type"], s["touchpoint"]]).mean() > 0.5
+    out["department"] = dept.reindex(idx).to_numpy()
+    out["contact"] = contact.reindex(idx).fillna(False).to_numpy()
+    out["n_wrong"] = n.reindex(list(zip(out["journey_type"], [True] * len(out)))).to_numpy()
+    return out.sort_values(["journey_type", "contact", "gap"], ascending=[True, True, False])[cols].reset_index(drop=True)

@@ -1,0 +1,157 @@
+"""The pages of a client's report: each executed notebook rendered to HTML without code, the
+front page (index.html) with the executive summary, the privacy scan of every page, and the
+provenance footer that every page carries."""
+from __future__ import annotations
+
+import html
+import importlib.resources
+from dataclasses import dataclass
+from pathlib import Path
+
+from cxlib.core.jsonio import write_json
+from cxlib.core.paths import ClientPaths
+from cxlib.report.metrics import read_metrics
+from cxlib.report.summary import render_executive_summary
+
+
+@dataclass
+class NotebookRun:
+    name: str          # the notebook's stem, e.g. '02_journeys'
+    title: str
+    seconds: float
+    html: Path | None
+
+
+CSS = """body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;max-width:960px;margin:2rem auto;
+padding:0 1rem;color:#222}h1{color:#1f4e79}table{border-collapse:collapse;margin:1rem 0}
+td,th{padding:.35rem .8rem;border-bottom:1px solid #ddd;text-align:right}th:first-child,td:first-child{text-align:left}
+.failed{color:#c0504d;font-weight:bold}.muted{color:#777;font-size:.9em}
+#summary{background:#f5f8fb;border-left:4px solid #1f4e79;padding:.5rem 1.2rem;margin:1rem 0}
+#summary li{margin:.3rem 0}footer.cx-provenance{color:#777;font-size:.8em;border-top:1px solid #ddd;
+margin-top:2rem;padding-top:.5rem}"""
+
+
+def templates_dir() -> Path:
+    """The nbconvert templates shipped inside the package."""
+    return Path(str(importlib.resources.files("cxlib.report") / "templates"))
+
+
+def describe_run(client: str, provenance: dict, period: tuple[str, str] | None = None) -> str:
+    """The provenance line every page carries: client, data period, run date, commit, seed and
+    config hash, in plain text."""
+    git = provenance.get("git") or {}
+    commit = (git.get("commit") or "")[:10] or "not in git"
+    if git.get("dirty"):
+        commit += " (uncommitted changes)"
+    config = next((i for i in provenance.get("inputs", []) if i.get("role") == "config"), {})
+    parts = [f"Client {client}",
+             f"data {period[0]} to {period[1]}" if period else None,
+             f"run {str(provenance.get('written_at', ''))[:10]}",
+             f"commit {commit}", f"seed {provenance.get('seed')}",
+             f"config {str(config.get('sha256') or '')[:12] or 'n/a'}"]
+    return " · ".join(p for p in parts if p)
+
+
+def data_period(paths: ClientPaths) -> tuple[str, str] | None:
+    """First and last date in the loaded events (else surveys), or None when neither exists."""
+    import pyarrow.parquet as pq
+    for table, col in (("events", "timestamp"), ("surveys", "timestamp")):
+        f = paths.table(table)
+        if f.exists() and col in pq.read_schema(f).names:
+            ts = pq.read_table(f, columns=[col]).column(col).to_pandas().dropna()
+            if len(ts):
+                return (f"{ts.min():%Y-%m-%d}", f"{ts.max():%Y-%m-%d}")
+    return None
+
+
+def render_html(executed: Path, out: Path, title: str, footer: str = "") -> Path:
+    """Render an executed notebook to one self-contained HTML file: no code cells or prompts,
+    images inline, no script or font fetched from a CDN (templates/cxlib), and ``footer``
+    (plain text, escaped by the template) at the bottom."""
+    import nbformat
+    from nbconvert import HTMLExporter
+    nb = nbformat.read(executed, as_version=4)
+    exporter = HTMLExporter(template_name="cxlib", extra_template_basedirs=[str(templates_dir())],
+                            exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
+                            embed_images=True)
+    nb.metadata["title"] = title
+    nb.metadata["cxlib"] = {"footer": footer}
+    body, _ = exporter.from_notebook_node(nb)
+    out.write_text(body, encoding="utf-8")
+    return out
+
+
+def check_privacy(paths: ClientPaths, pages: list[Path], config) -> dict:
+    """Scan the rendered pages for the client's customer ids (customers, secondary ids and
+    quarantined ids) and for e-mail addresses. Returns {'identifiers', 'pages', 'scanned',
+    'found'}; the result goes on the front page and into the run folder's privacy record."""
+    import pandas as pd
+    from cxlib.core.privacy import scan_for_identifiers, scannable_identifiers
+    from cxlib.core.schema import ID_COLUMNS
+    ids: set[str] = set()
+    if not config.privacy.show_identifiers:
+        for table, col in (("customers", "customer_id"), ("identities", "secondary_id")):
+            f = paths.table(table)
+            if f.exists():
+                ids |= scannable_identifiers(pd.read_parquet(f, columns=[col])[col])
+        if paths.quarantine.exists():
+            qq = pd.read_parquet(paths.quarantine, columns=["column", "value"])
+            ids |= scannable_identifiers(qq.loc[qq["column"].isin(ID_COLUMNS), "value"])
+    found, where = 0, []
+    for page in pages:
+        if page.exists():
+            hits = scan_for_identifiers(page.read_text(encoding="utf-8"), ids)
+            if config.privacy.comments == "verbatim":
+                hits["emails"] = 0
+            if hits["identifiers"] or hits["emails"]:
+                found += hits["identifiers"] + hits["emails"]
+                where.append(page.name)
+    result = {"identifiers": len(ids), "pages": where, "scanned": len(pages), "found": found}
+    write_json(paths.privacy, result)
+    return result
+
+
+def write_index(paths: ClientPaths, name: str, runs: list[NotebookRun], status: str = "ok",
+                error: str | None = None, top: int = 5, privacy: dict | None = None, footer: str = "") -> Path:
+    """The front page: status, the executive summary and the ingestion accounting from the
+    report's figures, links to each section and the provenance footer."""
+    metrics = read_metrics(paths.metrics)
+    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(name)}: "
+             f"customer-experience diagnostic</title><style>{CSS}</style></head><body>",
+             f"<h1>{html.escape(name)}: customer-experience diagnostic</h1>"]
+    if status != "ok":
+        parts.append(f"<p class='failed'>The report is incomplete: {html.escape(error or status)}</p>")
+    sections = [(r.html.name, r.title) for r in runs]
+    if metrics:
+        parts.append(render_executive_summary(metrics, sections=sections, top=top))
+    ingest = metrics.get("ingest")
+    if ingest:
+        parts.append("<h2>Data received</h2><table><tr><th>table</th><th>rows in</th><th>loaded</th>"
+                     "<th>quarantined</th></tr>")
+        for table, v in ingest.items():
+            parts.append(f"<tr><td>{html.escape(table)}</td><td>{v['rows_in']:,}</td><td>{v['loaded']:,}</td>"
+                         f"<td>{v['quarantined']:,} ({v['quarantined'] / max(v['rows_in'], 1):.1%})</td></tr>")
+        parts.append("</table>")
+    parts.append("<h2>Sections</h2><ol>")
+    for r, (page, title) in zip(runs, sections):
+        parts.append(f"<li><a href='{html.escape(page)}'>{html.escape(title)}</a> "
+                     f"<span class='muted'>({r.seconds:.0f}s)</span></li>")
+    parts.append("</ol>")
+    if privacy is not None:
+        if privacy["found"]:
+            parts.append(f"<p class='failed'>Privacy check: {privacy['found']:,} customer identifier(s) or e-mail "
+                         f"address(es) appear on {html.escape(', '.join(privacy['pages']))}. Do not circulate "
+                         "this report before they are removed.</p>")
+        else:
+            parts.append(f"<p class='muted'>Privacy check: {privacy['scanned']} page(s) scanned for "
+                         f"{privacy['identifiers']:,} customer identifiers and for e-mail addresses; none found.</p>")
+    rel = lambda p: html.escape(p.relative_to(paths.run_dir).as_posix())  # noqa: E731
+    parts.append(f"<p class='muted'>Figures: <a href='{rel(paths.metrics)}'>{rel(paths.metrics)}</a> · "
+                 f"Reproducibility: <a href='{rel(paths.provenance)}'>{rel(paths.provenance)}</a> · "
+                 f"Quarantined rows (raw, for the analyst): <a href='{rel(paths.quarantine_csv)}'>"
+                 f"{paths.quarantine_csv.name}</a></p>")
+    if footer:
+        parts.append(f"<footer class='cx-provenance'>{html.escape(footer)}</footer>")
+    parts.append("</body></html>")
+    paths.index.write_text("\n".join(parts), encoding="utf-8")
+    return paths.index

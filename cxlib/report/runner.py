@@ -1,0 +1,97 @@
+"""The report pipeline: run every notebook for one client with papermill, render each to
+HTML, and write the front page, the figures and the provenance into the client's run folder
+(the files are named by :class:`~cxlib.core.paths.ClientPaths`)."""
+from __future__ import annotations
+
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from cxlib.core.config import DEFAULT_SEED, load_config
+from cxlib.core.paths import ClientPaths, resolve_client_paths
+from cxlib.report.notebooks import NotebookError, check_parameters, list_notebooks, load_notebook, notebook_title
+from cxlib.report.pages import NotebookRun, check_privacy, data_period, describe_run, render_html, write_index
+from cxlib.report.provenance import build_provenance, write_provenance
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class ReportError(RuntimeError):
+    """A report could not be produced; the message says which notebook, cell and error."""
+
+
+def run_report(client: str, data_root: str | Path = "data", reports_root: str | Path = "reports",
+               seed: int = DEFAULT_SEED, notebooks_dir: str | Path | None = None,
+               extra_parameters: dict | None = None, progress: bool = True) -> Path:
+    """Run the whole report for ``client``; return the path of its front page.
+
+    Stops at the first failing notebook, keeps its partial output, and raises
+    ReportError naming the notebook, the cell and the error.
+    """
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    paths = resolve_client_paths(client, data_root, reports_root)
+    config = load_config(paths.config)  # fail before any notebook runs
+    parameters = {"client": client, "data_root": str(Path(data_root).resolve()),
+                  "reports_root": str(Path(reports_root).resolve()), "seed": int(seed),
+                  **(extra_parameters or {})}
+    try:
+        notebooks = list_notebooks(notebooks_dir)
+        for nb in notebooks:
+            check_parameters(nb, parameters)
+    except NotebookError as err:
+        raise ReportError(str(err)) from None
+    paths.run_dir.mkdir(parents=True, exist_ok=True)
+    for stale in [paths.metrics, paths.provenance, paths.index, paths.journey_findings, paths.scenarios]:
+        stale.unlink(missing_ok=True)
+    say = (lambda msg: print(msg, file=sys.stderr, flush=True)) if progress else (lambda msg: None)
+    say(f"cxlib report: client {client!r} ({config.name}) -> {paths.run_dir}")
+    started = datetime.now(timezone.utc)
+    runs: list[NotebookRun] = []
+    executed: list[tuple[Path, str]] = []
+    status, error = "ok", None
+    try:
+        for i, nb in enumerate(notebooks, 1):
+            out = paths.executed(nb.stem)
+            say(f"[{i}/{len(notebooks)}] {nb.stem} ...")
+            t0 = time.perf_counter()
+            try:
+                pm.execute_notebook(load_notebook(nb), str(out), parameters=parameters, cwd=str(nb.parent),
+                                    progress_bar=False, kernel_name="python3")
+            except PapermillExecutionError as err:
+                status = "failed"
+                error = (f"{nb.stem} failed in cell {err.cell_index} (In [{err.exec_count}]): "
+                         f"{err.ename}: {err.evalue}")
+                raise ReportError(f"{error}\nThe partial notebook is kept at {out}") from None
+            seconds = time.perf_counter() - t0
+            title = notebook_title(nb)
+            runs.append(NotebookRun(nb.stem, title, seconds, paths.page(nb.stem)))
+            executed.append((out, title))
+            say(f"[{i}/{len(notebooks)}] {nb.stem} done in {seconds:.1f}s")
+    finally:
+        provenance = build_provenance(parameters, config, paths.config, repo=REPO_ROOT, status=status,
+                                      error=error, started_at=started.isoformat(timespec="seconds"),
+                                      notebooks={r.name: round(r.seconds, 2) for r in runs})
+        write_provenance(paths.provenance, provenance)
+        _write_pages(paths, config, runs, executed, provenance, status, error)
+    say(f"report ready: {paths.index}")
+    return paths.index
+
+
+def _write_pages(paths: ClientPaths, config, runs: list[NotebookRun], executed: list[tuple[Path, str]],
+                 provenance: dict, status: str, error: str | None) -> None:
+    """Render every executed notebook and the front page, each with the provenance footer,
+    scan them all for customer identifiers, and put the result on the front page."""
+    footer = describe_run(paths.client, provenance, data_period(paths))
+    for run, (out, title) in zip(runs, executed):
+        render_html(out, run.html, f"{config.name}: {title}", footer=footer)
+    top = config.analysis.recommendations.top
+    index = write_index(paths, config.name, runs, status, error, top=top, footer=footer)
+    # scan the sections and the front page as written, then put the result on the front page
+    privacy = check_privacy(paths, [*(r.html for r in runs), index], config) if runs else None
+    write_index(paths, config.name, runs, status, error, top=top, privacy=privacy, footer=footer)
+    if privacy and privacy["found"]:
+        print(f"PRIVACY WARNING: {privacy['found']} identifier(s) or e-mail address(es) on {privacy['pages']}",
+              file=sys.stderr, flush=True)

@@ -1,0 +1,97 @@
+"""The executive summary that opens ``reports/<client>/index.html``: generated from
+the report's figures only, so every number in it is one the notebooks computed. A client with only
+some tables gets a shorter summary that says what was not analysed and why."""
+from __future__ import annotations
+
+import html
+
+from cxlib.core.formatting import format_money, is_known as _ok
+from cxlib.journeys.findings import list_journey_findings
+
+SECTIONS = {"01_ingest": "Data received", "02_journeys": "Journeys", "03_drivers": "Drivers",
+            "04_recommendations": "Recommendations"}
+
+
+def headline_figures(metrics: dict) -> list[str]:
+    """The headline figures, each a sentence with its interval, from whatever sections exist."""
+    out = []
+    rec = metrics.get("recommendations") or {}
+    dr = metrics.get("drivers") or {}
+    cur = rec.get("currency") or ""
+    if _ok(rec.get("avoidable_share")):
+        cost = (f", costing {format_money(rec['avoidable_cost'], cur)} a year "
+                f"({format_money(rec['avoidable_cost_lo'], cur)}–{format_money(rec['avoidable_cost_hi'], cur)})"
+                if _ok(rec.get("avoidable_cost")) and rec["avoidable_cost"] > 0 else "")
+        out.append(f"<b>{rec['avoidable_share']:.1%}</b> of {rec['agent_contacts']:,} agent contacts were avoidable "
+                   f"(95% CI {rec['avoidable_share_lo']:.1%}–{rec['avoidable_share_hi']:.1%}){cost}.")
+    rar = dr.get("revenue_at_risk") or {}
+    if rar:
+        jt, v = max(rar.items(), key=lambda kv: kv[1]["value"])
+        out.append(f"The <b>{html.escape(jt.replace('_', ' '))}</b> journey puts the most revenue at risk: "
+                   f"{format_money(v['value'], cur)} a year (95% CI {format_money(v['lo'], cur)}–{format_money(v['hi'], cur)}).")
+    churn = dr.get("churn")
+    if churn:
+        out.append(f"The churn model ranks customers by risk with AUC {churn['auc_cv']:.2f} "
+                   f"(95% CI {churn['auc_lo']:.2f}–{churn['auc_hi']:.2f}, n = {churn['n']:,}).")
+    imp = dr.get("importance") or {}
+    if imp:
+        name, v = min(imp.items(), key=lambda kv: kv[1]["rank"])
+        out.append(f"<b>{html.escape(name)}</b> drives {html.escape(str(dr.get('outcome')))} most: "
+                   f"{v['share']:.0%} of the explained variance (95% CI {v['lo']:.0%}–{v['hi']:.0%}, n = {dr['n']:,}).")
+    if _ok(rec.get("unprofitable_share")):
+        out.append(f"<b>{rec['unprofitable_share']:.1%}</b> of customers cost more to serve than they pay "
+                   f"(95% CI {rec['unprofitable_share_lo']:.1%}–{rec['unprofitable_share_hi']:.1%}, "
+                   f"n = {rec['customers']:,}).")
+    return out
+
+
+def not_analysed(metrics: dict) -> list[str]:
+    """What the report could not analyse, and why."""
+    out = []
+    if not metrics.get("journeys"):
+        out.append("journeys: no journey section (the client sent no events, or it did not run)")
+    dr = metrics.get("drivers") or {}
+    if metrics.get("drivers") is not None and not dr.get("importance"):
+        out.append("key drivers: no survey outcome with driver ratings")
+    if metrics.get("drivers") is not None and not dr.get("churn"):
+        out.append("churn: no churn model (no churn data)")
+    rec = metrics.get("recommendations")
+    if rec is None:
+        out.append("recommendations: the section did not run")
+    else:
+        out += list(rec.get("skipped") or [])
+    return out
+
+
+def render_executive_summary(metrics: dict, *, sections: list[tuple[str, str]] = (), top: int = 5) -> str:
+    """HTML of the one-screen summary: headline figures, the priorities, the watermelon and
+    bimodality findings, what was not analysed, and links to each section
+    (``sections`` = [(file name, title)])."""
+    rec = metrics.get("recommendations") or {}
+    cur = rec.get("currency") or ""
+    parts = ["<section id='summary'><h2>Executive summary</h2>"]
+    heads = headline_figures(metrics)
+    if heads:
+        parts.append("<ul class='headlines'>" + "".join(f"<li>{h}</li>" for h in heads) + "</ul>")
+    actions = (rec.get("actions") or [])[:top]
+    if actions:
+        parts.append(f"<h3>The {len(actions)} priorities</h3><ol class='priorities'>")
+        for a in actions:
+            parts.append(f"<li><b>{html.escape(a['title'])}</b> — owner {html.escape(a['owner'])}, effort "
+                         f"{html.escape(a.get('effort', ''))}: {format_money(a['value'], cur)} a year "
+                         f"(95% CI {format_money(a['value_lo'], cur)}–{format_money(a['value_hi'], cur)}).</li>")
+        parts.append("</ol>")
+    finds = list_journey_findings((metrics.get("journeys") or {}).get("types"))
+    if finds:
+        parts.append("<h3>Where journeys break</h3><ul>" + "".join(
+            f"<li><b>{label}, {html.escape(jt.replace('_', ' '))}:</b> {html.escape(text)}.</li>"
+            for jt, label, text in finds) + "</ul>")
+    missing = not_analysed(metrics)
+    if missing:
+        parts.append("<h3>Not analysed</h3><ul class='muted'>" +
+                     "".join(f"<li>{html.escape(m)}</li>" for m in missing) + "</ul>")
+    if sections:
+        parts.append("<p>Sections: " + " · ".join(f"<a href='{html.escape(f)}'>{html.escape(t)}</a>"
+                                                   for f, t in sections) + "</p>")
+    parts.append("</section>")
+    return "\n".join(parts)

@@ -1,0 +1,158 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Data received and its quality
+#
+# This section accounts for every row the client sent: each one is either **loaded** into the
+# canonical tables (customers, events, surveys) or **quarantined** with a reason. It then profiles
+# what was loaded: the period covered, the channel mix, how many interactions a customer has, and
+# how many customers answer surveys.
+
+# %%
+from IPython.display import Markdown, display
+
+from cxlib.core.config import load_config
+from cxlib.core.formatting import format_bullets, style_table
+from cxlib.core.paths import resolve_client_paths
+from cxlib.ingest import ingest_client, list_quarantine_examples, write_ingest
+from cxlib.ingest.profile import (count_events_per_customer, describe_interactions, profile_coverage,
+                                  summarize_channel_mix, summarize_survey_response)
+from cxlib.plotting import (plot_channel_mix, plot_events_over_time, plot_events_per_customer,
+                            plot_quarantine_reasons, plot_row_accounting, plot_score_distributions,
+                            set_house_style)
+from cxlib.report.metrics import record_metrics
+from cxlib.report.provenance import list_inputs
+
+# %% tags=["parameters"]
+client: str = "demo"
+data_root: str = "../data"
+reports_root: str = "../reports"
+seed: int = 42
+n_boot: int = 0  # bootstrap resamples (0: as configured; 50: a quick look while iterating)
+
+# %%
+# Reads the client's files (client.yml); writes paths.tables_dir, paths.quarantine_dir and the ingest figures.
+paths = resolve_client_paths(client, data_root, reports_root)
+config = load_config(paths.config)
+set_house_style()
+
+# %%
+result = ingest_client(config, paths.data_dir)
+write_ingest(result, paths)
+record_metrics(paths.metrics, "ingest", result.metrics())
+tables = result.tables
+display(Markdown(format_bullets(result.summary(config.name))))
+
+# %% [markdown]
+# ## Row accounting
+#
+# One row per table; the reason columns add up to the quarantined rows. Rows from wide survey
+# exports (one row per respondent) are counted after melting: one row per rating.
+
+# %%
+accounting = result.reason_table()
+display(style_table(accounting, counts=accounting.columns))
+plot_row_accounting(accounting);
+
+# %% [markdown]
+# ## Identity stitching
+#
+# Some systems know the customer by another identifier (a phone number, a hashed e-mail address).
+# The client's identities table maps those to customer ids. Per table: rows whose id was already a
+# customer id (*direct*), rows matched through the map (*stitched*), and rows matched by neither
+# (*unmatched*, quarantined as `unknown_customer`).
+
+# %%
+if result.identity:
+    display(style_table(result.identity_table(), counts=["direct", "stitched", "unmatched"],
+                        shares=["match_rate"], share_digits=2))
+else:
+    display(Markdown("No identities table: every source identifies customers by the customer id itself."))
+
+# %% [markdown]
+# ## Why rows were quarantined
+#
+# Each reason with what it means and up to three example rows (file, line and the offending value).
+# Customer ids are shown as pseudonyms (`privacy.show_identifiers`). The full list, with every raw
+# row, is in the run folder's `quarantine/` folder, for the analyst only.
+
+# %%
+if len(result.quarantine):
+    plot_quarantine_reasons(result.quarantine)
+    display(style_table(result.reasons(), counts=["rows"], hide_index=True))
+    examples = list_quarantine_examples(result.quarantine, 3, show_identifiers=config.privacy.show_identifiers,
+                                        salt=client)
+    display(style_table(examples, hide_index=True))
+else:
+    display(Markdown("No rows were quarantined."))
+
+# %% [markdown]
+# ## Loaded, but worth a look
+#
+# Rows that were loaded but deserve a question to the client: tables that arrived without rows,
+# and events or survey answers dated before the customer's signup date.
+
+# %%
+notes = result.note_table()
+if len(notes):
+    display(style_table(notes[["table", "check", "rows", "message"]], counts=["rows"], hide_index=True))
+else:
+    display(Markdown("Nothing to note: every loaded table has rows and no row predates its customer."))
+
+# %% [markdown]
+# ## What the data covers
+
+# %%
+display(style_table(profile_coverage(tables), counts=["rows", "days"]))
+
+# %% [markdown]
+# ## Interactions
+#
+# How busy each channel is and how many interactions a customer has. Agent-handled contacts are the
+# ones the contact cascade (section 4) works on.
+
+# %%
+if "events" in tables:
+    events = tables["events"]
+    per_customer = count_events_per_customer(events)
+    mix = summarize_channel_mix(events)
+    display(Markdown(describe_interactions(events, per_customer, mix)))
+    plot_channel_mix(mix)
+    display(style_table(mix, counts=["events", "with_agent"], shares=["share", "agent_share"]))
+else:
+    display(Markdown("**No events table.** Journeys, contact volumes and the contact cascade cannot be analysed."))
+
+# %%
+if "events" in tables:
+    plot_events_over_time(tables["events"])
+    plot_events_per_customer(per_customer);
+
+# %% [markdown]
+# ## Surveys
+#
+# Responses per survey level and metric. *Rated share* is the share of responses with a score: a
+# 'not rated' answer is kept as missing, never as zero.
+
+# %%
+if "surveys" in tables:
+    response = summarize_survey_response(tables["surveys"], tables.get("customers"))
+    display(style_table(response, counts=["responses", "respondents"], shares=["rated_share", "response_rate"],
+                        decimals={"mean_score": 2}))
+    plot_score_distributions(tables["surveys"]);
+else:
+    display(Markdown("**No surveys table.** Scores, the watermelon check and driver analysis are not possible."))
+
+# %% [markdown]
+# ## Inputs
+#
+# The exact files this report was built from (SHA-256, shortened here). The full hashes are in the
+# run's provenance record.
+
+# %%
+display(style_table(list_inputs(config, paths.config), counts=["bytes"], hide_index=True))

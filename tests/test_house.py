@@ -1,0 +1,148 @@
+"""The house rules, checked: notebooks are thin py:percent scripts with one shared parameters
+cell, the package's layers import one way only, and every run-folder file is named in one place."""
+import ast
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from cxlib.core.config import DEFAULT_SEED
+from cxlib.report.notebooks import list_notebooks, load_notebook, notebook_parameters
+
+REPO = Path(__file__).resolve().parent.parent
+CXLIB = REPO / "cxlib"
+NOTEBOOKS = list_notebooks(REPO / "notebooks")
+
+# core -> ingest -> journeys -> drivers -> actions -> report -> cli; plotting and the demo sit
+# beside the layers they need (plotting draws on core only; the demo uses the driver model).
+LAYERS = {"core": 0, "plotting": 0, "ingest": 1, "journeys": 2, "drivers": 3, "actions": 4, "demo": 4,
+          "report": 5, "cli": 6, "__main__": 6}
+
+
+def code_cells(path):
+    return [c for c in load_notebook(path).cells if c.cell_type == "code"]
+
+
+def test_the_four_numbered_notebooks_are_scripts_and_no_ipynb_is_tracked():
+    assert [p.stem for p in NOTEBOOKS] == ["01_ingest", "02_journeys", "03_drivers", "04_recommendations"]
+    tracked = subprocess.run(["git", "ls-files", "notebooks", "tools"], cwd=REPO, capture_output=True,
+                             text=True).stdout.split()
+    if not tracked:
+        pytest.skip("not a git checkout")
+    assert not [f for f in tracked if f.endswith(".ipynb")]
+    assert "notebooks/*.ipynb" in (REPO / ".gitignore").read_text().splitlines()
+
+
+def test_nothing_in_the_repository_writes_a_notebook():
+    writers = [p for p in [*CXLIB.rglob("*.py"), *REPO.glob("tools/*.py"), *REPO.glob("benchmarks/*.py")]
+               if re.search(r"nbformat\.write|nbf\.write|jupytext\.write", p.read_text())]
+    assert writers == []
+
+
+def test_every_notebook_declares_the_same_parameters_with_the_same_defaults(tmp_path):
+    import jupytext
+    import papermill as pm
+    declared = {}
+    for nb in NOTEBOOKS:
+        ipynb = tmp_path / f"{nb.stem}.ipynb"
+        jupytext.write(load_notebook(nb), ipynb)
+        declared[nb.stem] = {k: (v["inferred_type_name"], v["default"]) for k, v in pm.inspect_notebook(ipynb).items()}
+        ours = {k: (v["inferred_type_name"], v["default"]) for k, v in notebook_parameters(nb).items()}
+        assert ours == declared[nb.stem], nb.name          # the runner reads the cell as papermill does
+    first = declared["01_ingest"]
+    assert {"client", "data_root", "reports_root", "seed", "n_boot"} <= set(first)
+    assert first["seed"] == ("int", str(DEFAULT_SEED)) and first["client"] == ("str", '"demo"')
+    for name, params in declared.items():
+        assert params == first, name
+
+
+def test_the_parameters_cell_follows_the_imports_and_holds_typed_literals_only():
+    for nb in NOTEBOOKS:
+        cells = code_cells(nb)
+        imports = ast.parse(cells[0].source)
+        assert all(isinstance(s, (ast.Import, ast.ImportFrom)) for s in imports.body), nb.name
+        assert "parameters" in cells[1].metadata.get("tags", []), nb.name
+        for stmt in ast.parse(cells[1].source).body:
+            assert isinstance(stmt, ast.AnnAssign) and isinstance(stmt.value, ast.Constant), (nb.name, ast.dump(stmt))
+
+
+def test_notebook_cells_are_short_and_define_nothing():
+    for nb in NOTEBOOKS:
+        for i, cell in enumerate(code_cells(nb)):
+            lines = [ln for ln in cell.source.splitlines() if ln.strip()]
+            assert len(lines) <= 20, f"{nb.name} code cell {i} has {len(lines)} lines; move the logic into cxlib"
+            for node in ast.walk(ast.parse(cell.source)):
+                assert not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)), \
+                    f"{nb.name} code cell {i} defines a function or class"
+
+
+def _layer(module: str) -> int:
+    parts = module.split(".")
+    return LAYERS[parts[1]] if len(parts) > 1 else 0
+
+
+def _imports(path: Path) -> list[str]:
+    out = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.append(node.module)
+        elif isinstance(node, ast.Import):
+            out += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level:
+            raise AssertionError(f"{path}: use absolute imports (from cxlib.<layer>...)")
+    return [m for m in out if m == "cxlib" or m.startswith("cxlib.")]
+
+
+def test_imports_flow_one_way_from_core_to_the_report():
+    modules = sorted(CXLIB.rglob("*.py"))
+    top_level = {p.relative_to(CXLIB).parts[0].removesuffix(".py") for p in modules}
+    assert top_level - {"__init__"} <= set(LAYERS), "a new top-level module needs a layer in LAYERS"
+    upward = []
+    for path in modules:
+        rel = path.relative_to(CXLIB)
+        if rel.name == "__init__.py" and len(rel.parts) == 1:
+            continue
+        own = LAYERS[rel.parts[0].removesuffix(".py")]
+        for imported in _imports(path):
+            if imported != "cxlib" and _layer(imported) > own:
+                upward.append(f"{rel} imports {imported}")
+    assert upward == []
+
+
+def test_run_folder_files_are_named_only_by_client_paths():
+    names = ["metrics.json", "provenance.json", "privacy.json", "journeys.parquet", "journey_steps.parquet",
+             "catalogue.csv", "findings.json", "scenarios.json", "quarantine.csv", "quarantine.parquet",
+             "accounting.csv", "batch.json"]
+    for name in names:
+        where = sorted(str(p.relative_to(CXLIB)) for p in CXLIB.rglob("*.py") if name in p.read_text())
+        assert where == ["core/paths.py"], (name, where)
+
+
+def test_the_package_list_matches_the_subpackages():
+    declared = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {"cxlib." + ".".join(p.parent.relative_to(CXLIB).parts) if p.parent != CXLIB else "cxlib"
+             for p in CXLIB.rglob("__init__.py")}
+    assert declared == found | {"cxlib.notebooks"}
+
+
+@pytest.mark.slow
+def test_a_built_wheel_carries_the_notebooks_and_templates_and_finds_them(tmp_path):
+    """A non-editable install runs the notebooks and templates it ships (importlib.resources)."""
+    wheel_dir, target = tmp_path / "dist", tmp_path / "site"
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheel_dir), str(REPO)],
+                           capture_output=True, text=True)
+    if build.returncode != 0:
+        pytest.skip(f"could not build a wheel here: {build.stderr.strip()[-300:]}")
+    wheel = next(wheel_dir.glob("cxlib-*.whl"))
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
+                   check=True)
+    probe = ("from cxlib.report.notebooks import list_notebooks, notebooks_dir; from cxlib.report.pages import "
+             "templates_dir; import cxlib; print(cxlib.__file__); print(notebooks_dir()); "
+             "print(len(list_notebooks())); print((templates_dir() / 'cxlib' / 'index.html.j2').exists())")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=tmp_path,
+                         env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"}).stdout.split()
+    assert out[0].startswith(str(target)) and out[1] == str(target / "cxlib" / "notebooks")
+    assert out[2:] == ["4", "True"]
