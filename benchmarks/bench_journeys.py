@@ -31,7 +31,7 @@ def make_log(n_events: int, cache: Path, seed: int = 42) -> Path:
     path = cache / f"demo_events_{n_events}.parquet"
     if path.exists():
         return path
-    from cxlib.demo.simulate import canonical_events, simulate_demo
+    from cxlib.demo import canonical_events, simulate_demo
     n_customers = int(n_events / EVENTS_PER_CUSTOMER)
     t0 = time.perf_counter()
     ev = canonical_events(simulate_demo(n_customers, seed))

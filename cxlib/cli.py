@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"problem: {p}", file=sys.stderr)
             return 1 if problems else 0
         elif args.command == "demo":
-            from cxlib.demo.simulate import generate_demo
+            from cxlib.demo import generate_demo
             generate_demo(args.out, n_customers=args.customers, seed=args.seed, progress=True)
         elif args.command == "check-config":
             cfg = load_config(args.path)

@@ -3,7 +3,7 @@ import shutil
 
 import pytest
 
-from cxlib.demo.simulate import generate_demo
+from cxlib.demo import generate_demo
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = (REPO.parent / "shared" / "data").resolve()

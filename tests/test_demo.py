@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from cxlib.core.config import load_config
-from cxlib.demo.simulate import PLANTED, generate_demo
+from cxlib.demo import PLANTED, generate_demo
 from cxlib.ingest import ingest_client
 
 

@@ -193,3 +193,13 @@ def test_asymmetry_without_excellent_scores_is_still_a_must_have():
     from cxlib.drivers.importance import estimate_asymmetry
     a = estimate_asymmetry(X, y, low_below=3, high_at=5, n_boot=20)
     assert np.isnan(a.loc["capped", "reward"]) and a.loc["capped", "type"] == "must-have"
+
+
+def test_fix_first_is_important_and_below_median_performance_with_a_raw_score_fallback():
+    from cxlib.drivers import flag_fix_first
+    imp = pd.DataFrame({"shapley_share": [0.4, 0.3, 0.2, 0.1], "performance": [0.2, 0.9, 0.1, 0.3],
+                        "mean_score": [9.0, 1.0, 2.0, 3.0]}, index=list("abcd"))
+    assert flag_fix_first(imp).tolist() == [True, False, False, False]
+    # an unknown scale: the rule falls back to the mean score for every driver, as the plot does
+    imp.loc["b", "performance"] = np.nan
+    assert flag_fix_first(imp).tolist() == [False, True, False, False]

@@ -4,7 +4,7 @@ import pytest
 from scipy.stats import spearmanr
 
 from cxlib.core.config import load_config
-from cxlib.demo.simulate import POPULATION_DRIVER_SHARES, population_driver_shares
+from cxlib.demo import POPULATION_DRIVER_SHARES, population_driver_shares
 from cxlib.drivers.importance import DriverAnalysis, build_driver_table
 from cxlib.ingest import ingest_client
 

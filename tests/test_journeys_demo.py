@@ -66,3 +66,25 @@ def test_metrics_section_has_the_documented_shape(demo):
         assert set(v) == keys
         assert isinstance(v["n"], int) and isinstance(v["watermelon"], bool)
         assert v["churn_in_window"] > v["churn_in_window_baseline"] > 0
+
+
+def test_summary_sentences_carry_the_findings_with_counts_and_intervals(demo):
+    dx, _, m = demo
+    lines = dx.summary()
+    assert lines[0].startswith(f"**{len(dx.journeys):,} journey instances**")
+    flagged = [jt for jt, v in m["types"].items() if v["watermelon"]]
+    assert flagged == ["move"]                                          # the planted watermelon
+    assert sum(line.startswith("**Watermelon: move.**") for line in lines) == 1
+    assert any(line.startswith("**Two groups of new install scores.**") for line in lines)
+    worst = dx.most_churn()
+    assert any(line.startswith(f"**{worst.replace('_', ' ')}** is followed by the most churn") and "95% CI" in line
+               and f"within {dx.churn_window_days} days" in line for line in lines)
+    assert not any("nan" in line for line in lines)
+
+
+def test_findings_for_the_action_list_match_the_metrics(demo):
+    dx, _, m = demo
+    found = {(f["journey_type"], f["finding"]) for f in dx.findings()}
+    expected = {(jt, "Watermelon") for jt, v in m["types"].items() if v["watermelon"]} | \
+               {(jt, "Two groups") for jt, v in m["types"].items() if v["bimodal"]}
+    assert found == expected and expected

@@ -144,12 +144,17 @@ def test_airline_client_drivers_with_segments():
     assert set(dx.segments["class"]["segment"]) == {"Business", "Eco", "Eco Plus"}
     m = dx.metrics()
     assert m["n"] == 103_904 and m["journey_block_share"] is None
+    lines = dx.summary()
+    assert lines[0].startswith("The analysis explains **relationship satisfied** from 14 drivers, using 103,904 respondents")
+    assert any(line.startswith("**Online boarding** matters most") and "95% CI" in line for line in lines)
+    fix = imp.index[imp["fix_first"]]
+    assert any(line.startswith("**Fix first**") for line in lines) == bool(len(fix))
 
 
 def test_telco_client_churn_auc_and_revenue_at_risk():
     """data/telco/client.yml: churn from customer attributes, at or above the published logistic
     baseline (ROC AUC about 0.84), and revenue at risk from MonthlyCharges."""
-    from cxlib.drivers.churn_diagnosis import build_driver_metrics, diagnose_churn
+    from cxlib.drivers import build_driver_metrics, diagnose_churn
     from cxlib.core.config import load_config
     from conftest import REPO
 
@@ -177,6 +182,12 @@ def test_telco_client_churn_auc_and_revenue_at_risk():
     out = build_driver_metrics(None, cx)
     assert out["churn"]["auc_cv"] == m.auc_cv_ and out["revenue_at_risk"] is None   # no journeys
     assert "revenue at risk per journey type and scenarios: there are no typed journeys" in cx.skipped
+    lines = cx.summary()
+    assert lines[0].startswith(f"**Churn model:** cross-validated ROC AUC {m.auc_cv_:.2f} (95% CI")
+    assert "n = 7,043 customers" in lines[0]
+    assert any(line.startswith("**Churn driver with the most revenue at risk:** Contract = Month-to-month") and
+               f"({len(carriers):,} customers carry it)" in line for line in lines)
+    assert lines[-1] == "*Skipped:* revenue at risk per journey type and scenarios: there are no typed journeys"
 
 
 def test_call_center_client_agents_scored_from_the_raw_file():

@@ -73,3 +73,20 @@ def test_journey_kpis_have_owners_and_targets(recommendations, demo_journeys):
     assert k["owner"].notna().all()
     assert k.loc[k["journey_type"] == "new_install", "owner"].eq("Field services").all()   # configured owner
     assert k["target"].notna().all()
+
+
+def test_summary_and_priorities_are_sentences_with_intervals(recommendations):
+    r = recommendations
+    top = r.list_priorities(3)
+    assert len(top) == 3 and all("95% CI" in p and " a year." in p for p in top)
+    assert top[0].startswith(f"**{r.actions['title'].iat[0]}**")
+    lines = r.summary()
+    share = f"{r.avoidable['share_all']:.1%}"
+    assert any(line.startswith("**Avoidable contacts:**") and share in line and "95% CI" in line for line in lines)
+    assert any(line.startswith("**Unprofitable customers:**") and "n = 20,000" in line for line in lines)
+    assert any(line.startswith(f"**Agents:** {len(r.metrics()['agent_outliers'])} of ") for line in lines)
+
+
+def test_journey_evidence_cites_the_journey_findings(recommendations):
+    move = recommendations.actions[recommendations.actions["journey_type"] == "move"]
+    assert move["evidence"].str.contains("watermelon:").any()

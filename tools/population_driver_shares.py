@@ -7,7 +7,7 @@ mapping into POPULATION_DRIVER_SHARES:
 """
 import json
 
-from cxlib.demo.simulate import POPULATION_SAMPLE, population_driver_shares
+from cxlib.demo import POPULATION_SAMPLE, population_driver_shares
 
 if __name__ == "__main__":
     shares = population_driver_shares(**POPULATION_SAMPLE)

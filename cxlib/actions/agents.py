@@ -68,7 +68,7 @@ def score_agents(contacts: pd.DataFrame, *, agent: str = "agent_id", outcome: st
     FCR is the share of contacts with a judged outcome that were resolved. Handle time is
     adjusted for channel mix: each contact's time over its channel's mean, averaged per
     agent, times the overall mean. CSAT is the mean touchpoint score linked to the contact
-    (see :func:`cxlib.contacts.link_touchpoint_scores`)."""
+    (see :func:`cxlib.actions.contacts.link_touchpoint_scores`)."""
     c = contacts[contacts[agent].notna()]
     n = c.groupby(agent).size()
     keep = n.index[n >= min_contacts]

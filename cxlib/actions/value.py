@@ -2,7 +2,7 @@
 customers and what drives their cost, and a suggested service tier per segment.
 
 Cost to serve per month = the fixed service cost from the config + the customer's contact
-costs (by channel, see :func:`cxlib.contacts.price_contacts`) over the months observed,
+costs (by channel, see :func:`cxlib.actions.contacts.price_contacts`) over the months observed,
 from the later of signup and the start of the event log to the earlier of leaving and the
 extract date (at least one month).
 """

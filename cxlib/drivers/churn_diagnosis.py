@@ -1,9 +1,8 @@
 """The churn and money diagnosis of one client in one call (the second half of ``03_drivers``).
 
-:func:`diagnose_churn` builds the churn table, fits :class:`~cxlib.churn.ChurnModel`, prices
+:func:`diagnose_churn` builds the churn table, fits :class:`~cxlib.drivers.churn.ChurnModel`, prices
 each driver and each journey type, runs the improvement scenarios and summarises stated
 churn reasons against the benchmark. Each part says what it skipped and why.
-:func:`build_driver_metrics` assembles the ``drivers`` section of the report's figures.
 """
 from __future__ import annotations
 
@@ -191,17 +190,3 @@ def diagnose_churn(customers: pd.DataFrame | None, config: ClientConfig, *, jour
             dx.skipped.append(f"scenario for {jt}: {err}")
     dx.scenarios = pd.DataFrame(rows).set_index("scenario") if rows else None
     return dx
-
-
-def build_driver_metrics(drivers, churn: ChurnDiagnosis | None) -> dict:
-    """The ``drivers`` section of the report's figures from a
-    :class:`~cxlib.driver_report.DriverDiagnosis` (or None when there were no surveys) and a
-    :class:`ChurnDiagnosis`."""
-    out = drivers.metrics() if drivers is not None else {
-        "outcome": None, "n": 0, "r2": None, "importance": {}, "journey_block_share": None,
-        "touchpoint_block_share": None}
-    if churn is not None:
-        out |= churn.metrics()
-    else:
-        out |= {"churn": None, "revenue_at_risk": None}
-    return out

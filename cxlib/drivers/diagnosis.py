@@ -169,3 +169,17 @@ def diagnose_drivers_if_possible(surveys: pd.DataFrame | None, config: ClientCon
             reason = str(err)
     return None, (f"the key-driver analysis needs {s.outcome_level} {s.outcome_metric} ratings and driver "
                   f"ratings from the same respondents; {reason}.")
+
+
+def build_driver_metrics(drivers, churn) -> dict:
+    """The ``drivers`` section of the report's figures from a
+    :class:`DriverDiagnosis` (or None when there were no surveys) and a
+    :class:`~cxlib.drivers.churn_diagnosis.ChurnDiagnosis` (or None)."""
+    out = drivers.metrics() if drivers is not None else {
+        "outcome": None, "n": 0, "r2": None, "importance": {}, "journey_block_share": None,
+        "touchpoint_block_share": None}
+    if churn is not None:
+        out |= churn.metrics()
+    else:
+        out |= {"churn": None, "revenue_at_risk": None}
+    return out

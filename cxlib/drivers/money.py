@@ -68,7 +68,7 @@ def estimate_journey_revenue_at_risk(journeys: pd.DataFrame, customers: pd.DataF
                                      revenue: str = "monthly_revenue", window_days: float = 90,
                                      n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
     """Per journey type: journeys per year, churn after the journey, the attributable uplift
-    over ``baseline`` (from :func:`~cxlib.journey_stats.estimate_baseline_churn`), mean monthly
+    over ``baseline`` (from :func:`~cxlib.journeys.estimate_baseline_churn`), mean monthly
     revenue of those customers and ``value`` = journeys/year x max(uplift, 0) x revenue x
     ``horizon_months``, each with a bootstrap 95% interval.
 
@@ -110,7 +110,7 @@ def estimate_journey_revenue_at_risk(journeys: pd.DataFrame, customers: pd.DataF
 def estimate_failure_effect(journeys: pd.DataFrame, journey_type: str, *, churn: str = "churned_in_window",
                             score: str = "journey_score", n_boot: int = 1000, seed: int = 0) -> dict:
     """For one journey type: the share that goes wrong (see
-    :func:`~cxlib.journey_stats.flag_went_wrong`) and, for wrong vs right journeys, churn after
+    :func:`~cxlib.journeys.flag_went_wrong`) and, for wrong vs right journeys, churn after
     the journey and the mean journey score, with bootstrap 95% intervals on the differences."""
     g = journeys[journeys["journey_type"] == journey_type]
     if not len(g):

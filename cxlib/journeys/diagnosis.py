@@ -2,7 +2,7 @@
 
 :func:`diagnose_journeys` is what ``notebooks/02_journeys`` runs; tests and analysts
 call it directly. Each step is also available on its own in :mod:`cxlib.journeys`,
-:mod:`cxlib.journey_stats` and :mod:`cxlib.bimodality`.
+:mod:`cxlib.journeys.stats` and :mod:`cxlib.journeys.bimodality`.
 """
 from __future__ import annotations
 

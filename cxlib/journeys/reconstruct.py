@@ -345,7 +345,7 @@ def reconstruct_journeys(events, definitions: Mapping[str, JourneyDefinition], *
     ``events`` is the canonical events table (a DataFrame) or the Parquet file(s)
     holding it; columns: customer_id, timestamp, touchpoint and optionally channel,
     department, contact_reason, outcome, case_id. ``definitions`` maps journey type
-    to :class:`~cxlib.config.JourneyDefinition`. ``as_of`` (the extract time) marks
+    to :class:`~cxlib.core.config.JourneyDefinition`. ``as_of`` (the extract time) marks
     journeys that may still be running as ``in_progress`` rather than dropped out.
 
     ``threads`` and ``memory_limit`` (e.g. ``'4GB'``; DuckDB spills to disk beyond it)

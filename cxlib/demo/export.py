@@ -1,0 +1,231 @@
+"""The demo client's export formats: the world of :mod:`cxlib.demo.simulate` written the way a
+client sends it (their own column names, a ``;``-separated CRM export with decimal commas, a
+gzipped contact log in local time, a long survey file in UTC and a wide Excel relationship
+survey), with planted dirt for the quarantine and ``truth.json`` with every planted value.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cxlib.core.config import DEFAULT_SEED
+
+from cxlib.demo.simulate import (CHANNEL_LABELS, OUTCOME_LABELS, RELATIONSHIP_ATTRIBUTE_QUESTIONS,
+                                  RELATIONSHIP_JOURNEY_QUESTIONS, TZ, DemoData, simulate_demo)
+
+
+def _local_str(ts: np.ndarray, fmt: str) -> np.ndarray:
+    local = pd.DatetimeIndex(pd.to_datetime(ts).tz_localize("UTC")).tz_convert(TZ)
+    return np.asarray(local.strftime(fmt), dtype=object)
+
+
+def _plant(rng, n_rows: int, counts: dict[str, int], exclude: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Pick disjoint row positions for each kind of dirt."""
+    pool = np.arange(n_rows) if exclude is None else np.setdiff1d(np.arange(n_rows), exclude)
+    chosen = rng.choice(pool, sum(counts.values()), replace=False)
+    out, at = {}, 0
+    for k, c in counts.items():
+        out[k] = np.sort(chosen[at:at + c])
+        at += c
+    return out
+
+
+_BAD_TS = np.array(["2025-02-30 10:15:00", "31/13/2025 09:00", "not recorded", "2025-13-01 08:00:00", "##########"],
+                   dtype=object)
+
+
+def raw_frames(d: DemoData, rng) -> tuple[dict[str, pd.DataFrame], dict]:
+    """The client's raw exports with planted dirt; returns (frames by file name, dirt counts by table)."""
+    cust, ev = d.customers, d.events
+    ids = cust["customer_id"].to_numpy()
+    # --- CRM export: ';' separated, decimal comma, dd-mm-yyyy
+    churn_local = pd.to_datetime(cust["churn_ts"]).dt.tz_localize("UTC").dt.tz_convert(TZ)
+    crm = pd.DataFrame({
+        "AccountNo": ids, "CustomerType": np.where(cust["segment"] == "business", "Business", "Residential"),
+        "Plan": cust["plan"].str.title(), "Region": cust["region"],
+        "StartDate": _local_str(cust["signup_ts"].to_numpy(), "%d-%m-%Y"),
+        "MRR": [f"{v:.2f}".replace(".", ",") for v in cust["monthly_revenue"]],
+        "Status": np.where(cust["churned"], "Cancelled", "Active"),
+        "CancelDate": np.where(cust["churned"], churn_local.dt.strftime("%d-%m-%Y").to_numpy(dtype=object), ""),
+        "CancelReason": cust["churn_reason"].fillna("").to_numpy(),
+        **_personal_details(ids),
+    })
+    n_dup_c, n_missing_c = 12, 6
+    dup_rows = crm.iloc[np.sort(rng.choice(len(crm), n_dup_c, replace=False))]
+    junk = crm.iloc[:n_missing_c].copy()
+    junk["AccountNo"] = ""
+    junk["CustomerType"] = "Residential"
+    crm = pd.concat([crm, dup_rows, junk], ignore_index=True).sample(frac=1, random_state=int(rng.integers(1 << 31))) \
+        .reset_index(drop=True)
+    dirt = {"customers": {"duplicate": n_dup_c, "missing_customer_id": n_missing_c}}
+
+    # --- contact history: local time, own labels, hh:mm:ss durations
+    ht = ev["handle_time_s"].to_numpy()
+    dur = np.where(np.isnan(ht), "", pd.to_timedelta(np.nan_to_num(ht), unit="s").astype(str).str[-8:])
+    raw_ev = pd.DataFrame({
+        "acct": ids[ev["cust"].to_numpy()], "event_time": _local_str(ev["ts"].to_numpy(), "%Y-%m-%d %H:%M:%S"),
+        "chan": ev["channel"].map(CHANNEL_LABELS).to_numpy(), "activity": ev["touchpoint"].to_numpy(),
+        "dept": ev["department"].to_numpy(), "reason_code": ev["reason"].to_numpy(),
+        "result": ev["outcome"].map(OUTCOME_LABELS).to_numpy(), "agent": ev["agent"].to_numpy(),
+        "duration": dur, "order_ref": ev["case"].to_numpy(),
+    })
+    n = len(raw_ev)
+    counts = {"unparsable_timestamp": max(1, n // 700), "missing_customer_id": max(1, n // 500),
+              "unknown_customer": max(1, n // 1000), "duplicate": max(1, n // 120)}
+    pos = _plant(rng, n, counts)
+    raw_ev.loc[pos["unparsable_timestamp"], "event_time"] = rng.choice(_BAD_TS, len(pos["unparsable_timestamp"]))
+    raw_ev.loc[pos["missing_customer_id"], "acct"] = ""
+    raw_ev.loc[pos["unknown_customer"], "acct"] = np.char.add("ACC9", rng.integers(10000, 99999, len(
+        pos["unknown_customer"])).astype(str))
+    # chat and e-mail systems key contacts by a hashed e-mail address, not the account number:
+    # every third such row (deterministic, no randomness used) carries it; identity_map.csv links them
+    digital = raw_ev["chan"].isin(["Chat", "E-mail"]).to_numpy() & raw_ev["acct"].isin(ids).to_numpy()
+    hashed = digital & (np.arange(len(raw_ev)) % 3 == 0)
+    raw_ev.loc[hashed, "acct"] = raw_ev.loc[hashed, "acct"].map(_email_hash)
+    raw_ev = _insert_duplicates(raw_ev, pos["duplicate"])
+    dirt["events"] = counts
+    id_map = pd.DataFrame({"email_sha1": [_email_hash(a) for a in ids], "account": ids})
+
+    # --- touchpoint & journey surveys: long form, UTC with 'Z'
+    sv = d.surveys
+    raw_sv = pd.DataFrame({
+        "account_no": ids[sv["cust"].to_numpy()],
+        "response_time": pd.to_datetime(sv["ts"]).dt.strftime("%Y-%m-%dT%H:%M:%SZ").to_numpy(dtype=object),
+        "survey_type": np.where(sv["level"] == "journey", "JRN", "TP"), "about": sv["subject"].to_numpy(),
+        "question": sv["metric"].str.upper().to_numpy(), "answer": sv["score"].astype(int).astype(str).to_numpy(),
+        "comment": sv["comment"].to_numpy(),
+    })
+    n = len(raw_sv)
+    counts_s = {"score_out_of_range": max(1, n // 200), "missing_customer_id": max(1, n // 500),
+                "unparsable_timestamp": max(1, n // 1000), "duplicate": max(1, n // 200)}
+    pos = _plant(rng, n, counts_s)
+    oor = pos["score_out_of_range"]
+    raw_sv.loc[oor, "answer"] = np.where(raw_sv.loc[oor, "question"] == "NPS",
+                                         rng.choice(["11", "99", "-1"], len(oor)), rng.choice(["0", "6", "7"], len(oor)))
+    raw_sv.loc[pos["missing_customer_id"], "account_no"] = ""
+    raw_sv.loc[pos["unparsable_timestamp"], "response_time"] = rng.choice(_BAD_TS, len(pos["unparsable_timestamp"]))
+    raw_sv = _insert_duplicates(raw_sv, pos["duplicate"])
+
+    # --- relationship survey: wide Excel, 0 = no answer on overall satisfaction
+    rel = d.relationship
+    raw_rel = pd.DataFrame({
+        "Account": ids[rel["cust"].to_numpy()], "Date": _local_str(rel["ts"].to_numpy(), "%Y-%m-%d"),
+        "How likely are you to recommend us? (0-10)": rel["nps"].astype(int).to_numpy(),
+        "Overall satisfaction (1-5, 0 = no answer)": rel["osat"].astype(int).to_numpy(),
+        "Comment": rel["comment"].to_numpy(),
+        **{q: rel[f"j_{k}"].to_numpy() for k, q in RELATIONSHIP_JOURNEY_QUESTIONS.items()},
+        **{q: rel[f"a_{k}"].astype(int).to_numpy() for k, q in RELATIONSHIP_ATTRIBUTE_QUESTIONS.items()},
+    })
+    raw_rel["Comment"], n_pii = _plant_personal_data(raw_rel["Comment"].to_numpy(), raw_rel["Account"].to_numpy())
+    n_oor = max(1, len(raw_rel) // 500)
+    oor = np.sort(rng.choice(len(raw_rel), n_oor, replace=False))
+    raw_rel.loc[oor, "How likely are you to recommend us? (0-10)"] = 11
+    counts_s["score_out_of_range"] += n_oor
+    dirt["surveys"] = counts_s
+    dirt["identity"] = {"events_hashed_id_rows": int(raw_ev["acct"].str.startswith("EM-", na=False).sum())}
+    dirt["privacy"] = {"comments_with_personal_data": n_pii, "personal_columns": ["Name", "Email"]}
+    return {"crm_customers.csv": crm, "identity_map.csv": id_map, "contact_history.csv.gz": raw_ev,
+            "survey_responses.csv": raw_sv, "relationship_survey.xlsx": raw_rel}, dirt
+
+
+_FIRST = ["Anna", "Bram", "Chris", "Daan", "Emma", "Fleur", "Gijs", "Hanna", "Ivo", "Julia", "Kees", "Lotte"]
+_LAST = ["de Vries", "Jansen", "Bakker", "Visser", "Smit", "Meijer", "de Boer", "Mulder", "Bos", "Vos"]
+
+
+def _personal_details(ids: np.ndarray) -> dict[str, np.ndarray]:
+    """Name and e-mail address per account, derived from the id (no random draws, so the
+    rest of the demo is unchanged). Planted so that the privacy tests have something to find."""
+    h = [int(hashlib.sha1(a.encode()).hexdigest()[:8], 16) for a in ids]
+    first = [_FIRST[x % len(_FIRST)] for x in h]
+    last = [_LAST[(x >> 8) % len(_LAST)] for x in h]
+    email = [f"{f.lower()}.{l.replace(' ', '').lower()}.{a[-5:]}@example.com" for f, l, a in zip(first, last, ids)]
+    return {"Name": np.array([f"{f} {l}" for f, l in zip(first, last)], dtype=object),
+            "Email": np.array(email, dtype=object)}
+
+
+def _plant_personal_data(comments: np.ndarray, accounts: np.ndarray) -> tuple[np.ndarray, int]:
+    """Every fifth comment also gives an e-mail address, a phone number or the account
+    number, as real comments do. Deterministic: no random draws."""
+    out = comments.copy()
+    written = np.flatnonzero(pd.notna(out))
+    for k, i in enumerate(written[::5]):
+        acct = accounts[i]
+        extra = [f" Mail me at {_personal_details(np.array([acct]))['Email'][0]}.",
+                 f" Call me on 06-{int(hashlib.sha1(acct.encode()).hexdigest()[:7], 16) % 10**8:08d}.",
+                 f" My account number is {acct}."][k % 3]
+        out[i] = out[i] + extra
+    return out, int(len(written[::5]))
+
+
+def _email_hash(account: str) -> str:
+    """A stable stand-in for a hashed e-mail address of an account."""
+    return "EM-" + hashlib.sha1(f"{account.lower()}@example.com".encode()).hexdigest()[:16]
+
+
+def _insert_duplicates(frame: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
+    """Repeat the given rows right after themselves, as double-logging systems do."""
+    rep = np.ones(len(frame), dtype=int)
+    rep[rows] = 2
+    return frame.loc[frame.index.repeat(rep)].reset_index(drop=True)
+
+
+def generate_demo(out_dir: str | Path, n_customers: int = 20_000, seed: int = DEFAULT_SEED, progress: bool = False) -> dict:
+    """Write the demo client's raw files and ``truth.json`` into ``out_dir``; return the truth."""
+    out_dir = Path(out_dir)
+    raw_dir = out_dir / "raw"
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    say = print if progress else (lambda *a, **k: None)
+    say(f"simulating {n_customers:,} customers (seed {seed}) ...", flush=True)
+    data = simulate_demo(n_customers, seed)
+    frames, dirt = raw_frames(data, np.random.default_rng([seed, 1]))
+    for name, frame in frames.items():
+        path = raw_dir / name
+        say(f"writing {path} ({len(frame):,} rows)", flush=True)
+        if name == "crm_customers.csv":
+            frame.to_csv(path, sep=";", index=False)
+        elif name.endswith(".csv.gz"):
+            frame.to_csv(path, index=False, compression={"method": "gzip", "mtime": 0})
+        elif name.endswith(".csv"):
+            frame.to_csv(path, index=False)
+        else:
+            _write_excel(path, frame)
+    truth = data.truth
+    truth["dirt"] = dirt
+    truth["raw_rows"] = {name: int(len(f)) for name, f in frames.items()}
+    (out_dir / "truth.json").write_text(json.dumps(truth, indent=2, default=_json_default) + "\n")
+    say(f"wrote {out_dir / 'truth.json'}", flush=True)
+    return truth
+
+
+def _write_excel(path: Path, frame: pd.DataFrame) -> None:
+    """Two sheets, as survey tools export them. The workbook's properties and its zip
+    entries get fixed timestamps so that the same seed gives the same bytes."""
+    import re
+    import zipfile
+    with pd.ExcelWriter(path, engine="openpyxl") as xl:
+        pd.DataFrame({"About": ["Relationship survey export", "One row per respondent",
+                                "Overall satisfaction: 0 = no answer"]}).to_excel(xl, sheet_name="About", index=False)
+        frame.to_excel(xl, sheet_name="Responses", index=False)
+    fixed = b"2026-01-01T00:00:00Z"
+    with zipfile.ZipFile(path) as src:
+        entries = [(info.filename, src.read(info)) for info in src.infolist()]
+    entries = [(name, re.sub(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*", rb"\g<1>" + fixed, data)
+                if name == "docProps/core.xml" else data) for name, data in entries]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
+        for name, data in entries:
+            dst.writestr(zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0)), data,
+                         compress_type=zipfile.ZIP_DEFLATED)
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(type(o))

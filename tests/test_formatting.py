@@ -1,0 +1,62 @@
+"""How numbers read in prose and tables (cxlib.core.formatting)."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cxlib.core.formatting import (format_bullets, format_count, format_estimate, format_interval, format_money,
+                                   format_numbered, format_share, format_value, humanize, is_known, style_table)
+
+
+@pytest.mark.parametrize("value, text", [(6585.4, "EUR 6,585"), (73_456, "EUR 73k"), (1_234_567, "EUR 1.2m"),
+                                         (-20_000, "EUR -20k"), (None, "n/a"), (math.nan, "n/a"), (math.inf, "n/a")])
+def test_money_rounds_to_what_a_reader_needs(value, text):
+    assert format_money(value, "EUR") == text
+
+
+def test_counts_are_whole_numbers_with_separators():
+    assert format_count(80093.0) == "80,093"
+    assert format_count(np.int64(7)) == "7"
+    assert format_count(27.6) == "28"
+    assert format_count(None) == format_count(float("nan")) == "n/a"
+
+
+def test_values_by_kind_and_unknown_kinds_refused():
+    assert format_value(0.1254, "share", digits=1) == "12.5%"
+    assert format_value(3.14159, digits=2) == "3.14"
+    assert format_value(12345.0, "count") == "12,345"
+    with pytest.raises(ValueError, match="kind must be one of"):
+        format_value(1, "percentage")
+
+
+def test_intervals_say_their_level_and_keep_one_percent_sign():
+    assert format_interval(0.31, 0.37, "share", digits=0) == "95% CI 31–37%"
+    assert format_interval(64_000, 81_000, "money", currency="EUR") == "95% CI EUR 64k–EUR 81k"
+    assert format_interval(0.81, 0.857) == "95% CI 0.81–0.86"
+    assert format_interval(None, 1) == "95% CI n/a"
+
+
+def test_an_estimate_carries_its_interval_and_the_n_it_rests_on():
+    assert format_estimate(0.125, 0.122, 0.127, "share", digits=1, n=80_093) == "12.5% (95% CI 12.2–12.7%, n = 80,093)"
+    assert format_estimate(2.5, 1.5, 4.0, digits=1, n=30, unit="journeys") == "2.5 (95% CI 1.5–4.0, n = 30 journeys)"
+    assert format_estimate(5.0, None, None, digits=0) == "5"              # no interval: the bare value
+    assert format_estimate(math.nan, 0, 1) == "n/a"
+    assert format_share(0.34, (0.31, 0.37), 720) == "34% (95% CI 31–37%, n = 720)"
+
+
+def test_lists_and_names():
+    assert format_bullets(["a", "b"]) == "- a\n- b" and format_bullets([]) == ""
+    assert format_numbered(["a", "b"]) == "1. a\n2. b"
+    assert humanize("new_install") == "new install"
+    assert is_known(np.float64(1.0)) and not is_known("x") and not is_known(None)
+
+
+def test_tables_format_by_column_kind_and_escape_client_text():
+    df = pd.DataFrame({"n": [1234.0, np.nan], "share": [0.1234, 0.5], "cost": [1999.6, 10.0],
+                       "name": ["<svg onload=alert(1)>", "ok"]}, index=["<b>x</b>", "y"])
+    html = style_table(df, counts=["n"], shares=["share"], money=["cost"], decimals={"missing": 2}).to_html()
+    assert "1,234" in html and "12.3%" in html and "2,000" in html and "–" in html
+    assert "<svg" not in html and "&lt;svg onload=alert(1)&gt;" in html
+    assert "<b>x</b>" not in html and "&lt;b&gt;x&lt;/b&gt;" in html
+    assert "1234.0" not in html and "nan" not in html
