@@ -38,8 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     bat.add_argument("--jobs", type=int, default=None, help="reports at a time (default: one per core)")
     bat.add_argument("--clients", default=None, help="comma-separated client names (default: every folder with a client.yml)")
 
-    br = sub.add_parser("check-report", help="open a rendered report in headless Chromium with the network cut "
-                                             "off; screenshots go to reports/<client>/screenshots/")
+    br = sub.add_parser("check-report", help="read every page of a rendered report for what a client should not "
+                                             "see (nan, errors, decimal counts, printed progress, empty headings), "
+                                             "then open it in headless Chromium with the network cut off; "
+                                             "screenshots go to reports/<client>/screenshots/")
     br.add_argument("--client", default="demo")
     br.add_argument("--reports-root", default="reports")
     br.add_argument("--width", type=int, default=1440)
@@ -77,14 +79,19 @@ def main(argv: list[str] | None = None) -> int:
             runs = run_batch(clients, args.data_root, args.reports_root, seed=args.seed, jobs=args.jobs)
             return 1 if any(r.status != "ok" for r in runs) else 0
         elif args.command == "check-report":
-            from cxlib.report.browser import check_report, find_chromium
             from cxlib.core.paths import validate_client_name
+            from cxlib.report.browser import check_report, find_chromium
+            from cxlib.report.content import check_report_content
             run_dir = Path(args.reports_root) / validate_client_name(args.client)
+            problems = check_report_content(run_dir)
+            print(f"content check: {len(problems)} problem(s) on the pages of {run_dir}")
             if find_chromium() is None:
-                print("check-report skipped: no chromium on PATH (apt-get install chromium)", file=sys.stderr)
-                return 0
+                print("browser check skipped: no chromium on PATH (apt-get install chromium)", file=sys.stderr)
+                for p in problems:
+                    print(f"problem: {p}", file=sys.stderr)
+                return 1 if problems else 0
             checks = check_report(run_dir, width=args.width)
-            problems = [p for c in checks for p in c.problems]
+            problems += [p for c in checks for p in c.problems]
             for c in checks:
                 print(f"{c.page}: {c.images} image(s), {len(c.problems)} problem(s) -> {c.screenshot}")
             for p in problems:

@@ -17,16 +17,15 @@
 # %%
 from IPython.display import Markdown, display
 
-from cxlib.core.config import load_config
 from cxlib.core.formatting import format_bullets, style_table
-from cxlib.core.paths import resolve_client_paths
 from cxlib.ingest import ingest_client, list_quarantine_examples, write_ingest
-from cxlib.ingest.profile import (count_events_per_customer, describe_interactions, profile_coverage,
-                                  summarize_channel_mix, summarize_survey_response)
+from cxlib.ingest.profile import (count_events_per_customer, describe_interactions, describe_standard_headlines,
+                                  measure_standard_headlines, profile_coverage, summarize_channel_mix,
+                                  summarize_survey_response)
 from cxlib.plotting import (plot_channel_mix, plot_events_over_time, plot_events_per_customer,
-                            plot_quarantine_reasons, plot_row_accounting, plot_score_distributions,
-                            set_house_style)
+                            plot_quarantine_reasons, plot_row_accounting, plot_score_distributions)
 from cxlib.report.metrics import record_metrics
+from cxlib.report.notebooks import open_section
 from cxlib.report.provenance import list_inputs
 
 # %% tags=["parameters"]
@@ -38,16 +37,16 @@ n_boot: int = 0  # bootstrap resamples (0: as configured; 50: a quick look while
 
 # %%
 # Reads the client's files (client.yml); writes paths.tables_dir, paths.quarantine_dir and the ingest figures.
-paths = resolve_client_paths(client, data_root, reports_root)
-config = load_config(paths.config)
-set_house_style()
+paths, config = open_section(client, data_root, reports_root)
 
 # %%
 result = ingest_client(config, paths.data_dir)
 write_ingest(result, paths)
 record_metrics(paths.metrics, "ingest", result.metrics())
 tables = result.tables
-display(Markdown(format_bullets(result.summary(config.name))))
+headlines = measure_standard_headlines(tables)
+record_metrics(paths.metrics, "headlines", headlines)
+display(Markdown(format_bullets(describe_standard_headlines(headlines) + result.summary(config.name))))
 
 # %% [markdown]
 # ## Row accounting

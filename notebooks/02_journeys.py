@@ -19,16 +19,15 @@
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from cxlib.core.config import load_config
 from cxlib.core.dates import extract_time
 from cxlib.core.formatting import format_bullets, style_table
-from cxlib.core.paths import resolve_client_paths
 from cxlib.ingest import read_tables
 from cxlib.journeys import (build_dfg, count_channel_switches, diagnose_journeys, find_variants, map_stages,
                             summarize_rework, top_transitions)
 from cxlib.plotting import (plot_bimodality, plot_channel_switches, plot_journey_catalogue, plot_journey_map,
-                            plot_variants, plot_watermelon, set_house_style)
+                            plot_variants, plot_watermelon)
 from cxlib.report.metrics import record_metrics
+from cxlib.report.notebooks import open_section
 
 # %% tags=["parameters"]
 client: str = "demo"
@@ -40,11 +39,8 @@ n_boot: int = 0  # bootstrap resamples (0: as configured; 50: a quick look while
 # %%
 # Reads paths.table(...) (01); writes paths.journeys, paths.journey_steps, paths.journey_catalogue and
 # paths.journey_findings (read by 04) and the journey figures.
-paths = resolve_client_paths(client, data_root, reports_root)
-config = load_config(paths.config)
-set_house_style()
-tables = read_tables(paths)
-as_of = extract_time(config)
+paths, config = open_section(client, data_root, reports_root)
+tables, as_of = read_tables(paths), extract_time(config)
 has_events = "events" in tables and len(tables["events"]) > 0
 
 # %%
@@ -197,10 +193,3 @@ elif dx is not None and dx.bimodality:
         display(Markdown(dx.separation_sentence(jt)))
         contrasts = sep["contrasts"].head(8)[["label", "low_mean", "high_mean", "difference", "ci_low", "ci_high"]]
         display(style_table(contrasts, decimals=dict.fromkeys(contrasts.columns[1:], 2), hide_index=True))
-
-# %% [markdown]
-# ## Outputs
-#
-# The journey table (one row per journey, with its score and churn flag) and the step table (one
-# row per event, with waits, handoffs, repeats and rework) are in the run folder's `journeys/`
-# for the driver and recommendation sections.

@@ -20,18 +20,17 @@
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from cxlib.core.config import load_config
 from cxlib.core.dates import extract_time
 from cxlib.core.formatting import format_bullets, style_table
-from cxlib.core.paths import resolve_client_paths
 from cxlib.drivers import (build_driver_metrics, comment_frame, describe_comment_themes, diagnose_churn,
                            diagnose_drivers_if_possible, list_comment_groups, pick_excerpts, summarize_comment_themes)
 from cxlib.ingest import read_tables
 from cxlib.journeys import read_journeys
 from cxlib.plotting import (plot_calibration, plot_churn_reasons, plot_comment_themes, plot_driver_importance,
                             plot_importance_performance, plot_money, plot_odds_ratios, plot_penalty_reward,
-                            plot_segment_drivers, set_house_style)
+                            plot_segment_drivers)
 from cxlib.report.metrics import record_metrics
+from cxlib.report.notebooks import open_section
 
 # %% tags=["parameters"]
 client: str = "demo"
@@ -42,11 +41,8 @@ n_boot: int = 0  # bootstrap resamples (0: as configured; 50: a quick look while
 
 # %%
 # Reads paths.table(...) (01) and paths.journeys (02); writes paths.scenarios (read by 04) and the driver figures.
-paths = resolve_client_paths(client, data_root, reports_root)
-config = load_config(paths.config)
-set_house_style()
-tables = read_tables(paths)
-as_of = extract_time(config)
+paths, config = open_section(client, data_root, reports_root)
+tables, as_of = read_tables(paths), extract_time(config)
 journeys = read_journeys(paths.journeys, paths.journey_steps)[0] if paths.journeys.exists() else None
 
 # %%
@@ -57,6 +53,8 @@ if dx is None:
 cx = diagnose_churn(tables.get("customers"), config, journeys=journeys, as_of=as_of, n_boot=n_boot or None,
                     driver_X=dx.X if dx is not None else None, driver_y=dx.y if dx is not None else None, seed=seed)
 cx.write(paths)
+if dx is not None:
+    dx.write(paths)
 record_metrics(paths.metrics, "drivers", build_driver_metrics(dx, cx))
 cur = cx.currency
 
@@ -132,12 +130,14 @@ elif dx is not None:
 #
 # The outcome's drop after a poor score (below the green threshold) and its gain after an
 # excellent one (the top of the scale), against a middling score, with every driver in the model at
-# once. A must-have punishes failure but earns little for excellence; a delighter is the reverse.
+# once. A *must-have* clearly punishes failure but earns nothing measurable for excellence; a
+# *delighter* is the reverse; *both ways* does both; *no clear effect* has neither interval clear
+# of zero; *unexpected* (a poor score with a better outcome) is a reason to check the data.
 
 # %%
 if dx is not None and dx.asymmetry is not None:
     fig, ax = plt.subplots(figsize=(9, 0.6 + 0.42 * len(dx.asymmetry)))
-    plot_penalty_reward(dx.asymmetry, ax=ax)
+    plot_penalty_reward(dx.asymmetry, ax=ax, unit=dx.effect_unit)
     plt.show()
 
 # %% [markdown]
@@ -214,9 +214,13 @@ else:
 # ## Revenue at risk
 #
 # Per journey type: journeys per year × the churn it adds above the baseline × monthly revenue ×
-# the revenue horizon. Types overlap (a new customer goes through installation and onboarding),
-# so the rows are not additive. Per churn driver: for the customers who carry it, the churn
-# probability it adds in the model × their revenue × the horizon, per year.
+# the revenue horizon, only for types whose customers churn more after a journey that went wrong
+# than after one that went right (fixing the journey can remove only that churn). Types overlap (a
+# new customer goes through installation and onboarding), so the rows are not additive. Per churn
+# driver: for the customers who carry it, the churn probability it adds in the model × their
+# revenue × the horizon. Only what the client can act on is priced: journeys and what happened in
+# them, and the customer columns listed in `analysis.churn.actionable`; other customer attributes
+# (segment, tenure, services) stay in the model as controls.
 
 # %%
 jm, priced = cx.journey_money, cx.priced_drivers()
@@ -224,14 +228,15 @@ if jm is not None and len(jm):
     fig, ax = plt.subplots(figsize=(9, 0.8 + 0.45 * len(jm)))
     plot_money(jm, ax=ax, currency=cur, title=f"Revenue at risk per journey type ({cx.horizon_months}-month horizon)")
     plt.show()
-    display(style_table(jm, counts=["journeys_per_year", "n"], shares=["churn", "uplift", "uplift_lo", "uplift_hi"],
-                        money=["value", "lo", "hi"], decimals={"monthly_revenue": 2}))
+    display(style_table(jm, counts=["journeys_per_year", "n", "n_excluded"], money=["value", "lo", "hi"],
+                        shares=["churn", "uplift", "uplift_lo", "uplift_hi", "wrong_churn_diff", "wrong_churn_diff_lo",
+                                "wrong_churn_diff_hi"], decimals={"monthly_revenue": 2}))
 if priced is not None and len(priced):
     fig, ax = plt.subplots(figsize=(9, 0.8 + 0.45 * len(priced)))
     plot_money(priced, ax=ax, currency=cur, title=f"Revenue at risk per churn driver ({cx.horizon_months}-month horizon)")
     plt.show()
 if cx.driver_money is not None:
-    display(style_table(cx.driver_money, counts=["customers"], decimals={"excess_churners": 1},
+    display(style_table(cx.driver_money_table(), counts=["customers"], decimals={"excess_churners": 1},
                         money=["value", "lo", "hi"]))
 if jm is None and cx.driver_money is None:
     display(Markdown("*Skipped:* " + "; ".join(cx.skipped)))

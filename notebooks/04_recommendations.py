@@ -20,15 +20,14 @@ import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
 from cxlib.actions import diagnose_recommendations, format_kpi_table
-from cxlib.core.config import load_config
 from cxlib.core.dates import extract_time
 from cxlib.core.formatting import format_bullets, format_numbered, style_table
 from cxlib.core.jsonio import read_json
-from cxlib.core.paths import resolve_client_paths
 from cxlib.ingest import read_tables
 from cxlib.journeys import read_journeys
-from cxlib.plotting import plot_agent_funnel, plot_money, plot_shares, plot_value_deciles, set_house_style
+from cxlib.plotting import plot_agent_funnel, plot_money, plot_shares, plot_value_deciles
 from cxlib.report.metrics import record_metrics
+from cxlib.report.notebooks import open_section
 
 # %% tags=["parameters"]
 client: str = "demo"
@@ -40,11 +39,8 @@ n_boot: int = 0  # bootstrap resamples (0: as configured; 50: a quick look while
 # %%
 # Reads paths.table(...) (01), paths.journeys, paths.journey_steps and paths.journey_findings (02) and
 # paths.scenarios (03); writes the recommendation figures.
-paths = resolve_client_paths(client, data_root, reports_root)
-config = load_config(paths.config)
-set_house_style()
-tables = read_tables(paths)
-as_of = extract_time(config)
+paths, config = open_section(client, data_root, reports_root)
+tables, as_of = read_tables(paths), extract_time(config)
 journeys, steps = read_journeys(paths.journeys, paths.journey_steps) if paths.journeys.exists() else (None, None)
 top = config.analysis.recommendations.top
 
@@ -52,7 +48,8 @@ top = config.analysis.recommendations.top
 rx = diagnose_recommendations(config, customers=tables.get("customers"), events=tables.get("events"),
                               surveys=tables.get("surveys"), journeys=journeys, steps=steps, as_of=as_of,
                               scenarios=read_json(paths.scenarios, []),
-                              journey_findings=read_json(paths.journey_findings, []), seed=seed)
+                              journey_findings=read_json(paths.journey_findings, []),
+                              driver_priorities=read_json(paths.driver_priorities, []), seed=seed)
 record_metrics(paths.metrics, "recommendations", rx.metrics())
 cur, acts = rx.currency, rx.actions
 
@@ -61,7 +58,8 @@ cur, acts = rx.currency, rx.actions
 
 # %%
 if len(acts):
-    display(Markdown(f"**The {min(top, len(acts))} priorities**, ranked by the lower end of their yearly value:\n\n"
+    display(Markdown(f"**The {min(top, len(acts))} priorities**, ranked by the lower end of their yearly value "
+                     "(actions that rest on survey data alone follow, ranked by importance):\n\n"
                      + format_numbered(rx.list_priorities(top))))
 display(Markdown(format_bullets(rx.summary()) or "*No recommendation could be made from the tables received.*"))
 
@@ -75,15 +73,17 @@ display(Markdown(format_bullets(rx.summary()) or "*No recommendation could be ma
 # removed. The values overlap, so they do not add up.
 
 # %%
-if len(acts):
-    fig, ax = plt.subplots(figsize=(8, 0.45 * len(acts) + 1.2))
-    plot_money(acts.set_index("title"), ax=ax, currency=cur, title="Yearly value of each action",
+priced = rx.priced_actions()
+if len(priced):
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(priced) + 1.2))
+    plot_money(priced.set_index("title"), ax=ax, currency=cur, title="Yearly value of each action",
                xlabel=f"{cur} per year (95% CI)")
     plt.show()
+if len(acts):
     display(style_table(acts[["priority", "title", "owner", "effort", "value", "value_lo", "value_hi", "evidence"]],
                         counts=["priority"], money=["value", "value_lo", "value_hi"], hide_index=True))
 else:
-    display(Markdown("*No action could be priced from the tables received.*"))
+    display(Markdown("*No action could be proposed from the tables received.*"))
 
 # %% [markdown]
 # ## 1. Avoidable contacts

@@ -148,3 +148,34 @@ def test_churn_reasons_account_for_every_churner():
     assert set(CHURN_REASON_BENCHMARK) <= set(r.index)
     assert r.loc["Staff attitude", "benchmark"] == 0.68 and r.loc["Staff attitude", "n"] == 0
     assert r["cumulative"].iloc[-1] == pytest.approx(1)
+
+
+def test_money_counts_customers_not_landmark_rows_and_prices_only_what_can_be_acted_on():
+    from cxlib.drivers.churn_diagnosis import flag_actionable
+    X, y, _ = _planted(n=1500)
+    # the same customers seen at two landmarks: two rows each
+    X2 = pd.concat([X, X], keys=["2025-01", "2025-04"]).swaplevel(0, 1)
+    y2 = pd.concat([y, y], keys=["2025-01", "2025-04"]).swaplevel(0, 1)
+    m = ChurnModel(n_boot=20, seed=0).fit(X2, y2, groups=X2.index.get_level_values(0))
+    money = estimate_driver_revenue_at_risk(m, X2, pd.Series(50.0, index=X.index), per_year=0.5)
+    assert money.loc["failed install", "customers"] == int((X["failed install"] == 1).sum())   # not 2x
+    flags = flag_actionable(["segment = residential", "Contract = Month-to-month", "move: went wrong", "tenure (months)"],
+                            controls=["segment = residential", "Contract = Month-to-month", "tenure (months)"],
+                            actionable=["Contract"])
+    assert flags.tolist() == [False, True, True, False]
+
+
+def test_levels_the_other_features_determine_are_left_out_and_named():
+    from cxlib.drivers.churn import drop_collinear
+    rng = np.random.default_rng(1)
+    kind = rng.choice(["none", "dsl", "fiber"], 500)
+    X = pd.DataFrame({"internet = dsl": (kind == "dsl") * 1.0, "internet = fiber": (kind == "fiber") * 1.0,
+                      "security = no": ((kind != "none") & (rng.random(500) < 0.5)) * 1.0,
+                      "noise": rng.normal(size=500)})
+    X["security = yes"] = X["internet = dsl"] + X["internet = fiber"] - X["security = no"]   # the complement
+    X["revenue"] = rng.normal(50, 10, 500)
+    X["total"] = X["revenue"] * 12 + rng.normal(0, 0.1, 500)                                  # derived
+    kept, dropped = drop_collinear(X, first=("revenue",))
+    assert set(dropped) == {"security = yes", "total"} and all(r2 > 0.99 for r2 in dropped.values())
+    assert list(kept.columns) == ["internet = dsl", "internet = fiber", "security = no", "noise", "revenue"]
+    assert np.linalg.matrix_rank(np.column_stack([np.ones(500), kept])) == kept.shape[1] + 1

@@ -53,3 +53,27 @@ def test_churn_reasons_against_the_benchmark(demo_journeys):
     staff = by_reason["Unhappy with service"] + by_reason["Rude or unhelpful staff"]
     assert r.loc["Staff attitude", "n"] == staff
     assert r.loc["Died", "n"] == by_reason["Deceased"]
+
+
+def test_an_onboarding_that_the_customer_left_is_the_churn_not_its_cause(demo_journeys, churn_model):
+    """The demo's onboarding drop-outs are customers leaving before their first bill: they are
+    not 'went wrong', have no churn after them, and the onboarding gets no churn effect and no
+    revenue at risk (reverse causation), while the planted install and move effects stay."""
+    from cxlib.drivers.churn_diagnosis import keep_journeys_that_hurt_when_wrong
+    from cxlib.drivers.money import estimate_journey_revenue_at_risk
+    from cxlib.journeys import estimate_baseline_churn, flag_went_wrong
+    d = demo_journeys
+    j = d["diagnosis"].journeys
+    onb = j[j["journey_type"] == "onboarding"]
+    departed = onb["ended_by_departure"]
+    assert departed.sum() >= 0.8 * (onb["status"] == "dropped_out").sum() > 0
+    assert not flag_went_wrong(onb)[departed].any() and onb.loc[departed, "churned_in_window"].isna().all()
+    m, _ = churn_model
+    effect = m.drivers_.loc["onboarding: went wrong"] if "onboarding: went wrong" in m.drivers_.index else None
+    assert effect is None or effect["lo"] < 1 < effect["hi"]
+    baseline = estimate_baseline_churn(d["tables"]["customers"], j["start"].min(), d["as_of"])
+    money = estimate_journey_revenue_at_risk(j, d["tables"]["customers"], baseline=baseline, n_boot=200)
+    kept, notes = keep_journeys_that_hurt_when_wrong(money, j)
+    assert {"new_install", "move"} <= set(kept.index) and "onboarding" not in kept.index
+    assert any(n.startswith("revenue at risk for onboarding:") for n in notes)
+    assert (kept["wrong_churn_diff_lo"] > 0).all()

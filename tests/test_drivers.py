@@ -203,3 +203,12 @@ def test_fix_first_is_important_and_below_median_performance_with_a_raw_score_fa
     # an unknown scale: the rule falls back to the mean score for every driver, as the plot does
     imp.loc["b", "performance"] = np.nan
     assert flag_fix_first(imp).tolist() == [False, True, False, False]
+
+
+def test_asymmetry_types_follow_the_sign_and_interval_of_the_effects():
+    from cxlib.drivers.importance import type_asymmetry
+    a = pd.DataFrame({"penalty": [2.0, 0.0, 1.0, 0.02, -0.5], "penalty_lo": [1.8, -0.1, 0.8, -0.05, -0.7],
+                      "penalty_hi": [2.2, 0.1, 1.2, 0.09, -0.3], "reward": [0.0, 1.5, 1.0, 0.01, 0.2],
+                      "reward_lo": [-0.1, 1.3, 0.7, -0.05, -0.1], "reward_hi": [0.1, 1.7, 1.3, 0.07, 0.5]},
+                     index=["basic", "delight", "linear", "flat", "odd"])
+    assert type_asymmetry(a).tolist() == ["must-have", "delighter", "both ways", "no clear effect", "unexpected"]

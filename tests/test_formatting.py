@@ -35,6 +35,7 @@ def test_intervals_say_their_level_and_keep_one_percent_sign():
     assert format_interval(64_000, 81_000, "money", currency="EUR") == "95% CI EUR 64k–EUR 81k"
     assert format_interval(0.81, 0.857) == "95% CI 0.81–0.86"
     assert format_interval(None, 1) == "95% CI n/a"
+    assert format_interval(-25.4, -22.1, digits=0) == "95% CI -25 to -22"
 
 
 def test_an_estimate_carries_its_interval_and_the_n_it_rests_on():
@@ -43,6 +44,7 @@ def test_an_estimate_carries_its_interval_and_the_n_it_rests_on():
     assert format_estimate(5.0, None, None, digits=0) == "5"              # no interval: the bare value
     assert format_estimate(math.nan, 0, 1) == "n/a"
     assert format_share(0.34, (0.31, 0.37), 720) == "34% (95% CI 31–37%, n = 720)"
+    assert format_estimate(-0.004, -0.03, 0.025, "share", digits=1) == "-0.4% (95% CI -3.0 to 2.5%)"
 
 
 def test_lists_and_names():

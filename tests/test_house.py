@@ -146,3 +146,33 @@ def test_a_built_wheel_carries_the_notebooks_and_templates_and_finds_them(tmp_pa
                          env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"}).stdout.split()
     assert out[0].startswith(str(target)) and out[1] == str(target / "cxlib" / "notebooks")
     assert out[2:] == ["4", "True"]
+
+
+def test_the_content_check_names_what_a_client_should_not_see():
+    from cxlib.report.content import check_page_content
+    clean = ("<html><head><title>x</title><style>.nan{}</style></head><body><h1>T</h1><h2>Summary</h2>"
+             "<p>12.5% of 80,093 contacts (95% CI 12.2–12.7%).</p><h2>Figures</h2><img src='data:'></body></html>")
+    assert check_page_content(clean) == []
+    bad = ("<html><body><h1>T</h1><h2>Empty¶</h2><h2>Catalogue</h2><table><tr><td>nan</td><td>80,093.0</td>"
+           "<td>True</td></tr></table><div data-mime-type='application/vnd.jupyter.stderr'><pre>Fitting ...</pre>"
+           "</div><p>Privacy check: 4 page(s) scanned for 0 customer identifiers; none found.</p>"
+           "<p>ValueError: boom</p></body></html>")
+    problems = " | ".join(check_page_content(bad, "p.html"))
+    for expected in ("the heading “Empty” has nothing under it", "a missing value printed as 'nan'",
+                     "a count printed with a decimal ('80,093.0')", "a raw boolean ('True')", "printed stderr output",
+                     "a privacy check that checked nothing", "an error or traceback"):
+        assert expected in problems, expected
+
+
+def test_sections_that_printed_nothing_are_not_rendered():
+    import nbformat
+    from cxlib.report.pages import prune_empty_sections
+    v4 = nbformat.v4
+    out = v4.new_output("display_data", data={"text/plain": "x"})
+    nb = v4.new_notebook(cells=[v4.new_markdown_cell("# Title\n\nIntro"), v4.new_code_cell("a"),
+                                v4.new_markdown_cell("## Empty\n\nMethod text"), v4.new_code_cell("if False: show()"),
+                                v4.new_markdown_cell("### Also empty"), v4.new_code_cell("pass"),
+                                v4.new_markdown_cell("## Kept"), v4.new_code_cell("show()", outputs=[out]),
+                                v4.new_markdown_cell("## Text only\n\nNo code")])
+    kept = [c.source.splitlines()[0] for c in prune_empty_sections(nb).cells if c.cell_type == "markdown"]
+    assert kept == ["# Title", "## Kept", "## Text only"]

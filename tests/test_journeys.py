@@ -257,3 +257,20 @@ def test_a_failure_that_triggers_a_journey_is_not_a_failed_step_of_it():
     assert j.loc["A", "n_failed_steps"] == 0
     assert j.loc["B", "n_failed_steps"] == 1
     assert j.loc["C", "n_failed_steps"] == 1
+
+
+def test_a_drop_out_that_the_customer_left_during_is_not_a_journey_that_went_wrong():
+    from cxlib.journeys import flag_ended_by_departure, flag_went_wrong
+    ev = log([("A", 0, "Fault reported", "CS", "call"), ("A", 2, "Technician visit", "Tech", "visit"),
+              ("B", 0, "Fault reported", "CS", "call"), ("B", 2, "Technician visit", "Tech", "visit"),
+              ("C", 0, "Fault reported", "CS", "call"), ("C", 2, "Technician visit", "Tech", "visit")])
+    j = reconstruct_journeys(ev, REPAIR, as_of=T0 + pd.Timedelta(days=200)).journeys.sort_values("customer_id")
+    assert (j["status"] == "dropped_out").all()
+    left = T0.tz_localize(None)
+    cust = pd.DataFrame({"customer_id": ["A", "B", "C"],
+                         "churn_date": [left + pd.Timedelta(days=10), left + pd.Timedelta(days=120), pd.NaT]})
+    j["ended_by_departure"] = flag_ended_by_departure(j, cust, REPAIR).to_numpy()
+    # A left while the repair was open (day 10 of 30): the drop-out is the departure
+    assert j["ended_by_departure"].tolist() == [True, False, False]
+    assert flag_went_wrong(j).tolist() == [False, True, True]
+    assert not flag_ended_by_departure(j, None, REPAIR).any()

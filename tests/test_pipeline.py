@@ -33,6 +33,16 @@ def test_index_links_every_rendered_notebook(report):
         assert (index.parent / f"{nb.stem}.ipynb").exists()  # the executed notebook is kept
 
 
+def test_every_page_passes_the_content_check(report, tmp_path):
+    from cxlib.report.content import check_report_content
+    index, _ = report
+    assert check_report_content(index.parent) == []
+    # and the check is live on these very pages: a planted 'nan' is caught
+    page = (index.parent / "02_journeys.html").read_text()
+    (tmp_path / "index.html").write_text(page.replace("</h1>", "</h1><p>mean nan</p>", 1))
+    assert any("'nan'" in p for p in check_report_content(tmp_path))
+
+
 def test_rendered_html_has_no_code(report):
     index, _ = report
     page = (index.parent / "01_ingest.html").read_text()
@@ -155,9 +165,11 @@ def test_recommendations_section_shape_and_executive_summary(report):
     assert 0 < r["avoidable_share"] < 1 and r["avoidable_cost"] > 0 and 0 < r["unprofitable_share"] < 1
     assert isinstance(r["agent_outliers"], list)
     assert r["actions"] and [a["priority"] for a in r["actions"]] == list(range(1, len(r["actions"]) + 1))
+    priced = [a["value"] is not None for a in r["actions"]]
+    assert priced == sorted(priced, reverse=True)                 # unpriced (survey-only) actions come last
     for a in r["actions"]:
-        assert {"title", "owner", "priority", "value_lo", "value_hi", "evidence"} <= set(a)
-        assert a["value_lo"] <= a["value_hi"] and a["evidence"]
+        assert {"title", "owner", "priority", "value_lo", "value_hi", "evidence"} <= set(a) and a["evidence"]
+        assert a["value_lo"] <= a["value_hi"] if a["value"] is not None else a["kind"] == "driver"
     html = index.read_text()
     summary = html[html.index("id='summary'"):html.index("</section>")]
     assert f"{r['avoidable_share']:.1%}" in summary                 # generated from metrics.json
@@ -182,6 +194,8 @@ def test_summary_of_a_client_without_events_says_what_was_not_analysed(small_dem
     assert "Not analysed" in html and "no events table" in html
     for nb in ("02_journeys", "03_drivers", "04_recommendations"):
         assert "Traceback" not in (index.parent / f"{nb}.html").read_text()
+    from cxlib.report.content import check_report_content
+    assert check_report_content(index.parent) == []       # no empty journey sections, no vacuous lines
 
 
 def test_degraded_client_reports_without_tracebacks(small_demo, tmp_path):
@@ -217,6 +231,8 @@ def test_degraded_client_reports_without_tracebacks(small_demo, tmp_path):
         or "Journey type 'ghost' matched no journeys" in pages["02_journeys"]
     assert "relationship nps ratings is 4 (zero variance), so there is nothing for drivers" in pages["03_drivers"]
     assert "The action list" in pages["04_recommendations"]
+    from cxlib.report.content import check_report_content
+    assert check_report_content(index.parent) == []
 
 
 def test_reports_show_no_customer_ids_names_emails_or_comments(report, small_demo):

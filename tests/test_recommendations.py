@@ -218,3 +218,20 @@ def test_executive_summary_reads_from_metrics_and_says_what_was_not_analysed():
     assert "Watermelon, move" in page and "84%" in page
     assert "no monthly_revenue" in page and "drivers: the section did not run" not in page
     assert "href='02_journeys.html'" in page
+
+
+def test_fix_first_drivers_become_ranked_unpriced_actions_after_the_priced_ones():
+    from cxlib.actions.ranking import propose_driver_actions, rank_actions
+    priorities = [{"driver": "Wifi", "outcome": "relationship satisfied", "share": 0.13, "lo": 0.12, "hi": 0.14,
+                   "rank_lo": 2, "rank_hi": 2, "performance": 0.45, "mean_score": 2.8, "n_rated": 1000},
+                  {"driver": "Booking", "outcome": "relationship satisfied", "share": 0.30, "lo": 0.25, "hi": 0.35,
+                   "rank_lo": 1, "rank_hi": 1, "performance": 0.9, "mean_score": 4.6, "n_rated": 900}]
+    drivers = propose_driver_actions(priorities)
+    priced = {"title": "Fix X", "kind": "journey", "journey_type": "x", "owner": "Ops", "effort": "high",
+              "value": 10.0, "value_lo": 5.0, "value_hi": 15.0, "evidence": "e", "section": "02_journeys"}
+    ranked = rank_actions([*drivers, priced])
+    assert ranked["title"].tolist() == ["Fix X", "Improve 'Wifi'", "Improve 'Booking'"]   # 0.13 x 0.55 > 0.30 x 0.1
+    assert ranked["priority"].tolist() == [1, 2, 3] and ranked["value"].iloc[1:].isna().all()
+    wifi = ranked.iloc[1]["evidence"]
+    assert "13.0% of the explained variance" in wifi and "95% CI 12.0–14.0%; rank 2–2; n rated = 1,000" in wifi
+    assert "ranked, not priced" in wifi

@@ -14,7 +14,7 @@ import pandas as pd
 from cxlib.actions import ranking as act
 from cxlib.actions.agents import count_caused_repeats, score_agents
 from cxlib.core.config import ClientConfig
-from cxlib.core.formatting import format_count, format_estimate, format_interval, format_value
+from cxlib.core.formatting import format_count, format_estimate, format_interval, format_value, is_known
 from cxlib.actions.contacts import (classify_avoidable_contacts, events_per_year, flag_agent_contacts, link_journeys,
                        link_touchpoint_scores, measure_self_service, price_contacts, summarize_avoidable)
 from cxlib.journeys.stats import assign_owners, find_failure_signature
@@ -73,9 +73,14 @@ class RecommendationDiagnosis:
         """The ``top`` actions as sentences: title, owner, effort and yearly value with its interval."""
         if self.actions is None:
             return []
-        return [f"**{a['title']}** (owner: {a['owner']}; effort: {a['effort']}): "
-                f"{format_estimate(a['value'], a['value_lo'], a['value_hi'], 'money', currency=self.currency)} a year."
+        return [f"**{a['title']}** (owner: {a['owner'] or 'to be assigned'}; effort: {a['effort']}): "
+                + (f"{format_estimate(a['value'], a['value_lo'], a['value_hi'], 'money', currency=self.currency)} a year."
+                   if is_known(a["value"]) else "not priced (it rests on survey data alone), ranked by importance.")
                 for _, a in self.actions.head(top).iterrows()]
+
+    def priced_actions(self) -> pd.DataFrame:
+        """The actions with a yearly value (the others rest on survey data alone)."""
+        return self.actions[self.actions["value"].notna()] if self.actions is not None else pd.DataFrame()
 
     def summary(self) -> list[str]:
         """The cascade and value findings as sentences: avoidable contacts, unprofitable
@@ -134,12 +139,14 @@ def _journey_findings(findings: list[dict]) -> dict[str, list[str]]:
 def diagnose_recommendations(config: ClientConfig, *, customers: pd.DataFrame | None, events: pd.DataFrame | None,
                              surveys: pd.DataFrame | None, journeys: pd.DataFrame | None,
                              steps: pd.DataFrame | None, as_of, scenarios: list[dict] | None = None,
-                             journey_findings: list[dict] | None = None, seed: int = 0,
+                             journey_findings: list[dict] | None = None, driver_priorities: list[dict] | None = None,
+                             seed: int = 0,
                              progress: bool = False) -> RecommendationDiagnosis:
     """Run every part of the recommendations that the client's tables allow. ``scenarios``
     (the improvement scenarios of the drivers section) value the journey fixes;
     ``journey_findings`` (watermelon and two-group findings of the journey section) are cited
-    in their evidence."""
+    in their evidence; ``driver_priorities`` (the fix-first drivers of the drivers section) become
+    ranked, unpriced actions, so a survey-only client gets an action list too."""
     say = print if progress else (lambda *a, **k: None)
     a, cs, rs = config.analysis, config.analysis.contacts, config.analysis.recommendations
     dx = RecommendationDiagnosis(currency=config.currency)
@@ -178,17 +185,14 @@ def diagnose_recommendations(config: ClientConfig, *, customers: pd.DataFrame | 
             c = ev.loc[cls.index].join(cls)
             c["journey_type"] = c["journey_type"].where(c["journey_type"].ne(UNCLASSIFIED))
             dx.contacts = c
-            if not a.cost_per_contact and ("cost" not in c or c["cost"].isna().all()):
-                dx.skipped.append("contact costs: no cost column and no analysis.cost_per_contact in the config")
-            dx.avoidable = summarize_avoidable(c, per_year=dx.per_year).iloc[0].to_dict()
-            dx.by_cause = summarize_avoidable(c, by="avoidable_cause", per_year=dx.per_year)
-            dx.by_journey = summarize_avoidable(c, by="journey_type", per_year=dx.per_year)
-            dx.by_root = summarize_avoidable(c, by=["avoidable_cause", "root_cause"], per_year=dx.per_year)
-            dept = c[c["avoidable_cause"].notna()].groupby("root_cause")["department"].agg(lambda x: x.mode().iat[0])
-            jt = c[c["avoidable_cause"].notna()].groupby("root_cause")["journey_type"].agg(
-                lambda x: x.mode().iat[0] if x.notna().mean() > 0.5 else None)
-            dx.by_root["owner"] = dx.by_root["root_cause"].map(dept)
-            dx.by_root["journey_type"] = dx.by_root["root_cause"].map(jt)
+            one_each = ev.groupby("customer_id").size().max() <= 1
+            if one_each:
+                dx.skipped.append("avoidable contacts: every customer has a single event in the extract, so repeat "
+                                  "contacts and failure demand cannot be seen (a share would be zero by construction)")
+            else:
+                if not a.cost_per_contact and ("cost" not in c or c["cost"].isna().all()):
+                    dx.skipped.append("contact costs: no cost column and no analysis.cost_per_contact in the config")
+                _summarize_avoidable(dx, c)
             say("self-service fit and agents ...", flush=True)
             dx.self_service = measure_self_service(ev, containment_days=cs.containment_days, per_year=dx.per_year)
             if "agent_id" in c and c["agent_id"].notna().any():
@@ -208,12 +212,27 @@ def diagnose_recommendations(config: ClientConfig, *, customers: pd.DataFrame | 
             dx.tiers = suggest_service_tiers(dx.value, customers)
         else:
             dx.skipped.append("value-based service: the customer table has no monthly_revenue")
-    dx.actions = _rank(dx, scenarios or [], journey_findings or [], owners, rs.fix_share, seed)
+    dx.actions = _rank(dx, scenarios or [], journey_findings or [], driver_priorities or [], owners,
+                       rs.fix_share, seed)
     return dx
 
 
-def _rank(dx: RecommendationDiagnosis, scenarios: list[dict], findings: list[dict], owners: dict, fix_share: float,
-          seed: int) -> pd.DataFrame:
+def _summarize_avoidable(dx: RecommendationDiagnosis, c: pd.DataFrame) -> None:
+    """The avoidable share and cost overall, by cause, by journey and by root cause (with the
+    department and journey each root cause mostly sits in)."""
+    dx.avoidable = summarize_avoidable(c, per_year=dx.per_year).iloc[0].to_dict()
+    dx.by_cause = summarize_avoidable(c, by="avoidable_cause", per_year=dx.per_year)
+    dx.by_journey = summarize_avoidable(c, by="journey_type", per_year=dx.per_year)
+    dx.by_root = summarize_avoidable(c, by=["avoidable_cause", "root_cause"], per_year=dx.per_year)
+    dept = c[c["avoidable_cause"].notna()].groupby("root_cause")["department"].agg(lambda x: x.mode().iat[0])
+    jt = c[c["avoidable_cause"].notna()].groupby("root_cause")["journey_type"].agg(
+        lambda x: x.mode().iat[0] if x.notna().mean() > 0.5 else None)
+    dx.by_root["owner"] = dx.by_root["root_cause"].map(dept)
+    dx.by_root["journey_type"] = dx.by_root["root_cause"].map(jt)
+
+
+def _rank(dx: RecommendationDiagnosis, scenarios: list[dict], findings: list[dict], priorities: list[dict],
+          owners: dict, fix_share: float, seed: int) -> pd.DataFrame:
     cur = dx.currency
     cands = []
     if dx.signature is not None:
@@ -229,4 +248,5 @@ def _rank(dx: RecommendationDiagnosis, scenarios: list[dict], findings: list[dic
                                           owner=owner.mode().iat[0] if len(owner) else None)
     if dx.value is not None:
         cands += act.propose_value_action(dx.value, dx.unprofitable, currency=cur, fix_share=fix_share, seed=seed)
+    cands += act.propose_driver_actions(priorities)
     return act.rank_actions(cands)

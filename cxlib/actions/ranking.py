@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from cxlib.core.formatting import format_money
+from cxlib.core.formatting import format_interval, format_money, format_value
 from cxlib.core.uncertainty import poisson_rate_interval
 
 EFFORT_ORDER = {"low": 0, "medium": 1, "high": 2}
@@ -28,15 +28,19 @@ def propose_journey_actions(signature: pd.DataFrame, catalogue: pd.DataFrame, sc
     """One action per journey type that goes wrong: stop what its went-wrong journeys have
     and the others lack (the first non-contact step of the failure signature, whose
     department owns the fix). Value = revenue kept by the went-wrong scenario of 03 plus
-    the avoidable contact cost of that journey removed in the same proportion."""
+    the avoidable contact cost of that journey removed in the same proportion. Where churn was
+    measured, a journey type without a went-wrong scenario (going wrong does not raise churn
+    measurably) gets no journey action; its avoidable contacts remain contact actions. Without
+    churn data (no scenarios at all) the failure signature and the contacts carry the action."""
     out = []
     findings = journey_findings or {}
+    churn_measured = any(s.get("to_share") is not None for s in scenarios)
     for jt in catalogue.index:
         sig = signature[signature["journey_type"] == jt] if len(signature) else signature
         sc = next((s for s in scenarios if s.get("journey_type") == jt and s.get("to_share") is not None), None)
         share = sc["from_share"] if sc else None
-        if sc is None and not len(sig):
-            continue
+        if sc is None and (churn_measured or not len(sig)):
+            continue   # churn was measured and going wrong in this journey does not raise it: no journey fix
         cause = sig[~sig["contact"].astype(bool)].head(1) if len(sig) else sig
         first = cause.iloc[0] if len(cause) else (sig.iloc[0] if len(sig) else None)
         reduce = (sc["from_share"] - sc["to_share"]) / sc["from_share"] if sc and sc["from_share"] else fix_share
@@ -172,13 +176,41 @@ def propose_value_action(value: pd.DataFrame, unprofitable: dict, *, currency: s
              "section": "04_recommendations"}]
 
 
+def propose_driver_actions(priorities: list[dict], *, owner: str | None = None) -> list[dict]:
+    """Improve each fix-first driver of the key-driver analysis (important and performing
+    below the median). These rest on survey data alone, so they are ranked but not priced:
+    ``value`` is empty and ``urgency`` (share of the explained variance x room to improve on
+    the driver's scale) orders them after the priced actions."""
+    out = []
+    for p in priorities:
+        perf = p.get("performance")
+        room = 1 - perf if perf is not None and np.isfinite(perf) else 0.5
+        ranks = (f"; rank {int(p['rank_lo'])}–{int(p['rank_hi'])}" if p.get("rank_lo") is not None
+                 and np.isfinite(p["rank_lo"]) else "")
+        scored = f"scores {format_value(perf, 'share', digits=0)} of its scale" if perf is not None and \
+            np.isfinite(perf) else f"scores {p['mean_score']:.2f} on average"
+        out.append({"title": f"Improve '{p['driver']}'", "kind": "driver", "journey_type": None,
+                    "owner": owner, "effort": "medium", "value": np.nan, "value_lo": np.nan, "value_hi": np.nan,
+                    "urgency": p["share"] * room,
+                    "evidence": f"'{p['driver']}' holds {format_value(p['share'], 'share', digits=1)} of the explained "
+                                f"variance in {p['outcome']} ({format_interval(p['lo'], p['hi'], 'share', digits=1)}{ranks}; "
+                                f"n rated = {p['n_rated']:,}) and "
+                                f"{scored}, below the median driver: it matters and underperforms. Survey data alone: "
+                                "ranked, not priced.",
+                    "section": "03_drivers"})
+    return out
+
+
 def rank_actions(candidates: list[dict]) -> pd.DataFrame:
-    """The action list, ranked by the lower end of the value interval, then effort;
-    ``priority`` 1 is first."""
-    a = pd.DataFrame(candidates, columns=COLUMNS)
+    """The action list: priced actions first, by the lower end of the value interval, then
+    effort; then the unpriced ones (survey-only driver actions) by urgency. ``priority`` 1 is
+    first."""
+    a = pd.DataFrame(candidates, columns=[*COLUMNS, "urgency"])
     if not len(a):
-        return a.assign(priority=pd.Series(dtype=int))
+        return a.drop(columns="urgency").assign(priority=pd.Series(dtype=int))
     a["_effort"] = a["effort"].map(EFFORT_ORDER)
-    a = a.sort_values(["value_lo", "_effort"], ascending=[False, True]).drop(columns="_effort").reset_index(drop=True)
+    a["_unpriced"] = a["value_lo"].isna()
+    a = a.sort_values(["_unpriced", "value_lo", "urgency", "_effort"], ascending=[True, False, False, True]) \
+        .drop(columns=["_effort", "_unpriced", "urgency"]).reset_index(drop=True)
     a.insert(0, "priority", np.arange(1, len(a) + 1))
     return a

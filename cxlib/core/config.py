@@ -171,6 +171,9 @@ class ChurnSettings(_Strict):
         default=None, description="Customer columns used as churn features; default: every customer column except "
         "keys, churn columns and signup date.")
     exclude: list[str] = Field(default_factory=list, description="Customer columns never used as churn features.")
+    actionable: list[str] = Field(
+        default_factory=list, description="Customer columns the client can act on (e.g. contract type): their "
+        "levels are priced as churn drivers. Other customer columns are controls: in the model, never priced.")
     horizon_days: int | None = Field(
         default=None, gt=0, description="Landmark design: churn within this many days after each landmark is the "
         "outcome; default churn_window_days.")

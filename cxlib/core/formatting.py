@@ -56,14 +56,15 @@ def format_value(x, kind: str = "number", *, digits: int = 2, currency: str = ""
 
 
 def format_interval(lo, hi, kind: str = "number", *, digits: int = 2, currency: str = "") -> str:
-    """'95% CI 31–37%' (shares keep one percent sign), '95% CI EUR 64k–EUR 81k', '95% CI 0.81–0.86'."""
+    """'95% CI 31–37%' (shares keep one percent sign), '95% CI EUR 64k–EUR 81k', '95% CI 0.81–0.86';
+    'to' instead of a dash when a bound is negative ('95% CI -25 to -22')."""
     if not (is_known(lo) and is_known(hi)):
         return f"{LEVEL} n/a"
     a = format_value(lo, kind, digits=digits, currency=currency)
     b = format_value(hi, kind, digits=digits, currency=currency)
     if kind == "share":
         a = a.rstrip("%")
-    return f"{LEVEL} {a}–{b}"
+    return f"{LEVEL} {a} to {b}" if float(lo) < 0 or float(hi) < 0 else f"{LEVEL} {a}–{b}"
 
 
 def format_estimate(x, lo, hi, kind: str = "number", *, digits: int = 2, currency: str = "",

@@ -44,6 +44,7 @@ class ClientPaths:
     02_journeys         journeys/*.parquet     03, 04
     02_journeys         journeys/findings.json 04 (watermelon and two-group findings)
     03_drivers          drivers/scenarios.json 04 (improvement scenarios)
+    03_drivers          drivers/priorities.json 04 (fix-first drivers)
     every notebook      metrics.json           index.html, reports/index.html
     the runner          provenance.json, privacy.json, index.html, <notebook>.html
     ==================  =====================  ==========================================
@@ -110,6 +111,11 @@ class ClientPaths:
     @property
     def drivers_dir(self) -> Path:
         return self.run_dir / "drivers"
+
+    @property
+    def driver_priorities(self) -> Path:
+        """The fix-first drivers of 03 (important, performing below the median), for 04."""
+        return self.drivers_dir / "priorities.json"
 
     @property
     def scenarios(self) -> Path:

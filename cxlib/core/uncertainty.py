@@ -59,3 +59,15 @@ def bootstrap_difference(a, b, *, n_boot: int = 2000, seed: int = 0, level: floa
     d = ma - mb
     q = (1 - level) / 2
     return (float(a.mean() - b.mean()), float(np.quantile(d, q)), float(np.quantile(d, 1 - q)))
+
+
+def nps_interval(promoters: int, detractors: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Interval for a net promoter score in points (-100..100) from the multinomial variance of
+    promoters minus detractors; ``(nan, nan)`` when n is 0."""
+    if n <= 0:
+        return (float("nan"), float("nan"))
+    pp, pd_ = promoters / n, detractors / n
+    se = math.sqrt(max(pp + pd_ - (pp - pd_) ** 2, 0.0) / n)
+    z = stats.norm.ppf(0.5 + level / 2)
+    nps = pp - pd_
+    return (100 * max(-1.0, nps - z * se), 100 * min(1.0, nps + z * se))

@@ -97,6 +97,34 @@ def _encode(frame: pd.DataFrame, y: pd.Series, *, max_levels: int, min_share: fl
     return pd.DataFrame(cols, index=frame.index), info
 
 
+def drop_collinear(X: pd.DataFrame, *, max_r2: float = 0.99, first: tuple[str, ...] = ()) -> tuple[pd.DataFrame, dict]:
+    """Drop features the others (nearly) determine: going through the columns (``first`` ones
+    first), a column is left out when the columns kept so far explain at least ``max_r2`` of its
+    variance (R² 1 for a level that is a sum of other levels, as 'No internet service' in every
+    add-on column is the complement of the internet types; near 1 for a derived total). Returns
+    the kept columns in their original order and {dropped column: R²}."""
+    order = [c for c in first if c in X] + [c for c in X if c not in first]
+    Z = X[order].to_numpy(float)
+    Z = Z - Z.mean(axis=0)
+    kept, dropped = [], {}
+    for j, col in enumerate(order):
+        z = Z[:, j]
+        ss = float(z @ z)
+        if ss == 0:
+            dropped[col] = 1.0
+            continue
+        if kept:
+            A = Z[:, kept]
+            resid = z - A @ np.linalg.lstsq(A, z, rcond=None)[0]
+            r2 = 1 - float(resid @ resid) / ss
+            if r2 >= max_r2:
+                dropped[col] = r2
+                continue
+        kept.append(j)
+    names = {order[j] for j in kept}
+    return X[[c for c in X if c in names]], dropped
+
+
 def _landmarks(as_of: pd.Timestamp, data_start: pd.Timestamp, horizon_days: int, lookback_days: int,
                max_landmarks: int) -> list[pd.Timestamp]:
     """Landmarks ``as_of - horizon``, one horizon apart, going back while the lookback before
@@ -126,8 +154,10 @@ def build_churn_table(customers: pd.DataFrame, journeys: pd.DataFrame | None = N
     Otherwise *cross-sectional*: one row per customer with a known churn flag.
 
     ``attributes`` defaults to every customer column except keys, churn columns, signup date
-    and ``exclude``. 0/1 features carried by fewer than ``min_carriers`` rows, constant
-    columns and exact duplicates are dropped. Raises ValueError naming the column when the
+    and ``exclude``. ``info['controls']`` names the features that describe the customer
+    (attributes, value, tenure) rather than what happened to them. 0/1 features carried by fewer than ``min_carriers`` rows, constant
+    columns and exact duplicates are dropped (:func:`drop_collinear` then leaves out what the
+    other features determine, before a model is fitted). Raises ValueError naming the column when the
     outcome cannot be built."""
     if churned not in customers or customers[churned].isna().all():
         raise ValueError(f"the customer table has no '{churned}' values, so churn cannot be modelled")
@@ -189,7 +219,9 @@ def build_churn_table(customers: pd.DataFrame, journeys: pd.DataFrame | None = N
         keep.append(h not in seen)
         seen.add(h)
     X = X.loc[:, keep]
-    return X, y, {"design": design, "landmarks": landmarks, "horizon_days": horizon_days if landmarks else None,
+    own = [*cols, "monthly revenue", "tenure (months)"]
+    controls = [f for f in X if any(f == k or f.startswith(f"{k} = ") for k in own)]
+    return X, y, {"controls": controls, "design": design, "landmarks": landmarks, "horizon_days": horizon_days if landmarks else None,
                   "lookback_days": lookback_days if landmarks else None, "encoding": info, "groups": groups,
                   "n": len(y), "customers": len(np.unique(groups)), "churners": int(y.sum())}
 
@@ -349,7 +381,8 @@ def estimate_driver_revenue_at_risk(model: ChurnModel, X: pd.DataFrame, revenue:
     ``per_year`` scales the sum to a year (in the landmark design: periods per year divided by
     the number of landmarks). Drivers that lower churn get a value at or below zero.
     ``revenue`` is indexed by customer (the first level of a landmark index). Returns one row per 0/1 driver:
-    ``customers``, ``excess_churners`` and ``value`` with ``lo``/``hi``."""
+    ``customers`` (distinct customers who carry it at least once), ``excess_churners`` and ``value`` with
+    ``lo``/``hi``."""
     cust = X.index.get_level_values(0)
     rev = pd.to_numeric(revenue.reindex(cust), errors="coerce").fillna(0).to_numpy() * horizon_months * per_year
     fits = [(model.coef_, model.intercept_)] + list(zip(model.boot_coef_, model.boot_intercept_))
@@ -370,7 +403,7 @@ def estimate_driver_revenue_at_risk(model: ChurnModel, X: pd.DataFrame, revenue:
             churners.append(float(d.sum()))
         boot = np.array(vals[1:])
         lo, hi = (float(np.quantile(boot, q)), float(np.quantile(boot, 1 - q))) if len(boot) else (np.nan, np.nan)
-        rows.append({"driver": f, "customers": int(on.sum() * per_year), "excess_churners": churners[0] * per_year,
+        rows.append({"driver": f, "customers": int(pd.Index(cust[on]).nunique()), "excess_churners": churners[0] * per_year,
                      "value": vals[0], "lo": lo, "hi": hi})
     out = pd.DataFrame(rows, columns=["driver", "customers", "excess_churners", "value", "lo", "hi"])
     return out.set_index("driver").sort_values("value", ascending=False)

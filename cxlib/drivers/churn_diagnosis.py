@@ -10,14 +10,19 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from cxlib.drivers.churn import (ChurnModel, build_churn_table, estimate_driver_revenue_at_risk, summarize_churn_reasons)
+from cxlib.drivers.churn import (ChurnModel, build_churn_table, drop_collinear, estimate_driver_revenue_at_risk,
+                                summarize_churn_reasons)
 from cxlib.core.config import ClientConfig
-from cxlib.core.formatting import format_count, format_estimate, format_interval, humanize
+from cxlib.core.formatting import format_count, format_estimate, format_interval, format_value, humanize
 from cxlib.core.jsonio import write_json
 from cxlib.core.paths import ClientPaths
 from cxlib.journeys.stats import estimate_baseline_churn, flag_went_wrong
 from cxlib.journeys.reconstruct import UNCLASSIFIED
-from cxlib.drivers.money import estimate_journey_revenue_at_risk, simulate_failure_reduction, simulate_score_rise
+from cxlib.drivers.money import (estimate_failure_effect, estimate_journey_revenue_at_risk, simulate_failure_reduction,
+                                simulate_score_rise)
+
+
+TOO_UNCERTAIN = 10   # an odds ratio whose interval spans more than this factor is not sized in prose
 
 
 @dataclass
@@ -33,6 +38,7 @@ class ChurnDiagnosis:
     reasons: pd.DataFrame | None = None
     currency: str = ""
     horizon_months: int = 12
+    per: str = "a year"          # the period money figures are per: a year, or the churn flag's unknown period
     skipped: list[str] = field(default_factory=list)
 
     def metrics(self) -> dict:
@@ -45,7 +51,7 @@ class ChurnDiagnosis:
         money = lambda df: None if df is None or not len(df) else {  # noqa: E731
             k: {"value": r["value"], "lo": r["lo"], "hi": r["hi"]} for k, r in df.iterrows()}
         return {"churn": churn, "revenue_at_risk": money(self.journey_money),
-                "revenue_at_risk_by_driver": money(self.driver_money), "scenarios": self.scenario_records()}
+                "revenue_at_risk_by_driver": money(self.priced_drivers()), "scenarios": self.scenario_records()}
 
     def summary(self) -> list[str]:
         """The churn and money findings as sentences: the model's AUC, the biggest churn raisers,
@@ -58,11 +64,16 @@ class ChurnDiagnosis:
             unit = "customer-periods" if self.info.get("design") == "landmark" else "customers"
             lines.append(f"**Churn model:** cross-validated ROC AUC {format_estimate(m.auc_cv_, *m.auc_ci_)} "
                          f"(n = {format_count(m.n_)} {unit}, {format_count(m.churners_)} churners).")
-            risers = m.drivers_[m.drivers_["lo"] > 1].head(3)
+            raises = m.drivers_[m.drivers_["lo"] > 1]
+            sized = raises["hi"] / raises["lo"] <= TOO_UNCERTAIN
+            risers = raises[sized].head(3)
             if len(risers):
                 lines.append("**Biggest churn raisers:** " + "; ".join(
-                    f"{d} (odds × {format_estimate(r['odds_ratio'], r['lo'], r['hi'], digits=1)})"
+                    f"{d} (odds × {r['odds_ratio']:.1f}, {format_interval(r['lo'], r['hi'], digits=1)})"
                     for d, r in risers.iterrows()) + ".")
+            if (~sized).any():
+                lines.append("Raise churn, but too uncertain to size (the interval spans more than a factor of "
+                             f"{TOO_UNCERTAIN}): " + ", ".join(raises.index[~sized]) + ".")
         if self.journey_money is not None and len(self.journey_money):
             r = self.journey_money.iloc[0]
             lines.append(f"**Most revenue at risk:** {humanize(self.journey_money.index[0])}, "
@@ -71,7 +82,7 @@ class ChurnDiagnosis:
         if priced is not None and len(priced):
             r = priced.iloc[0]
             lines.append(f"**Churn driver with the most revenue at risk:** {priced.index[0]}, "
-                         f"{money(r['value'], r['lo'], r['hi'])} a year ({format_count(r['customers'])} customers "
+                         f"{money(r['value'], r['lo'], r['hi'])} {self.per} ({format_count(r['customers'])} customers "
                          "carry it).")
         if self.scenarios is not None and len(self.scenarios):
             best = self.scenarios.sort_values("revenue_kept", ascending=False).iloc[0]
@@ -80,10 +91,21 @@ class ChurnDiagnosis:
         return lines + [f"*Skipped:* {x}" for x in self.skipped]
 
     def priced_drivers(self) -> pd.DataFrame | None:
-        """Revenue at risk of the churn drivers whose interval lies above zero, largest first."""
+        """Revenue at risk of the churn drivers the client can act on (journeys, contacts and the
+        configured ``analysis.churn.actionable`` columns) whose interval lies above zero, largest
+        first. Customer attributes are controls and never priced."""
         if self.driver_money is None:
             return None
-        return self.driver_money[self.driver_money["lo"] > 0]
+        m = self.driver_money
+        return m[m["actionable"] & (m["lo"] > 0)]
+
+    def driver_money_table(self) -> pd.DataFrame:
+        """Revenue at risk per 0/1 churn driver with whether it is priced (actionable, interval
+        above zero) as yes/no."""
+        m = self.driver_money
+        priced = m.index.isin(self.priced_drivers().index)
+        return m.drop(columns="actionable").assign(actionable=m["actionable"].map({True: "yes", False: "no (control)"}),
+                                                   priced=["yes" if p else "no" for p in priced])
 
     def describe_design(self) -> str:
         """How the churn model was fitted and how well it ranks, in one sentence."""
@@ -130,6 +152,44 @@ def _default_scenarios(journeys: pd.DataFrame, driver_names: list[str]) -> list[
     return out
 
 
+def flag_actionable(features, controls: list[str], actionable: list[str]) -> pd.Series:
+    """True for a churn feature the client can act on: anything but a customer attribute
+    (journeys and what happened in them), or a level of a column listed in ``actionable``."""
+    features = pd.Index(features)
+    own = features.isin(controls)
+    chosen = pd.Series([any(f == k or f.startswith(f"{k} = ") for k in actionable) for f in features], index=features)
+    return pd.Series(~own, index=features) | chosen
+
+
+def keep_journeys_that_hurt_when_wrong(money: pd.DataFrame, journeys: pd.DataFrame, *,
+                                       seed: int = 0) -> tuple[pd.DataFrame, list[str]]:
+    """Revenue at risk only for the journey types whose customers churn more after a journey
+    that went wrong than after one that went right (the difference's 95% interval above zero):
+    churn that follows a journey however it goes is not something fixing the journey removes.
+    Returns the kept rows, with the difference and its interval, and one sentence per type left
+    out saying why."""
+    if money is None or not len(money):
+        return money, []
+    effects = {jt: estimate_failure_effect(journeys, jt, seed=seed) for jt in money.index}
+    out = money.assign(**{c: [effects[jt].get(k) for jt in money.index] for c, k in
+                          (("wrong_churn_diff", "churn_diff"), ("wrong_churn_diff_lo", "churn_diff_lo"),
+                           ("wrong_churn_diff_hi", "churn_diff_hi"))})
+    hurts = out["wrong_churn_diff_lo"].astype(float) > 0
+    notes = [f"revenue at risk for {humanize(jt)}: customers do not churn measurably more after one that went wrong "
+             f"({_describe_effect(effects[jt])}), so no revenue at risk is put on it"
+             for jt in out.index[~hurts]]
+    return out[hurts], notes
+
+
+def _describe_effect(effect: dict) -> str:
+    if effect.get("churn_diff") is None:
+        return f"{format_value(effect['wrong_share'], 'share', digits=1)} of {format_count(effect['n'])} journeys went wrong, " \
+               "too few to compare"
+    return (f"difference {format_estimate(effect['churn_diff'], effect['churn_diff_lo'], effect['churn_diff_hi'], 'share', digits=1)}"
+            f" between {format_count(effect['churn_n_wrong'])} that went wrong and {format_count(effect['churn_n_right'])} "
+            "that went right")
+
+
 def diagnose_churn(customers: pd.DataFrame | None, config: ClientConfig, *, journeys: pd.DataFrame | None = None,
                    as_of=None, driver_X: pd.DataFrame | None = None, driver_y: pd.Series | None = None,
                    n_boot: int | None = None, seed: int = 0) -> ChurnDiagnosis:
@@ -148,7 +208,11 @@ def diagnose_churn(customers: pd.DataFrame | None, config: ClientConfig, *, jour
         X, y, info = build_churn_table(customers, journeys, as_of=as_of, horizon_days=horizon,
                                        lookback_days=s.lookback_days or horizon, attributes=s.attributes,
                                        exclude=tuple(s.exclude))
+        X, info["collinear"] = drop_collinear(X, first=("monthly revenue", "tenure (months)"))
         dx.X, dx.y, dx.info = X, y, info
+        if info.get("collinear"):
+            dx.skipped.append("churn model: left out as the other features (nearly) determine them: " + "; ".join(
+                f"{c} (R² {r2:.2f})" for c, r2 in info["collinear"].items()))
         dx.model = ChurnModel(n_boot=n_boot, seed=seed).fit(X, y, groups=info["groups"] if info["design"] == "landmark" else None)
     except ValueError as err:
         dx.skipped.append(f"churn model: {err}")
@@ -156,8 +220,11 @@ def diagnose_churn(customers: pd.DataFrame | None, config: ClientConfig, *, jour
         per_year = 1.0
         if dx.info["design"] == "landmark":
             per_year = 365.25 / horizon / len(dx.info["landmarks"])
+        else:   # a snapshot churn flag has no time window: money is over whatever period it covers
+            dx.per = "over the period the churn flag covers (the extract gives no churn dates)"
         dx.driver_money = estimate_driver_revenue_at_risk(dx.model, dx.X, revenue, horizon_months=a.revenue_horizon_months,
                                                           per_year=per_year)
+        dx.driver_money["actionable"] = flag_actionable(dx.driver_money.index, dx.info["controls"], s.actionable)
     elif dx.model is not None:
         dx.skipped.append("revenue at risk per driver: the customer table has no monthly_revenue")
     if "churn_reason" in customers and customers["churn_reason"].notna().any():
@@ -171,9 +238,11 @@ def diagnose_churn(customers: pd.DataFrame | None, config: ClientConfig, *, jour
         dx.skipped.append("revenue at risk per journey type: no churn after journeys could be observed")
         return dx
     dx.baseline = estimate_baseline_churn(customers, journeys["start"].min(), as_of, window_days=a.churn_window_days)
-    dx.journey_money = estimate_journey_revenue_at_risk(journeys, customers, baseline=dx.baseline,
-                                                        horizon_months=a.revenue_horizon_months,
-                                                        window_days=a.churn_window_days, seed=seed)
+    money = estimate_journey_revenue_at_risk(journeys, customers, baseline=dx.baseline,
+                                             horizon_months=a.revenue_horizon_months,
+                                             window_days=a.churn_window_days, seed=seed)
+    dx.journey_money, unpriced = keep_journeys_that_hurt_when_wrong(money, journeys, seed=seed)
+    dx.skipped += unpriced
     scenarios = [sc.model_dump() for sc in s.scenarios] or _default_scenarios(
         journeys, list(driver_X.columns) if driver_X is not None else [])
     rows = []

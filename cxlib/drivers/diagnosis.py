@@ -7,6 +7,8 @@ import pandas as pd
 
 from cxlib.core.config import ClientConfig
 from cxlib.core.formatting import format_count, format_estimate, format_interval, format_value
+from cxlib.core.jsonio import write_json
+from cxlib.core.paths import ClientPaths
 from cxlib.drivers.importance import (DriverAnalysis, build_driver_table, compare_segments, estimate_asymmetry,
                                       flag_fix_first)
 
@@ -63,6 +65,28 @@ class DriverDiagnosis:
             lines.append(f"**Biggest must-have:** a poor score on {must.index[0]} costs "
                          f"{format_estimate(m['penalty'], m['penalty_lo'], m['penalty_hi'], digits=2)} on the outcome.")
         return lines + [f"*Skipped:* {x}" for x in self.skipped]
+
+    def priorities(self) -> list[dict]:
+        """The fix-first drivers (important and performing below the median) as records with
+        their share of the explained variance, its interval, rank interval, performance and n:
+        what the action list of 04 turns into ranked actions."""
+        imp = self.importance
+        rows = []
+        for d, r in imp[imp["fix_first"]].iterrows():
+            rows.append({"driver": d, "outcome": self.outcome, "share": float(r["shapley_share"]),
+                         "lo": float(r.get("shapley_lo", float("nan"))), "hi": float(r.get("shapley_hi", float("nan"))),
+                         "rank_lo": r.get("rank_lo"), "rank_hi": r.get("rank_hi"), "performance": r.get("performance"),
+                         "mean_score": float(r["mean_score"]), "n_rated": int(r["n_rated"])})
+        return rows
+
+    def write(self, paths: ClientPaths) -> None:
+        """Write what the recommendations read: the fix-first drivers."""
+        write_json(paths.driver_priorities, self.priorities())
+
+    @property
+    def effect_unit(self) -> str:
+        """The unit of an effect on the outcome: scale points, or a share for a yes/no outcome."""
+        return "share of respondents, 0–1" if getattr(self.model, "binary_", False) else f"points of {self.outcome}"
 
     def must_haves(self) -> pd.DataFrame:
         """Drivers typed 'must-have', biggest penalty first (empty without the asymmetry test)."""

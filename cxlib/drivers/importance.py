@@ -461,8 +461,23 @@ def estimate_asymmetry(X: pd.DataFrame, y: pd.Series, *, low_below, high_at, n_b
         for suffix in ("", "_lo", "_hi"):
             if key + suffix not in out:
                 out[key + suffix] = np.nan
-    out["type"] = np.where(out["penalty"].fillna(0) > out["reward"].fillna(0), "must-have", "delighter")
+    out["type"] = type_asymmetry(out)
     return out
+
+
+def type_asymmetry(asymmetry: pd.DataFrame) -> pd.Series:
+    """Each driver's type by the sign and interval of its two effects, not their sizes alone:
+    *must-have* (a poor score clearly costs, an excellent one earns nothing measurable),
+    *delighter* (the reverse), *both ways* (each clearly matters), *no clear effect* (neither
+    interval clears zero), and *unexpected* (a poor score goes with a better outcome, or an
+    excellent one with a worse: a reason to check the data, not a finding)."""
+    pen_lo, pen_hi = asymmetry["penalty_lo"].fillna(0), asymmetry["penalty_hi"].fillna(0)
+    rew_lo, rew_hi = asymmetry["reward_lo"].fillna(0), asymmetry["reward_hi"].fillna(0)
+    hurts, pays = pen_lo > 0, rew_lo > 0
+    odd = (pen_hi < 0) | (rew_hi < 0)
+    kind = np.select([odd, hurts & pays, hurts, pays], ["unexpected", "both ways", "must-have", "delighter"],
+                     "no clear effect")
+    return pd.Series(kind, index=asymmetry.index, name="type")
 
 
 def flag_fix_first(importance: pd.DataFrame, *, share: str = "shapley_share", performance: str = "performance",

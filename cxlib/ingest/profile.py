@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from cxlib.core.formatting import format_count, format_value
+from cxlib.core.formatting import format_count, format_interval, format_value
+from cxlib.core.uncertainty import nps_interval, wilson_interval
 
 
 def profile_coverage(tables: dict[str, pd.DataFrame], time_columns: dict[str, str] | None = None) -> pd.DataFrame:
@@ -55,3 +56,67 @@ def describe_interactions(events: pd.DataFrame, per_customer: pd.Series, mix: pd
             f"{format_count(per_customer.quantile(0.9))}). "
             f"{format_value(mix['with_agent'].sum() / max(len(events), 1), 'share', digits=1)} of events were "
             "handled by an agent.")
+
+
+def measure_standard_headlines(tables: dict[str, pd.DataFrame], *, min_n: int = 30) -> dict:
+    """The standard figures a reader looks for first, where the data allows, each with its
+    interval, n and period: relationship NPS (promoters 9-10 minus detractors 0-6, in points),
+    the share satisfied (a yes/no ``satisfied`` metric), and the churn rate (the share of
+    customers flagged as churned, over the period their churn dates span, or 'not dated')."""
+    out: dict = {}
+    s = tables.get("surveys")
+    if s is not None and len(s):
+        rel = s[(s["level"] == "relationship") & (s["metric"] == "nps")].dropna(subset=["score"])
+        if len(rel) >= min_n:
+            k_p, k_d, n = int((rel["score"] >= 9).sum()), int((rel["score"] <= 6).sum()), len(rel)
+            lo, hi = nps_interval(k_p, k_d, n)
+            out["nps"] = {"value": 100 * (k_p - k_d) / n, "lo": lo, "hi": hi, "n": n, "promoters": k_p,
+                          "detractors": k_d, "period": _period(rel["timestamp"]) if "timestamp" in rel else None}
+        sat = s[s["metric"] == "satisfied"].dropna(subset=["score"])
+        if len(sat) >= min_n:
+            k, n = int((sat["score"] > 0).sum()), len(sat)
+            lo, hi = wilson_interval(k, n)
+            out["satisfied"] = {"value": k / n, "lo": lo, "hi": hi, "n": n,
+                                "period": _period(sat["timestamp"]) if "timestamp" in sat else None}
+    c = tables.get("customers")
+    if c is not None and "churned" in c and c["churned"].notna().sum() >= min_n:
+        flag = c.drop_duplicates("customer_id")["churned"].dropna().astype(bool)
+        lo, hi = wilson_interval(int(flag.sum()), len(flag))
+        dated = c["churn_date"].dropna() if "churn_date" in c else pd.Series(dtype="datetime64[ns]")
+        out["churn"] = {"value": float(flag.mean()), "lo": lo, "hi": hi, "n": len(flag), "churners": int(flag.sum()),
+                        "period": _period(dated) if len(dated) else None}
+    return out
+
+
+def _period(ts: pd.Series) -> list[str] | None:
+    ts = pd.to_datetime(ts.dropna())
+    return [f"{ts.min():%Y-%m-%d}", f"{ts.max():%Y-%m-%d}"] if len(ts) else None
+
+
+def describe_standard_headlines(headlines: dict) -> list[str]:
+    """The standard figures as sentences, each with its interval, n and period."""
+    def when(period, verb):
+        if not period:
+            return ""
+        return f" ({verb} {period[0]})" if period[0] == period[1] else f" ({verb} {period[0]} to {period[1]})"
+
+    out = []
+    if "nps" in headlines:
+        h = headlines["nps"]
+        out.append(f"**Relationship NPS {h['value']:+.0f}** ({format_interval(h['lo'], h['hi'], digits=0)}, "
+                   f"n = {format_count(h['n'])} responses: {format_value(h['promoters'] / h['n'], 'share', digits=0)} "
+                   f"promoters, {format_value(h['detractors'] / h['n'], 'share', digits=0)} detractors)"
+                   f"{when(h.get('period'), 'responses from')}.")
+    if "satisfied" in headlines:
+        h = headlines["satisfied"]
+        out.append(f"**{format_value(h['value'], 'share', digits=1)} satisfied** "
+                   f"({format_interval(h['lo'], h['hi'], 'share', digits=1)}, n = {format_count(h['n'])} responses)"
+                   f"{when(h.get('period'), 'responses from')}.")
+    if "churn" in headlines:
+        h = headlines["churn"]
+        period = when(h.get("period"), "churn dates from") if h.get("period") else \
+            " (a snapshot flag: the extract gives no churn dates, so the period it covers is not known)"
+        out.append(f"**{format_value(h['value'], 'share', digits=1)} of customers churned** "
+                   f"({format_interval(h['lo'], h['hi'], 'share', digits=1)}, {format_count(h['churners'])} of "
+                   f"{format_count(h['n'])} customers){period}.")
+    return out

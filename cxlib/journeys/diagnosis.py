@@ -20,7 +20,8 @@ from cxlib.core.jsonio import write_json
 from cxlib.core.paths import ClientPaths
 from cxlib.journeys.stats import (assign_owners, build_journey_metrics, estimate_baseline_churn, flag_watermelons,
                             summarize_journeys)
-from cxlib.journeys.reconstruct import UNCLASSIFIED, Journeys, assign_journey_scores, flag_churn_after, reconstruct_journeys
+from cxlib.journeys.reconstruct import (UNCLASSIFIED, Journeys, assign_journey_scores, flag_churn_after,
+                                        flag_ended_by_departure, reconstruct_journeys)
 
 
 @dataclass
@@ -192,6 +193,9 @@ def diagnose_journeys(events, analysis: Analysis, *, customers: pd.DataFrame | N
     if not churn_ok:
         skipped.append("No churn dates in a customer table: churn after journeys is not measured.")
     j = flag_churn_after(j, customers if churn_ok else None, window_days=analysis.churn_window_days, as_of=as_of)
+    # a journey the customer's departure ended has no "churn after" of its own: the drop-out is the churn
+    j["ended_by_departure"] = flag_ended_by_departure(j, customers if churn_ok else None, analysis.journeys)
+    j["churned_in_window"] = j["churned_in_window"].mask(j["ended_by_departure"])
     baseline = estimate_baseline_churn(customers if churn_ok else None, recon.steps["timestamp"].min(),
                                        as_of if as_of is not None else recon.steps["timestamp"].max(),
                                        window_days=analysis.churn_window_days)

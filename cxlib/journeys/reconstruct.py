@@ -518,3 +518,23 @@ def flag_churn_after(journeys: pd.DataFrame, customers: pd.DataFrame | None, *, 
     churned = c.notna() & (c >= out["start"].dt.floor("D")) & (c <= end + window)
     out["churned_in_window"] = churned.astype("boolean").where(known & observed)
     return out
+
+
+def flag_ended_by_departure(journeys: pd.DataFrame, customers: pd.DataFrame | None,
+                            definitions: Mapping[str, JourneyDefinition], *, customer_id: str = "customer_id",
+                            churn_date: str = "churn_date") -> pd.Series:
+    """True for a dropped-out journey whose customer left while it was still open (churn date
+    between its start and its type's maximum duration): the departure ended the journey, so the
+    drop-out is the churn, not a failure that caused it. False elsewhere and without churn dates."""
+    flag = pd.Series(False, index=journeys.index, name="ended_by_departure")
+    if customers is None or churn_date not in customers or "status" not in journeys:
+        return flag
+    cd = pd.to_datetime(customers.drop_duplicates(customer_id).set_index(customer_id)[churn_date])
+    if cd.dt.tz is None:
+        cd = cd.dt.tz_localize("UTC")
+    left = journeys[customer_id].map(cd)
+    open_until = journeys["start"] + pd.to_timedelta(
+        journeys["journey_type"].map({k: d.max_duration_days for k, d in definitions.items()}).fillna(0), unit="D")
+    ended = journeys["status"].eq("dropped_out") & left.notna() & (left >= journeys["start"].dt.floor("D")) & \
+        (left <= open_until)
+    return flag | ended.fillna(False).astype(bool)

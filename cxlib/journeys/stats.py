@@ -49,11 +49,16 @@ def estimate_baseline_churn(customers: pd.DataFrame | None, start, as_of, *, win
 
 def flag_went_wrong(journeys: pd.DataFrame) -> pd.Series:
     """True for a journey that went wrong: a failed step, rework (a touchpoint repeated) or a
-    drop-out. The one definition the churn model, revenue at risk and scenarios share."""
+    drop-out that was not the customer's departure (``ended_by_departure``, see
+    :func:`cxlib.journeys.reconstruct.flag_ended_by_departure`): a journey that ends because the
+    customer left is the churn, not its cause. The one definition the churn model, revenue at
+    risk, scenarios and KPIs share."""
     num = lambda c: pd.to_numeric(journeys[c], errors="coerce").fillna(0) if c in journeys else 0  # noqa: E731
     wrong = (num("n_failed_steps") > 0) | (num("n_rework") > 0)
     if "status" in journeys:
-        wrong = wrong | journeys["status"].eq("dropped_out")
+        departed = journeys["ended_by_departure"].fillna(False).astype(bool) if "ended_by_departure" in journeys \
+            else False
+        wrong = wrong | (journeys["status"].eq("dropped_out") & ~departed)
     return pd.Series(wrong, index=journeys.index, name="went_wrong").astype(bool)
 
 

@@ -9,13 +9,14 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from cxlib.core.config import DEFAULT_SEED
 from cxlib.core.jsonio import write_json
 from cxlib.core.paths import batch_index, batch_record, resolve_client_paths
+from cxlib.report.content import check_report_content
 from cxlib.report.metrics import read_metrics
 from cxlib.report.summary import headline_figures
 
@@ -27,6 +28,7 @@ class ClientRun:
     seconds: float
     error: str | None
     log: Path
+    problems: list[str] = field(default_factory=list)   # the content check's findings on its pages
 
 
 def default_jobs(n_clients: int) -> int:
@@ -54,7 +56,8 @@ def run_client(client: str, data_root: str | Path, reports_root: str | Path, see
                               stdout=fh, stderr=subprocess.STDOUT).returncode
     seconds = time.perf_counter() - t0
     error = None if code == 0 else _last_error(log.read_text(encoding="utf-8"))
-    return ClientRun(client, "ok" if code == 0 else "failed", seconds, error, log)
+    problems = check_report_content(resolve_client_paths(client, data_root, reports_root).run_dir) if code == 0 else []
+    return ClientRun(client, "ok" if code == 0 else "failed", seconds, error, log, problems)
 
 
 def run_batch(clients: list[str], data_root: str | Path = "data", reports_root: str | Path = "reports",
@@ -73,7 +76,8 @@ def run_batch(clients: list[str], data_root: str | Path = "data", reports_root: 
         for fut in as_completed(futures):
             r = fut.result()
             runs[r.client] = r
-            outcome = "ok" if r.status == "ok" else f"FAILED: {r.error}"
+            outcome = ("ok" + (f", {len(r.problems)} content problem(s)" if r.problems else "")
+                       if r.status == "ok" else f"FAILED: {r.error}")
             say(f"[{len(runs)}/{len(clients)}] {r.client}: {outcome} ({r.seconds:.0f}s, log {r.log})")
     ordered = [runs[c] for c in clients]
     write_landing_page(reports_root, ordered, started=started)
@@ -81,6 +85,9 @@ def run_batch(clients: list[str], data_root: str | Path = "data", reports_root: 
     say(f"done: {len(ordered) - len(failed)} ok, {len(failed)} failed -> {batch_index(reports_root)}")
     for r in failed:
         say(f"  {r.client} failed: {r.error}")
+    for r in ordered:
+        for p in r.problems:
+            say(f"  {r.client}: {p}")
     return ordered
 
 
@@ -104,7 +111,9 @@ def write_landing_page(reports_root: str | Path, runs: list[ClientRun], started:
         page = paths.index.relative_to(root.resolve()).as_posix()
         link = (f"<a href='{html.escape(page)}'>{html.escape(r.client)}</a>"
                 if paths.index.exists() else html.escape(r.client))
-        status = ("<span class='ok'>ok</span>" if r.status == "ok" else
+        checked = (f"<br><span class='failed'>{len(r.problems)} content problem(s)</span>" if r.problems
+                   else "<br><span class='muted'>content check passed</span>")
+        status = ("<span class='ok'>ok</span>" + checked if r.status == "ok" else
                   f"<span class='failed'>failed</span><br><span class='muted'>{html.escape(r.error or '')}</span>"
                   f"<br><a href='{html.escape(r.log.name)}'>log</a>")
         figures = "<ul>" + "".join(f"<li>{h}</li>" for h in heads) + "</ul>" if heads else "–"

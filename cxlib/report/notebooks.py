@@ -81,3 +81,15 @@ def check_parameters(path: str | Path, parameters: dict) -> None:
     unknown = sorted(set(parameters) - set(declared))
     if unknown:
         raise NotebookError(f"{name}: unknown parameter(s) {unknown}; the notebook declares {sorted(declared)}")
+
+
+def open_section(client: str, data_root: str, reports_root: str):
+    """What every notebook does first: resolve the client's folders, load and validate its
+    config, and set the house plotting style. Returns ``(paths, config)``."""
+    from cxlib.core.config import load_config
+    from cxlib.core.paths import resolve_client_paths
+    from cxlib.plotting import set_house_style
+    paths = resolve_client_paths(client, data_root, reports_root)
+    config = load_config(paths.config)
+    set_house_style()
+    return paths, config

@@ -52,6 +52,12 @@ def describe_run(client: str, provenance: dict, period: tuple[str, str] | None =
     return " · ".join(p for p in parts if p)
 
 
+def describe_report_date(provenance: dict, period: tuple[str, str] | None) -> str:
+    """'Report of 2026-12-02 on data from 2025-01-01 to 2026-03-30.'"""
+    when = str(provenance.get("written_at", ""))[:10]
+    return f"Report of {when}" + (f" on data from {period[0]} to {period[1]}." if period else ".")
+
+
 def data_period(paths: ClientPaths) -> tuple[str, str] | None:
     """First and last date in the loaded events (else surveys), or None when neither exists."""
     import pyarrow.parquet as pq
@@ -64,13 +70,42 @@ def data_period(paths: ClientPaths) -> tuple[str, str] | None:
     return None
 
 
+def _heading_level(cell) -> int | None:
+    if cell.cell_type != "markdown":
+        return None
+    first = cell.source.lstrip().splitlines()[0] if cell.source.strip() else ""
+    hashes = len(first) - len(first.lstrip("#"))
+    return hashes if 0 < hashes <= 6 and first[hashes:hashes + 1] == " " else None
+
+
+def prune_empty_sections(nb):
+    """Drop every section (a markdown cell headed ``##`` or deeper, with the cells up to the
+    next heading of the same or a higher level) whose code printed or drew nothing: a client
+    page never shows a heading and its method text with nothing under it. Sections without
+    code (pure text) stay. Returns the notebook, pruned in place."""
+    cells = nb.cells
+    keep = [True] * len(cells)
+    for i, cell in enumerate(cells):
+        level = _heading_level(cell)
+        if level is None or level < 2:
+            continue
+        end = next((k for k in range(i + 1, len(cells))
+                    if (lv := _heading_level(cells[k])) is not None and lv <= level), len(cells))
+        code = [c for c in cells[i + 1:end] if c.cell_type == "code"]
+        if code and not any(c.get("outputs") for c in code):
+            keep[i:end] = [False] * (end - i)
+    nb.cells = [c for c, k in zip(cells, keep) if k]
+    return nb
+
+
 def render_html(executed: Path, out: Path, title: str, footer: str = "") -> Path:
     """Render an executed notebook to one self-contained HTML file: no code cells or prompts,
-    images inline, no script or font fetched from a CDN (templates/cxlib), and ``footer``
-    (plain text, escaped by the template) at the bottom."""
+    no section that came out empty (:func:`prune_empty_sections`), images inline, no script or
+    font fetched from a CDN (templates/cxlib), and ``footer`` (plain text, escaped by the
+    template) at the bottom."""
     import nbformat
     from nbconvert import HTMLExporter
-    nb = nbformat.read(executed, as_version=4)
+    nb = prune_empty_sections(nbformat.read(executed, as_version=4))
     exporter = HTMLExporter(template_name="cxlib", extra_template_basedirs=[str(templates_dir())],
                             exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
                             embed_images=True)
@@ -112,13 +147,16 @@ def check_privacy(paths: ClientPaths, pages: list[Path], config) -> dict:
 
 
 def write_index(paths: ClientPaths, name: str, runs: list[NotebookRun], status: str = "ok",
-                error: str | None = None, top: int = 5, privacy: dict | None = None, footer: str = "") -> Path:
+                error: str | None = None, top: int = 5, privacy: dict | None = None, footer: str = "",
+                subtitle: str = "") -> Path:
     """The front page: status, the executive summary and the ingestion accounting from the
     report's figures, links to each section and the provenance footer."""
     metrics = read_metrics(paths.metrics)
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(name)}: "
              f"customer-experience diagnostic</title><style>{CSS}</style></head><body>",
              f"<h1>{html.escape(name)}: customer-experience diagnostic</h1>"]
+    if subtitle:
+        parts.append(f"<p class='muted'>{html.escape(subtitle)}</p>")
     if status != "ok":
         parts.append(f"<p class='failed'>The report is incomplete: {html.escape(error or status)}</p>")
     sections = [(r.html.name, r.title) for r in runs]
@@ -134,17 +172,20 @@ def write_index(paths: ClientPaths, name: str, runs: list[NotebookRun], status: 
         parts.append("</table>")
     parts.append("<h2>Sections</h2><ol>")
     for r, (page, title) in zip(runs, sections):
-        parts.append(f"<li><a href='{html.escape(page)}'>{html.escape(title)}</a> "
-                     f"<span class='muted'>({r.seconds:.0f}s)</span></li>")
+        parts.append(f"<li><a href='{html.escape(page)}'>{html.escape(title)}</a></li>")
     parts.append("</ol>")
     if privacy is not None:
         if privacy["found"]:
             parts.append(f"<p class='failed'>Privacy check: {privacy['found']:,} customer identifier(s) or e-mail "
                          f"address(es) appear on {html.escape(', '.join(privacy['pages']))}. Do not circulate "
                          "this report before they are removed.</p>")
-        else:
+        elif privacy["identifiers"]:
             parts.append(f"<p class='muted'>Privacy check: {privacy['scanned']} page(s) scanned for "
                          f"{privacy['identifiers']:,} customer identifiers and for e-mail addresses; none found.</p>")
+        else:
+            parts.append(f"<p class='muted'>Privacy check: {privacy['scanned']} page(s) scanned for e-mail addresses; "
+                         "none found. Customer identifiers could not be checked: the run has no customer ids to look "
+                         "for (no customer table, or identifiers are shown by the client's settings).</p>")
     rel = lambda p: html.escape(p.relative_to(paths.run_dir).as_posix())  # noqa: E731
     parts.append(f"<p class='muted'>Figures: <a href='{rel(paths.metrics)}'>{rel(paths.metrics)}</a> · "
                  f"Reproducibility: <a href='{rel(paths.provenance)}'>{rel(paths.provenance)}</a> · "

@@ -4,8 +4,10 @@ some tables gets a shorter summary that says what was not analysed and why."""
 from __future__ import annotations
 
 import html
+import re
 
 from cxlib.core.formatting import format_money, is_known as _ok
+from cxlib.ingest.profile import describe_standard_headlines
 from cxlib.journeys.findings import list_journey_findings
 
 SECTIONS = {"01_ingest": "Data received", "02_journeys": "Journeys", "03_drivers": "Drivers",
@@ -13,8 +15,11 @@ SECTIONS = {"01_ingest": "Data received", "02_journeys": "Journeys", "03_drivers
 
 
 def headline_figures(metrics: dict) -> list[str]:
-    """The headline figures, each a sentence with its interval, from whatever sections exist."""
-    out = []
+    """The headline figures, each a sentence with its interval, from whatever sections exist:
+    the standard measures first (NPS, share satisfied, churn rate with its period), then the
+    diagnostic findings."""
+    out = [re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", html.escape(line))
+           for line in describe_standard_headlines(metrics.get("headlines") or {})]
     rec = metrics.get("recommendations") or {}
     dr = metrics.get("drivers") or {}
     cur = rec.get("currency") or ""
@@ -77,9 +82,11 @@ def render_executive_summary(metrics: dict, *, sections: list[tuple[str, str]] =
     if actions:
         parts.append(f"<h3>The {len(actions)} priorities</h3><ol class='priorities'>")
         for a in actions:
-            parts.append(f"<li><b>{html.escape(a['title'])}</b> — owner {html.escape(a['owner'])}, effort "
-                         f"{html.escape(a.get('effort', ''))}: {format_money(a['value'], cur)} a year "
-                         f"(95% CI {format_money(a['value_lo'], cur)}–{format_money(a['value_hi'], cur)}).</li>")
+            worth = (f"{format_money(a['value'], cur)} a year (95% CI {format_money(a['value_lo'], cur)}–"
+                     f"{format_money(a['value_hi'], cur)})" if _ok(a.get("value"))
+                     else "not priced (survey data alone), ranked by importance")
+            parts.append(f"<li><b>{html.escape(a['title'])}</b> — owner {html.escape(a.get('owner') or 'to be assigned')}, "
+                         f"effort {html.escape(a.get('effort', ''))}: {worth}.</li>")
         parts.append("</ol>")
     finds = list_journey_findings((metrics.get("journeys") or {}).get("types"))
     if finds:

@@ -1,0 +1,83 @@
+"""The content check: read a rendered page as a client would and name what should not be there.
+
+It needs no browser (the standard library's HTML parser reads the page), so it runs on every
+page of every report, in ``python -m cxlib check-report`` and in the tests. A problem is a
+plain sentence naming the page and the offending text.
+"""
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+BLOCKS = {"p", "li", "td", "th", "pre", "h1", "h2", "h3", "h4", "h5", "h6", "img", "table", "caption", "figcaption"}
+HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
+
+CHECKS = [
+    (re.compile(r"\b(?:nan|NaN|NaT|None|<NA>)\b"), "a missing value printed as {m!r}"),
+    (re.compile(r"\bTraceback\b|\b\w+Error: "), "an error or traceback ({m!r})"),
+    (re.compile(r"\b\d{1,3}(?:,\d{3})+\.0\b"), "a count printed with a decimal ({m!r})"),
+    (re.compile(r"scanned for 0 customer identifiers"), "a privacy check that checked nothing reads as a pass"),
+    (re.compile(r"\b(?:True|False)\b"), "a raw boolean ({m!r}); write yes or no"),
+]
+PRINTED = {"application/vnd.jupyter.stdout": "stdout", "application/vnd.jupyter.stderr": "stderr"}
+
+
+class _Blocks(HTMLParser):
+    """The page as a list of (tag, visible text) blocks, scripts and styles left out."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.blocks: list[list] = []
+        self.printed: set[str] = set()   # stdout/stderr output areas (an element, not a CSS selector)
+        self._skip = 0
+
+    def handle_starttag(self, tag, attrs):
+        mime = dict(attrs).get("data-mime-type")
+        if mime in PRINTED:
+            self.printed.add(PRINTED[mime])
+        if tag in ("script", "style", "title"):
+            self._skip += 1
+        elif tag in BLOCKS:
+            self.blocks.append([tag, ""])
+
+    def handle_endtag(self, tag):
+        if tag in ("script", "style", "title"):
+            self._skip = max(0, self._skip - 1)
+
+    def handle_data(self, data):
+        if not self._skip and self.blocks:
+            self.blocks[-1][1] += data
+
+
+def check_page_content(html_text: str, page: str = "page") -> list[str]:
+    """Problems a client would see on one rendered page: missing values printed as nan/None,
+    errors, counts with decimals, raw booleans, printed progress or warnings, a vacuous privacy
+    pass, and headings with nothing under them."""
+    parser = _Blocks()
+    parser.feed(html_text)
+    blocks = [(tag, " ".join(text.replace("¶", " ").split())) for tag, text in parser.blocks]
+    problems = []
+    for tag, text in blocks:
+        for pattern, message in CHECKS:
+            m = pattern.search(text)
+            if m:
+                problems.append(f"{page}: {message.format(m=m.group(0))} in “{text[:120]}”")
+    for m in sorted(parser.printed):
+        problems.append(f"{page}: printed {m} output (progress text or a warning) on a client page")
+    for i, (tag, text) in enumerate(blocks):
+        level = HEADINGS.get(tag)
+        if level is None or level == 1:
+            continue
+        nxt = next((t for t, x in blocks[i + 1:] if x.strip() or t in ("img", "table")), None)
+        if nxt is None or (nxt in HEADINGS and HEADINGS[nxt] <= level):
+            problems.append(f"{page}: the heading “{text}” has nothing under it")
+    return problems
+
+
+def check_report_content(run_dir: str | Path) -> list[str]:
+    """:func:`check_page_content` on the front page and every section page of a run folder."""
+    from cxlib.core.paths import run_folder_paths
+    paths = run_folder_paths(run_dir)
+    pages = [p for p in [paths.index, *paths.pages()] if p.exists()]
+    return [problem for p in pages for problem in check_page_content(p.read_text(encoding="utf-8"), p.name)]

@@ -1,0 +1,61 @@
+"""The standard figures a report opens with: NPS, share satisfied and churn rate with its period."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from cxlib.core.uncertainty import nps_interval
+from cxlib.ingest.profile import describe_standard_headlines, measure_standard_headlines
+from cxlib.report.summary import headline_figures
+
+
+def _surveys(scores, metric="nps", level="relationship"):
+    return pd.DataFrame({"customer_id": [f"C{i}" for i in range(len(scores))], "level": level, "metric": metric,
+                         "score": scores, "timestamp": pd.date_range("2025-01-01", periods=len(scores), freq="D")})
+
+
+def test_nps_is_promoters_minus_detractors_with_an_interval_that_covers_the_truth():
+    rng = np.random.default_rng(0)
+    population = rng.choice(np.arange(11), size=400, p=[.02] * 5 + [.05, .10, .15, .2, .2, .2])
+    h = measure_standard_headlines({"surveys": _surveys(population)})["nps"]
+    promoters, detractors = (population >= 9).mean(), (population <= 6).mean()
+    assert h["value"] == pytest.approx(100 * (promoters - detractors))
+    assert h["lo"] < h["value"] < h["hi"] and h["n"] == 400
+    assert h["period"] == ["2025-01-01", "2026-02-04"]
+    # the interval is honest: in repeated samples from a known population it covers the true NPS ~95% of the time
+    p = np.array([.02] * 5 + [.05, .10, .15, .2, .2, .2])
+    truth = 100 * (p[9:].sum() - p[:7].sum())
+    covered = 0
+    for s in range(400):
+        x = rng.choice(np.arange(11), size=300, p=p)
+        lo, hi = nps_interval(int((x >= 9).sum()), int((x <= 6).sum()), 300)
+        covered += lo <= truth <= hi
+    assert 0.92 <= covered / 400 <= 0.98
+
+
+def test_churn_rate_says_its_period_or_that_it_is_a_snapshot():
+    n = 200
+    customers = pd.DataFrame({"customer_id": [f"C{i}" for i in range(n)], "churned": [i < 50 for i in range(n)]})
+    snapshot = measure_standard_headlines({"customers": customers})["churn"]
+    assert snapshot["value"] == 0.25 and snapshot["churners"] == 50 and snapshot["period"] is None
+    text = describe_standard_headlines({"churn": snapshot})[0]
+    assert text.startswith("**25.0% of customers churned** (95% CI ") and "snapshot" in text and "50 of 200" in text
+    dated = customers.assign(churn_date=[pd.Timestamp("2025-03-01") + pd.Timedelta(days=i) if i < 50 else pd.NaT
+                                         for i in range(n)])
+    h = measure_standard_headlines({"customers": dated})["churn"]
+    assert h["period"] == ["2025-03-01", "2025-04-19"]
+    assert "churn dates from 2025-03-01 to 2025-04-19" in describe_standard_headlines({"churn": h})[0]
+
+
+def test_share_satisfied_and_too_few_answers():
+    h = measure_standard_headlines({"surveys": _surveys([1] * 30 + [0] * 10, metric="satisfied")})
+    assert h["satisfied"]["value"] == 0.75 and "nps" not in h
+    assert measure_standard_headlines({"surveys": _surveys([9] * 29)}) == {}          # below 30 answers: no headline
+
+
+def test_the_front_page_leads_with_the_standard_figures():
+    metrics = {"headlines": measure_standard_headlines({"surveys": _surveys([10] * 20 + [3] * 20)}),
+               "drivers": {"importance": {"Wifi": {"share": 0.4, "lo": 0.3, "hi": 0.5, "rank": 1}}, "outcome": "x",
+                           "n": 40}}
+    heads = headline_figures(metrics)
+    assert heads[0].startswith("<b>Relationship NPS +0</b> (95% CI ") and "n = 40 responses" in heads[0]
+    assert "Wifi" in heads[1]
