@@ -176,3 +176,18 @@ def test_sections_that_printed_nothing_are_not_rendered():
                                 v4.new_markdown_cell("## Text only\n\nNo code")])
     kept = [c.source.splitlines()[0] for c in prune_empty_sections(nb).cells if c.cell_type == "markdown"]
     assert kept == ["# Title", "## Kept", "## Text only"]
+
+
+def test_stderr_stays_off_client_pages_and_goes_to_the_console(tmp_path, capsys):
+    import nbformat
+    from cxlib.report.content import check_page_content
+    from cxlib.report.pages import render_html
+    v4 = nbformat.v4
+    nb = v4.new_notebook(cells=[v4.new_markdown_cell("# T"), v4.new_code_cell("x", outputs=[
+        v4.new_output("stream", name="stderr", text="ERROR:tornado.general:Uncaught exception\nTraceback\n"),
+        v4.new_output("display_data", data={"text/markdown": "12 rows"})])])
+    src = tmp_path / "01_x.ipynb"
+    src.write_text(nbformat.writes(nb))
+    page = render_html(src, tmp_path / "01_x.html", "x").read_text()
+    assert "Uncaught exception" not in page and "12 rows" in page and check_page_content(page) == []
+    assert "Uncaught exception" in capsys.readouterr().err

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import importlib.resources
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,14 +99,37 @@ def prune_empty_sections(nb):
     return nb
 
 
+def strip_stderr(nb) -> list[str]:
+    """Remove what cells wrote to stderr (library warnings, kernel log lines) from a notebook
+    about to become a client page, and return it for the analyst's console and log."""
+    removed = []
+    for cell in nb.cells:
+        kept = []
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream" and out.get("name") == "stderr":
+                removed.append(out.get("text", ""))
+            else:
+                kept.append(out)
+        if "outputs" in cell:
+            cell.outputs = kept
+    return removed
+
+
 def render_html(executed: Path, out: Path, title: str, footer: str = "") -> Path:
     """Render an executed notebook to one self-contained HTML file: no code cells or prompts,
-    no section that came out empty (:func:`prune_empty_sections`), images inline, no script or
+    nothing written to stderr (:func:`strip_stderr`; the console gets it), no section that came
+    out empty (:func:`prune_empty_sections`), images inline, no script or
     font fetched from a CDN (templates/cxlib), and ``footer`` (plain text, escaped by the
     template) at the bottom."""
     import nbformat
     from nbconvert import HTMLExporter
-    nb = prune_empty_sections(nbformat.read(executed, as_version=4))
+    nb = nbformat.read(executed, as_version=4)
+    stderr = strip_stderr(nb)
+    if stderr:
+        lines = sum(s.count("\n") for s in stderr) or len(stderr)
+        print(f"{executed.stem}: {lines} line(s) written to stderr are left off the page (kept in {executed.name}):\n"
+              + "".join(stderr)[:2000], file=sys.stderr, flush=True)
+    nb = prune_empty_sections(nb)
     exporter = HTMLExporter(template_name="cxlib", extra_template_basedirs=[str(templates_dir())],
                             exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
                             embed_images=True)
