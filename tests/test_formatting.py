@@ -50,7 +50,7 @@ def test_an_estimate_carries_its_interval_and_the_n_it_rests_on():
 def test_lists_and_names():
     assert format_bullets(["a", "b"]) == "- a\n- b" and format_bullets([]) == ""
     assert format_numbered(["a", "b"]) == "1. a\n2. b"
-    assert humanize("new_install") == "new install"
+    assert humanize("new_install") == "new install" and humanize("relationship nps") == "relationship NPS"
     assert is_known(np.float64(1.0)) and not is_known("x") and not is_known(None)
 
 

@@ -173,6 +173,8 @@ def test_sections_that_printed_nothing_are_not_rendered():
                                 v4.new_markdown_cell("## Empty\n\nMethod text"), v4.new_code_cell("if False: show()"),
                                 v4.new_markdown_cell("### Also empty"), v4.new_code_cell("pass"),
                                 v4.new_markdown_cell("## Kept"), v4.new_code_cell("show()", outputs=[out]),
+                                v4.new_markdown_cell("## Skipped"), v4.new_code_cell("skip()", outputs=[
+                                    v4.new_output("display_data", data={"text/markdown": "*Skipped:* no events"})]),
                                 v4.new_markdown_cell("## Text only\n\nNo code")])
     kept = [c.source.splitlines()[0] for c in prune_empty_sections(nb).cells if c.cell_type == "markdown"]
     assert kept == ["# Title", "## Kept", "## Text only"]

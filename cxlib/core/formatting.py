@@ -85,9 +85,14 @@ def format_share(p, ci: tuple[float, float], n: int | None = None, digits: int =
     return format_estimate(p, ci[0], ci[1], "share", digits=digits, n=n)
 
 
+ACRONYMS = {"nps": "NPS", "csat": "CSAT", "ces": "CES", "fcr": "FCR", "ivr": "IVR", "kpi": "KPI"}
+
+
 def humanize(name) -> str:
-    """A raw identifier as words for prose: 'new_install' -> 'new install'."""
-    return str(name).replace("_", " ")
+    """A raw identifier as words for prose: 'new_install' -> 'new install', 'relationship nps' ->
+    'relationship NPS'."""
+    words = str(name).replace("_", " ").split(" ")
+    return " ".join(ACRONYMS.get(w.lower(), w) for w in words)
 
 
 def format_bullets(lines) -> str:

@@ -47,7 +47,7 @@ class ChurnDiagnosis:
         m = self.model
         churn = None if m is None else {"auc_cv": m.auc_cv_, "auc_lo": m.auc_ci_[0], "auc_hi": m.auc_ci_[1],
                                         "n": m.n_, "churners": m.churners_, "design": self.info.get("design"),
-                                        "customers": self.info.get("customers")}
+                                        "customers": self.info.get("customers"), "money_per": self.per}
         money = lambda df: None if df is None or not len(df) else {  # noqa: E731
             k: {"value": r["value"], "lo": r["lo"], "hi": r["hi"]} for k, r in df.iterrows()}
         return {"churn": churn, "revenue_at_risk": money(self.journey_money),

@@ -98,25 +98,25 @@ def describe_standard_headlines(headlines: dict) -> list[str]:
     def when(period, verb):
         if not period:
             return ""
-        return f" ({verb} {period[0]})" if period[0] == period[1] else f" ({verb} {period[0]} to {period[1]})"
+        return f"; {verb} {period[0]}" if period[0] == period[1] else f"; {verb} {period[0]} to {period[1]}"
 
     out = []
     if "nps" in headlines:
         h = headlines["nps"]
         out.append(f"**Relationship NPS {h['value']:+.0f}** ({format_interval(h['lo'], h['hi'], digits=0)}, "
                    f"n = {format_count(h['n'])} responses: {format_value(h['promoters'] / h['n'], 'share', digits=0)} "
-                   f"promoters, {format_value(h['detractors'] / h['n'], 'share', digits=0)} detractors)"
-                   f"{when(h.get('period'), 'responses from')}.")
+                   f"promoters, {format_value(h['detractors'] / h['n'], 'share', digits=0)} detractors"
+                   f"{when(h.get('period'), 'responses from')}).")
     if "satisfied" in headlines:
         h = headlines["satisfied"]
         out.append(f"**{format_value(h['value'], 'share', digits=1)} satisfied** "
-                   f"({format_interval(h['lo'], h['hi'], 'share', digits=1)}, n = {format_count(h['n'])} responses)"
-                   f"{when(h.get('period'), 'responses from')}.")
+                   f"({format_interval(h['lo'], h['hi'], 'share', digits=1)}, n = {format_count(h['n'])} responses"
+                   f"{when(h.get('period'), 'responses from')}).")
     if "churn" in headlines:
         h = headlines["churn"]
         period = when(h.get("period"), "churn dates from") if h.get("period") else \
-            " (a snapshot flag: the extract gives no churn dates, so the period it covers is not known)"
+            "; a snapshot flag: the extract gives no churn dates, so the period it covers is not known"
         out.append(f"**{format_value(h['value'], 'share', digits=1)} of customers churned** "
                    f"({format_interval(h['lo'], h['hi'], 'share', digits=1)}, {format_count(h['churners'])} of "
-                   f"{format_count(h['n'])} customers){period}.")
+                   f"{format_count(h['n'])} customers{period}).")
     return out

@@ -79,11 +79,21 @@ def _heading_level(cell) -> int | None:
     return hashes if 0 < hashes <= 6 and first[hashes:hashes + 1] == " " else None
 
 
+SKIPPED = "*Skipped:*"
+
+
+def _shows_something(output) -> bool:
+    """An output a reader learns from: anything but a '*Skipped:* ...' line (what was skipped
+    and why is listed once, under 'Not analysed' on the front page and in the section summary)."""
+    text = output.get("data", {}).get("text/markdown") if output.get("output_type") == "display_data" else None
+    return not (isinstance(text, str) and text.startswith(SKIPPED))
+
+
 def prune_empty_sections(nb):
     """Drop every section (a markdown cell headed ``##`` or deeper, with the cells up to the
-    next heading of the same or a higher level) whose code printed or drew nothing: a client
-    page never shows a heading and its method text with nothing under it. Sections without
-    code (pure text) stay. Returns the notebook, pruned in place."""
+    next heading of the same or a higher level) whose code printed or drew nothing but a
+    '*Skipped:*' line: a client page never shows a heading and its method text with nothing
+    under it. Sections without code (pure text) stay. Returns the notebook, pruned in place."""
     cells = nb.cells
     keep = [True] * len(cells)
     for i, cell in enumerate(cells):
@@ -93,7 +103,7 @@ def prune_empty_sections(nb):
         end = next((k for k in range(i + 1, len(cells))
                     if (lv := _heading_level(cells[k])) is not None and lv <= level), len(cells))
         code = [c for c in cells[i + 1:end] if c.cell_type == "code"]
-        if code and not any(c.get("outputs") for c in code):
+        if code and not any(_shows_something(o) for c in code for o in c.get("outputs", [])):
             keep[i:end] = [False] * (end - i)
     nb.cells = [c for c, k in zip(cells, keep) if k]
     return nb

@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 import re
 
-from cxlib.core.formatting import format_money, is_known as _ok
+from cxlib.core.formatting import format_money, humanize, is_known as _ok
 from cxlib.ingest.profile import describe_standard_headlines
 from cxlib.journeys.findings import list_journey_findings
 
@@ -23,6 +23,7 @@ def headline_figures(metrics: dict) -> list[str]:
     rec = metrics.get("recommendations") or {}
     dr = metrics.get("drivers") or {}
     cur = rec.get("currency") or ""
+    churn = dr.get("churn")
     if _ok(rec.get("avoidable_share")):
         cost = (f", costing {format_money(rec['avoidable_cost'], cur)} a year "
                 f"({format_money(rec['avoidable_cost_lo'], cur)}–{format_money(rec['avoidable_cost_hi'], cur)})"
@@ -34,14 +35,21 @@ def headline_figures(metrics: dict) -> list[str]:
         jt, v = max(rar.items(), key=lambda kv: kv[1]["value"])
         out.append(f"The <b>{html.escape(jt.replace('_', ' '))}</b> journey puts the most revenue at risk: "
                    f"{format_money(v['value'], cur)} a year (95% CI {format_money(v['lo'], cur)}–{format_money(v['hi'], cur)}).")
-    churn = dr.get("churn")
     if churn:
+        unit = "customer-periods" if churn.get("design") == "landmark" else "customers"
         out.append(f"The churn model ranks customers by risk with AUC {churn['auc_cv']:.2f} "
-                   f"(95% CI {churn['auc_lo']:.2f}–{churn['auc_hi']:.2f}, n = {churn['n']:,}).")
+                   f"(95% CI {churn['auc_lo']:.2f}–{churn['auc_hi']:.2f}, n = {churn['n']:,} {unit}).")
+    by_driver = dr.get("revenue_at_risk_by_driver") or {}
+    if by_driver:
+        name, v = max(by_driver.items(), key=lambda kv: kv[1]["value"])
+        per = (churn or {}).get("money_per") or "a year"
+        out.append(f"<b>{html.escape(humanize(name))}</b> is the churn driver with the most revenue at risk: "
+                   f"{format_money(v['value'], cur)} {html.escape(per)} "
+                   f"(95% CI {format_money(v['lo'], cur)}–{format_money(v['hi'], cur)}).")
     imp = dr.get("importance") or {}
     if imp:
         name, v = min(imp.items(), key=lambda kv: kv[1]["rank"])
-        out.append(f"<b>{html.escape(name)}</b> drives {html.escape(str(dr.get('outcome')))} most: "
+        out.append(f"<b>{html.escape(humanize(name))}</b> drives {html.escape(humanize(dr.get('outcome')))} most: "
                    f"{v['share']:.0%} of the explained variance (95% CI {v['lo']:.0%}–{v['hi']:.0%}, n = {dr['n']:,}).")
     if _ok(rec.get("unprofitable_share")):
         out.append(f"<b>{rec['unprofitable_share']:.1%}</b> of customers cost more to serve than they pay "
