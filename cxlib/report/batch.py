@@ -45,15 +45,24 @@ def _last_error(log_text: str) -> str:
     return lines[-1] if lines else "no output"
 
 
-def run_client(client: str, data_root: str | Path, reports_root: str | Path, seed: int) -> ClientRun:
-    """Run one client's report in its own process; its output goes to the client's log."""
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def run_client(client: str, data_root: str | Path, reports_root: str | Path, seed: int,
+               threads: int | None = None) -> ClientRun:
+    """Run one client's report in its own process; its output goes to the client's log.
+    ``threads`` caps the numeric libraries' threads in that process (and its kernels), so
+    reports running side by side share the cores instead of oversubscribing them."""
     log = resolve_client_paths(client, data_root, reports_root).log
     log.parent.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    if threads:
+        env |= {v: str(threads) for v in THREAD_VARIABLES if v not in os.environ}
     t0 = time.perf_counter()
     with open(log, "w", encoding="utf-8") as fh:
         code = subprocess.run([sys.executable, "-m", "cxlib", "report", "--client", client, "--data-root",
                                str(data_root), "--reports-root", str(reports_root), "--seed", str(seed)],
-                              stdout=fh, stderr=subprocess.STDOUT).returncode
+                              stdout=fh, stderr=subprocess.STDOUT, env=env).returncode
     seconds = time.perf_counter() - t0
     error = None if code == 0 else _last_error(log.read_text(encoding="utf-8"))
     problems = check_report_content(resolve_client_paths(client, data_root, reports_root).run_dir) if code == 0 else []
@@ -70,7 +79,8 @@ def run_batch(clients: list[str], data_root: str | Path = "data", reports_root: 
     runs: dict[str, ClientRun] = {}
     started = datetime.now(timezone.utc)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(run_client, c, data_root, reports_root, seed): c for c in clients}
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        futures = {pool.submit(run_client, c, data_root, reports_root, seed, threads): c for c in clients}
         for c in clients[:jobs]:
             say(f"  started {c}")
         for fut in as_completed(futures):

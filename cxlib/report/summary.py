@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 import re
 
-from cxlib.core.formatting import format_money, humanize, is_known as _ok
+from cxlib.core.formatting import format_estimate, format_money, humanize, is_known as _ok
 from cxlib.ingest.profile import describe_standard_headlines
 from cxlib.journeys.findings import list_journey_findings
 
@@ -30,11 +30,11 @@ def headline_figures(metrics: dict) -> list[str]:
                 if _ok(rec.get("avoidable_cost")) and rec["avoidable_cost"] > 0 else "")
         out.append(f"<b>{rec['avoidable_share']:.1%}</b> of {rec['agent_contacts']:,} agent contacts were avoidable "
                    f"(95% CI {rec['avoidable_share_lo']:.1%}–{rec['avoidable_share_hi']:.1%}){cost}.")
+    money = lambda v: format_estimate(v["value"], v["lo"], v["hi"], "money", currency=cur)  # noqa: E731
     rar = dr.get("revenue_at_risk") or {}
     if rar:
         jt, v = max(rar.items(), key=lambda kv: kv[1]["value"])
-        out.append(f"The <b>{html.escape(jt.replace('_', ' '))}</b> journey puts the most revenue at risk: "
-                   f"{format_money(v['value'], cur)} a year (95% CI {format_money(v['lo'], cur)}–{format_money(v['hi'], cur)}).")
+        out.append(f"The <b>{html.escape(humanize(jt))}</b> journey puts the most revenue at risk: {money(v)} a year.")
     if churn:
         unit = "customer-periods" if churn.get("design") == "landmark" else "customers"
         out.append(f"The churn model ranks customers by risk with AUC {churn['auc_cv']:.2f} "
@@ -44,8 +44,7 @@ def headline_figures(metrics: dict) -> list[str]:
         name, v = max(by_driver.items(), key=lambda kv: kv[1]["value"])
         per = (churn or {}).get("money_per") or "a year"
         out.append(f"<b>{html.escape(humanize(name))}</b> is the churn driver with the most revenue at risk: "
-                   f"{format_money(v['value'], cur)} {html.escape(per)} "
-                   f"(95% CI {format_money(v['lo'], cur)}–{format_money(v['hi'], cur)}).")
+                   f"{money(v)} {html.escape(per)}.")
     imp = dr.get("importance") or {}
     if imp:
         name, v = min(imp.items(), key=lambda kv: kv[1]["rank"])
