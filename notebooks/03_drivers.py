@@ -233,7 +233,8 @@ if jm is not None and len(jm):
                                 "wrong_churn_diff_hi"], decimals={"monthly_revenue": 2}))
 if priced is not None and len(priced):
     fig, ax = plt.subplots(figsize=(9, 0.8 + 0.45 * len(priced)))
-    plot_money(priced, ax=ax, currency=cur, title=f"Revenue at risk per churn driver ({cx.horizon_months}-month horizon)")
+    plot_money(priced, ax=ax, currency=cur, title=f"Revenue at risk per churn driver ({cx.horizon_months}-month horizon)",
+               xlabel=f"{cur} {cx.per} (95% CI)")
     plt.show()
 if cx.driver_money is not None:
     display(style_table(cx.driver_money_table(), counts=["customers"], decimals={"excess_churners": 1},

@@ -184,6 +184,7 @@ def test_telco_client_churn_auc_and_revenue_at_risk():
     assert "revenue at risk per journey type and scenarios: there are no typed journeys" in cx.skipped
     lines = cx.summary()
     assert lines[0].startswith(f"**Churn model:** cross-validated ROC AUC {m.auc_cv_:.2f} (95% CI")
+    assert "churn flag's period" in " ".join(lines)
     assert "n = 7,043 customers" in lines[0]
     assert any(line.startswith("**Churn driver with the most revenue at risk:** Contract = Month-to-month") and
                f"({len(carriers):,} customers carry it)" in line for line in lines)

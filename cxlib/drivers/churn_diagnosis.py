@@ -62,8 +62,8 @@ class ChurnDiagnosis:
         if self.model is not None:
             m = self.model
             unit = "customer-periods" if self.info.get("design") == "landmark" else "customers"
-            lines.append(f"**Churn model:** cross-validated ROC AUC {format_estimate(m.auc_cv_, *m.auc_ci_)} "
-                         f"(n = {format_count(m.n_)} {unit}, {format_count(m.churners_)} churners).")
+            lines.append(f"**Churn model:** cross-validated ROC AUC {m.auc_cv_:.2f} ({format_interval(*m.auc_ci_)}; "
+                         f"n = {format_count(m.n_)} {unit}, {format_count(m.churners_)} churners).")
             raises = m.drivers_[m.drivers_["lo"] > 1]
             sized = raises["hi"] / raises["lo"] <= TOO_UNCERTAIN
             risers = raises[sized].head(3)
@@ -221,7 +221,7 @@ def diagnose_churn(customers: pd.DataFrame | None, config: ClientConfig, *, jour
         if dx.info["design"] == "landmark":
             per_year = 365.25 / horizon / len(dx.info["landmarks"])
         else:   # a snapshot churn flag has no time window: money is over whatever period it covers
-            dx.per = "over the period the churn flag covers (the extract gives no churn dates)"
+            dx.per = "over the churn flag's period (the extract has no churn dates)"
         dx.driver_money = estimate_driver_revenue_at_risk(dx.model, dx.X, revenue, horizon_months=a.revenue_horizon_months,
                                                           per_year=per_year)
         dx.driver_money["actionable"] = flag_actionable(dx.driver_money.index, dx.info["controls"], s.actionable)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from cxlib.core.config import ClientConfig
-from cxlib.core.formatting import format_count, format_estimate, format_interval, format_value
+from cxlib.core.formatting import format_count, format_estimate, format_interval, format_value, humanize
 from cxlib.core.jsonio import write_json
 from cxlib.core.paths import ClientPaths
 from cxlib.drivers.importance import (DriverAnalysis, build_driver_table, compare_segments, estimate_asymmetry,
@@ -191,7 +191,7 @@ def diagnose_drivers_if_possible(surveys: pd.DataFrame | None, config: ClientCon
             return diagnose_drivers(surveys, config, customers=customers, n_boot=n_boot, seed=seed), None
         except ValueError as err:
             reason = str(err)
-    return None, (f"the key-driver analysis needs {s.outcome_level} {s.outcome_metric} ratings and driver "
+    return None, (f"the key-driver analysis needs {humanize(s.outcome_level + ' ' + s.outcome_metric)} ratings and driver "
                   f"ratings from the same respondents; {reason}.")
 
 
