@@ -59,7 +59,8 @@ def test_journey_volumes_match_the_generator(demo):
 def test_metrics_section_has_the_documented_shape(demo):
     _, _, m = demo
     keys = {"n", "completion_rate", "median_duration_days", "median_touchpoints", "median_handoffs",
-            "journey_score_mean", "touchpoint_green_share", "watermelon", "bimodal", "bimodal_separator",
+            "journey_score_mean", "touchpoint_green_share", "touchpoint_ratings_n", "journey_green_share",
+            "journey_score_n", "watermelon", "bimodal", "bimodal_n", "bimodal_separator",
             "churn_in_window", "churn_in_window_baseline"}
     assert set(m) == {"coverage", "types"}
     for v in m["types"].values():
@@ -88,3 +89,16 @@ def test_findings_for_the_action_list_match_the_metrics(demo):
     expected = {(jt, "Watermelon") for jt, v in m["types"].items() if v["watermelon"]} | \
                {(jt, "Two groups") for jt, v in m["types"].items() if v["bimodal"]}
     assert found == expected and expected
+
+
+def test_front_page_findings_quote_the_same_n_as_the_section(demo):
+    """The watermelon line quotes rating counts and the two-group line the scores tested, as the
+    journey section does, not the number of journeys."""
+    dx, _, m = demo
+    from cxlib.journeys import list_journey_findings
+    found = {(jt, label): text for jt, label, text in list_journey_findings(m["types"])}
+    move = dx.catalogue.loc["move"]
+    assert f"(n = {int(move['journey_score_n']):,})" in found[("move", "Watermelon")]
+    assert f"only {move['journey_green_share']:.0%} of its journey ratings" in found[("move", "Watermelon")]
+    assert f"(n = {dx.bimodality['new_install'].n:,} scores)" in found[("new_install", "Two groups")]
+    assert int(move["journey_score_n"]) != int(move["n"])          # the two counts really differ here

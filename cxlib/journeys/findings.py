@@ -19,10 +19,12 @@ def list_journey_findings(types: dict | None) -> list[tuple[str, str, str]]:
     out = []
     for jt, m in (types or {}).items():
         if m.get("watermelon"):
-            out.append((jt, "Watermelon", f"{m['touchpoint_green_share']:.0%} of its touchpoint ratings are green, "
-                                          f"yet the journey scores {m['journey_score_mean']:.1f} on average "
-                                          f"(n = {m['n']:,})"))
+            out.append((jt, "Watermelon", f"{m['touchpoint_green_share']:.0%} of its touchpoint ratings are green "
+                                          f"(n = {m['touchpoint_ratings_n']:,}), yet only "
+                                          f"{m['journey_green_share']:.0%} of its journey ratings are "
+                                          f"(n = {m['journey_score_n']:,})"))
         if m.get("bimodal"):
             out.append((jt, "Two groups", f"journey scores split into a high and a low group, separated by "
-                                          f"{describe_separator(m.get('bimodal_separator'))} (n = {m['n']:,})"))
+                                          f"{describe_separator(m.get('bimodal_separator'))} "
+                                          f"(n = {m['bimodal_n']:,} scores)"))
     return out

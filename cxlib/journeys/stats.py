@@ -250,8 +250,11 @@ def build_journey_metrics(catalogue: pd.DataFrame, coverage: float, watermelon: 
             "median_touchpoints": num(r["median_touchpoints"]), "median_handoffs": num(r["median_handoffs"]),
             "journey_score_mean": num(r["journey_score_mean"]),
             "touchpoint_green_share": num(r["touchpoint_green_share"]),
+            "touchpoint_ratings_n": int(r["touchpoint_ratings_n"]),
+            "journey_green_share": num(r["journey_green_share"]), "journey_score_n": int(r["journey_score_n"]),
             "watermelon": bool(watermelon.get(jt, False)),
             "bimodal": bool(b.bimodal) if b is not None else False,
+            "bimodal_n": int(b.n) if b is not None else 0,
             "bimodal_separator": separators.get(jt),
             "churn_in_window": num(r["churn_in_window"]), "churn_in_window_baseline": num(r["churn_in_window_baseline"]),
         }
