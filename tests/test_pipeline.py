@@ -10,6 +10,7 @@ import pytest
 from cxlib.core.privacy import visible_text
 from cxlib.report.notebooks import list_notebooks
 from cxlib.report.runner import ReportError, run_report
+from cxlib.report.summary import SECTIONS
 
 pytestmark = pytest.mark.slow
 
@@ -31,6 +32,10 @@ def test_index_links_every_rendered_notebook(report):
         page = index.parent / f"{nb.stem}.html"
         assert page.exists() and "Traceback" not in page.read_text()
         assert (index.parent / f"{nb.stem}.ipynb").exists()  # the executed notebook is kept
+        nav = re.search(r"<nav class=.cx-nav.>(.*?)</nav>", page.read_text(), re.S).group(1)
+        assert 'href="index.html"' in nav and f"<b>{SECTIONS[nb.stem]}</b>" in nav     # back to the summary
+        assert all(f'href="{other.stem}.html"' in nav for other in list_notebooks() if other != nb)
+        assert "Demo Telecom" in nav and "Report of " in nav
 
 
 def test_every_page_passes_the_content_check(report, tmp_path):

@@ -12,7 +12,7 @@ from pathlib import Path
 from cxlib.core.jsonio import write_json
 from cxlib.core.paths import ClientPaths
 from cxlib.report.metrics import read_metrics
-from cxlib.report.summary import render_executive_summary
+from cxlib.report.summary import SECTIONS, render_executive_summary
 
 
 @dataclass
@@ -28,7 +28,9 @@ padding:0 1rem;color:#222}h1{color:#1f4e79}table{border-collapse:collapse;margin
 td,th{padding:.35rem .8rem;border-bottom:1px solid #ddd;text-align:right}th:first-child,td:first-child{text-align:left}
 .failed{color:#c0504d;font-weight:bold}.muted{color:#777;font-size:.9em}
 #summary{background:#f5f8fb;border-left:4px solid #1f4e79;padding:.5rem 1.2rem;margin:1rem 0}
-#summary li{margin:.3rem 0}footer.cx-provenance{color:#777;font-size:.8em;border-top:1px solid #ddd;
+#summary li{margin:.3rem 0}nav.cx-nav{font-size:.9em;border-bottom:1px solid #ddd;padding:.3rem 0 .5rem}
+.cx-client{font-weight:bold;color:#1f4e79}@media print{nav.cx-nav{display:none}a{color:inherit;text-decoration:none}
+#summary{break-inside:avoid}}footer.cx-provenance{color:#777;font-size:.8em;border-top:1px solid #ddd;
 margin-top:2rem;padding-top:.5rem}"""
 
 
@@ -125,7 +127,28 @@ def strip_stderr(nb) -> list[str]:
     return removed
 
 
-def render_html(executed: Path, out: Path, title: str, footer: str = "") -> Path:
+def build_nav(client_name: str, subtitle: str, runs: list[NotebookRun], current: str) -> dict:
+    """The navigation bar every page carries: the client, the report date, a link back to the
+    summary and one per section (``current`` is the page it sits on)."""
+    links = [{"href": "index.html", "title": "Summary"}]
+    links += [{"href": r.html.name, "title": SECTIONS.get(r.name, r.title)} for r in runs]
+    for link in links:
+        link["current"] = link["href"] == current
+    return {"client": client_name, "subtitle": subtitle, "links": links}
+
+
+def render_nav(nav: dict | None) -> str:
+    """The navigation bar as HTML, every client string escaped (the front page's copy; the
+    section pages get the same markup from the template)."""
+    if not nav:
+        return ""
+    links = " · ".join(f"<b>{html.escape(x['title'])}</b>" if x["current"] else
+                       f"<a href='{html.escape(x['href'])}'>{html.escape(x['title'])}</a>" for x in nav["links"])
+    return (f"<nav class='cx-nav'><span class='cx-client'>{html.escape(nav['client'])}</span> "
+            f"<span class='muted'>{html.escape(nav['subtitle'])}</span><br>{links}</nav>")
+
+
+def render_html(executed: Path, out: Path, title: str, footer: str = "", nav: dict | None = None) -> Path:
     """Render an executed notebook to one self-contained HTML file: no code cells or prompts,
     nothing written to stderr (:func:`strip_stderr`; the console gets it), no section that came
     out empty (:func:`prune_empty_sections`), images inline, no script or
@@ -144,7 +167,7 @@ def render_html(executed: Path, out: Path, title: str, footer: str = "") -> Path
                             exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
                             embed_images=True)
     nb.metadata["title"] = title
-    nb.metadata["cxlib"] = {"footer": footer}
+    nb.metadata["cxlib"] = {"footer": footer, "nav": render_nav(nav)}
     body, _ = exporter.from_notebook_node(nb)
     out.write_text(body, encoding="utf-8")
     return out
@@ -182,12 +205,12 @@ def check_privacy(paths: ClientPaths, pages: list[Path], config) -> dict:
 
 def write_index(paths: ClientPaths, name: str, runs: list[NotebookRun], status: str = "ok",
                 error: str | None = None, top: int = 5, privacy: dict | None = None, footer: str = "",
-                subtitle: str = "") -> Path:
+                subtitle: str = "", nav: dict | None = None) -> Path:
     """The front page: status, the executive summary and the ingestion accounting from the
     report's figures, links to each section and the provenance footer."""
     metrics = read_metrics(paths.metrics)
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(name)}: "
-             f"customer-experience diagnostic</title><style>{CSS}</style></head><body>",
+             f"customer-experience diagnostic</title><style>{CSS}</style></head><body>{render_nav(nav)}",
              f"<h1>{html.escape(name)}: customer-experience diagnostic</h1>"]
     if subtitle:
         parts.append(f"<p class='muted'>{html.escape(subtitle)}</p>")
