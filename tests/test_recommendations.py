@@ -211,11 +211,13 @@ def test_executive_summary_reads_from_metrics_and_says_what_was_not_analysed():
                                    "actions": [{"title": "Fix the install journey", "owner": "Back office",
                                                 "effort": "high", "value": 7e4, "value_lo": 6e4, "value_hi": 8e4}]},
                "journeys": {"types": {"move": {"watermelon": True, "touchpoint_green_share": 0.84,
-                                               "journey_score_mean": 4.6, "n": 1472, "bimodal": False}}}}
+                                               "touchpoint_ratings_n": 5200, "journey_green_share": 0.37,
+                                               "journey_score_n": 741, "journey_score_mean": 4.6, "n": 1472,
+                                               "bimodal": False}}}}
     page = render_executive_summary(metrics, sections=[("02_journeys.html", "Journeys")])
     assert "12.5%" in page and "80,000" in page and "EUR 44k" in page
     assert "Fix the install journey" in page and "EUR 60k–EUR 80k" in page
-    assert "Watermelon, move" in page and "84%" in page
+    assert "Watermelon, move" in page and "84%" in page and "only 37% of its journey ratings are (n = 741)" in page
     assert "no monthly_revenue" in page and "drivers: the section did not run" not in page
     assert "href='02_journeys.html'" in page
 
