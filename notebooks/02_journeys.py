@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
 from cxlib.core.dates import extract_time
-from cxlib.core.formatting import format_bullets, style_table
+from cxlib.core.formatting import format_bullets, humanize, style_table
 from cxlib.ingest import read_tables
 from cxlib.journeys import (build_dfg, count_channel_switches, diagnose_journeys, find_variants, map_stages,
                             summarize_rework, top_transitions)
@@ -106,12 +106,12 @@ if dx is not None:
     for jt in dx.types:
         stages = map_stages(dx.steps, dx.journeys, jt)
         fig, ax = plt.subplots(figsize=(12, 1.2 + 0.55 * max(stages["department"].nunique(), 1)))
-        plot_journey_map(stages, build_dfg(dx.steps, journey_type=jt), ax=ax, title=f"{jt}: journey map",
+        plot_journey_map(stages, build_dfg(dx.steps, journey_type=jt), ax=ax, title=f"{humanize(jt)}: journey map",
                          n_journeys=int(cat.loc[jt, "n"]))
         plt.show()
         v = variants[variants["journey_type"] == jt]
         fig, ax = plt.subplots(figsize=(9, 0.4 + 0.35 * len(v)))
-        plot_variants(v, ax=ax, title=f"{jt}: most common paths")
+        plot_variants(v, ax=ax, title=f"{humanize(jt)}: most common paths")
         plt.show()
         display(style_table(v[["rank", "n", "share", "variant"]], counts=["rank", "n"], shares=["share"],
                             hide_index=True))
@@ -188,7 +188,7 @@ elif dx is not None and dx.bimodality:
     display(style_table(dx.bimodality_table(), counts=["n scores"], decimals={"ΔBIC": 1, "valley/peak": 2}))
     for jt, sep in dx.separations.items():
         b = dx.bimodality[jt]
-        plot_bimodality(b.hist, antimode=b.antimode, title=f"{jt}: journey scores (n = {b.n:,})")
+        plot_bimodality(b.hist, antimode=b.antimode, title=f"{humanize(jt)}: journey scores (n = {b.n:,})")
         plt.show()
         display(Markdown(dx.separation_sentence(jt)))
         contrasts = sep["contrasts"].head(8)[["label", "low_mean", "high_mean", "difference", "ci_low", "ci_high"]]

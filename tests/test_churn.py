@@ -179,3 +179,11 @@ def test_levels_the_other_features_determine_are_left_out_and_named():
     assert set(dropped) == {"security = yes", "total"} and all(r2 > 0.99 for r2 in dropped.values())
     assert list(kept.columns) == ["internet = dsl", "internet = fiber", "security = no", "noise", "revenue"]
     assert np.linalg.matrix_rank(np.column_stack([np.ones(500), kept])) == kept.shape[1] + 1
+
+
+def test_money_spanning_more_than_a_factor_of_ten_is_not_sized():
+    from cxlib.drivers.churn_diagnosis import TOO_UNCERTAIN, ChurnDiagnosis
+    money = pd.DataFrame({"value": [500.0, 300.0, 80.0], "lo": [400.0, 10.0, -5.0], "hi": [600.0, 900.0, 160.0],
+                          "customers": [10, 10, 10], "actionable": [True, True, True]}, index=["a", "b", "c"])
+    cx = ChurnDiagnosis(driver_money=money)
+    assert TOO_UNCERTAIN == 10 and list(cx.priced_drivers().index) == ["a"]   # b spans 90x, c crosses zero

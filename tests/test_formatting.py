@@ -62,3 +62,10 @@ def test_tables_format_by_column_kind_and_escape_client_text():
     assert "<svg" not in html and "&lt;svg onload=alert(1)&gt;" in html
     assert "<b>x</b>" not in html and "&lt;b&gt;x&lt;/b&gt;" in html
     assert "1234.0" not in html and "nan" not in html
+
+
+def test_table_headers_read_as_words_and_the_callers_frame_is_untouched():
+    df = pd.DataFrame({"completion_rate": [0.5], "csat_n": [3]}, index=pd.Index(["new_install"], name="journey_type"))
+    html = style_table(df, shares=["completion_rate"], counts=["csat_n"]).to_html()
+    assert ">completion rate<" in html and ">CSAT n<" in html and ">journey type<" in html
+    assert "completion_rate" not in html and df.index.name == "journey_type" and list(df.columns)[0] == "completion_rate"

@@ -102,9 +102,10 @@ def format_bullets(lines) -> str:
 
 def style_table(df, *, counts=(), shares=(), money=(), decimals: dict | None = None, share_digits: int = 1,
                 hide_index: bool = False):
-    """A table as a client reads it: counts as whole numbers, shares as percentages, money
-    without decimals, ``decimals`` ({column: digits}) for the rest, missing values as '–' and
-    every text cell HTML-escaped. Columns the frame lacks are ignored."""
+    """A table as a client reads it: column names in words ('completion rate', 'journey NPS'),
+    counts as whole numbers, shares as percentages, money without decimals, ``decimals``
+    ({column: digits}) for the rest, missing values as '–' and every text cell HTML-escaped.
+    Columns the frame lacks are ignored."""
     cols = set(df.columns)
     fmt = {c: (lambda v: format_count(v) if is_known(v) else "–") for c in counts if c in cols}
     fmt |= {c: (lambda v, d=share_digits: format_value(v, "share", digits=d) if is_known(v) else "–")
@@ -112,8 +113,9 @@ def style_table(df, *, counts=(), shares=(), money=(), decimals: dict | None = N
     fmt |= {c: (lambda v: f"{float(v):,.0f}" if is_known(v) else "–") for c in money if c in cols}
     fmt |= {c: (lambda v, d=d: f"{float(v):,.{d}f}" if is_known(v) else "–")
             for c, d in (decimals or {}).items() if c in cols}
+    df = df.rename_axis(index=[humanize(n) if n else n for n in df.index.names])   # a copy, not the caller's
     styler = df.style.format(fmt, na_rep="–", escape="html").format_index(escape="html", axis=0) \
-        .format_index(escape="html", axis=1)
+        .format_index(humanize, escape="html", axis=1)
     return styler.hide(axis="index") if hide_index else styler
 
 

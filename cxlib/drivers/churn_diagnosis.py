@@ -92,12 +92,13 @@ class ChurnDiagnosis:
 
     def priced_drivers(self) -> pd.DataFrame | None:
         """Revenue at risk of the churn drivers the client can act on (journeys, contacts and the
-        configured ``analysis.churn.actionable`` columns) whose interval lies above zero, largest
-        first. Customer attributes are controls and never priced."""
+        configured ``analysis.churn.actionable`` columns) whose interval lies above zero and spans
+        less than a factor of ``TOO_UNCERTAIN``, largest first. Customer attributes are controls
+        and never priced."""
         if self.driver_money is None:
             return None
         m = self.driver_money
-        return m[m["actionable"] & (m["lo"] > 0)]
+        return m[m["actionable"] & (m["lo"] > 0) & (m["hi"] <= TOO_UNCERTAIN * m["lo"])]
 
     def driver_money_table(self) -> pd.DataFrame:
         """Revenue at risk per 0/1 churn driver with whether it is priced (actionable, interval
@@ -178,7 +179,11 @@ def keep_journeys_that_hurt_when_wrong(money: pd.DataFrame, journeys: pd.DataFra
     notes = [f"revenue at risk for {humanize(jt)}: customers do not churn measurably more after one that went wrong "
              f"({_describe_effect(effects[jt])}), so no revenue at risk is put on it"
              for jt in out.index[~hurts]]
-    return out[hurts], notes
+    sized = out["hi"] <= TOO_UNCERTAIN * out["lo"]
+    notes += [f"revenue at risk for {humanize(jt)}: too uncertain to size (95% CI "
+              f"{format_value(out.loc[jt, 'lo'], 'money')}–{format_value(out.loc[jt, 'hi'], 'money')} spans more than "
+              f"a factor of {TOO_UNCERTAIN})" for jt in out.index[hurts & ~sized]]
+    return out[hurts & sized], notes
 
 
 def _describe_effect(effect: dict) -> str:
