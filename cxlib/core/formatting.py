@@ -113,8 +113,10 @@ def style_table(df, *, counts=(), shares=(), money=(), decimals: dict | None = N
     fmt |= {c: (lambda v: f"{float(v):,.0f}" if is_known(v) else "–") for c in money if c in cols}
     fmt |= {c: (lambda v, d=d: f"{float(v):,.{d}f}" if is_known(v) else "–")
             for c, d in (decimals or {}).items() if c in cols}
-    df = df.rename_axis(index=[humanize(n) if n else n for n in df.index.names])   # a copy, not the caller's
-    styler = df.style.format(fmt, na_rep="–", escape="html").format_index(escape="html", axis=0) \
+    df = df.rename_axis(index=[humanize(n) if n else n for n in df.index.names],   # a copy, not the caller's
+                        columns=humanize(df.columns.name) if df.columns.name else None)
+    styler = df.style.format(fmt, na_rep="–", escape="html") \
+        .format_index(lambda v: humanize(v) if isinstance(v, str) else v, escape="html", axis=0) \
         .format_index(humanize, escape="html", axis=1)
     return styler.hide(axis="index") if hide_index else styler
 

@@ -181,11 +181,11 @@ def describe_separation(result: dict, journey_type: str) -> str:
     """'For new_install, the low-scoring group differs in failed steps (1.0 vs 0.0, difference
     +1.0, 95% CI +0.96 to +1.0; n = 720 vs 1,880).'"""
     if not result.get("separator"):
-        return f"For {journey_type}, no journey feature separates the two groups."
+        return f"For {journey_type.replace('_', ' ')}, no journey feature separates the two groups."
     share = result["separator"].startswith("has: ") or result["separator"] == "not_first_time_right"
     fmt = (lambda v: f"{v:.0%}") if share else (lambda v: f"{v:.2f}")
     sfmt = (lambda v: f"{v * 100:+.0f} pp") if share else (lambda v: f"{v:+.2f}")
-    return (f"For {journey_type}, the low-scoring group differs in {result['label']} "
+    return (f"For {journey_type.replace('_', ' ')}, the low-scoring group differs in {result['label']} "
             f"({fmt(result['low_mean'])} vs {fmt(result['high_mean'])}; difference {sfmt(result['difference'])}, "
             f"95% CI {sfmt(result['ci_low'])} to {sfmt(result['ci_high'])}; "
             f"n = {result['n_low']:,} low vs {result['n_high']:,} high scores).")

@@ -15,7 +15,7 @@ import pandas as pd
 from cxlib.journeys.findings import list_journey_findings
 from cxlib.journeys.bimodality import Bimodality, describe_separation, detect_bimodality, explain_bimodality, journey_features
 from cxlib.core.config import Analysis
-from cxlib.core.formatting import format_count, format_estimate, format_value, humanize
+from cxlib.core.formatting import format_count, format_estimate, format_interval, format_value, humanize
 from cxlib.core.jsonio import write_json
 from cxlib.core.paths import ClientPaths
 from cxlib.journeys.stats import (assign_owners, build_journey_metrics, estimate_baseline_churn, flag_watermelons,
@@ -82,11 +82,11 @@ class JourneyDiagnosis:
                          "such window.")
         for jt in cat.index[self.watermelon.reindex(cat.index, fill_value=False)]:
             r = cat.loc[jt]
-            journey = format_estimate(r["journey_green_share"], r["journey_green_ci_low"], r["journey_green_ci_high"],
-                                      "share", digits=0, n=r["journey_score_n"], unit="journey ratings")
             lines.append(f"**Watermelon: {humanize(jt)}.** {format_value(r['touchpoint_green_share'], 'share', digits=0)} "
                          f"of its touchpoint ratings are green (n = {format_count(r['touchpoint_ratings_n'])}) but only "
-                         f"{journey} of journey ratings are.")
+                         f"{format_value(r['journey_green_share'], 'share', digits=0)} of its journey ratings are "
+                         f"({format_interval(r['journey_green_ci_low'], r['journey_green_ci_high'], 'share', digits=0)}, "
+                         f"n = {format_count(r['journey_score_n'])} journey ratings).")
         lines += [f"**Two groups of {humanize(jt)} scores.** " + self.separation_sentence(jt) for jt in self.separations]
         if not self.separations and any(b.n for b in self.bimodality.values()):
             lines.append("No journey type has a bimodal score distribution.")
