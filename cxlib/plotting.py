@@ -511,6 +511,12 @@ def plot_agent_funnel(agents: pd.DataFrame, ax=None, *, metric: str = "fcr", tit
         ax.annotate(str(name), (r[f"{metric}_n"], r[metric] * scale), xytext=(4, 2), textcoords="offset points",
                     fontsize=8, color=BAD)
     ax.axhline(a[f"{metric}_team"].iat[0] * scale, color=NEUTRAL, lw=1, ls="--", label="team")
+    funnel = agents.attrs.get("funnel", {}).get(metric)
+    if funnel and np.isfinite(funnel["unit_sd"]) and len(a):
+        n = np.linspace(max(a[f"{metric}_n"].min() * 0.8, 1), a[f"{metric}_n"].max() * 1.2, 100)
+        half = funnel["z"] * np.sqrt(funnel["unit_sd"] ** 2 / n + funnel["tau"] ** 2)
+        ax.plot(n, (funnel["team"] + half) * scale, color=NEUTRAL, lw=1, label="99.8% limits")
+        ax.plot(n, (funnel["team"] - half) * scale, color=NEUTRAL, lw=1)
     ax.set_xlabel("contacts behind the figure (n)")
     ax.set_ylabel(ylabel or metric)
     ax.set_title(title)

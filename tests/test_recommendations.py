@@ -237,3 +237,24 @@ def test_fix_first_drivers_become_ranked_unpriced_actions_after_the_priced_ones(
     wifi = ranked.iloc[1]["evidence"]
     assert "13.0% of the explained variance" in wifi and "95% CI 12.0–14.0%; rank 2–2; n rated = 1,000" in wifi
     assert "ranked, not priced" in wifi
+
+
+def test_the_agent_funnel_plot_draws_the_limits_the_outliers_fall_outside():
+    import matplotlib
+    matplotlib.use("Agg")
+    from cxlib.plotting import plot_agent_funnel
+    rng = np.random.default_rng(5)
+    counts = rng.integers(60, 400, 30)
+    agents = np.repeat([f"A{i}" for i in range(30)], counts)
+    bad = agents == "A7"
+    c = pd.DataFrame({"agent_id": agents, "channel": "call",
+                      "outcome": np.where(rng.random(len(agents)) < np.where(bad, 0.55, 0.88), "resolved", "unresolved")})
+    s = score_agents(c, score=None)
+    ax = plot_agent_funnel(s, metric="fcr")
+    lines = [ln for ln in ax.get_lines() if ln.get_label() == "99.8% limits" or ln.get_label().startswith("_child")]
+    assert len(lines) >= 2                                             # an upper and a lower limit
+    f = s.attrs["funnel"]["fcr"]
+    half = f["z"] * np.sqrt(f["unit_sd"] ** 2 / s["fcr_n"] + f["tau"] ** 2)
+    outside = (s["fcr"] - f["team"]).abs() > half
+    assert outside["A7"] and s.loc["A7", "fcr_outlier"]
+    assert (outside == s["fcr_outlier"]).all()                         # the drawn funnel is the test's funnel

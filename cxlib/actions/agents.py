@@ -104,6 +104,10 @@ def score_agents(contacts: pd.DataFrame, *, agent: str = "agent_id", outcome: st
         out[f"{name}_hi"] = sh["hi"]
         out[f"{name}_team"] = sh.attrs["y0"]
         out[f"{name}_outlier"] = sh["outlier"] & (np.sign(sh["z"]) == worse)
+        # the funnel's shape: a standard error of unit / sqrt(n), widened by the spread between agents
+        out.attrs.setdefault("funnel", {})[name] = {
+            "team": sh.attrs["y0"], "unit_sd": float((se * np.sqrt(m)).median()), "tau": sh.attrs["tau_funnel"],
+            "z": float(stats.norm.ppf(0.5 + FUNNEL_LEVEL / 2))}
     flags = [f"{name}_outlier" for name, *_ in metrics]
     out["outlier"] = out[flags].any(axis=1) if flags else False
     out.attrs["metrics"] = [name for name, *_ in metrics]
