@@ -45,7 +45,7 @@ notebooks: $(STAMP) ## pair every notebook script with its .ipynb (jupytext --sy
 report: $(STAMP) ## run the report for one client: make report CLIENT=demo
 	@if [ "$(CLIENT)" = "demo" ]; then $(MAKE) --no-print-directory $(DEMO_DATA); fi
 	$(PY) -m cxlib report --client $(CLIENT) $(SEED_ARG)
-	$(PY) -m cxlib check-report --client $(CLIENT)
+	$(PY) -m cxlib check-report --client $(CLIENT) --pdf
 
 reports: $(STAMP) $(DEMO_DATA) ## run every configured client's report, in parallel; landing page reports/index.html
 	$(PY) -m cxlib reports $(SEED_ARG)

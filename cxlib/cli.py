@@ -41,10 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     br = sub.add_parser("check-report", help="read every page of a rendered report for what a client should not "
                                              "see (nan, errors, decimal counts, printed progress, empty headings), "
                                              "then open it in headless Chromium with the network cut off; "
-                                             "screenshots go to reports/<client>/screenshots/")
+                                             "screenshots go to reports/<client>/screenshots/ (and, with "
+                                             "--pdf, the whole report to report.pdf)")
     br.add_argument("--client", default="demo")
     br.add_argument("--reports-root", default="reports")
     br.add_argument("--width", type=int, default=1440)
+    br.add_argument("--pdf", action="store_true", help="also print the whole report to reports/<client>/report.pdf")
 
     demo = sub.add_parser("demo", help="generate the demo client's raw files and truth.json")
     demo.add_argument("--out", default="data/demo")
@@ -79,21 +81,24 @@ def main(argv: list[str] | None = None) -> int:
             runs = run_batch(clients, args.data_root, args.reports_root, seed=args.seed, jobs=args.jobs)
             return 1 if any(r.status != "ok" for r in runs) else 0
         elif args.command == "check-report":
-            from cxlib.core.paths import validate_client_name
+            from cxlib.core.paths import run_folder_paths, validate_client_name
             from cxlib.report.browser import check_report, find_chromium
             from cxlib.report.content import check_report_content
             run_dir = Path(args.reports_root) / validate_client_name(args.client)
             problems = check_report_content(run_dir)
             print(f"content check: {len(problems)} problem(s) on the pages of {run_dir}")
             if find_chromium() is None:
-                print("browser check skipped: no chromium on PATH (apt-get install chromium)", file=sys.stderr)
+                print("browser check and PDF skipped: no chromium on PATH (apt-get install chromium)", file=sys.stderr)
                 for p in problems:
                     print(f"problem: {p}", file=sys.stderr)
                 return 1 if problems else 0
-            checks = check_report(run_dir, width=args.width)
+            pdf = run_folder_paths(run_dir).report_pdf if args.pdf else None
+            checks = check_report(run_dir, width=args.width, pdf=pdf)
             problems += [p for c in checks for p in c.problems]
             for c in checks:
                 print(f"{c.page}: {c.images} image(s), {len(c.problems)} problem(s) -> {c.screenshot}")
+            if pdf:
+                print(f"PDF of the whole report: {pdf}")
             for p in problems:
                 print(f"problem: {p}", file=sys.stderr)
             return 1 if problems else 0

@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from cxlib.core.formatting import humanize
+
 PALETTE = ["#1f4e79", "#c0504d", "#9bbb59", "#8064a2", "#4bacc6", "#f79646", "#7f7f7f", "#2c7f6f", "#b8860b"]
 GOOD, BAD, NEUTRAL = "#2c7f6f", "#c0504d", "#7f7f7f"
 
@@ -428,13 +430,30 @@ def plot_odds_ratios(drivers: pd.DataFrame, ax=None, *, top: int = 15, title: st
     d = drivers.head(top).iloc[::-1]
     idx = np.arange(len(d))
     colour = np.where(d["lo"] > 1, BAD, np.where(d["hi"] < 1, GOOD, NEUTRAL))
-    ax.hlines(idx, d["lo"], d["hi"], colors=colour, lw=1.4)
-    ax.scatter(d["odds_ratio"], idx, c=colour, zorder=3)
+    # the axis spans the estimates and their intervals, at most 1/limit to limit: an interval
+    # that runs beyond is cut at the edge and ends in an arrow
+    limit = 50.0
+    left = max(min(d["lo"].min(), d["odds_ratio"].min(), 0.8), 1 / limit)
+    right = min(max(d["hi"].max(), d["odds_ratio"].max(), 1.25), limit)
+    lo, hi = d["lo"].clip(left, right), d["hi"].clip(left, right)
+    ax.hlines(idx, lo, hi, colors=colour, lw=1.4)
+    ax.scatter(d["odds_ratio"].clip(left, right), idx, c=colour, zorder=3)
+    for i, (l_cut, r_cut) in enumerate(zip(d["lo"] < left, d["hi"] > right)):
+        if l_cut:
+            ax.plot(left, i, marker="<", color=colour[i], ms=6)
+        if r_cut:
+            ax.plot(right, i, marker=">", color=colour[i], ms=6)
     ax.axvline(1, color=NEUTRAL, lw=1)
     ax.set_xscale("log")
+    ax.set_xlim(left / 1.15, right * 1.15)
+    decades = np.log10(right / left)
+    subs = tuple(np.arange(1.0, 10.0)) if decades <= 0.8 else (1.0, 2.0, 5.0) if decades <= 2.5 else (1.0,)
+    ax.xaxis.set_major_locator(mticker.LogLocator(base=10, subs=subs, numticks=12))
+    ax.xaxis.set_minor_locator(mticker.LogLocator(base=10, subs=np.arange(2, 10), numticks=12))
+    ax.xaxis.set_minor_formatter(mticker.NullFormatter())
     ax.xaxis.set_major_formatter(mticker.FuncFormatter(lambda v, _: f"{v:g}×"))
-    ax.set_yticks(idx, [_wrap(f"{n} ({p})", 44) for n, p in zip(d.index, d["per"])])
-    ax.set_xlabel("odds ratio for churn (95% CI, log scale)")
+    ax.set_yticks(idx, [_wrap(f"{humanize(n)} ({p})", 44) for n, p in zip(d.index, d["per"])])
+    ax.set_xlabel("odds ratio for churn (95% CI, log scale; arrows: the interval runs on)")
     ax.set_title(title or "What raises and lowers churn")
     return ax
 

@@ -44,7 +44,8 @@ result = ingest_client(config, paths.data_dir)
 write_ingest(result, paths)
 record_metrics(paths.metrics, "ingest", result.metrics())
 tables = result.tables
-headlines = measure_standard_headlines(tables)
+headlines = measure_standard_headlines(tables, scales=config.all_scales(),
+                                       green=config.analysis.green_threshold)
 record_metrics(paths.metrics, "headlines", headlines)
 display(Markdown(format_bullets(describe_standard_headlines(headlines) + result.summary(config.name))))
 
@@ -65,7 +66,7 @@ plot_row_accounting(accounting);
 # Some systems know the customer by another identifier (a phone number, a hashed e-mail address).
 # The client's identities table maps those to customer ids. Per table: rows whose id was already a
 # customer id (*direct*), rows matched through the map (*stitched*), and rows matched by neither
-# (*unmatched*, quarantined as `unknown_customer`).
+# (*unmatched*, quarantined as an unknown customer).
 
 # %%
 if result.identity:
@@ -78,7 +79,7 @@ else:
 # ## Why rows were quarantined
 #
 # Each reason with what it means and up to three example rows (file, line and the offending value).
-# Customer ids are shown as pseudonyms (`privacy.show_identifiers`). The full list, with every raw
+# Customer ids are shown as pseudonyms unless the client's privacy settings allow them. The full list, with every raw
 # row, is in the run folder's `quarantine/` folder, for the analyst only.
 
 # %%

@@ -50,9 +50,12 @@ if has_events:
     dx.write(paths)
     record_metrics(paths.metrics, "journeys", dx.metrics())
     cat = dx.catalogue
+    if not dx.has_paths():
+        display(Markdown(dx.describe_no_paths()))
+        dx = None
 else:
     dx = None
-    display(Markdown("**No events table:** journeys cannot be reconstructed, so this section is empty."))
+    display(Markdown("**No events table:** journeys cannot be reconstructed without events."))
 
 # %% [markdown]
 # ## Summary
@@ -124,7 +127,7 @@ if dx is not None:
 # are where journeys stall.
 
 # %%
-if dx is not None:
+if dx is not None and dx.types:
     display(style_table(top_transitions(dx.steps, dx.types), counts=["n", "journeys"],
                         decimals={"median_wait_days": 1, "p90_wait_days": 1}, hide_index=True))
 
@@ -136,7 +139,7 @@ if dx is not None:
 # back to it.
 
 # %%
-if dx is not None:
+if dx is not None and dx.types:
     loops = summarize_rework(dx.steps[dx.steps["journey_type"].isin(dx.types)], top=5)
     if len(loops):
         display(style_table(loops, counts=["repeats", "journeys"], shares=["share_of_journeys"], hide_index=True))
@@ -162,8 +165,8 @@ if dx is not None and dx.types:
 #
 # For each journey type, the share of touchpoint ratings at or above the client's green threshold
 # beside the share of journey ratings that are green. A type is flagged when its touchpoints are
-# green and its journey red, both at 95% confidence (thresholds in the config:
-# `watermelon_touchpoint_green`, `watermelon_journey_green`).
+# green and its journey red, both at 95% confidence (the thresholds are the client's settings,
+# listed in the appendix of figures).
 
 # %%
 if dx is not None and dx.has_ratings():

@@ -123,7 +123,7 @@ if dx is not None and dx.segments:
         plt.show()
         display(Markdown(dx.top_by_segment(col)))
 elif dx is not None:
-    display(Markdown("*Skipped:* no segment columns are configured (`analysis.drivers.segments`)."))
+    display(Markdown("*Skipped:* the client's settings name no segment columns to compare."))
 
 # %% [markdown]
 # ## Must-haves and delighters
@@ -169,7 +169,7 @@ else:
 # Free-text comments grouped into themes, with the share of commenting detractors and promoters
 # who mention each one (95% intervals). A theme that detractors mention far more often than
 # promoters points at a break. Comments are never shown as written unless the client's privacy
-# settings allow it (`privacy.comments`); excerpts have e-mail addresses, phone numbers and ids masked.
+# settings allow it; excerpts have e-mail addresses, phone numbers and ids masked.
 
 # %%
 commented = comment_frame(tables.get("surveys"))
@@ -196,8 +196,8 @@ if themes is not None and len(themes) and config.privacy.comments != "themes":
 # %% [markdown]
 # ## Why customers say they left
 #
-# Stated reasons, grouped into the classic benchmark categories where the configuration maps them
-# (`analysis.churn.reason_categories`), against the benchmark: 1% die, 3% move away, 5% follow
+# Stated reasons, grouped into the classic benchmark categories where the client's settings map
+# them, against the benchmark: 1% die, 3% move away, 5% follow
 # other relationships, 9% leave for the competition, 14% are dissatisfied with the product and
 # 68% leave because of staff indifference.
 
@@ -219,7 +219,7 @@ else:
 # new customer goes through installation and onboarding), so the rows are not additive. Per churn
 # driver: for the customers who carry it, the churn probability it adds in the model × their
 # revenue × the horizon. Only what the client can act on is priced: journeys and what happened in
-# them, and the customer columns listed in `analysis.churn.actionable`; other customer attributes
+# them, and the customer columns the client's settings name as actionable; other customer attributes
 # (segment, tenure, services) stay in the model as controls.
 
 # %%
@@ -247,9 +247,9 @@ if jm is None and cx.driver_money is None:
 #
 # What would a fix be worth? Each scenario changes one journey (fewer journeys that go wrong, or a
 # higher journey score) and predicts the churners saved, the revenue kept over the horizon and the
-# change in relationship NPS, with 95% intervals. Scenarios are set in
-# `analysis.churn.scenarios`; by default each journey's went-wrong share is halved and each rated
-# journey score rises by one point.
+# change in relationship NPS, with 95% intervals. Unless the client's settings name other
+# scenarios, each journey's went-wrong share falls by the share a fix is assumed to remove (half,
+# by default) and each rated journey score rises by one point.
 
 # %%
 sc = cx.scenarios

@@ -66,21 +66,24 @@ display(Markdown(format_bullets(rx.summary()) or "*No recommendation could be ma
 # %% [markdown]
 # ## The action list
 #
-# Every finding of this report is a candidate action with its evidence, an owner, an effort
-# level and the yearly value of doing it, as a 95% interval. Journey fixes are valued with the
-# went-wrong scenario of the drivers section (churners kept) plus the avoidable contacts of that
-# journey; contact, agent and cost-to-serve actions assume the configured share of the problem is
-# removed. The values overlap, so they do not add up.
+# Every finding of this report is a candidate action with its evidence, the data it rests on,
+# an owner, an effort level and the yearly value of doing it, as a 95% interval. A fix is
+# assumed to remove a share of its problem (half, within a range of a quarter to three
+# quarters, unless the client's settings say otherwise); each value says so, and its interval
+# is widened to carry that range. Journey fixes keep churners (revenue kept); contact, agent
+# and cost-to-serve actions save cost. The values overlap, so they do not add up.
 
 # %%
 priced = rx.priced_actions()
 if len(priced):
     fig, ax = plt.subplots(figsize=(8, 0.45 * len(priced) + 1.2))
-    plot_money(priced.set_index("title"), ax=ax, currency=cur, title="Yearly value of each action",
-               xlabel=f"{cur} per year (95% CI)")
+    plot_money(priced.set_index("title"), ax=ax, currency=cur, title="Value of each action",
+               xlabel=f"{cur} {rx.per} (95% CI, assumption included)")
     plt.show()
 if len(acts):
-    display(style_table(acts[["priority", "title", "owner", "effort", "value", "value_lo", "value_hi", "evidence"]],
+    display(Markdown(rx.describe_values()))
+    display(style_table(acts[["priority", "title", "owner", "effort", "value", "value_lo", "value_hi", "value_kind",
+                              "assumption", "rests_on", "evidence"]],
                         counts=["priority"], money=["value", "value_lo", "value_hi"], hide_index=True))
 else:
     display(Markdown("*No action could be proposed from the tables received.*"))
@@ -149,11 +152,11 @@ if rx.agents is not None and len(rx.agents) and rx.agent_metrics():
     plt.tight_layout()
     plt.show()
     flagged = rx.flagged_agents()
-    display(Markdown(f"**{len(flagged)} flagged agents** of {len(rx.agents)} with at least "
-                     f"{config.analysis.contacts.min_agent_contacts} contacts:"))
-    display(style_table(flagged, shares=[c for c in flagged if c.startswith("fcr")], share_digits=0,
-                        counts=[c for c in flagged if c.startswith("aht") or c in ("contacts", "csat_n")],
-                        decimals={c: 2 for c in flagged if c.startswith("csat") and c != "csat_n"}))
+    display(Markdown(rx.describe_flagged_agents(config.analysis.contacts.min_agent_contacts)))
+    if len(flagged):
+        display(style_table(flagged, shares=[c for c in flagged if c.startswith("fcr")], share_digits=0,
+                            counts=[c for c in flagged if c.startswith("aht") or c in ("contacts", "csat_n")],
+                            decimals={c: 2 for c in flagged if c.startswith("csat") and c != "csat_n"}))
 else:
     display(Markdown("*Skipped:* " + (rx.skipped_about("agent") or
                                       "the agent contacts have no outcome, handle time or rating to score.")))

@@ -69,3 +69,20 @@ def test_table_headers_read_as_words_and_the_callers_frame_is_untouched():
     html = style_table(df, shares=["completion_rate"], counts=["csat_n"]).to_html()
     assert ">completion rate<" in html and ">CSAT n<" in html and ">journey type<" in html
     assert "completion_rate" not in html and df.index.name == "journey_type" and list(df.columns)[0] == "completion_rate"
+
+
+def test_humanize_reads_drivers_columns_and_the_clients_display_names():
+    from cxlib.core.formatting import display_name, humanize, style_table, use_display_names
+    assert humanize("journey: new_install") == "new install (journey)"
+    assert humanize("new_install: went wrong") == "new install: went wrong"
+    assert humanize("aht_s_lo") == "handle time (s) 95% low" and humanize("rw_share") == "relative-weight share"
+    assert humanize("Contract = Month-to-month") == "Contract = Month-to-month"
+    try:
+        use_display_names({"new_install": "New installation", "Value 1": "Billing"})
+        assert humanize("journey: new_install") == "New installation (journey)"
+        assert display_name("Value 1") == "Billing" and display_name("Value 2") == "Value 2"
+        html = style_table(pd.DataFrame({"department": ["Value 1", "Sales"], "n": [3, 4]})).to_html()
+        assert "Billing" in html and "Value 1" not in html
+    finally:
+        use_display_names({})
+    assert humanize("new_install") == "new install"

@@ -52,6 +52,18 @@ def test_share_satisfied_and_too_few_answers():
     assert measure_standard_headlines({"surveys": _surveys([9] * 29)}) == {}          # below 30 answers: no headline
 
 
+def test_csat_is_the_share_at_or_above_the_green_threshold_on_its_scale():
+    scores = [5] * 20 + [4] * 10 + [3] * 6 + [1] * 4
+    h = measure_standard_headlines({"surveys": _surveys(scores, metric="csat", level="touchpoint")})["csat"]
+    assert h["value"] == pytest.approx(30 / 40) and h["lo"] < 0.75 < h["hi"] and h["n"] == 40
+    text = describe_standard_headlines({"csat": h})[0]
+    assert text.startswith("**75.0% of CSAT ratings satisfied**") and "ratings of 4 or 5 on a 1–5 scale" in text
+    assert "mean 4.05" in text and "n = 40 ratings" in text
+    ten = measure_standard_headlines({"surveys": _surveys([9] * 30 + [6] * 10, metric="csat")},
+                                     scales={"csat": (0, 10)}, green={"csat": 8})["csat"]
+    assert ten["value"] == 0.75 and "ratings of 8 to 10 on a 0–10 scale" in describe_standard_headlines({"csat": ten})[0]
+
+
 def test_the_front_page_leads_with_the_standard_figures():
     metrics = {"headlines": measure_standard_headlines({"surveys": _surveys([10] * 20 + [3] * 20)}),
                "drivers": {"importance": {"Wifi": {"share": 0.4, "lo": 0.3, "hi": 0.5, "rank": 1}}, "outcome": "x",

@@ -150,17 +150,21 @@ def test_a_built_wheel_carries_the_notebooks_and_templates_and_finds_them(tmp_pa
 
 def test_the_content_check_names_what_a_client_should_not_see():
     from cxlib.report.content import check_page_content
-    clean = ("<html><head><title>x</title><style>.nan{}</style></head><body><h1>T</h1><h2>Summary</h2>"
-             "<p>12.5% of 80,093 contacts (95% CI 12.2–12.7%).</p><h2>Figures</h2><img src='data:'></body></html>")
+    clean = ("<html><head><title>x</title><style>.nan{}</style></head><body><nav>Client call_center</nav><h1>T</h1>"
+             "<h2>Summary</h2><p>12.5% of 80,093 contacts (95% CI 12.2–12.7%) in 'change_plan' and data_2025.csv.</p>"
+             "<h2>Figures</h2><img src='data:'><table><tr><th>a</th></tr><tr><td>new_install</td></tr></table>"
+             "<footer>client call_center</footer></body></html>")
     assert check_page_content(clean) == []
     bad = ("<html><body><h1>T</h1><h2>Empty¶</h2><h2>Catalogue</h2><table><tr><td>nan</td><td>80,093.0</td>"
            "<td>True</td></tr></table><div data-mime-type='application/vnd.jupyter.stderr'><pre>Fitting ...</pre>"
            "</div><p>Privacy check: 4 page(s) scanned for 0 customer identifiers; none found.</p>"
-           "<p>ValueError: boom</p></body></html>")
+           "<p>ValueError: boom</p><p>The new_install journey (set analysis.cost_per_contact).</p>"
+           "<table><thead><tr><th>agent</th><th>FCR</th></tr></thead><tbody></tbody></table></body></html>")
     problems = " | ".join(check_page_content(bad, "p.html"))
     for expected in ("the heading “Empty” has nothing under it", "a missing value printed as 'nan'",
                      "a count printed with a decimal ('80,093.0')", "a raw boolean ('True')", "printed stderr output",
-                     "a privacy check that checked nothing", "an error or traceback"):
+                     "a privacy check that checked nothing", "an error or traceback",
+                     "a raw identifier ('new_install') in prose", "a table with no rows (columns “agent FCR”)"):
         assert expected in problems, expected
 
 
@@ -175,9 +179,27 @@ def test_sections_that_printed_nothing_are_not_rendered():
                                 v4.new_markdown_cell("## Kept"), v4.new_code_cell("show()", outputs=[out]),
                                 v4.new_markdown_cell("## Skipped"), v4.new_code_cell("skip()", outputs=[
                                     v4.new_output("display_data", data={"text/markdown": "*Skipped:* no events"})]),
+                                v4.new_markdown_cell("## Bullets"), v4.new_code_cell("skip()", outputs=[
+                                    v4.new_output("display_data", data={"text/markdown": "- *Skipped:* a\n- *Skipped:* b"})]),
                                 v4.new_markdown_cell("## Text only\n\nNo code")])
     kept = [c.source.splitlines()[0] for c in prune_empty_sections(nb).cells if c.cell_type == "markdown"]
     assert kept == ["# Title", "## Kept", "## Text only"]
+
+
+def test_a_page_with_nothing_to_show_is_named_with_its_reason(tmp_path):
+    import nbformat
+    from cxlib.report.pages import describe_empty_page
+    v4 = nbformat.v4
+    note = v4.new_output("display_data", data={"text/markdown": "**No events table:** journeys cannot be rebuilt."})
+    skipped = v4.new_output("display_data", data={"text/markdown": "*Skipped:* nothing"})
+    empty = v4.new_notebook(cells=[v4.new_markdown_cell("# Journeys\n\nIntro"), v4.new_code_cell("a", outputs=[note]),
+                                   v4.new_markdown_cell("## Summary"), v4.new_code_cell("b", outputs=[skipped])])
+    full = v4.new_notebook(cells=[*empty.cells[:2], v4.new_markdown_cell("## Map"), v4.new_code_cell("c", outputs=[
+        v4.new_output("display_data", data={"image/png": "iVBORw0KGgo="})])])
+    for name, nb in (("empty", empty), ("full", full)):
+        (tmp_path / f"{name}.ipynb").write_text(nbformat.writes(nb))
+    assert describe_empty_page(tmp_path / "empty.ipynb") == "No events table: journeys cannot be rebuilt."
+    assert describe_empty_page(tmp_path / "full.ipynb") is None
 
 
 def test_stderr_stays_off_client_pages_and_goes_to_the_console(tmp_path, capsys):

@@ -258,3 +258,57 @@ def test_the_agent_funnel_plot_draws_the_limits_the_outliers_fall_outside():
     outside = (s["fcr"] - f["team"]).abs() > half
     assert outside["A7"] and s.loc["A7", "fcr_outlier"]
     assert (outside == s["fcr_outlier"]).all()                         # the drawn funnel is the test's funnel
+
+
+def test_the_fix_assumption_widens_a_measured_interval_to_its_range():
+    from cxlib.actions.ranking import FixAssumption, propose_contact_actions
+    fix = FixAssumption(0.5, 0.25, 0.75)
+    assert fix.apply(100.0, 80.0, 120.0) == (50.0, 20.0, 90.0)
+    assert fix.widen(50.0, 40.0, 60.0) == (50.0, 20.0, 90.0)
+    assert fix.describe("these contacts") == "assumes the fix removes 50% of these contacts (range 25%–75%)"
+    root = pd.DataFrame({"avoidable_cause": ["repeat"], "root_cause": ["billing error"], "journey_type": [None],
+                         "avoidable": [400], "share_all": [0.04], "share_all_lo": [0.035], "share_all_hi": [0.045],
+                         "cost_per_year": [2000.0], "owner": ["Billing"]})
+    (a,) = propose_contact_actions(root, currency="EUR", fix=fix)
+    assert a["value"] == pytest.approx(1000.0) and a["value_kind"] == "cost saved"
+    assert a["value_lo"] < 0.25 * 2000 < a["value_hi"] and a["value_hi"] > 0.75 * 2000   # range and Poisson error
+    assert a["assumption"].startswith("assumes the fix removes 50%")
+
+
+def test_the_fix_share_must_lie_in_its_range():
+    from cxlib.core.config import RecommendationSettings
+    with pytest.raises(ValueError, match="must hold fix_share"):
+        RecommendationSettings(fix_share=0.9, fix_share_range=(0.2, 0.6))
+
+
+def test_a_period_is_annualised_only_from_the_minimum_span():
+    from cxlib.core.period import Period, measure_period
+    assert Period(days=30, min_days=56).factor == 1.0 and Period(days=30).label == "over the 30 days observed"
+    assert "fewer than the 56" in Period(days=30).note()
+    assert Period(days=100).factor == pytest.approx(3.6525) and Period(days=100).label == "a year"
+    assert "extrapolated from the 100 days" in Period(days=100).note() and Period(days=400).note() is None
+    ts = pd.Series(pd.to_datetime(["2025-01-01", "2025-01-11"]))
+    assert measure_period(ts, min_days=7).days == pytest.approx(10) and measure_period(ts, min_days=7).annualised
+
+
+@pytest.mark.parametrize("width", [(0.5, 3.0), (0.05, 12000.0), (0.9, 1.2)])
+def test_the_odds_ratio_axis_labels_never_overlap(width):
+    """Whatever the spread of the intervals (one running to 12,000), the x tick labels are
+    apart and the axis stays within 1/50 to 50, an interval beyond it cut with an arrow."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from cxlib.plotting import plot_odds_ratios
+    lo, hi = width
+    d = pd.DataFrame({"odds_ratio": [np.sqrt(lo * hi), 1.1, 0.8], "lo": [lo, 0.9, 0.6], "hi": [hi, 1.3, 0.95],
+                      "per": "yes vs no"}, index=["move_home: went wrong", "segment = business", "tenure"])
+    fig, ax = plt.subplots(figsize=(8, 3))
+    plot_odds_ratios(d, ax=ax)
+    fig.canvas.draw()
+    boxes = [t.get_window_extent() for t in ax.get_xticklabels() if t.get_text() and t.get_visible()
+             and ax.get_xlim()[0] <= t.get_position()[0] <= ax.get_xlim()[1]]
+    assert len(boxes) >= 2
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    assert ax.get_xlim()[0] >= 1 / 50 / 1.2 and ax.get_xlim()[1] <= 50 * 1.2
+    assert "move home: went wrong (yes vs no)" in [t.get_text() for t in ax.get_yticklabels()]
+    plt.close(fig)

@@ -1,5 +1,6 @@
 """The contact cascade, value-based service and the action list recover what the demo
 generator planted (full-size demo, seed 42)."""
+import pandas as pd
 import pytest
 
 from cxlib.journeys.stats import flag_went_wrong
@@ -78,7 +79,10 @@ def test_journey_kpis_have_owners_and_targets(recommendations, demo_journeys):
 def test_summary_and_priorities_are_sentences_with_intervals(recommendations):
     r = recommendations
     top = r.list_priorities(3)
-    assert len(top) == 3 and all("95% CI" in p and " a year." in p for p in top)
+    assert len(top) == 3 and all("95% CI" in p and " a year" in p for p in top)
+    for p, (_, a) in zip(top, r.actions.head(3).iterrows()):
+        assert f"of {a['value_kind']} a year" in p
+        assert ("assumed: the fix removes" in p) == bool(a["assumption"])
     assert top[0].startswith(f"**{r.actions['title'].iat[0]}**")
     lines = r.summary()
     share = f"{r.avoidable['share_all']:.1%}"
@@ -90,3 +94,31 @@ def test_summary_and_priorities_are_sentences_with_intervals(recommendations):
 def test_journey_evidence_cites_the_journey_findings(recommendations):
     move = recommendations.actions[recommendations.actions["journey_type"] == "move"]
     assert move["evidence"].str.contains("watermelon:").any()
+
+
+def test_assumed_values_say_so_and_their_intervals_carry_the_assumption(recommendations):
+    """Every priced action of the demo rests on the share a fix removes: it says so, and its
+    interval is at least as wide as the assumption's range times the measured value."""
+    a = recommendations.actions
+    priced = a[a["value"].notna()]
+    assert len(priced) >= 5 and priced["assumption"].str.startswith("assumes the fix removes").all()
+    assert (priced["value_lo"] <= 0.5 * priced["value"] + 1e-9).all()      # low end of the range: 25% against 50%
+    assert (priced["value_hi"] >= 1.5 * priced["value"] - 1e-9).all()      # high end: 75% against 50%
+    assert set(priced["value_kind"]) <= {"revenue kept", "cost saved", "revenue kept and cost saved"}
+    assert priced["rests_on"].str.len().gt(0).all()
+    assert "not on the same scale" in recommendations.describe_values()
+
+
+def test_a_short_extract_is_not_annualised(demo_journeys):
+    """Five days of events: the avoidable-contact cost is over the days observed, not a year."""
+    d = demo_journeys
+    ev = d["tables"]["events"]
+    t0 = ev["timestamp"].min() + (ev["timestamp"].max() - ev["timestamp"].min()) / 2
+    short = ev[(ev["timestamp"] >= t0) & (ev["timestamp"] < t0 + pd.Timedelta(days=5))]
+    rx = diagnose_recommendations(d["config"], customers=d["tables"]["customers"], events=short, surveys=None,
+                                  journeys=None, steps=None, as_of=d["as_of"], seed=1)
+    assert rx.per_year == 1.0 and rx.per.startswith("over the") and "days observed" in rx.per
+    avoid = next(line for line in rx.summary() if line.startswith("**Avoidable contacts:**"))
+    assert avoid.endswith(f"{rx.per}.") and "a year" not in avoid
+    assert any(line.startswith("*Period:* the data cover") for line in rx.summary())
+    assert rx.metrics()["money_per"] == rx.per

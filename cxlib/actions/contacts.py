@@ -163,13 +163,6 @@ def classify_avoidable_contacts(events: pd.DataFrame, *, window_days: float = 7,
     return out[is_agent.to_numpy()].reindex(events.index[events[agent_contact].astype(bool).to_numpy()])
 
 
-def events_per_year(events: pd.DataFrame, *, timestamp: str = "timestamp") -> float:
-    """Factor that turns counts over the event log's span into counts per year."""
-    t = pd.to_datetime(events[timestamp])
-    days = (t.max() - t.min()).total_seconds() / 86400 if len(t) else 0
-    return 365.25 / max(days, 1.0)
-
-
 def summarize_avoidable(contacts: pd.DataFrame, *, by: str | list[str] | None = None, per_year: float = 1.0,
                         cause: str = "avoidable_cause", cost: str = "contact_cost") -> pd.DataFrame:
     """Avoidable agent contacts overall (``by`` None) or per group with any: the group's

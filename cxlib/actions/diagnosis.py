@@ -14,8 +14,9 @@ import pandas as pd
 from cxlib.actions import ranking as act
 from cxlib.actions.agents import count_caused_repeats, score_agents
 from cxlib.core.config import ClientConfig
+from cxlib.core.period import measure_period
 from cxlib.core.formatting import format_count, format_estimate, format_interval, format_value, is_known
-from cxlib.actions.contacts import (classify_avoidable_contacts, events_per_year, flag_agent_contacts, link_journeys,
+from cxlib.actions.contacts import (classify_avoidable_contacts, flag_agent_contacts, link_journeys,
                        link_touchpoint_scores, measure_self_service, price_contacts, summarize_avoidable)
 from cxlib.journeys.stats import assign_owners, find_failure_signature
 from cxlib.journeys.reconstruct import UNCLASSIFIED
@@ -29,6 +30,9 @@ from cxlib.actions.value import (estimate_cost_to_serve, explain_unprofitable, s
 class RecommendationDiagnosis:
     currency: str = ""
     per_year: float = 1.0
+    per: str = "a year"                        # what counts and money are per: a year, or the days observed
+    period_note: str | None = None             # extrapolated, or too short to annualise
+    margin: float | None = None                # gross margin that values revenue kept (None: revenue)
     contacts: pd.DataFrame | None = None       # agent contacts with avoidable cause and root cause
     avoidable: dict | None = None              # overall share and cost
     by_cause: pd.DataFrame | None = None
@@ -56,7 +60,8 @@ class RecommendationDiagnosis:
         actions = [] if self.actions is None else [
             {"title": r["title"], "owner": r["owner"], "priority": int(r["priority"]), "value": num(r["value"]),
              "value_lo": num(r["value_lo"]), "value_hi": num(r["value_hi"]), "evidence": r["evidence"],
-             "effort": r["effort"], "kind": r["kind"], "journey_type": r["journey_type"], "section": r["section"]}
+             "effort": r["effort"], "kind": r["kind"], "journey_type": r["journey_type"], "section": r["section"],
+             "value_kind": r["value_kind"], "assumption": r["assumption"], "rests_on": r["rests_on"]}
             for _, r in self.actions.iterrows()]
         u = self.unprofitable or {}
         return {"avoidable_share": num(a.get("share_all")), "avoidable_share_lo": num(a.get("share_all_lo")),
@@ -67,16 +72,32 @@ class RecommendationDiagnosis:
                 "unprofitable_share": num(u.get("share")), "unprofitable_share_lo": num(u.get("lo")),
                 "unprofitable_share_hi": num(u.get("hi")), "customers": u.get("n"),
                 "agent_outliers": [] if self.agents is None else sorted(self.agents.index[self.agents["outlier"]]),
-                "currency": self.currency, "actions": actions, "skipped": list(self.skipped)}
+                "currency": self.currency, "money_per": self.per, "period_note": self.period_note,
+                "actions": actions, "skipped": list(self.skipped)}
 
     def list_priorities(self, top: int = 5) -> list[str]:
-        """The ``top`` actions as sentences: title, owner, effort and yearly value with its interval."""
+        """The ``top`` actions as sentences: title, owner, effort, value with its interval and
+        what kind of value it is, and the assumption it rests on."""
         if self.actions is None:
             return []
         return [f"**{a['title']}** (owner: {a['owner'] or 'to be assigned'}; effort: {a['effort']}): "
-                + (f"{format_estimate(a['value'], a['value_lo'], a['value_hi'], 'money', currency=self.currency)} a year."
-                   if is_known(a["value"]) else "not priced (it rests on survey data alone), ranked by importance.")
-                for _, a in self.actions.head(top).iterrows()]
+                + describe_action_value(a, self.currency, self.per) for _, a in self.actions.head(top).iterrows()]
+
+    def describe_values(self) -> str:
+        """How to read the values: the period they are over, what they assume, and whether
+        revenue kept and cost saved are on one scale."""
+        out = []
+        if self.period_note:
+            out.append(self.period_note[0].upper() + self.period_note[1:] + ".")
+        if self.actions is not None and len(self.actions):
+            kinds = set(" and ".join(self.actions["value_kind"].dropna()).split(" and ")) - {""}
+            if self.actions["assumption"].astype(bool).any():
+                out.append("Values marked *assumed* rest on the share of the problem a fix removes; their intervals "
+                           "are widened to carry that assumption's range.")
+            if "revenue kept" in kinds and "cost saved" in kinds:
+                out.append("Revenue kept is revenue, not profit: it is not on the same scale as cost saved, and the "
+                           "client's gross margin would put the two on one scale.")
+        return " ".join(out)
 
     def priced_actions(self) -> pd.DataFrame:
         """The actions with a yearly value (the others rest on survey data alone)."""
@@ -92,7 +113,8 @@ class RecommendationDiagnosis:
                          f"{format_count(v['contacts'])} agent contacts "
                          f"({format_interval(v['share_all_lo'], v['share_all_hi'], 'share', digits=1)}) should not have "
                          f"been needed; they cost "
-                         f"{format_estimate(v['cost_per_year'], v['cost_lo'], v['cost_hi'], 'money', currency=cur)} a year.")
+                         f"{format_estimate(v['cost_per_year'], v['cost_lo'], v['cost_hi'], 'money', currency=cur)} "
+                         f"{self.per}.")
         if self.unprofitable:
             u = self.unprofitable
             lines.append(f"**Unprofitable customers:** "
@@ -102,6 +124,8 @@ class RecommendationDiagnosis:
             out = self.metrics()["agent_outliers"]
             lines.append(f"**Agents:** {len(out)} of {len(self.agents)} scored agents lie outside the team's 99.8% range"
                          + (f": {', '.join(out)}." if out else "."))
+        if self.period_note:
+            lines.append(f"*Period:* {self.period_note}.")
         return lines + [f"*Not analysed:* {x}." for x in self.skipped]
 
     def describe_self_service_risk(self) -> str:
@@ -121,11 +145,32 @@ class RecommendationDiagnosis:
         """The agent metrics that were scored (fcr, aht_s, csat)."""
         return list(self.agents.attrs.get("metrics", [])) if self.agents is not None else []
 
+    def describe_flagged_agents(self, min_contacts: int) -> str:
+        """'**3 flagged agents** of 60 with at least 30 contacts:', or that none lies outside."""
+        k, n = int(self.agents["outlier"].sum()), len(self.agents)
+        if not k:
+            return (f"No agent of the {format_count(n)} with at least {format_count(min_contacts)} contacts lies "
+                    "outside the limits: the differences between them are within the normal spread.")
+        return f"**{format_count(k)} flagged agents** of {format_count(n)} with at least {format_count(min_contacts)} contacts:"
+
     def flagged_agents(self) -> pd.DataFrame:
         """The agents outside the funnel limits, with their raw and shrunk figures."""
         cols = [c for c in ["contacts", "fcr", "fcr_shrunk", "fcr_lo", "fcr_hi", "aht_s", "aht_s_shrunk", "csat",
                             "csat_n", "csat_shrunk"] if c in self.agents]
         return self.agents.loc[self.agents["outlier"], cols]
+
+
+def describe_action_value(action, currency: str, per: str = "a year") -> str:
+    """'EUR 71k (95% CI EUR 63k–EUR 80k) of revenue kept a year, assumed: the fix removes 50% ...'
+    or 'not priced (it rests on survey data alone), ranked by importance.' for one action
+    (a row of the action list or its record in the report's figures)."""
+    if not is_known(action.get("value")):
+        why = "it rests on survey data alone" if action.get("rests_on") == "survey ratings" else \
+            "what it would save could not be measured"
+        return f"not priced ({why}), ranked by importance."
+    kind = f" of {action['value_kind']}" if action.get("value_kind") else ""
+    text = f"{format_estimate(action['value'], action['value_lo'], action['value_hi'], 'money', currency=currency)}{kind} {per}"
+    return text + (f"; assumed: {action['assumption'].removeprefix('assumes ')}." if action.get("assumption") else ".")
 
 
 def _journey_findings(findings: list[dict]) -> dict[str, list[str]]:
@@ -172,7 +217,8 @@ def diagnose_recommendations(config: ClientConfig, *, customers: pd.DataFrame | 
             ev["segment"] = ev["customer_id"].map(customers.drop_duplicates("customer_id")
                                                   .set_index("customer_id")["segment"])
         ev["score"] = link_touchpoint_scores(ev, surveys)
-        dx.per_year = events_per_year(ev)
+        period = measure_period(ev["timestamp"], min_days=a.min_annualise_days)
+        dx.per_year, dx.per, dx.period_note = period.factor, period.label, period.note()
         if not ev["agent_contact"].any():
             dx.skipped.append("avoidable contacts and agents: no agent contacts (no agent ids and no call, chat, "
                               "e-mail or store events)")
@@ -191,7 +237,7 @@ def diagnose_recommendations(config: ClientConfig, *, customers: pd.DataFrame | 
                                   "contacts and failure demand cannot be seen (a share would be zero by construction)")
             else:
                 if not a.cost_per_contact and ("cost" not in c or c["cost"].isna().all()):
-                    dx.skipped.append("contact costs: no cost column and no analysis.cost_per_contact in the config")
+                    dx.skipped.append("contact costs: the events carry no cost and the client's settings give no cost per contact")
                 _summarize_avoidable(dx, c)
             say("self-service fit and agents ...", flush=True)
             dx.self_service = measure_self_service(ev, containment_days=cs.containment_days, per_year=dx.per_year)
@@ -211,9 +257,10 @@ def diagnose_recommendations(config: ClientConfig, *, customers: pd.DataFrame | 
             dx.unprofitable_drivers = explain_unprofitable(dx.value, customers, attributes=attrs)
             dx.tiers = suggest_service_tiers(dx.value, customers)
         else:
-            dx.skipped.append("value-based service: the customer table has no monthly_revenue")
-    dx.actions = _rank(dx, scenarios or [], journey_findings or [], driver_priorities or [], owners,
-                       rs.fix_share, seed)
+            dx.skipped.append("value-based service: the customer table has no monthly revenue")
+    dx.margin = rs.gross_margin
+    fix = act.FixAssumption(rs.fix_share, *rs.fix_share_range)
+    dx.actions = _rank(dx, scenarios or [], journey_findings or [], driver_priorities or [], owners, fix, seed)
     return dx
 
 
@@ -232,21 +279,22 @@ def _summarize_avoidable(dx: RecommendationDiagnosis, c: pd.DataFrame) -> None:
 
 
 def _rank(dx: RecommendationDiagnosis, scenarios: list[dict], findings: list[dict], priorities: list[dict],
-          owners: dict, fix_share: float, seed: int) -> pd.DataFrame:
-    cur = dx.currency
+          owners: dict, fix: act.FixAssumption, seed: int) -> pd.DataFrame:
+    cur, per = dx.currency, dx.per
     cands = []
     if dx.signature is not None:
         cat = pd.DataFrame(index=sorted(owners))
         cands += act.propose_journey_actions(dx.signature, cat, scenarios, dx.by_journey, owners, currency=cur,
-                                             fix_share=fix_share, journey_findings=_journey_findings(findings))
+                                             fix=fix, margin=dx.margin, journey_findings=_journey_findings(findings),
+                                             per=per)
     if dx.by_root is not None:
-        cands += act.propose_contact_actions(dx.by_root, currency=cur, fix_share=fix_share)
-    cands += act.propose_self_service_actions(dx.self_service, currency=cur)
+        cands += act.propose_contact_actions(dx.by_root, currency=cur, fix=fix, per=per)
+    cands += act.propose_self_service_actions(dx.self_service, currency=cur, fix=fix, per=per)
     if dx.agents is not None:
         owner = dx.contacts.loc[dx.contacts["agent_id"].isin(dx.agents.index[dx.agents["outlier"]]), "department"]
-        cands += act.propose_agent_action(dx.agents, dx.caused_repeats, currency=cur, fix_share=fix_share,
+        cands += act.propose_agent_action(dx.agents, dx.caused_repeats, currency=cur, fix=fix,
                                           owner=owner.mode().iat[0] if len(owner) else None)
     if dx.value is not None:
-        cands += act.propose_value_action(dx.value, dx.unprofitable, currency=cur, fix_share=fix_share, seed=seed)
+        cands += act.propose_value_action(dx.value, dx.unprofitable, currency=cur, fix=fix, seed=seed)
     cands += act.propose_driver_actions(priorities)
     return act.rank_actions(cands)

@@ -185,8 +185,8 @@ class ChurnSettings(_Strict):
         default_factory=dict, description="Raw churn reason -> benchmark category (Died, Moved, Other relationships, "
         "Competition, Product dissatisfaction, Staff attitude). Unmapped reasons keep their own name.")
     scenarios: list[Scenario] = Field(
-        default_factory=list, description="Improvement scenarios to price; default: halve the went-wrong share of "
-        "each journey type, and +1 point on each journey score that is a driver.")
+        default_factory=list, description="Improvement scenarios to price; default: cut the went-wrong share of "
+        "each journey type by recommendations.fix_share, and +1 point on each journey score that is a driver.")
 
 
 class ContactRule(_Strict):
@@ -219,12 +219,27 @@ class ContactSettings(_Strict):
 
 class RecommendationSettings(_Strict):
     fix_share: float = Field(
-        default=0.5, gt=0, le=1, description="Share of a problem an action is assumed to remove when its value is "
-        "priced (avoidable contacts, agent gaps, cost-to-serve gaps).")
+        default=0.5, gt=0, le=1, description="The one assumption behind priced actions: the share of a problem a fix "
+        "removes (the went-wrong journeys of a journey fix, avoidable contacts, agent gaps, cost-to-serve gaps, and the "
+        "agent contacts that move to self-service). Values resting on it are labelled as assumed.")
+    fix_share_range: tuple[float, float] = Field(
+        default=(0.25, 0.75), description="The plausible range of fix_share; an assumed value's interval is widened to "
+        "carry it (its low end at the range's low end, its high end at the range's high end).")
+    gross_margin: float | None = Field(
+        default=None, gt=0, le=1, description="Share of revenue that is margin. When set, revenue kept is valued at "
+        "its margin, on the same scale as cost saved; when not, the action list says revenue and cost savings differ.")
     kpi_targets: dict[str, dict[str, float]] = Field(
         default_factory=dict, description="Benchmark targets per journey type and KPI (completion, days_to_complete, "
         "first_time_right, handoffs, repeat_contacts, journey_score, churn_in_window); default: the best segment.")
     top: int = Field(default=5, ge=1, description="Number of priorities the executive summary shows.")
+
+    @model_validator(mode="after")
+    def _range_holds_the_share(self):
+        lo, hi = self.fix_share_range
+        if not 0 < lo <= self.fix_share <= hi <= 1:
+            raise ValueError(f"fix_share_range {list(self.fix_share_range)} must hold fix_share {self.fix_share} "
+                             "and lie within (0, 1]")
+        return self
 
 
 class Analysis(_Strict):
@@ -246,6 +261,9 @@ class Analysis(_Strict):
     cost_per_contact: dict[str, float] = Field(default_factory=dict, description="Cost per contact by canonical channel.")
     service_cost_monthly: float = Field(default=0, ge=0, description="Fixed cost to serve one customer per month, besides contacts.")
     revenue_horizon_months: int = Field(default=12, gt=0, description="Horizon for revenue at risk.")
+    min_annualise_days: float = Field(
+        default=56, gt=0, description="Counts and money are turned into figures a year only when the data cover at "
+        "least this many days (default 8 weeks); below it they are stated over the days observed.")
     contacts: ContactSettings = Field(default_factory=ContactSettings,
                                       description="Avoidable contacts, self-service fit and agent scoring.")
     recommendations: RecommendationSettings = Field(default_factory=RecommendationSettings,
@@ -292,6 +310,10 @@ class ClientConfig(_Strict):
     analysis: Analysis = Field(default_factory=Analysis, description="Settings the analysis notebooks read.")
     privacy: PrivacySettings = Field(default_factory=PrivacySettings,
                                      description="What personal data may appear in the report.")
+    display_names: dict[str, str] = Field(
+        default_factory=dict, description="Names the report shows instead of raw values: journey types, drivers, "
+        "departments, contact reasons or codes (e.g. {new_install: New installation, 'Value 1': Billing}). Without "
+        "one, a raw name is shown in words (underscores as spaces).")
 
     @field_validator("timezone")
     @classmethod

@@ -85,14 +85,45 @@ def format_share(p, ci: tuple[float, float], n: int | None = None, digits: int =
     return format_estimate(p, ci[0], ci[1], "share", digits=digits, n=n)
 
 
-ACRONYMS = {"nps": "NPS", "csat": "CSAT", "ces": "CES", "fcr": "FCR", "ivr": "IVR", "kpi": "KPI"}
+ACRONYMS = {"nps": "NPS", "csat": "CSAT", "ces": "CES", "fcr": "FCR", "ivr": "IVR", "kpi": "KPI", "auc": "AUC",
+            "bic": "BIC"}
+WORDS = {"aht": "handle time", "rw": "relative-weight", "shapley": "Shapley", "diff": "difference", "ΔBIC": "BIC gain"}
+SUFFIXES = {"lo": "95% low", "hi": "95% high"}
+LEVELS = ("journey", "touchpoint", "relationship")
+_DISPLAY_NAMES: dict[str, str] = {}
+
+
+def use_display_names(names: dict[str, str] | None) -> None:
+    """Set the client's display names (raw value -> label, from the config's ``display_names``)
+    that :func:`humanize` and :func:`style_table` use from now on in this process."""
+    _DISPLAY_NAMES.clear()
+    _DISPLAY_NAMES.update({str(k): str(v) for k, v in (names or {}).items()})
+
+
+def display_name(value) -> str:
+    """The client's display name for a raw value, else the value unchanged."""
+    return _DISPLAY_NAMES.get(str(value), str(value))
 
 
 def humanize(name) -> str:
-    """A raw identifier as words for prose: 'new_install' -> 'new install', 'relationship nps' ->
-    'relationship NPS'."""
-    words = str(name).replace("_", " ").split(" ")
-    return " ".join(ACRONYMS.get(w.lower(), w) for w in words)
+    """A raw identifier as words for prose: the client's display name when it has one, else
+    'new_install' -> 'new install', 'relationship nps' -> 'relationship NPS', 'aht_s_lo' ->
+    'handle time (s) 95% low'; 'journey: new_install' is read part by part."""
+    text = str(name)
+    if text in _DISPLAY_NAMES:
+        return _DISPLAY_NAMES[text]
+    if ": " in text:
+        head, rest = text.split(": ", 1)
+        if head in LEVELS:    # a driver named by its survey level: 'journey: new_install' -> 'new install (journey)'
+            return f"{humanize(rest)} ({head})"
+        return f"{humanize(head)}: {humanize(rest)}"
+    if " = " in text:
+        return " = ".join(humanize(part) for part in text.split(" = ", 1))
+    words = text.replace("_", " ").split(" ")
+    suffix = SUFFIXES.get(words[-1]) if len(words) > 1 else None
+    words = words[:-1] if suffix else words
+    out = [("(s)" if w == "s" and i else WORDS.get(w, ACRONYMS.get(w.lower(), w))) for i, w in enumerate(words)]
+    return " ".join(out + ([suffix] if suffix else []))
 
 
 def format_bullets(lines) -> str:
@@ -115,6 +146,10 @@ def style_table(df, *, counts=(), shares=(), money=(), decimals: dict | None = N
             for c, d in (decimals or {}).items() if c in cols}
     df = df.rename_axis(index=[humanize(n) if n else n for n in df.index.names],   # a copy, not the caller's
                         columns=humanize(df.columns.name) if df.columns.name else None)
+    if _DISPLAY_NAMES:
+        from pandas.api.types import is_string_dtype
+        texts = [c for c in df.columns if c not in fmt and (df[c].dtype == object or is_string_dtype(df[c]))]
+        df = df.assign(**{c: df[c].map(lambda v: _DISPLAY_NAMES.get(v, v) if isinstance(v, str) else v) for c in texts})
     styler = df.style.format(fmt, na_rep="–", escape="html") \
         .format_index(lambda v: humanize(v) if isinstance(v, str) else v, escape="html", axis=0) \
         .format_index(humanize, escape="html", axis=1)

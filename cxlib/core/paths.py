@@ -156,6 +156,11 @@ class ClientPaths:
         return self.run_dir / "screenshots"
 
     @property
+    def report_pdf(self) -> Path:
+        """The whole report (summary, then each section) as one PDF, printed by Chromium."""
+        return self.run_dir / "report.pdf"
+
+    @property
     def log(self) -> Path:
         """The console output of a batch run (beside the run folder)."""
         return self.run_dir.parent / f"{self.client}.log"

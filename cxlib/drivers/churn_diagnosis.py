@@ -18,8 +18,8 @@ from cxlib.core.jsonio import write_json
 from cxlib.core.paths import ClientPaths
 from cxlib.journeys.stats import estimate_baseline_churn, flag_went_wrong
 from cxlib.journeys.reconstruct import UNCLASSIFIED
-from cxlib.drivers.money import (estimate_failure_effect, estimate_journey_revenue_at_risk, simulate_failure_reduction,
-                                simulate_score_rise)
+from cxlib.drivers.money import (estimate_failure_effect, estimate_journey_revenue_at_risk, measure_journey_period,
+                                 simulate_failure_reduction, simulate_score_rise)
 
 
 TOO_UNCERTAIN = 10   # an odds ratio whose interval spans more than this factor is not sized in prose
@@ -39,6 +39,7 @@ class ChurnDiagnosis:
     currency: str = ""
     horizon_months: int = 12
     per: str = "a year"          # the period money figures are per: a year, or the churn flag's unknown period
+    journey_per: str = "a year"  # what journey volumes are per: a year, or the days the journeys cover
     skipped: list[str] = field(default_factory=list)
 
     def metrics(self) -> dict:
@@ -69,25 +70,27 @@ class ChurnDiagnosis:
             risers = raises[sized].head(3)
             if len(risers):
                 lines.append("**Biggest churn raisers:** " + "; ".join(
-                    f"{d} (odds × {r['odds_ratio']:.1f}, {format_interval(r['lo'], r['hi'], digits=1)})"
+                    f"{humanize(d)} (odds × {r['odds_ratio']:.1f}, {format_interval(r['lo'], r['hi'], digits=1)})"
                     for d, r in risers.iterrows()) + ".")
             if (~sized).any():
                 lines.append("Raise churn, but too uncertain to size (the interval spans more than a factor of "
-                             f"{TOO_UNCERTAIN}): " + ", ".join(raises.index[~sized]) + ".")
+                             f"{TOO_UNCERTAIN}): " + ", ".join(map(humanize, raises.index[~sized])) + ".")
         if self.journey_money is not None and len(self.journey_money):
             r = self.journey_money.iloc[0]
             lines.append(f"**Most revenue at risk:** {humanize(self.journey_money.index[0])}, "
-                         f"{money(r['value'], r['lo'], r['hi'])} over {self.horizon_months} months per year of journeys.")
+                         f"{money(r['value'], r['lo'], r['hi'])} over {self.horizon_months} months for the journeys of "
+                         f"{self.journey_per}.")
         priced = self.priced_drivers()
         if priced is not None and len(priced):
             r = priced.iloc[0]
-            lines.append(f"**Churn driver with the most revenue at risk:** {priced.index[0]}, "
+            lines.append(f"**Churn driver with the most revenue at risk:** {humanize(priced.index[0])}, "
                          f"{money(r['value'], r['lo'], r['hi'])} {self.per} ({format_count(r['customers'])} customers "
                          "carry it).")
         if self.scenarios is not None and len(self.scenarios):
             best = self.scenarios.sort_values("revenue_kept", ascending=False).iloc[0]
-            lines.append(f"**Best-paying scenario:** {best.name}: "
-                         f"{money(best['revenue_kept'], best['revenue_kept_lo'], best['revenue_kept_hi'])} kept per year.")
+            lines.append(f"**Best-paying scenario:** {humanize(best.name)}: "
+                         f"{money(best['revenue_kept'], best['revenue_kept_lo'], best['revenue_kept_hi'])} kept "
+                         f"{self.journey_per}.")
         return lines + [f"*Skipped:* {x}" for x in self.skipped]
 
     def priced_drivers(self) -> pd.DataFrame | None:
@@ -140,13 +143,15 @@ class ChurnDiagnosis:
         write_json(paths.scenarios, self.scenario_records() or [])
 
 
-def _default_scenarios(journeys: pd.DataFrame, driver_names: list[str]) -> list[dict]:
+def _default_scenarios(journeys: pd.DataFrame, driver_names: list[str], fix_share: float = 0.5) -> list[dict]:
+    """Cut the went-wrong share of each journey type by ``fix_share`` (the report's one
+    assumption of what a fix removes), and +1 point on each journey score that is a driver."""
     out = []
     typed = journeys[journeys["journey_type"] != UNCLASSIFIED]
     wrong = flag_went_wrong(typed).groupby(typed["journey_type"]).mean()
     for jt, share in wrong.items():
         if 0.05 <= share <= 0.95:
-            out.append({"journey": jt, "wrong_share_to": round(share / 2, 3)})
+            out.append({"journey": jt, "wrong_share_to": round(share * (1 - fix_share), 3)})
     for jt in sorted(set(typed["journey_type"])):
         if f"journey: {jt}" in driver_names or jt in driver_names:
             out.append({"journey": jt, "score_change": 1.0})
@@ -231,7 +236,7 @@ def diagnose_churn(customers: pd.DataFrame | None, config: ClientConfig, *, jour
                                                           per_year=per_year)
         dx.driver_money["actionable"] = flag_actionable(dx.driver_money.index, dx.info["controls"], s.actionable)
     elif dx.model is not None:
-        dx.skipped.append("revenue at risk per driver: the customer table has no monthly_revenue")
+        dx.skipped.append("revenue at risk per driver: the customer table has no monthly revenue")
     if "churn_reason" in customers and customers["churn_reason"].notna().any():
         dx.reasons = summarize_churn_reasons(customers, categories=s.reason_categories)
     else:
@@ -242,19 +247,25 @@ def diagnose_churn(customers: pd.DataFrame | None, config: ClientConfig, *, jour
     if "churned_in_window" not in journeys or journeys["churned_in_window"].isna().all():
         dx.skipped.append("revenue at risk per journey type: no churn after journeys could be observed")
         return dx
+    period = measure_journey_period(journeys, min_days=a.min_annualise_days)
+    dx.journey_per = period.label
+    if period.note():
+        dx.skipped.append(f"journey volumes: {period.note()}")
     dx.baseline = estimate_baseline_churn(customers, journeys["start"].min(), as_of, window_days=a.churn_window_days)
     money = estimate_journey_revenue_at_risk(journeys, customers, baseline=dx.baseline,
                                              horizon_months=a.revenue_horizon_months,
-                                             window_days=a.churn_window_days, seed=seed)
+                                             window_days=a.churn_window_days, seed=seed,
+                                             min_days=a.min_annualise_days)
     dx.journey_money, unpriced = keep_journeys_that_hurt_when_wrong(money, journeys, seed=seed)
     dx.skipped += unpriced
     scenarios = [sc.model_dump() for sc in s.scenarios] or _default_scenarios(
-        journeys, list(driver_X.columns) if driver_X is not None else [])
+        journeys, list(driver_X.columns) if driver_X is not None else [], a.recommendations.fix_share)
     rows = []
     for sc in scenarios:
         jt = sc["journey"]
         driver = next((d for d in (f"journey: {jt}", jt) if driver_X is not None and d in driver_X), None)
-        kw = dict(horizon_months=a.revenue_horizon_months, X=driver_X, y=driver_y, driver=driver, seed=seed)
+        kw = dict(horizon_months=a.revenue_horizon_months, X=driver_X, y=driver_y, driver=driver, seed=seed,
+                  min_days=a.min_annualise_days)
         try:
             if sc.get("wrong_share_to") is not None:
                 rows.append(simulate_failure_reduction(journeys, customers, jt, to_share=sc["wrong_share_to"], **kw))

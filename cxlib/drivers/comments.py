@@ -94,7 +94,7 @@ def describe_comment_themes(themes: pd.DataFrame, n_comments: int) -> str:
     """The most common theme with its share, interval and n; a plain note when no comment
     touches any theme."""
     if not len(themes):
-        return f"{format_count(n_comments)} comments; none mentions a configured theme (`privacy.comment_themes`)."
+        return f"{format_count(n_comments)} comments; none mentions a theme the client's settings define."
     top = themes.index[0]
     r = themes.loc[top]
     return (f"{format_count(n_comments)} comments; the most common theme is **{top}** "

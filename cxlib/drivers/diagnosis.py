@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from cxlib.core.config import ClientConfig
-from cxlib.core.formatting import format_count, format_estimate, format_interval, format_value, humanize
+from cxlib.core.formatting import display_name, format_count, format_estimate, format_interval, format_value, humanize
 from cxlib.core.jsonio import write_json
 from cxlib.core.paths import ClientPaths
 from cxlib.drivers.importance import (DriverAnalysis, build_driver_table, compare_segments, estimate_asymmetry,
@@ -41,11 +41,11 @@ class DriverDiagnosis:
         touchpoints, what to fix first, the biggest must-have and what was skipped."""
         imp = self.importance
         top, r = imp.index[0], imp.iloc[0]
-        lines = [f"The analysis explains **{self.outcome}** from {len(imp)} drivers, using "
+        lines = [f"The analysis explains **{humanize(self.outcome)}** from {len(imp)} drivers, using "
                  f"{format_count(self.model.n_)} respondents; together the drivers explain "
                  f"R² = {self.model.r2_:.2f} of its variance."]
         if "shapley_lo" in imp:
-            lines.append(f"**{top}** matters most: {format_value(r['shapley_share'], 'share', digits=0)} of the explained "
+            lines.append(f"**{humanize(top)}** matters most: {format_value(r['shapley_share'], 'share', digits=0)} of the explained "
                          f"variance ({format_interval(r['shapley_lo'], r['shapley_hi'], 'share', digits=0)}, rank "
                          f"{int(r['rank_lo'])}–{int(r['rank_hi'])} in the bootstrap; n rated = "
                          f"{format_count(r['n_rated'])}).")
@@ -58,11 +58,11 @@ class DriverDiagnosis:
                          f"{format_estimate(tb['share'], tb['lo'], tb['hi'], 'share', digits=0)}.")
         fix = imp.index[imp["fix_first"]].tolist()
         if fix:
-            lines.append("**Fix first** (important and below-median performance): " + ", ".join(fix) + ".")
+            lines.append("**Fix first** (important and below-median performance): " + ", ".join(map(humanize, fix)) + ".")
         must = self.must_haves()
         if len(must):
             m = must.iloc[0]
-            lines.append(f"**Biggest must-have:** a poor score on {must.index[0]} costs "
+            lines.append(f"**Biggest must-have:** a poor score on {humanize(must.index[0])} costs "
                          f"{format_estimate(m['penalty'], m['penalty_lo'], m['penalty_hi'], digits=2)} on the outcome.")
         return lines + [f"*Skipped:* {x}" for x in self.skipped]
 
@@ -99,7 +99,7 @@ class DriverDiagnosis:
         """'Top driver by segment: business: X; residential: Y.'"""
         seg = self.segments[column]
         tops = seg[seg["rank"] == 1].set_index("segment")["driver"]
-        return f"Top driver by {column}: " + "; ".join(f"{k}: {v}" for k, v in tops.items()) + "."
+        return f"Top driver by {humanize(column)}: " + "; ".join(f"{display_name(k)}: {humanize(v)}" for k, v in tops.items()) + "."
 
     def block_share(self, block: str) -> dict | None:
         g = getattr(self.model, "groups_", None)

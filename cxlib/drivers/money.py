@@ -17,14 +17,19 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
+from cxlib.core.period import Period, measure_period
 from cxlib.journeys.stats import flag_went_wrong
 from cxlib.journeys.reconstruct import UNCLASSIFIED
 
 
-def _per_year(journeys: pd.DataFrame) -> float:
-    """Journeys per year from the span the journey table covers (first start to last end)."""
-    span = (journeys["end"].max() - journeys["start"].min()).total_seconds() / 86400
-    return 365.25 / max(span, 1.0)
+def measure_journey_period(journeys: pd.DataFrame, *, min_days: float = 56) -> Period:
+    """The span the journey table covers (first start to last end): journeys are counted per
+    year when it is at least ``min_days`` long, else over the days observed."""
+    return measure_period(pd.concat([journeys["start"], journeys["end"]]), min_days=min_days)
+
+
+def _per_year(journeys: pd.DataFrame, min_days: float = 56) -> float:
+    return measure_journey_period(journeys, min_days=min_days).factor
 
 
 def _revenue_of(journeys: pd.DataFrame, customers: pd.DataFrame | None, revenue: str) -> np.ndarray:
@@ -66,8 +71,8 @@ def flag_other_failure_nearby(journeys: pd.DataFrame, *, window_days: float = 90
 def estimate_journey_revenue_at_risk(journeys: pd.DataFrame, customers: pd.DataFrame | None, *,
                                      baseline: dict, horizon_months: int = 12, churn: str = "churned_in_window",
                                      revenue: str = "monthly_revenue", window_days: float = 90,
-                                     n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """Per journey type: journeys per year, churn after the journey, the attributable uplift
+                                     n_boot: int = 1000, seed: int = 0, min_days: float = 56) -> pd.DataFrame:
+    """Per journey type: journeys per year (over the days observed below ``min_days``), churn after the journey, the attributable uplift
     over ``baseline`` (from :func:`~cxlib.journeys.estimate_baseline_churn`), mean monthly
     revenue of those customers and ``value`` = journeys/year x max(uplift, 0) x revenue x
     ``horizon_months``, each with a bootstrap 95% interval.
@@ -79,7 +84,7 @@ def estimate_journey_revenue_at_risk(journeys: pd.DataFrame, customers: pd.DataF
     if baseline.get("rate") is None or churn not in journeys:
         return pd.DataFrame()
     overlap = flag_other_failure_nearby(journeys, window_days=window_days)
-    per_year = _per_year(journeys)
+    per_year = _per_year(journeys, min_days)
     b, b_lo, b_hi = baseline["rate"], baseline["ci_low"], baseline["ci_high"]
     rng = np.random.default_rng(seed)
     b_draw = rng.normal(b, max(b_hi - b_lo, 1e-12) / 3.92, n_boot)
@@ -180,7 +185,8 @@ def simulate_nps_shift(X: pd.DataFrame, y: pd.Series, driver: str, delta: float,
 def simulate_failure_reduction(journeys: pd.DataFrame, customers: pd.DataFrame | None, journey_type: str, *,
                                to_share: float, horizon_months: int = 12, X: pd.DataFrame | None = None,
                                y: pd.Series | None = None, driver: str | None = None, churn: str = "churned_in_window",
-                               revenue: str = "monthly_revenue", n_boot: int = 1000, seed: int = 0) -> dict:
+                               revenue: str = "monthly_revenue", n_boot: int = 1000, seed: int = 0,
+                               min_days: float = 56) -> dict:
     """'If the share of ``journey_type`` journeys that go wrong fell from today's to
     ``to_share``': fewer churners per year (journeys/year x fall in share x churn difference
     wrong vs right), revenue kept (x monthly revenue x ``horizon_months``) and, when the
@@ -191,13 +197,14 @@ def simulate_failure_reduction(journeys: pd.DataFrame, customers: pd.DataFrame |
     if "churn_diff" not in eff:
         raise ValueError(f"{journey_type}: too few closed churn windows among wrong and right journeys")
     g = journeys[journeys["journey_type"] == journey_type]
-    volume = len(g) * _per_year(journeys)
+    period = measure_journey_period(journeys, min_days=min_days)
+    volume = len(g) * period.factor
     fall = eff["wrong_share"] - to_share
     rev_mean = _mean_revenue(g, customers, revenue)
     churners_b = volume * fall * eff["_churn_boot"]
     out = {"scenario": f"{journey_type}: went-wrong share {eff['wrong_share']:.0%} → {to_share:.0%}",
            "journey_type": journey_type, "from_share": eff["wrong_share"], "to_share": to_share,
-           "journeys_per_year": volume, "churners_saved": volume * fall * eff["churn_diff"],
+           "journeys_per_year": volume, "per": period.label, "churners_saved": volume * fall * eff["churn_diff"],
            "churners_saved_lo": _q(churners_b)[0], "churners_saved_hi": _q(churners_b)[1]}
     out |= {"revenue_kept": out["churners_saved"] * rev_mean * horizon_months,
             "revenue_kept_lo": out["churners_saved_lo"] * rev_mean * horizon_months,
@@ -212,15 +219,16 @@ def simulate_score_rise(journeys: pd.DataFrame, customers: pd.DataFrame | None, 
                         delta: float, horizon_months: int = 12, X: pd.DataFrame | None = None,
                         y: pd.Series | None = None, driver: str | None = None, churn: str = "churned_in_window",
                         score: str = "journey_score", scale=(0, 10), revenue: str = "monthly_revenue",
-                        n_boot: int = 500, seed: int = 0) -> dict:
+                        n_boot: int = 500, seed: int = 0, min_days: float = 56) -> dict:
     """'If the ``journey_type`` journey score rose by ``delta`` points': the change in NPS via
     :func:`simulate_nps_shift`, and churners saved and revenue kept from a logistic fit of
     churn after the journey on its journey score (rated journeys with a closed window; the
     same relation is assumed for unrated ones). 95% bootstrap intervals."""
     g = journeys[journeys["journey_type"] == journey_type]
     d = g[g[score].notna() & g[churn].notna()] if score in g and churn in g else g.iloc[:0]
+    period = measure_journey_period(journeys, min_days=min_days)
     out = {"scenario": f"{journey_type}: journey score +{delta:g}", "journey_type": journey_type, "delta": delta,
-           "journeys_per_year": len(g) * _per_year(journeys)}
+           "journeys_per_year": len(g) * period.factor, "per": period.label}
     if len(d) >= 50 and d[churn].astype(bool).nunique() == 2:
         s = d[score].to_numpy(float)
         c = d[churn].astype(bool).to_numpy(int)

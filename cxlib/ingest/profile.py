@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from cxlib.core.schema import BUILTIN_SCALES
 from cxlib.core.formatting import format_count, format_interval, format_value
 from cxlib.core.uncertainty import nps_interval, wilson_interval
 
@@ -58,11 +59,17 @@ def describe_interactions(events: pd.DataFrame, per_customer: pd.Series, mix: pd
             "handled by an agent.")
 
 
-def measure_standard_headlines(tables: dict[str, pd.DataFrame], *, min_n: int = 30) -> dict:
+def measure_standard_headlines(tables: dict[str, pd.DataFrame], *, min_n: int = 30,
+                               scales: dict[str, tuple[float, float]] | None = None,
+                               green: dict[str, float] | None = None) -> dict:
     """The standard figures a reader looks for first, where the data allows, each with its
     interval, n and period: relationship NPS (promoters 9-10 minus detractors 0-6, in points),
-    the share satisfied (a yes/no ``satisfied`` metric), and the churn rate (the share of
-    customers flagged as churned, over the period their churn dates span, or 'not dated')."""
+    the share satisfied (a yes/no ``satisfied`` metric), the CSAT satisfied share (ratings at or
+    above ``green['csat']`` on the ``scales['csat']`` scale, touchpoint and journey ratings
+    together) and the churn rate (the share of customers flagged as churned, over the period
+    their churn dates span, or 'not dated')."""
+    scales = {**BUILTIN_SCALES, **(scales or {})}
+    green = {"csat": 4, **(green or {})}
     out: dict = {}
     s = tables.get("surveys")
     if s is not None and len(s):
@@ -78,6 +85,13 @@ def measure_standard_headlines(tables: dict[str, pd.DataFrame], *, min_n: int = 
             lo, hi = wilson_interval(k, n)
             out["satisfied"] = {"value": k / n, "lo": lo, "hi": hi, "n": n,
                                 "period": _period(sat["timestamp"]) if "timestamp" in sat else None}
+        csat = s[s["metric"] == "csat"].dropna(subset=["score"])
+        if len(csat) >= min_n:
+            k, n = int((csat["score"] >= green["csat"]).sum()), len(csat)
+            lo, hi = wilson_interval(k, n)
+            out["csat"] = {"value": k / n, "lo": lo, "hi": hi, "n": n, "threshold": green["csat"],
+                           "scale": list(scales["csat"]), "mean": float(csat["score"].mean()),
+                           "period": _period(csat["timestamp"]) if "timestamp" in csat else None}
     c = tables.get("customers")
     if c is not None and "churned" in c and c["churned"].notna().sum() >= min_n:
         flag = c.drop_duplicates("customer_id")["churned"].dropna().astype(bool)
@@ -112,6 +126,14 @@ def describe_standard_headlines(headlines: dict) -> list[str]:
         out.append(f"**{format_value(h['value'], 'share', digits=1)} satisfied** "
                    f"({format_interval(h['lo'], h['hi'], 'share', digits=1)}, n = {format_count(h['n'])} responses"
                    f"{when(h.get('period'), 'responses from')}).")
+    if "csat" in headlines:
+        h = headlines["csat"]
+        lo_s, hi_s = h["scale"]
+        top = f"{h['threshold']:g} or {hi_s:g}" if hi_s - h["threshold"] == 1 else f"{h['threshold']:g} to {hi_s:g}"
+        out.append(f"**{format_value(h['value'], 'share', digits=1)} of CSAT ratings satisfied** "
+                   f"({format_interval(h['lo'], h['hi'], 'share', digits=1)}: ratings of {top} on a "
+                   f"{lo_s:g}–{hi_s:g} scale; mean {h['mean']:.2f}; n = {format_count(h['n'])} ratings"
+                   f"{when(h.get('period'), 'rated from')}).")
     if "churn" in headlines:
         h = headlines["churn"]
         period = when(h.get("period"), "churn dates from") if h.get("period") else \

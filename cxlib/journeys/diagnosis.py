@@ -49,6 +49,17 @@ class JourneyDiagnosis:
     def types(self) -> list[str]:
         return [t for t in self.catalogue.index if t != UNCLASSIFIED]
 
+    def has_paths(self) -> bool:
+        """Whether any journey has more than one step: with one event per case there is nothing
+        to map (no steps, waits, handoffs or rework), whatever the extract calls a case."""
+        return bool((self.journeys["n_touchpoints"] > 1).any()) if len(self.journeys) else False
+
+    def describe_no_paths(self) -> str:
+        """Why a page of one-step journeys shows nothing."""
+        return (f"**Every case has a single event** ({format_count(len(self.journeys))} cases): there are no steps, "
+                "waits, handoffs or rework to map, so journeys are not analysed. Events that share a case or "
+                "customer id across touchpoints would make them visible.")
+
     def separation_sentence(self, journey_type: str) -> str:
         return describe_separation(self.separations.get(journey_type, {}), journey_type)
 

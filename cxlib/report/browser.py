@@ -115,10 +115,12 @@ def _offline_route(check: PageCheck):
 
 
 def check_report(run_dir: str | Path, screenshots_dir: str | Path | None = None, *, width: int = 1440,
-                 chromium: str | None = None) -> list[PageCheck]:
+                 chromium: str | None = None, pdf: str | Path | None = None) -> list[PageCheck]:
     """Open index.html and every section of a rendered report in headless Chromium with the
     network cut off; record console errors, requests that leave the file system, broken
-    images and links, and save a full-page screenshot of each at ``width`` pixels."""
+    images and links, and save a full-page screenshot of each at ``width`` pixels. With
+    ``pdf``, also print every page (print styles, A4) and join them, summary first, into
+    that one file."""
     from playwright.sync_api import sync_playwright
 
     paths = run_folder_paths(run_dir)
@@ -128,7 +130,7 @@ def check_report(run_dir: str | Path, screenshots_dir: str | Path | None = None,
     if chromium is None:
         raise RuntimeError("no chromium on PATH; install Debian's chromium (apt-get install chromium)")
     pages = [paths.index, *paths.pages()]
-    results = []
+    results, printed = [], []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": width, "height": 900})
@@ -151,7 +153,26 @@ def check_report(run_dir: str | Path, screenshots_dir: str | Path | None = None,
             check.external_resources = facts["external"]
             check.screenshot = shots / f"{path.stem}.png"
             page.screenshot(path=str(check.screenshot), full_page=True)
+            if pdf:
+                printed.append(page.pdf(format="A4", print_background=True, prefer_css_page_size=True))
             page.close()
             results.append(check)
         browser.close()
+    if pdf:
+        join_pdfs(printed, pdf)
     return results
+
+
+def join_pdfs(documents: list[bytes], out: str | Path) -> Path:
+    """Join printed pages (PDF bytes, in order) into one PDF file, written atomically."""
+    import io
+    from pypdf import PdfWriter
+    writer = PdfWriter()
+    for doc in documents:
+        writer.append(io.BytesIO(doc))
+    out = Path(out)
+    tmp = out.with_suffix(".pdf.tmp")
+    with open(tmp, "wb") as f:
+        writer.write(f)
+    tmp.replace(out)
+    return out

@@ -10,7 +10,10 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
-BLOCKS = {"p", "li", "td", "th", "pre", "h1", "h2", "h3", "h4", "h5", "h6", "img", "table", "caption", "figcaption"}
+BLOCKS = {"p", "li", "td", "th", "pre", "h1", "h2", "h3", "h4", "h5", "h6", "img", "table", "caption", "figcaption",
+          "footer", "nav"}
+PROSE = {"p", "li", "h1", "h2", "h3", "h4", "h5", "h6", "caption", "figcaption"}
+SNAKE = re.compile(r"(?<![\w./'‘“-])[a-z][a-z0-9]*(?:_[a-z0-9]+)+(?![\w/'’”-]|\.\w)")
 HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 
 CHECKS = [
@@ -30,6 +33,8 @@ class _Blocks(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.blocks: list[list] = []
         self.printed: set[str] = set()   # stdout/stderr output areas (an element, not a CSS selector)
+        self.empty_tables: list[str] = []  # header text of each table without a data cell
+        self._tables: list[list] = []      # open tables: [data cells, header text]
         self._skip = 0
 
     def handle_starttag(self, tag, attrs):
@@ -40,20 +45,32 @@ class _Blocks(HTMLParser):
             self._skip += 1
         elif tag in BLOCKS:
             self.blocks.append([tag, ""])
+        if tag == "table":
+            self._tables.append([0, ""])
+        elif tag in ("td", "th") and self._tables:
+            self._tables[-1][0] += tag == "td"
+            self._tables[-1][1] += " "
 
     def handle_endtag(self, tag):
         if tag in ("script", "style", "title"):
             self._skip = max(0, self._skip - 1)
+        elif tag == "table" and self._tables:
+            cells, head = self._tables.pop()
+            if not cells:
+                self.empty_tables.append(" ".join(head.split()))
 
     def handle_data(self, data):
         if not self._skip and self.blocks:
             self.blocks[-1][1] += data
+        if not self._skip and self._tables:
+            self._tables[-1][1] += data
 
 
 def check_page_content(html_text: str, page: str = "page") -> list[str]:
     """Problems a client would see on one rendered page: missing values printed as nan/None,
-    errors, counts with decimals, raw booleans, printed progress or warnings, a vacuous privacy
-    pass, and headings with nothing under them."""
+    errors, counts with decimals, raw booleans, raw snake_case identifiers in prose (quoted
+    client values and file names aside), printed progress or warnings, a vacuous privacy pass,
+    tables with no rows, and headings with nothing under them."""
     parser = _Blocks()
     parser.feed(html_text)
     blocks = [(tag, " ".join(text.replace("¶", " ").split())) for tag, text in parser.blocks]
@@ -63,8 +80,12 @@ def check_page_content(html_text: str, page: str = "page") -> list[str]:
             m = pattern.search(text)
             if m:
                 problems.append(f"{page}: {message.format(m=m.group(0))} in “{text[:120]}”")
+        m = SNAKE.search(text) if tag in PROSE else None
+        if m:
+            problems.append(f"{page}: a raw identifier ({m.group(0)!r}) in prose; write it in words “{text[:120]}”")
     for m in sorted(parser.printed):
         problems.append(f"{page}: printed {m} output (progress text or a warning) on a client page")
+    problems += [f"{page}: a table with no rows (columns “{head[:80]}”)" for head in parser.empty_tables]
     for i, (tag, text) in enumerate(blocks):
         level = HEADINGS.get(tag)
         if level is None or level == 1:

@@ -21,6 +21,7 @@ class NotebookRun:
     title: str
     seconds: float
     html: Path | None
+    empty: str | None = None   # why the page has nothing to show (it is then not rendered)
 
 
 CSS = """body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;max-width:960px;margin:2rem auto;
@@ -88,7 +89,10 @@ def _shows_something(output) -> bool:
     """An output a reader learns from: anything but a '*Skipped:* ...' line (what was skipped
     and why is listed once, under 'Not analysed' on the front page and in the section summary)."""
     text = output.get("data", {}).get("text/markdown") if output.get("output_type") == "display_data" else None
-    return not (isinstance(text, str) and text.startswith(SKIPPED))
+    if not isinstance(text, str):
+        return True
+    lines = [line.strip().removeprefix("- ") for line in text.splitlines() if line.strip()]
+    return bool(lines) and not all(line.startswith((SKIPPED, "*Not analysed:*")) for line in lines)
 
 
 def prune_empty_sections(nb):
@@ -111,6 +115,28 @@ def prune_empty_sections(nb):
     return nb
 
 
+def _shows_content(out) -> bool:
+    data = out.get("data", {})
+    return "image/png" in data or "image/svg+xml" in data or "<table" in str(data.get("text/html", ""))
+
+
+def describe_empty_page(executed: Path) -> str | None:
+    """Why an executed section has nothing to show once its empty sections are pruned (no
+    ``##`` section left, no figure and no table), from the notes it printed; None when it
+    shows something. Such a page is not rendered: the front page lists the reason under
+    'Not analysed'."""
+    import nbformat
+    nb = prune_empty_sections(nbformat.read(executed, as_version=4))
+    if any((_heading_level(c) or 0) >= 2 for c in nb.cells):
+        return None
+    outs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    if any(_shows_content(o) for o in outs):
+        return None
+    notes = [str(o.get("data", {}).get("text/markdown", "")) for o in outs]
+    text = " ".join(" ".join(n.replace("*", "").split()) for n in notes if n.strip())
+    return text or "nothing to show from the tables received"
+
+
 def strip_stderr(nb) -> list[str]:
     """Remove what cells wrote to stderr (library warnings, kernel log lines) from a notebook
     about to become a client page, and return it for the analyst's console and log."""
@@ -131,7 +157,7 @@ def build_nav(client_name: str, subtitle: str, runs: list[NotebookRun], current:
     """The navigation bar every page carries: the client, the report date, a link back to the
     summary and one per section (``current`` is the page it sits on)."""
     links = [{"href": "index.html", "title": "Summary"}]
-    links += [{"href": r.html.name, "title": SECTIONS.get(r.name, r.title)} for r in runs]
+    links += [{"href": r.html.name, "title": SECTIONS.get(r.name, r.title)} for r in runs if not r.empty]
     for link in links:
         link["current"] = link["href"] == current
     return {"client": client_name, "subtitle": subtitle, "links": links}
@@ -216,9 +242,11 @@ def write_index(paths: ClientPaths, name: str, runs: list[NotebookRun], status: 
         parts.append(f"<p class='muted'>{html.escape(subtitle)}</p>")
     if status != "ok":
         parts.append(f"<p class='failed'>The report is incomplete: {html.escape(error or status)}</p>")
-    sections = [(r.html.name, r.title) for r in runs]
+    shown = [r for r in runs if not r.empty]
+    sections = [(r.html.name, r.title) for r in shown]
     if metrics:
-        parts.append(render_executive_summary(metrics, sections=sections, top=top))
+        parts.append(render_executive_summary(metrics, sections=sections, top=top,
+                                              empty={r.name: r.empty for r in runs if r.empty}))
     ingest = metrics.get("ingest")
     if ingest:
         parts.append("<h2>Data received</h2><table><tr><th>table</th><th>rows in</th><th>loaded</th>"
@@ -228,7 +256,7 @@ def write_index(paths: ClientPaths, name: str, runs: list[NotebookRun], status: 
                          f"<td>{v['quarantined']:,} ({v['quarantined'] / max(v['rows_in'], 1):.1%})</td></tr>")
         parts.append("</table>")
     parts.append("<h2>Sections</h2><ol>")
-    for r, (page, title) in zip(runs, sections):
+    for r, (page, title) in zip(shown, sections):
         parts.append(f"<li><a href='{html.escape(page)}'>{html.escape(title)}</a></li>")
     parts.append("</ol>")
     if privacy is not None:

@@ -11,7 +11,8 @@ from pathlib import Path
 from cxlib.core.config import DEFAULT_SEED, load_config
 from cxlib.core.paths import ClientPaths, resolve_client_paths
 from cxlib.report.notebooks import NotebookError, check_parameters, list_notebooks, load_notebook, notebook_title
-from cxlib.report.pages import (NotebookRun, build_nav, check_privacy, data_period, describe_report_date,
+from cxlib.report.pages import (NotebookRun, build_nav, check_privacy, data_period, describe_empty_page,
+                                describe_report_date,
                                 describe_run, render_html, write_index)
 from cxlib.report.provenance import build_provenance, write_provenance
 
@@ -87,14 +88,19 @@ def _write_pages(paths: ClientPaths, config, runs: list[NotebookRun], executed: 
     scan them all for customer identifiers, and put the result on the front page."""
     period = data_period(paths)
     footer, subtitle = describe_run(paths.client, provenance, period), describe_report_date(provenance, period)
+    for run, (out, _) in zip(runs, executed):
+        run.empty = describe_empty_page(out)
+        if run.empty:
+            run.html.unlink(missing_ok=True)
     for run, (out, title) in zip(runs, executed):
-        render_html(out, run.html, f"{config.name}: {title}", footer=footer,
-                    nav=build_nav(config.name, subtitle, runs, run.html.name))
+        if not run.empty:
+            render_html(out, run.html, f"{config.name}: {title}", footer=footer,
+                        nav=build_nav(config.name, subtitle, runs, run.html.name))
     top = config.analysis.recommendations.top
     nav = build_nav(config.name, subtitle, runs, paths.index.name)
     index = write_index(paths, config.name, runs, status, error, top=top, footer=footer, subtitle=subtitle, nav=nav)
     # scan the sections and the front page as written, then put the result on the front page
-    privacy = check_privacy(paths, [*(r.html for r in runs), index], config) if runs else None
+    privacy = check_privacy(paths, [*(r.html for r in runs if not r.empty), index], config) if runs else None
     write_index(paths, config.name, runs, status, error, top=top, privacy=privacy, footer=footer, subtitle=subtitle,
                 nav=nav)
     if privacy and privacy["found"]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import re
 
+from cxlib.actions.diagnosis import describe_action_value
 from cxlib.core.formatting import format_estimate, format_money, humanize, is_known as _ok
 from cxlib.ingest.profile import describe_standard_headlines
 from cxlib.journeys.findings import list_journey_findings
@@ -25,7 +26,7 @@ def headline_figures(metrics: dict) -> list[str]:
     cur = rec.get("currency") or ""
     churn = dr.get("churn")
     if _ok(rec.get("avoidable_share")):
-        cost = (f", costing {format_money(rec['avoidable_cost'], cur)} a year "
+        cost = (f", costing {format_money(rec['avoidable_cost'], cur)} {html.escape(rec.get('money_per') or 'a year')} "
                 f"({format_money(rec['avoidable_cost_lo'], cur)}–{format_money(rec['avoidable_cost_hi'], cur)})"
                 if _ok(rec.get("avoidable_cost")) and rec["avoidable_cost"] > 0 else "")
         out.append(f"<b>{rec['avoidable_share']:.1%}</b> of {rec['agent_contacts']:,} agent contacts were avoidable "
@@ -54,13 +55,21 @@ def headline_figures(metrics: dict) -> list[str]:
         out.append(f"<b>{rec['unprofitable_share']:.1%}</b> of customers cost more to serve than they pay "
                    f"(95% CI {rec['unprofitable_share_lo']:.1%}–{rec['unprofitable_share_hi']:.1%}, "
                    f"n = {rec['customers']:,}).")
-    return out
+    return [_capitalise(line) for line in out]
 
 
-def not_analysed(metrics: dict) -> list[str]:
-    """What the report could not analyse, and why."""
-    out = []
-    if not metrics.get("journeys"):
+def _capitalise(line: str) -> str:
+    """A headline starts with a capital, also when it opens with a bold client name."""
+    m = re.match(r"(<b>)?([a-z])", line)
+    return line[:m.start(2)] + m.group(2).upper() + line[m.end(2):] if m else line
+
+
+def not_analysed(metrics: dict, empty: dict[str, str] | None = None) -> list[str]:
+    """What the report could not analyse, and why; ``empty`` maps a section that had nothing
+    to show (and was not rendered) to the reason it gave."""
+    empty = empty or {}
+    out = [f"{SECTIONS.get(name, name).lower()}: {reason[0].lower() + reason[1:]}" for name, reason in empty.items()]
+    if not metrics.get("journeys") and "02_journeys" not in empty:
         out.append("journeys: no journey section (the client sent no events, or it did not run)")
     dr = metrics.get("drivers") or {}
     if metrics.get("drivers") is not None and not dr.get("importance"):
@@ -75,7 +84,8 @@ def not_analysed(metrics: dict) -> list[str]:
     return out
 
 
-def render_executive_summary(metrics: dict, *, sections: list[tuple[str, str]] = (), top: int = 5) -> str:
+def render_executive_summary(metrics: dict, *, sections: list[tuple[str, str]] = (), top: int = 5,
+                             empty: dict[str, str] | None = None) -> str:
     """HTML of the one-screen summary: headline figures, the priorities, the watermelon and
     bimodality findings, what was not analysed, and links to each section
     (``sections`` = [(file name, title)])."""
@@ -89,18 +99,16 @@ def render_executive_summary(metrics: dict, *, sections: list[tuple[str, str]] =
     if actions:
         parts.append(f"<h3>The {len(actions)} priorities</h3><ol class='priorities'>")
         for a in actions:
-            worth = (f"{format_money(a['value'], cur)} a year (95% CI {format_money(a['value_lo'], cur)}–"
-                     f"{format_money(a['value_hi'], cur)})" if _ok(a.get("value"))
-                     else "not priced (survey data alone), ranked by importance")
+            worth = describe_action_value(a, cur, rec.get("money_per") or "a year")
             parts.append(f"<li><b>{html.escape(a['title'])}</b> — owner {html.escape(a.get('owner') or 'to be assigned')}, "
-                         f"effort {html.escape(a.get('effort', ''))}: {worth}.</li>")
+                         f"effort {html.escape(a.get('effort', ''))}: {html.escape(worth)}</li>")
         parts.append("</ol>")
     finds = list_journey_findings((metrics.get("journeys") or {}).get("types"))
     if finds:
         parts.append("<h3>Where journeys break</h3><ul>" + "".join(
-            f"<li><b>{label}, {html.escape(jt.replace('_', ' '))}:</b> {html.escape(text)}.</li>"
+            f"<li><b>{label}, {html.escape(humanize(jt))}:</b> {html.escape(text)}.</li>"
             for jt, label, text in finds) + "</ul>")
-    missing = not_analysed(metrics)
+    missing = not_analysed(metrics, empty)
     if missing:
         parts.append("<h3>Not analysed</h3><ul class='muted'>" +
                      "".join(f"<li>{html.escape(m)}</li>" for m in missing) + "</ul>")
