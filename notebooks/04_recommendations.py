@@ -58,9 +58,7 @@ cur, acts = rx.currency, rx.actions
 
 # %%
 if len(acts):
-    display(Markdown(f"**The {min(top, len(acts))} priorities**, ranked by the lower end of their yearly value "
-                     "(actions that rest on survey data alone follow, ranked by importance):\n\n"
-                     + format_numbered(rx.list_priorities(top))))
+    display(Markdown(rx.describe_ranking(top) + "\n\n" + format_numbered(rx.list_priorities(top))))
 display(Markdown(format_bullets(rx.summary()) or "*No recommendation could be made from the tables received.*"))
 
 # %% [markdown]
@@ -82,9 +80,8 @@ if len(priced):
     plt.show()
 if len(acts):
     display(Markdown(rx.describe_values()))
-    display(style_table(acts[["priority", "title", "owner", "effort", "value", "value_lo", "value_hi", "value_kind",
-                              "assumption", "rests_on", "evidence"]],
-                        counts=["priority"], money=["value", "value_lo", "value_hi"], hide_index=True))
+    display(style_table(rx.action_table(), counts=["priority"], money=["value", "value_lo", "value_hi"],
+                        hide_index=True))
 else:
     display(Markdown("*No action could be proposed from the tables received.*"))
 

@@ -1,4 +1,5 @@
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -82,6 +83,12 @@ def test_every_key_is_documented():
                 "analysis.cost_per_contact", "as_of", "scales.<metric>.max"):
         assert f"`{key}`" in doc
     assert "(): " not in doc and ": \n" not in doc + "\n"  # no key without a description
+
+
+def test_the_readme_reference_is_the_schema():
+    """The README's configuration reference is the schema's own description, key for key."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert describe_config_keys().strip() in readme, "regenerate the README section with python -m cxlib config-keys"
 
 
 @pytest.mark.parametrize("bad", ["../etc", "a/b", "a\\b", "..", ".hidden", "", "x" * 65])

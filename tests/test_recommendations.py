@@ -312,3 +312,13 @@ def test_the_odds_ratio_axis_labels_never_overlap(width):
     assert ax.get_xlim()[0] >= 1 / 50 / 1.2 and ax.get_xlim()[1] <= 50 * 1.2
     assert "move home: went wrong (yes vs no)" in [t.get_text() for t in ax.get_yticklabels()]
     plt.close(fig)
+
+
+def test_the_action_table_leaves_out_what_no_action_has():
+    from cxlib.actions.diagnosis import RecommendationDiagnosis
+    from cxlib.actions.ranking import propose_driver_actions, rank_actions
+    p = {"driver": "Wifi", "outcome": "satisfied", "share": 0.13, "lo": 0.12, "hi": 0.14, "rank_lo": 1, "rank_hi": 2,
+         "performance": 0.4, "mean_score": 2.1, "n_rated": 500}
+    rx = RecommendationDiagnosis(actions=rank_actions(propose_driver_actions([p])))
+    assert list(rx.action_table().columns) == ["priority", "title", "effort", "rests_on", "evidence"]
+    assert "none can be priced" in rx.describe_ranking()

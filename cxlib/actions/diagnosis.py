@@ -99,6 +99,28 @@ class RecommendationDiagnosis:
                            "client's gross margin would put the two on one scale.")
         return " ".join(out)
 
+    def action_table(self) -> pd.DataFrame:
+        """The action list as the report shows it: priority, title, owner, effort, value with its
+        interval, value kind, assumption, the data it rests on and the evidence, leaving out a
+        column that is empty for every action (a survey-only client has no values)."""
+        cols = ["priority", "title", "owner", "effort", "value", "value_lo", "value_hi", "value_kind", "assumption",
+                "rests_on", "evidence"]
+        a = self.actions[cols]
+        return a[[c for c in cols if a[c].replace("", pd.NA).notna().any()]]
+
+    def describe_ranking(self, top: int = 5) -> str:
+        """The lead-in of the priority list: how the actions are ranked."""
+        n = min(top, len(self.actions))
+        priced = self.actions["value"].notna().head(n)
+        if priced.all():
+            how = "ranked by the lower end of their value (what the client can count on)"
+        elif not priced.any():
+            how = "ranked by importance times room to improve (none can be priced from the data received)"
+        else:
+            how = ("ranked by the lower end of their value; the actions that cannot be priced follow, ranked by "
+                   "importance")
+        return f"**The {n} priorities**, {how}:"
+
     def priced_actions(self) -> pd.DataFrame:
         """The actions with a yearly value (the others rest on survey data alone)."""
         return self.actions[self.actions["value"].notna()] if self.actions is not None else pd.DataFrame()

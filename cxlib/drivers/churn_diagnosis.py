@@ -272,6 +272,6 @@ def diagnose_churn(customers: pd.DataFrame | None, config: ClientConfig, *, jour
             else:
                 rows.append(simulate_score_rise(journeys, customers, jt, delta=sc["score_change"], **kw))
         except ValueError as err:
-            dx.skipped.append(f"scenario for {jt}: {err}")
+            dx.skipped.append(f"scenario for {humanize(jt)}: {err}")
     dx.scenarios = pd.DataFrame(rows).set_index("scenario") if rows else None
     return dx

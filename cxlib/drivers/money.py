@@ -195,7 +195,7 @@ def simulate_failure_reduction(journeys: pd.DataFrame, customers: pd.DataFrame |
     throughout."""
     eff = estimate_failure_effect(journeys, journey_type, churn=churn, n_boot=n_boot, seed=seed)
     if "churn_diff" not in eff:
-        raise ValueError(f"{journey_type}: too few closed churn windows among wrong and right journeys")
+        raise ValueError("too few closed churn windows among the journeys that went wrong and those that went right")
     g = journeys[journeys["journey_type"] == journey_type]
     period = measure_journey_period(journeys, min_days=min_days)
     volume = len(g) * period.factor
@@ -236,6 +236,8 @@ def simulate_score_rise(journeys: pd.DataFrame, customers: pd.DataFrame | None, 
         rng = np.random.default_rng(seed)
 
         def saved(i):
+            if c[i].min() == c[i].max():   # a resample of rare churn with no churner (or no stayer): no fit
+                return float("nan")
             m = LogisticRegression(C=1e6).fit(s[i, None], c[i])
             return float((m.predict_proba(s[i, None])[:, 1] - m.predict_proba(np.clip(s[i] + delta, *scale)[:, None])[:, 1]).mean())
 

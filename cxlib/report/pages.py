@@ -59,13 +59,21 @@ def describe_run(client: str, provenance: dict, period: tuple[str, str] | None =
 def describe_report_date(provenance: dict, period: tuple[str, str] | None) -> str:
     """'Report of 2026-12-02 on data from 2025-01-01 to 2026-03-30.'"""
     when = str(provenance.get("written_at", ""))[:10]
-    return f"Report of {when}" + (f" on data from {period[0]} to {period[1]}." if period else ".")
+    if not period:
+        return f"Report of {when}."
+    return f"Report of {when} on data " + (f"of {period[0]}." if period[0] == period[1] else
+                                           f"from {period[0]} to {period[1]}.")
 
 
-def data_period(paths: ClientPaths) -> tuple[str, str] | None:
-    """First and last date in the loaded events (else surveys), or None when neither exists."""
+def data_period(paths: ClientPaths, config=None) -> tuple[str, str] | None:
+    """First and last date in the loaded events (else surveys), or None when neither exists.
+    A table whose every source sets its timestamp as a constant in ``config`` (an export
+    without dates) has no period of its own and is passed over."""
     import pyarrow.parquet as pq
     for table, col in (("events", "timestamp"), ("surveys", "timestamp")):
+        sources = config.sources(table) if config is not None else []
+        if sources and all(col in src.constants for src in sources):
+            continue
         f = paths.table(table)
         if f.exists() and col in pq.read_schema(f).names:
             ts = pq.read_table(f, columns=[col]).column(col).to_pandas().dropna()

@@ -86,7 +86,7 @@ def _write_pages(paths: ClientPaths, config, runs: list[NotebookRun], executed: 
                  provenance: dict, status: str, error: str | None) -> None:
     """Render every executed notebook and the front page, each with the provenance footer,
     scan them all for customer identifiers, and put the result on the front page."""
-    period = data_period(paths)
+    period = data_period(paths, config)
     footer, subtitle = describe_run(paths.client, provenance, period), describe_report_date(provenance, period)
     for run, (out, _) in zip(runs, executed):
         run.empty = describe_empty_page(out)

@@ -1,0 +1,72 @@
+"""Every example client on real data, reported end to end as a client would receive it: the
+content check finds nothing a client should not see, the front page opens with the standard
+figures the data allows, and nothing is headlined that was not measured. Bootstrap resamples
+are cut to 50 (the ``n_boot`` parameter) to keep the suite fast; the figures' point values do
+not depend on it. Each client skips when its public dataset is absent."""
+import re
+
+import pytest
+
+from conftest import REPO, shared_file
+from cxlib.report.content import check_report_content
+from cxlib.report.runner import run_report
+
+DATASETS = {"telco": ("telco_churn", "Telco-Customer-Churn.csv"),
+            "airline": ("airline_satisfaction", "train.csv.gz"),
+            "helpdesk": ("helpdesk_eventlog", "Helpdesk.csv.gz"),
+            "call_center": ("call_center", "call_center.csv")}
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory):
+    root = tmp_path_factory.mktemp("reports")
+    done = {}
+
+    def report(client):
+        shared_file(*DATASETS[client])
+        if client not in done:
+            index = run_report(client, data_root=REPO / "data", reports_root=root, seed=42,
+                               extra_parameters={"n_boot": 50}, progress=False)
+            done[client] = index.read_text(encoding="utf-8")
+        return root / client, done[client]
+    return report
+
+
+def _summary(index_html: str) -> str:
+    """The executive summary's text, tags stripped."""
+    part = index_html.split("<section id='summary'>", 1)[1].split("</section>", 1)[0]
+    return re.sub(r"<[^>]+>", "", part)
+
+
+@pytest.mark.parametrize("client", sorted(DATASETS))
+def test_the_report_passes_the_content_check(reports, client):
+    run_dir, _ = reports(client)
+    assert check_report_content(run_dir) == []
+
+
+def test_telco_opens_with_its_churn_rate_and_prices_only_what_it_can_act_on(reports):
+    import json
+    run_dir, index = reports("telco")
+    summary = _summary(index)
+    assert re.search(r"Executive summary\s*\d+\.\d% of customers churned \(95% CI", summary)
+    assert "snapshot" in summary
+    drivers = json.loads((run_dir / "metrics.json").read_text())["drivers"]
+    priced = drivers.get("revenue_at_risk_by_driver") or {}
+    assert priced and all(k.split(" = ")[0] in ("Contract", "PaymentMethod", "PaperlessBilling") for k in priced)
+
+
+def test_airline_gets_a_ranked_fix_first_action_list(reports):
+    run_dir, index = reports("airline")
+    page = (run_dir / "04_recommendations.html").read_text(encoding="utf-8")
+    assert "Improve &#x27;" in page or "Improve '" in page
+    assert "not priced (it rests on survey data alone)" in index
+    assert not (run_dir / "02_journeys.html").exists()          # no events: no journey page, named instead
+    assert "journeys: no events table" in _summary(index)
+
+
+def test_call_center_headlines_only_what_it_measured(reports):
+    run_dir, index = reports("call_center")
+    summary = _summary(index).split("Not analysed")[0]
+    assert "of CSAT ratings satisfied" in summary
+    assert "avoidable" not in summary and "EUR 0" not in summary and "USD 0" not in summary
+    assert not (run_dir / "02_journeys.html").exists()          # one call per case: nothing to map
