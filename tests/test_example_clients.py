@@ -70,3 +70,10 @@ def test_call_center_headlines_only_what_it_measured(reports):
     assert "of CSAT ratings satisfied" in summary
     assert "avoidable" not in summary and "EUR 0" not in summary and "USD 0" not in summary
     assert not (run_dir / "02_journeys.html").exists()          # one call per case: nothing to map
+
+
+def test_helpdesk_work_steps_are_not_headlined_as_avoidable_contacts(reports):
+    _, index = reports("helpdesk")
+    summary = _summary(index)
+    assert "avoidable" not in summary.split("Not analysed")[0]
+    assert "the events are work step, not customer contacts" in summary

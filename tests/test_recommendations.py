@@ -322,3 +322,10 @@ def test_the_action_table_leaves_out_what_no_action_has():
     rx = RecommendationDiagnosis(actions=rank_actions(propose_driver_actions([p])))
     assert list(rx.action_table().columns) == ["priority", "title", "effort", "rests_on", "evidence"]
     assert "none can be priced" in rx.describe_ranking()
+
+
+def test_only_contacts_are_agent_contacts_when_events_say_what_they_are():
+    ev = pd.DataFrame({"agent_id": ["A1", "A1", "A2", None], "channel": ["call", "web", "email", "call"],
+                       "kind": ["contact", "work_step", None, "contact"]})
+    assert flag_agent_contacts(ev).tolist() == [True, False, True, False]   # missing kind reads as a contact
+    assert flag_agent_contacts(ev.drop(columns="kind")).tolist() == [True, True, True, False]

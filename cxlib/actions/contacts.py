@@ -32,12 +32,19 @@ CAUSES = ("repeat", "status_chasing", "failure_demand")
 STATUS_PATTERN = r"status|where is|chasing|progress"
 
 
-def flag_agent_contacts(events: pd.DataFrame, *, agent: str = "agent_id", channel: str = "channel") -> pd.Series:
+def flag_agent_contacts(events: pd.DataFrame, *, agent: str = "agent_id", channel: str = "channel",
+                        kind: str = "kind") -> pd.Series:
     """True for contacts a person handled: rows with an agent id when the source records
-    agents at all, else rows on an agent channel (call, chat, e-mail, store)."""
+    agents at all, else rows on an agent channel (call, chat, e-mail, store). When the events
+    say what they are (``kind``), only contacts count: a work step with a resource, a
+    notification or a bill is not a customer's contact."""
     if agent in events and events[agent].notna().any():
-        return events[agent].notna().rename("agent_contact")
-    return events[channel].isin(AGENT_CHANNELS).rename("agent_contact")
+        flag = events[agent].notna()
+    else:
+        flag = events[channel].isin(AGENT_CHANNELS)
+    if kind in events:
+        flag &= events[kind].fillna("contact").eq("contact")
+    return flag.rename("agent_contact")
 
 
 def link_journeys(events: pd.DataFrame, steps: pd.DataFrame | None, *, customer_id: str = "customer_id",

@@ -15,7 +15,7 @@ from cxlib.actions import ranking as act
 from cxlib.actions.agents import count_caused_repeats, score_agents
 from cxlib.core.config import ClientConfig
 from cxlib.core.period import measure_period
-from cxlib.core.formatting import format_count, format_estimate, format_interval, format_value, is_known
+from cxlib.core.formatting import format_count, format_estimate, format_interval, format_value, humanize, is_known
 from cxlib.actions.contacts import (classify_avoidable_contacts, flag_agent_contacts, link_journeys,
                        link_touchpoint_scores, measure_self_service, price_contacts, summarize_avoidable)
 from cxlib.journeys.stats import assign_owners, find_failure_signature
@@ -242,8 +242,12 @@ def diagnose_recommendations(config: ClientConfig, *, customers: pd.DataFrame | 
         period = measure_period(ev["timestamp"], min_days=a.min_annualise_days)
         dx.per_year, dx.per, dx.period_note = period.factor, period.label, period.note()
         if not ev["agent_contact"].any():
-            dx.skipped.append("avoidable contacts and agents: no agent contacts (no agent ids and no call, chat, "
-                              "e-mail or store events)")
+            if "kind" in ev and not ev["kind"].fillna("contact").eq("contact").any():
+                kinds = ", ".join(sorted(ev["kind"].dropna().astype(str).map(humanize).unique()))
+                dx.skipped.append(f"avoidable contacts and agents: the events are {kinds}, not customer contacts")
+            else:
+                dx.skipped.append("avoidable contacts and agents: no agent contacts (no agent ids and no call, chat, "
+                                  "e-mail or store events)")
         else:
             cls = classify_avoidable_contacts(ev, window_days=a.repeat_window_days,
                                               failure_outcomes=cs.failure_outcomes,

@@ -13,6 +13,7 @@ CHANNELS = ("call", "ivr", "web", "app", "chat", "email", "store", "field_visit"
 """Canonical channel labels. Source labels are mapped onto these in the config."""
 
 AGENT_CHANNELS = ("call", "chat", "email", "store")
+EVENT_KINDS = ("contact", "notification", "work_step", "bill", "visit")
 """Channels on which a person (an agent) handles the contact."""
 
 SELF_SERVICE_CHANNELS = ("ivr", "web", "app")
@@ -65,6 +66,9 @@ TABLES: dict[str, tuple[Column, ...]] = {
         Column("handle_time_s", "float", False, "Handle time in seconds (hh:mm:ss accepted)."),
         Column("cost", "float", False, "Cost of this interaction, if the source knows it."),
         Column("case_id", "string", False, "Ticket or order that already groups events."),
+        Column("kind", "string", False, f"What the event is: one of {', '.join(EVENT_KINDS)}. Only contacts "
+               "can be agent contacts, repeats or avoidable; a process-mining log of work steps sets "
+               "work_step. Missing: contact."),
     ),
     "surveys": (
         Column("customer_id", "string", True, "Respondent's customer key."),

@@ -24,6 +24,7 @@ REASONS = {
     "invalid_bool": "a yes/no value could not be read",
     "negative_value": "a value that cannot be negative is negative",
     "unknown_channel": "the channel is not a canonical channel; map it under values.channel",
+    "unknown_kind": "the event kind is not contact, notification, work_step, bill or visit; map it under values.kind",
     "invalid_level": "the survey level is not touchpoint, journey or relationship",
     "unknown_metric": "the survey metric is not a known scale",
     "missing_subject": "a touchpoint or journey rating without its subject",
