@@ -80,8 +80,7 @@ if len(priced):
     plt.show()
 if len(acts):
     display(Markdown(rx.describe_values()))
-    display(style_table(rx.action_table(), counts=["priority"], money=["value", "value_lo", "value_hi"],
-                        hide_index=True))
+    display(style_table(rx.action_table(), counts=["priority"], hide_index=True))
 else:
     display(Markdown("*No action could be proposed from the tables received.*"))
 

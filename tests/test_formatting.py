@@ -86,3 +86,18 @@ def test_humanize_reads_drivers_columns_and_the_clients_display_names():
     finally:
         use_display_names({})
     assert humanize("new_install") == "new install"
+
+
+def test_a_money_interval_keeps_one_unit():
+    assert format_interval(9584, 48000, "money", currency="EUR") == "95% CI EUR 9.6k–EUR 48k"
+    assert format_interval(584, 4800, "money", currency="EUR") == "95% CI EUR 584–EUR 4,800"
+
+
+def test_a_wide_table_is_shown_on_its_side_with_each_column_formatted():
+    wide = pd.DataFrame({f"m{i}": [0.5, 0.25] for i in range(11)} | {"n": [1200, 30], "owner": ["Field_x", None]},
+                        index=pd.Index(["new_install", "move"], name="journey_type"))
+    html = style_table(wide, counts=["n"], shares=[f"m{i}" for i in range(11)]).to_html()
+    assert html.index("new install") < html.index("move") < html.index(">m0<")   # journeys are the columns now
+    assert "1,200" in html and "50.0%" in html and "Field_x" in html and "–" in html
+    narrow = style_table(wide.iloc[:, :3], shares=["m0"]).to_html()
+    assert narrow.index(">m0<") < narrow.index("new install")                   # a narrow table keeps its shape

@@ -320,7 +320,9 @@ def test_the_action_table_leaves_out_what_no_action_has():
     p = {"driver": "Wifi", "outcome": "satisfied", "share": 0.13, "lo": 0.12, "hi": 0.14, "rank_lo": 1, "rank_hi": 2,
          "performance": 0.4, "mean_score": 2.1, "n_rated": 500}
     rx = RecommendationDiagnosis(actions=rank_actions(propose_driver_actions([p])))
-    assert list(rx.action_table().columns) == ["priority", "title", "effort", "rests_on", "evidence"]
+    t = rx.action_table()
+    assert list(t.columns) == ["priority", "action", "effort", "value a year", "rests on", "evidence"]
+    assert t["value a year"].iat[0] == "not priced (it rests on survey data alone), ranked by importance"
     assert "none can be priced" in rx.describe_ranking()
 
 

@@ -100,13 +100,17 @@ class RecommendationDiagnosis:
         return " ".join(out)
 
     def action_table(self) -> pd.DataFrame:
-        """The action list as the report shows it: priority, title, owner, effort, value with its
-        interval, value kind, assumption, the data it rests on and the evidence, leaving out a
-        column that is empty for every action (a survey-only client has no values)."""
-        cols = ["priority", "title", "owner", "effort", "value", "value_lo", "value_hi", "value_kind", "assumption",
-                "rests_on", "evidence"]
-        a = self.actions[cols]
-        return a[[c for c in cols if a[c].replace("", pd.NA).notna().any()]]
+        """The action list as the report shows it, narrow enough to print: priority, action,
+        owner, effort, its value (with interval and kind, or why it is not priced), what the value
+        rests on (the data, and the assumption when there is one) and the evidence. A column empty
+        for every action (a survey-only client has no owners) is left out."""
+        a = self.actions
+        value = [describe_action_value(r, self.currency, self.per).removesuffix(".").split("; assumed:")[0]
+                 for _, r in a.iterrows()]
+        basis = [r["rests_on"] + (f"; {r['assumption']}" if r["assumption"] else "") for _, r in a.iterrows()]
+        t = pd.DataFrame({"priority": a["priority"], "action": a["title"], "owner": a["owner"], "effort": a["effort"],
+                          f"value {self.per}": value, "rests on": basis, "evidence": a["evidence"]})
+        return t[[c for c in t.columns if t[c].replace("", pd.NA).notna().any()]]
 
     def describe_ranking(self, top: int = 5) -> str:
         """The lead-in of the priority list: how the actions are ranked."""

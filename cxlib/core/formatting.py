@@ -62,6 +62,8 @@ def format_interval(lo, hi, kind: str = "number", *, digits: int = 2, currency: 
         return f"{LEVEL} n/a"
     a = format_value(lo, kind, digits=digits, currency=currency)
     b = format_value(hi, kind, digits=digits, currency=currency)
+    if kind == "money" and 1e3 <= abs(float(lo)) < 1e4 <= abs(float(hi)) < 1e6:   # one unit: 'EUR 9.6k–EUR 48k'
+        a = f"{currency + ' ' if currency else ''}{float(lo) / 1e3:,.1f}k"
     if kind == "share":
         a = a.rstrip("%")
     return f"{LEVEL} {a} to {b}" if float(lo) < 0 or float(hi) < 0 else f"{LEVEL} {a}–{b}"
@@ -131,12 +133,19 @@ def format_bullets(lines) -> str:
     return "\n".join(f"- {line}" for line in lines)
 
 
+WIDE = 10   # a table with more columns than this, and fewer rows than columns, is shown transposed
+
+
 def style_table(df, *, counts=(), shares=(), money=(), decimals: dict | None = None, share_digits: int = 1,
-                hide_index: bool = False):
+                hide_index: bool = False, transpose: bool | None = None):
     """A table as a client reads it: column names in words ('completion rate', 'journey NPS'),
     counts as whole numbers, shares as percentages, money without decimals, ``decimals``
-    ({column: digits}) for the rest, missing values as '–' and every text cell HTML-escaped.
-    Columns the frame lacks are ignored."""
+    ({column: digits}) for the rest, missing values as '–', text left-aligned and every text
+    cell HTML-escaped. Columns the frame lacks are ignored. A wide table (more than ``WIDE``
+    columns and fewer rows than columns; or ``transpose=True``) is shown transposed, one row
+    per column, so it fits a page."""
+    if transpose or (transpose is None and len(df.columns) > WIDE and len(df) < len(df.columns) and not hide_index):
+        return _style_transposed(df, counts, shares, money, decimals, share_digits)
     cols = set(df.columns)
     fmt = {c: (lambda v: format_count(v) if is_known(v) else "–") for c in counts if c in cols}
     fmt |= {c: (lambda v, d=share_digits: format_value(v, "share", digits=d) if is_known(v) else "–")
@@ -153,7 +162,37 @@ def style_table(df, *, counts=(), shares=(), money=(), decimals: dict | None = N
     styler = df.style.format(fmt, na_rep="–", escape="html") \
         .format_index(lambda v: humanize(v) if isinstance(v, str) else v, escape="html", axis=0) \
         .format_index(humanize, escape="html", axis=1)
+    from pandas.api.types import is_numeric_dtype
+    texts = [c for c in df.columns if not is_numeric_dtype(df[c]) and c not in fmt]
+    if texts:
+        styler = styler.set_properties(subset=texts, **{"text-align": "left"})
     return styler.hide(axis="index") if hide_index else styler
+
+
+def _style_transposed(df, counts, shares, money, decimals, share_digits):
+    """:func:`style_table` of ``df`` turned on its side: each cell formatted by its original
+    column first, so a row keeps its column's format."""
+    import pandas as pd
+    cells = pd.DataFrame(index=df.index)
+    for c in df.columns:
+        col = df[c]
+        if c in counts:
+            f = lambda v: format_count(v)  # noqa: E731
+        elif c in shares:
+            f = lambda v: format_value(v, "share", digits=share_digits)  # noqa: E731
+        elif c in money:
+            f = lambda v: f"{float(v):,.0f}"  # noqa: E731
+        elif c in (decimals or {}):
+            f = lambda v, d=decimals[c]: f"{float(v):,.{d}f}"  # noqa: E731
+        else:
+            f = lambda v: display_name(v) if isinstance(v, str) else str(v)  # noqa: E731
+        cells[c] = ["–" if v is None or (not isinstance(v, str) and pd.isna(v)) else f(v) for v in col]
+    t = cells.T
+    t.index.name = None
+    t.columns = [humanize(v) if isinstance(v, str) else v for v in t.columns]
+    t.columns.name = humanize(df.index.name) if df.index.name else None
+    return t.style.format(escape="html").format_index(humanize, escape="html", axis=0) \
+        .format_index(escape="html", axis=1)
 
 
 def format_numbered(lines) -> str:

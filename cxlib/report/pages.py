@@ -31,7 +31,7 @@ td,th{padding:.35rem .8rem;border-bottom:1px solid #ddd;text-align:right}th:firs
 #summary{background:#f5f8fb;border-left:4px solid #1f4e79;padding:.5rem 1.2rem;margin:1rem 0}
 #summary li{margin:.3rem 0}nav.cx-nav{font-size:.9em;border-bottom:1px solid #ddd;padding:.3rem 0 .5rem}
 .cx-client{font-weight:bold;color:#1f4e79}@media print{nav.cx-nav{display:none}a{color:inherit;text-decoration:none}
-#summary{break-inside:avoid}}footer.cx-provenance{color:#777;font-size:.8em;border-top:1px solid #ddd;
+#summary li{break-inside:avoid}}footer.cx-provenance{color:#777;font-size:.8em;border-top:1px solid #ddd;
 margin-top:2rem;padding-top:.5rem}"""
 
 
