@@ -131,8 +131,10 @@ def plot_score_distributions(surveys: pd.DataFrame, ax=None):
 # --------------------------------------------------------------------------- journeys
 
 def _wrap(text: str, width: int = 16) -> str:
+    """A tick label in words (the client's display name, else the raw name humanised), wrapped."""
     import textwrap
-    return "\n".join(textwrap.wrap(str(text), width)) or str(text)
+    text = humanize(text)
+    return "\n".join(textwrap.wrap(text, width)) or text
 
 
 def _dodge(x: pd.Series, lane: pd.Series, min_gap: float) -> pd.Series:
@@ -225,7 +227,7 @@ def plot_watermelon(catalogue: pd.DataFrame, ax=None, *, flags: pd.Series | None
     labels = []
     for jt in c.index:
         flag = flags is not None and bool(flags.get(jt, False))
-        labels.append(f"{jt}  ◆ watermelon" if flag else str(jt))
+        labels.append(f"{humanize(jt)}  ◆ watermelon" if flag else humanize(jt))
     ax.set_yticks(idx, labels)
     for t, jt in zip(ax.get_yticklabels(), c.index):
         if flags is not None and bool(flags.get(jt, False)):
@@ -295,7 +297,8 @@ def plot_journey_catalogue(catalogue: pd.DataFrame, ax=None):
     ax = _ax(ax)
     c = catalogue.sort_values("churn_in_window", ascending=True)
     err = np.vstack([c["churn_in_window"] - c["churn_in_window_ci_low"], c["churn_in_window_ci_high"] - c["churn_in_window"]]).clip(min=0)
-    ax.barh(c.index, c["churn_in_window"], xerr=err, color=PALETTE[0], error_kw={"lw": 1, "capsize": 2})
+    ax.barh([humanize(j) for j in c.index], c["churn_in_window"], xerr=err, color=PALETTE[0],
+            error_kw={"lw": 1, "capsize": 2})
     base = c["churn_in_window_baseline"].dropna()
     if len(base):
         ax.axvline(base.iloc[0], color=BAD, linestyle="--", lw=1, label=f"all customers: {base.iloc[0]:.1%}")

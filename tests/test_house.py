@@ -168,6 +168,17 @@ def test_the_content_check_names_what_a_client_should_not_see():
         assert expected in problems, expected
 
 
+def test_the_content_check_catches_a_summary_that_disagrees_with_its_sections():
+    from cxlib.report.content import check_summary_agrees
+    index = ("<section id='summary'><h2>Executive summary</h2><ul class='headlines'><li><b>12.5%</b> of 80,093 "
+             "contacts (95% CI 12.2–12.7%), costing EUR 44k a year (n = 741).</li></ul><h3>Not analysed</h3>"
+             "<ul><li>churn: 3%</li></ul></section>")
+    agrees = "Avoidable contacts: 12.5% of 80,093 agent contacts (95% CI 12.2–12.7%) cost EUR 44k; n = 741 ratings"
+    assert check_summary_agrees(index, ["other page", agrees]) == []
+    problems = check_summary_agrees(index, [agrees.replace("n = 741", "n = 1,472").replace("EUR 44k", "EUR 45k")])
+    assert len(problems) == 1 and "EUR 44k, n = 741" in problems[0]
+
+
 def test_sections_that_printed_nothing_are_not_rendered():
     import nbformat
     from cxlib.report.pages import prune_empty_sections

@@ -87,6 +87,10 @@ def test_provenance(report):
     assert prov["packages"]["pandas"] and prov["packages"]["papermill"]
     assert "commit" in prov["git"]
     assert set(prov["notebooks"]) == {p.stem for p in list_notebooks()}
+    appendix = (index.parent / "appendix.html").read_text()      # the analyst's copy, off the client pages
+    assert all(i["sha256"] in appendix for i in prov["inputs"]) and f"<td>{prov['packages']['pandas']}</td>" in appendix
+    assert "<h2>Client settings</h2>" in appendix and "href='appendix.html'" in index.read_text()
+    assert "sha256" not in index.read_text().lower() and "href='index.html'" in appendix
 
 
 def test_tables_written_for_later_notebooks(report):
@@ -256,7 +260,7 @@ def test_reports_show_no_customer_ids_names_emails_or_comments(report, small_dem
     assert truth["dirt"]["privacy"]["comments_with_personal_data"] > 0 and crm["Email"].notna().all()
     forbidden = (set(crm["AccountNo"].dropna()) | set(hashed) | set(crm["Name"]) | set(crm["Email"]))
     pages = sorted(index.parent.glob("*.html"))
-    assert len(pages) == 5
+    assert len(pages) == 6                     # index, four sections, appendix
     for page in pages:
         text = visible_text(page.read_text())
         words = set(re.findall(r"[\w@.+-]+", text))
@@ -269,7 +273,7 @@ def test_reports_show_no_customer_ids_names_emails_or_comments(report, small_dem
     assert "What customers write" in drivers and "detractors" in drivers
     assert "none found" in index.read_text()
     scan = json.loads((index.parent / "privacy.json").read_text())
-    assert scan["scanned"] == 5 and scan["found"] == 0 and scan["identifiers"] > 2_000   # the front page too
+    assert scan["scanned"] == 6 and scan["found"] == 0 and scan["identifiers"] > 2_000   # the front page too
     tables = index.parent / "tables" / "customers.parquet"
     assert not {"Name", "Email"} & set(pd.read_parquet(tables).columns)   # dropped at ingest
 
@@ -313,11 +317,15 @@ def test_report_in_headless_chromium_offline(report, chromium):
     import struct
     from cxlib.report.browser import check_report
     index, _ = report
-    checks = check_report(index.parent, chromium=chromium)
+    pdf = index.parent / "report.pdf"
+    checks = check_report(index.parent, chromium=chromium, pdf=pdf)
     assert [c.page for c in checks] == ["index.html", "01_ingest.html", "02_journeys.html", "03_drivers.html",
-                                        "04_recommendations.html"]
+                                        "04_recommendations.html", "appendix.html"]
     assert [p for c in checks for p in c.problems] == []
-    assert all(c.images >= 3 for c in checks[1:])                       # figures render, inline
+    assert all(c.images >= 3 for c in checks[1:5])                      # figures render, inline
+    from pypdf import PdfReader
+    printed = PdfReader(pdf)                                              # the whole report, summary first
+    assert len(printed.pages) >= len(checks) and "Executive summary" in printed.pages[0].extract_text()
     assert all(c.title.startswith("Demo Telecom") for c in checks)
     for c in checks:
         png = c.screenshot.read_bytes()

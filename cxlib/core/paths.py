@@ -156,6 +156,11 @@ class ClientPaths:
         return self.run_dir / "screenshots"
 
     @property
+    def appendix(self) -> Path:
+        """The analyst's page: run, input hashes, package versions and client settings."""
+        return self.run_dir / "appendix.html"
+
+    @property
     def report_pdf(self) -> Path:
         """The whole report (summary, then each section) as one PDF, printed by Chromium."""
         return self.run_dir / "report.pdf"

@@ -129,7 +129,7 @@ def check_report(run_dir: str | Path, screenshots_dir: str | Path | None = None,
     chromium = chromium or find_chromium()
     if chromium is None:
         raise RuntimeError("no chromium on PATH; install Debian's chromium (apt-get install chromium)")
-    pages = [paths.index, *paths.pages()]
+    pages = [p for p in [paths.index, *paths.pages(), paths.appendix] if p.exists()]
     results, printed = [], []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)

@@ -96,9 +96,42 @@ def check_page_content(html_text: str, page: str = "page") -> list[str]:
     return problems
 
 
+FIGURE = re.compile(r"(?:[A-Z]{3}|[$€£]) ?\d[\d,.]*[km]?|[+-]?\d+(?:\.\d+)?%|n = \d[\d,]*")
+
+
+def page_text(html_text: str) -> str:
+    """The visible text of a page, whitespace collapsed."""
+    parser = _Blocks()
+    parser.feed(html_text)
+    return " ".join(" ".join(text.split()) for _, text in parser.blocks)
+
+
+def check_summary_agrees(index_html: str, section_texts: list[str]) -> list[str]:
+    """Every figure of the executive summary's headlines and priorities (percentages, money,
+    'n = ...') must appear on some section page: a summary that quotes a number its section
+    does not show disagrees with it."""
+    m = re.search(r"<section id='summary'>(.*?)</section>", index_html, re.S)
+    if not m:
+        return []
+    summary = re.split(r"<h3>(?:Where journeys break|Not analysed)", m.group(1))[0]
+    sections = " ".join(section_texts)
+    out = []
+    for line in re.findall(r"<li>(.*?)</li>", summary, re.S):
+        text = page_text(f"<p>{line}</p>")
+        missing = [f for f in dict.fromkeys(FIGURE.findall(text)) if f not in sections and f != "95%"]
+        if missing:
+            out.append(f"index.html: the summary quotes {', '.join(missing)}, which no section shows, in “{text[:120]}”")
+    return out
+
+
 def check_report_content(run_dir: str | Path) -> list[str]:
-    """:func:`check_page_content` on the front page and every section page of a run folder."""
+    """:func:`check_page_content` on the front page and every section page of a run folder,
+    and :func:`check_summary_agrees` between them."""
     from cxlib.core.paths import run_folder_paths
     paths = run_folder_paths(run_dir)
-    pages = [p for p in [paths.index, *paths.pages()] if p.exists()]
-    return [problem for p in pages for problem in check_page_content(p.read_text(encoding="utf-8"), p.name)]
+    pages = [p for p in [paths.index, *paths.pages(), paths.appendix] if p.exists()]
+    texts = {p: p.read_text(encoding="utf-8") for p in pages}
+    problems = [problem for p in pages for problem in check_page_content(texts[p], p.name)]
+    if paths.index in texts:
+        problems += check_summary_agrees(texts[paths.index], [page_text(texts[p]) for p in pages if p != paths.index])
+    return problems

@@ -166,6 +166,7 @@ def build_nav(client_name: str, subtitle: str, runs: list[NotebookRun], current:
     summary and one per section (``current`` is the page it sits on)."""
     links = [{"href": "index.html", "title": "Summary"}]
     links += [{"href": r.html.name, "title": SECTIONS.get(r.name, r.title)} for r in runs if not r.empty]
+    links.append({"href": "appendix.html", "title": "Appendix"})
     for link in links:
         link["current"] = link["href"] == current
     return {"client": client_name, "subtitle": subtitle, "links": links}
@@ -280,9 +281,9 @@ def write_index(paths: ClientPaths, name: str, runs: list[NotebookRun], status: 
                          "none found. Customer identifiers could not be checked: the run has no customer ids to look "
                          "for (no customer table, or identifiers are shown by the client's settings).</p>")
     rel = lambda p: html.escape(p.relative_to(paths.run_dir).as_posix())  # noqa: E731
-    parts.append(f"<p class='muted'>Figures: <a href='{rel(paths.metrics)}'>{rel(paths.metrics)}</a> · "
-                 f"Reproducibility: <a href='{rel(paths.provenance)}'>{rel(paths.provenance)}</a> · "
-                 f"Quarantined rows (raw, for the analyst): <a href='{rel(paths.quarantine_csv)}'>"
+    parts.append(f"<p class='muted'>For the analyst: <a href='{rel(paths.appendix)}'>how this report was made</a> "
+                 f"(input hashes, package versions, settings) · figures: <a href='{rel(paths.metrics)}'>"
+                 f"{rel(paths.metrics)}</a> · quarantined rows, raw: <a href='{rel(paths.quarantine_csv)}'>"
                  f"{paths.quarantine_csv.name}</a></p>")
     if footer:
         parts.append(f"<footer class='cx-provenance'>{html.escape(footer)}</footer>")

@@ -11,9 +11,9 @@ from pathlib import Path
 from cxlib.core.config import DEFAULT_SEED, load_config
 from cxlib.core.paths import ClientPaths, resolve_client_paths
 from cxlib.report.notebooks import NotebookError, check_parameters, list_notebooks, load_notebook, notebook_title
-from cxlib.report.pages import (NotebookRun, build_nav, check_privacy, data_period, describe_empty_page,
-                                describe_report_date,
-                                describe_run, render_html, write_index)
+from cxlib.report.appendix import write_appendix
+from cxlib.report.pages import (CSS, NotebookRun, build_nav, check_privacy, data_period, describe_empty_page,
+                                describe_report_date, describe_run, render_html, render_nav, write_index)
 from cxlib.report.provenance import build_provenance, write_provenance
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -99,8 +99,10 @@ def _write_pages(paths: ClientPaths, config, runs: list[NotebookRun], executed: 
     top = config.analysis.recommendations.top
     nav = build_nav(config.name, subtitle, runs, paths.index.name)
     index = write_index(paths, config.name, runs, status, error, top=top, footer=footer, subtitle=subtitle, nav=nav)
-    # scan the sections and the front page as written, then put the result on the front page
-    privacy = check_privacy(paths, [*(r.html for r in runs if not r.empty), index], config) if runs else None
+    appendix = write_appendix(paths, provenance, name=config.name, css=CSS, footer=footer,
+                              nav_html=render_nav(build_nav(config.name, subtitle, runs, paths.appendix.name)))
+    # scan the sections, the appendix and the front page as written, then put the result on the front page
+    privacy = check_privacy(paths, [*(r.html for r in runs if not r.empty), appendix, index], config) if runs else None
     write_index(paths, config.name, runs, status, error, top=top, privacy=privacy, footer=footer, subtitle=subtitle,
                 nav=nav)
     if privacy and privacy["found"]:

@@ -7,7 +7,7 @@ import html
 import re
 
 from cxlib.actions.diagnosis import describe_action_value
-from cxlib.core.formatting import format_estimate, format_money, humanize, is_known as _ok
+from cxlib.core.formatting import format_estimate, format_interval, format_money, humanize, is_known as _ok
 from cxlib.ingest.profile import describe_standard_headlines
 from cxlib.journeys.findings import list_journey_findings
 
@@ -30,7 +30,7 @@ def headline_figures(metrics: dict) -> list[str]:
                 f"({format_money(rec['avoidable_cost_lo'], cur)}–{format_money(rec['avoidable_cost_hi'], cur)})"
                 if _ok(rec.get("avoidable_cost")) and rec["avoidable_cost"] > 0 else "")
         out.append(f"<b>{rec['avoidable_share']:.1%}</b> of {rec['agent_contacts']:,} agent contacts were avoidable "
-                   f"(95% CI {rec['avoidable_share_lo']:.1%}–{rec['avoidable_share_hi']:.1%}){cost}.")
+                   f"({format_interval(rec['avoidable_share_lo'], rec['avoidable_share_hi'], 'share', digits=1)}){cost}.")
     money = lambda v: format_estimate(v["value"], v["lo"], v["hi"], "money", currency=cur)  # noqa: E731
     rar = dr.get("revenue_at_risk") or {}
     if rar:
@@ -50,10 +50,11 @@ def headline_figures(metrics: dict) -> list[str]:
     if imp:
         name, v = min(imp.items(), key=lambda kv: kv[1]["rank"])
         out.append(f"<b>{html.escape(humanize(name))}</b> drives {html.escape(humanize(dr.get('outcome')))} most: "
-                   f"{v['share']:.0%} of the explained variance (95% CI {v['lo']:.0%}–{v['hi']:.0%}, n = {dr['n']:,}).")
+                   f"{v['share']:.0%} of the explained variance ({format_interval(v['lo'], v['hi'], 'share', digits=0)}, "
+                   f"n = {dr['n']:,}).")
     if _ok(rec.get("unprofitable_share")):
         out.append(f"<b>{rec['unprofitable_share']:.1%}</b> of customers cost more to serve than they pay "
-                   f"(95% CI {rec['unprofitable_share_lo']:.1%}–{rec['unprofitable_share_hi']:.1%}, "
+                   f"({format_interval(rec['unprofitable_share_lo'], rec['unprofitable_share_hi'], 'share', digits=1)}, "
                    f"n = {rec['customers']:,}).")
     return [_capitalise(line) for line in out]
 
