@@ -44,8 +44,8 @@ result = ingest_client(config, paths.data_dir)
 write_ingest(result, paths)
 record_metrics(paths.metrics, "ingest", result.metrics())
 tables = result.tables
-headlines = measure_standard_headlines(tables, scales=config.all_scales(),
-                                       green=config.analysis.green_threshold)
+headlines = measure_standard_headlines(tables, scales=config.all_scales(), green=config.analysis.green_threshold,
+                                       undated=config.undated_tables())
 record_metrics(paths.metrics, "headlines", headlines)
 display(Markdown(format_bullets(describe_standard_headlines(headlines) + result.summary(config.name))))
 

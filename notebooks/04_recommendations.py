@@ -82,7 +82,7 @@ if len(acts):
     display(Markdown(rx.describe_values()))
     display(style_table(rx.action_table(), counts=["priority"], hide_index=True))
 else:
-    display(Markdown("*No action could be proposed from the tables received.*"))
+    display(Markdown("*Skipped:* no action could be proposed from the tables received."))
 
 # %% [markdown]
 # ## 1. Avoidable contacts

@@ -71,3 +71,22 @@ def test_the_front_page_leads_with_the_standard_figures():
     heads = headline_figures(metrics)
     assert heads[0].startswith("<b>Relationship NPS +0</b> (95% CI ") and "n = 40 responses" in heads[0]
     assert "Wifi" in heads[1]
+
+
+def test_a_survey_without_dates_gets_no_period():
+    s = _surveys([1] * 30 + [0] * 10, metric="satisfied")
+    assert measure_standard_headlines({"surveys": s})["satisfied"]["period"] == ["2025-01-01", "2025-02-09"]
+    assert measure_standard_headlines({"surveys": s}, undated=["surveys"])["satisfied"]["period"] is None
+
+
+def test_the_busiest_journey_is_headlined_as_its_page_says_it():
+    from cxlib.journeys.findings import describe_largest_journey
+    types = {"ticket": {"n": 4580, "completion_rate": 0.995, "completion_lo": 0.993, "completion_hi": 0.997,
+                        "completion_n": 4500, "median_duration_days": 39.86, "median_handoffs": 2.0},
+             "other": {"n": 20, "completion_rate": None, "median_duration_days": None, "median_handoffs": None}}
+    text = describe_largest_journey(types)
+    assert text == ("**ticket** is the busiest journey: 4,580 journeys, 99.5% (95% CI 99.3–99.7%, n = 4,500 due) "
+                    "completed, a median of 39.9 days from first to last step, 2 handoffs between departments (median).")
+    assert describe_largest_journey({}) is None
+    heads = headline_figures({"journeys": {"types": types}})
+    assert heads[0].startswith("<b>Ticket</b> is the busiest journey: 4,580 journeys")

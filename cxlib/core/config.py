@@ -364,6 +364,12 @@ class ClientConfig(_Strict):
     def sources(self, table: str) -> list[Source]:
         return list(getattr(self.tables, table) or [])
 
+    def undated_tables(self) -> list[str]:
+        """Tables whose every source sets its timestamp as a constant (an export without dates):
+        their timestamps say nothing about the period the data cover."""
+        return [t for t in ("events", "surveys") if self.sources(t)
+                and all("timestamp" in src.constants for src in self.sources(t))]
+
 
 def _check_timezone(v: str) -> str:
     try:

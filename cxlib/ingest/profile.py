@@ -61,17 +61,20 @@ def describe_interactions(events: pd.DataFrame, per_customer: pd.Series, mix: pd
 
 def measure_standard_headlines(tables: dict[str, pd.DataFrame], *, min_n: int = 30,
                                scales: dict[str, tuple[float, float]] | None = None,
-                               green: dict[str, float] | None = None) -> dict:
+                               green: dict[str, float] | None = None, undated: tuple[str, ...] | list = ()) -> dict:
     """The standard figures a reader looks for first, where the data allows, each with its
     interval, n and period: relationship NPS (promoters 9-10 minus detractors 0-6, in points),
     the share satisfied (a yes/no ``satisfied`` metric), the CSAT satisfied share (ratings at or
     above ``green['csat']`` on the ``scales['csat']`` scale, touchpoint and journey ratings
     together) and the churn rate (the share of customers flagged as churned, over the period
-    their churn dates span, or 'not dated')."""
+    their churn dates span, or 'not dated'). Tables in ``undated`` (timestamps set as a constant)
+    get no period."""
     scales = {**BUILTIN_SCALES, **(scales or {})}
     green = {"csat": 4, **(green or {})}
     out: dict = {}
     s = tables.get("surveys")
+    if s is not None and "surveys" in undated:
+        s = s.drop(columns="timestamp", errors="ignore")
     if s is not None and len(s):
         rel = s[(s["level"] == "relationship") & (s["metric"] == "nps")].dropna(subset=["score"])
         if len(rel) >= min_n:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from cxlib.journeys.findings import list_journey_findings
+from cxlib.journeys.findings import describe_largest_journey, list_journey_findings
 from cxlib.journeys.bimodality import Bimodality, describe_separation, detect_bimodality, explain_bimodality, journey_features
 from cxlib.core.config import Analysis
 from cxlib.core.formatting import format_count, format_estimate, format_interval, format_value, humanize
@@ -82,6 +82,9 @@ class JourneyDiagnosis:
         if len(unclassified):
             lines[-1] += (" The rest form unclassified episodes; their most common touchpoints are "
                           + ", ".join(f"'{t}' ({format_count(n)})" for t, n in unclassified.head(3).items()) + ".")
+        typed = {jt: m for jt, m in self.metrics()["types"].items() if jt != UNCLASSIFIED}
+        if describe_largest_journey(typed):
+            lines.append(describe_largest_journey(typed))
         worst = self.most_churn()
         if worst is not None:
             r = cat.loc[worst]

@@ -2,6 +2,8 @@
 journeys, phrased once for the journey page, the recommendations and the summary."""
 from __future__ import annotations
 
+from cxlib.core.formatting import format_count, format_estimate, humanize, is_known
+
 
 def describe_separator(separator: str | None) -> str:
     """'whether the journey had 'Order corrected'' for a touchpoint separator, else its name."""
@@ -28,3 +30,21 @@ def list_journey_findings(types: dict | None) -> list[tuple[str, str, str]]:
                                           f"{describe_separator(m.get('bimodal_separator'))} "
                                           f"(n = {m['bimodal_n']:,} scores)"))
     return out
+
+
+def describe_largest_journey(types: dict | None) -> str | None:
+    """The busiest journey type in one sentence, from the per-type figures (``types``): its
+    volume, completion with its interval and n, median duration and handoffs. None without
+    typed journeys. The journey page and the front page print the same sentence."""
+    if not types:
+        return None
+    jt, m = max(types.items(), key=lambda kv: kv[1]["n"])
+    parts = [f"**{humanize(jt)}** is the busiest journey: {format_count(m['n'])} journeys"]
+    if is_known(m.get("completion_rate")) and m.get("completion_n"):
+        parts.append(format_estimate(m["completion_rate"], m.get("completion_lo"), m.get("completion_hi"), "share",
+                                     digits=1, n=m["completion_n"], unit="due") + " completed")
+    if is_known(m.get("median_duration_days")):
+        parts.append(f"a median of {m['median_duration_days']:,.1f} days from first to last step")
+    if is_known(m.get("median_handoffs")):
+        parts.append(f"{format_count(m['median_handoffs'])} handoffs between departments (median)")
+    return ", ".join(parts[:1] + parts[1:]) + "."

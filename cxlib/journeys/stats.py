@@ -246,6 +246,8 @@ def build_journey_metrics(catalogue: pd.DataFrame, coverage: float, watermelon: 
         b = bimodality.get(jt)
         types[str(jt)] = {
             "n": int(r["n"]), "completion_rate": num(r["completion_rate"]),
+            "completion_lo": num(r.get("completion_ci_low")), "completion_hi": num(r.get("completion_ci_high")),
+            "completion_n": int(r["completion_n"]) if num(r.get("completion_n")) is not None else 0,
             "median_duration_days": num(r["median_duration_days"]),
             "median_touchpoints": num(r["median_touchpoints"]), "median_handoffs": num(r["median_handoffs"]),
             "journey_score_mean": num(r["journey_score_mean"]),

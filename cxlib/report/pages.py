@@ -71,8 +71,7 @@ def data_period(paths: ClientPaths, config=None) -> tuple[str, str] | None:
     without dates) has no period of its own and is passed over."""
     import pyarrow.parquet as pq
     for table, col in (("events", "timestamp"), ("surveys", "timestamp")):
-        sources = config.sources(table) if config is not None else []
-        if sources and all(col in src.constants for src in sources):
+        if config is not None and table in config.undated_tables():
             continue
         f = paths.table(table)
         if f.exists() and col in pq.read_schema(f).names:
@@ -141,7 +140,7 @@ def describe_empty_page(executed: Path) -> str | None:
     if any(_shows_content(o) for o in outs):
         return None
     notes = [str(o.get("data", {}).get("text/markdown", "")) for o in outs]
-    text = " ".join(" ".join(n.replace("*", "").split()) for n in notes if n.strip())
+    text = " ".join(" ".join(n.replace("*", "").split()).removeprefix("Skipped: ") for n in notes if n.strip())
     return text or "nothing to show from the tables received"
 
 

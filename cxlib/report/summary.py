@@ -9,7 +9,8 @@ import re
 from cxlib.actions.diagnosis import describe_action_value
 from cxlib.core.formatting import format_estimate, format_interval, format_money, humanize, is_known as _ok
 from cxlib.ingest.profile import describe_standard_headlines
-from cxlib.journeys.findings import list_journey_findings
+from cxlib.journeys.findings import describe_largest_journey, list_journey_findings
+from cxlib.journeys.reconstruct import UNCLASSIFIED
 
 SECTIONS = {"01_ingest": "Data received", "02_journeys": "Journeys", "03_drivers": "Drivers",
             "04_recommendations": "Recommendations"}
@@ -25,6 +26,10 @@ def headline_figures(metrics: dict) -> list[str]:
     dr = metrics.get("drivers") or {}
     cur = rec.get("currency") or ""
     churn = dr.get("churn")
+    typed = {jt: m for jt, m in ((metrics.get("journeys") or {}).get("types") or {}).items() if jt != UNCLASSIFIED}
+    busiest = describe_largest_journey(typed)
+    if busiest:
+        out.append(re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", html.escape(busiest)))
     if _ok(rec.get("avoidable_share")):
         cost = (f", costing {format_money(rec['avoidable_cost'], cur)} {html.escape(rec.get('money_per') or 'a year')} "
                 f"({format_money(rec['avoidable_cost_lo'], cur)}–{format_money(rec['avoidable_cost_hi'], cur)})"
@@ -73,7 +78,7 @@ def not_analysed(metrics: dict, empty: dict[str, str] | None = None) -> list[str
     if not metrics.get("journeys") and "02_journeys" not in empty:
         out.append("journeys: no journey section (the client sent no events, or it did not run)")
     dr = metrics.get("drivers") or {}
-    if metrics.get("drivers") is not None and not dr.get("importance"):
+    if metrics.get("drivers") is not None and not dr.get("importance") and "03_drivers" not in empty:
         out.append("key drivers: no survey outcome with driver ratings")
     if metrics.get("drivers") is not None and not dr.get("churn"):
         out.append("churn: no churn model (no churn data)")
