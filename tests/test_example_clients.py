@@ -76,4 +76,4 @@ def test_helpdesk_work_steps_are_not_headlined_as_avoidable_contacts(reports):
     _, index = reports("helpdesk")
     summary = _summary(index)
     assert "avoidable" not in summary.split("Not analysed")[0]
-    assert "the events are work step, not customer contacts" in summary
+    assert "every event is a work step, not a customer contact" in summary

@@ -247,8 +247,8 @@ def diagnose_recommendations(config: ClientConfig, *, customers: pd.DataFrame | 
         dx.per_year, dx.per, dx.period_note = period.factor, period.label, period.note()
         if not ev["agent_contact"].any():
             if "kind" in ev and not ev["kind"].fillna("contact").eq("contact").any():
-                kinds = ", ".join(sorted(ev["kind"].dropna().astype(str).map(humanize).unique()))
-                dx.skipped.append(f"avoidable contacts and agents: the events are {kinds}, not customer contacts")
+                kinds = " or ".join(sorted(ev["kind"].dropna().astype(str).map(humanize).unique()))
+                dx.skipped.append(f"avoidable contacts and agents: every event is a {kinds}, not a customer contact")
             else:
                 dx.skipped.append("avoidable contacts and agents: no agent contacts (no agent ids and no call, chat, "
                                   "e-mail or store events)")

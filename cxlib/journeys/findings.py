@@ -42,7 +42,7 @@ def describe_largest_journey(types: dict | None) -> str | None:
     parts = [f"**{humanize(jt)}** is the busiest journey: {format_count(m['n'])} journeys"]
     if is_known(m.get("completion_rate")) and m.get("completion_n"):
         parts.append(format_estimate(m["completion_rate"], m.get("completion_lo"), m.get("completion_hi"), "share",
-                                     digits=1, n=m["completion_n"], unit="due") + " completed")
+                                     digits=1, n=m["completion_n"], unit="journeys due") + " completed")
     if is_known(m.get("median_duration_days")):
         parts.append(f"a median of {m['median_duration_days']:,.1f} days from first to last step")
     if is_known(m.get("median_handoffs")):
