@@ -77,3 +77,12 @@ def test_helpdesk_work_steps_are_not_headlined_as_avoidable_contacts(reports):
     summary = _summary(index)
     assert "avoidable" not in summary.split("Not analysed")[0]
     assert "every event is a work step, not a customer contact" in summary
+
+
+def test_helpdesk_an_event_only_client_gets_a_journey_action(reports):
+    import json
+    run_dir, _ = reports("helpdesk")
+    actions = json.loads((run_dir / "metrics.json").read_text())["recommendations"]["actions"]
+    ticket = [a for a in actions if a["journey_type"] == "ticket"]
+    assert ticket and ticket[0]["value"] is None                      # no churn, no costs: ranked, not priced
+    assert "of the journeys that went wrong against" in ticket[0]["evidence"]

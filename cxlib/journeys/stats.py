@@ -292,7 +292,7 @@ def assign_owners(catalogue: pd.DataFrame, steps: pd.DataFrame, definitions: dic
                       for jt in catalogue.index}, name="owner", dtype=object)
 
 
-def find_failure_signature(steps: pd.DataFrame, journeys: pd.DataFrame, *, min_gap: float = 0.5,
+def find_failure_signature(steps: pd.DataFrame, journeys: pd.DataFrame, *, min_gap: float = 0.25,
                            contact_channels: tuple[str, ...] = ()) -> pd.DataFrame:
     """What journeys that went wrong (:func:`flag_went_wrong`) have that the others lack:
     per journey type and touchpoint, the share of went-wrong and went-right journeys that
