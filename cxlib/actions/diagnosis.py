@@ -123,7 +123,7 @@ class RecommendationDiagnosis:
         else:
             how = ("ranked by the lower end of their value; the actions that cannot be priced follow, ranked by "
                    "importance")
-        return f"**The {n} priorities**, {how}:"
+        return f"**The {n} priorities**, {how}:" if n > 1 else "**The priority:**"
 
     def priced_actions(self) -> pd.DataFrame:
         """The actions with a yearly value (the others rest on survey data alone)."""

@@ -103,7 +103,8 @@ def render_executive_summary(metrics: dict, *, sections: list[tuple[str, str]] =
         parts.append("<ul class='headlines'>" + "".join(f"<li>{h}</li>" for h in heads) + "</ul>")
     actions = (rec.get("actions") or [])[:top]
     if actions:
-        parts.append(f"<h3>The {len(actions)} priorities</h3><ol class='priorities'>")
+        head = f"The {len(actions)} priorities" if len(actions) > 1 else "The priority"
+        parts.append(f"<h3>{head}</h3><ol class='priorities'>")
         for a in actions:
             worth = describe_action_value(a, cur, rec.get("money_per") or "a year")
             parts.append(f"<li><b>{html.escape(a['title'])}</b> — owner {html.escape(a.get('owner') or 'to be assigned')}, "
