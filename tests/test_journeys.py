@@ -201,10 +201,22 @@ def test_separator_finds_the_planted_feature():
     assert res["ci_low"] > 0.9 and res["n_low"] == broken.sum()
 
 
-def test_watermelon_needs_both_sides_at_95_percent():
-    cat = pd.DataFrame({"touchpoint_green_ci_low": [0.8, 0.8, 0.6, np.nan],
-                        "journey_green_ci_high": [0.35, 0.55, 0.3, 0.2]}, index=["a", "b", "c", "d"])
-    assert flag_watermelons(cat).tolist() == [True, False, False, False]
+def test_watermelon_is_green_touchpoints_with_a_journey_share_well_below_them():
+    from cxlib.core.uncertainty import wilson_interval
+    rows = {"a": (930, 1000, 50, 100),     # 93% green touchpoints, 50% green journeys: the missed case
+            "b": (930, 1000, 85, 100),     # 93% against 85%: a gap of 8 points, not a watermelon
+            "c": (650, 1000, 10, 100),     # red journeys, but the touchpoints are not green either
+            "d": (28, 30, 2, 3),           # a 27-point gap on three journey ratings: the difference is not sure
+            "e": (930, 1000, None, None)}  # no journey ratings
+    cat = {}
+    for jt, (k_t, n_t, k_j, n_j) in rows.items():
+        t_lo, t_hi = wilson_interval(k_t, n_t)
+        j_lo, j_hi = wilson_interval(k_j, n_j) if n_j else (np.nan, np.nan)
+        cat[jt] = {"touchpoint_green_share": k_t / n_t, "touchpoint_green_ci_low": t_lo, "touchpoint_green_ci_high": t_hi,
+                   "journey_green_share": k_j / n_j if n_j else np.nan, "journey_green_ci_low": j_lo,
+                   "journey_green_ci_high": j_hi}
+    flags = flag_watermelons(pd.DataFrame(cat).T.astype(float))
+    assert flags.to_dict() == {"a": True, "b": False, "c": False, "d": False, "e": False}
 
 
 def test_catalogue_intervals_contain_the_estimate():

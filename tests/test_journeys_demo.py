@@ -58,7 +58,7 @@ def test_journey_volumes_match_the_generator(demo):
 
 def test_metrics_section_has_the_documented_shape(demo):
     _, _, m = demo
-    keys = {"n", "completion_rate", "median_duration_days", "median_touchpoints", "median_handoffs",
+    keys = {"n", "completion_rate", "completion_lo", "completion_hi", "completion_n", "median_duration_days", "median_touchpoints", "median_handoffs",
             "journey_score_mean", "touchpoint_green_share", "touchpoint_ratings_n", "journey_green_share",
             "journey_score_n", "watermelon", "bimodal", "bimodal_n", "bimodal_separator",
             "churn_in_window", "churn_in_window_baseline"}

@@ -253,9 +253,10 @@ class Analysis(_Strict):
     watermelon_touchpoint_green: float = Field(
         default=0.75, gt=0, le=1,
         description="A journey type's touchpoints count as green when the lower 95% bound of their green share is at least this.")
-    watermelon_journey_green: float = Field(
-        default=0.5, gt=0, le=1,
-        description="A journey type counts as red when the upper 95% bound of its journey-rating green share is below this.")
+    watermelon_gap: float = Field(
+        default=0.25, gt=0, le=1,
+        description="A journey type with green touchpoints is a watermelon when its journey-rating green share is at "
+        "least this far below the touchpoint green share (0.25: 25 points), the difference's 95% interval above zero.")
     drivers: DriverSettings = Field(default_factory=DriverSettings, description="Key-driver analysis settings.")
     churn: ChurnSettings = Field(default_factory=ChurnSettings, description="Churn model, churn reasons and scenarios.")
     cost_per_contact: dict[str, float] = Field(default_factory=dict, description="Cost per contact by canonical channel.")

@@ -217,7 +217,7 @@ def diagnose_journeys(events, analysis: Analysis, *, customers: pd.DataFrame | N
     if len(catalogue):
         catalogue.insert(0, "owner", assign_owners(catalogue, recon.steps, dict(analysis.journeys)))
     watermelon = (flag_watermelons(catalogue, touchpoint_green_min=analysis.watermelon_touchpoint_green,
-                                   journey_green_max=analysis.watermelon_journey_green)
+                                   gap=analysis.watermelon_gap)
                   if len(catalogue) else pd.Series(dtype=bool))
     bimodality, separations = {}, {}
     for jt in catalogue.index:

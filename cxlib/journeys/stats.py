@@ -108,15 +108,19 @@ def summarize_journeys(journeys: pd.DataFrame, *, baseline: float | None = None,
     return pd.DataFrame(rows).set_index("journey_type") if rows else pd.DataFrame()
 
 
-def flag_watermelons(catalogue: pd.DataFrame, *, touchpoint_green_min: float = 0.75,
-                     journey_green_max: float = 0.5) -> pd.Series:
-    """Journey types whose touchpoints are green while the journey is red, both at 95%
-    confidence: the touchpoint green share's lower bound is at least
-    ``touchpoint_green_min`` and the journey green share's upper bound is below
-    ``journey_green_max``. Types without both kinds of rating are False."""
-    tp_ok = catalogue["touchpoint_green_ci_low"] >= touchpoint_green_min
-    j_red = catalogue["journey_green_ci_high"] < journey_green_max
-    return (tp_ok & j_red).fillna(False).astype(bool).rename("watermelon")
+def flag_watermelons(catalogue: pd.DataFrame, *, touchpoint_green_min: float = 0.75, gap: float = 0.25) -> pd.Series:
+    """Journey types whose touchpoints are green while the journey is red: the touchpoint
+    green share's lower 95% bound is at least ``touchpoint_green_min``, and the journey green
+    share lies at least ``gap`` below it with the 95% interval of the difference above zero
+    (Newcombe's hybrid score interval from the two Wilson intervals). A 93% green skin around a
+    50% green journey is flagged; 80% against 75% is not. Types without both kinds of rating
+    are False."""
+    c = catalogue
+    diff = c["touchpoint_green_share"] - c["journey_green_share"]
+    diff_lo = diff - np.sqrt((c["touchpoint_green_share"] - c["touchpoint_green_ci_low"]) ** 2
+                             + (c["journey_green_ci_high"] - c["journey_green_share"]) ** 2)
+    flag = (c["touchpoint_green_ci_low"] >= touchpoint_green_min) & (diff >= gap) & (diff_lo > 0)
+    return flag.fillna(False).astype(bool).rename("watermelon")
 
 
 def _con_with(frames: dict[str, pd.DataFrame]) -> duckdb.DuckDBPyConnection:

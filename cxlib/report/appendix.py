@@ -1,8 +1,8 @@
 """The appendix page: what an analyst needs to reproduce or audit the report, kept off the
 client's pages. The run (status, times, seed, parameters, commit, Python), every input file
 with its size and SHA-256 hash, the package versions, each section's run time and the client
-settings as loaded. Everything comes from ``provenance.json`` and the client's config file,
-and every string is HTML-escaped."""
+settings as loaded. Everything comes from the run's provenance record and the client's config
+file, and every string is HTML-escaped."""
 from __future__ import annotations
 
 import html
@@ -57,7 +57,7 @@ def render_appendix(provenance: dict, config_text: str | None, *, name: str, css
 
 def write_appendix(paths: ClientPaths, provenance: dict, *, name: str, css: str, nav_html: str = "",
                    footer: str = "") -> Path:
-    """Write ``appendix.html`` into the run folder and return its path."""
+    """Write the appendix page into the run folder (``paths.appendix``) and return its path."""
     config_text = paths.config.read_text(encoding="utf-8") if paths.config.exists() else None
     paths.appendix.write_text(render_appendix(provenance, config_text, name=name, css=css, nav_html=nav_html,
                                               footer=footer), encoding="utf-8")
