@@ -22,8 +22,8 @@ from IPython.display import Markdown, display
 from cxlib.core.dates import extract_time
 from cxlib.core.formatting import format_bullets, humanize, style_table
 from cxlib.ingest import read_tables
-from cxlib.journeys import (build_dfg, count_channel_switches, diagnose_journeys, find_variants, map_stages,
-                            summarize_rework, top_transitions)
+from cxlib.journeys import (build_dfg, count_channel_switches, describe_variants, diagnose_journeys, find_variants,
+                            map_stages, summarize_rework, top_transitions)
 from cxlib.plotting import (plot_bimodality, plot_channel_switches, plot_journey_catalogue, plot_journey_map,
                             plot_variants, plot_watermelon)
 from cxlib.report.metrics import record_metrics
@@ -118,6 +118,7 @@ if dx is not None:
         plt.show()
         display(style_table(v[["rank", "n", "share", "variant"]], counts=["rank", "n"], shares=["share"],
                             hide_index=True))
+        display(Markdown(describe_variants(variants, jt)))
 
 # %% [markdown]
 # ## Directly-follows graph and waits

@@ -429,3 +429,18 @@ def test_zero_variance_outcome_or_driver_is_explained_not_crashed(client):
     r = client.ingest()
     with pytest.raises(ValueError, match=r"relationship nps ratings is 7 \(zero variance\)"):
         diagnose_drivers(r.tables["surveys"], cfg, seed=1)
+
+
+def test_new_channels_load_and_an_unknown_kind_is_quarantined(client):
+    rows = [EVENTS[0] + ["kind"]] + [r + ["contact"] for r in EVENTS[1:]]
+    rows[1][2], rows[3][2], rows[5][2], rows[7][2] = "sms", "letter", "social", "other"
+    rows[2][5] = "task"                                          # not a kind
+    client.write("events.csv", to_csv(rows))
+    client.source("events", columns={**SOURCES["events"]["columns"], "kind": "kind"})
+    r = client.ingest()
+    ev = r.tables["events"]
+    assert {"sms", "letter", "social", "other"} <= set(ev["channel"]) and len(ev) == len(EVENTS) - 2
+    q = r.quarantine
+    assert q.loc[q["table"] == "events", "reason"].tolist() == ["unknown_kind"]
+    assert q.loc[q["reason"] == "unknown_kind", "value"].tolist() == ["task"]
+    assert_accounted(r, client)

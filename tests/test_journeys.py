@@ -286,3 +286,16 @@ def test_a_drop_out_that_the_customer_left_during_is_not_a_journey_that_went_wro
     assert j["ended_by_departure"].tolist() == [True, False, False]
     assert flag_went_wrong(j).tolist() == [False, True, True]
     assert not flag_ended_by_departure(j, None, REPAIR).any()
+
+
+def test_variants_say_how_many_paths_there_are_and_what_the_top_ones_cover():
+    from cxlib.journeys import describe_variants, find_variants
+    rows = []
+    for i in range(10):
+        path = ["A", "B", "C"] if i < 6 else (["A", "C"] if i < 9 else ["A", "B", "B", "C"])
+        rows += [(f"j{i}", "t", k, tp) for k, tp in enumerate(path)]
+    steps = pd.DataFrame(rows, columns=["journey_id", "journey_type", "step", "touchpoint"])
+    v = find_variants(steps, top=2)
+    assert v["n"].tolist() == [6, 3] and v.attrs["variants"] == {"t": 3}
+    assert describe_variants(v, "t") == "3 distinct paths over 10 journeys; the 2 shown cover 90% of them."
+    assert describe_variants(find_variants(steps, top=5), "t").endswith("all shown.")

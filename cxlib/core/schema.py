@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-CHANNELS = ("call", "ivr", "web", "app", "chat", "email", "store", "field_visit", "bill")
+CHANNELS = ("call", "ivr", "web", "app", "chat", "email", "store", "field_visit", "bill", "sms", "letter", "social",
+            "other")
 """Canonical channel labels. Source labels are mapped onto these in the config."""
 
-AGENT_CHANNELS = ("call", "chat", "email", "store")
+AGENT_CHANNELS = ("call", "chat", "email", "store", "social")
 EVENT_KINDS = ("contact", "notification", "work_step", "bill", "visit")
 """Channels on which a person (an agent) handles the contact."""
 
