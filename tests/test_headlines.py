@@ -85,7 +85,7 @@ def test_the_busiest_journey_is_headlined_as_its_page_says_it():
                         "completion_n": 4500, "median_duration_days": 39.86, "median_handoffs": 2.0},
              "other": {"n": 20, "completion_rate": None, "median_duration_days": None, "median_handoffs": None}}
     text = describe_largest_journey(types)
-    assert text == ("**ticket** is the busiest journey: 4,580 journeys, 99.5% (95% CI 99.3–99.7%, n = 4,500 journeys due) "
+    assert text == ("**Ticket** is the busiest journey: 4,580 journeys, 99.5% (95% CI 99.3–99.7%, n = 4,500 journeys due) "
                     "completed, a median of 39.9 days from first to last step, 2 handoffs between departments (median).")
     assert describe_largest_journey({}) is None
     heads = headline_figures({"journeys": {"types": types}})

@@ -39,7 +39,8 @@ def describe_largest_journey(types: dict | None) -> str | None:
     if not types:
         return None
     jt, m = max(types.items(), key=lambda kv: kv[1]["n"])
-    parts = [f"**{humanize(jt)}** is the busiest journey: {format_count(m['n'])} journeys"]
+    name = humanize(jt)
+    parts = [f"**{name[:1].upper() + name[1:]}** is the busiest journey: {format_count(m['n'])} journeys"]
     if is_known(m.get("completion_rate")) and m.get("completion_n"):
         parts.append(format_estimate(m["completion_rate"], m.get("completion_lo"), m.get("completion_hi"), "share",
                                      digits=1, n=m["completion_n"], unit="journeys due") + " completed")
