@@ -444,3 +444,21 @@ def test_new_channels_load_and_an_unknown_kind_is_quarantined(client):
     assert q.loc[q["table"] == "events", "reason"].tolist() == ["unknown_kind"]
     assert q.loc[q["reason"] == "unknown_kind", "value"].tolist() == ["task"]
     assert_accounted(r, client)
+
+
+def test_two_sources_reading_one_file_are_accounted_separately(client):
+    """A ticket export read twice (say, opened and closed events): each source's rows are its
+    own, and a bad row is quarantined once per source that reads it, not twice per source."""
+    rows = [r[:] for r in EVENTS]
+    rows[2][1] = "not a date"
+    client.write("events.csv", to_csv(rows))
+    second = copy.deepcopy(SOURCES["events"])
+    second["columns"] = {k: v for k, v in second["columns"].items() if v != "touchpoint"}
+    second["constants"] = {"touchpoint": "Ticket closed"}
+    client.config["tables"]["events"].append(second)
+    r = client.ingest()
+    m = r.metrics()["events"]
+    n = data_lines(client.folder / "events.csv")
+    assert m["rows_in"] == 2 * n and m["quarantined"] == 2 and m["loaded"] == 2 * n - 2 == len(r.tables["events"])
+    acc = r.accounting[r.accounting["table"] == "events"]
+    assert acc["quarantined"].tolist() == [1, 1] and (acc["rows_in"] == acc["loaded"] + acc["quarantined"]).all()

@@ -134,8 +134,8 @@ def ingest_client(config: ClientConfig, data_dir: str | Path, as_of: datetime | 
             if table != "identities":  # optional: most clients have one id per customer
                 absent.append(table)
             continue
-        loaded_parts, q_parts = [], []
-        for source in sources:
+        loaded_parts, q_parts, source_of = [], [], []
+        for i, source in enumerate(sources):
             raw, malformed = read_source(source, data_dir)
             raw, personal = drop_personal_columns(raw, config.privacy.personal_columns,
                                                   keep={*source.columns, *META})
@@ -155,15 +155,17 @@ def ingest_client(config: ClientConfig, data_dir: str | Path, as_of: datetime | 
                                                      raw=malformed["text"]).drop(columns="text")],
                                ignore_index=True)
             loaded_parts.append(v.loaded)
-            q_parts.append(qs.assign(table=table))
-            accounting.append({"table": table, "source": source.path, "raw_rows": len(raw) + len(malformed),
-                               "rows_in": len(mapped) + len(malformed)})
+            source_of += [i] * len(v.loaded)
+            q_parts.append(qs.assign(table=table, _source_no=i))
+            accounting.append({"table": table, "source": source.path, "source_no": i,
+                               "raw_rows": len(raw) + len(malformed), "rows_in": len(mapped) + len(malformed)})
         frame = pd.concat(loaded_parts, ignore_index=True)
+        source_of = pd.Series(source_of, index=frame.index, dtype=int)   # which source each loaded row came from
         if id_map is not None and "customer_id" in frame and table in ("events", "surveys"):
             frame, identity[table] = stitch_identities(frame, id_map, known)
         keep_dups = {Path(s.path).name for s in sources if s.duplicates == "keep"}
         frame, cross_q = check_duplicates_and_references(frame, table, known, keep_duplicates_from=keep_dups)
-        q_parts.append(cross_q.assign(table=table))
+        q_parts.append(cross_q.assign(table=table, _source_no=source_of.loc[cross_q.index].to_numpy()))
         q = pd.concat(q_parts, ignore_index=True)
         if table in ("events", "surveys") and known is not None and "signup_date" in tables.get("customers", {}):
             notes += find_before_signup(frame, tables["customers"], table, config.timezone)
@@ -182,13 +184,14 @@ def ingest_client(config: ClientConfig, data_dir: str | Path, as_of: datetime | 
         if table == "identities" and len(frame):
             id_map = tables["identities"].set_index("secondary_id")["customer_id"]
     quarantine = (pd.concat(quarantines, ignore_index=True) if quarantines
-                  else pd.DataFrame(columns=QUARANTINE_COLUMNS))
+                  else pd.DataFrame(columns=[*QUARANTINE_COLUMNS, "_source_no"]))
+    # per source, not per file: two sources may read one file (a ticket export giving opened and closed events)
+    per = quarantine.groupby(["table", "_source_no"]).size()
     quarantine = quarantine.rename(columns={SOURCE: "source", ROW: "row"})
     quarantine = quarantine.reindex(columns=QUARANTINE_COLUMNS)
     acc = pd.DataFrame(accounting)
     if len(acc):
-        per = quarantine.groupby(["table", "source"]).size()
-        acc["quarantined"] = [int(per.get((t, Path(s).name), 0)) for t, s in zip(acc["table"], acc["source"])]
+        acc["quarantined"] = [int(per.get((t, n), 0)) for t, n in zip(acc["table"], acc["source_no"])]
         acc["loaded"] = acc["rows_in"] - acc["quarantined"]
     return IngestResult(tables, quarantine, acc, absent, identity, notes)
 
