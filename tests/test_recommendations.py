@@ -320,10 +320,12 @@ def test_the_action_table_leaves_out_what_no_action_has():
     p = {"driver": "Wifi", "outcome": "satisfied", "share": 0.13, "lo": 0.12, "hi": 0.14, "rank_lo": 1, "rank_hi": 2,
          "performance": 0.4, "mean_score": 2.1, "n_rated": 500}
     rx = RecommendationDiagnosis(actions=rank_actions(propose_driver_actions([p])))
+    assert rx.describe_ranking() == "**The priority:**"
+    rx = RecommendationDiagnosis(actions=rank_actions(propose_driver_actions([p, {**p, "driver": "Seats"}])))
     t = rx.action_table()
     assert list(t.columns) == ["priority", "action", "effort", "value a year", "rests on", "evidence"]
     assert t["value a year"].iat[0] == "not priced (it rests on survey data alone), ranked by importance"
-    assert "none can be priced" in rx.describe_ranking()
+    assert "none can be priced" in rx.describe_ranking() and rx.describe_ranking().startswith("**The 2 priorities**")
 
 
 def test_only_contacts_are_agent_contacts_when_events_say_what_they_are():
@@ -331,3 +333,19 @@ def test_only_contacts_are_agent_contacts_when_events_say_what_they_are():
                        "kind": ["contact", "work_step", None, "contact"]})
     assert flag_agent_contacts(ev).tolist() == [True, False, True, False]   # missing kind reads as a contact
     assert flag_agent_contacts(ev.drop(columns="kind")).tolist() == [True, True, True, False]
+
+
+def test_a_repeat_can_be_the_same_reason_again_whatever_the_first_outcome():
+    t0 = pd.Timestamp("2025-01-01")
+    ev = pd.DataFrame({"customer_id": ["C1", "C1", "C1", "C2", "C2"],
+                       "timestamp": [t0, t0 + pd.Timedelta(days=2), t0 + pd.Timedelta(days=30), t0, t0 + pd.Timedelta(days=1)],
+                       "channel": "call", "touchpoint": "Call", "contact_reason": ["bill", "bill", "bill", "move", "bill"],
+                       "outcome": ["resolved", "resolved", "resolved", "unresolved", "resolved"], "agent_contact": True})
+    default = classify_avoidable_contacts(ev)
+    assert default["avoidable_cause"].isna().all()                          # no unresolved contact came first
+    same = classify_avoidable_contacts(ev, repeat_rule="same_reason")
+    assert same["avoidable_cause"].fillna("").tolist() == ["", "repeat", "", "", ""]   # day 30 is outside the window
+    assert same.loc[1, "root_cause"] == "repeated bill" and same.loc[1, "follows"] == 0
+    assert classify_avoidable_contacts(ev.drop(columns="outcome"), repeat_rule="same_reason")["avoidable_cause"].notna().sum() == 1
+    with pytest.raises(ValueError, match="repeat_rule"):
+        classify_avoidable_contacts(ev, repeat_rule="any")

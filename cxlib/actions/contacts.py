@@ -85,7 +85,7 @@ def classify_avoidable_contacts(events: pd.DataFrame, *, window_days: float = 7,
                                 failure_outcomes: Iterable[str] = ("failed", "incorrect"),
                                 unresolved_outcomes: Iterable[str] = ("unresolved",),
                                 status_pattern: str = STATUS_PATTERN, rules: Iterable[Mapping] = (),
-                                agent_contact: str = "agent_contact", customer_id: str = "customer_id",
+                                repeat_rule: str = "unresolved", agent_contact: str = "agent_contact", customer_id: str = "customer_id",
                                 timestamp: str = "timestamp", reason: str = "contact_reason",
                                 touchpoint: str = "touchpoint", outcome: str = "outcome",
                                 journey_id: str = "journey_id", journey_type: str = "journey_type",
@@ -98,7 +98,14 @@ def classify_avoidable_contacts(events: pd.DataFrame, *, window_days: float = 7,
     ``journey`` and ``root_cause``. Returns one row per agent contact (indexed like
     ``events``) with ``avoidable_cause`` (null when not avoidable), ``root_cause`` and
     ``follows`` (index label of the event it follows, where there is one).
+
+    ``repeat_rule`` says when the same reason again within the window is a repeat:
+    ``"unresolved"`` (after an agent contact whose outcome is in ``unresolved_outcomes``) or
+    ``"same_reason"`` (after any agent contact about it: for extracts without outcomes, or
+    where any second contact counts as failure to resolve).
     """
+    if repeat_rule not in ("unresolved", "same_reason"):
+        raise ValueError(f"repeat_rule must be 'unresolved' or 'same_reason', not {repeat_rule!r}")
     ev = events.sort_values([customer_id, timestamp], kind="stable")
     is_agent = ev[agent_contact].astype(bool)
     t = pd.to_datetime(ev[timestamp])
@@ -120,15 +127,19 @@ def classify_avoidable_contacts(events: pd.DataFrame, *, window_days: float = 7,
             follows[free] = np.asarray(prior, dtype=object)[free]
 
     # 1a. repeat: same reason again within the window after an agent contact that left it unresolved
-    if reason in ev and outcome in ev:
+    # (or, with repeat_rule "same_reason", after any agent contact about it)
+    by_reason_only = repeat_rule == "same_reason"
+    if reason in ev and (outcome in ev or by_reason_only):
         a = ev[is_agent & ev[reason].notna()]
         g = a.groupby([customer_id, reason], sort=False)
         prev_t = g[timestamp].shift()
-        prev_out = g[outcome].shift()
+        prev_out = g[outcome].shift() if outcome in a else pd.Series(None, index=a.index, dtype=object)
         prev_idx = pd.Series(a.index, index=a.index).groupby([a[customer_id], a[reason]], sort=False).shift()
-        hit = ((pd.to_datetime(a[timestamp]) - pd.to_datetime(prev_t)) <= window) & prev_out.isin(list(unresolved_outcomes))
+        hit = (pd.to_datetime(a[timestamp]) - pd.to_datetime(prev_t)) <= window
+        if not by_reason_only:
+            hit &= prev_out.isin(list(unresolved_outcomes))
         mask = ev.index.isin(a.index[hit.to_numpy()])
-        why = ("unresolved " + ev[reason].astype(str)).to_numpy()
+        why = (("repeated " if by_reason_only else "unresolved ") + ev[reason].astype(str)).to_numpy()
         prior = pd.Series(prev_idx, index=a.index).reindex(ev.index).to_numpy()
         assign(mask, "repeat", why, prior)
     # 1b. repeat: a touchpoint the journey already had (rework), in a typed journey

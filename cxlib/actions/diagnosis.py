@@ -256,7 +256,7 @@ def diagnose_recommendations(config: ClientConfig, *, customers: pd.DataFrame | 
             cls = classify_avoidable_contacts(ev, window_days=a.repeat_window_days,
                                               failure_outcomes=cs.failure_outcomes,
                                               unresolved_outcomes=cs.unresolved_outcomes,
-                                              status_pattern=cs.status_pattern,
+                                              status_pattern=cs.status_pattern, repeat_rule=cs.repeat_rule,
                                               rules=[r.model_dump() for r in cs.rules])
             c = ev.loc[cls.index].join(cls)
             c["journey_type"] = c["journey_type"].where(c["journey_type"].ne(UNCLASSIFIED))

@@ -207,6 +207,10 @@ class ContactSettings(_Strict):
         default_factory=lambda: ["unresolved"],
         description="Outcomes of an agent contact that leave the reason open; the same reason again within the "
         "repeat window is a repeat.")
+    repeat_rule: Literal["unresolved", "same_reason"] = Field(
+        default="unresolved", description="When the same contact reason again within the repeat window is a repeat: "
+        "'unresolved' (after an agent contact whose outcome is in unresolved_outcomes) or 'same_reason' (after any "
+        "agent contact about it, for extracts without outcomes).")
     status_pattern: str = Field(
         default="status|where is|chasing|progress",
         description="Regular expression (case-insensitive) on touchpoint or reason that marks status chasing.")
