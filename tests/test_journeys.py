@@ -299,3 +299,19 @@ def test_variants_say_how_many_paths_there_are_and_what_the_top_ones_cover():
     assert v["n"].tolist() == [6, 3] and v.attrs["variants"] == {"t": 3}
     assert describe_variants(v, "t") == "3 distinct paths over 10 journeys; the 2 shown cover 90% of them."
     assert describe_variants(find_variants(steps, top=5), "t").endswith("all shown.")
+
+
+def test_a_repeated_notification_is_neither_rework_nor_a_repeat_contact():
+    """The company's second status message is not rework and not the customer coming back;
+    the customer's second call about the same reason is a repeat contact."""
+    ev = log([("A", 0, "Fault reported", "CS", "call", "fault", None, "K1"),
+              ("A", 1, "Status update", "CS", "sms", "fault", None, "K1"),
+              ("A", 2, "Status update", "CS", "sms", "fault", None, "K1"),
+              ("A", 3, "Fault call", "CS", "call", "fault", None, "K1"),
+              ("A", 5, "Fault resolved", "T", "field_visit", None, None, "K1")])
+    ev["kind"] = ["contact", "notification", "notification", "contact", "visit"]
+    st = reconstruct_journeys(ev, REPAIR, as_of=T0 + pd.Timedelta(days=100)).steps.set_index("touchpoint", append=True)
+    assert not st["rework"].any()                                     # the second 'Status update' redoes nothing
+    assert st["repeat_contact"].tolist() == [False, False, False, True, False]
+    without = reconstruct_journeys(ev.drop(columns="kind"), REPAIR, as_of=T0 + pd.Timedelta(days=100)).steps
+    assert without["rework"].sum() == 1 and without["repeat_contact"].sum() == 3   # everything reads as a contact

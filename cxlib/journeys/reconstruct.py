@@ -45,7 +45,7 @@ FAILURE_OUTCOMES = ("failed", "incorrect", "unresolved", "abandoned")
 """Step outcomes that count as a failed step (first-time-right is broken)."""
 
 EVENT_COLUMNS = ("customer_id", "timestamp", "channel", "touchpoint", "department",
-                 "contact_reason", "outcome", "case_id")
+                 "contact_reason", "outcome", "case_id", "kind")
 
 
 @dataclass
@@ -112,7 +112,7 @@ _ASSIGN_SQL = """
 CREATE OR REPLACE TEMP TABLE ev AS
 SELECT row_number() OVER (ORDER BY customer_id, "timestamp", src_row) AS eid,
        customer_id, "timestamp" AS ts, epoch("timestamp") AS t,
-       channel, touchpoint, department, contact_reason, outcome, case_id
+       channel, touchpoint, department, contact_reason, outcome, case_id, kind
 FROM src;
 
 -- 1. cases: one instance per case id, typed by the best-matching definition
@@ -203,21 +203,22 @@ WITH s AS (
            lag(a.touchpoint) OVER w AS prev_touchpoint
     FROM assigned a
     WINDOW w AS (PARTITION BY a.journey_id ORDER BY a.eid)
-), r AS (  -- repeat contacts: same reason again within the window, inside the journey
+), r AS (  -- repeat contacts: same reason again within the window, inside the journey (contacts only:
+         -- a second notification or work step about the same reason is not the customer coming back)
     SELECT eid, t - lag(t) OVER (PARTITION BY journey_id, contact_reason ORDER BY eid) AS since_same_reason
-    FROM assigned WHERE contact_reason IS NOT NULL
-), rw AS (  -- rework: a touchpoint the journey already had
+    FROM assigned WHERE contact_reason IS NOT NULL AND coalesce(kind::VARCHAR, 'contact') = 'contact'
+), rw AS (  -- rework: a touchpoint the journey already had (a repeated notification redoes no work)
     SELECT journey_id, touchpoint, min(eid) AS first_eid FROM assigned GROUP BY journey_id, touchpoint
 )
 SELECT s.journey_id, s.journey_type, s.assigned_by, s.eid, s.customer_id, s.ts AS "timestamp",
-       s.step, s.touchpoint, s.channel, s.department, s.contact_reason, s.outcome, s.case_id,
+       s.step, s.touchpoint, s.channel, s.department, s.contact_reason, s.outcome, s.case_id, s.kind,
        (s.t - s.prev_t) / 86400 AS wait_days,
        s.prev_touchpoint,
        coalesce(s.department IS DISTINCT FROM s.prev_department AND s.step > 1, false) AS handoff,
        coalesce(s.channel IS DISTINCT FROM s.prev_channel AND s.step > 1, false) AS channel_switch,
        s.prev_channel,
        coalesce(r.since_same_reason <= {repeat_s}, false) AS repeat_contact,
-       (s.eid <> rw.first_eid) AS rework,
+       (s.eid <> rw.first_eid AND coalesce(s.kind::VARCHAR, 'contact') <> 'notification') AS rework,
        -- a failure that starts a typed journey (the incorrect bill of a billing dispute) is its trigger, not a step that failed
        coalesce(s.outcome IN {failures} AND (s.step > 1 OR s.assigned_by = 'episode'), false) AS failed_step
 FROM s
@@ -325,7 +326,7 @@ def _source_relation(con: duckdb.DuckDBPyConnection, events) -> None:
                 "touchpoint::cx_touchpoint AS touchpoint, role, max_days, prio FROM defs_raw")
 
 
-CODED_COLUMNS = ("touchpoint", "channel", "department", "contact_reason", "outcome")
+CODED_COLUMNS = ("touchpoint", "channel", "department", "contact_reason", "outcome", "kind")
 
 
 def _as_text(con: duckdb.DuckDBPyConnection, table: str) -> str:
