@@ -333,6 +333,8 @@ def test_only_contacts_are_agent_contacts_when_events_say_what_they_are():
                        "kind": ["contact", "work_step", None, "contact"]})
     assert flag_agent_contacts(ev).tolist() == [True, False, True, False]   # missing kind reads as a contact
     assert flag_agent_contacts(ev.drop(columns="kind")).tolist() == [True, True, True, False]
+    outbound = ev.assign(initiated_by=["company", None, "customer", None])   # an outbound call is not the customer's
+    assert flag_agent_contacts(outbound).tolist() == [False, False, True, False]
 
 
 def test_a_repeat_can_be_the_same_reason_again_whatever_the_first_outcome():
@@ -349,3 +351,32 @@ def test_a_repeat_can_be_the_same_reason_again_whatever_the_first_outcome():
     assert classify_avoidable_contacts(ev.drop(columns="outcome"), repeat_rule="same_reason")["avoidable_cause"].notna().sum() == 1
     with pytest.raises(ValueError, match="repeat_rule"):
         classify_avoidable_contacts(ev, repeat_rule="any")
+
+
+def test_a_company_step_that_failing_journeys_lack_is_named_as_the_cause():
+    """Went-wrong journeys lack the proactive update and have the customer's chasing call: the
+    missing company step is the cause, the call the symptom; the end step is never 'missing'."""
+    rows, jrows = [], []
+    for i in range(200):
+        wrong = i < 80
+        jid = f"J{i}"
+        path = ["Order placed"] + ([] if wrong else ["Proactive update"]) + (["Where is my order"] if wrong else []) \
+            + ["Delivered"]
+        kinds = {"Order placed": "contact", "Proactive update": "notification", "Where is my order": "contact",
+                 "Delivered": "visit"}
+        for k, tp in enumerate(path):
+            rows.append((jid, "order", tp, "Ops" if tp != "Where is my order" else "Service", "web", None, kinds[tp],
+                         "customer" if tp in ("Order placed", "Where is my order") else "company"))
+        jrows.append({"journey_id": jid, "journey_type": "order", "n_failed_steps": 0, "n_rework": int(wrong),
+                      "status": "completed", "last_touchpoint": "Delivered"})
+    steps = pd.DataFrame(rows, columns=["journey_id", "journey_type", "touchpoint", "department", "channel",
+                                        "contact_reason", "kind", "initiated_by"])
+    j = pd.DataFrame(jrows)
+    sig = find_failure_signature(steps, j)
+    assert sig.iloc[0][["touchpoint", "present", "contact"]].tolist() == ["Proactive update", False, False]
+    assert "Delivered" not in set(sig["touchpoint"])
+    from cxlib.actions.ranking import propose_journey_actions
+    (a,) = propose_journey_actions(sig, pd.DataFrame(index=["order"]), [], None, {}, currency="EUR")
+    assert a["title"] == "Fix the order journey: make sure 'Proactive update' happens" and a["owner"] == "Ops"
+    assert a["evidence"].startswith("'Proactive update' (Ops) is missing from 100% of the journeys that went wrong "
+                                    "against 0% of the others")

@@ -33,17 +33,21 @@ STATUS_PATTERN = r"status|where is|chasing|progress"
 
 
 def flag_agent_contacts(events: pd.DataFrame, *, agent: str = "agent_id", channel: str = "channel",
-                        kind: str = "kind") -> pd.Series:
-    """True for contacts a person handled: rows with an agent id when the source records
-    agents at all, else rows on an agent channel (call, chat, e-mail, store). When the events
-    say what they are (``kind``), only contacts count: a work step with a resource, a
-    notification or a bill is not a customer's contact."""
+                        kind: str = "kind", initiated_by: str = "initiated_by") -> pd.Series:
+    """True for the customer's contacts a person handled: rows with an agent id when the
+    source records agents at all, else rows on an agent channel (call, chat, e-mail, store,
+    social). When the events say what they are (``kind``), only contacts count: a work step
+    with a resource, a notification or a bill is not a customer's contact; when they say who
+    started them (``initiated_by``), a contact the company or a system started (an outbound
+    call) does not count either."""
     if agent in events and events[agent].notna().any():
         flag = events[agent].notna()
     else:
         flag = events[channel].isin(AGENT_CHANNELS)
     if kind in events:
         flag &= events[kind].fillna("contact").eq("contact")
+    if initiated_by in events:
+        flag &= events[initiated_by].fillna("customer").eq("customer")
     return flag.rename("agent_contact")
 
 

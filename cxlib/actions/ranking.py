@@ -99,15 +99,20 @@ def propose_journey_actions(signature: pd.DataFrame, catalogue: pd.DataFrame, sc
             rests.append("agent contacts (events)")
             parts.append(f"{a['avoidable']:,} avoidable contacts in this journey ({a['share']:.0%} of its agent "
                          f"contacts) cost {format_money(a['cost_per_year'], currency)} {per}")
+        present = first is None or bool(first.get("present", True))
         if first is not None:
-            parts.insert(0, f"'{first['touchpoint']}' ({first['department']}) appears in {first['share_wrong']:.0%} "
-                            f"of the journeys that went wrong against {first['share_right']:.0%} of the others "
+            verb = "appears in" if present else "is missing from"
+            share_w, share_r = (first["share_wrong"], first["share_right"]) if present else \
+                (1 - first["share_wrong"], 1 - first["share_right"])
+            parts.insert(0, f"'{first['touchpoint']}' ({first['department']}) {verb} {share_w:.0%} "
+                            f"of the journeys that went wrong against {share_r:.0%} of the others "
                             f"(n = {int(first['n_wrong']):,} went wrong)")
         for note in findings.get(jt, []):
             parts.append(note)
         value, lo, hi = fix.widen(value, lo, hi)
         owner = first["department"] if first is not None and not bool(first["contact"]) else owners.get(jt)
-        what = f"stop what leads to '{first['touchpoint']}'" if first is not None else "cut the share that goes wrong"
+        what = ("cut the share that goes wrong" if first is None else f"stop what leads to '{first['touchpoint']}'"
+                if present else f"make sure '{first['touchpoint']}' happens")
         priced = bool(kinds)
         out.append({"title": f"Fix the {humanize(jt)} journey: {what}", "kind": "journey",
                     "journey_type": jt, "owner": owner or "unassigned", "effort": "high",

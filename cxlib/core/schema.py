@@ -15,6 +15,7 @@ CHANNELS = ("call", "ivr", "web", "app", "chat", "email", "store", "field_visit"
 
 AGENT_CHANNELS = ("call", "chat", "email", "store", "social")
 EVENT_KINDS = ("contact", "notification", "work_step", "bill", "visit")
+INITIATORS = ("customer", "company", "system")
 """Channels on which a person (an agent) handles the contact."""
 
 SELF_SERVICE_CHANNELS = ("ivr", "web", "app")
@@ -70,6 +71,9 @@ TABLES: dict[str, tuple[Column, ...]] = {
         Column("kind", "string", False, f"What the event is: one of {', '.join(EVENT_KINDS)}. Only contacts "
                "can be agent contacts, repeats or avoidable; a process-mining log of work steps sets "
                "work_step. Missing: contact."),
+        Column("initiated_by", "string", False, f"Who started the event: one of {', '.join(INITIATORS)}. A contact "
+               "the company started (an outbound call) is not a customer's contact. Missing: customer for "
+               "contacts."),
     ),
     "surveys": (
         Column("customer_id", "string", True, "Respondent's customer key."),

@@ -25,6 +25,7 @@ REASONS = {
     "negative_value": "a value that cannot be negative is negative",
     "unknown_channel": "the channel is not a canonical channel; map it under values.channel",
     "unknown_kind": "the event kind is not contact, notification, work_step, bill or visit; map it under values.kind",
+    "unknown_initiator": "initiated_by is not customer, company or system; map it under values.initiated_by",
     "invalid_level": "the survey level is not touchpoint, journey or relationship",
     "unknown_metric": "the survey metric is not a known scale",
     "missing_subject": "a touchpoint or journey rating without its subject",

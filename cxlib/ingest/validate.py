@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from cxlib.core.schema import CHANNELS, EVENT_KINDS, SURVEY_LEVELS, columns_of, required_names
+from cxlib.core.schema import CHANNELS, EVENT_KINDS, INITIATORS, SURVEY_LEVELS, columns_of, required_names
 from cxlib.ingest.coerce import Coerced
 from cxlib.ingest.contract import META, ROW, SOURCE
 
@@ -51,6 +51,7 @@ def validate_table(c: Coerced, table: str, scales: dict[str, tuple[float, float]
     if table == "events":
         checks.append(("unknown_channel", "channel", ~df["channel"].isin(CHANNELS) & df["channel"].notna()))
         checks.append(("unknown_kind", "kind", ~df["kind"].isin(EVENT_KINDS) & df["kind"].notna()))
+        checks.append(("unknown_initiator", "initiated_by", ~df["initiated_by"].isin(INITIATORS) & df["initiated_by"].notna()))
         for col in ("handle_time_s", "cost"):
             checks.append(("negative_value", col, df[col] < 0))
     if table == "surveys":

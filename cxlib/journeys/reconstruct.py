@@ -45,7 +45,7 @@ FAILURE_OUTCOMES = ("failed", "incorrect", "unresolved", "abandoned")
 """Step outcomes that count as a failed step (first-time-right is broken)."""
 
 EVENT_COLUMNS = ("customer_id", "timestamp", "channel", "touchpoint", "department",
-                 "contact_reason", "outcome", "case_id", "kind")
+                 "contact_reason", "outcome", "case_id", "kind", "initiated_by")
 
 
 @dataclass
@@ -112,7 +112,7 @@ _ASSIGN_SQL = """
 CREATE OR REPLACE TEMP TABLE ev AS
 SELECT row_number() OVER (ORDER BY customer_id, "timestamp", src_row) AS eid,
        customer_id, "timestamp" AS ts, epoch("timestamp") AS t,
-       channel, touchpoint, department, contact_reason, outcome, case_id, kind
+       channel, touchpoint, department, contact_reason, outcome, case_id, kind, initiated_by
 FROM src;
 
 -- 1. cases: one instance per case id, typed by the best-matching definition
@@ -207,11 +207,13 @@ WITH s AS (
          -- a second notification or work step about the same reason is not the customer coming back)
     SELECT eid, t - lag(t) OVER (PARTITION BY journey_id, contact_reason ORDER BY eid) AS since_same_reason
     FROM assigned WHERE contact_reason IS NOT NULL AND coalesce(kind::VARCHAR, 'contact') = 'contact'
+                    AND coalesce(initiated_by::VARCHAR, 'customer') = 'customer'
 ), rw AS (  -- rework: a touchpoint the journey already had (a repeated notification redoes no work)
     SELECT journey_id, touchpoint, min(eid) AS first_eid FROM assigned GROUP BY journey_id, touchpoint
 )
 SELECT s.journey_id, s.journey_type, s.assigned_by, s.eid, s.customer_id, s.ts AS "timestamp",
        s.step, s.touchpoint, s.channel, s.department, s.contact_reason, s.outcome, s.case_id, s.kind,
+       s.initiated_by,
        (s.t - s.prev_t) / 86400 AS wait_days,
        s.prev_touchpoint,
        coalesce(s.department IS DISTINCT FROM s.prev_department AND s.step > 1, false) AS handoff,
@@ -326,7 +328,7 @@ def _source_relation(con: duckdb.DuckDBPyConnection, events) -> None:
                 "touchpoint::cx_touchpoint AS touchpoint, role, max_days, prio FROM defs_raw")
 
 
-CODED_COLUMNS = ("touchpoint", "channel", "department", "contact_reason", "outcome", "kind")
+CODED_COLUMNS = ("touchpoint", "channel", "department", "contact_reason", "outcome", "kind", "initiated_by")
 
 
 def _as_text(con: duckdb.DuckDBPyConnection, table: str) -> str:

@@ -320,12 +320,19 @@ def find_failure_signature(steps: pd.DataFrame, journeys: pd.DataFrame, *, min_g
     per journey type and touchpoint, the share of went-wrong and went-right journeys that
     contain it and the gap, for touchpoints with a gap of at least ``min_gap``. Customer
     contacts are symptoms rather than causes, so they are
-    flagged ``contact``: most of their events carry a contact reason (the customer got in
-    touch) or, without reasons in the data, they are on ``contact_channels``. Sorted by type,
-    then non-contacts first, then the gap."""
+    flagged ``contact``: most of their events are contacts the customer started (``kind`` and
+    ``initiated_by``, where the events say so), else carry a contact reason (the customer got in
+    touch) or, without reasons in the data, are on ``contact_channels``.
+
+    A company step that journeys going wrong *lack* (a proactive update most that went right
+    had) is a cause too: such rows have ``present`` False and a negative gap. Steps that close
+    a journey (the last step of most went-right journeys that have them) are left out of
+    these, since a journey that did not finish lacks its end by definition. Sorted by type, then
+    non-contacts first, then the size of the gap."""
     typed = journeys[journeys["journey_type"] != UNCLASSIFIED]
     wrong = flag_went_wrong(typed)
-    cols = ["journey_type", "touchpoint", "department", "contact", "share_wrong", "share_right", "gap", "n_wrong"]
+    cols = ["journey_type", "touchpoint", "department", "contact", "present", "share_wrong", "share_right", "gap",
+            "n_wrong"]
     if not len(typed) or not wrong.any():
         return pd.DataFrame(columns=cols)
     flag = pd.Series(wrong.to_numpy(), index=typed["journey_id"].to_numpy())
@@ -339,14 +346,28 @@ def find_failure_signature(steps: pd.DataFrame, journeys: pd.DataFrame, *, min_g
     wide = wide.reindex(columns=[True, False], fill_value=0.0)
     out = pd.DataFrame({"share_wrong": wide[True], "share_right": wide[False]}).reset_index()
     out["gap"] = out["share_wrong"] - out["share_right"]
-    out = out[out["gap"] >= min_gap]
+    last = typed.loc[~wrong.to_numpy()].groupby("journey_type")["last_touchpoint"].value_counts() \
+        if "last_touchpoint" in typed else pd.Series(dtype=float)
+    has_right = cnt[~cnt["wrong"]].set_index(["journey_type", "touchpoint"])["k"]
+    closes = (last.reindex(has_right.index).fillna(0) / has_right > 0.5).reindex(
+        pd.MultiIndex.from_frame(out[["journey_type", "touchpoint"]])).fillna(False).to_numpy(dtype=bool) \
+        if len(last) else np.zeros(len(out), dtype=bool)
+    out["present"] = out["gap"] > 0
+    out = out[(out["gap"] >= min_gap) | ((out["gap"] <= -min_gap) & ~closes)]
     dept = s.groupby(["journey_type", "touchpoint"])["department"].agg(lambda x: x.mode().iat[0] if x.notna().any() else None)
     idx = list(zip(out["journey_type"], out["touchpoint"]))
-    if "contact_reason" in s and s["contact_reason"].notna().any():
+    said = [c for c in ("kind", "initiated_by") if c in s and s[c].notna().any()]
+    if said:   # the events say what they are: a customer's contact is a contact the customer started
+        own = s["kind"].fillna("contact").eq("contact") if "kind" in s else pd.Series(True, index=s.index)
+        own &= s["initiated_by"].fillna("customer").eq("customer") if "initiated_by" in s else True
+        contact = own.groupby([s["journey_type"], s["touchpoint"]]).mean() > 0.5
+    elif "contact_reason" in s and s["contact_reason"].notna().any():
         contact = s["contact_reason"].notna().groupby([s["journey_type"], s["touchpoint"]]).mean() > 0.5
     else:
         contact = s["channel"].isin(contact_channels).groupby([s["journey_type"], s["touchpoint"]]).mean() > 0.5
     out["department"] = dept.reindex(idx).to_numpy()
     out["contact"] = contact.reindex(idx).fillna(False).to_numpy()
     out["n_wrong"] = n.reindex(list(zip(out["journey_type"], [True] * len(out)))).to_numpy()
-    return out.sort_values(["journey_type", "contact", "gap"], ascending=[True, True, False])[cols].reset_index(drop=True)
+    out = out[out["present"] | ~out["contact"]]     # a contact the customer did not make is no finding
+    return out.assign(_size=out["gap"].abs()).sort_values(["journey_type", "contact", "_size"],
+                                                           ascending=[True, True, False])[cols].reset_index(drop=True)
