@@ -462,3 +462,27 @@ def test_two_sources_reading_one_file_are_accounted_separately(client):
     assert m["rows_in"] == 2 * n and m["quarantined"] == 2 and m["loaded"] == 2 * n - 2 == len(r.tables["events"])
     acc = r.accounting[r.accounting["table"] == "events"]
     assert acc["quarantined"].tolist() == [1, 1] and (acc["rows_in"] == acc["loaded"] + acc["quarantined"]).all()
+
+
+def test_a_row_filter_counts_what_it_leaves_out_and_columns_can_be_combined(client):
+    rows = [["cust", "day", "hour", "chan", "what", "dept", "status"]]
+    for r in EVENTS[1:]:
+        day, hour = r[1].split(" ")
+        rows.append([r[0], day, hour, r[2], r[3], r[4], "Closed" if r[0] in ("C1", "C3") else "open "])
+    rows[1][2] = ""                                                   # no time: the date alone
+    client.write("events.csv", to_csv(rows))
+    client.source("events", columns={"cust": "customer_id", "chan": "channel", "what": "touchpoint", "dept": "department"},
+                  combine={"timestamp": ["day", "hour"]}, keep={"status": ["closed"]})
+    r = client.ingest()
+    m = r.metrics()["events"]
+    n = data_lines(client.folder / "events.csv")
+    kept = sum(1 for row in rows[1:] if row[-1].strip().lower() == "closed")
+    assert m["rows_in"] == n and m["filtered"] == n - kept and m["loaded"] == kept == len(r.tables["events"])
+    assert m["quarantined"] == 0 and r.reason_table().loc["events", "filtered"] == n - kept
+    ts = r.tables["events"].sort_values("timestamp")["timestamp"]
+    assert ts.iloc[0] == pd.Timestamp("2025-01-31 23:00", tz="UTC")   # 2025-02-01 00:00 Amsterdam, date only
+    assert ts.iloc[1] == pd.Timestamp("2025-02-03 09:00", tz="UTC")   # 10:00 Amsterdam
+    assert any("left out by the client's row filters" in line for line in r.summary())
+    client.source("events", keep={"Statuss": ["closed"]})
+    with pytest.raises(IngestError, match="keep.Statuss: column not found"):
+        client.ingest()

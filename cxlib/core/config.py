@@ -82,6 +82,13 @@ class Source(_Strict):
         default=None, description="Time zone of naive timestamps in this file; defaults to the client's timezone.")
     constants: dict[str, Scalar] = Field(
         default_factory=dict, description="Canonical columns set to one value for every row, e.g. {level: relationship}.")
+    combine: dict[str, list[str]] = Field(
+        default_factory=dict, description="Canonical columns built from several raw columns joined by a space (missing "
+        "parts left out), e.g. {timestamp: [Date, Time]} or {touchpoint: [Activity, Lifecycle]}.")
+    keep: dict[str, list[Scalar]] = Field(
+        default_factory=dict, description="Row filter: only rows whose raw column holds one of the values are read "
+        "(case and surrounding spaces ignored), e.g. {Status: [Closed]} when only closed tickets carry CSAT. The "
+        "other rows are counted as filtered in the row accounting, not quarantined.")
     duplicates: Literal["quarantine", "keep"] = Field(
         default="quarantine",
         description="Identical rows: 'quarantine' keeps the first and quarantines the rest; 'keep' loads them all, "

@@ -64,6 +64,11 @@ def map_source(raw: pd.DataFrame, source: Source, table: str) -> pd.DataFrame:
                               f"First rows: {example_rows(raw)}")
         for t in (target if isinstance(target, list) else [target]):
             targets[t] = raw_col
+    for c, parts in source.combine.items():
+        absent = [r for r in parts if r not in raw.columns]
+        if absent:
+            raise IngestError(f"{fname}: combine.{c}: column(s) {absent} not found. Columns found: {found}. "
+                              f"First rows: {example_rows(raw)}")
     for c in canon:  # a raw column already named canonically maps to itself
         if c not in targets and c in raw.columns:
             targets[c] = c
@@ -71,6 +76,8 @@ def map_source(raw: pd.DataFrame, source: Source, table: str) -> pd.DataFrame:
     for c in canon:
         if c in source.constants:
             out[c] = source.constants[c]
+        elif c in source.combine:
+            out[c] = combine_columns(raw, source.combine[c])
         elif c in targets:
             out[c] = raw[targets[c]]
         else:
@@ -87,7 +94,7 @@ def map_source(raw: pd.DataFrame, source: Source, table: str) -> pd.DataFrame:
     out[ROW] = raw[ROW]
     if source.wide:
         out = _melt_wide(out, raw, source, fname, found)
-    provided = set(targets) | set(source.constants) | ({"level", "subject", "metric", "score"} if source.wide else set())
+    provided = set(targets) | set(source.constants) | set(source.combine) | ({"level", "subject", "metric", "score"} if source.wide else set())
     missing = [c for c in required_names(table) if c not in provided]
     if missing:
         raise IngestError(
@@ -135,3 +142,27 @@ def _melt_wide(ids: pd.DataFrame, raw: pd.DataFrame, source: Source, fname: str,
             first = False
             parts.append(part)
     return pd.concat(parts, ignore_index=True)
+
+
+def combine_columns(raw: pd.DataFrame, columns: list[str]) -> pd.Series:
+    """Several raw columns as one text column, joined by a space; a missing part is left out
+    and a row with every part missing stays missing."""
+    parts = raw[columns].astype("string").apply(lambda col: col.str.strip()).replace("", pd.NA)
+    joined = parts.apply(lambda row: " ".join(v for v in row if not pd.isna(v)), axis=1)
+    return joined.where(parts.notna().any(axis=1))
+
+
+def filter_rows(raw: pd.DataFrame, source) -> tuple[pd.DataFrame, int]:
+    """The rows ``source.keep`` lets through ({raw column: [values]}, case and spaces
+    ignored) and how many it filtered out."""
+    if not source.keep:
+        return raw, 0
+    fname = raw[SOURCE].iloc[0] if len(raw) else source.path
+    mask = pd.Series(True, index=raw.index)
+    for col, values in source.keep.items():
+        if col not in raw.columns:
+            raise IngestError(f"{fname}: keep.{col}: column not found. Columns found: "
+                              f"{[c for c in raw.columns if c not in META]}")
+        wanted = {str(v).strip().casefold() for v in values}
+        mask &= raw[col].astype("string").str.strip().str.casefold().isin(wanted).fillna(False)
+    return raw[mask], int((~mask).sum())

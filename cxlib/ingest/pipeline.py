@@ -35,7 +35,7 @@ from cxlib.core.privacy import drop_personal_columns, pseudonymize
 from cxlib.core.schema import ID_COLUMNS, TABLE_NAMES
 from cxlib.ingest.coerce import check_parse_failures, coerce_table
 from cxlib.ingest.contract import IngestError, META, QUARANTINE_COLUMNS, REASONS, ROW, SOURCE
-from cxlib.ingest.mapping import map_source
+from cxlib.ingest.mapping import filter_rows, map_source
 from cxlib.ingest.read import read_source
 from cxlib.ingest.validate import check_duplicates_and_references, find_before_signup, stitch_identities, validate_table
 
@@ -64,6 +64,8 @@ class IngestResult:
             by_reason = {str(k): int(v) for k, v in q["reason"].value_counts().sort_index().items()}
             out[table] = {"rows_in": int(acc["rows_in"].sum()), "loaded": int(acc["loaded"].sum()),
                           "quarantined": int(acc["quarantined"].sum()), "by_reason": by_reason}
+            if acc["filtered"].sum():
+                out[table]["filtered"] = int(acc["filtered"].sum())
             if table in self.identity:
                 out[table]["identity"] = self.identity[table]
             notes = {n["check"]: n["rows"] for n in self.notes if n["table"] == table}
@@ -78,11 +80,14 @@ class IngestResult:
         rows_in = sum(v["rows_in"] for v in m.values())
         loaded = sum(v["loaded"] for v in m.values())
         quarantined = sum(v["quarantined"] for v in m.values())
+        filtered = sum(v.get("filtered", 0) for v in m.values())
         share = lambda k: format_value(k / max(rows_in, 1), "share", digits=1)  # noqa: E731
         out = [f"**{name}** sent **{format_count(rows_in)}** rows across {len(m)} table(s). "
                f"**{format_count(loaded)}** ({share(loaded)}) were loaded and **{format_count(quarantined)}** "
-               f"({share(quarantined)}) were quarantined with a reason. Nothing was dropped silently: "
-               "for every table, rows in = loaded + quarantined."]
+               f"({share(quarantined)}) were quarantined with a reason"
+               + (f"; **{format_count(filtered)}** ({share(filtered)}) were left out by the client's row filters"
+                  if filtered else "") + ". Nothing was dropped silently: for every table, rows in = loaded + "
+               + ("quarantined + filtered." if filtered else "quarantined.")]
         ev = self.identity.get("events")
         if ev and ev.get("stitched"):
             out.append(f"{format_count(ev['stitched'])} events were linked to their customer through a secondary id; "
@@ -102,15 +107,17 @@ class IngestResult:
         return pd.DataFrame([{**n, "examples": "; ".join(n["examples"])} for n in self.notes], columns=cols)
 
     def reason_table(self) -> pd.DataFrame:
-        """Rows in = loaded + quarantined, per table, with one column per reason."""
+        """Rows in = loaded + quarantined (+ filtered), per table, with one column per reason."""
         m = self.metrics()
         rows = []
         for table, v in m.items():
             rows.append({"table": table, "rows in": v["rows_in"], "loaded": v["loaded"],
-                         "quarantined": v["quarantined"], **v["by_reason"]})
+                         "quarantined": v["quarantined"], **({"filtered": v["filtered"]} if "filtered" in v else {}),
+                         **v["by_reason"]})
         table = pd.DataFrame(rows).set_index("table").fillna(0).astype(int) if rows else pd.DataFrame()
-        if len(table) and not (table["rows in"] == table["loaded"] + table["quarantined"]).all():
-            raise IngestError("row accounting does not balance: rows in != loaded + quarantined")
+        filtered = table["filtered"] if "filtered" in table else 0
+        if len(table) and not (table["rows in"] == table["loaded"] + table["quarantined"] + filtered).all():
+            raise IngestError("row accounting does not balance: rows in != loaded + quarantined + filtered")
         return table
 
     def reasons(self) -> pd.DataFrame:
@@ -137,6 +144,7 @@ def ingest_client(config: ClientConfig, data_dir: str | Path, as_of: datetime | 
         loaded_parts, q_parts, source_of = [], [], []
         for i, source in enumerate(sources):
             raw, malformed = read_source(source, data_dir)
+            raw, filtered = filter_rows(raw, source)
             raw, personal = drop_personal_columns(raw, config.privacy.personal_columns,
                                                   keep={*source.columns, *META})
             if personal:
@@ -158,7 +166,8 @@ def ingest_client(config: ClientConfig, data_dir: str | Path, as_of: datetime | 
             source_of += [i] * len(v.loaded)
             q_parts.append(qs.assign(table=table, _source_no=i))
             accounting.append({"table": table, "source": source.path, "source_no": i,
-                               "raw_rows": len(raw) + len(malformed), "rows_in": len(mapped) + len(malformed)})
+                               "raw_rows": len(raw) + len(malformed) + filtered,
+                               "rows_in": len(mapped) + len(malformed) + filtered, "filtered": filtered})
         frame = pd.concat(loaded_parts, ignore_index=True)
         source_of = pd.Series(source_of, index=frame.index, dtype=int)   # which source each loaded row came from
         if id_map is not None and "customer_id" in frame and table in ("events", "surveys"):
@@ -192,7 +201,7 @@ def ingest_client(config: ClientConfig, data_dir: str | Path, as_of: datetime | 
     acc = pd.DataFrame(accounting)
     if len(acc):
         acc["quarantined"] = [int(per.get((t, n), 0)) for t, n in zip(acc["table"], acc["source_no"])]
-        acc["loaded"] = acc["rows_in"] - acc["quarantined"]
+        acc["loaded"] = acc["rows_in"] - acc["quarantined"] - acc["filtered"]
     return IngestResult(tables, quarantine, acc, absent, identity, notes)
 
 

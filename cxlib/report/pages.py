@@ -257,11 +257,13 @@ def write_index(paths: ClientPaths, name: str, runs: list[NotebookRun], status: 
                                               empty={r.name: r.empty for r in runs if r.empty}))
     ingest = metrics.get("ingest")
     if ingest:
+        filtered = any(v.get("filtered") for v in ingest.values())
         parts.append("<h2>Data received</h2><table><tr><th>table</th><th>rows in</th><th>loaded</th>"
-                     "<th>quarantined</th></tr>")
+                     "<th>quarantined</th>" + ("<th>filtered out</th>" if filtered else "") + "</tr>")
         for table, v in ingest.items():
             parts.append(f"<tr><td>{html.escape(table)}</td><td>{v['rows_in']:,}</td><td>{v['loaded']:,}</td>"
-                         f"<td>{v['quarantined']:,} ({v['quarantined'] / max(v['rows_in'], 1):.1%})</td></tr>")
+                         f"<td>{v['quarantined']:,} ({v['quarantined'] / max(v['rows_in'], 1):.1%})</td>"
+                         + (f"<td>{v.get('filtered', 0):,}</td>" if filtered else "") + "</tr>")
         parts.append("</table>")
     parts.append("<h2>Sections</h2><ol>")
     for r, (page, title) in zip(shown, sections):
