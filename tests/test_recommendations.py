@@ -380,3 +380,32 @@ def test_a_company_step_that_failing_journeys_lack_is_named_as_the_cause():
     assert a["title"] == "Fix the order journey: make sure 'Proactive update' happens" and a["owner"] == "Ops"
     assert a["evidence"].startswith("'Proactive update' (Ops) is missing from 100% of the journeys that went wrong "
                                     "against 0% of the others")
+
+
+def test_a_failure_touchpoint_makes_failure_demand_without_a_failure_outcome():
+    t0 = pd.Timestamp("2025-01-01")
+    ev = pd.DataFrame({"customer_id": ["C1", "C1", "C2", "C2"],
+                       "timestamp": [t0, t0 + pd.Timedelta(days=1), t0, t0 + pd.Timedelta(days=1)],
+                       "channel": ["field_visit", "call", "field_visit", "call"],
+                       "touchpoint": ["Technician no-show", "Call", "Technician visit", "Call"],
+                       "contact_reason": [None, "visit", None, "visit"], "outcome": [None, "resolved", None, "resolved"],
+                       "agent_contact": [False, True, False, True]})
+    assert classify_avoidable_contacts(ev)["avoidable_cause"].isna().all()
+    c = classify_avoidable_contacts(ev, failure_touchpoints=["Technician no-show"])
+    assert c["avoidable_cause"].fillna("").tolist() == ["failure_demand", ""]
+    assert c["root_cause"].iat[0] == "Technician no-show"
+
+
+def test_a_failure_touchpoint_is_a_failed_step_of_its_journey():
+    from cxlib.core.config import JourneyDefinition
+    from cxlib.journeys import reconstruct_journeys
+    t0 = pd.Timestamp("2025-01-01", tz="UTC")
+    ev = pd.DataFrame({"customer_id": "C1", "timestamp": [t0, t0 + pd.Timedelta(days=1), t0 + pd.Timedelta(days=2)],
+                       "touchpoint": ["Fault reported", "Technician no-show", "Fault resolved"], "channel": "call",
+                       "department": "Field"})
+    repair = {"repair": JourneyDefinition(start=["Fault reported"], end=["Fault resolved"],
+                                          touchpoints=["Technician no-show"])}
+    plain = reconstruct_journeys(ev, repair, as_of=t0 + pd.Timedelta(days=60)).journeys
+    told = reconstruct_journeys(ev, repair, as_of=t0 + pd.Timedelta(days=60),
+                                failure_touchpoints=["Technician no-show", "O'Brien's step"]).journeys
+    assert plain["n_failed_steps"].tolist() == [0] and told["n_failed_steps"].tolist() == [1]

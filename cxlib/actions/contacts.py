@@ -89,7 +89,8 @@ def classify_avoidable_contacts(events: pd.DataFrame, *, window_days: float = 7,
                                 failure_outcomes: Iterable[str] = ("failed", "incorrect"),
                                 unresolved_outcomes: Iterable[str] = ("unresolved",),
                                 status_pattern: str = STATUS_PATTERN, rules: Iterable[Mapping] = (),
-                                repeat_rule: str = "unresolved", agent_contact: str = "agent_contact", customer_id: str = "customer_id",
+                                repeat_rule: str = "unresolved", failure_touchpoints: Iterable[str] = (),
+                                agent_contact: str = "agent_contact", customer_id: str = "customer_id",
                                 timestamp: str = "timestamp", reason: str = "contact_reason",
                                 touchpoint: str = "touchpoint", outcome: str = "outcome",
                                 journey_id: str = "journey_id", journey_type: str = "journey_type",
@@ -159,13 +160,17 @@ def classify_avoidable_contacts(events: pd.DataFrame, *, window_days: float = 7,
     chasing = text.str.contains(status_pattern, case=False, regex=True).to_numpy()
     about = np.where(typed, jtype.astype(str), ev[reason].astype(str) if reason in ev else ev[touchpoint].astype(str))
     assign(chasing, "status_chasing", np.char.add("no update on ", about.astype(str)))
-    # 3. failure demand: after a failure event (not a journey's trigger) within the window
-    if outcome in ev:
-        fail = ev[outcome].isin(list(failure_outcomes))
+    # 3. failure demand: after a failure event (a failure outcome or a failure touchpoint; not a
+    # journey's trigger) within the window
+    if outcome in ev or failure_touchpoints:
+        fail = ev[outcome].isin(list(failure_outcomes)) if outcome in ev else pd.Series(False, index=ev.index)
+        fail |= ev[touchpoint].isin(list(failure_touchpoints))
         if has_journey and step in ev:
             fail &= ~(typed & (pd.to_numeric(ev[step], errors="coerce") == 1))
-        f = pd.DataFrame({"_t": t[fail], "_c": ev.loc[fail, customer_id].astype(str),
-                          "_why": (ev.loc[fail, touchpoint].astype(str) + " " + ev.loc[fail, outcome].astype(str)),
+        failed_as = ev[outcome].where(ev[outcome].isin(list(failure_outcomes))) if outcome in ev \
+            else pd.Series(None, index=ev.index, dtype=object)
+        why = ev[touchpoint].astype(str) + (" " + failed_as.astype("string")).fillna("")
+        f = pd.DataFrame({"_t": t[fail], "_c": ev.loc[fail, customer_id].astype(str), "_why": why[fail],
                           "_idx": ev.index[fail]}).sort_values("_t")
         q = pd.DataFrame({"_t": t, "_c": ev[customer_id].astype(str), "_pos": np.arange(n)}).sort_values("_t")
         if len(f):

@@ -257,6 +257,7 @@ def diagnose_recommendations(config: ClientConfig, *, customers: pd.DataFrame | 
                                               failure_outcomes=cs.failure_outcomes,
                                               unresolved_outcomes=cs.unresolved_outcomes,
                                               status_pattern=cs.status_pattern, repeat_rule=cs.repeat_rule,
+                                              failure_touchpoints=cs.failure_touchpoints,
                                               rules=[r.model_dump() for r in cs.rules])
             c = ev.loc[cls.index].join(cls)
             c["journey_type"] = c["journey_type"].where(c["journey_type"].ne(UNCLASSIFIED))

@@ -214,6 +214,9 @@ class ContactSettings(_Strict):
         default_factory=lambda: ["unresolved"],
         description="Outcomes of an agent contact that leave the reason open; the same reason again within the "
         "repeat window is a repeat.")
+    failure_touchpoints: list[str] = Field(
+        default_factory=list, description="Touchpoints that are failures in themselves (e.g. 'Technician no-show', "
+        "'Bill reissued'), besides failure outcomes: the step fails and agent contacts after it are failure demand.")
     repeat_rule: Literal["unresolved", "same_reason"] = Field(
         default="unresolved", description="When the same contact reason again within the repeat window is a repeat: "
         "'unresolved' (after an agent contact whose outcome is in unresolved_outcomes) or 'same_reason' (after any "

@@ -195,7 +195,8 @@ def diagnose_journeys(events, analysis: Analysis, *, customers: pd.DataFrame | N
         skipped.append("No journey definitions in the config: events with a case id form journeys; "
                        "everything else becomes unclassified episodes.")
     recon = reconstruct_journeys(events, analysis.journeys, gap_days=analysis.unclassified_gap_days,
-                                 repeat_window_days=analysis.repeat_window_days, as_of=as_of, progress=progress)
+                                 repeat_window_days=analysis.repeat_window_days, as_of=as_of, progress=progress,
+                                 failure_touchpoints=analysis.contacts.failure_touchpoints)
     timings["reconstruct"] = time.perf_counter() - t0
     j = recon.journeys
     skipped += check_journey_definitions(analysis.journeys, recon.steps, j)

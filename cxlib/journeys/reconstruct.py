@@ -222,7 +222,8 @@ SELECT s.journey_id, s.journey_type, s.assigned_by, s.eid, s.customer_id, s.ts A
        coalesce(r.since_same_reason <= {repeat_s}, false) AS repeat_contact,
        (s.eid <> rw.first_eid AND coalesce(s.kind::VARCHAR, 'contact') <> 'notification') AS rework,
        -- a failure that starts a typed journey (the incorrect bill of a billing dispute) is its trigger, not a step that failed
-       coalesce(s.outcome IN {failures} AND (s.step > 1 OR s.assigned_by = 'episode'), false) AS failed_step
+       coalesce((s.outcome IN {failures} OR s.touchpoint::VARCHAR IN {failure_touchpoints})
+                AND (s.step > 1 OR s.assigned_by = 'episode'), false) AS failed_step
 FROM s
 LEFT JOIN r USING (eid)
 JOIN rw ON rw.journey_id = s.journey_id AND rw.touchpoint IS NOT DISTINCT FROM s.touchpoint;
@@ -340,6 +341,7 @@ def _as_text(con: duckdb.DuckDBPyConnection, table: str) -> str:
 
 def reconstruct_journeys(events, definitions: Mapping[str, JourneyDefinition], *,
                          gap_days: float = 14, repeat_window_days: float = 7,
+                         failure_touchpoints: tuple[str, ...] | list[str] = (),
                          as_of=None, threads: int | None = None, progress: bool = False,
                          to_pandas: bool = True, journeys_path: str | Path | None = None,
                          steps_path: str | Path | None = None, memory_limit: str | None = None) -> Journeys:
@@ -348,7 +350,9 @@ def reconstruct_journeys(events, definitions: Mapping[str, JourneyDefinition], *
     ``events`` is the canonical events table (a DataFrame) or the Parquet file(s)
     holding it; columns: customer_id, timestamp, touchpoint and optionally channel,
     department, contact_reason, outcome, case_id. ``definitions`` maps journey type
-    to :class:`~cxlib.core.config.JourneyDefinition`. ``as_of`` (the extract time) marks
+    to :class:`~cxlib.core.config.JourneyDefinition`. A step fails when its outcome is a failure
+    (failed, incorrect, unresolved, abandoned) or its touchpoint is in ``failure_touchpoints``
+    (a 'Technician no-show' logged as its own activity). ``as_of`` (the extract time) marks
     journeys that may still be running as ``in_progress`` rather than dropped out.
 
     ``threads`` and ``memory_limit`` (e.g. ``'4GB'``; DuckDB spills to disk beyond it)
@@ -379,7 +383,9 @@ def reconstruct_journeys(events, definitions: Mapping[str, JourneyDefinition], *
 
     run("assign events", _ASSIGN_SQL.format(gap_s=float(gap_days) * 86400, unc=UNCLASSIFIED))
     run("steps", _STEPS_SQL.format(repeat_s=float(repeat_window_days) * 86400,
-                                   failures=_sql_list(FAILURE_OUTCOMES)))
+                                   failures=_sql_list(FAILURE_OUTCOMES),
+                                   failure_touchpoints=_sql_list(failure_touchpoints) if failure_touchpoints
+                                   else "(NULL)"))
     run("journeys", _journeys_sql(con, definitions))
     n_events, n_journeys = con.execute("SELECT (SELECT count(*) FROM steps), (SELECT count(*) FROM journeys)").fetchall()[0]
     if not to_pandas:
