@@ -212,3 +212,28 @@ def test_asymmetry_types_follow_the_sign_and_interval_of_the_effects():
                       "reward_lo": [-0.1, 1.3, 0.7, -0.05, -0.1], "reward_hi": [0.1, 1.7, 1.3, 0.07, 0.5]},
                      index=["basic", "delight", "linear", "flat", "odd"])
     assert type_asymmetry(a).tolist() == ["must-have", "delighter", "both ways", "no clear effect", "unexpected"]
+
+
+
+def test_operational_facts_are_drivers_beside_the_ratings_but_never_fix_first():
+    from cxlib.drivers.importance import build_operational_drivers, flag_fix_first
+    rng = np.random.default_rng(4)
+    n = 3000
+    ids = [f"C{i}" for i in range(n)]
+    delay = rng.exponential(30, n)
+    cls = rng.choice(["Eco", "Business", "Eco Plus"], n, p=[0.6, 0.3, 0.1])
+    rating = rng.integers(1, 6, n).astype(float)
+    y = pd.Series(5 - delay / 15 + 0.5 * rating + 1.5 * (cls == "Business") + rng.normal(0, 1, n), index=ids)
+    customers = pd.DataFrame({"customer_id": ids, "delay": np.where(np.arange(n) < 20, np.nan, delay), "class": cls})
+    ops = build_operational_drivers(customers, ["delay", "class"], pd.Index(ids))
+    assert list(ops.columns) == ["operational: delay", "operational: class = Business", "operational: class = Eco Plus"]
+    assert ops["operational: delay"].isna().sum() == 20                       # missing stays missing
+    X = pd.concat([pd.DataFrame({"Seat comfort": rating}, index=ids), ops], axis=1)
+    m = DriverAnalysis(n_boot=30, seed=1).fit(X, y)
+    imp = m.importance_
+    assert imp.index[0] == "operational: delay" and imp.loc["operational: delay", "shapley_lo"] > 0.3
+    imp = imp.assign(performance=[0.2 if d == "Seat comfort" else np.nan for d in imp.index])
+    flags = flag_fix_first(imp)
+    assert not flags[imp.index.str.startswith("operational: ")].any() and flags["Seat comfort"]
+    with pytest.raises(ValueError, match="not in the customer table"):
+        build_operational_drivers(customers, ["delays"], pd.Index(ids))

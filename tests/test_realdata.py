@@ -133,7 +133,13 @@ def test_airline_client_drivers_with_segments():
     raw = pd.read_csv(path)
     assert dx.model.n_ == len(raw) == 103_904 and dx.model.binary_
     imp = dx.importance
-    assert len(imp) == 14 and imp["shapley_share"].sum() == pytest.approx(1)
+    assert len(imp) == 15 and imp["shapley_share"].sum() == pytest.approx(1)
+    # the arrival delay is an operational driver: every respondent has one but the 310 blanks; never 'fix first'
+    ops = imp[imp.index.str.startswith("operational: ")]
+    assert list(ops.index) == ["operational: Arrival Delay in Minutes"]
+    assert ops.loc["operational: Arrival Delay in Minutes", "n_rated"] == int(raw["Arrival Delay in Minutes"].notna().sum())
+    assert not ops["fix_first"].any() and (ops["shapley_lo"] >= 0).all()
+    assert set(dx.model.groups_.index) == {"ratings", "operational"}
     # 'not rated' (0) is missing, not a low score: n rated per driver matches the raw file
     assert imp.loc["Inflight wifi service", "n_rated"] == int((raw["Inflight wifi service"] != 0).sum())
     # online boarding is the clear top driver in this survey, well ahead of the runner-up
@@ -145,7 +151,7 @@ def test_airline_client_drivers_with_segments():
     m = dx.metrics()
     assert m["n"] == 103_904 and m["journey_block_share"] is None
     lines = dx.summary()
-    assert lines[0].startswith("The analysis explains **relationship satisfied** from 14 drivers, using 103,904 respondents")
+    assert lines[0].startswith("The analysis explains **relationship satisfied** from 15 drivers, using 103,904 respondents")
     assert any(line.startswith("**Online boarding** matters most") and "95% CI" in line for line in lines)
     fix = imp.index[imp["fix_first"]]
     assert any(line.startswith("**Fix first**") for line in lines) == bool(len(fix))

@@ -156,6 +156,10 @@ class DriverSettings(_Strict):
         "random), listwise deletion, or mean (not applicable, e.g. a journey not experienced, adds nothing).")
     n_boot: int = Field(default=200, ge=0, description="Bootstrap resamples for the intervals.")
     min_rated: int = Field(default=30, ge=1, description="Drivers rated by fewer respondents are left out.")
+    operational: list[str] = Field(
+        default_factory=list, description="Customer columns that are operational facts (a delay, a wait, a handle "
+        "time, first-contact resolution, a class) used as drivers beside the ratings: numeric as they are, "
+        "categorical as one 0/1 driver per level. They get importance with intervals but are never 'fix first'.")
 
 
 class Scenario(_Strict):

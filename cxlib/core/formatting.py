@@ -91,7 +91,7 @@ ACRONYMS = {"nps": "NPS", "csat": "CSAT", "ces": "CES", "fcr": "FCR", "ivr": "IV
             "bic": "BIC"}
 WORDS = {"aht": "handle time", "rw": "relative-weight", "shapley": "Shapley", "diff": "difference", "ΔBIC": "BIC gain"}
 SUFFIXES = {"lo": "95% low", "hi": "95% high"}
-LEVELS = ("journey", "touchpoint", "relationship")
+LEVELS = ("journey", "touchpoint", "relationship", "operational")
 _DISPLAY_NAMES: dict[str, str] = {}
 
 

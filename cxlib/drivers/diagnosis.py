@@ -9,8 +9,8 @@ from cxlib.core.config import ClientConfig
 from cxlib.core.formatting import display_name, format_count, format_estimate, format_interval, format_value, humanize
 from cxlib.core.jsonio import write_json
 from cxlib.core.paths import ClientPaths
-from cxlib.drivers.importance import (DriverAnalysis, build_driver_table, compare_segments, estimate_asymmetry,
-                                      flag_fix_first)
+from cxlib.drivers.importance import (OPERATIONAL, DriverAnalysis, build_driver_table, build_operational_drivers,
+                                      compare_segments, estimate_asymmetry, flag_fix_first)
 
 
 @dataclass
@@ -142,6 +142,11 @@ def diagnose_drivers(surveys: pd.DataFrame, config: ClientConfig, *, customers: 
     n_boot = s.n_boot if n_boot is None else n_boot
     X, y = build_driver_table(surveys, outcome_level=s.outcome_level, outcome_metric=s.outcome_metric,
                               driver_levels=tuple(s.driver_levels), min_rated=s.min_rated)
+    if s.operational:
+        if customers is None:
+            raise ValueError(f"operational drivers {s.operational} need a customer table, and there is none")
+        ops = build_operational_drivers(customers, s.operational, X.index)
+        X = pd.concat([X, ops.loc[:, ops.notna().sum() >= s.min_rated]], axis=1)
     if X.shape[1] == 0:
         raise ValueError(f"no driver is rated by at least {s.min_rated} respondents")
     if y.nunique() < 2:
@@ -153,15 +158,18 @@ def diagnose_drivers(surveys: pd.DataFrame, config: ClientConfig, *, customers: 
         raise ValueError("every driver has a single rating value (zero variance): "
                          f"{', '.join(constant[:5])}{' …' if len(constant) > 5 else ''}")
     multi = len(s.driver_levels) > 1
-    groups = ({lvl: [c for c in X if c.startswith(f"{lvl}: ")] for lvl in s.driver_levels} if multi else None)
-    groups = {k: v for k, v in groups.items() if v} if groups else None
+    operational = [c for c in X if c.startswith(f"{OPERATIONAL}: ")]
+    groups = ({lvl: [c for c in X if c.startswith(f"{lvl}: ")] for lvl in s.driver_levels} if multi else
+              {"ratings": [c for c in X if c not in operational]})
+    groups[OPERATIONAL] = operational
+    groups = {k: v for k, v in groups.items() if v}
     model = DriverAnalysis(missing=s.missing, n_boot=n_boot, groups=groups if groups and len(groups) > 1 else None,
                            seed=seed).fit(X, y)
     # each driver's metric (for its scale and green threshold)
     d = surveys[surveys["level"].isin(s.driver_levels)]
     name = d["subject"] if not multi else d["level"] + ": " + d["subject"]
     metric = d.assign(driver=name).groupby("driver")["metric"].agg(lambda m: m.mode().iat[0])
-    driver_metric = {c: metric[c] for c in X.columns}
+    driver_metric = {c: metric[c] for c in X.columns if c not in operational}
     skipped = [f"Driver '{c}' has one rating value for every respondent (zero variance) and is left out."
                for c in constant]
     segments = {}
@@ -173,7 +181,8 @@ def diagnose_drivers(surveys: pd.DataFrame, config: ClientConfig, *, customers: 
         segments[col] = compare_segments(X, y, seg.reindex(X.index), n_boot=max(50, n_boot // 4),
                                          missing=s.missing, seed=seed)
     low, high = asymmetry_thresholds(driver_metric, config)
-    asym = estimate_asymmetry(X, y, low_below=low, high_at=high, n_boot=max(50, n_boot // 2), seed=seed)
+    asym = estimate_asymmetry(X[list(driver_metric)], y, low_below=low, high_at=high, n_boot=max(50, n_boot // 2),
+                              seed=seed)
     return DriverDiagnosis(f"{s.outcome_level} {s.outcome_metric}", X, y, model, driver_metric, segments, asym,
                            skipped, config.all_scales())
 

@@ -393,6 +393,34 @@ def build_driver_table(surveys: pd.DataFrame, *, outcome_level: str = "relations
     return X, y
 
 
+OPERATIONAL = "operational"
+
+
+def build_operational_drivers(customers: pd.DataFrame, columns: list[str], index: pd.Index, *,
+                              respondent: str = "customer_id", max_levels: int = 8) -> pd.DataFrame:
+    """Operational facts as drivers beside the ratings: one column per numeric customer column
+    (a delay in minutes, a wait, a handle time) and one 0/1 column per level of a categorical one
+    ('class = Business', the most common level left out as the reference; at most
+    ``max_levels``), named 'operational: <column>', one row per respondent in ``index``.
+    A value the customer table lacks stays NaN, never 0."""
+    missing = [c for c in columns if c not in customers]
+    if missing:
+        raise ValueError(f"operational driver column(s) {missing} are not in the customer table; "
+                         f"its columns are {list(customers.columns)}")
+    c = customers.drop_duplicates(respondent).set_index(respondent).reindex(index)
+    out = {}
+    for col in columns:
+        v = c[col]
+        num = pd.to_numeric(v, errors="coerce")
+        if num.notna().sum() >= 0.9 * v.notna().sum() and v.notna().any():
+            out[f"{OPERATIONAL}: {col}"] = num
+            continue
+        levels = v.dropna().astype(str).value_counts().index[1:max_levels + 1]   # the most common is the reference
+        for level in levels:
+            out[f"{OPERATIONAL}: {col} = {level}"] = v.astype("string").eq(level).astype(float).where(v.notna())
+    return pd.DataFrame(out, index=index)
+
+
 # --------------------------------------------------------------------------- reading the drivers
 
 def compare_segments(X: pd.DataFrame, y: pd.Series, segment: pd.Series, *, min_n: int = 200, n_boot: int = 100,
@@ -484,7 +512,11 @@ def flag_fix_first(importance: pd.DataFrame, *, share: str = "shapley_share", pe
                    fallback: str = "mean_score") -> pd.Series:
     """The 'fix first' drivers: importance at or above the median and performance at or below
     the median. Performance is the score as a share of its scale; where a driver's scale is
-    unknown the raw ``fallback`` column (mean score) is used for every driver instead."""
-    perf = performance if performance in importance and importance[performance].notna().all() else fallback
-    imp, x = importance[share], importance[perf]
-    return ((imp >= imp.median()) & (x <= x.median())).rename("fix_first")
+    unknown the raw ``fallback`` column (mean score) is used for every driver instead.
+    Operational drivers (facts, not ratings) are never 'fix first': they have no scale to
+    improve on, and the rule compares ratings only."""
+    rated = importance[~importance.index.astype(str).str.startswith(f"{OPERATIONAL}: ")]   # facts have no scale
+    perf = performance if performance in rated and rated[performance].notna().all() else fallback
+    imp, x = rated[share], rated[perf]
+    flag = (imp >= imp.median()) & (x <= x.median())
+    return flag.reindex(importance.index, fill_value=False).rename("fix_first")
