@@ -140,6 +140,8 @@ def test_airline_client_drivers_with_segments():
     assert ops.loc["operational: Arrival Delay in Minutes", "n_rated"] == int(raw["Arrival Delay in Minutes"].notna().sum())
     assert not ops["fix_first"].any() and (ops["shapley_lo"] >= 0).all()
     assert set(dx.model.groups_.index) == {"ratings", "operational"}
+    assert any(line.startswith("**Operational facts** (Arrival Delay in Minutes) hold ")
+               for line in dx.summary())
     # 'not rated' (0) is missing, not a low score: n rated per driver matches the raw file
     assert imp.loc["Inflight wifi service", "n_rated"] == int((raw["Inflight wifi service"] != 0).sum())
     # online boarding is the clear top driver in this survey, well ahead of the runner-up

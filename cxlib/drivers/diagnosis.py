@@ -56,6 +56,12 @@ class DriverDiagnosis:
                          f"{format_estimate(jb['share'], jb['lo'], jb['hi'], 'share', digits=0)} of the explained "
                          f"variance, the touchpoint ratings "
                          f"{format_estimate(tb['share'], tb['lo'], tb['hi'], 'share', digits=0)}.")
+        ob = self.block_share(OPERATIONAL)
+        if ob:
+            facts = [humanize(c.split(": ", 1)[1]) for c in imp.index if c.startswith(f"{OPERATIONAL}: ")]
+            lines.append(f"**Operational facts** ({', '.join(facts)}) hold "
+                         f"{format_estimate(ob['share'], ob['lo'], ob['hi'], 'share', digits=0)} of the explained "
+                         "variance, the ratings the rest.")
         fix = imp.index[imp["fix_first"]].tolist()
         if fix:
             lines.append("**Fix first** (important and below-median performance): " + ", ".join(map(humanize, fix)) + ".")
