@@ -84,17 +84,11 @@ def measure_standard_headlines(tables: dict[str, pd.DataFrame], *, min_n: int = 
                           "detractors": k_d, "period": _period(rel["timestamp"]) if "timestamp" in rel else None}
         sat = s[s["metric"] == "satisfied"].dropna(subset=["score"])
         if len(sat) >= min_n:
-            k, n = int((sat["score"] > 0).sum()), len(sat)
-            lo, hi = wilson_interval(k, n)
-            out["satisfied"] = {"value": k / n, "lo": lo, "hi": hi, "n": n,
-                                "period": _period(sat["timestamp"]) if "timestamp" in sat else None}
+            out["satisfied"] = _share_of(sat, sat["score"] > 0)
         csat = s[s["metric"] == "csat"].dropna(subset=["score"])
         if len(csat) >= min_n:
-            k, n = int((csat["score"] >= green["csat"]).sum()), len(csat)
-            lo, hi = wilson_interval(k, n)
-            out["csat"] = {"value": k / n, "lo": lo, "hi": hi, "n": n, "threshold": green["csat"],
-                           "scale": list(scales["csat"]), "mean": float(csat["score"].mean()),
-                           "period": _period(csat["timestamp"]) if "timestamp" in csat else None}
+            out["csat"] = _share_of(csat, csat["score"] >= green["csat"]) | {
+                "threshold": green["csat"], "scale": list(scales["csat"]), "mean": float(csat["score"].mean())}
     c = tables.get("customers")
     if c is not None and "churned" in c and c["churned"].notna().sum() >= min_n:
         flag = c.drop_duplicates("customer_id")["churned"].dropna().astype(bool)
@@ -103,6 +97,14 @@ def measure_standard_headlines(tables: dict[str, pd.DataFrame], *, min_n: int = 
         out["churn"] = {"value": float(flag.mean()), "lo": lo, "hi": hi, "n": len(flag), "churners": int(flag.sum()),
                         "period": _period(dated) if len(dated) else None}
     return out
+
+
+def _share_of(ratings: pd.DataFrame, hit: pd.Series) -> dict:
+    """The share of ``ratings`` where ``hit`` holds, with its Wilson interval, n and period."""
+    k, n = int(hit.sum()), len(ratings)
+    lo, hi = wilson_interval(k, n)
+    return {"value": k / n, "lo": lo, "hi": hi, "n": n,
+            "period": _period(ratings["timestamp"]) if "timestamp" in ratings else None}
 
 
 def _period(ts: pd.Series) -> list[str] | None:
