@@ -105,7 +105,7 @@ class RecommendationDiagnosis:
         rests on (the data, and the assumption when there is one) and the evidence. A column empty
         for every action (a survey-only client has no owners) is left out."""
         a = self.actions
-        value = [describe_action_value(r, self.currency, self.per).removesuffix(".").split("; assumed:")[0]
+        value = [describe_action_value(r, self.currency, self.per, assumption=False).removesuffix(".")
                  for _, r in a.iterrows()]
         basis = [r["rests_on"] + (f"; {r['assumption']}" if r["assumption"] else "") for _, r in a.iterrows()]
         t = pd.DataFrame({"priority": a["priority"], "action": a["title"], "owner": a["owner"], "effort": a["effort"],
@@ -186,17 +186,20 @@ class RecommendationDiagnosis:
         return self.agents.loc[self.agents["outlier"], cols]
 
 
-def describe_action_value(action, currency: str, per: str = "a year") -> str:
-    """'EUR 71k (95% CI EUR 63k–EUR 80k) of revenue kept a year, assumed: the fix removes 50% ...'
-    or 'not priced (it rests on survey data alone), ranked by importance.' for one action
-    (a row of the action list or its record in the report's figures)."""
+def describe_action_value(action, currency: str, per: str = "a year", *, assumption: bool = True) -> str:
+    """'EUR 71k (95% CI EUR 32k–EUR 120k) of revenue kept a year; assumed: the fix removes 50% ...'
+    (the assumption left out with ``assumption=False``) or 'not priced (it rests on survey data
+    alone), ranked by importance.' for one action (a row of the action list or its record in
+    the report's figures)."""
     if not is_known(action.get("value")):
         why = "it rests on survey data alone" if action.get("rests_on") == "survey ratings" else \
             "what it would save could not be measured"
         return f"not priced ({why}), ranked by importance."
     kind = f" of {action['value_kind']}" if action.get("value_kind") else ""
     text = f"{format_estimate(action['value'], action['value_lo'], action['value_hi'], 'money', currency=currency)}{kind} {per}"
-    return text + (f"; assumed: {action['assumption'].removeprefix('assumes ')}." if action.get("assumption") else ".")
+    if assumption and action.get("assumption"):
+        return f"{text}; assumed: {action['assumption'].removeprefix('assumes ')}."
+    return text + "."
 
 
 def _journey_findings(findings: list[dict]) -> dict[str, list[str]]:
