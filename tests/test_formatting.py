@@ -101,3 +101,9 @@ def test_a_wide_table_is_shown_on_its_side_with_each_column_formatted():
     assert "1,200" in html and "50.0%" in html and "Field_x" in html and "–" in html
     narrow = style_table(wide.iloc[:, :3], shares=["m0"]).to_html()
     assert narrow.index(">m0<") < narrow.index("new install")                   # a narrow table keeps its shape
+
+
+def test_capitalize_reaches_past_opening_markup():
+    from cxlib.core.formatting import capitalize
+    assert capitalize("**new install (journey)** matters most") == "**New install (journey)** matters most"
+    assert capitalize("<b>move</b> puts") == "<b>Move</b> puts" and capitalize("12.5% of") == "12.5% of"

@@ -128,6 +128,14 @@ def humanize(name) -> str:
     return " ".join(out + ([suffix] if suffix else []))
 
 
+def capitalize(text: str) -> str:
+    """The first letter as a capital, also after opening markup ('**new install**' ->
+    '**New install**', '<b>move</b>' -> '<b>Move</b>'); the rest unchanged."""
+    import re
+    m = re.match(r"(\*\*|<b>)?([a-z])", text)
+    return text[:m.start(2)] + m.group(2).upper() + text[m.end(2):] if m else text
+
+
 def format_bullets(lines) -> str:
     """Sentences as a Markdown list (empty string for none)."""
     return "\n".join(f"- {line}" for line in lines)

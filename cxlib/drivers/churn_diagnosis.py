@@ -78,8 +78,8 @@ class ChurnDiagnosis:
         if self.journey_money is not None and len(self.journey_money):
             r = self.journey_money.iloc[0]
             lines.append(f"**Most revenue at risk:** {humanize(self.journey_money.index[0])}, "
-                         f"{money(r['value'], r['lo'], r['hi'])} over {self.horizon_months} months for the journeys of "
-                         f"{self.journey_per}.")
+                         f"{money(r['value'], r['lo'], r['hi'])} over {self.horizon_months} months, for "
+                         + ("a year's journeys." if self.journey_per == "a year" else f"the journeys {self.journey_per}."))
         priced = self.priced_drivers()
         if priced is not None and len(priced):
             r = priced.iloc[0]

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from cxlib.core.config import ClientConfig
-from cxlib.core.formatting import display_name, format_count, format_estimate, format_interval, format_value, humanize
+from cxlib.core.formatting import (capitalize, display_name, format_count, format_estimate, format_interval,
+                                   format_value, humanize)
 from cxlib.core.jsonio import write_json
 from cxlib.core.paths import ClientPaths
 from cxlib.drivers.importance import (OPERATIONAL, DriverAnalysis, build_driver_table, build_operational_drivers,
@@ -70,7 +71,7 @@ class DriverDiagnosis:
             m = must.iloc[0]
             lines.append(f"**Biggest must-have:** a poor score on {humanize(must.index[0])} costs "
                          f"{format_estimate(m['penalty'], m['penalty_lo'], m['penalty_hi'], digits=2)} on the outcome.")
-        return lines + [f"*Skipped:* {x}" for x in self.skipped]
+        return [capitalize(line) for line in lines] + [f"*Skipped:* {x}" for x in self.skipped]
 
     def priorities(self) -> list[dict]:
         """The fix-first drivers (important and performing below the median) as records with

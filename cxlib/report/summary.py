@@ -7,7 +7,8 @@ import html
 import re
 
 from cxlib.actions.diagnosis import describe_action_value
-from cxlib.core.formatting import format_estimate, format_interval, format_money, humanize, is_known as _ok
+from cxlib.core.formatting import (capitalize, format_estimate, format_interval, format_money, humanize,
+                                   is_known as _ok)
 from cxlib.ingest.profile import describe_standard_headlines
 from cxlib.journeys.findings import describe_largest_journey, list_journey_findings
 from cxlib.journeys.reconstruct import UNCLASSIFIED
@@ -61,13 +62,7 @@ def headline_figures(metrics: dict) -> list[str]:
         out.append(f"<b>{rec['unprofitable_share']:.1%}</b> of customers cost more to serve than they pay "
                    f"({format_interval(rec['unprofitable_share_lo'], rec['unprofitable_share_hi'], 'share', digits=1)}, "
                    f"n = {rec['customers']:,}).")
-    return [_capitalise(line) for line in out]
-
-
-def _capitalise(line: str) -> str:
-    """A headline starts with a capital, also when it opens with a bold client name."""
-    m = re.match(r"(<b>)?([a-z])", line)
-    return line[:m.start(2)] + m.group(2).upper() + line[m.end(2):] if m else line
+    return [capitalize(line) for line in out]
 
 
 def not_analysed(metrics: dict, empty: dict[str, str] | None = None) -> list[str]:
