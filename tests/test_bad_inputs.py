@@ -486,3 +486,21 @@ def test_a_row_filter_counts_what_it_leaves_out_and_columns_can_be_combined(clie
     client.source("events", keep={"Statuss": ["closed"]})
     with pytest.raises(IngestError, match="keep.Statuss: column not found"):
         client.ingest()
+
+
+def test_free_text_reasons_are_grouped_by_rules_and_the_rest_is_reported(client):
+    rows = [EVENTS[0] + ["why"]] + [r + [w] for r, w in zip(EVENTS[1:], [
+        "My INVOICE is wrong", "technician did not come", "moving house", "bill too high",
+        "", "no engineer showed up", "question about my bill", "something else entirely"])]
+    client.write("events.csv", to_csv(rows))
+    client.source("events", columns={**SOURCES["events"]["columns"], "why": "contact_reason"},
+                  reason_rules={"billing": "bill|invoice", "field visit": "technician|engineer", "move": "moving"})
+    r = client.ingest()
+    got = r.tables["events"].sort_values("timestamp")["contact_reason"].tolist()
+    assert got[:4] == ["billing", "field visit", "move", "billing"] and pd.isna(got[4])   # blank stays missing
+    assert got[5:] == ["field visit", "billing", "other"]
+    note = next(n for n in r.notes if n["check"] == "reasons_not_grouped")
+    assert note["rows"] == 1 and "12.5% of the contact reasons match no reason rule" in note["message"]
+    client.source("events", reason_rules={"billing": "bill("})
+    with pytest.raises(ConfigError, match="reason_rules.billing"):
+        client.ingest()

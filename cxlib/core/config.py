@@ -7,6 +7,8 @@ nearest valid one. Duplicate keys in the YAML are errors too.
 """
 from __future__ import annotations
 
+import re
+
 import difflib
 from datetime import date
 from pathlib import Path
@@ -85,6 +87,10 @@ class Source(_Strict):
     combine: dict[str, list[str]] = Field(
         default_factory=dict, description="Canonical columns built from several raw columns joined by a space (missing "
         "parts left out), e.g. {timestamp: [Date, Time]} or {touchpoint: [Activity, Lifecycle]}.")
+    reason_rules: dict[str, str] = Field(
+        default_factory=dict, description="Contact reasons grouped from free text: {group: regular expression}, tried "
+        "in order (case ignored) on the mapped contact_reason; the first match names the group, text that matches "
+        "none becomes 'other' and its share is reported, e.g. {billing: 'bill|invoice|charge', moving: 'move|address'}.")
     keep: dict[str, list[Scalar]] = Field(
         default_factory=dict, description="Row filter: only rows whose raw column holds one of the values are read "
         "(case and surrounding spaces ignored), e.g. {Status: [Closed]} when only closed tickets carry CSAT. The "
@@ -100,6 +106,16 @@ class Source(_Strict):
     @classmethod
     def _tz(cls, v):
         return _check_timezone(v) if v is not None else v
+
+    @field_validator("reason_rules")
+    @classmethod
+    def _patterns(cls, v):
+        for group, pattern in v.items():
+            try:
+                re.compile(pattern)
+            except re.error as err:
+                raise ValueError(f"reason_rules.{group}: {pattern!r} is not a valid regular expression ({err})")
+        return v
 
     def resolved_format(self) -> str:
         if self.format:

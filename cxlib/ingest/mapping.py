@@ -166,3 +166,15 @@ def filter_rows(raw: pd.DataFrame, source) -> tuple[pd.DataFrame, int]:
         wanted = {str(v).strip().casefold() for v in values}
         mask &= raw[col].astype("string").str.strip().str.casefold().isin(wanted).fillna(False)
     return raw[mask], int((~mask).sum())
+
+
+def group_reasons(reasons: pd.Series, rules: dict[str, str], *, other: str = "other") -> pd.Series:
+    """Free-text contact reasons grouped by ``rules`` ({group: regular expression}, tried in
+    order, case ignored): the first group whose pattern matches, ``other`` when none does,
+    missing when the text is missing."""
+    text = reasons.astype("string")
+    out = pd.Series(pd.NA, index=reasons.index, dtype="object")
+    for group, pattern in rules.items():
+        hit = text.str.contains(pattern, case=False, regex=True).fillna(False).astype(bool) & out.isna()
+        out[hit] = group
+    return out.where(out.notna() | text.isna(), other)

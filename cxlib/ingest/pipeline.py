@@ -35,7 +35,7 @@ from cxlib.core.privacy import drop_personal_columns, pseudonymize
 from cxlib.core.schema import ID_COLUMNS, TABLE_NAMES
 from cxlib.ingest.coerce import check_parse_failures, coerce_table
 from cxlib.ingest.contract import IngestError, META, QUARANTINE_COLUMNS, REASONS, ROW, SOURCE
-from cxlib.ingest.mapping import filter_rows, map_source
+from cxlib.ingest.mapping import filter_rows, group_reasons, map_source
 from cxlib.ingest.read import read_source
 from cxlib.ingest.validate import check_duplicates_and_references, find_before_signup, stitch_identities, validate_table
 
@@ -153,6 +153,14 @@ def ingest_client(config: ClientConfig, data_dir: str | Path, as_of: datetime | 
                                          "at ingest (privacy.personal_columns); the diagnosis does not need them"})
             log.info("read %s: %d rows", raw[SOURCE].iloc[0] if len(raw) else source.path, len(raw))
             mapped = map_source(raw, source, table)
+            if source.reason_rules and "contact_reason" in mapped:
+                mapped["contact_reason"] = group_reasons(mapped["contact_reason"], source.reason_rules)
+                other = mapped["contact_reason"].eq("other")
+                if other.any():
+                    notes.append({"table": table, "check": "reasons_not_grouped", "rows": int(other.sum()),
+                                  "examples": [], "message": f"{Path(source.path).name}: "
+                                  f"{format_value(other.mean(), 'share', digits=1)} of the contact reasons "
+                                  "match no reason rule and are grouped as 'other'"})
             coerced = coerce_table(mapped, table, source, config.timezone)
             check_parse_failures(coerced, table, source)
             v = validate_table(coerced, table, scales, as_of_ts)
