@@ -19,9 +19,10 @@ from IPython.display import Markdown, display
 
 from cxlib.core.formatting import format_bullets, style_table
 from cxlib.ingest import ingest_client, list_quarantine_examples, write_ingest
+from cxlib.ingest.semantics import describe_event_semantics
 from cxlib.ingest.profile import (count_events_per_customer, describe_interactions, describe_standard_headlines,
                                   measure_standard_headlines, profile_coverage, summarize_channel_mix,
-                                  summarize_survey_response)
+                                  summarize_contact_reasons, summarize_survey_response)
 from cxlib.plotting import (plot_channel_mix, plot_events_over_time, plot_events_per_customer,
                             plot_quarantine_reasons, plot_row_accounting, plot_score_distributions)
 from cxlib.report.metrics import record_metrics
@@ -127,6 +128,32 @@ if "events" in tables:
     display(style_table(mix, counts=["events", "with_agent"], shares=["share", "agent_share"]))
 else:
     display(Markdown("**No events table.** Journeys, contact volumes and the contact cascade cannot be analysed."))
+
+# %% [markdown]
+# ### What the events are
+#
+# Only contacts the customer started count as contacts: a bill, a letter, a workflow step or an
+# outbound call is not the customer getting in touch. Where the data does not say, the channel's
+# default is used and counted here.
+
+# %%
+if result.semantics is not None:
+    display(Markdown(describe_event_semantics(result.semantics)))
+    display(style_table(result.semantics, counts=["events", "inferred"], hide_index=True))
+
+# %% [markdown]
+# ### Why customers get in touch
+#
+# The customer's own contacts by reason, with 95% intervals on each share. Reasons are the
+# client's codes, or groups of free text where the config sets reason rules.
+
+# %%
+reasons = summarize_contact_reasons(tables["events"]) if "events" in tables else None
+if reasons is not None and len(reasons):
+    display(style_table(reasons, counts=["contacts", "customers"], shares=["share", "share_lo", "share_hi"],
+                        hide_index=True))
+else:
+    display(Markdown("The events carry no contact reasons: why customers get in touch is not analysed."))
 
 # %%
 if "events" in tables:

@@ -21,6 +21,8 @@ import yaml
 from cxlib.core.config import ConfigError, load_config
 from cxlib.ingest import IngestError, ingest_client
 from cxlib.core.paths import ClientNameError, resolve_client_paths
+from cxlib.actions.contacts import flag_agent_contacts
+from cxlib.ingest.semantics import describe_event_semantics
 
 AS_OF = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
@@ -444,6 +446,29 @@ def test_new_channels_load_and_an_unknown_kind_is_quarantined(client):
     assert q.loc[q["table"] == "events", "reason"].tolist() == ["unknown_kind"]
     assert q.loc[q["reason"] == "unknown_kind", "value"].tolist() == ["task"]
     assert_accounted(r, client)
+
+
+def test_event_kind_and_initiator_are_inferred_from_the_channel_where_missing(client):
+    """A bill is the company's, an SMS a notification, channel 'other' a work step, a call the
+    customer's contact; a mapped value always wins; every filled row is counted."""
+    rows = [EVENTS[0] + ["initiated_by"]] + [r + [""] for r in EVENTS[1:]]
+    rows[1][2], rows[3][2], rows[5][2] = "bill", "sms", "other"
+    rows[7][-1] = "company"                                      # an outbound chat the data marks
+    client.write("events.csv", to_csv(rows))
+    client.source("events", columns={**SOURCES["events"]["columns"], "initiated_by": "initiated_by"})
+    r = client.ingest()
+    ev = r.tables["events"]
+    said = lambda ch: set(map(tuple, ev.loc[ev["channel"] == ch, ["kind", "initiated_by"]].values.tolist()))  # noqa: E731
+    assert said("bill") == {("bill", "company")} and said("sms") == {("notification", "company")}
+    assert said("other") == {("work_step", "company")} and said("field_visit") == {("visit", "company")}
+    assert ev.loc[ev["channel"] == "chat", "initiated_by"].tolist() == ["company"]  # the mapped value kept
+    assert said("email") == {("contact", "customer")}
+    sem = r.semantics
+    assert sem["events"].sum() == len(ev) and sem["inferred"].sum() == len(ev)   # kind was missing everywhere
+    own = ev["kind"].eq("contact") & ev["initiated_by"].eq("customer")
+    assert r.metrics()["events"]["semantics"]["customer_contacts"] == own.sum() < len(ev)
+    assert flag_agent_contacts(ev).sum() <= own.sum()
+    assert f"{own.sum():,}" in describe_event_semantics(sem)
 
 
 def test_two_sources_reading_one_file_are_accounted_separately(client):

@@ -14,7 +14,8 @@ from cxlib.report.runner import run_report
 DATASETS = {"telco": ("telco_churn", "Telco-Customer-Churn.csv"),
             "airline": ("airline_satisfaction", "train.csv.gz"),
             "helpdesk": ("helpdesk_eventlog", "Helpdesk.csv.gz"),
-            "call_center": ("call_center", "call_center.csv")}
+            "call_center": ("call_center", "call_center.csv"),
+            "bpic16": ("bpic16_complaints", "BPI2016_Complaints.csv")}
 
 
 @pytest.fixture(scope="module")
@@ -86,3 +87,14 @@ def test_helpdesk_an_event_only_client_gets_a_journey_action(reports):
     ticket = [a for a in actions if a["journey_type"] == "ticket"]
     assert ticket and ticket[0]["value"] is None                      # no churn, no costs: ranked, not priced
     assert "of the journeys that went wrong against" in ticket[0]["evidence"]
+
+
+def test_bpic16_complaints_open_with_what_customers_complain_about(reports):
+    """A latin-1, ';'-separated complaint export whose free-text topics are grouped by the
+    config's reason rules: the front page names the top group with its interval and n."""
+    run_dir, index = reports("bpic16")
+    summary = _summary(index).split("Not analysed")[0]
+    assert re.search(r"Why customers get in touch: '[a-z ]+' is the most common reason, \d+\.\d% \(95% CI", summary)
+    assert "of 289 customer contacts with a reason" in summary
+    ingest = (run_dir / "01_ingest.html").read_text(encoding="utf-8")
+    assert "staff attitude" in ingest and "all other reasons" not in ingest      # 8 groups, none left over

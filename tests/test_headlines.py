@@ -90,3 +90,24 @@ def test_the_busiest_journey_is_headlined_as_its_page_says_it():
     assert describe_largest_journey({}) is None
     heads = headline_figures({"journeys": {"types": types}})
     assert heads[0].startswith("<b>Ticket</b> is the busiest journey: 4,580 journeys")
+
+
+def test_contact_reasons_count_only_the_customers_own_contacts_and_name_the_top_reason():
+    from cxlib.ingest.profile import summarize_contact_reasons
+    ev = pd.DataFrame({
+        "customer_id": ["A", "A", "B", "C", "D", "E"] * 10,
+        "timestamp": pd.date_range("2025-03-01", periods=60, freq="D"),
+        "contact_reason": ["billing", "billing", "fault", "<b>move</b>", "billing", "fault"] * 10,
+        "kind": ["contact", "contact", "contact", "contact", "notification", "contact"] * 10,
+        "initiated_by": ["customer", "customer", "customer", "customer", "company", "company"] * 10})
+    table = summarize_contact_reasons(ev).set_index("contact_reason")
+    assert table["contacts"].to_dict() == {"billing": 20, "fault": 10, "<b>move</b>": 10}  # not D's nor E's
+    assert table["share"].sum() == pytest.approx(1) and (table["share_lo"] < table["share"]).all()
+    h = measure_standard_headlines({"events": ev})["contacts"]
+    assert h["top_reason"] == "billing" and h["n"] == 40 and h["value"] == pytest.approx(0.5)
+    assert h["customers"] == 3 and h["more_than_once"] == 1.0          # A, B and C each came back
+    text = describe_standard_headlines({"contacts": h})[0]
+    assert "'billing'" in text and "50.0%" in text and "40 customer contacts" in text
+    ev.loc[ev["contact_reason"] == "billing", "contact_reason"] = "<b>move</b>"
+    assert "&lt;b&gt;" in describe_standard_headlines(measure_standard_headlines({"events": ev}))[0]
+    assert "contacts" not in measure_standard_headlines({"events": ev.iloc[:10]})    # too few to say

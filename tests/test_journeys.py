@@ -201,6 +201,30 @@ def test_separator_finds_the_planted_feature():
     assert res["ci_low"] > 0.9 and res["n_low"] == broken.sum()
 
 
+def test_separator_names_the_missing_company_step_not_the_customers_status_call():
+    """The issue's case: low scorers all called to chase (100% vs 0%), and 95% of them lacked
+    the proactive update most high scorers had. The update is named; the call only when
+    nothing on the company side separates, and then as a symptom."""
+    from cxlib.journeys.bimodality import describe_separation
+    rng = np.random.default_rng(3)
+    n = 400
+    low = rng.random(n) < 0.4
+    update = np.where(low, rng.random(n) < 0.05, rng.random(n) < 0.97)
+    journeys = pd.DataFrame({"journey_id": np.arange(n),
+                             "journey_score": np.where(low, rng.integers(1, 3, n), rng.integers(8, 10, n))})
+    feats = pd.DataFrame({"has: Status call": low.astype(float), "has: Progress update": update.astype(float),
+                          "n_handoffs": rng.integers(1, 4, n).astype(float)}, index=journeys["journey_id"])
+    res = explain_bimodality(journeys, feats, antimode=5, contacts={"Status call"})
+    assert res["separator"] == "has: Progress update" and not res["symptom"]
+    assert res["low_mean"] < 0.1 < 0.9 < res["high_mean"]
+    blind = explain_bimodality(journeys, feats, antimode=5)            # nobody said the call is a contact
+    assert blind["separator"] == "has: Status call"
+    alone = explain_bimodality(journeys, feats.drop(columns="has: Progress update"), antimode=5,
+                               contacts={"Status call"})
+    assert alone["separator"] == "has: Status call" and alone["symptom"]
+    assert "symptom" in describe_separation(alone, "repair") and "symptom" not in describe_separation(res, "repair")
+
+
 def test_watermelon_is_green_touchpoints_with_a_journey_share_well_below_them():
     from cxlib.core.uncertainty import wilson_interval
     rows = {"a": (930, 1000, 50, 100),     # 93% green touchpoints, 50% green journeys: the missed case

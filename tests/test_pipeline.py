@@ -63,11 +63,13 @@ def test_metrics_ingest_section_shape_and_accounting(report):
     assert 0.99 < ingest["events"]["identity"]["stitched"] / truth["dirt"]["identity"]["events_hashed_id_rows"] <= 1
     assert ingest.pop("identities")["quarantined"] == 0
     for table, m in ingest.items():
-        assert set(m) - {"identity", "notes"} == {"rows_in", "loaded", "quarantined", "by_reason"}
+        assert set(m) - {"identity", "notes", "semantics"} == {"rows_in", "loaded", "quarantined", "by_reason"}
         assert all(isinstance(m[k], int) for k in ("rows_in", "loaded", "quarantined"))
         assert m["rows_in"] == m["loaded"] + m["quarantined"]
         assert m["quarantined"] > 0
         assert m["by_reason"] == truth["dirt"][table]
+    sem = ingest["events"]["semantics"]   # the demo says what each event is: nothing inferred
+    assert 0 < sem["customer_contacts"] < ingest["events"]["loaded"] and sem["inferred"] == 0
 
 
 def test_prose_numbers_come_from_the_data(report):

@@ -99,7 +99,8 @@ def test_helpdesk_client_journeys_variants_waits_and_rework():
     data_dir = REPO / "data" / "helpdesk"
     cfg = load_config(data_dir / "client.yml")
     r = ingest_client(cfg, data_dir)
-    assert r.metrics()["events"] == {"rows_in": 21_348, "loaded": 21_348, "quarantined": 0, "by_reason": {}}
+    assert r.metrics()["events"] == {"rows_in": 21_348, "loaded": 21_348, "quarantined": 0, "by_reason": {},
+                                     "semantics": {"customer_contacts": 0, "inferred": 21_348}}  # all work steps
     dx = diagnose_journeys(r.tables["events"], cfg.analysis)
     assert len(dx.steps) == 21_348 and dx.coverage == 1.0
     assert (dx.journeys["journey_type"] == "ticket").sum() == 4_580

@@ -58,6 +58,17 @@ def test_top_actions_fix_the_back_office_order_errors_and_the_move_journey(recom
     assert (top["journey_type"] == "move").any()
 
 
+def test_the_move_fix_names_the_missing_company_step_not_the_customers_complaint(recommendations, demo_journeys):
+    """Wrong moves lack the back-office step that updates the billing address; the bill
+    complaint and the correction that follow are its consequences, not the fix."""
+    missing = demo_journeys["truth"]["planted"]["move_missing_step"]
+    move = recommendations.actions[recommendations.actions["journey_type"] == "move"]
+    assert len(move) == 1 and f"make sure '{missing}' happens" in move["title"].iat[0]
+    sig = recommendations.signature
+    first = sig[sig["journey_type"] == "move"].iloc[0]
+    assert first["touchpoint"] == missing and not first["present"] and not first["contact"]
+
+
 def test_every_action_has_evidence_and_a_value_interval(recommendations):
     acts = recommendations.metrics()["actions"]
     assert len(acts) >= 5

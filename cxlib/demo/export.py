@@ -14,7 +14,7 @@ import pandas as pd
 
 from cxlib.core.config import DEFAULT_SEED
 
-from cxlib.demo.simulate import (CHANNEL_LABELS, OUTCOME_LABELS, RELATIONSHIP_ATTRIBUTE_QUESTIONS,
+from cxlib.demo.simulate import (CHANNEL_LABELS, DIRECTION_LABELS, OUTCOME_LABELS, RECORD_TYPE_LABELS, RELATIONSHIP_ATTRIBUTE_QUESTIONS,
                                   RELATIONSHIP_JOURNEY_QUESTIONS, TZ, DemoData, simulate_demo)
 
 
@@ -72,6 +72,8 @@ def raw_frames(d: DemoData, rng) -> tuple[dict[str, pd.DataFrame], dict]:
         "dept": ev["department"].to_numpy(), "reason_code": ev["reason"].to_numpy(),
         "result": ev["outcome"].map(OUTCOME_LABELS).to_numpy(), "agent": ev["agent"].to_numpy(),
         "duration": dur, "order_ref": ev["case"].to_numpy(),
+        "record_type": ev["kind"].map(RECORD_TYPE_LABELS).to_numpy(),
+        "direction": ev["initiated_by"].map(DIRECTION_LABELS).to_numpy(),
     })
     n = len(raw_ev)
     counts = {"unparsable_timestamp": max(1, n // 700), "missing_customer_id": max(1, n // 500),

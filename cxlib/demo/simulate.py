@@ -14,13 +14,18 @@ Planted (see ``PLANTED``):
   the back office corrects the order ("Order corrected") and the visit is rescheduled;
   those journeys score 1-3, the rest 8-9 (bimodal); a third of
   failed installs cancel within 90 days.
-* ``move``: 15-20 touchpoints over 9 departments; touchpoint CSAT mostly >= 4 but
-  journey NPS poor (the watermelon); 40% of moves that went wrong churn.
+* ``move``: 16-22 touchpoints over 9 departments; touchpoint CSAT mostly >= 4 but
+  journey NPS poor (the watermelon); 40% of moves that went wrong churn. Moves that go
+  wrong lack the back-office work step "Billing address updated" (the cause); the customer's
+  bill complaint follows (the symptom). Every move has two appointment reminders (the
+  second by SMS): a repeated notification, which is not rework.
 * ``repair``, ``billing_dispute``, ``onboarding``; relationship NPS is built from
   journey scores with known weights plus noise.
 * Contacts: avoidable contacts (repeats, status chasing, failure demand), a
   self-service success rate per reason x segment, three poor agents, channel costs,
   and about 10% unprofitable customers.
+* Event semantics: every event says what it is (contact, notification, work step, bill,
+  visit) and who started it (:data:`COMPANY_EVENTS`).
 * Dirt: duplicates, bad timestamps, missing ids, unknown ids, out-of-range scores.
 """
 from __future__ import annotations
@@ -38,12 +43,16 @@ LAST_JOURNEY_START = pd.Timestamp("2025-10-31", tz=TZ)
 EXTRACT = pd.Timestamp("2026-03-31", tz=TZ)   # the client's extract date (config as_of)
 
 CHANNEL_LABELS = {"call": "Phone", "ivr": "IVR", "web": "Web", "app": "App", "chat": "Chat",
-                  "email": "E-mail", "store": "Shop", "field_visit": "Engineer", "bill": "Bill"}
+                  "email": "E-mail", "store": "Shop", "field_visit": "Engineer", "bill": "Bill", "sms": "SMS",
+                  "other": "Internal"}
 OUTCOME_LABELS = {"resolved": "Resolved", "unresolved": "Not resolved", "transferred": "Transferred",
                   "failed": "Failed", "completed": "Completed", "abandoned": "Abandoned",
                   "issued": "Issued", "incorrect": "Incorrect"}
+RECORD_TYPE_LABELS = {"contact": "Contact", "notification": "Notification", "work_step": "Task", "bill": "Bill",
+                      "visit": "Visit"}
+DIRECTION_LABELS = {"customer": "Inbound", "company": "Outbound", "system": "Automatic"}
 COST_PER_CONTACT = {"call": 5.5, "ivr": 0.4, "web": 0.1, "app": 0.1, "chat": 2.8, "email": 1.5,
-                    "store": 9.0, "field_visit": 65.0, "bill": 0.6}
+                    "store": 9.0, "field_visit": 65.0, "bill": 0.6, "sms": 0.05, "other": 0.0}
 SERVICE_COST_MONTHLY = 14.0
 
 PLANTED = {
@@ -56,7 +65,10 @@ PLANTED = {
     "move_wrong_rate": 0.35,
     "move_wrong_churn_90d": 0.40,
     "move_ok_churn_90d": 0.06,
-    "move_touchpoints": [15, 20],
+    "move_touchpoints": [16, 22],
+    # wrong moves lack the back-office step that puts the new address on the billing account: the
+    # cause of their incorrect first bill (the bill complaint that follows is the symptom)
+    "move_missing_step": "Billing address updated",
     "move_touchpoint_csat_green_p": 0.85,
     "repair_share": 0.22,
     "repair_not_first_time_rate": 0.25,
@@ -119,6 +131,32 @@ POPULATION_DRIVER_SHARES = {   # tools/population_driver_shares.py on POPULATION
 
 DEPARTMENTS = ["Sales", "Back office", "Planning", "Field services", "Provisioning", "Customer service",
                "Technical support", "Billing", "Logistics", "Marketing", "Digital", "Retention", "Complaints"]
+
+
+COMPANY_EVENTS = {
+    "Order confirmation": ("notification", "company"), "Installation scheduled": ("notification", "company"),
+    "Appointment reminder": ("notification", "company"), "Modem shipped": ("notification", "company"),
+    "Welcome email": ("notification", "company"), "Welcome to your new address": ("notification", "company"),
+    "Move confirmation": ("notification", "company"), "Technician appointment": ("notification", "company"),
+    "Equipment return label": ("notification", "company"), "Service activated": ("notification", "company"),
+    "Order corrected": ("work_step", "company"), "Contract transfer": ("work_step", "company"),
+    "Old address disconnected": ("work_step", "company"), "Billing address updated": ("work_step", "company"),
+    "Billing correction": ("work_step", "company"), "Dispute logged": ("work_step", "company"),
+    "Bill adjustment": ("work_step", "company"), "Fault resolved": ("work_step", "company"),
+    "Complaint escalated": ("work_step", "company"), "Remote diagnosis": ("work_step", "system"),
+    "Technician visit": ("visit", "company"),
+}
+"""What each company-side event is and who started it; bills are the company's bills, and
+every other event is a contact the customer started."""
+
+
+def _event_semantics(events: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(kind, initiated_by) per event, from :data:`COMPANY_EVENTS` and the channel."""
+    tp = events["touchpoint"].to_numpy()
+    bill = events["channel"].to_numpy() == "bill"
+    kind = np.array([COMPANY_EVENTS.get(t, ("contact",))[0] for t in tp], dtype=object)
+    by = np.array([COMPANY_EVENTS.get(t, (None, "customer"))[1] for t in tp], dtype=object)
+    return np.where(bill, "bill", kind), np.where(bill, "company", by)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -220,6 +258,7 @@ def simulate_demo(n_customers: int = 20_000, seed: int = DEFAULT_SEED) -> DemoDa
     surveys = _journey_surveys(rng, jr, events)
     relationship = _relationship_survey(rng, cust, jr)
     events = events.sort_values(["cust", "ts"], kind="stable").reset_index(drop=True)
+    events["kind"], events["initiated_by"] = _event_semantics(events)
     data = DemoData(cust, events, jr, surveys, relationship)
     data.truth = _truth(data, n_customers, seed)
     return data
@@ -355,6 +394,10 @@ def _move(rng, ev: _Events, who, t0) -> pd.DataFrame:
             outcome = np.where(agent, "resolved", None)
         ev.add(who, ts, channel, name, dept, reason=np.where(agent, "move", None), outcome=outcome,
                agent_contact=agent, **J)
+        if name == "Technician visit":   # a second reminder the day before (deterministic: no draw)
+            ev.add(who, ts - np.timedelta64(1, "D"), "sms", "Appointment reminder", "Planning", **J)
+    # the planted cause: wrong moves never get the new address on the billing account (no draw)
+    ev.add(who, t0 + np.timedelta64(24, "D"), "other", P["move_missing_step"], "Billing", mask=~wrong, **J)
     for k, (name, ch, dept, (lo, hi), reason, avoid) in enumerate(_MOVE_WRONG):
         ev.add(who, t0 + _days(rng, n, lo, hi), ch, name, dept, reason=reason, avoidable=avoid,
                outcome="resolved" if ch == "call" else None, agent_contact=ch == "call", mask=wrong, **J)
@@ -364,7 +407,7 @@ def _move(rng, ev: _Events, who, t0) -> pd.DataFrame:
     end = t0 + np.where(wrong, np.timedelta64(48, "D"), np.timedelta64(36, "D")).astype("timedelta64[s]")
     score = np.where(wrong, rng.integers(0, 4, n), rng.integers(4, 9, n)).astype(float)
     return _journey_frame("move", who, t0, end, score, failed=wrong, case=case,
-                          n_touchpoints=len(_MOVE_CORE) + np.where(wrong, len(_MOVE_WRONG), 0) + n_extra,
+                          n_touchpoints=len(_MOVE_CORE) + 1 + np.where(wrong, len(_MOVE_WRONG), 1) + n_extra,
                           churn_p=np.where(wrong, P["move_wrong_churn_90d"], P["move_ok_churn_90d"]),
                           churn_reason=np.where(wrong, "Problems with move", "Moved away"))
 
@@ -785,6 +828,7 @@ def canonical_events(d: DemoData) -> pd.DataFrame:
         "department": ev["department"].to_numpy(), "contact_reason": ev["reason"].to_numpy(),
         "outcome": ev["outcome"].astype(object).to_numpy(), "agent_id": ev["agent"].astype(object).to_numpy(),
         "handle_time_s": ev["handle_time_s"].to_numpy(), "case_id": ev["case"].to_numpy(),
+        "kind": ev["kind"].to_numpy(), "initiated_by": ev["initiated_by"].to_numpy(),
     })
 
 

@@ -37,6 +37,7 @@ from cxlib.ingest.coerce import check_parse_failures, coerce_table
 from cxlib.ingest.contract import IngestError, META, QUARANTINE_COLUMNS, REASONS, ROW, SOURCE
 from cxlib.ingest.mapping import filter_rows, group_reasons, map_source
 from cxlib.ingest.read import read_source
+from cxlib.ingest.semantics import infer_event_semantics
 from cxlib.ingest.validate import check_duplicates_and_references, find_before_signup, stitch_identities, validate_table
 
 
@@ -54,6 +55,7 @@ class IngestResult:
     absent: list[str]         # tables the client does not have
     identity: dict[str, dict] = field(default_factory=dict)  # per table: direct / stitched / unmatched rows
     notes: list[dict] = field(default_factory=list)  # loaded but noteworthy: table, check, rows, message, examples
+    semantics: pd.DataFrame | None = None  # events per channel, kind and initiator, and how many were inferred
 
     def metrics(self) -> dict:
         """The ``ingest`` section of the report's figures."""
@@ -71,6 +73,10 @@ class IngestResult:
             notes = {n["check"]: n["rows"] for n in self.notes if n["table"] == table}
             if notes:
                 out[table]["notes"] = notes
+            if table == "events" and self.semantics is not None and len(self.semantics):
+                sem = self.semantics
+                own = sem[(sem["kind"] == "contact") & (sem["initiated_by"] == "customer")]["events"].sum()
+                out[table]["semantics"] = {"customer_contacts": int(own), "inferred": int(sem["inferred"].sum())}
         return out
 
     def summary(self, name: str = "The client") -> list[str]:
@@ -135,6 +141,7 @@ def ingest_client(config: ClientConfig, data_dir: str | Path, as_of: datetime | 
     known = None
     id_map = None
     identity, notes = {}, []
+    semantics = None
     for table in TABLE_NAMES:
         sources = config.sources(table)
         if not sources:
@@ -184,6 +191,8 @@ def ingest_client(config: ClientConfig, data_dir: str | Path, as_of: datetime | 
         frame, cross_q = check_duplicates_and_references(frame, table, known, keep_duplicates_from=keep_dups)
         q_parts.append(cross_q.assign(table=table, _source_no=source_of.loc[cross_q.index].to_numpy()))
         q = pd.concat(q_parts, ignore_index=True)
+        if table == "events" and len(frame):
+            frame, semantics = infer_event_semantics(frame)
         if table in ("events", "surveys") and known is not None and "signup_date" in tables.get("customers", {}):
             notes += find_before_signup(frame, tables["customers"], table, config.timezone)
         if len(frame):
@@ -210,7 +219,7 @@ def ingest_client(config: ClientConfig, data_dir: str | Path, as_of: datetime | 
     if len(acc):
         acc["quarantined"] = [int(per.get((t, n), 0)) for t, n in zip(acc["table"], acc["source_no"])]
         acc["loaded"] = acc["rows_in"] - acc["quarantined"] - acc["filtered"]
-    return IngestResult(tables, quarantine, acc, absent, identity, notes)
+    return IngestResult(tables, quarantine, acc, absent, identity, notes, semantics)
 
 
 def _raw_rows_json(raw: pd.DataFrame, q: pd.DataFrame) -> list[str]:

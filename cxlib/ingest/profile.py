@@ -1,10 +1,12 @@
 """Data profile of the canonical tables: coverage, volumes, channel mix, survey response."""
 from __future__ import annotations
 
+import html
+
 import pandas as pd
 
 from cxlib.core.schema import BUILTIN_SCALES
-from cxlib.core.formatting import format_count, format_interval, format_value
+from cxlib.core.formatting import format_count, format_interval, format_value, humanize
 from cxlib.core.uncertainty import nps_interval, wilson_interval
 
 
@@ -34,6 +36,63 @@ def summarize_channel_mix(events: pd.DataFrame, channel_col: str = "channel",
     out["share"] = out["events"] / out["events"].sum()
     out["agent_share"] = out["with_agent"] / out["events"]
     return out.sort_values("events", ascending=False)
+
+
+def select_customer_contacts(events: pd.DataFrame, *, kind: str = "kind",
+                             initiated_by: str = "initiated_by") -> pd.DataFrame:
+    """The events that are contacts the customer started (a missing kind or initiator reads as
+    a customer's contact, as at ingest)."""
+    own = pd.Series(True, index=events.index)
+    if kind in events:
+        own &= events[kind].fillna("contact").eq("contact")
+    if initiated_by in events:
+        own &= events[initiated_by].fillna("customer").eq("customer")
+    return events[own]
+
+
+def summarize_contact_reasons(events: pd.DataFrame, *, reason: str = "contact_reason",
+                              customer_col: str = "customer_id", top: int = 10) -> pd.DataFrame:
+    """Why customers get in touch: per contact reason of the customer's own contacts, the
+    contacts, their share of contacts with a reason (95% Wilson interval) and the customers.
+    The ``top`` reasons, the rest summed as 'all other reasons'. Empty without reasons."""
+    cols = ["contact_reason", "contacts", "share", "share_lo", "share_hi", "customers"]
+    c = select_customer_contacts(events)
+    c = c[c[reason].notna()] if reason in c else c.iloc[:0]
+    if not len(c):
+        return pd.DataFrame(columns=cols)
+    n = len(c)
+    g = c.groupby(c[reason].astype(str), observed=True)
+    out = pd.DataFrame({"contacts": g.size(), "customers": g[customer_col].nunique()}).sort_values(
+        "contacts", ascending=False, kind="stable")
+    if len(out) > top:
+        rest = out.iloc[top:]
+        out = pd.concat([out.iloc[:top], pd.DataFrame({"contacts": [rest["contacts"].sum()],
+                                                       "customers": [c[c[reason].astype(str).isin(rest.index)]
+                                                                     [customer_col].nunique()]},
+                                                      index=["all other reasons"])])
+    ci = [wilson_interval(int(k), n) for k in out["contacts"]]
+    out = out.assign(share=out["contacts"] / n, share_lo=[a for a, _ in ci], share_hi=[b for _, b in ci])
+    return out.rename_axis("contact_reason").reset_index()[cols]
+
+
+def measure_contact_headline(events: pd.DataFrame | None, *, min_n: int = 30) -> dict | None:
+    """The most common reason customers get in touch (share of their contacts with a reason,
+    interval, n) and the share of contacting customers who got in touch more than once in the
+    period, or None with fewer than ``min_n`` contacts with a reason."""
+    if events is None or not len(events):
+        return None
+    reasons = summarize_contact_reasons(events, top=1)
+    if not len(reasons) or reasons["contacts"].sum() < min_n:
+        return None
+    top = reasons.iloc[0]
+    c = select_customer_contacts(events)
+    per = c.groupby("customer_id").size()
+    k, m = int((per > 1).sum()), len(per)
+    lo, hi = wilson_interval(k, m)
+    return {"top_reason": str(top["contact_reason"]), "value": float(top["share"]), "lo": float(top["share_lo"]),
+            "hi": float(top["share_hi"]), "n": int(reasons["contacts"].sum()),
+            "more_than_once": k / m, "more_than_once_lo": lo, "more_than_once_hi": hi, "customers": m,
+            "period": _period(c["timestamp"]) if "timestamp" in c else None}
 
 
 def summarize_survey_response(surveys: pd.DataFrame, customers: pd.DataFrame | None = None,
@@ -89,6 +148,9 @@ def measure_standard_headlines(tables: dict[str, pd.DataFrame], *, min_n: int = 
         if len(csat) >= min_n:
             out["csat"] = _share_of(csat, csat["score"] >= green["csat"]) | {
                 "threshold": green["csat"], "scale": list(scales["csat"]), "mean": float(csat["score"].mean())}
+    contacts = measure_contact_headline(tables.get("events"), min_n=min_n)
+    if contacts:
+        out["contacts"] = contacts
     c = tables.get("customers")
     if c is not None and "churned" in c and c["churned"].notna().sum() >= min_n:
         flag = c.drop_duplicates("customer_id")["churned"].dropna().astype(bool)
@@ -139,6 +201,15 @@ def describe_standard_headlines(headlines: dict) -> list[str]:
                    f"({format_interval(h['lo'], h['hi'], 'share', digits=1)}: ratings of {top} on a "
                    f"{lo_s:g}–{hi_s:g} scale; mean {h['mean']:.2f}; n = {format_count(h['n'])} ratings"
                    f"{when(h.get('period'), 'rated from')}).")
+    if "contacts" in headlines:
+        h = headlines["contacts"]
+        out.append(f"**Why customers get in touch: '{html.escape(humanize(h['top_reason']))}' is the most common "
+                   f"reason**, {format_value(h['value'], 'share', digits=1)} "
+                   f"({format_interval(h['lo'], h['hi'], 'share', digits=1)}) of {format_count(h['n'])} customer "
+                   f"contacts with a reason; {format_value(h['more_than_once'], 'share', digits=1)} "
+                   f"({format_interval(h['more_than_once_lo'], h['more_than_once_hi'], 'share', digits=1)}) of the "
+                   f"{format_count(h['customers'])} customers who got in touch did so more than once"
+                   f"{when(h.get('period'), 'contacts from')}.")
     if "churn" in headlines:
         h = headlines["churn"]
         period = when(h.get("period"), "churn dates from") if h.get("period") else \

@@ -120,13 +120,16 @@ def journey_features(journeys: pd.DataFrame, steps: pd.DataFrame | None = None, 
 
 
 def explain_bimodality(journeys: pd.DataFrame, features: pd.DataFrame, antimode: float, *,
-                       score: str = "journey_score", seed: int = 0) -> dict:
+                       score: str = "journey_score", contacts: frozenset | set = frozenset(), seed: int = 0) -> dict:
     """What separates journeys scoring below ``antimode`` from the rest.
 
     Fits a depth-2 decision tree (balanced classes) on ``features``; the feature of its
-    root split is the separator. Returns ``{separator, label, low_mean, high_mean,
-    difference, ci_low, ci_high, n_low, n_high, accuracy, contrasts}`` where
-    ``contrasts`` compares every feature between the groups."""
+    root split is the separator. Causes before symptoms: when that is a customer's contact
+    (a ``has:`` feature of a touchpoint in ``contacts``, or the repeat-contact count), a
+    company-side feature that separates the groups nearly as well is named instead (see
+    :func:`_prefer_cause`); ``symptom`` says when none does. Returns ``{separator, label,
+    symptom, low_mean, high_mean, difference, ci_low, ci_high, n_low, n_high, accuracy,
+    contrasts}`` where ``contrasts`` compares every feature between the groups."""
     scored = journeys[journeys[score].notna()]
     X = features.loc[scored["journey_id"].to_numpy()]
     X = X.loc[:, X.std() > 0]
@@ -136,6 +139,7 @@ def explain_bimodality(journeys: pd.DataFrame, features: pd.DataFrame, antimode:
     tree = DecisionTreeClassifier(max_depth=2, min_samples_leaf=max(5, int(0.02 * len(y))),
                                   class_weight="balanced", random_state=seed).fit(X.to_numpy(), y)
     root = _prefer_touchpoint(X, y, X.columns[tree.tree_.feature[0]], seed)
+    root = _prefer_cause(X, y, root, contacts, seed)
     acc = float((tree.predict(X.to_numpy()) == y).mean())
     low, high = X[y == 1], X[y == 0]
     rows = []
@@ -147,9 +151,38 @@ def explain_bimodality(journeys: pd.DataFrame, features: pd.DataFrame, antimode:
                      "importance": float(tree.feature_importances_[i])})
     contrasts = pd.DataFrame(rows).sort_values("std_difference", key=np.abs, ascending=False).reset_index(drop=True)
     r = contrasts.set_index("feature").loc[root]
-    return {"separator": root, "label": label_feature(root), "low_mean": r["low_mean"], "high_mean": r["high_mean"],
+    return {"separator": root, "label": label_feature(root), "symptom": _is_symptom(root, contacts), "low_mean": r["low_mean"], "high_mean": r["high_mean"],
             "difference": r["difference"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
             "n_low": int(y.sum()), "n_high": int(len(y) - y.sum()), "accuracy": acc, "contrasts": contrasts}
+
+
+def _is_symptom(feature: str, contacts) -> bool:
+    return feature == "n_repeat_contacts" or (feature.startswith("has: ") and feature[5:] in contacts)
+
+
+def _balanced_stump(X: pd.DataFrame, y: np.ndarray, cols: list[str], seed: int) -> tuple[float, str]:
+    """Balanced accuracy and feature of the best one-split tree on ``cols``."""
+    t = DecisionTreeClassifier(max_depth=1, class_weight="balanced", random_state=seed).fit(X[cols].to_numpy(), y)
+    pred = t.predict(X[cols].to_numpy())
+    return float(np.mean([(pred[y == k] == k).mean() for k in (0, 1)])), cols[max(t.tree_.feature[0], 0)]
+
+
+def _prefer_cause(X: pd.DataFrame, y: np.ndarray, root: str, contacts, seed: int, tolerance: float = 0.1,
+                  floor: float = 0.7) -> str:
+    """A customer's contact (a status call, a complaint) is the reaction to what went wrong,
+    not its cause. When ``root`` is one, the best company-side split is preferred (first a
+    company step present or missing, then any other non-contact measure) if its balanced
+    accuracy is at least ``floor`` and within ``tolerance`` of the root's."""
+    if not _is_symptom(root, contacts):
+        return root
+    full, _ = _balanced_stump(X, y, [root], seed)
+    company = [c for c in X.columns if not _is_symptom(c, contacts)]
+    for group in ([c for c in company if c.startswith("has: ")], [c for c in company if not c.startswith("has: ")]):
+        if group:
+            acc, feature = _balanced_stump(X, y, group, seed)
+            if acc >= max(floor, full - tolerance):
+                return feature
+    return root
 
 
 def _prefer_touchpoint(X: pd.DataFrame, y: np.ndarray, root: str, seed: int, tolerance: float = 0.01) -> str:
@@ -160,13 +193,8 @@ def _prefer_touchpoint(X: pd.DataFrame, y: np.ndarray, root: str, seed: int, tol
     if root.startswith("has: ") or not has:
         return root
 
-    def stump(cols):
-        t = DecisionTreeClassifier(max_depth=1, class_weight="balanced", random_state=seed).fit(X[cols].to_numpy(), y)
-        pred = t.predict(X[cols].to_numpy())
-        return float(np.mean([(pred[y == k] == k).mean() for k in (0, 1)])), cols[t.tree_.feature[0]]
-
-    full, _ = stump([root])
-    best, feature = stump(has)
+    full, _ = _balanced_stump(X, y, [root], seed)
+    best, feature = _balanced_stump(X, y, has, seed)
     return feature if best >= full - tolerance else root
 
 
@@ -185,7 +213,11 @@ def describe_separation(result: dict, journey_type: str) -> str:
     share = result["separator"].startswith("has: ") or result["separator"] == "not_first_time_right"
     fmt = (lambda v: f"{v:.0%}") if share else (lambda v: f"{v:.2f}")
     sfmt = (lambda v: f"{v * 100:+.0f} pp") if share else (lambda v: f"{v:+.2f}")
-    return (f"For {journey_type.replace('_', ' ')}, the low-scoring group differs in {result['label']} "
+    text = (f"For {journey_type.replace('_', ' ')}, the low-scoring group differs in {result['label']} "
             f"({fmt(result['low_mean'])} vs {fmt(result['high_mean'])}; difference {sfmt(result['difference'])}, "
             f"95% CI {sfmt(result['ci_low'])} to {sfmt(result['ci_high'])}; "
             f"n = {result['n_low']:,} low vs {result['n_high']:,} high scores).")
+    if result.get("symptom"):
+        text += (" That is the customer getting in touch, a symptom of what went wrong rather than its cause; "
+                 "nothing the company does separates the groups as well. Ask what preceded it.")
+    return text

@@ -18,8 +18,9 @@ from cxlib.core.config import Analysis
 from cxlib.core.formatting import format_count, format_estimate, format_interval, format_value, humanize
 from cxlib.core.jsonio import write_json
 from cxlib.core.paths import ClientPaths
-from cxlib.journeys.stats import (assign_owners, build_journey_metrics, estimate_baseline_churn, flag_watermelons,
-                            summarize_journeys)
+from cxlib.core.schema import AGENT_CHANNELS
+from cxlib.journeys.stats import (assign_owners, build_journey_metrics, estimate_baseline_churn,
+                                  flag_contact_touchpoints, flag_watermelons, summarize_journeys)
 from cxlib.journeys.reconstruct import (UNCLASSIFIED, Journeys, assign_journey_scores, flag_churn_after,
                                         flag_ended_by_departure, reconstruct_journeys)
 
@@ -145,7 +146,8 @@ class JourneyDiagnosis:
     def metrics(self) -> dict:
         """The ``journeys`` section of the report's figures."""
         seps = {t: r.get("separator") for t, r in self.separations.items()}
-        return build_journey_metrics(self.catalogue, self.coverage, self.watermelon, self.bimodality, seps)
+        symptoms = {t: r.get("symptom", False) for t, r in self.separations.items()}
+        return build_journey_metrics(self.catalogue, self.coverage, self.watermelon, self.bimodality, seps, symptoms)
 
     def findings(self) -> list[dict]:
         """The watermelon and two-group findings, one dict per finding (journey_type, finding,
@@ -226,8 +228,11 @@ def diagnose_journeys(events, analysis: Analysis, *, customers: pd.DataFrame | N
         b = detect_bimodality(g["journey_score"], seed=seed)
         bimodality[jt] = b
         if b.bimodal:
-            feats = journey_features(g, recon.steps[recon.steps["journey_type"] == jt])
-            separations[jt] = explain_bimodality(g, feats, b.antimode, seed=seed)
+            st = recon.steps[recon.steps["journey_type"] == jt]
+            contacts = flag_contact_touchpoints(st, contact_channels=AGENT_CHANNELS)
+            feats = journey_features(g, st)
+            separations[jt] = explain_bimodality(g, feats, b.antimode, seed=seed,
+                                                 contacts={tp for (_, tp), c in contacts.items() if c})
     timings["describe"] = time.perf_counter() - t0 - timings["reconstruct"]
     return JourneyDiagnosis(recon, j, catalogue, baseline, watermelon, bimodality, separations, skipped, timings,
                             churn_window_days=analysis.churn_window_days)

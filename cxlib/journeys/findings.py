@@ -28,7 +28,10 @@ def list_journey_findings(types: dict | None) -> list[tuple[str, str, str]]:
         if m.get("bimodal"):
             out.append((jt, "Two groups", f"journey scores split into a high and a low group, separated by "
                                           f"{describe_separator(m.get('bimodal_separator'))} "
-                                          f"(n = {m['bimodal_n']:,} scores)"))
+                                          f"(n = {m['bimodal_n']:,} scores)"
+                                          + ("; that is the customer getting in touch, a symptom: nothing the "
+                                             "company does separates the groups as well"
+                                             if m.get("bimodal_separator_is_symptom") else "")))
     return out
 
 

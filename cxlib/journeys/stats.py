@@ -258,7 +258,7 @@ def map_stages(steps: pd.DataFrame, journeys: pd.DataFrame, journey_type: str) -
 
 
 def build_journey_metrics(catalogue: pd.DataFrame, coverage: float, watermelon: pd.Series,
-                          bimodality: dict, separators: dict) -> dict:
+                          bimodality: dict, separators: dict, symptoms: dict | None = None) -> dict:
     """The ``journeys`` section of the report's figures (shape documented in the README)."""
     def num(v):
         return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
@@ -280,6 +280,7 @@ def build_journey_metrics(catalogue: pd.DataFrame, coverage: float, watermelon: 
             "bimodal": bool(b.bimodal) if b is not None else False,
             "bimodal_n": int(b.n) if b is not None else 0,
             "bimodal_separator": separators.get(jt),
+            "bimodal_separator_is_symptom": bool((symptoms or {}).get(jt, False)),
             "churn_in_window": num(r["churn_in_window"]), "churn_in_window_baseline": num(r["churn_in_window_baseline"]),
         }
     return {"coverage": num(coverage), "types": types}
@@ -314,6 +315,24 @@ def assign_owners(catalogue: pd.DataFrame, steps: pd.DataFrame, definitions: dic
                       for jt in catalogue.index}, name="owner", dtype=object)
 
 
+def flag_contact_touchpoints(steps: pd.DataFrame, *, contact_channels: tuple[str, ...] = (),
+                             journey_type: str = "journey_type", touchpoint: str = "touchpoint") -> pd.Series:
+    """Per journey type and touchpoint: True when most of its events are the customer's own
+    contacts, the customer's reaction rather than the company's doing. Decided by ``kind``
+    and ``initiated_by`` where the events say so, else by a contact reason (the customer got in
+    touch about something), else by ``contact_channels``."""
+    s = steps
+    said = [c for c in ("kind", "initiated_by") if c in s and s[c].notna().any()]
+    if said:   # the events say what they are: a customer's contact is a contact the customer started
+        own = s["kind"].fillna("contact").eq("contact") if "kind" in s else pd.Series(True, index=s.index)
+        own &= s["initiated_by"].fillna("customer").eq("customer") if "initiated_by" in s else True
+    elif "contact_reason" in s and s["contact_reason"].notna().any():
+        own = s["contact_reason"].notna()
+    else:
+        own = s["channel"].isin(contact_channels)
+    return (own.astype(float).groupby([s[journey_type], s[touchpoint]], observed=True).mean() > 0.5).rename("contact")
+
+
 def find_failure_signature(steps: pd.DataFrame, journeys: pd.DataFrame, *, min_gap: float = 0.25,
                            contact_channels: tuple[str, ...] = ()) -> pd.DataFrame:
     """What journeys that went wrong (:func:`flag_went_wrong`) have that the others lack:
@@ -327,12 +346,15 @@ def find_failure_signature(steps: pd.DataFrame, journeys: pd.DataFrame, *, min_g
     A company step that journeys going wrong *lack* (a proactive update most that went right
     had) is a cause too: such rows have ``present`` False and a negative gap. Steps that close
     a journey (the last step of most went-right journeys that have them) are left out of
-    these, since a journey that did not finish lacks its end by definition. Sorted by type, then
-    non-contacts first, then the size of the gap."""
+    these, since a journey that did not finish lacks its end by definition.
+
+    Causes before symptoms: sorted by type, then company steps before customer contacts, then
+    company steps that (by their median day in the journey, ``day``) come no later than the
+    customer's first separating contact, then the size of the gap."""
     typed = journeys[journeys["journey_type"] != UNCLASSIFIED]
     wrong = flag_went_wrong(typed)
     cols = ["journey_type", "touchpoint", "department", "contact", "present", "share_wrong", "share_right", "gap",
-            "n_wrong"]
+            "n_wrong", "day"]
     if not len(typed) or not wrong.any():
         return pd.DataFrame(columns=cols)
     flag = pd.Series(wrong.to_numpy(), index=typed["journey_id"].to_numpy())
@@ -356,18 +378,29 @@ def find_failure_signature(steps: pd.DataFrame, journeys: pd.DataFrame, *, min_g
     out = out[(out["gap"] >= min_gap) | ((out["gap"] <= -min_gap) & ~closes)]
     dept = s.groupby(["journey_type", "touchpoint"])["department"].agg(lambda x: x.mode().iat[0] if x.notna().any() else None)
     idx = list(zip(out["journey_type"], out["touchpoint"]))
-    said = [c for c in ("kind", "initiated_by") if c in s and s[c].notna().any()]
-    if said:   # the events say what they are: a customer's contact is a contact the customer started
-        own = s["kind"].fillna("contact").eq("contact") if "kind" in s else pd.Series(True, index=s.index)
-        own &= s["initiated_by"].fillna("customer").eq("customer") if "initiated_by" in s else True
-        contact = own.groupby([s["journey_type"], s["touchpoint"]]).mean() > 0.5
-    elif "contact_reason" in s and s["contact_reason"].notna().any():
-        contact = s["contact_reason"].notna().groupby([s["journey_type"], s["touchpoint"]]).mean() > 0.5
-    else:
-        contact = s["channel"].isin(contact_channels).groupby([s["journey_type"], s["touchpoint"]]).mean() > 0.5
+    contact = flag_contact_touchpoints(s, contact_channels=contact_channels)
     out["department"] = dept.reindex(idx).to_numpy()
     out["contact"] = contact.reindex(idx).fillna(False).to_numpy()
     out["n_wrong"] = n.reindex(list(zip(out["journey_type"], [True] * len(out)))).to_numpy()
     out = out[out["present"] | ~out["contact"]]     # a contact the customer did not make is no finding
-    return out.assign(_size=out["gap"].abs()).sort_values(["journey_type", "contact", "_size"],
-                                                           ascending=[True, True, False])[cols].reset_index(drop=True)
+    idx = list(zip(out["journey_type"], out["touchpoint"]))
+    out["day"] = _median_day_in_journey(s, typed).reindex(idx).to_numpy() if len(out) else []
+    reaction = out[out["contact"]].groupby("journey_type")["day"].min()     # the customer's first reaction
+    out["before_reaction"] = ~out["contact"] & ~(out["day"] > out["journey_type"].map(reaction)).fillna(False)
+    return out.assign(_size=out["gap"].abs()).sort_values(
+        ["journey_type", "contact", "before_reaction", "_size"], ascending=[True, True, False, False]
+    )[cols].reset_index(drop=True)
+
+
+def _median_day_in_journey(steps: pd.DataFrame, journeys: pd.DataFrame) -> pd.Series:
+    """Per journey type and touchpoint: the median number of days from the journey's start to
+    the touchpoint's first occurrence, over the journeys that have it (the start is the journey
+    table's ``start``, else the journey's first step)."""
+    if "timestamp" not in steps:
+        return pd.Series(dtype=float)
+    start = pd.to_datetime(journeys.set_index("journey_id")["start"] if "start" in journeys
+                           else steps.groupby("journey_id")["timestamp"].min(), utc=True)
+    first = steps.groupby(["journey_type", "touchpoint", "journey_id"], observed=True)["timestamp"].min().reset_index()
+    began = pd.to_datetime(pd.Series(start.reindex(first["journey_id"]).to_numpy(), index=first.index), utc=True)
+    first["day"] = (pd.to_datetime(first["timestamp"], utc=True) - began).dt.total_seconds() / 86400
+    return first.groupby(["journey_type", "touchpoint"], observed=True)["day"].median()

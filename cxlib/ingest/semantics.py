@@ -1,0 +1,75 @@
+"""What each event is and who started it: fill ``kind`` and ``initiated_by`` where the client's
+data does not say, from the channel, and report how much was inferred.
+
+Only a customer's own contacts can be agent contacts, repeats or avoidable, so these two
+columns decide what the contact cascade counts. A source that maps them (or sets them as
+constants) wins; the defaults below only fill what is missing, and the ingest page shows how
+many rows each default filled so a reviewer can challenge it.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from cxlib.core.formatting import format_count, format_value, humanize
+
+DEFAULT_KIND = {
+    "bill": "bill", "letter": "notification", "sms": "notification", "field_visit": "visit", "other": "work_step",
+}
+"""Kind of an event by channel when the data does not say; any other channel: ``contact``."""
+
+DEFAULT_INITIATOR = {"contact": "customer", "notification": "company", "bill": "company", "visit": "company",
+                     "work_step": "company"}
+"""Who started an event of each kind when the data does not say. A contact is the customer's
+unless marked otherwise (an outbound call must be mapped as ``initiated_by: company``)."""
+
+SEMANTICS_COLUMNS = ["channel", "kind", "initiated_by", "events", "inferred"]
+
+
+def infer_event_semantics(events: pd.DataFrame, *, channel: str = "channel", kind: str = "kind",
+                          initiated_by: str = "initiated_by") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``events`` with ``kind`` and ``initiated_by`` filled where missing, and a table of the
+    result per channel, kind and initiator with how many of those rows were inferred (either
+    column filled by a default rather than read from the data).
+
+    Defaults: :data:`DEFAULT_KIND` by channel (bills are bills, letters and SMS are
+    notifications, field visits are visits, ``other`` is a work step, the rest are contacts),
+    then :data:`DEFAULT_INITIATOR` by kind."""
+    out = events.copy()
+    k = out[kind] if kind in out else pd.Series(pd.NA, index=out.index, dtype="object")
+    i = out[initiated_by] if initiated_by in out else pd.Series(pd.NA, index=out.index, dtype="object")
+    k, i = k.astype("object"), i.astype("object")
+    no_kind, no_init = k.isna(), i.isna()
+    k = k.where(~no_kind, out[channel].astype("object").map(DEFAULT_KIND).fillna("contact"))
+    i = i.where(~no_init, k.map(DEFAULT_INITIATOR))
+    out[kind], out[initiated_by] = k.astype("string"), i.astype("string")
+    table = (pd.DataFrame({"channel": out[channel].astype("object"), "kind": k, "initiated_by": i,
+                           "inferred": (no_kind | no_init).astype(int)})
+             .groupby(["channel", "kind", "initiated_by"], observed=True)["inferred"].agg(["size", "sum"])
+             .reset_index().rename(columns={"size": "events", "sum": "inferred"})
+             .sort_values("events", ascending=False, kind="stable").reset_index(drop=True))
+    return out, table[SEMANTICS_COLUMNS]
+
+
+def describe_event_semantics(table: pd.DataFrame) -> str:
+    """One paragraph: how many events are the customer's own contacts (the ones the contact
+    cascade counts), what the rest are, and how many rows a default filled."""
+    n = int(table["events"].sum())
+    if not n:
+        return ""
+    own = table[(table["kind"] == "contact") & (table["initiated_by"] == "customer")]["events"].sum()
+    rest = (table[~((table["kind"] == "contact") & (table["initiated_by"] == "customer"))]
+            .groupby(["kind", "initiated_by"])["events"].sum().sort_values(ascending=False))
+    parts = [f"{format_count(int(v))} {humanize(kd)} event(s) started by the {by}" for (kd, by), v in rest.items()]
+    text = (f"Of {format_count(n)} events, **{format_count(int(own))}** "
+            f"({format_value(own / n, 'share', digits=1)}) are contacts the customer started; only these can "
+            "be agent contacts, repeats or avoidable.")
+    if parts:
+        text += " The rest: " + "; ".join(parts) + "."
+    inferred = int(table["inferred"].sum())
+    if inferred:
+        text += (f" For {format_count(inferred)} events ({format_value(inferred / n, 'share', digits=1)}) the data "
+                 "did not say what the event is or who started it, and the channel's default was used (bills, "
+                 "letters and SMS come from the company; a field visit is the company's; channel 'other' is a work "
+                 "step; everything else is a customer's contact). Map the kind and the initiator in the client's "
+                 "config to override.")
+    return text
