@@ -167,7 +167,9 @@ if dx is not None and dx.types:
 # For each journey type, the share of touchpoint ratings at or above the client's green threshold
 # beside the share of journey ratings that are green. A type is flagged when its touchpoints are
 # green and its journey red, both at 95% confidence (the thresholds are the client's settings,
-# listed in the appendix of figures).
+# listed in the appendix of figures). The same test then runs inside each type, for each customer
+# segment and each of its most frequent paths with at least 30 ratings of each kind: a red part
+# can hide inside a type that is not red as a whole.
 
 # %%
 if dx is not None and dx.has_ratings():
@@ -176,6 +178,14 @@ if dx is not None and dx.has_ratings():
                         shares=["touchpoint_green_share", "journey_green_share", "churn_in_window"]))
 elif dx is not None:
     display(Markdown("*Skipped:* the watermelon check needs both touchpoint and journey ratings."))
+
+# %%
+if dx is not None and dx.has_ratings() and len(dx.watermelon_pockets):
+    display(style_table(dx.watermelon_pockets, counts=["touchpoint_ratings_n", "journey_score_n"],
+                        shares=["touchpoint_green_share", "journey_green_share", "journey_green_ci_low",
+                                "journey_green_ci_high"], hide_index=True))
+elif dx is not None and dx.has_ratings():
+    display(Markdown("No segment or frequent path of any journey type is a watermelon on its own."))
 
 # %% [markdown]
 # ## Bimodal journey scores and what separates the groups

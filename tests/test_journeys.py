@@ -243,6 +243,30 @@ def test_watermelon_is_green_touchpoints_with_a_journey_share_well_below_them():
     assert flags.to_dict() == {"a": True, "b": False, "c": False, "d": False, "e": False}
 
 
+def test_a_watermelon_inside_one_segment_or_variant_is_found_where_the_type_is_not_red():
+    """Repairs of business customers: touchpoints 95% green, journeys 30% green; residential
+    repairs are green throughout, so the type as a whole is no watermelon."""
+    from cxlib.journeys.stats import find_watermelon_pockets, label_variants
+    rng = np.random.default_rng(5)
+    n = 600
+    business = np.arange(n) < 150
+    j = pd.DataFrame({"journey_id": np.arange(n), "journey_type": "repair", "completed": True,
+                      "duration_days": 3.0, "n_touchpoints": 3, "n_departments": 2, "n_handoffs": 1,
+                      "n_repeat_contacts": 0, "n_rework": 0, "journey_score": 8.0,
+                      "journey_green": np.where(business, rng.random(n) < 0.3, rng.random(n) < 0.9),
+                      "tp_n_green_rated": 2, "tp_n_green": np.where(rng.random(n) < 0.95, 2, 1)})
+    segment = pd.Series(np.where(business, "business", "residential"), index=j["journey_id"])
+    pockets = find_watermelon_pockets(j, {"segment": segment})
+    assert pockets[["journey_type", "by", "group"]].values.tolist() == [["repair", "segment", "business"]]
+    p = pockets.iloc[0]
+    assert not p["type_flagged"] and p["journey_score_n"] == 150 and p["journey_green_share"] < 0.4
+    assert find_watermelon_pockets(j, {"segment": segment}, min_n=200).empty      # too few ratings to say
+    steps = pd.DataFrame({"journey_id": np.repeat(np.arange(4), 2), "journey_type": "repair", "step": [1, 2] * 4,
+                          "touchpoint": ["Call", "Visit", "Call", "Visit", "Call", "Visit", "App", "Visit"]})
+    assert label_variants(steps, top=1, other="other").tolist() == ["Call → Visit"] * 3 + ["other"]
+    assert label_variants(steps, top=1).isna().tolist() == [False] * 3 + [True]
+
+
 def test_catalogue_intervals_contain_the_estimate():
     ev = log([(c, 0, "Fault reported", "CS", "call") for c in "ABCDEFGH"]
              + [(c, 2, "Fault resolved", "T", "email") for c in "ABCDEF"])

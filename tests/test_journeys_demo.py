@@ -64,7 +64,7 @@ def test_metrics_section_has_the_documented_shape(demo):
             "churn_in_window", "churn_in_window_baseline"}
     assert set(m) == {"coverage", "types"}
     for v in m["types"].values():
-        assert set(v) == keys
+        assert set(v) - {"watermelon_pockets"} == keys
         assert isinstance(v["n"], int) and isinstance(v["watermelon"], bool)
         assert v["churn_in_window"] > v["churn_in_window_baseline"] > 0
 
@@ -87,8 +87,19 @@ def test_findings_for_the_action_list_match_the_metrics(demo):
     dx, _, m = demo
     found = {(f["journey_type"], f["finding"]) for f in dx.findings()}
     expected = {(jt, "Watermelon") for jt, v in m["types"].items() if v["watermelon"]} | \
-               {(jt, "Two groups") for jt, v in m["types"].items() if v["bimodal"]}
+               {(jt, "Two groups") for jt, v in m["types"].items() if v["bimodal"]} | \
+               {(jt, "Watermelon inside") for jt, v in m["types"].items() if v.get("watermelon_pockets")}
     assert found == expected and expected
+
+
+def test_repairs_fixed_only_the_second_time_are_a_watermelon_inside_repair(demo):
+    """Not first-time-right repairs (planted) score low while their touchpoints stay green:
+    repair is no watermelon as a type, but its path with a second fault report is."""
+    dx, _, m = demo
+    assert not m["types"]["repair"]["watermelon"]
+    paths = [p["group"] for p in m["types"]["repair"].get("watermelon_pockets", []) if p["by"] == "variant"]
+    assert paths and all(p.count("Fault reported") == 2 for p in paths)
+    assert any(line.startswith("**Watermelon inside repair, on the path") for line in dx.summary())
 
 
 def test_front_page_findings_quote_the_same_n_as_the_section(demo):

@@ -7,6 +7,7 @@ call it directly. Each step is also available on its own in :mod:`cxlib.journeys
 from __future__ import annotations
 
 import difflib
+import html
 import time
 from dataclasses import dataclass, field
 
@@ -20,7 +21,8 @@ from cxlib.core.jsonio import write_json
 from cxlib.core.paths import ClientPaths
 from cxlib.core.schema import AGENT_CHANNELS
 from cxlib.journeys.stats import (assign_owners, build_journey_metrics, estimate_baseline_churn,
-                                  flag_contact_touchpoints, flag_watermelons, summarize_journeys)
+                                  find_watermelon_pockets, flag_contact_touchpoints, flag_watermelons,
+                                  label_variants, summarize_journeys)
 from cxlib.journeys.reconstruct import (UNCLASSIFIED, Journeys, assign_journey_scores, flag_churn_after,
                                         flag_ended_by_departure, reconstruct_journeys)
 
@@ -37,6 +39,7 @@ class JourneyDiagnosis:
     skipped: list[str] = field(default_factory=list)   # what could not be analysed, and why
     timings: dict[str, float] = field(default_factory=dict)
     churn_window_days: int = 90      # churn within this many days after a journey counts against it
+    watermelon_pockets: pd.DataFrame = field(default_factory=pd.DataFrame)  # red parts inside a type
 
     @property
     def steps(self) -> pd.DataFrame:
@@ -102,10 +105,28 @@ class JourneyDiagnosis:
                          f"{format_value(r['journey_green_share'], 'share', digits=0)} of its journey ratings are "
                          f"({format_interval(r['journey_green_ci_low'], r['journey_green_ci_high'], 'share', digits=0)}, "
                          f"n = {format_count(r['journey_score_n'])} journey ratings).")
+        lines += self.describe_watermelon_pockets()
         lines += [f"**Two groups of {humanize(jt)} scores.** " + self.separation_sentence(jt) for jt in self.separations]
         if not self.separations and any(b.n for b in self.bimodality.values()):
             lines.append("No journey type has a bimodal score distribution.")
         return lines + [f"*Skipped:* {s}" for s in self.skipped]
+
+    def describe_watermelon_pockets(self) -> list[str]:
+        """One sentence per red part inside a journey type that is not red as a whole."""
+        p = self.watermelon_pockets
+        if p is None or not len(p):
+            return []
+        out = []
+        for _, r in p[~p["type_flagged"]].iterrows():
+            where = (f"for customers in segment '{html.escape(r['group'])}'" if r["by"] == "segment"
+                     else f"on the path {html.escape(r['group'])}")
+            out.append(f"**Watermelon inside {humanize(r['journey_type'])}, {where}.** "
+                       f"{format_value(r['touchpoint_green_share'], 'share', digits=0)} of its touchpoint ratings are "
+                       f"green (n = {format_count(r['touchpoint_ratings_n'])}) but only "
+                       f"{format_value(r['journey_green_share'], 'share', digits=0)} of its journey ratings are "
+                       f"({format_interval(r['journey_green_ci_low'], r['journey_green_ci_high'], 'share', digits=0)}, "
+                       f"n = {format_count(r['journey_score_n'])}); the journey type as a whole is not flagged.")
+        return out
 
     def assignment_table(self) -> pd.DataFrame:
         """Per journey type: how its events were assigned (case id, definition, gap) and its
@@ -147,7 +168,15 @@ class JourneyDiagnosis:
         """The ``journeys`` section of the report's figures."""
         seps = {t: r.get("separator") for t, r in self.separations.items()}
         symptoms = {t: r.get("symptom", False) for t, r in self.separations.items()}
-        return build_journey_metrics(self.catalogue, self.coverage, self.watermelon, self.bimodality, seps, symptoms)
+        m = build_journey_metrics(self.catalogue, self.coverage, self.watermelon, self.bimodality, seps, symptoms)
+        p = self.watermelon_pockets
+        for jt, part in (p[~p["type_flagged"]].groupby("journey_type") if p is not None and len(p) else []):
+            if str(jt) in m["types"]:
+                m["types"][str(jt)]["watermelon_pockets"] = [
+                    {"by": r["by"], "group": r["group"], "touchpoint_green_share": float(r["touchpoint_green_share"]),
+                     "journey_green_share": float(r["journey_green_share"]), "journey_score_n": int(r["journey_score_n"])}
+                    for _, r in part.iterrows()]
+        return m
 
     def findings(self) -> list[dict]:
         """The watermelon and two-group findings, one dict per finding (journey_type, finding,
@@ -222,6 +251,14 @@ def diagnose_journeys(events, analysis: Analysis, *, customers: pd.DataFrame | N
     watermelon = (flag_watermelons(catalogue, touchpoint_green_min=analysis.watermelon_touchpoint_green,
                                    gap=analysis.watermelon_gap)
                   if len(catalogue) else pd.Series(dtype=bool))
+    pockets = pd.DataFrame()
+    if len(catalogue) and "journey_green" in j:
+        groups = {"variant": label_variants(recon.steps)}
+        if customers is not None and "segment" in customers and customers["segment"].notna().any():
+            seg = customers.drop_duplicates("customer_id").set_index("customer_id")["segment"]
+            groups["segment"] = pd.Series(seg.reindex(j["customer_id"]).to_numpy(), index=j["journey_id"].to_numpy())
+        pockets = find_watermelon_pockets(j, groups, touchpoint_green_min=analysis.watermelon_touchpoint_green,
+                                          gap=analysis.watermelon_gap)
     bimodality, separations = {}, {}
     for jt in catalogue.index:
         g = j[j["journey_type"] == jt]
@@ -235,4 +272,4 @@ def diagnose_journeys(events, analysis: Analysis, *, customers: pd.DataFrame | N
                                                  contacts={tp for (_, tp), c in contacts.items() if c})
     timings["describe"] = time.perf_counter() - t0 - timings["reconstruct"]
     return JourneyDiagnosis(recon, j, catalogue, baseline, watermelon, bimodality, separations, skipped, timings,
-                            churn_window_days=analysis.churn_window_days)
+                            churn_window_days=analysis.churn_window_days, watermelon_pockets=pockets)

@@ -25,6 +25,11 @@ def list_journey_findings(types: dict | None) -> list[tuple[str, str, str]]:
                                           f"(n = {m['touchpoint_ratings_n']:,}), yet only "
                                           f"{m['journey_green_share']:.0%} of its journey ratings are "
                                           f"(n = {m['journey_score_n']:,})"))
+        for p in m.get("watermelon_pockets") or []:
+            where = f"segment '{p['group']}'" if p["by"] == "segment" else f"the path {p['group']}"
+            out.append((jt, "Watermelon inside", f"for {where}, {p['touchpoint_green_share']:.0%} of touchpoint "
+                                                 f"ratings are green, yet only {p['journey_green_share']:.0%} of "
+                                                 f"journey ratings are (n = {p['journey_score_n']:,})"))
         if m.get("bimodal"):
             out.append((jt, "Two groups", f"journey scores split into a high and a low group, separated by "
                                           f"{describe_separator(m.get('bimodal_separator'))} "

@@ -124,6 +124,55 @@ def flag_watermelons(catalogue: pd.DataFrame, *, touchpoint_green_min: float = 0
     return flag.fillna(False).astype(bool).rename("watermelon")
 
 
+def label_variants(steps: pd.DataFrame, *, top: int = 5, other: str | None = None) -> pd.Series:
+    """Per typed journey (index ``journey_id``): its path (touchpoints in step order), keeping
+    the ``top`` most frequent paths of each journey type and labelling the rest ``other``
+    (missing by default: a mix of rare paths is no group to look inside)."""
+    s = steps[steps["journey_type"] != UNCLASSIFIED].sort_values(["journey_id", "step"])
+    if not len(s):
+        return pd.Series(dtype=object, name="variant")
+    path = s.groupby("journey_id", observed=True)["touchpoint"].agg(lambda t: ARROW.join(map(str, t)))
+    jtype = s.groupby("journey_id", observed=True)["journey_type"].first().astype(str)
+    frame = pd.DataFrame({"path": path, "journey_type": jtype})
+    rank = frame.groupby(["journey_type", "path"])["path"].transform("size")
+    keep = frame.assign(n=rank).groupby("journey_type")["n"].transform(
+        lambda n: n >= n.drop_duplicates().nlargest(top).min())
+    return frame["path"].where(keep, other).rename("variant")
+
+
+def find_watermelon_pockets(journeys: pd.DataFrame, groups: dict[str, pd.Series], *,
+                            touchpoint_green_min: float = 0.75, gap: float = 0.25, min_n: int = 30) -> pd.DataFrame:
+    """The watermelon inside part of a journey type: per type and per value of each grouping
+    in ``groups`` ({name: labels indexed by journey_id}, e.g. the customer's segment or the
+    journey's variant), the same test as :func:`flag_watermelons` on that part alone, for parts
+    with at least ``min_n`` touchpoint and journey ratings. Returns the flagged parts with both
+    green shares and intervals, their n and whether the whole type is flagged too
+    (``type_flagged``): a red sub-journey inside a type that is not red is the finding."""
+    cols = ["journey_type", "by", "group", "touchpoint_green_share", "touchpoint_ratings_n", "journey_green_share",
+            "journey_green_ci_low", "journey_green_ci_high", "journey_score_n", "type_flagged"]
+    typed = journeys[journeys["journey_type"] != UNCLASSIFIED]
+    if not len(typed) or "journey_green" not in typed:
+        return pd.DataFrame(columns=cols)
+    whole = summarize_journeys(typed)
+    type_flag = flag_watermelons(whole, touchpoint_green_min=touchpoint_green_min, gap=gap) if len(whole) \
+        else pd.Series(dtype=bool)
+    rows = []
+    for name, labels in groups.items():
+        g = typed.assign(_group=labels.reindex(typed["journey_id"]).to_numpy())
+        for group, part in g[g["_group"].notna()].groupby("_group", sort=True):
+            cat = summarize_journeys(part)
+            if not len(cat):
+                continue
+            cat = cat[(cat["touchpoint_ratings_n"] >= min_n) & (cat["journey_score_n"] >= min_n)]
+            flags = flag_watermelons(cat, touchpoint_green_min=touchpoint_green_min, gap=gap) if len(cat) \
+                else pd.Series(dtype=bool)
+            for jt in flags.index[flags]:
+                r = cat.loc[jt]
+                rows.append({"journey_type": jt, "by": name, "group": str(group), **{c: r[c] for c in cols[3:9]},
+                             "type_flagged": bool(type_flag.get(jt, False))})
+    return pd.DataFrame(rows, columns=cols)
+
+
 def _con_with(frames: dict[str, pd.DataFrame]) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     for name, f in frames.items():
