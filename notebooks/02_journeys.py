@@ -181,7 +181,7 @@ elif dx is not None:
 
 # %%
 if dx is not None and dx.has_ratings() and len(dx.watermelon_pockets):
-    display(style_table(dx.watermelon_pockets, counts=["touchpoint_ratings_n", "journey_score_n"],
+    display(style_table(dx.watermelon_pocket_table(), counts=["touchpoint_ratings_n", "journey_score_n"],
                         shares=["touchpoint_green_share", "journey_green_share", "journey_green_ci_low",
                                 "journey_green_ci_high"], hide_index=True))
 elif dx is not None and dx.has_ratings():

@@ -3,6 +3,7 @@ content check finds nothing a client should not see, the front page opens with t
 figures the data allows, and nothing is headlined that was not measured. Bootstrap resamples
 are cut to 50 (the ``n_boot`` parameter) to keep the suite fast; the figures' point values do
 not depend on it. Each client skips when its public dataset is absent."""
+import html
 import re
 
 import pytest
@@ -36,7 +37,7 @@ def reports(tmp_path_factory):
 def _summary(index_html: str) -> str:
     """The executive summary's text, tags stripped."""
     part = index_html.split("<section id='summary'>", 1)[1].split("</section>", 1)[0]
-    return re.sub(r"<[^>]+>", "", part)
+    return html.unescape(re.sub(r"<[^>]+>", "", part))
 
 
 @pytest.mark.parametrize("client", sorted(DATASETS))

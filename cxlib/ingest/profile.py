@@ -203,8 +203,8 @@ def describe_standard_headlines(headlines: dict) -> list[str]:
                    f"{when(h.get('period'), 'rated from')}).")
     if "contacts" in headlines:
         h = headlines["contacts"]
-        out.append(f"**Why customers get in touch: '{html.escape(humanize(h['top_reason']))}' is the most common "
-                   f"reason**, {format_value(h['value'], 'share', digits=1)} "
+        reason = html.escape(humanize(h["top_reason"]), quote=False)
+        out.append(f"**Why customers get in touch: '{reason}' is the most common reason**, {format_value(h['value'], 'share', digits=1)} "
                    f"({format_interval(h['lo'], h['hi'], 'share', digits=1)}) of {format_count(h['n'])} customer "
                    f"contacts with a reason; {format_value(h['more_than_once'], 'share', digits=1)} "
                    f"({format_interval(h['more_than_once_lo'], h['more_than_once_hi'], 'share', digits=1)}) of the "

@@ -118,8 +118,8 @@ class JourneyDiagnosis:
             return []
         out = []
         for _, r in p[~p["type_flagged"]].iterrows():
-            where = (f"for customers in segment '{html.escape(r['group'])}'" if r["by"] == "segment"
-                     else f"on the path {html.escape(r['group'])}")
+            where = (f"for customers in segment '{html.escape(r['group'], quote=False)}'" if r["by"] == "segment"
+                     else f"on the path {html.escape(r['group'], quote=False)}")
             out.append(f"**Watermelon inside {humanize(r['journey_type'])}, {where}.** "
                        f"{format_value(r['touchpoint_green_share'], 'share', digits=0)} of its touchpoint ratings are "
                        f"green (n = {format_count(r['touchpoint_ratings_n'])}) but only "
@@ -127,6 +127,12 @@ class JourneyDiagnosis:
                        f"({format_interval(r['journey_green_ci_low'], r['journey_green_ci_high'], 'share', digits=0)}, "
                        f"n = {format_count(r['journey_score_n'])}); the journey type as a whole is not flagged.")
         return out
+
+    def watermelon_pocket_table(self) -> pd.DataFrame:
+        """The red parts inside journey types, with 'yes'/'no' for whether the whole type is red too."""
+        p = self.watermelon_pockets
+        return p.assign(type_flagged=p["type_flagged"].map({True: "yes", False: "no"})).rename(
+            columns={"type_flagged": "whole type flagged"})
 
     def assignment_table(self) -> pd.DataFrame:
         """Per journey type: how its events were assigned (case id, definition, gap) and its
