@@ -21,6 +21,7 @@ from IPython.display import Markdown, display
 
 from cxlib.core.dates import extract_time
 from cxlib.core.formatting import format_bullets, humanize, style_table
+from cxlib.drivers.journey_measures import describe_journey_measures
 from cxlib.ingest import read_tables
 from cxlib.journeys import (build_dfg, count_channel_switches, describe_variants, diagnose_journeys, find_variants,
                             map_stages, summarize_rework, top_transitions)
@@ -46,7 +47,7 @@ has_events = "events" in tables and len(tables["events"]) > 0
 # %%
 if has_events:
     dx = diagnose_journeys(paths.table("events"), config.analysis, customers=tables.get("customers"),
-                           surveys=tables.get("surveys"), as_of=as_of, seed=seed)
+                           surveys=tables.get("surveys"), as_of=as_of, seed=seed, n_boot=n_boot or None)
     dx.write(paths)
     record_metrics(paths.metrics, "journeys", dx.metrics())
     cat = dx.catalogue
@@ -186,6 +187,25 @@ if dx is not None and dx.has_ratings() and len(dx.watermelon_pockets):
                                 "journey_green_ci_high"], hide_index=True))
 elif dx is not None and dx.has_ratings():
     display(Markdown("No segment or frequent path of any journey type is a watermelon on its own."))
+
+# %% [markdown]
+# ## What moves the journey score
+#
+# Where journeys carry the customer's score, the journey's own measures (duration, the longest
+# wait, handoffs, repeat contacts, rework, failed steps, channel switches) are drivers of that
+# score: their share of what the measures explain together (Shapley shares of R², bootstrap 95%
+# intervals, the same method as the survey drivers) and the direction each pulls in (correlation
+# with the score, 95% interval).
+
+# %%
+if dx is not None and len(dx.score_measures):
+    display(Markdown(format_bullets(describe_journey_measures(dx.score_measures))))
+    display(style_table(dx.score_measures.drop(columns=["driver", "sure"]), counts=["n"],
+                        shares=["shapley_share", "shapley_lo", "shapley_hi"],
+                        decimals={"r": 2, "r_lo": 2, "r_hi": 2, "r2": 2}, hide_index=True))
+elif dx is not None:
+    display(Markdown("*Skipped:* no journey type has 100 scored journeys, so the journey measures are not "
+                     "ranked as drivers of the journey score."))
 
 # %% [markdown]
 # ## Bimodal journey scores and what separates the groups

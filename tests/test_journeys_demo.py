@@ -64,7 +64,7 @@ def test_metrics_section_has_the_documented_shape(demo):
             "churn_in_window", "churn_in_window_baseline"}
     assert set(m) == {"coverage", "types"}
     for v in m["types"].values():
-        assert set(v) - {"watermelon_pockets"} == keys
+        assert set(v) - {"watermelon_pockets", "score_driver"} == keys
         assert isinstance(v["n"], int) and isinstance(v["watermelon"], bool)
         assert v["churn_in_window"] > v["churn_in_window_baseline"] > 0
 
@@ -113,3 +113,13 @@ def test_front_page_findings_quote_the_same_n_as_the_section(demo):
     assert f"only {move['journey_green_share']:.0%} of its journey ratings" in found[("move", "Watermelon")]
     assert f"(n = {dx.bimodality['new_install'].n:,} scores)" in found[("new_install", "Two groups")]
     assert int(move["journey_score_n"]) != int(move["n"])          # the two counts really differ here
+
+
+def test_journey_measures_name_the_planted_breaks_as_drivers_of_the_journey_score(demo):
+    """Repairs not fixed the first time (a second fault report: rework and a repeat contact)
+    and moves with a failed first bill score low: those measures lead, and pull scores down."""
+    _, _, m = demo
+    repair, move = m["types"]["repair"]["score_driver"], m["types"]["move"]["score_driver"]
+    assert repair["driver"] in {"n_rework", "n_repeat_contacts"} and repair["r_hi"] < 0
+    assert move["driver"] in {"n_failed_steps", "duration_days", "n_rework"} and move["r_hi"] < 0
+    assert repair["n"] == m["types"]["repair"]["journey_score_n"]
