@@ -126,6 +126,20 @@ elif dx is not None:
     display(Markdown("*Skipped:* the client's settings name no segment columns to compare."))
 
 # %% [markdown]
+# ## Drivers weighted by customer value
+#
+# The same analysis with each respondent weighted by what the customer is worth (lifetime value
+# where the client sends it, else monthly revenue): what matters to the customers worth most,
+# beside what matters to all.
+
+# %%
+if dx is not None and dx.value_model is not None:
+    vt = dx.value_table()
+    display(style_table(vt, shares=list(vt.columns), share_digits=1))
+elif dx is not None:
+    display(Markdown("*Skipped:* the customer table has no lifetime value or monthly revenue to weight by."))
+
+# %% [markdown]
 # ## Must-haves and delighters
 #
 # The outcome's drop after a poor score (below the green threshold) and its gain after an

@@ -237,3 +237,24 @@ def test_operational_facts_are_drivers_beside_the_ratings_but_never_fix_first():
     assert not flags[imp.index.str.startswith("operational: ")].any() and flags["Seat comfort"]
     with pytest.raises(ValueError, match="not in the customer table"):
         build_operational_drivers(customers, ["delays"], pd.Index(ids))
+
+
+def test_value_weights_say_what_matters_to_the_customers_worth_most():
+    """Speed drives the score of the few high-value customers, price that of the many others:
+    unweighted, price leads; weighted by value, speed does. Equal weights change nothing."""
+    rng = np.random.default_rng(4)
+    n = 1200
+    valuable = np.arange(n) < 300
+    X = pd.DataFrame({"speed": rng.normal(size=n), "price": rng.normal(size=n)})
+    y = np.where(valuable, 2 * X["speed"], 2 * X["price"]) + rng.normal(size=n)
+    value = np.where(valuable, 20.0, 1.0)
+    plain = DriverAnalysis(n_boot=30, seed=1).fit(X, y)
+    weighted = DriverAnalysis(n_boot=30, seed=1).fit(X, y, sample_weight=value)
+    assert plain.importance_.index[0] == "price" and weighted.importance_.index[0] == "speed"
+    assert weighted.importance_.loc["speed", "shapley_lo"] > 0.5
+    same = DriverAnalysis(n_boot=0).fit(X, y, sample_weight=np.full(n, 3.0))
+    assert np.allclose(same.importance_["shapley_share"], DriverAnalysis(n_boot=0).fit(X, y).importance_["shapley_share"])
+    half = DriverAnalysis(n_boot=0).fit(X, y, sample_weight=np.where(valuable, 1.0, 0.0))   # zero weight: left out
+    assert half.n_ == 300
+    with pytest.raises(ValueError, match="non-negative"):
+        DriverAnalysis(n_boot=0).fit(X, y, sample_weight=-value)

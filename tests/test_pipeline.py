@@ -156,6 +156,9 @@ def test_drivers_section_shape(report):
     assert m["outcome"] == "relationship nps" and m["n"] > 0 and 0 < m["r2"] < 1
     assert sum(v["share"] for v in m["importance"].values()) == pytest.approx(1)
     assert sorted(v["rank"] for v in m["importance"].values()) == list(range(1, len(m["importance"]) + 1))
+    vw = m["value_weighted"]                         # the demo has monthly revenue: shares weighted by it too
+    assert vw["basis"] == "monthly_revenue" and set(vw["importance"]) == set(m["importance"])
+    assert sum(v["share"] for v in vw["importance"].values()) == pytest.approx(1)
     for block in ("journey_block_share", "touchpoint_block_share"):
         assert m[block]["lo"] <= m[block]["share"] <= m[block]["hi"]
     html = (index.parent / "03_drivers.html").read_text()

@@ -45,6 +45,9 @@ TABLES: dict[str, tuple[Column, ...]] = {
         Column("segment", "string", False, "Customer segment, e.g. residential / business."),
         Column("signup_date", "date", False, "Date the customer relationship started."),
         Column("monthly_revenue", "float", False, "Revenue per month in the client's currency, >= 0."),
+        Column("lifetime_value", "float", False, "What the customer is worth (e.g. a CLV score) in the client's "
+               "currency, >= 0. When present, driver shares are also shown weighted by it; else by monthly "
+               "revenue."),
         Column("churned", "bool", False, "True when the customer has left."),
         Column("churn_date", "date", False, "Date the customer left; null while active."),
         Column("churn_reason", "string", False, "Stated reason for leaving, nullable."),

@@ -25,6 +25,8 @@ class DriverDiagnosis:
     asymmetry: pd.DataFrame | None = None
     skipped: list[str] = field(default_factory=list)
     scales: dict[str, tuple[float, float]] = field(default_factory=dict)
+    value_model: DriverAnalysis | None = None   # the same fit, respondents weighted by their value
+    value_basis: str | None = None              # the customer column the weights come from
 
     @property
     def importance(self) -> pd.DataFrame:
@@ -66,6 +68,14 @@ class DriverDiagnosis:
         fix = imp.index[imp["fix_first"]].tolist()
         if fix:
             lines.append("**Fix first** (important and below-median performance): " + ", ".join(map(humanize, fix)) + ".")
+        if self.value_model is not None and "shapley_lo" in self.value_model.importance_:
+            v = self.value_model.importance_
+            vtop, vr = v.index[0], v.iloc[0]
+            same = "the same driver" if vtop == top else f"not {humanize(top)}"
+            lines.append(f"**Weighted by {humanize(self.value_basis)}**, {humanize(vtop)} matters most ({same}): "
+                         f"{format_estimate(vr['shapley_share'], vr['shapley_lo'], vr['shapley_hi'], 'share', digits=0)}"
+                         f" of the explained variance (n = {format_count(self.value_model.n_)} respondents with a "
+                         "value).")
         must = self.must_haves()
         if len(must):
             m = must.iloc[0]
@@ -108,6 +118,15 @@ class DriverDiagnosis:
         tops = seg[seg["rank"] == 1].set_index("segment")["driver"]
         return f"Top driver by {humanize(column)}: " + "; ".join(f"{display_name(k)}: {humanize(v)}" for k, v in tops.items()) + "."
 
+    def value_table(self) -> pd.DataFrame:
+        """Each driver's share unweighted beside its share weighted by customer value."""
+        if self.value_model is None:
+            return pd.DataFrame()
+        v = self.value_model.importance_
+        cols = [c for c in ("shapley_share", "shapley_lo", "shapley_hi") if c in v]
+        imp = self.model.importance_[cols].add_prefix("all: ")
+        return imp.join(v[cols].add_prefix(f"by {humanize(self.value_basis)}: "))
+
     def block_share(self, block: str) -> dict | None:
         g = getattr(self.model, "groups_", None)
         if g is None or block not in g.index:
@@ -122,6 +141,12 @@ class DriverDiagnosis:
                 "importance": {d: {"share": float(r["shapley_share"]), "lo": float(r.get("shapley_lo", float("nan"))),
                                    "hi": float(r.get("shapley_hi", float("nan"))), "rank": int(r["rank"])}
                                for d, r in imp.iterrows()},
+                **({"value_weighted": {"basis": self.value_basis, "n": int(self.value_model.n_),
+                                       "importance": {d: {"share": float(r["shapley_share"]),
+                                                          "lo": float(r.get("shapley_lo", float("nan"))),
+                                                          "hi": float(r.get("shapley_hi", float("nan")))}
+                                                      for d, r in self.value_model.importance_.iterrows()}}}
+                   if self.value_model is not None else {}),
                 "journey_block_share": self.block_share("journey"),
                 "touchpoint_block_share": self.block_share("touchpoint"),
                 "churn": None, "revenue_at_risk": None}
@@ -190,8 +215,36 @@ def diagnose_drivers(surveys: pd.DataFrame, config: ClientConfig, *, customers: 
     low, high = asymmetry_thresholds(driver_metric, config)
     asym = estimate_asymmetry(X[list(driver_metric)], y, low_below=low, high_at=high, n_boot=max(50, n_boot // 2),
                               seed=seed)
+    value_model, basis = fit_value_weighted(X, y, customers, s.missing, groups, n_boot, seed, skipped)
     return DriverDiagnosis(f"{s.outcome_level} {s.outcome_metric}", X, y, model, driver_metric, segments, asym,
-                           skipped, config.all_scales())
+                           skipped, config.all_scales(), value_model, basis)
+
+
+VALUE_COLUMNS = ("lifetime_value", "monthly_revenue")
+"""Customer columns that weight the drivers by value, first present wins."""
+
+
+def fit_value_weighted(X: pd.DataFrame, y: pd.Series, customers: pd.DataFrame | None, missing: str,
+                       groups: dict, n_boot: int, seed: int, skipped: list[str]) -> tuple[DriverAnalysis | None, str | None]:
+    """The driver analysis with each respondent weighted by their value (lifetime value, else
+    monthly revenue), so the shares say what matters to the customers worth most; ``(None,
+    None)`` without a value column or with too few respondents valued (noted in ``skipped``)."""
+    if customers is None:
+        return None, None
+    basis = next((c for c in VALUE_COLUMNS if c in customers and customers[c].notna().any()), None)
+    if basis is None:
+        return None, None
+    value = customers.drop_duplicates("customer_id").set_index("customer_id")[basis].reindex(X.index)
+    if (value > 0).sum() < max(30, X.shape[1] + 10):
+        skipped.append(f"Too few respondents have a {humanize(basis)} to weight the drivers by value.")
+        return None, None
+    try:
+        fit = DriverAnalysis(missing=missing, n_boot=n_boot, groups=groups if groups and len(groups) > 1 else None,
+                             seed=seed).fit(X, y, sample_weight=value.fillna(0).to_numpy())
+    except ValueError as err:
+        skipped.append(f"The value-weighted driver analysis could not be fitted: {err}.")
+        return None, None
+    return fit, basis
 
 
 def diagnose_drivers_if_possible(surveys: pd.DataFrame | None, config: ClientConfig, *,

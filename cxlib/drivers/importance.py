@@ -299,11 +299,21 @@ class DriverAnalysis:
         return out
 
     def fit(self, X: pd.DataFrame, y, sample_weight=None) -> "DriverAnalysis":
+        """Fit on drivers ``X`` and outcome ``y``. ``sample_weight`` (one non-negative weight
+        per row, e.g. the customer's value) weights every moment, so the shares say what
+        matters to the customers who weigh most; the bootstrap resamples rows and keeps each
+        row's weight. Rows with a missing or zero weight are left out."""
         if not isinstance(X, pd.DataFrame):
             raise TypeError("X must be a DataFrame with one column per driver")
         y = pd.Series(y, index=X.index).astype(float)
         keep = y.notna() & X.notna().any(axis=1)
+        if sample_weight is not None:
+            sw = pd.Series(np.asarray(sample_weight, float), index=X.index)
+            if (sw < 0).any():
+                raise ValueError("sample_weight must be non-negative")
+            keep &= sw.notna() & (sw > 0)
         X, y = X.loc[keep], y.loc[keep]
+        base = None if sample_weight is None else (sw.loc[keep] / sw.loc[keep].mean()).to_numpy(float)
         if len(X) < X.shape[1] + 10:
             raise ValueError(f"too few respondents ({len(X)}) for {X.shape[1]} drivers")
         if self.groups:
@@ -315,14 +325,14 @@ class DriverAnalysis:
         self.n_rated_ = X.notna().sum()
         self.binary_ = bool(set(np.unique(y)) <= {0.0, 1.0})
         Xa, ya = X.to_numpy(float), y.to_numpy(float)
-        point = self._estimate(Xa, ya, None)
+        point = self._estimate(Xa, ya, base)
         self.r2_ = point["r2"]
         self.shapley_se_ = None if point["shapley_se"] is None else pd.Series(point["shapley_se"], self.drivers_)
         rng = np.random.default_rng(self.seed)
         boots = []
         for _ in range(self.n_boot):
             w = rng.multinomial(self.n_, np.full(self.n_, 1 / self.n_)).astype(float)
-            boots.append(self._estimate(Xa, ya, w))
+            boots.append(self._estimate(Xa, ya, w if base is None else w * base))
         self.importance_ = self._summarize(point, boots, X)
         if self.groups:
             self.groups_ = self._summarize_groups(point, boots)

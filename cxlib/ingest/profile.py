@@ -201,6 +201,13 @@ def describe_standard_headlines(headlines: dict) -> list[str]:
                    f"({format_interval(h['lo'], h['hi'], 'share', digits=1)}: ratings of {top} on a "
                    f"{lo_s:g}–{hi_s:g} scale; mean {h['mean']:.2f}; n = {format_count(h['n'])} ratings"
                    f"{when(h.get('period'), 'rated from')}).")
+    if "churn" in headlines:
+        h = headlines["churn"]
+        period = when(h.get("period"), "churn dates from") if h.get("period") else \
+            "; a snapshot flag: the extract gives no churn dates, so the period it covers is not known"
+        out.append(f"**{format_value(h['value'], 'share', digits=1)} of customers churned** "
+                   f"({format_interval(h['lo'], h['hi'], 'share', digits=1)}, {format_count(h['churners'])} of "
+                   f"{format_count(h['n'])} customers{period}).")
     if "contacts" in headlines:
         h = headlines["contacts"]
         reason = html.escape(humanize(h["top_reason"]), quote=False)
@@ -210,11 +217,4 @@ def describe_standard_headlines(headlines: dict) -> list[str]:
                    f"({format_interval(h['more_than_once_lo'], h['more_than_once_hi'], 'share', digits=1)}) of the "
                    f"{format_count(h['customers'])} customers who got in touch did so more than once"
                    f"{when(h.get('period'), 'contacts from')}.")
-    if "churn" in headlines:
-        h = headlines["churn"]
-        period = when(h.get("period"), "churn dates from") if h.get("period") else \
-            "; a snapshot flag: the extract gives no churn dates, so the period it covers is not known"
-        out.append(f"**{format_value(h['value'], 'share', digits=1)} of customers churned** "
-                   f"({format_interval(h['lo'], h['hi'], 'share', digits=1)}, {format_count(h['churners'])} of "
-                   f"{format_count(h['n'])} customers{period}).")
     return out

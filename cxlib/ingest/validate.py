@@ -48,6 +48,8 @@ def validate_table(c: Coerced, table: str, scales: dict[str, tuple[float, float]
         checks.append((name or "unparsable_number", col, mask))
     if table == "customers":
         checks.append(("negative_value", "monthly_revenue", df["monthly_revenue"] < 0))
+        if "lifetime_value" in df:
+            checks.append(("negative_value", "lifetime_value", df["lifetime_value"] < 0))
     if table == "events":
         checks.append(("unknown_channel", "channel", ~df["channel"].isin(CHANNELS) & df["channel"].notna()))
         checks.append(("unknown_kind", "kind", ~df["kind"].isin(EVENT_KINDS) & df["kind"].notna()))
