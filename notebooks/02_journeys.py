@@ -21,7 +21,7 @@ from IPython.display import Markdown, display
 
 from cxlib.core.dates import extract_time
 from cxlib.core.formatting import format_bullets, humanize, style_table
-from cxlib.drivers.journey_measures import describe_journey_measures
+from cxlib.drivers.journey_measures import describe_journey_measures, rank_journey_measures
 from cxlib.ingest import read_tables
 from cxlib.journeys import (build_dfg, count_channel_switches, describe_variants, diagnose_journeys, find_variants,
                             map_stages, summarize_rework, top_transitions)
@@ -47,7 +47,8 @@ has_events = "events" in tables and len(tables["events"]) > 0
 # %%
 if has_events:
     dx = diagnose_journeys(paths.table("events"), config.analysis, customers=tables.get("customers"),
-                           surveys=tables.get("surveys"), as_of=as_of, seed=seed, n_boot=n_boot or None)
+                           surveys=tables.get("surveys"), as_of=as_of, seed=seed)
+    dx.score_measures = rank_journey_measures(dx.journeys, n_boot=n_boot or config.analysis.drivers.n_boot, seed=seed)
     dx.write(paths)
     record_metrics(paths.metrics, "journeys", dx.metrics())
     cat = dx.catalogue

@@ -17,6 +17,7 @@ from scipy.stats import norm
 
 from cxlib.core.formatting import format_count, format_interval, format_value, humanize
 from cxlib.drivers.importance import DriverAnalysis
+from cxlib.journeys.reconstruct import UNCLASSIFIED
 
 JOURNEY_MEASURES = {
     "duration_days": "duration (days)",
@@ -61,7 +62,8 @@ def rank_journey_measures(journeys: pd.DataFrame, *, score: str = "journey_score
     rows = []
     if score not in journeys:
         return pd.DataFrame(columns=COLUMNS)
-    for jt, g in journeys[journeys[score].notna()].groupby(journey_type, sort=True, observed=True):
+    scored = journeys[journeys[score].notna() & (journeys[journey_type].astype(str) != UNCLASSIFIED)]
+    for jt, g in scored.groupby(journey_type, sort=True, observed=True):
         cols = [c for c in measures if c in g and pd.to_numeric(g[c], errors="coerce").std() > 0]
         if len(g) < min_n or not cols:
             continue

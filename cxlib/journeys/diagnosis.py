@@ -20,7 +20,6 @@ from cxlib.core.formatting import format_count, format_estimate, format_interval
 from cxlib.core.jsonio import write_json
 from cxlib.core.paths import ClientPaths
 from cxlib.core.schema import AGENT_CHANNELS
-from cxlib.drivers.journey_measures import rank_journey_measures, top_journey_measures
 from cxlib.journeys.stats import (assign_owners, build_journey_metrics, estimate_baseline_churn,
                                   find_watermelon_pockets, flag_contact_touchpoints, flag_watermelons,
                                   label_variants, summarize_journeys)
@@ -41,7 +40,9 @@ class JourneyDiagnosis:
     timings: dict[str, float] = field(default_factory=dict)
     churn_window_days: int = 90      # churn within this many days after a journey counts against it
     watermelon_pockets: pd.DataFrame = field(default_factory=pd.DataFrame)  # red parts inside a type
-    score_measures: pd.DataFrame = field(default_factory=pd.DataFrame)  # journey measures as score drivers
+    # journey measures as drivers of the journey score, when the caller ranks them
+    # (cxlib.drivers.journey_measures.rank_journey_measures: the driver method lives a layer up)
+    score_measures: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def steps(self) -> pd.DataFrame:
@@ -177,7 +178,10 @@ class JourneyDiagnosis:
         seps = {t: r.get("separator") for t, r in self.separations.items()}
         symptoms = {t: r.get("symptom", False) for t, r in self.separations.items()}
         m = build_journey_metrics(self.catalogue, self.coverage, self.watermelon, self.bimodality, seps, symptoms)
-        for _, r in top_journey_measures(self.score_measures).iterrows() if len(self.score_measures) else []:
+        sm = self.score_measures
+        top = (sm[sm["sure"].astype(bool)].sort_values("shapley_share", ascending=False).groupby("journey_type").head(1)
+               if len(sm) else sm)
+        for _, r in top.iterrows():
             if r["journey_type"] in m["types"]:
                 m["types"][r["journey_type"]]["score_driver"] = {
                     k: (float(r[k]) if k != "driver" else r[k]) for k in
@@ -227,7 +231,7 @@ def check_journey_definitions(definitions: dict, steps: pd.DataFrame, journeys: 
 
 
 def diagnose_journeys(events, analysis: Analysis, *, customers: pd.DataFrame | None = None,
-                      surveys: pd.DataFrame | None = None, as_of=None, seed: int = 0, n_boot: int | None = None,
+                      surveys: pd.DataFrame | None = None, as_of=None, seed: int = 0,
                       progress: bool = False) -> JourneyDiagnosis:
     """Reconstruct journeys from ``events`` (DataFrame or Parquet path) with the client's
     ``analysis`` settings, attach survey scores and churn, and build the catalogue, the
@@ -272,8 +276,6 @@ def diagnose_journeys(events, analysis: Analysis, *, customers: pd.DataFrame | N
             groups["segment"] = pd.Series(seg.reindex(j["customer_id"]).to_numpy(), index=j["journey_id"].to_numpy())
         pockets = find_watermelon_pockets(j, groups, touchpoint_green_min=analysis.watermelon_touchpoint_green,
                                           gap=analysis.watermelon_gap)
-    measures = rank_journey_measures(j[j["journey_type"] != UNCLASSIFIED], seed=seed,
-                                     n_boot=analysis.drivers.n_boot if n_boot is None else n_boot)
     bimodality, separations = {}, {}
     for jt in catalogue.index:
         g = j[j["journey_type"] == jt]
@@ -287,5 +289,4 @@ def diagnose_journeys(events, analysis: Analysis, *, customers: pd.DataFrame | N
                                                  contacts={tp for (_, tp), c in contacts.items() if c})
     timings["describe"] = time.perf_counter() - t0 - timings["reconstruct"]
     return JourneyDiagnosis(recon, j, catalogue, baseline, watermelon, bimodality, separations, skipped, timings,
-                            churn_window_days=analysis.churn_window_days, watermelon_pockets=pockets,
-                            score_measures=measures)
+                            churn_window_days=analysis.churn_window_days, watermelon_pockets=pockets)
