@@ -91,6 +91,19 @@ def test_the_readme_reference_is_the_schema():
     assert describe_config_keys().strip() in readme, "regenerate the README section with python -m cxlib config-keys"
 
 
+def test_every_yaml_example_in_the_readme_is_a_valid_client_config():
+    """The README's examples of real extracts (a process-mining log, an NPS survey with
+    operational fields) are configurations the schema accepts, not sketches."""
+    import re
+    import yaml
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    blocks = [b for b in re.findall(r"```yaml\n(.*?)```", readme, flags=re.S) if b.lstrip().startswith("tables:")]
+    assert len(blocks) >= 2
+    for block in blocks:
+        cfg = parse_config({"name": "example", **yaml.safe_load(block)})
+        assert cfg.sources("events") or cfg.sources("surveys")
+
+
 @pytest.mark.parametrize("bad", ["../etc", "a/b", "a\\b", "..", ".hidden", "", "x" * 65])
 def test_client_names_cannot_escape_their_folder(bad):
     with pytest.raises(ClientNameError):
