@@ -1,8 +1,6 @@
 """Data profile of the canonical tables: coverage, volumes, channel mix, survey response."""
 from __future__ import annotations
 
-import html
-
 import pandas as pd
 
 from cxlib.core.schema import BUILTIN_SCALES
@@ -210,7 +208,7 @@ def describe_standard_headlines(headlines: dict) -> list[str]:
                    f"{format_count(h['n'])} customers{period}).")
     if "contacts" in headlines:
         h = headlines["contacts"]
-        reason = html.escape(humanize(h["top_reason"]), quote=False)
+        reason = humanize(h["top_reason"])
         out.append(f"**Why customers get in touch: '{reason}' is the most common reason**, {format_value(h['value'], 'share', digits=1)} "
                    f"({format_interval(h['lo'], h['hi'], 'share', digits=1)}) of {format_count(h['n'])} customer "
                    f"contacts with a reason; {format_value(h['more_than_once'], 'share', digits=1)} "

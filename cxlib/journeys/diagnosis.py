@@ -7,7 +7,6 @@ call it directly. Each step is also available on its own in :mod:`cxlib.journeys
 from __future__ import annotations
 
 import difflib
-import html
 import time
 from dataclasses import dataclass, field
 
@@ -121,8 +120,8 @@ class JourneyDiagnosis:
             return []
         out = []
         for _, r in p[~p["type_flagged"]].iterrows():
-            where = (f"for customers in segment '{html.escape(r['group'], quote=False)}'" if r["by"] == "segment"
-                     else f"on the path {html.escape(r['group'], quote=False)}")
+            where = (f"for customers in segment '{r['group']}'" if r["by"] == "segment"
+                     else f"on the path {r['group']}")
             out.append(f"**Watermelon inside {humanize(r['journey_type'])}, {where}.** "
                        f"{format_value(r['touchpoint_green_share'], 'share', digits=0)} of its touchpoint ratings are "
                        f"green (n = {format_count(r['touchpoint_ratings_n'])}) but only "

@@ -36,8 +36,21 @@ class _Blocks(HTMLParser):
         self.empty_tables: list[str] = []  # header text of each table without a data cell
         self._tables: list[list] = []      # open tables: [data cells, header text]
         self._skip = 0
+        self.active: list[str] = []        # script handlers, javascript: URLs, embedded objects
+        self.scripts: list[str] = []       # the text of every <script>
+        self._script: str | None = None
 
     def handle_starttag(self, tag, attrs):
+        for name, value in attrs:
+            if name.lower().startswith("on"):
+                self.active.append(f"<{tag} {name}=…>")
+            elif name.lower() in URL_ATTRIBUTES and value and \
+                    re.sub(r"[\s\x00-\x1f]", "", value).lower().startswith(("javascript:", "vbscript:")):
+                self.active.append(f"<{tag} {name}={value[:40]!r}>")
+        if tag in ("iframe", "object", "embed", "base", "form", "meta") and not (tag == "meta" and _benign_meta(attrs)):
+            self.active.append(f"<{tag}>")
+        if tag == "script":
+            self._script = "" if not dict(attrs).get("src") else f"src={dict(attrs)['src']}"
         mime = dict(attrs).get("data-mime-type")
         if mime in PRINTED:
             self.printed.add(PRINTED[mime])
@@ -52,6 +65,9 @@ class _Blocks(HTMLParser):
             self._tables[-1][1] += " "
 
     def handle_endtag(self, tag):
+        if tag == "script" and self._script is not None:
+            self.scripts.append(self._script)
+            self._script = None
         if tag in ("script", "style", "title"):
             self._skip = max(0, self._skip - 1)
         elif tag == "table" and self._tables:
@@ -60,10 +76,39 @@ class _Blocks(HTMLParser):
                 self.empty_tables.append(" ".join(head.split()))
 
     def handle_data(self, data):
+        if self._script is not None:
+            self._script += data
         if not self._skip and self.blocks:
             self.blocks[-1][1] += data
         if not self._skip and self._tables:
             self._tables[-1][1] += data
+
+
+URL_ATTRIBUTES = {"href", "src", "action", "formaction", "xlink:href", "data", "srcdoc", "poster", "background"}
+
+
+def _benign_meta(attrs) -> bool:
+    """A <meta> the template writes (charset, viewport), not a refresh or a redirect."""
+    names = {k.lower() for k, _ in attrs}
+    return "http-equiv" not in names or dict(attrs).get("http-equiv", "").lower() == "content-type"
+
+
+def template_scripts() -> set[str]:
+    """The text of the scripts the report template itself puts on a page (whitespace collapsed)."""
+    from cxlib.report.pages import templates_dir
+    found = re.findall(r"<script>(.*?)</script>", (templates_dir() / "cxlib" / "index.html.j2").read_text(), re.S)
+    return {" ".join(x.split()) for x in found}
+
+
+def find_active_content(html_text: str) -> list[str]:
+    """Anything on a page that could run: an event-handler attribute, a javascript: URL, an
+    iframe, object, embed, form or redirect, or a script the template did not put there. A
+    client string that reached the page unescaped shows up here."""
+    parser = _Blocks()
+    parser.feed(html_text)
+    allowed = template_scripts()
+    return parser.active + [f"<script>{' '.join(x.split())[:60]}…" for x in parser.scripts
+                            if " ".join(x.split()) not in allowed]
 
 
 def check_page_content(html_text: str, page: str = "page") -> list[str]:
@@ -86,6 +131,8 @@ def check_page_content(html_text: str, page: str = "page") -> list[str]:
     for m in sorted(parser.printed):
         problems.append(f"{page}: printed {m} output (progress text or a warning) on a client page")
     problems += [f"{page}: a table with no rows (columns “{head[:80]}”)" for head in parser.empty_tables]
+    problems += [f"{page}: active content that could run in the reader's browser: {a}"
+                 for a in find_active_content(html_text)]
     for i, (tag, text) in enumerate(blocks):
         level = HEADINGS.get(tag)
         if level is None or level == 1:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import importlib.resources
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -182,6 +183,28 @@ def render_nav(nav: dict | None) -> str:
             f"<span class='muted'>{html.escape(nav['subtitle'])}</span><br>{links}</nav>")
 
 
+def make_inert(markdown: str) -> str:
+    """Markdown whose raw HTML and links cannot come alive: ``<`` and ``>`` become entities and
+    ``[`` is escaped outside code spans, so a client string such as ``<svg onload=…>`` or
+    ``[x](javascript:…)`` that reached a sentence shows as text. The report's own prose uses
+    Markdown emphasis and lists, never raw HTML or links, so nothing it writes changes."""
+    parts = re.split(r"(`[^`]*`)", markdown)
+    return "".join(p if p.startswith("`") and p.endswith("`") and len(p) > 1
+                   else p.replace("<", "&lt;").replace(">", "&gt;").replace("[", "\\[") for p in parts)
+
+
+def make_outputs_inert(nb):
+    """:func:`make_inert` on every Markdown output of the notebook (what the code cells
+    displayed, where client strings land); the notebook's own Markdown cells are left alone."""
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if "text/markdown" in data:
+                text = data["text/markdown"]
+                data["text/markdown"] = make_inert("".join(text) if isinstance(text, list) else text)
+    return nb
+
+
 def render_html(executed: Path, out: Path, title: str, footer: str = "", nav: dict | None = None) -> Path:
     """Render an executed notebook to one self-contained HTML file: no code cells or prompts,
     nothing written to stderr (:func:`strip_stderr`; the console gets it), no section that came
@@ -196,7 +219,7 @@ def render_html(executed: Path, out: Path, title: str, footer: str = "", nav: di
         lines = sum(s.count("\n") for s in stderr) or len(stderr)
         print(f"{executed.stem}: {lines} line(s) written to stderr are left off the page (kept in {executed.name}):\n"
               + "".join(stderr)[:2000], file=sys.stderr, flush=True)
-    nb = prune_empty_sections(nb)
+    nb = make_outputs_inert(prune_empty_sections(nb))
     exporter = HTMLExporter(template_name="cxlib", extra_template_basedirs=[str(templates_dir())],
                             exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
                             embed_images=True)

@@ -1,0 +1,83 @@
+"""Adversarial input and faults (issue 16): client strings never run in a reader's browser,
+and the content check says so when one would."""
+import shutil
+
+import pandas as pd
+import pytest
+import yaml
+
+from cxlib.report.content import check_report_content, find_active_content, page_text
+from cxlib.report.pages import make_inert
+from cxlib.report.runner import run_report
+
+PAYLOADS = {
+    "name": "Acme <script>alert('name')</script>",
+    "segment": "<img src=x onerror=alert('segment')>",
+    "attribute": "<svg onload=alert('attribute')>",
+    "attribute_column": "<b onmouseover=alert('column')>zone</b>",
+    "touchpoint": "General <svg/onload=alert('touchpoint')> enquiry",
+    "department": "Customer service<iframe src=javascript:alert('dept')>",
+    "reason": "[payment](javascript:alert('reason'))",
+    "comment": "<a href=javascript:alert('comment')>click</a>",
+}
+
+
+@pytest.fixture(scope="module")
+def injected(small_demo, tmp_path_factory):
+    """The small demo with a script payload in every text column the data contract has,
+    reported end to end."""
+    root, _ = small_demo
+    data = tmp_path_factory.mktemp("inject")
+    shutil.copytree(root / "demo", data / "acme")
+    raw = data / "acme" / "raw"
+    crm = pd.read_csv(raw / "crm_customers.csv", sep=";", dtype=str, keep_default_na=False)
+    crm["CustomerType"] = crm["CustomerType"].replace({"Business": PAYLOADS["segment"]})
+    crm["Region"] = crm["Region"].replace({"West": PAYLOADS["attribute"]})          # not the reference level
+    crm[PAYLOADS["attribute_column"]] = (["north", "north", "south"] * len(crm))[:len(crm)]   # kept as an attribute
+    crm.to_csv(raw / "crm_customers.csv", sep=";", index=False)
+    ev = pd.read_csv(raw / "contact_history.csv.gz", dtype=str, keep_default_na=False)
+    ev["activity"] = ev["activity"].replace({"General enquiry": PAYLOADS["touchpoint"]})
+    ev["dept"] = ev["dept"].replace({"Customer service": PAYLOADS["department"]})
+    ev["reason_code"] = ev["reason_code"].replace({"payment": PAYLOADS["reason"]})
+    ev.to_csv(raw / "contact_history.csv.gz", index=False)
+    sv = pd.read_csv(raw / "survey_responses.csv", dtype=str, keep_default_na=False)
+    sv.loc[sv["comment"] != "", "comment"] = PAYLOADS["comment"] + " " + sv.loc[sv["comment"] != "", "comment"]
+    sv.to_csv(raw / "survey_responses.csv", index=False)
+    cfg = yaml.safe_load((data / "acme" / "client.yml").read_text())
+    cfg["name"] = PAYLOADS["name"]
+    del cfg["tables"]["customers"][0]["values"]["segment"]
+    cfg["analysis"]["churn"]["actionable"] = ["region", PAYLOADS["attribute_column"]]
+    (data / "acme" / "client.yml").write_text(yaml.safe_dump(cfg, allow_unicode=True))
+    reports = tmp_path_factory.mktemp("reports")
+    run_report("acme", data_root=data, reports_root=reports, seed=3, extra_parameters={"n_boot": 20},
+               progress=False)
+    return reports / "acme"
+
+
+def test_no_client_string_runs_on_any_page(injected):
+    pages = sorted(injected.glob("*.html"))
+    assert len(pages) >= 5
+    for page in pages:
+        assert find_active_content(page.read_text(encoding="utf-8")) == [], page.name
+    assert not [p for p in check_report_content(injected) if "active content" in p]
+
+
+def test_the_payloads_show_as_text_where_they_land(injected):
+    text = {p.name: page_text(p.read_text(encoding="utf-8")) for p in injected.glob("*.html")}
+    everything = " ".join(text.values())
+    for key in ("name", "segment", "touchpoint", "department", "attribute", "attribute_column"):
+        assert PAYLOADS[key] in everything, key                     # shown, not swallowed
+    assert PAYLOADS["name"] in text["index.html"]
+
+
+def test_the_content_check_catches_what_would_run():
+    page = ("<p>fine</p><p>x<svg onload=alert(1)></svg></p><a href=' jAvAscript:alert(1)'>a</a>"
+            "<script>alert(2)</script><iframe src=x></iframe><meta http-equiv='refresh' content='0;url=x'>")
+    found = find_active_content(page)
+    assert len(found) == 5
+    assert find_active_content("<meta charset='utf-8'><p>a &lt;svg onload=x&gt;</p>") == []
+
+
+def test_markdown_outputs_are_made_inert_outside_code_spans():
+    assert make_inert("**Top** <svg onload=x> [a](javascript:b)") == r"**Top** &lt;svg onload=x&gt; \[a](javascript:b)"
+    assert make_inert("`<kept>` and <gone>") == "`<kept>` and &lt;gone&gt;"
