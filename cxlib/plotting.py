@@ -20,12 +20,15 @@ GOOD, BAD, NEUTRAL = "#2c7f6f", "#c0504d", "#7f7f7f"
 
 
 def set_house_style() -> None:
-    """Apply the house style to every later figure."""
+    """Apply the house style to every later figure. Text is never parsed as maths: a client's
+    label with ``$`` signs draws as written."""
     sns.set_theme(context="notebook", style="whitegrid", palette=PALETTE, font_scale=0.95)
     matplotlib.rcParams.update({
         "figure.figsize": (8, 4), "figure.dpi": 100, "savefig.dpi": 120, "savefig.bbox": "tight",
         "axes.titleweight": "bold", "axes.titlelocation": "left", "axes.spines.top": False,
         "axes.spines.right": False, "legend.frameon": False,
+        # labels are client text drawn as written: "Fee $100^$" is not TeX, "$5 or $10" keeps its $
+        "text.parse_math": False, "text.usetex": False,
     })
 
 

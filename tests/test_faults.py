@@ -81,3 +81,22 @@ def test_the_content_check_catches_what_would_run():
 def test_markdown_outputs_are_made_inert_outside_code_spans():
     assert make_inert("**Top** <svg onload=x> [a](javascript:b)") == r"**Top** &lt;svg onload=x&gt; \[a](javascript:b)"
     assert make_inert("`<kept>` and <gone>") == "`<kept>` and &lt;gone&gt;"
+
+
+def test_dollar_signs_in_labels_draw_as_written():
+    """Issue 16 (17): '$' in a client's name was read as matplotlib maths: 'Fee $100^$' raised
+    and 'Refund $5 or $10' lost its dollars."""
+    import io
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from cxlib.plotting import plot_channel_mix, set_house_style
+    set_house_style()
+    mix = pd.DataFrame({"events": [5, 3], "with_agent": [1, 0], "share": [0.6, 0.4], "agent_share": [0.2, 0.0]},
+                       index=pd.Index(["Fee $100^$", "Refund $5 or $10"], name="channel"))
+    fig, ax = plt.subplots()
+    plot_channel_mix(mix, ax=ax)
+    fig.savefig(io.BytesIO(), format="png")                     # raised ValueError before
+    labels = [t.get_text() for t in ax.get_yticklabels() + ax.get_xticklabels()]
+    assert any("Refund $5 or $10" in x for x in labels) or any("Refund $5 or $10" in t.get_text() for t in ax.texts)
+    plt.close(fig)
