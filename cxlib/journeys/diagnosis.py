@@ -16,6 +16,7 @@ from cxlib.journeys.findings import describe_largest_journey, list_journey_findi
 from cxlib.journeys.bimodality import Bimodality, describe_separation, detect_bimodality, explain_bimodality, journey_features
 from cxlib.core.config import Analysis
 from cxlib.core.formatting import format_count, format_estimate, format_interval, format_value, humanize
+from cxlib.core.csvio import write_csv
 from cxlib.core.jsonio import write_json
 from cxlib.core.paths import ClientPaths
 from cxlib.core.schema import AGENT_CHANNELS
@@ -206,7 +207,7 @@ class JourneyDiagnosis:
         paths.journeys_dir.mkdir(parents=True, exist_ok=True)
         self.journeys.to_parquet(paths.journeys, index=False)
         self.steps.to_parquet(paths.journey_steps, index=False)
-        self.catalogue.to_csv(paths.journey_catalogue)
+        write_csv(self.catalogue, paths.journey_catalogue, index=True)
         write_json(paths.journey_findings, self.findings())
 
 
