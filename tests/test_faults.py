@@ -126,3 +126,25 @@ def test_csv_outputs_are_safe_to_open_in_a_spreadsheet(tmp_path):
     values = set(written["value"])
     assert {"'" + v for v in bad} <= values                    # recoverable: strip the one leading quote
     assert "-" not in "".join(c[:1] for c in written["row"])  # plain numbers untouched
+
+
+def test_a_yaml_alias_bomb_is_refused_fast_with_a_short_message(tmp_path):
+    """Issue 16 (5): nested aliases inside a valid key ran 106 s to a MemoryError and printed
+    the expanded input."""
+    import time
+    from cxlib.core.config import ConfigError, load_config
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 10)]
+    bomb = "\n".join(["name: Bomb", "anchors:", *("  " + line for line in lines),
+                      "analysis:", "  journeys:", "    boom: {start: [A], end: [B], touchpoints: *a9}"])
+    path = tmp_path / "client.yml"
+    path.write_text(bomb)
+    t0 = time.perf_counter()
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert time.perf_counter() - t0 < 5
+    assert "aliases expand" in str(err.value) and len(str(err.value)) < 400
+    ok = tmp_path / "ok.yml"                                 # a modest anchor is still fine
+    ok.write_text("name: Fine\ntables:\n  events:\n    - path: a.csv\n      columns: &cols {cust: customer_id}\n"
+                  "    - path: b.csv\n      columns: *cols\n")
+    assert load_config(ok).sources("events")[1].columns == {"cust": "customer_id"}

@@ -419,8 +419,42 @@ def _suggest(word: str, options) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+MAX_EXPANDED_NODES = 100_000
+"""A config expands to at most this many YAML nodes once its aliases are followed: a real
+client.yml has a few hundred; nested aliases (a 'billion laughs' bomb) reach billions."""
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """A SafeLoader that refuses duplicate mapping keys instead of silently keeping the last."""
+    """A SafeLoader that refuses duplicate mapping keys instead of silently keeping the last,
+    and a document whose aliases expand beyond :data:`MAX_EXPANDED_NODES` nodes."""
+
+    def construct_document(self, node):
+        _check_expansion(node)
+        return super().construct_document(node)
+
+
+def _check_expansion(root) -> None:
+    """Count the nodes the document would have with every alias followed, sharing the count
+    of a repeated node (linear in the document, however deep the nesting), and refuse it when
+    the count passes the budget."""
+    sizes: dict[int, int] = {}
+
+    def size(node) -> int:
+        key = id(node)
+        if key not in sizes:
+            sizes[key] = 0          # a recursive alias counts once, not forever
+            if isinstance(node, yaml.MappingNode):
+                total = 1 + sum(size(k) + size(v) for k, v in node.value)
+            elif isinstance(node, yaml.SequenceNode):
+                total = 1 + sum(size(v) for v in node.value)
+            else:
+                total = 1
+            sizes[key] = min(total, MAX_EXPANDED_NODES + 1)
+        return sizes[key]
+
+    if size(root) > MAX_EXPANDED_NODES:
+        raise ConfigError(f"YAML aliases expand the configuration beyond {MAX_EXPANDED_NODES:,} values; a client "
+                          "configuration needs no nested aliases (anchors '&' and aliases '*')")
 
 
 def _construct_mapping(loader, node, deep=False):
