@@ -148,3 +148,34 @@ def test_a_yaml_alias_bomb_is_refused_fast_with_a_short_message(tmp_path):
     ok.write_text("name: Fine\ntables:\n  events:\n    - path: a.csv\n      columns: &cols {cust: customer_id}\n"
                   "    - path: b.csv\n      columns: *cols\n")
     assert load_config(ok).sources("events")[1].columns == {"cust": "customer_id"}
+
+
+@pytest.mark.parametrize("where", ["/etc/passwd", "../../../../../../etc/passwd", "/dev/zero", "raw"])
+def test_only_regular_files_inside_the_client_folder_or_an_opted_in_folder_are_read(tmp_path, where):
+    """Issue 16 (3): /etc/passwd loaded as a customers table, ../ escaped the client folder and
+    /dev/zero read until memory ran out."""
+    from test_bad_inputs import Client
+    from cxlib.ingest import IngestError
+    folder = tmp_path / "acme"
+    folder.mkdir()
+    (folder / "raw").mkdir()
+    client = Client(folder)
+    client.source("customers", path=where)
+    with pytest.raises(IngestError) as err:
+        client.ingest()
+    message = str(err.value)
+    assert ("outside the client's folder" in message and "external_data" in message) or "not a regular file" in message
+    assert "root:" not in message                               # nothing of the file is echoed
+
+
+def test_an_opted_in_external_folder_is_read(tmp_path):
+    from test_bad_inputs import Client
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    folder = tmp_path / "acme"
+    folder.mkdir()
+    client = Client(folder)
+    (folder / "customers.csv").rename(shared / "customers.csv")
+    client.source("customers", path="../shared/customers.csv")
+    client.config["external_data"] = ["../shared"]
+    assert len(client.ingest().tables["customers"]) == 4

@@ -341,6 +341,10 @@ class ClientConfig(_Strict):
     timezone: str = Field(default="UTC", description="IANA time zone of the client's naive timestamps, e.g. Europe/Amsterdam.")
     as_of: date | None = Field(default=None, description="Extract date; events after it are quarantined as future. Default: the run date.")
     tables: Tables = Field(description="Source files per canonical table. A client may have only some tables.")
+    external_data: list[str] = Field(
+        default_factory=list, description="Folders outside the client's folder that its sources may read, relative "
+        "to the client folder or absolute, e.g. ['../../../shared/data']. A source anywhere else outside the "
+        "client folder is refused.")
     scales: dict[str, Scale] = Field(default_factory=dict, description="Extra survey metrics and their score ranges.")
     analysis: Analysis = Field(default_factory=Analysis, description="Settings the analysis notebooks read.")
     privacy: PrivacySettings = Field(default_factory=PrivacySettings,

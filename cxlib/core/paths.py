@@ -203,6 +203,22 @@ def resolve_client_paths(client: str, data_root: str | Path = "data",
     )
 
 
+def check_source_path(path: Path, base_dir: str | Path, external: list[str] | tuple = ()) -> Path:
+    """``path`` resolved (symbolic links followed) when it is a regular file inside the client's
+    folder ``base_dir`` or inside one of the ``external`` folders the config opts into; else a
+    ValueError that says which rule it breaks. A device (``/dev/zero``), a FIFO or a folder is
+    never read, and nothing of the file is echoed."""
+    base = Path(base_dir).resolve()
+    target = Path(path).resolve()
+    roots = [base, *((Path(r) if Path(r).is_absolute() else base / r).resolve() for r in external)]
+    if not any(target == r or target.is_relative_to(r) for r in roots):
+        raise ValueError(f"{path}: outside the client's folder ({base}); to read it, list its folder under "
+                         "external_data in client.yml")
+    if target.exists() and not target.is_file():
+        raise ValueError(f"{path}: not a regular file (a folder, device or pipe); a source must be a data file")
+    return target
+
+
 def resolve_source_path(source, base_dir: str | Path) -> Path:
     """A source's file: its ``path`` as given when absolute, else relative to ``base_dir``
     (the folder of the client's ``client.yml``)."""

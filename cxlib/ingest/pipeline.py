@@ -151,7 +151,7 @@ def ingest_client(config: ClientConfig, data_dir: str | Path, as_of: datetime | 
             continue
         loaded_parts, q_parts, source_of = [], [], []
         for i, source in enumerate(sources):
-            raw, malformed = read_source(source, data_dir)
+            raw, malformed = read_source(source, data_dir, config.external_data)
             raw, filtered = filter_rows(raw, source)
             raw, personal = drop_personal_columns(raw, config.privacy.personal_columns,
                                                   keep={*source.columns, *META})

@@ -9,18 +9,24 @@ import numpy as np
 import pandas as pd
 
 from cxlib.core.config import Source
-from cxlib.core.paths import resolve_source_path
+from cxlib.core.paths import check_source_path, resolve_source_path
 from cxlib.ingest.contract import IngestError, ROW, SOURCE
 
 
-def read_source(source: Source, base_dir: str | Path = ".") -> tuple[pd.DataFrame, pd.DataFrame]:
+def read_source(source: Source, base_dir: str | Path = ".", external: list[str] | tuple = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Read one raw file as text columns.
 
     Returns ``(frame, malformed)``: ``frame`` has the file's columns (as read) plus
     ``_source`` and ``_row``; ``malformed`` lists lines that could not be split into
-    columns (CSV only), with their line number and text.
+    columns (CSV only), with their line number and text. Only a regular file inside the
+    client's folder or an ``external`` folder the config lists is read
+    (:func:`~cxlib.core.paths.check_source_path`).
     """
     path = resolve_source_path(source, base_dir)
+    try:
+        check_source_path(path, base_dir, external)
+    except ValueError as err:
+        raise IngestError(f"tables source {source.path!r}: {err}") from None
     if not path.exists():
         raise IngestError(f"{path}: file not found (tables source path {source.path!r})")
     fmt = source.resolved_format()
