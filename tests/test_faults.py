@@ -179,3 +179,33 @@ def test_an_opted_in_external_folder_is_read(tmp_path):
     client.source("customers", path="../shared/customers.csv")
     client.config["external_data"] = ["../shared"]
     assert len(client.ingest().tables["customers"]) == 4
+
+
+def test_a_failure_page_shows_no_personal_data_and_is_scanned(tmp_path):
+    """Issue 16 (2): a failed run wrote 'First rows: {...}' with names and e-mail addresses
+    into index.html and the batch landing page, and no privacy scan ran on them."""
+    import json
+    from test_bad_inputs import Client
+    from cxlib.report.batch import ClientRun, write_landing_page
+    from cxlib.report.runner import ReportError
+    folder = tmp_path / "data" / "acme"
+    folder.mkdir(parents=True)
+    client = Client(folder)
+    client.write("customers.csv", "id,segment,since,mrr,contact_info\n"
+                 "ACC100234,home,2024-01-15,30.5,anna.devries@example.com or +31 6 1234 5678\n")
+    client.source("customers", columns={"id": "customer_id", "segmnt": "segment"})   # not in the file: fails
+    (folder / "client.yml").write_text(yaml.safe_dump(client.config, allow_unicode=True))
+    with pytest.raises(ReportError) as err:
+        run_report("acme", data_root=tmp_path / "data", reports_root=tmp_path / "reports", progress=False)
+    assert "anna.devries@example.com" in str(err.value)         # the analyst sees it all on the console
+    run_dir = tmp_path / "reports" / "acme"
+    index = (run_dir / "index.html").read_text(encoding="utf-8")
+    assert "The report is incomplete" in index and "segmnt" in index          # still says what is wrong
+    for personal in ("anna.devries", "1234 5678", "ACC100234"):
+        assert personal not in index
+    assert "01_ingest failed" in index
+    privacy = json.loads((run_dir / "privacy.json").read_text())
+    assert privacy["scanned"] >= 1
+    landing = write_landing_page(tmp_path / "reports", [ClientRun("acme", "failed", 1.0, str(err.value),
+                                                                  run_dir / "run.log", [])])
+    assert "anna.devries" not in landing.read_text() and "ACC100234" not in landing.read_text()

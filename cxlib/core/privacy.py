@@ -48,6 +48,9 @@ def pseudonymize(values: pd.Series, salt: str = "", prefix: str = "id-") -> pd.S
     return values.map(one)
 
 
+NOTEBOOK_NAME = re.compile(r"^\d{2}_[a-z_]+$")   # 01_ingest: the report's own, not an id
+
+
 def redact_text(text: str | None, identifiers: set[str] | frozenset = frozenset(), max_chars: int = 160) -> str | None:
     """Mask e-mail addresses, phone numbers, long numbers, id-like tokens and any of the
     given ``identifiers`` in free text, and shorten it to ``max_chars``."""
@@ -59,10 +62,28 @@ def redact_text(text: str | None, identifiers: set[str] | frozenset = frozenset(
     words = []
     for w in out.split():
         core = w.strip(".,;:!?()'\"")
-        words.append(w.replace(core, "[id]") if core and (core in identifiers or _id_like(core)) else w)
+        masked = core and (core in identifiers or (_id_like(core) and not NOTEBOOK_NAME.match(core)))
+        words.append(w.replace(core, "[id]") if masked else w)
     out = " ".join(words)
     out = re.sub(r"\s+", " ", out).strip()
     return out if len(out) <= max_chars else out[:max_chars - 1].rstrip() + "…"
+
+
+EXAMPLE_MARKERS = re.compile(r"(First rows:|first rows:|e\.g\.|Examples?:|example rows?:|for example)", re.I)
+
+
+def redact_error(text: str | None, max_chars: int = 400) -> str | None:
+    """An error message fit for a page: the example values it quotes (after 'First rows:',
+    'e.g.' and the like) are cut, and e-mail addresses, phone numbers, long numbers and id-like
+    tokens in the rest are masked (:func:`redact_text`). The console and the run's log keep
+    the full message for the analyst."""
+    if not text:
+        return text
+    parts = EXAMPLE_MARKERS.split(str(text), maxsplit=1)
+    head = parts[0].rstrip(" ;:,(")
+    if len(parts) > 1:
+        head += " (example values are left off the page; the console and the run log show them)"
+    return redact_text(head, max_chars=max_chars)
 
 
 def visible_text(page: str) -> str:

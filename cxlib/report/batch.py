@@ -16,6 +16,7 @@ from pathlib import Path
 from cxlib.core.config import DEFAULT_SEED
 from cxlib.core.jsonio import write_json
 from cxlib.core.paths import batch_index, batch_record, resolve_client_paths
+from cxlib.core.privacy import redact_error
 from cxlib.report.content import check_report_content
 from cxlib.report.metrics import read_metrics
 from cxlib.report.summary import headline_figures
@@ -124,7 +125,7 @@ def write_landing_page(reports_root: str | Path, runs: list[ClientRun], started:
         checked = (f"<br><span class='failed'>{len(r.problems)} content problem(s)</span>" if r.problems
                    else "<br><span class='muted'>content check passed</span>")
         status = ("<span class='ok'>ok</span>" + checked if r.status == "ok" else
-                  f"<span class='failed'>failed</span><br><span class='muted'>{html.escape(r.error or '')}</span>"
+                  f"<span class='failed'>failed</span><br><span class='muted'>{html.escape(redact_error(r.error) or '')}</span>"
                   f"<br><a href='{html.escape(r.log.name)}'>log</a>")
         figures = "<ul>" + "".join(f"<li>{h}</li>" for h in heads) + "</ul>" if heads else "–"
         rows.append(f"<tr><td>{link}</td><td>{status}</td><td class='num'>{rows_in:,}</td>"

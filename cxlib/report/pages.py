@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cxlib.core.jsonio import write_json
+from cxlib.core.privacy import redact_error
 from cxlib.core.paths import ClientPaths
 from cxlib.report.metrics import read_metrics
 from cxlib.report.summary import SECTIONS, render_executive_summary
@@ -272,7 +273,7 @@ def write_index(paths: ClientPaths, name: str, runs: list[NotebookRun], status: 
     if subtitle:
         parts.append(f"<p class='muted'>{html.escape(subtitle)}</p>")
     if status != "ok":
-        parts.append(f"<p class='failed'>The report is incomplete: {html.escape(error or status)}</p>")
+        parts.append(f"<p class='failed'>The report is incomplete: {html.escape(redact_error(error) or status)}</p>")
     shown = [r for r in runs if not r.empty]
     sections = [(r.html.name, r.title) for r in shown]
     if metrics:

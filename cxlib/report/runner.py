@@ -102,7 +102,8 @@ def _write_pages(paths: ClientPaths, config, runs: list[NotebookRun], executed: 
     appendix = write_appendix(paths, provenance, name=config.name, css=CSS, footer=footer,
                               nav_html=render_nav(build_nav(config.name, subtitle, runs, paths.appendix.name)))
     # scan the sections, the appendix and the front page as written, then put the result on the front page
-    privacy = check_privacy(paths, [*(r.html for r in runs if not r.empty), appendix, index], config) if runs else None
+    # failed runs too: a failure page is a page a client may be sent
+    privacy = check_privacy(paths, [*(r.html for r in runs if not r.empty), appendix, index], config)
     write_index(paths, config.name, runs, status, error, top=top, privacy=privacy, footer=footer, subtitle=subtitle,
                 nav=nav)
     if privacy and privacy["found"]:
