@@ -2,6 +2,8 @@
 and the content check says so when one would."""
 import shutil
 
+import numpy as np
+
 import pandas as pd
 import pytest
 import yaml
@@ -209,3 +211,28 @@ def test_a_failure_page_shows_no_personal_data_and_is_scanned(tmp_path):
     landing = write_landing_page(tmp_path / "reports", [ClientRun("acme", "failed", 1.0, str(err.value),
                                                                   run_dir / "run.log", [])])
     assert "anna.devries" not in landing.read_text() and "ACC100234" not in landing.read_text()
+
+
+def test_non_finite_numbers_and_implausible_durations_are_quarantined(tmp_path):
+    """Issue 16 (7): 'inf', 'Infinity' and '1e309' loaded as +inf revenue; a handle time of
+    'inf', '1e12' or '00:99:99' loaded."""
+    from test_bad_inputs import CUSTOMERS, EVENTS, Client, to_csv
+    client = Client(tmp_path)
+    cust = [r[:] for r in CUSTOMERS]
+    cust[1][3] = "1e309"
+    client.write("customers.csv", to_csv(cust))
+    ev = [EVENTS[0] + ["dur"]] + [r + ["00:05:00"] for r in EVENTS[1:]]
+    ev[1][-1], ev[2][-1], ev[3][-1] = "inf", "1e12", "00:99:99"
+    client.write("events.csv", to_csv(ev))
+    client.source("events", columns={**client.config["tables"]["events"][0]["columns"], "dur": "handle_time_s"})
+    r = client.ingest()
+    q = r.quarantine
+    cq = q[q["table"] == "customers"]
+    assert cq["value"].tolist() == ["1e309"] and cq["reason"].tolist() == ["unparsable_number"]
+    from cxlib.ingest import parse_numbers
+    parsed = parse_numbers(pd.Series(["inf", "Infinity", "-inf", "1e309", "NaN", "5"]))
+    assert parsed.isna().tolist() == [True] * 5 + [False]
+    eq = q[q["table"] == "events"].set_index("value")["reason"].to_dict()
+    assert eq == {"inf": "unparsable_number", "1e12": "implausible_value", "00:99:99": "unparsable_number"}
+    assert r.tables["events"]["handle_time_s"].eq(300).all()
+    assert np.isfinite(r.tables["customers"]["monthly_revenue"]).all()

@@ -318,6 +318,12 @@ PERSONAL_COLUMNS = ["name", "first_name", "last_name", "full_name", "customer_na
                     "postcode", "zip", "zip_code", "date_of_birth", "birth_date", "iban"]
 
 
+class CheckSettings(_Strict):
+    max_handle_time_hours: float = Field(
+        default=8.0, gt=0, description="A handle time above this many hours is implausible and quarantined "
+        "(implausible_value).")
+
+
 class PrivacySettings(_Strict):
     show_identifiers: bool = Field(
         default=False, description="Show raw customer ids in the report (e.g. in quarantine examples). "
@@ -349,6 +355,8 @@ class ClientConfig(_Strict):
     analysis: Analysis = Field(default_factory=Analysis, description="Settings the analysis notebooks read.")
     privacy: PrivacySettings = Field(default_factory=PrivacySettings,
                                      description="What personal data may appear in the report.")
+    checks: CheckSettings = Field(default_factory=CheckSettings,
+                                  description="Bounds beyond which an ingested value is implausible.")
     display_names: dict[str, str] = Field(
         default_factory=dict, description="Names the report shows instead of raw values: journey types, drivers, "
         "departments, contact reasons or codes (e.g. {new_install: New installation, 'Value 1': Billing}). Without "

@@ -63,14 +63,17 @@ def parse_dates(values: pd.Series, tz: str, fmt: str | None = None) -> pd.Series
 def parse_numbers(values: pd.Series, decimal: str = ".", thousands: str | None = None,
                   durations: bool = False) -> pd.Series:
     """Parse numbers from text: decimal and thousands separators, currency signs and,
-    with ``durations=True``, ``hh:mm:ss`` / ``mm:ss`` as seconds."""
+    with ``durations=True``, ``hh:mm:ss`` / ``mm:ss`` as seconds. Non-finite values (inf,
+    Infinity, 1e309) come back missing, so a present value that parses to one is unparsable."""
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        return values.astype("float64")
+        v = values.astype("float64")
+        return v.where(np.isfinite(v))
     text = values.astype("string").str.strip()
     out = pd.Series(np.nan, index=values.index, dtype="float64")
     rest = text.notna().to_numpy(dtype=bool, copy=True)
     if durations:
-        is_dur = text.str.fullmatch(r"\d+:\d{1,2}(?::\d{1,2}(?:\.\d+)?)?").fillna(False).to_numpy(dtype=bool)
+        # hh:mm:ss or mm:ss with minutes and seconds below 60: '00:99:99' is no duration
+        is_dur = text.str.fullmatch(r"\d+:[0-5]?\d(?::[0-5]?\d(?:\.\d+)?)?").fillna(False).to_numpy(dtype=bool)
         if is_dur.any():
             dur = text[is_dur].where(text[is_dur].str.count(":") == 2, "0:" + text[is_dur])
             out[is_dur] = pd.to_timedelta(dur, errors="coerce").dt.total_seconds()
@@ -82,7 +85,7 @@ def parse_numbers(values: pd.Series, decimal: str = ".", thousands: str | None =
         if decimal != ".":
             t = t.str.replace(decimal, ".", regex=False)
         out[rest] = pd.to_numeric(t, errors="coerce").astype("float64")
-    return out
+    return out.where(np.isfinite(out))      # inf, Infinity, 1e309: not a number anyone measured
 
 
 def parse_bools(values: pd.Series) -> pd.Series:

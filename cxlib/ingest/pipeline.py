@@ -171,7 +171,7 @@ def ingest_client(config: ClientConfig, data_dir: str | Path, as_of: datetime | 
                                   "match no reason rule and are grouped as 'other'"})
             coerced = coerce_table(mapped, table, source, config.timezone)
             check_parse_failures(coerced, table, source)
-            v = validate_table(coerced, table, scales, as_of_ts)
+            v = validate_table(coerced, table, scales, as_of_ts, config.checks.max_handle_time_hours * 3600)
             raw_json = _raw_rows_json(raw, v.quarantined)
             qs = v.quarantined.assign(raw=raw_json)
             if len(malformed):

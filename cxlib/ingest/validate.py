@@ -30,7 +30,7 @@ def _first_reason(checks: list[tuple[str, str | None, pd.Series]], index) -> tup
 
 
 def validate_table(c: Coerced, table: str, scales: dict[str, tuple[float, float]],
-                   as_of: pd.Timestamp) -> Validated:
+                   as_of: pd.Timestamp, max_handle_time_s: float | None = None) -> Validated:
     """Split a coerced table into loaded rows and quarantined rows by row-level checks
     (the first failing reason wins). Duplicates and unknown customers are table-level
     checks, made by :func:`check_duplicates_and_references` once all sources are combined."""
@@ -56,6 +56,8 @@ def validate_table(c: Coerced, table: str, scales: dict[str, tuple[float, float]
         checks.append(("unknown_initiator", "initiated_by", ~df["initiated_by"].isin(INITIATORS) & df["initiated_by"].notna()))
         for col in ("handle_time_s", "cost"):
             checks.append(("negative_value", col, df[col] < 0))
+        if max_handle_time_s is not None:
+            checks.append(("implausible_value", "handle_time_s", df["handle_time_s"] > max_handle_time_s))
     if table == "surveys":
         checks.append(("invalid_level", "level", ~df["level"].isin(SURVEY_LEVELS) & df["level"].notna()))
         checks.append(("unknown_metric", "metric", ~df["metric"].isin(list(scales)) & df["metric"].notna()))
