@@ -236,3 +236,30 @@ def test_non_finite_numbers_and_implausible_durations_are_quarantined(tmp_path):
     assert eq == {"inf": "unparsable_number", "1e12": "implausible_value", "00:99:99": "unparsable_number"}
     assert r.tables["events"]["handle_time_s"].eq(300).all()
     assert np.isfinite(r.tables["customers"]["monthly_revenue"]).all()
+
+
+def test_a_short_or_truncated_row_is_malformed_not_a_partial_record(tmp_path):
+    """Issue 16 (6): 'C22,busi' with no newline loaded as a valid partial record."""
+    from test_bad_inputs import CUSTOMERS, Client, to_csv
+    client = Client(tmp_path)
+    rows = [r[:4] for r in CUSTOMERS]
+    text = to_csv(rows[:3]) + "C3,business\n" + to_csv(rows[4:]) + "C22,busi"      # short rows; no final newline
+    client.write("customers.csv", text)
+    r = client.ingest()
+    q = r.quarantine[r.quarantine["table"] == "customers"]
+    assert q["reason"].tolist() == ["malformed_row", "malformed_row"] and q["row"].tolist() == [4, 6]
+    assert r.tables["customers"]["customer_id"].tolist() == ["C1", "C2", "C4"]
+
+
+def test_line_numbers_are_physical_after_a_field_with_line_breaks(tmp_path):
+    """Issue 16 (14): after a quoted field with embedded newlines every later row reported the
+    wrong line number."""
+    from test_bad_inputs import Client
+    client = Client(tmp_path)
+    client.write("surveys.csv", 'cust,when,level,about,metric,score,comment\n'
+                 'C1,2025-02-04,journey,repair,nps,9,"line one\nline two\nline three"\n'
+                 'C2,2025-03-25,journey,move,nps,99,too high\n'
+                 'C3,2025-04-10,journey,repair,nps,8,\n')
+    r = client.ingest()
+    q = r.quarantine[r.quarantine["table"] == "surveys"]
+    assert q["reason"].tolist() == ["score_out_of_range"] and q["row"].tolist() == [5]   # not line 3

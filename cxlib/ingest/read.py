@@ -52,46 +52,59 @@ def read_source(source: Source, base_dir: str | Path = ".", external: list[str] 
         check_delimiter(list(frame.columns), path, source.delimiter or ",")
     frame = frame.reset_index(drop=True)
     frame[SOURCE] = path.name
-    frame[ROW] = np.arange(2, len(frame) + 2, dtype="int64") if fmt != "parquet" else np.arange(1, len(frame) + 1)
-    if fmt == "csv" and len(malformed):
-        frame[ROW] = _csv_line_numbers(len(frame), malformed[ROW].to_numpy())
-    if fmt == "csv":
-        records = count_csv_records(path, source.encoding, source.delimiter or ",")
-        if records != len(frame) + len(malformed):
-            raise IngestError(f"{path}: the file has {records:,} data records but {len(frame) + len(malformed):,} "
-                              "were read; rows would be lost. Check the delimiter, quoting and encoding")
+    if fmt != "csv":    # a CSV's rows carry their physical line from _read_csv
+        frame[ROW] = np.arange(2, len(frame) + 2, dtype="int64") if fmt != "parquet" else np.arange(1, len(frame) + 1)
     malformed[SOURCE] = path.name
     return frame, malformed
 
 
 def _read_csv(path: Path, source: Source) -> tuple[pd.DataFrame, pd.DataFrame]:
-    kwargs = dict(sep=source.delimiter or ",", encoding=source.encoding, dtype=str,
+    """The file's rows as text, each with the physical line it starts on (``_row``; a quoted
+    field with line breaks does not shift later numbers), and the malformed lines aside: too
+    many fields, or too few (a truncated last line, a short row), which pandas would pad with
+    nulls and load as a partial record. A second, independent reader (the csv module) finds
+    them and checks that no row was lost."""
+    sep = source.delimiter or ","
+    kwargs = dict(sep=sep, encoding=source.encoding, dtype=str,
                   na_values=source.na_values or None, keep_default_na=True, skipinitialspace=False)
     try:
-        return pd.read_csv(path, **kwargs), pd.DataFrame({ROW: [], "text": []})
-    except pd.errors.ParserError:
-        pass
-    # Some lines have the wrong number of fields: re-read, keeping the bad lines aside.
-    bad: list[list[str]] = []
-
-    def keep_bad(fields: list[str]):
-        bad.append(fields)
-        return None
-
-    csv.field_size_limit(1 << 30)  # the python engine uses the csv module: allow very long comments
-    frame = pd.read_csv(path, engine="python", on_bad_lines=keep_bad, **kwargs)
-    # Find the bad lines' numbers by scanning the file's field counts once.
+        frame = pd.read_csv(path, **kwargs)
+    except pd.errors.ParserError:   # some lines have too many fields: re-read, keeping them aside
+        csv.field_size_limit(1 << 30)  # the python engine uses the csv module: allow very long comments
+        frame = pd.read_csv(path, engine="python", on_bad_lines=lambda fields: None, **kwargs)
+    check_delimiter([str(c).strip() for c in frame.columns], path, sep)
+    records = scan_csv_records(path, source.encoding, sep)
     n_cols = len(frame.columns)
-    lines, texts = [], []
-    opener = _open_text(path, source.encoding)
-    with opener as fh:
-        reader = csv.reader(fh, delimiter=source.delimiter or ",")
+    kept = records[records["fields"] <= n_cols]          # what pandas read, in order
+    if len(kept) != len(frame):
+        raise IngestError(f"{path}: the file has {len(records):,} data records but {len(frame):,} were read; rows "
+                          "would be lost. Check the delimiter, quoting and encoding")
+    frame = frame.reset_index(drop=True)
+    frame[ROW] = kept["line"].to_numpy()
+    short = (kept["fields"] < n_cols).to_numpy()
+    frame = frame.loc[~short].reset_index(drop=True)
+    bad = records[records["fields"] != n_cols]
+    return frame, pd.DataFrame({ROW: bad["line"].to_numpy(dtype="int64"), "text": bad["text"].tolist()})
+
+
+def scan_csv_records(path: Path, encoding: str, delimiter: str) -> pd.DataFrame:
+    """Every data record of a CSV file (header and blank records left out) with the physical
+    line it starts on, its number of fields and its text (first 500 characters), read with the
+    csv module: an accounting check on the reader that does not trust the reader."""
+    csv.field_size_limit(1 << 30)
+    lines, fields, texts = [], [], []
+    with _open_text(path, encoding) as fh:
+        reader = csv.reader(fh, delimiter=delimiter)
         next(reader, None)
+        start = reader.line_num + 1
         for rec in reader:
-            if rec and len(rec) != n_cols:
-                lines.append(reader.line_num)
-                texts.append((source.delimiter or ",").join(rec)[:500])
-    return frame, pd.DataFrame({ROW: np.array(lines, dtype="int64"), "text": texts})
+            if any(f.strip() for f in rec):
+                lines.append(start)
+                fields.append(len(rec))
+                texts.append(delimiter.join(rec)[:500])
+            start = reader.line_num + 1
+    return pd.DataFrame({"line": np.array(lines, dtype="int64"), "fields": np.array(fields, dtype="int64"),
+                         "text": texts})
 
 
 DELIMITERS = (",", ";", "\t", "|")
@@ -146,28 +159,11 @@ def describe_decode_error(path: Path, encoding: str) -> str:
                 f"({line.strip()!r}); {hint}")
 
 
-def count_csv_records(path: Path, encoding: str, delimiter: str) -> int:
-    """Data records in a CSV file (header and blank lines excluded), counted with the csv
-    module: an accounting check on the reader that does not trust the reader."""
-    csv.field_size_limit(1 << 30)
-    with _open_text(path, encoding) as fh:
-        reader = csv.reader(fh, delimiter=delimiter)
-        next(reader, None)
-        return sum(1 for rec in reader if any(f.strip() for f in rec))
-
-
 def _open_text(path: Path, encoding: str):
     import gzip
     if path.suffix == ".gz":
         return gzip.open(path, "rt", encoding=encoding, newline="")
     return open(path, encoding=encoding, newline="")
-
-
-def _csv_line_numbers(n_good: int, bad_lines: np.ndarray) -> np.ndarray:
-    """Line numbers of the good rows, skipping the numbers of bad lines."""
-    total = n_good + len(bad_lines)
-    all_lines = np.arange(2, total + 2)
-    return all_lines[~np.isin(all_lines, bad_lines)][:n_good]
 
 
 def _read_excel(path: Path, source: Source) -> pd.DataFrame:
