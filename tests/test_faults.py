@@ -263,3 +263,24 @@ def test_line_numbers_are_physical_after_a_field_with_line_breaks(tmp_path):
     r = client.ingest()
     q = r.quarantine[r.quarantine["table"] == "surveys"]
     assert q["reason"].tolist() == ["score_out_of_range"] and q["row"].tolist() == [5]   # not line 3
+
+
+def test_invisible_characters_and_unicode_forms_do_not_make_new_values(tmp_path):
+    """Issue 16 (8): a NUL inside a field made a fake touchpoint, a zero-width space made an id
+    that looks like 'C2' but is not, and 'Café' in NFC and NFD were two touchpoints."""
+    import unicodedata
+    from test_bad_inputs import EVENTS, Client, to_csv
+    client = Client(tmp_path)
+    rows = [r[:] for r in EVENTS]
+    rows[1][3] = unicodedata.normalize("NFC", "Café visit")
+    rows[2][3] = unicodedata.normalize("NFD", "Café visit")
+    rows[3][0] = "C2\u200b"
+    rows[4][3] = "Bill\x00 question"
+    client.write("events.csv", to_csv(rows))
+    r = client.ingest()
+    ev = r.tables["events"]
+    assert ev["touchpoint"].eq("Café visit").sum() == 2
+    assert "unknown_customer" not in set(r.quarantine["reason"]) and (ev["customer_id"] == "C2").sum() == 2
+    assert "Bill question" in set(ev["touchpoint"])
+    note = [n for n in r.notes if n["check"] == "text_normalized"]
+    assert note and note[0]["rows"] == 3

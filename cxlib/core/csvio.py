@@ -2,7 +2,7 @@
 
 A cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is a formula to
 Excel, LibreOffice and Google Sheets; a client's raw value such as ``=HYPERLINK(...)`` in
-``quarantine.csv`` would run when the analyst opens it. Such text cells get a leading ``'``
+the quarantine file would run when the analyst opens it. Such text cells get a leading ``'``
 (the OWASP rule), which the spreadsheet shows as text; the raw value is the cell without
 that first character. Numbers stay numbers ("-5" in a text column stays as written).
 """

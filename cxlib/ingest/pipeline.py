@@ -37,7 +37,7 @@ from cxlib.core.schema import ID_COLUMNS, TABLE_NAMES
 from cxlib.ingest.coerce import check_parse_failures, coerce_table
 from cxlib.ingest.contract import IngestError, META, QUARANTINE_COLUMNS, REASONS, ROW, SOURCE
 from cxlib.ingest.mapping import filter_rows, group_reasons, map_source
-from cxlib.ingest.read import read_source
+from cxlib.ingest.read import normalize_text, read_source
 from cxlib.ingest.semantics import infer_event_semantics
 from cxlib.ingest.validate import check_duplicates_and_references, find_before_signup, stitch_identities, validate_table
 
@@ -152,6 +152,12 @@ def ingest_client(config: ClientConfig, data_dir: str | Path, as_of: datetime | 
         loaded_parts, q_parts, source_of = [], [], []
         for i, source in enumerate(sources):
             raw, malformed = read_source(source, data_dir, config.external_data)
+            raw, normalized = normalize_text(raw)
+            if normalized:
+                notes.append({"table": table, "check": "text_normalized", "rows": normalized, "examples": [],
+                              "message": f"{Path(source.path).name}: {format_count(normalized)} text value(s) held "
+                                         "invisible characters (NUL, zero-width) or a non-standard Unicode form; "
+                                         "they were cleaned so that equal-looking values match"})
             raw, filtered = filter_rows(raw, source)
             raw, personal = drop_personal_columns(raw, config.privacy.personal_columns,
                                                   keep={*source.columns, *META})
