@@ -284,3 +284,28 @@ def test_invisible_characters_and_unicode_forms_do_not_make_new_values(tmp_path)
     assert "Bill question" in set(ev["touchpoint"])
     note = [n for n in r.notes if n["check"] == "text_normalized"]
     assert note and note[0]["rows"] == 3
+
+
+@pytest.mark.parametrize("header", ["cust,when,chan,what,dept,when", "cust,when,chan,what,dept,dept "])
+def test_two_columns_with_one_name_fail_loudly_naming_both(tmp_path, header):
+    """Issue 16 (11): duplicate column names: the first silently won, or every event was
+    quarantined as missing_timestamp when the first 'when' was empty."""
+    from test_bad_inputs import EVENTS, Client, to_csv
+    from cxlib.ingest import IngestError
+    client = Client(tmp_path)
+    rows = [header.split(",")] + [r + [""] for r in EVENTS[1:]]
+    client.write("events.csv", to_csv(rows))
+    with pytest.raises(IngestError, match=r"events.csv: the header has two columns named '(when|dept)' "
+                                          r"\(columns \d and 6\)"):
+        client.ingest()
+
+
+def test_two_columns_with_one_name_in_a_workbook_fail_loudly(tmp_path):
+    from test_bad_inputs import CUSTOMERS, Client
+    from cxlib.ingest import IngestError
+    client = Client(tmp_path)
+    frame = pd.DataFrame([r + ["x"] for r in CUSTOMERS[1:]], columns=CUSTOMERS[0] + ["mrr"])
+    frame.to_excel(tmp_path / "customers.xlsx", index=False)
+    client.source("customers", path="customers.xlsx")
+    with pytest.raises(IngestError, match=r"two columns named 'mrr' \(columns 4 and 7\)"):
+        client.ingest()

@@ -89,6 +89,18 @@ def _read_csv(path: Path, source: Source) -> tuple[pd.DataFrame, pd.DataFrame]:
     return frame, pd.DataFrame({ROW: bad["line"].to_numpy(dtype="int64"), "text": bad["text"].tolist()})
 
 
+def check_unique_header(header: list[str], path: Path | str) -> None:
+    """Raise IngestError when two columns share a name: a reader would keep one and rename the
+    other ('mrr' and 'mrr.1'), and a mapping would silently use the wrong one."""
+    seen: dict[str, int] = {}
+    for i, name in enumerate(header, 1):
+        key = str(name).strip()
+        if key in seen:
+            raise IngestError(f"{path}: the header has two columns named {key!r} (columns {seen[key]} and {i}); a "
+                              "mapping cannot tell them apart. Rename one in the file, or drop the one not needed")
+        seen[key] = i
+
+
 def scan_csv_records(path: Path, encoding: str, delimiter: str) -> pd.DataFrame:
     """Every data record of a CSV file (header and blank records left out) with the physical
     line it starts on, its number of fields and its text (first 500 characters), read with the
@@ -97,7 +109,7 @@ def scan_csv_records(path: Path, encoding: str, delimiter: str) -> pd.DataFrame:
     lines, fields, texts = [], [], []
     with _open_text(path, encoding) as fh:
         reader = csv.reader(fh, delimiter=delimiter)
-        next(reader, None)
+        check_unique_header(next(reader, []), path)
         start = reader.line_num + 1
         for rec in reader:
             if any(f.strip() for f in rec):
@@ -212,4 +224,7 @@ def _read_excel(path: Path, source: Source) -> pd.DataFrame:
             sheet = 0
         elif isinstance(sheet, str) and sheet not in sheets:
             raise IngestError(f"{path}: no sheet named {sheet!r}; the sheets are {sheets}")
+        header = pd.read_excel(book, sheet_name=sheet, header=None, nrows=1, dtype=str).iloc[0].tolist() \
+            if book.book is not None else []
+        check_unique_header([str(h) for h in header if isinstance(h, str) or h == h], path)
         return pd.read_excel(book, sheet_name=sheet, dtype=str, na_values=source.na_values or None)
