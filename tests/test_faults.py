@@ -309,3 +309,12 @@ def test_two_columns_with_one_name_in_a_workbook_fail_loudly(tmp_path):
     client.source("customers", path="customers.xlsx")
     with pytest.raises(IngestError, match=r"two columns named 'mrr' \(columns 4 and 7\)"):
         client.ingest()
+
+
+def test_an_hour_only_offset_is_parsed_not_a_crash():
+    """Issue 16 (12): '2025-02-01 09:00:00+02' (PostgreSQL's text form) crashed ingest with
+    'Mixed timezones detected' and no file, column or line."""
+    from cxlib.ingest import parse_timestamps
+    got = parse_timestamps(pd.Series(["2025-02-01 09:00:00+02", "2025-02-01 09:00:00-0330", "2025-02-01 09:00",
+                                      "2025-02-01", "2025-02-01T09:00:00.5Z"]), "Europe/Amsterdam")
+    assert [t.strftime("%H:%M") for t in got] == ["07:00", "12:30", "08:00", "23:00", "09:00"]

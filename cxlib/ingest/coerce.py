@@ -15,13 +15,15 @@ from cxlib.ingest.mapping import _norm_key
 
 _TRUE = {"true", "t", "yes", "y", "1", "1.0"}
 _FALSE = {"false", "f", "no", "n", "0", "0.0"}
-_OFFSET = r"(?:Z|[+-]\d{2}:?\d{2})$"
+_OFFSET = r"\d:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$"
+"""A time of day followed by an offset: Z, +01:00, +0100, or the hour-only +02 of PostgreSQL's text form."""
+_HOUR_ONLY = r"(\d:\d{2}(?::\d{2}(?:\.\d+)?)?\s*[+-]\d{2})$"
 
 
 def parse_timestamps(values: pd.Series, tz: str, fmt: str | None = None) -> pd.Series:
     """Parse timestamps to tz-aware UTC.
 
-    Strings with an offset (``Z``, ``+01:00``) are converted from that offset; naive
+    Strings with an offset (``Z``, ``+01:00``, ``+0100``, ``+02``) are converted from that offset; naive
     ones are local time in ``tz``. A local time that falls in a daylight-saving gap
     is shifted forward; an ambiguous one (the repeated hour) is read as summer time.
     Unparsable values become NaT.
@@ -34,7 +36,8 @@ def parse_timestamps(values: pd.Series, tz: str, fmt: str | None = None) -> pd.S
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[us, UTC]")
     has_offset = text.str.contains(_OFFSET, regex=True).fillna(False).to_numpy(dtype=bool, copy=True)
     if has_offset.any():
-        aware = pd.to_datetime(text[has_offset], format=fmt or "ISO8601", utc=True, errors="coerce")
+        with_offset = text[has_offset].str.replace(_HOUR_ONLY, r"\1:00", regex=True)   # +02 -> +02:00
+        aware = pd.to_datetime(with_offset, format=fmt or "ISO8601", utc=True, errors="coerce")
         out[has_offset] = aware.astype("datetime64[us, UTC]")
     naive_mask = ~has_offset & text.notna().to_numpy(dtype=bool)
     if naive_mask.any():
