@@ -318,3 +318,13 @@ def test_an_hour_only_offset_is_parsed_not_a_crash():
     got = parse_timestamps(pd.Series(["2025-02-01 09:00:00+02", "2025-02-01 09:00:00-0330", "2025-02-01 09:00",
                                       "2025-02-01", "2025-02-01T09:00:00.5Z"]), "Europe/Amsterdam")
     assert [t.strftime("%H:%M") for t in got] == ["07:00", "12:30", "08:00", "23:00", "09:00"]
+
+
+@pytest.mark.parametrize("fmt", ["%s", "%Y-%m-%d %Q", "dd-mm-yyyy", "%d-%m-%"])
+def test_a_format_no_reader_can_parse_is_a_config_error(fmt):
+    """Issue 16 (13): a bad formats directive passed check-config and crashed ingest with a
+    pandas traceback."""
+    from cxlib.core.config import ConfigError, parse_config
+    with pytest.raises(ConfigError, match=r"formats.timestamp: .* is not a date format"):
+        parse_config({"name": "x", "tables": {"events": [{"path": "e.csv", "formats": {"timestamp": fmt}}]}})
+    parse_config({"name": "x", "tables": {"events": [{"path": "e.csv", "formats": {"timestamp": "%d/%m/%Y %H:%M"}}]}})

@@ -25,6 +25,10 @@ DEFAULT_SEED = 42   # every random draw (bootstrap, demo data) starts here unles
 Scalar = Union[str, int, float, bool, None]
 
 
+
+PARSE_DIRECTIVES = set("YymdHIMSfpzZbBaAjUWGVuw%")
+"""strptime directives that pandas parses ('%s', '%Q', '%c' and the like are refused)."""
+
 class ConfigError(ValueError):
     """The client configuration is invalid. The message names the file and the key."""
 
@@ -106,6 +110,17 @@ class Source(_Strict):
     @classmethod
     def _tz(cls, v):
         return _check_timezone(v) if v is not None else v
+
+    @field_validator("formats")
+    @classmethod
+    def _formats(cls, v):
+        for col, fmt in v.items():
+            bad = [d for d in re.findall(r"%.", fmt) if d[1] not in PARSE_DIRECTIVES]
+            if bad or fmt.endswith("%") or "%" not in fmt:
+                raise ValueError(f"formats.{col}: {fmt!r} is not a date format a reader can parse"
+                                 + (f" (unknown directive {bad[0]})" if bad else "")
+                                 + "; use strptime directives such as '%d-%m-%Y %H:%M'")
+        return v
 
     @field_validator("reason_rules")
     @classmethod
