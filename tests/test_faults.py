@@ -328,3 +328,17 @@ def test_a_format_no_reader_can_parse_is_a_config_error(fmt):
     with pytest.raises(ConfigError, match=r"formats.timestamp: .* is not a date format"):
         parse_config({"name": "x", "tables": {"events": [{"path": "e.csv", "formats": {"timestamp": fmt}}]}})
     parse_config({"name": "x", "tables": {"events": [{"path": "e.csv", "formats": {"timestamp": "%d/%m/%Y %H:%M"}}]}})
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_a_byte_order_mark_names_the_encoding(tmp_path, encoding):
+    """Issue 16 (15): UTF-16 without a BOM gave "column 'chan' not found; did you mean
+    '\\x00c\\x00h...'"."""
+    from test_bad_inputs import EVENTS, Client, to_csv
+    from cxlib.ingest import IngestError
+    client = Client(tmp_path)
+    client.write("events.csv", to_csv(EVENTS).encode(encoding))
+    with pytest.raises(IngestError, match=f"it is {encoding} without a byte-order mark. Set encoding: {encoding}"):
+        client.ingest()
+    client.source("events", encoding=encoding)
+    assert len(client.ingest().tables["events"]) == len(EVENTS) - 1

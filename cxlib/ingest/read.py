@@ -32,6 +32,11 @@ def read_source(source: Source, base_dir: str | Path = ".", external: list[str] 
     if not path.exists():
         raise IngestError(f"{path}: file not found (tables source path {source.path!r})")
     fmt = source.resolved_format()
+    if fmt == "csv" and not source.encoding.lower().replace("_", "-").startswith(("utf-16", "utf-32")):
+        guess = sniff_utf16(path)
+        if guess:
+            raise IngestError(f"{path}: the text has a NUL byte between every character: it is {guess} without a "
+                              f"byte-order mark. Set encoding: {guess} for this source in client.yml")
     malformed = pd.DataFrame({ROW: pd.Series([], dtype="int64"), "text": pd.Series([], dtype="str")})
     try:
         if fmt == "csv":
@@ -87,6 +92,23 @@ def _read_csv(path: Path, source: Source) -> tuple[pd.DataFrame, pd.DataFrame]:
     frame = frame.loc[~short].reset_index(drop=True)
     bad = records[records["fields"] != n_cols]
     return frame, pd.DataFrame({ROW: bad["line"].to_numpy(dtype="int64"), "text": bad["text"].tolist()})
+
+
+def sniff_utf16(path: Path, n: int = 400) -> str | None:
+    """'utf-16-le' or 'utf-16-be' when the file's first bytes look like UTF-16 text without a
+    byte-order mark (NUL in most odd or most even positions), else None."""
+    import gzip
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as fh:
+        head = fh.read(n)
+    if len(head) < 8 or head.startswith((b"\xff\xfe", b"\xfe\xff", b"\xef\xbb\xbf")):
+        return None
+    even, odd = head[0::2], head[1::2]
+    if odd.count(0) > 0.8 * len(odd) and even.count(0) < 0.2 * len(even):
+        return "utf-16-le"
+    if even.count(0) > 0.8 * len(even) and odd.count(0) < 0.2 * len(odd):
+        return "utf-16-be"
+    return None
 
 
 def check_unique_header(header: list[str], path: Path | str) -> None:
