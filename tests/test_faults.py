@@ -342,3 +342,93 @@ def test_utf16_without_a_byte_order_mark_names_the_encoding(tmp_path, encoding):
         client.ingest()
     client.source("events", encoding=encoding)
     assert len(client.ingest().tables["events"]) == len(EVENTS) - 1
+
+
+def _fault_client(tmp_path):
+    from test_bad_inputs import Client
+    from cxlib.core.config import load_config
+    from cxlib.core.paths import resolve_client_paths
+    folder = tmp_path / "data" / "acme"
+    folder.mkdir(parents=True)
+    client = Client(folder)
+    (folder / "client.yml").write_text(yaml.safe_dump(client.config, allow_unicode=True))
+    paths = resolve_client_paths("acme", tmp_path / "data", tmp_path / "reports")
+    paths.run_dir.mkdir(parents=True)
+    return paths, load_config(paths.config)
+
+
+class _FakePapermill:
+    """Stands in for papermill: looks at the run folder mid-run, then fails the way asked."""
+
+    def __init__(self, paths, fail):
+        self.paths, self.fail, self.seen = paths, fail, {}
+
+    def execute_notebook(self, *args, **kwargs):
+        import json
+        self.seen = {"provenance": json.loads(self.paths.provenance.read_text()),
+                     "index": self.paths.index.read_text(encoding="utf-8"), "lock": self.paths.lock.exists()}
+        raise self.fail
+
+
+def test_an_interrupted_run_leaves_a_record_that_says_so(tmp_path):
+    """Issue 16 (18): kill -9 during a run left no provenance.json and no index.html. Now the
+    folder says 'running' from the start, and an interrupt is recorded as a failure."""
+    import json
+    from cxlib.report import runner
+    from cxlib.report.notebooks import list_notebooks
+    paths, config = _fault_client(tmp_path)
+    pm = _FakePapermill(paths, KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt):
+        with runner.hold_run_lock(paths, "acme"):
+            runner._run(pm, RuntimeError, paths, config, {"client": "acme", "seed": 1}, list_notebooks(None),
+                        "acme", lambda m: None)
+    assert pm.seen["provenance"]["status"] == "running" and pm.seen["lock"]
+    assert "has not finished" in pm.seen["index"] and "interrupted" in pm.seen["index"]
+    after = json.loads(paths.provenance.read_text())
+    assert after["status"] == "failed" and after["error"].startswith("KeyboardInterrupt")
+    assert not paths.lock.exists()
+
+
+def test_a_full_disk_keeps_the_first_error_and_a_whole_record(tmp_path, monkeypatch, capsys):
+    """Issue 16 (19): a full disk left a 0-byte provenance.json and chained tracebacks that hid
+    which notebook failed."""
+    import errno
+    import json
+    from papermill.exceptions import PapermillExecutionError
+    from cxlib.report import runner
+    from cxlib.report.notebooks import list_notebooks
+    paths, config = _fault_client(tmp_path)
+    fail = PapermillExecutionError(3, 4, "x = 1/0", "ZeroDivisionError", "division by zero", [])
+    pm = _FakePapermill(paths, fail)
+    real = runner.write_provenance
+
+    def full(path, record):
+        if record.get("status") != "running":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(path, record)
+    monkeypatch.setattr(runner, "write_provenance", full)
+    with pytest.raises(runner.ReportError, match=r"01_ingest failed in cell 3 \(In \[4\]\): ZeroDivisionError"):
+        runner._run(pm, PapermillExecutionError, paths, config, {"client": "acme", "seed": 1},
+                    list_notebooks(None), "acme", lambda m: None)
+    assert json.loads(paths.provenance.read_text())["status"] == "running"   # whole, not 0 bytes
+    assert "No space left on device" in capsys.readouterr().err
+    assert not list(paths.run_dir.glob(".*.tmp"))
+
+
+def test_two_runs_of_one_client_do_not_interleave(tmp_path):
+    """Issue 16 (20): two runs of the same client at once had no lock."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from cxlib.report import runner
+    paths, _ = _fault_client(tmp_path)
+    with runner.hold_run_lock(paths, "acme"):
+        with pytest.raises(runner.ReportError, match="another run of 'acme' is in progress"):
+            with runner.hold_run_lock(paths, "acme"):
+                pass
+    assert not paths.lock.exists()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    paths.lock.write_text(json.dumps({"pid": int(dead.stdout), "started_at": "earlier"}))   # a killed run's lock
+    with runner.hold_run_lock(paths, "acme"):
+        assert json.loads(paths.lock.read_text())["pid"] == os.getpid()

@@ -132,6 +132,11 @@ class ClientPaths:
         return self.run_dir / "provenance.json"
 
     @property
+    def lock(self) -> Path:
+        """Held while a run writes this folder: two runs of one client never interleave."""
+        return self.run_dir / ".run.lock"
+
+    @property
     def privacy(self) -> Path:
         return self.run_dir / "privacy.json"
 

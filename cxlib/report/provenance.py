@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import platform
 import subprocess
 import sys
@@ -11,6 +10,7 @@ from importlib import metadata
 from pathlib import Path
 
 from cxlib.core.config import ClientConfig
+from cxlib.core.jsonio import write_json
 from cxlib.core.paths import resolve_source_path
 from cxlib.core.schema import TABLE_NAMES
 
@@ -81,7 +81,9 @@ def build_provenance(parameters: dict, config: ClientConfig, config_path: str | 
 
 
 def write_provenance(path: str | Path, provenance: dict) -> None:
-    Path(path).write_text(json.dumps(provenance, indent=2, default=str) + "\n")
+    """Write the provenance record atomically: a reader sees the old record or the new one,
+    never a half-written (or, on a full disk, empty) file."""
+    write_json(path, provenance)
 
 
 def list_inputs(config: ClientConfig, config_path: str | Path):

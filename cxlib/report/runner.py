@@ -3,12 +3,16 @@ HTML, and write the front page, the figures and the provenance into the client's
 (the files are named by :class:`~cxlib.core.paths.ClientPaths`)."""
 from __future__ import annotations
 
+import json
+import os
 import sys
 import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
 from cxlib.core.config import DEFAULT_SEED, load_config
+from cxlib.core.jsonio import read_json
 from cxlib.core.paths import ClientPaths, resolve_client_paths
 from cxlib.report.notebooks import NotebookError, check_parameters, list_notebooks, load_notebook, notebook_title
 from cxlib.report.appendix import write_appendix
@@ -46,11 +50,29 @@ def run_report(client: str, data_root: str | Path = "data", reports_root: str | 
     except NotebookError as err:
         raise ReportError(str(err)) from None
     paths.run_dir.mkdir(parents=True, exist_ok=True)
+    say = (lambda msg: print(msg, file=sys.stderr, flush=True)) if progress else (lambda msg: None)
+    with hold_run_lock(paths, client):
+        return _run(pm, PapermillExecutionError, paths, config, parameters, notebooks, client, say)
+
+
+def _run(pm, PapermillExecutionError, paths: ClientPaths, config, parameters: dict, notebooks, client: str,
+         say) -> Path:
+    previous = read_json(paths.provenance, {}) if paths.provenance.exists() else {}
+    if isinstance(previous, dict) and previous.get("status") == "running":
+        say(f"note: the previous run of {client!r} (started {previous.get('started_at')}) was interrupted; "
+            "this run replaces it")
     for stale in [paths.metrics, paths.provenance, paths.index, paths.journey_findings, paths.scenarios]:
         stale.unlink(missing_ok=True)
-    say = (lambda msg: print(msg, file=sys.stderr, flush=True)) if progress else (lambda msg: None)
     say(f"cxlib report: client {client!r} ({config.name}) -> {paths.run_dir}")
     started = datetime.now(timezone.utc)
+    stamp = started.isoformat(timespec="seconds")
+    shown = started.strftime("%Y-%m-%d %H:%M UTC")
+    # until the run ends, the folder says a run is under way: a run killed on the spot leaves that behind
+    write_provenance(paths.provenance, {"parameters": parameters, "seed": parameters.get("seed"),
+                                        "status": "running", "started_at": stamp, "pid": os.getpid()})
+    write_index(paths, config.name, [], "running",
+                f"the run started {shown} has not finished; if no run is in progress, it was interrupted "
+                "and this report must be run again")
     runs: list[NotebookRun] = []
     executed: list[tuple[Path, str]] = []
     status, error = "ok", None
@@ -72,14 +94,63 @@ def run_report(client: str, data_root: str | Path = "data", reports_root: str | 
             runs.append(NotebookRun(nb.stem, title, seconds, paths.page(nb.stem)))
             executed.append((out, title))
             say(f"[{i}/{len(notebooks)}] {nb.stem} done in {seconds:.1f}s")
+    except BaseException as err:     # a full disk, an interrupt: the record must not say ok
+        if status == "ok":
+            status, error = "failed", f"{type(err).__name__}: {err}"
+        raise
     finally:
-        provenance = build_provenance(parameters, config, paths.config, repo=REPO_ROOT, status=status,
-                                      error=error, started_at=started.isoformat(timespec="seconds"),
-                                      notebooks={r.name: round(r.seconds, 2) for r in runs})
-        write_provenance(paths.provenance, provenance)
-        _write_pages(paths, config, runs, executed, provenance, status, error)
+        try:
+            provenance = build_provenance(parameters, config, paths.config, repo=REPO_ROOT, status=status,
+                                          error=error, started_at=stamp,
+                                          notebooks={r.name: round(r.seconds, 2) for r in runs})
+            write_provenance(paths.provenance, provenance)
+            _write_pages(paths, config, runs, executed, provenance, status, error)
+        except Exception as page_err:
+            if status != "ok":   # the first error is the one to read; this one only adds to it
+                print(f"(the failure could not be recorded in {paths.run_dir} either: "
+                      f"{type(page_err).__name__}: {page_err})", file=sys.stderr, flush=True)
+            else:
+                raise ReportError(f"every notebook ran, but the report could not be written to {paths.run_dir}: "
+                                  f"{type(page_err).__name__}: {page_err}") from None
     say(f"report ready: {paths.index}")
     return paths.index
+
+
+@contextmanager
+def hold_run_lock(paths: ClientPaths, client: str):
+    """Hold the run folder's lock for one run: a second run of the same client while one is in
+    progress stops with a message saying so. A lock left by a run that no longer exists (killed)
+    is taken over."""
+    for _ in range(2):
+        try:
+            fd = os.open(paths.lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            held = read_json(paths.lock, {}) if paths.lock.stat().st_size else {}
+            pid = held.get("pid") if isinstance(held, dict) else None
+            if pid and _alive(int(pid)):
+                raise ReportError(f"another run of {client!r} is in progress (process {pid}, started "
+                                  f"{held.get('started_at')}); wait for it to finish. Its lock is {paths.lock}") from None
+            paths.lock.unlink(missing_ok=True)          # stale: its run was killed
+            continue
+        with os.fdopen(fd, "w") as fh:
+            json.dump({"pid": os.getpid(), "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}, fh)
+        break
+    else:  # pragma: no cover - another process took the stale lock between our two attempts
+        raise ReportError(f"another run of {client!r} took the lock {paths.lock}; wait for it to finish")
+    try:
+        yield
+    finally:
+        paths.lock.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return pid != 0
 
 
 def _write_pages(paths: ClientPaths, config, runs: list[NotebookRun], executed: list[tuple[Path, str]],
