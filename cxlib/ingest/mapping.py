@@ -73,26 +73,27 @@ def map_source(raw: pd.DataFrame, source: Source, table: str) -> pd.DataFrame:
     for c in canon:  # a raw column already named canonically maps to itself
         if c not in targets and c in raw.columns:
             targets[c] = c
-    out = pd.DataFrame(index=raw.index)
+    cols: dict[str, object] = {}   # built as one frame at the end: 10,000 attributes are one insert, not 10,000
     for c in canon:
         if c in source.constants:
-            out[c] = source.constants[c]
+            cols[c] = pd.Series(source.constants[c], index=raw.index, dtype=object)
         elif c in source.combine:
-            out[c] = combine_columns(raw, source.combine[c])
+            cols[c] = combine_columns(raw, source.combine[c])
         elif c in targets:
-            out[c] = raw[targets[c]]
+            cols[c] = raw[targets[c]]
         else:
-            out[c] = None
+            cols[c] = pd.Series(None, index=raw.index, dtype=object)
     if table == "customers":
         mapped_raw = set(targets.values())
         for extra in found:
-            if extra not in mapped_raw and extra not in out.columns:
-                out[extra] = raw[extra]
+            if extra not in mapped_raw and extra not in cols:
+                cols[extra] = raw[extra]
         for t, raw_col in targets.items():  # attributes renamed in the mapping, e.g. Plan: plan
-            if t not in out.columns:
-                out[t] = raw[raw_col]
-    out[SOURCE] = raw[SOURCE]
-    out[ROW] = raw[ROW]
+            if t not in cols:
+                cols[t] = raw[raw_col]
+    cols[SOURCE] = raw[SOURCE]
+    cols[ROW] = raw[ROW]
+    out = pd.DataFrame(cols, index=raw.index)
     if source.wide:
         out = _melt_wide(out, raw, source, fname, found)
     provided = set(targets) | set(source.constants) | set(source.combine) | ({"level", "subject", "metric", "score"} if source.wide else set())

@@ -158,21 +158,24 @@ def normalize_text(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
         out = frame.copy()
         out.columns = names
         frame = out
-    for col in frame.columns:
-        s = frame[col]
+    for j, col in enumerate(frame.columns):
+        s = frame.iloc[:, j]
         if s.dtype != object and not pd.api.types.is_string_dtype(s):
             continue
-        text = s.astype("string")
-        odd = text.str.contains(r"[^\x01-\x7f]", regex=True).fillna(False).to_numpy(dtype=bool)
-        if not odd.any():
-            continue
-        fixed = text[odd].map(lambda v: INVISIBLE.sub("", unicodedata.normalize("NFC", v)))
-        diff = (fixed != text[odd]).to_numpy(dtype=bool)
-        if diff.any():
+        values = s.to_numpy(dtype=object)
+        fixes = {}
+        for i, v in enumerate(values):
+            if isinstance(v, str) and (not v.isascii() or "\x00" in v):
+                clean = INVISIBLE.sub("", unicodedata.normalize("NFC", v))
+                if clean != v:
+                    fixes[i] = clean
+        if fixes:
             if out is frame:
                 out = frame.copy()
-            out.loc[text.index[odd][diff], col] = fixed[diff].astype(object)
-            changed += int(diff.sum())
+            fixed = values.copy()
+            fixed[list(fixes)] = list(fixes.values())
+            out.iloc[:, j] = fixed
+            changed += len(fixes)
     return out, changed
 
 
