@@ -432,3 +432,21 @@ def test_two_runs_of_one_client_do_not_interleave(tmp_path):
     paths.lock.write_text(json.dumps({"pid": int(dead.stdout), "started_at": "earlier"}))   # a killed run's lock
     with runner.hold_run_lock(paths, "acme"):
         assert json.loads(paths.lock.read_text())["pid"] == os.getpid()
+
+
+def test_mixed_day_first_and_month_first_dates_fail_loudly_with_examples(tmp_path):
+    """Issue 16 (10): ambiguous dates were silently read one way while the column showed both
+    conventions."""
+    from test_bad_inputs import CUSTOMERS, Client, to_csv
+    from cxlib.ingest import IngestError
+    client = Client(tmp_path)
+    rows = [r[:] for r in CUSTOMERS]
+    rows[1][2], rows[2][2], rows[3][2], rows[4][2] = "25/12/2024", "12/25/2024", "03/04/2024", "13/01/2025"
+    client.write("customers.csv", to_csv(rows))
+    client.source("customers", formats={"signup_date": "%d/%m/%Y"})
+    with pytest.raises(IngestError, match=r"'since' \(signup_date\) mixes day-first and month-first dates: 2 read "
+                                          r"only as '%d/%m/%Y' .*line 3 '12/25/2024'.* and 1 could be either"):
+        client.ingest()
+    rows[2][2] = "26/12/2024"                                   # one convention throughout: loads
+    client.write("customers.csv", to_csv(rows))
+    assert len(client.ingest().tables["customers"]) == 4

@@ -176,3 +176,34 @@ def check_parse_failures(c: Coerced, table: str, source: Source, max_share: floa
             f"{fname}: column {label}: {n_bad:,} of {n_present:,} values could not be read as {kind} "
             f"(e.g. {examples}); {_PARSE_HINTS[kind].format(col=col)}. "
             "A few unreadable values are quarantined row by row; this many means the configuration does not fit the file.")
+
+
+def check_date_conventions(c: Coerced, table: str, source: Source) -> None:
+    """Raise IngestError when a date column mixes day-first and month-first values: some read
+    only with the configured format (e.g. '25/12/2025' under '%d/%m/%Y'), others only with day
+    and month swapped ('12/25/2025'). The ambiguous ones ('03/04/2025') cannot then be read
+    either way with confidence, so nothing is loaded silently one way."""
+    raw_names = {t: r for r, ts in source.columns.items() for t in (ts if isinstance(ts, list) else [ts])}
+    for col, fmt in source.formats.items():
+        if col not in c.raw_values or "%d" not in fmt or "%m" not in fmt:
+            continue
+        text = c.raw_values[col].astype("string").str.strip()
+        text = text[text.notna() & (text != "")]
+        if not len(text):
+            continue
+        swapped = fmt.replace("%d", "\0").replace("%m", "%d").replace("\0", "%m")
+        as_set = pd.to_datetime(text, format=fmt, errors="coerce").notna()
+        as_swapped = pd.to_datetime(text, format=swapped, errors="coerce").notna()
+        only_set, only_swapped = text[as_set & ~as_swapped], text[as_swapped & ~as_set]
+        if len(only_set) and len(only_swapped):
+            fname = c.frame[SOURCE].iloc[0]
+            rows = c.frame[ROW]
+            ex = lambda s: ", ".join(f"line {rows.loc[i]} {v!r}" for i, v in s.head(2).items())  # noqa: E731
+            both = int((as_set & as_swapped).sum())
+            label = f"{raw_names[col]!r} ({col})" if col in raw_names else repr(col)
+            raise IngestError(
+                f"{fname}: column {label} mixes day-first and month-first dates: {len(only_set):,} read only as "
+                f"{fmt!r} (e.g. {ex(only_set)}), {len(only_swapped):,} only as {swapped!r} (e.g. "
+                f"{ex(only_swapped)}), and {both:,} could be either. Ask the client which rows use which "
+                "convention, or split the file; no reading of the ambiguous dates would be safe.")
+

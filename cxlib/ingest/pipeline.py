@@ -34,7 +34,7 @@ from cxlib.core.formatting import format_count, format_value
 from cxlib.core.paths import ClientPaths
 from cxlib.core.privacy import drop_personal_columns, pseudonymize
 from cxlib.core.schema import ID_COLUMNS, TABLE_NAMES
-from cxlib.ingest.coerce import check_parse_failures, coerce_table
+from cxlib.ingest.coerce import check_date_conventions, check_parse_failures, coerce_table
 from cxlib.ingest.contract import IngestError, META, QUARANTINE_COLUMNS, REASONS, ROW, SOURCE
 from cxlib.ingest.mapping import filter_rows, group_reasons, map_source
 from cxlib.ingest.read import normalize_text, read_source
@@ -177,6 +177,7 @@ def ingest_client(config: ClientConfig, data_dir: str | Path, as_of: datetime | 
                                   "match no reason rule and are grouped as 'other'"})
             coerced = coerce_table(mapped, table, source, config.timezone)
             check_parse_failures(coerced, table, source)
+            check_date_conventions(coerced, table, source)
             v = validate_table(coerced, table, scales, as_of_ts, config.checks.max_handle_time_hours * 3600)
             raw_json = _raw_rows_json(raw, v.quarantined)
             qs = v.quarantined.assign(raw=raw_json)
