@@ -450,3 +450,25 @@ def test_mixed_day_first_and_month_first_dates_fail_loudly_with_examples(tmp_pat
     rows[2][2] = "26/12/2024"                                   # one convention throughout: loads
     client.write("customers.csv", to_csv(rows))
     assert len(client.ingest().tables["customers"]) == 4
+
+
+def test_excel_error_cells_and_uncached_formulas_are_named_not_silently_null(tmp_path):
+    """Issue 16 (9): Excel '#N/A' and formulas without a cached value loaded as null silently."""
+    import openpyxl
+    from test_bad_inputs import CUSTOMERS, Client
+    client = Client(tmp_path)
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(CUSTOMERS[0][:4])
+    for r in CUSTOMERS[1:]:
+        ws.append(r[:4])
+    ws["D3"] = "#N/A"                       # an error cell (openpyxl stores it as an error)
+    ws["B4"] = '=IF(A4="C3","business","home")'   # a formula saved without its value
+    wb.save(tmp_path / "customers.xlsx")
+    client.source("customers", path="customers.xlsx")
+    r = client.ingest()
+    c = r.tables["customers"].set_index("customer_id")
+    assert pd.isna(c.loc["C2", "monthly_revenue"]) and pd.isna(c.loc["C3", "segment"])
+    note = [n for n in r.notes if n["check"] == "spreadsheet_cells"]
+    assert note and note[0]["rows"] == 2
+    assert "'mrr' line 3: error #N/A" in note[0]["message"] and "'segment' line 4: a formula without" in note[0]["message"]

@@ -152,6 +152,14 @@ def ingest_client(config: ClientConfig, data_dir: str | Path, as_of: datetime | 
         loaded_parts, q_parts, source_of = [], [], []
         for i, source in enumerate(sources):
             raw, malformed = read_source(source, data_dir, config.external_data)
+            cells = raw.attrs.get("cell_problems") or []
+            if cells:
+                notes.append({"table": table, "check": "spreadsheet_cells", "rows": len(cells),
+                              "examples": [f"{col!r} line {line}: {what}" for col, line, what in cells[:3]],
+                              "message": f"{Path(source.path).name}: {format_count(len(cells))} cell(s) hold an "
+                                         "error or a formula without a saved value (e.g. "
+                                         + "; ".join(f"column {col!r} line {line}: {what}" for col, line, what
+                                                     in cells[:3]) + "); they are read as missing"})
             raw, normalized = normalize_text(raw)
             if normalized:
                 notes.append({"table": table, "check": "text_normalized", "rows": normalized, "examples": [],

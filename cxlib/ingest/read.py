@@ -252,4 +252,42 @@ def _read_excel(path: Path, source: Source) -> pd.DataFrame:
         header = pd.read_excel(book, sheet_name=sheet, header=None, nrows=1, dtype=str).iloc[0].tolist() \
             if book.book is not None else []
         check_unique_header([str(h) for h in header if isinstance(h, str) or h == h], path)
-        return pd.read_excel(book, sheet_name=sheet, dtype=str, na_values=source.na_values or None)
+        # '#N/A' is an error cell, not an empty one: read it as text to see it (pandas would make it NaN)
+        frame = pd.read_excel(book, sheet_name=sheet, dtype=str, keep_default_na=False,
+                              na_values=["", *(source.na_values or [])])
+    frame = frame.replace({"": np.nan})
+    problems = find_cell_problems(path, sheet, frame)
+    for col, row, _ in problems:
+        frame.loc[row - 2, col] = np.nan
+    frame.attrs["cell_problems"] = problems
+    return frame
+
+
+EXCEL_ERRORS = {"#N/A", "#VALUE!", "#REF!", "#DIV/0!", "#NAME?", "#NUM!", "#NULL!", "#SPILL!", "#CALC!",
+                "#GETTING_DATA", "#FIELD!", "#BLOCKED!", "#UNKNOWN!", "#CONNECT!", "#BUSY!"}
+
+
+def find_cell_problems(path: Path, sheet, frame: pd.DataFrame) -> list[tuple[str, int, str]]:
+    """Cells of a workbook that hold no value a reader can trust: an error ('#N/A', '#REF!')
+    or a formula saved without its computed value (the file was written by a program that does
+    not calculate). As (column, line, what) with the sheet's line numbers; the reader sets them
+    to missing and the ingest page lists them."""
+    out = [(col, int(i) + 2, f"error {v}") for col in frame.columns      # errors a reader kept as text
+           for i, v in frame[col][frame[col].isin(EXCEL_ERRORS)].items()]
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        import openpyxl
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=False)
+        try:
+            ws = wb[sheet] if isinstance(sheet, str) else wb.worksheets[sheet or 0]
+            cols = list(frame.columns)
+            for r, row in enumerate(ws.iter_rows(min_row=2, values_only=True)):
+                for j, v in enumerate(row[:len(cols)]):
+                    if not isinstance(v, str) or r >= len(frame) or not pd.isna(frame.iat[r, j]):
+                        continue
+                    if v in EXCEL_ERRORS:          # the reader turns error cells into NaN: say so
+                        out.append((cols[j], r + 2, f"error {v}"))
+                    elif v.startswith("="):
+                        out.append((cols[j], r + 2, "a formula without a usable saved value"))
+        finally:
+            wb.close()
+    return out
