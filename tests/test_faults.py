@@ -472,3 +472,20 @@ def test_excel_error_cells_and_uncached_formulas_are_named_not_silently_null(tmp
     note = [n for n in r.notes if n["check"] == "spreadsheet_cells"]
     assert note and note[0]["rows"] == 2
     assert "'mrr' line 3: error #N/A" in note[0]["message"] and "'segment' line 4: a formula without" in note[0]["message"]
+
+
+def test_comments_that_match_no_theme_or_the_clients_own_themes_do_not_break_the_section():
+    """Issue 16 (16): comments matching no built-in theme (non-English, or very few) crashed
+    03_drivers with IndexError. Themes are optional; a client's own keywords apply."""
+    from cxlib.drivers.comments import (comment_frame, describe_comment_themes, pick_excerpts,
+                                        summarize_comment_themes)
+    surveys = pd.DataFrame({"customer_id": ["a", "b", "c"], "level": "relationship",
+                            "timestamp": pd.Timestamp("2025-01-01"), "metric": "nps", "score": [3.0, 9.0, 10.0],
+                            "comment": ["De monteur kwam te laat", "Prima geholpen", "Snelle levering"]})
+    commented = comment_frame(surveys)
+    none = summarize_comment_themes(commented, group="group")
+    assert none.empty and "none mentions a theme" in describe_comment_themes(none, len(commented))
+    own = {"monteur": ["monteur"], "levering": ["levering"]}
+    themes = summarize_comment_themes(commented, group="group", themes=own)
+    assert set(themes.index) == {"monteur", "levering"} and themes.loc["monteur", "detractor comments"] == 1
+    assert pick_excerpts(commented, "monteur", themes=own) == ["De monteur kwam te laat"]
