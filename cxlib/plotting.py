@@ -453,7 +453,8 @@ def plot_odds_ratios(drivers: pd.DataFrame, ax=None, *, top: int = 15, title: st
     ax.set_xscale("log")
     ax.set_xlim(left / 1.15, right * 1.15)
     decades = np.log10(right / left)
-    subs = tuple(np.arange(1.0, 10.0)) if decades <= 0.8 else (1.0, 2.0, 5.0) if decades <= 2.5 else (1.0,)
+    subs = (tuple(np.arange(1.0, 10.0)) if decades <= 0.5 else (1.0, 2.0, 3.0, 5.0) if decades <= 1.2
+            else (1.0, 2.0, 5.0) if decades <= 2.5 else (1.0,))
     ax.xaxis.set_major_locator(mticker.LogLocator(base=10, subs=subs, numticks=12))
     ax.xaxis.set_minor_locator(mticker.LogLocator(base=10, subs=np.arange(2, 10), numticks=12))
     ax.xaxis.set_minor_formatter(mticker.NullFormatter())

@@ -88,12 +88,17 @@ def test_markdown_outputs_are_made_inert_outside_code_spans():
 def test_dollar_signs_in_labels_draw_as_written():
     """Issue 16 (17): '$' in a client's name was read as matplotlib maths: 'Fee $100^$' raised
     and 'Refund $5 or $10' lost its dollars."""
-    import io
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from cxlib.plotting import plot_channel_mix, set_house_style
-    set_house_style()
+    with matplotlib.rc_context():
+        set_house_style()
+        _draw_dollar_labels(plt, plot_channel_mix)
+
+
+def _draw_dollar_labels(plt, plot_channel_mix):
+    import io
     mix = pd.DataFrame({"events": [5, 3], "with_agent": [1, 0], "share": [0.6, 0.4], "agent_share": [0.2, 0.0]},
                        index=pd.Index(["Fee $100^$", "Refund $5 or $10"], name="channel"))
     fig, ax = plt.subplots()
@@ -489,3 +494,11 @@ def test_comments_that_match_no_theme_or_the_clients_own_themes_do_not_break_the
     themes = summarize_comment_themes(commented, group="group", themes=own)
     assert set(themes.index) == {"monteur", "levering"} and themes.loc["monteur", "detractor comments"] == 1
     assert pick_excerpts(commented, "monteur", themes=own) == ["De monteur kwam te laat"]
+
+
+def test_a_redacted_error_keeps_file_names_and_drops_paths_and_values():
+    from cxlib.core.privacy import redact_error
+    text = redact_error("01_ingest failed: IngestError: /home/ana/clients/acme/raw/export_2025.csv: column 'x' "
+                        "not found. First rows: line 2 {'id': 'ACC100234', 'mail': 'a@b.nl'}")
+    assert text.startswith("01_ingest failed: IngestError: export_2025.csv: column 'x' not found")
+    assert "/home/ana" not in text and "ACC100234" not in text and "a@b.nl" not in text

@@ -298,13 +298,15 @@ def test_the_odds_ratio_axis_labels_never_overlap(width):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from cxlib.plotting import plot_odds_ratios
+    from cxlib.plotting import plot_odds_ratios, set_house_style
     lo, hi = width
     d = pd.DataFrame({"odds_ratio": [np.sqrt(lo * hi), 1.1, 0.8], "lo": [lo, 0.9, 0.6], "hi": [hi, 1.3, 0.95],
                       "per": "yes vs no"}, index=["move_home: went wrong", "segment = business", "tenure"])
-    fig, ax = plt.subplots(figsize=(8, 3))
-    plot_odds_ratios(d, ax=ax)
-    fig.canvas.draw()
+    with matplotlib.rc_context():           # in the house style the report draws with (its larger fonts)
+        set_house_style()
+        fig, ax = plt.subplots(figsize=(8, 3))
+        plot_odds_ratios(d, ax=ax)
+        fig.canvas.draw()
     boxes = [t.get_window_extent() for t in ax.get_xticklabels() if t.get_text() and t.get_visible()
              and ax.get_xlim()[0] <= t.get_position()[0] <= ax.get_xlim()[1]]
     assert len(boxes) >= 2

@@ -49,6 +49,8 @@ def pseudonymize(values: pd.Series, salt: str = "", prefix: str = "id-") -> pd.S
 
 
 NOTEBOOK_NAME = re.compile(r"^\d{2}_[a-z_]+$")   # 01_ingest: the report's own, not an id
+FILE_NAME = re.compile(r"^[\w.-]+\.(?:csv|tsv|txt|gz|xlsx|xlsm|xls|parquet|yml|yaml|log|ipynb|json|html)$", re.I)
+PATH = re.compile(r"(?:[A-Za-z]:)?(?:[\\/][^\s\\/:'\"]+)+[\\/]([^\s\\/:'\"]+)")
 
 
 def redact_text(text: str | None, identifiers: set[str] | frozenset = frozenset(), max_chars: int = 160) -> str | None:
@@ -62,7 +64,8 @@ def redact_text(text: str | None, identifiers: set[str] | frozenset = frozenset(
     words = []
     for w in out.split():
         core = w.strip(".,;:!?()'\"")
-        masked = core and (core in identifiers or (_id_like(core) and not NOTEBOOK_NAME.match(core)))
+        masked = core and (core in identifiers or (_id_like(core) and not NOTEBOOK_NAME.match(core)
+                                                    and not FILE_NAME.match(core)))
         words.append(w.replace(core, "[id]") if masked else w)
     out = " ".join(words)
     out = re.sub(r"\s+", " ", out).strip()
@@ -73,13 +76,13 @@ EXAMPLE_MARKERS = re.compile(r"(First rows:|first rows:|e\.g\.|Examples?:|exampl
 
 
 def redact_error(text: str | None, max_chars: int = 400) -> str | None:
-    """An error message fit for a page: the example values it quotes (after 'First rows:',
-    'e.g.' and the like) are cut, and e-mail addresses, phone numbers, long numbers and id-like
+    """An error message fit for a page: paths show as their file names, the example values it
+    quotes (after 'First rows:', 'e.g.' and the like) are cut, and e-mail addresses, phone numbers, long numbers and id-like
     tokens in the rest are masked (:func:`redact_text`). The console and the run's log keep
     the full message for the analyst."""
     if not text:
         return text
-    parts = EXAMPLE_MARKERS.split(str(text), maxsplit=1)
+    parts = EXAMPLE_MARKERS.split(PATH.sub(r"\1", str(text)), maxsplit=1)   # a path shows as its file name
     head = parts[0].rstrip(" ;:,(")
     if len(parts) > 1:
         head += " (example values are left off the page; the console and the run log show them)"
