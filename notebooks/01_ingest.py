@@ -19,7 +19,7 @@ from IPython.display import Markdown, display
 
 from cxlib.core.formatting import format_bullets, style_table
 from cxlib.ingest import ingest_client, list_quarantine_examples, write_ingest
-from cxlib.ingest.semantics import describe_event_semantics
+from cxlib.ingest.semantics import describe_event_semantics, semantics_table
 from cxlib.ingest.profile import (count_events_per_customer, describe_interactions, describe_standard_headlines,
                                   measure_standard_headlines, profile_coverage, summarize_channel_mix,
                                   summarize_contact_reasons, summarize_survey_response)
@@ -139,7 +139,7 @@ else:
 # %%
 if result.semantics is not None:
     display(Markdown(describe_event_semantics(result.semantics)))
-    display(style_table(result.semantics, counts=["events", "inferred"], hide_index=True))
+    display(style_table(semantics_table(result.semantics), counts=["events", "inferred"], hide_index=True))
 
 # %% [markdown]
 # ### Why customers get in touch

@@ -21,7 +21,7 @@ from IPython.display import Markdown, display
 
 from cxlib.core.dates import extract_time
 from cxlib.core.formatting import format_bullets, humanize, style_table
-from cxlib.drivers.journey_measures import describe_journey_measures, rank_journey_measures
+from cxlib.drivers.journey_measures import describe_journey_measures, journey_measure_table, rank_journey_measures
 from cxlib.ingest import read_tables
 from cxlib.journeys import (build_dfg, count_channel_switches, describe_variants, diagnose_journeys, find_variants,
                             map_stages, summarize_rework, top_transitions)
@@ -183,9 +183,9 @@ elif dx is not None:
 
 # %%
 if dx is not None and dx.has_ratings() and len(dx.watermelon_pockets):
-    display(style_table(dx.watermelon_pocket_table(), counts=["touchpoint_ratings_n", "journey_score_n"],
-                        shares=["touchpoint_green_share", "journey_green_share", "journey_green_ci_low",
-                                "journey_green_ci_high"], hide_index=True))
+    display(style_table(dx.watermelon_pocket_table(), counts=["touchpoint ratings", "journey ratings"],
+                        shares=["touchpoints green", "journeys green", "journeys green low", "journeys green high"],
+                        hide_index=True))
 elif dx is not None and dx.has_ratings():
     display(Markdown("No segment or frequent path of any journey type is a watermelon on its own."))
 
@@ -201,9 +201,10 @@ elif dx is not None and dx.has_ratings():
 # %%
 if dx is not None and len(dx.score_measures):
     display(Markdown(format_bullets(describe_journey_measures(dx.score_measures))))
-    display(style_table(dx.score_measures.drop(columns=["driver", "sure"]), counts=["n"],
-                        shares=["shapley_share", "shapley_lo", "shapley_hi"],
-                        decimals={"r": 2, "r_lo": 2, "r_hi": 2, "r2": 2}, hide_index=True))
+    display(style_table(journey_measure_table(dx.score_measures), counts=["scored journeys"],
+                        shares=["share of R²", "share low", "share high"],
+                        decimals={"correlation": 2, "correlation low": 2, "correlation high": 2,
+                                  "R² of the type": 2}, hide_index=True))
 elif dx is not None:
     display(Markdown("*Skipped:* no journey type has 100 scored journeys, so the journey measures are not "
                      "ranked as drivers of the journey score."))

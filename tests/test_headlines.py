@@ -112,3 +112,10 @@ def test_contact_reasons_count_only_the_customers_own_contacts_and_name_the_top_
     # the sentence keeps the client's text as written; pages make it inert (report.pages.make_inert)
     assert "'<b>move</b>'" in describe_standard_headlines(measure_standard_headlines({"events": ev}))[0]
     assert "contacts" not in measure_standard_headlines({"events": ev.iloc[:10]})    # too few to say
+
+
+def test_the_contact_headline_leaves_out_repeat_customers_when_every_id_is_one_contact():
+    ev = pd.DataFrame({"customer_id": [f"K{i}" for i in range(40)], "contact_reason": ["billing", "fault"] * 20,
+                       "timestamp": pd.date_range("2025-01-01", periods=40, freq="D")})
+    text = describe_standard_headlines(measure_standard_headlines({"events": ev}))[0]
+    assert "'billing' is the most common reason" in text and "more than once" not in text

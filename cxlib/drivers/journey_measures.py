@@ -112,3 +112,14 @@ def describe_journey_measures(ranked: pd.DataFrame) -> list[str]:
                    f"(r = {r['r']:+.2f}, 95% CI {r['r_lo']:+.2f} to {r['r_hi']:+.2f}; "
                    f"n = {format_count(r['n'])} scored journeys).")
     return out
+
+
+def journey_measure_table(ranked: pd.DataFrame) -> pd.DataFrame:
+    """The ranking as a reader sees it: journey type and measure in words, the share with its
+    interval, the correlation with its interval, the type's R² and n."""
+    return pd.DataFrame({
+        "journey": ranked["journey_type"].map(humanize), "measure": ranked["label"],
+        "share of R²": ranked["shapley_share"], "share low": ranked["shapley_lo"], "share high": ranked["shapley_hi"],
+        "correlation": ranked["r"], "correlation low": ranked["r_lo"], "correlation high": ranked["r_hi"],
+        "R² of the type": ranked["r2"], "scored journeys": ranked["n"]})
+

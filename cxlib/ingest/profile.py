@@ -211,8 +211,11 @@ def describe_standard_headlines(headlines: dict) -> list[str]:
         reason = humanize(h["top_reason"])
         out.append(f"**Why customers get in touch: '{reason}' is the most common reason**, {format_value(h['value'], 'share', digits=1)} "
                    f"({format_interval(h['lo'], h['hi'], 'share', digits=1)}) of {format_count(h['n'])} customer "
-                   f"contacts with a reason; {format_value(h['more_than_once'], 'share', digits=1)} "
-                   f"({format_interval(h['more_than_once_lo'], h['more_than_once_hi'], 'share', digits=1)}) of the "
-                   f"{format_count(h['customers'])} customers who got in touch did so more than once"
-                   f"{when(h.get('period'), 'contacts from')}.")
+                   f"contacts with a reason"
+                   # nobody coming back twice is how an extract keyed by contact looks, not a finding
+                   + (f"; {format_value(h['more_than_once'], 'share', digits=1)} "
+                      f"({format_interval(h['more_than_once_lo'], h['more_than_once_hi'], 'share', digits=1)}) of the "
+                      f"{format_count(h['customers'])} customers who got in touch did so more than once"
+                      if h["more_than_once"] > 0 else "")
+                   + f"{when(h.get('period'), 'contacts from')}.")
     return out

@@ -73,3 +73,9 @@ def describe_event_semantics(table: pd.DataFrame) -> str:
                  "step; everything else is a customer's contact). Map the kind and the initiator in the client's "
                  "config to override.")
     return text
+
+
+def semantics_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The semantics table in words ('field visit', 'work step')."""
+    return table.assign(**{c: table[c].map(humanize) for c in ("channel", "kind", "initiated_by")})
+

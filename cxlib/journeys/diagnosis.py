@@ -134,8 +134,12 @@ class JourneyDiagnosis:
     def watermelon_pocket_table(self) -> pd.DataFrame:
         """The red parts inside journey types, with 'yes'/'no' for whether the whole type is red too."""
         p = self.watermelon_pockets
-        return p.assign(type_flagged=p["type_flagged"].map({True: "yes", False: "no"})).rename(
-            columns={"type_flagged": "whole type flagged"})
+        return pd.DataFrame({
+            "journey": p["journey_type"].map(humanize), "inside": p["by"].map({"variant": "path", "segment": "segment"}),
+            "part": p["group"], "touchpoints green": p["touchpoint_green_share"],
+            "touchpoint ratings": p["touchpoint_ratings_n"], "journeys green": p["journey_green_share"],
+            "journeys green low": p["journey_green_ci_low"], "journeys green high": p["journey_green_ci_high"],
+            "journey ratings": p["journey_score_n"], "whole type flagged": p["type_flagged"].map({True: "yes", False: "no"})})
 
     def assignment_table(self) -> pd.DataFrame:
         """Per journey type: how its events were assigned (case id, definition, gap) and its
