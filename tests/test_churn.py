@@ -187,3 +187,17 @@ def test_money_spanning_more_than_a_factor_of_ten_is_not_sized():
                           "customers": [10, 10, 10], "actionable": [True, True, True]}, index=["a", "b", "c"])
     cx = ChurnDiagnosis(driver_money=money)
     assert TOO_UNCERTAIN == 10 and list(cx.priced_drivers().index) == ["a"]   # b spans 90x, c crosses zero
+
+
+def test_the_resampled_auc_from_counts_equals_the_auc_of_the_resampled_rows():
+    """The AUC bootstrap scores a resample from its row counts (one sort) instead of ranking
+    each resample: the figures must be identical, ties included."""
+    from cxlib.drivers.churn import _weighted_auc, roc_auc
+    rng = np.random.default_rng(1)
+    y = rng.random(3000) < 0.3
+    score = np.round(rng.random(3000) + 0.3 * y, 2)          # many ties
+    auc = _weighted_auc(y, score)
+    for _ in range(20):
+        i = rng.integers(0, 3000, 3000)
+        assert auc(np.bincount(i, minlength=3000)) == pytest.approx(roc_auc(y[i], score[i]), abs=1e-12)
+    assert np.isnan(auc(np.where(y, 1, 0)))                   # only churners drawn: undefined
