@@ -12,7 +12,7 @@ NOTEBOOK_SCRIPTS := $(wildcard notebooks/[0-9][0-9]_*.py)
 DEMO_DATA := data/demo/raw/.generated
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo-data notebooks report reports test lab clean
+.PHONY: help setup demo-data notebooks report reports test bench lab clean
 
 help: ## list the targets
 	@echo "cxlib: customer-experience diagnostics"
@@ -52,6 +52,12 @@ reports: $(STAMP) $(DEMO_DATA) ## run every configured client's report, in paral
 
 test: $(STAMP) $(DEMO_DATA) notebooks ## run every test, notebooks included (nbval)
 	$(PY) -m pytest tests notebooks/*.ipynb --nbval-lax -p no:cacheprovider --durations=15
+
+bench: $(STAMP) $(DEMO_DATA) notebooks ## the quick benchmarks (demo report, drivers, 1M events); figures in benchmarks/README.md
+	$(PY) benchmarks/bench_report.py --clients demo
+	$(PY) benchmarks/bench_drivers.py
+	$(PY) benchmarks/bench_journeys.py --sizes 1000000
+	$(PY) benchmarks/bench_wide_ingest.py
 
 lab: $(STAMP) notebooks ## open JupyterLab on the notebooks (edits save to the .py scripts too)
 	$(VENV)/bin/jupyter lab notebooks/
