@@ -163,6 +163,10 @@ def normalize_text(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
         if s.dtype != object and not pd.api.types.is_string_dtype(s):
             continue
         values = s.to_numpy(dtype=object)
+        text = [v for v in values if isinstance(v, str)]
+        whole = "".join(text)
+        if whole.isascii() and "\x00" not in whole:     # the usual case: one C-speed look per column
+            continue
         fixes = {}
         for i, v in enumerate(values):
             if isinstance(v, str) and (not v.isascii() or "\x00" in v):
@@ -267,6 +271,22 @@ EXCEL_ERRORS = {"#N/A", "#VALUE!", "#REF!", "#DIV/0!", "#NAME?", "#NUM!", "#NULL
                 "#GETTING_DATA", "#FIELD!", "#BLOCKED!", "#UNKNOWN!", "#CONNECT!", "#BUSY!"}
 
 
+def _has_formulas_or_errors(path: Path) -> bool:
+    """Whether any sheet of an .xlsx holds a formula (<f>) or an error cell (t="e"): a byte
+    search of the workbook's XML, so a plain export costs no second parse."""
+    import zipfile
+    try:
+        with zipfile.ZipFile(path) as z:
+            for name in z.namelist():
+                if name.startswith("xl/worksheets/") and name.endswith(".xml"):
+                    data = z.read(name)
+                    if b"<f>" in data or b"<f " in data or b't="e"' in data:
+                        return True
+    except zipfile.BadZipFile:
+        return True      # let the full reader say what is wrong
+    return False
+
+
 def find_cell_problems(path: Path, sheet, frame: pd.DataFrame) -> list[tuple[str, int, str]]:
     """Cells of a workbook that hold no value a reader can trust: an error ('#N/A', '#REF!')
     or a formula saved without its computed value (the file was written by a program that does
@@ -274,7 +294,7 @@ def find_cell_problems(path: Path, sheet, frame: pd.DataFrame) -> list[tuple[str
     to missing and the ingest page lists them."""
     out = [(col, int(i) + 2, f"error {v}") for col in frame.columns      # errors a reader kept as text
            for i, v in frame[col][frame[col].isin(EXCEL_ERRORS)].items()]
-    if path.suffix.lower() in (".xlsx", ".xlsm"):
+    if path.suffix.lower() in (".xlsx", ".xlsm") and _has_formulas_or_errors(path):
         import openpyxl
         wb = openpyxl.load_workbook(path, read_only=True, data_only=False)
         try:
