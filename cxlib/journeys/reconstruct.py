@@ -391,8 +391,9 @@ def reconstruct_journeys(events, definitions: Mapping[str, JourneyDefinition], *
     if not to_pandas:
         for p in (journeys_path, steps_path):
             Path(p).parent.mkdir(parents=True, exist_ok=True)
-        run("write parquet", f"COPY ({_as_text(con, 'steps')}) TO {_sql_str(str(steps_path))} (FORMAT parquet);"
-                             f"COPY ({_as_text(con, 'journeys')}) TO {_sql_str(str(journeys_path))} (FORMAT parquet);")
+        # DuckDB writes ENUM columns as plain Parquet strings: no decoding pass (it cost 3 GB at 10M events)
+        run("write parquet", f"COPY steps TO {_sql_str(str(steps_path))} (FORMAT parquet);"
+                             f"COPY journeys TO {_sql_str(str(journeys_path))} (FORMAT parquet);")
         con.close()
         return Journeys(steps=None, journeys=None, definitions=dict(definitions), timings=timings,
                         n_events=n_events, n_journeys=n_journeys)
