@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from cxlib.journeys.reconstruct import UNCLASSIFIED
+from cxlib.ingest.semantics import flag_customer_contacts
 from cxlib.core.schema import AGENT_CHANNELS, SELF_SERVICE_CHANNELS
 from cxlib.core.uncertainty import poisson_rate_interval, wilson_interval
 
@@ -44,10 +45,7 @@ def flag_agent_contacts(events: pd.DataFrame, *, agent: str = "agent_id", channe
         flag = events[agent].notna()
     else:
         flag = events[channel].isin(AGENT_CHANNELS)
-    if kind in events:
-        flag &= events[kind].fillna("contact").eq("contact")
-    if initiated_by in events:
-        flag &= events[initiated_by].fillna("customer").eq("customer")
+    flag &= flag_customer_contacts(events, kind=kind, initiated_by=initiated_by)
     return flag.rename("agent_contact")
 
 

@@ -6,6 +6,7 @@ import pandas as pd
 from cxlib.core.schema import BUILTIN_SCALES
 from cxlib.core.formatting import format_count, format_interval, format_value, humanize
 from cxlib.core.uncertainty import nps_interval, wilson_interval
+from cxlib.ingest.semantics import flag_customer_contacts
 
 
 def profile_coverage(tables: dict[str, pd.DataFrame], time_columns: dict[str, str] | None = None) -> pd.DataFrame:
@@ -36,16 +37,9 @@ def summarize_channel_mix(events: pd.DataFrame, channel_col: str = "channel",
     return out.sort_values("events", ascending=False)
 
 
-def select_customer_contacts(events: pd.DataFrame, *, kind: str = "kind",
-                             initiated_by: str = "initiated_by") -> pd.DataFrame:
-    """The events that are contacts the customer started (a missing kind or initiator reads as
-    a customer's contact, as at ingest)."""
-    own = pd.Series(True, index=events.index)
-    if kind in events:
-        own &= events[kind].fillna("contact").eq("contact")
-    if initiated_by in events:
-        own &= events[initiated_by].fillna("customer").eq("customer")
-    return events[own]
+def select_customer_contacts(events: pd.DataFrame) -> pd.DataFrame:
+    """The events that are contacts the customer started (:func:`flag_customer_contacts`)."""
+    return events[flag_customer_contacts(events)]
 
 
 def summarize_contact_reasons(events: pd.DataFrame, *, reason: str = "contact_reason",

@@ -25,6 +25,19 @@ unless marked otherwise (an outbound call must be mapped as ``initiated_by: comp
 SEMANTICS_COLUMNS = ["channel", "kind", "initiated_by", "events", "inferred"]
 
 
+def flag_customer_contacts(events: pd.DataFrame, *, kind: str = "kind",
+                           initiated_by: str = "initiated_by") -> pd.Series:
+    """True for the events that are contacts the customer started. A missing kind reads as a
+    contact and a missing initiator as the customer (the defaults before
+    :func:`infer_event_semantics` fills them); a frame without the columns is all contacts."""
+    own = pd.Series(True, index=events.index)
+    if kind in events:
+        own &= events[kind].fillna("contact").eq("contact")
+    if initiated_by in events:
+        own &= events[initiated_by].fillna("customer").eq("customer")
+    return own.rename("customer_contact")
+
+
 def infer_event_semantics(events: pd.DataFrame, *, channel: str = "channel", kind: str = "kind",
                           initiated_by: str = "initiated_by") -> tuple[pd.DataFrame, pd.DataFrame]:
     """``events`` with ``kind`` and ``initiated_by`` filled where missing, and a table of the

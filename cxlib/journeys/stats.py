@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from cxlib.core.dates import naive_utc, naive_utc_series
+from cxlib.ingest.semantics import flag_customer_contacts
 from cxlib.core.formatting import format_count, format_value
 from cxlib.journeys.reconstruct import UNCLASSIFIED, fetch_frame
 from cxlib.core.uncertainty import mean_interval, poisson_rate_interval, wilson_interval
@@ -373,8 +374,7 @@ def flag_contact_touchpoints(steps: pd.DataFrame, *, contact_channels: tuple[str
     s = steps
     said = [c for c in ("kind", "initiated_by") if c in s and s[c].notna().any()]
     if said:   # the events say what they are: a customer's contact is a contact the customer started
-        own = s["kind"].fillna("contact").eq("contact") if "kind" in s else pd.Series(True, index=s.index)
-        own &= s["initiated_by"].fillna("customer").eq("customer") if "initiated_by" in s else True
+        own = flag_customer_contacts(s)
     elif "contact_reason" in s and s["contact_reason"].notna().any():
         own = s["contact_reason"].notna()
     else:
