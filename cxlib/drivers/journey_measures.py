@@ -18,6 +18,7 @@ from scipy.stats import norm
 from cxlib.core.formatting import format_count, format_interval, format_value, humanize
 from cxlib.drivers.importance import DriverAnalysis
 from cxlib.journeys.reconstruct import UNCLASSIFIED
+from cxlib.journeys.stats import top_journey_measures
 
 JOURNEY_MEASURES = {
     "duration_days": "duration (days)",
@@ -85,14 +86,6 @@ def rank_journey_measures(journeys: pd.DataFrame, *, score: str = "journey_score
                          "r2": fit.r2_, "n": fit.n_, "sure": bool(wide[0] > 0 or wide[1] < 0)})
     out = pd.DataFrame(rows, columns=COLUMNS)
     return out.sort_values(["journey_type", "shapley_share"], ascending=[True, False]).reset_index(drop=True)
-
-
-def top_journey_measures(ranked: pd.DataFrame) -> pd.DataFrame:
-    """Per journey type, the measure with the largest share whose direction is ``sure``: the one
-    a reader can act on. Types where no measure is sure are left out."""
-    sure = ranked[ranked["sure"].astype(bool)]
-    return sure.sort_values("shapley_share", ascending=False).groupby("journey_type", sort=True).head(1) \
-        .sort_values("journey_type").reset_index(drop=True)
 
 
 def describe_journey_measures(ranked: pd.DataFrame) -> list[str]:

@@ -22,7 +22,7 @@ from cxlib.core.paths import ClientPaths
 from cxlib.core.schema import AGENT_CHANNELS
 from cxlib.journeys.stats import (assign_owners, build_journey_metrics, estimate_baseline_churn,
                                   find_watermelon_pockets, flag_contact_touchpoints, flag_watermelons,
-                                  label_variants, summarize_journeys)
+                                  label_variants, summarize_journeys, top_journey_measures)
 from cxlib.journeys.reconstruct import (UNCLASSIFIED, Journeys, assign_journey_scores, flag_churn_after,
                                         flag_ended_by_departure, reconstruct_journeys)
 
@@ -182,10 +182,7 @@ class JourneyDiagnosis:
         seps = {t: r.get("separator") for t, r in self.separations.items()}
         symptoms = {t: r.get("symptom", False) for t, r in self.separations.items()}
         m = build_journey_metrics(self.catalogue, self.coverage, self.watermelon, self.bimodality, seps, symptoms)
-        sm = self.score_measures
-        top = (sm[sm["sure"].astype(bool)].sort_values("shapley_share", ascending=False).groupby("journey_type").head(1)
-               if len(sm) else sm)
-        for _, r in top.iterrows():
+        for _, r in top_journey_measures(self.score_measures).iterrows():
             if r["journey_type"] in m["types"]:
                 m["types"][r["journey_type"]]["score_driver"] = {
                     k: (float(r[k]) if k != "driver" else r[k]) for k in

@@ -453,3 +453,15 @@ def _median_day_in_journey(steps: pd.DataFrame, journeys: pd.DataFrame) -> pd.Se
     began = pd.to_datetime(pd.Series(start.reindex(first["journey_id"]).to_numpy(), index=first.index), utc=True)
     first["day"] = (pd.to_datetime(first["timestamp"], utc=True) - began).dt.total_seconds() / 86400
     return first.groupby(["journey_type", "touchpoint"], observed=True)["day"].median()
+
+
+def top_journey_measures(ranked: pd.DataFrame) -> pd.DataFrame:
+    """Per journey type, the measure with the largest share whose direction is ``sure``: the one
+    a reader can act on (``ranked`` from :func:`cxlib.drivers.journey_measures.rank_journey_measures`).
+    Types where no measure is sure are left out."""
+    if not len(ranked):
+        return ranked
+    sure = ranked[ranked["sure"].astype(bool)]
+    return sure.sort_values("shapley_share", ascending=False).groupby("journey_type", sort=True).head(1) \
+        .sort_values("journey_type").reset_index(drop=True)
+
