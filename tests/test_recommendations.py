@@ -411,3 +411,15 @@ def test_a_failure_touchpoint_is_a_failed_step_of_its_journey():
     told = reconstruct_journeys(ev, repair, as_of=t0 + pd.Timedelta(days=60),
                                 failure_touchpoints=["Technician no-show", "O'Brien's step"]).journeys
     assert plain["n_failed_steps"].tolist() == [0] and told["n_failed_steps"].tolist() == [1]
+
+
+def test_value_based_service_says_the_customer_table_is_missing_when_it_is():
+    from cxlib.actions.diagnosis import diagnose_recommendations
+    from cxlib.core.config import parse_config
+    ev = pd.DataFrame({"customer_id": ["A", "B"], "timestamp": pd.to_datetime(["2025-01-01", "2025-01-02"], utc=True),
+                       "channel": "call", "touchpoint": "Call", "department": "CS", "contact_reason": "billing",
+                       "kind": "contact", "initiated_by": "customer"})
+    cfg = parse_config({"name": "x", "tables": {"events": [{"path": "e.csv"}]}})
+    dx = diagnose_recommendations(cfg, customers=None, events=ev, surveys=None, journeys=None, steps=None,
+                                  as_of=pd.Timestamp("2025-02-01", tz="UTC"), seed=1)
+    assert "value-based service: there is no customer table" in dx.skipped

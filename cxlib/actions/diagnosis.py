@@ -291,7 +291,8 @@ def diagnose_recommendations(config: ClientConfig, *, customers: pd.DataFrame | 
             dx.unprofitable_drivers = explain_unprofitable(dx.value, customers, attributes=attrs)
             dx.tiers = suggest_service_tiers(dx.value, customers)
         else:
-            dx.skipped.append("value-based service: the customer table has no monthly revenue")
+            dx.skipped.append("value-based service: " + ("there is no customer table" if customers is None
+                                                          else "the customer table has no monthly revenue"))
     dx.margin = rs.gross_margin
     fix = act.FixAssumption(rs.fix_share, *rs.fix_share_range)
     dx.actions = _rank(dx, scenarios or [], journey_findings or [], driver_priorities or [], owners, fix, seed)
