@@ -52,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--out", default="data/demo")
     demo.add_argument("--customers", type=int, default=20_000)
     demo.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    demo.add_argument("--layout", choices=["demo", "large"], default="demo",
+                      help="large: plain CSV instead of gzip and Excel, for hundreds of thousands of customers")
 
     chk = sub.add_parser("check-config", help="validate a client.yml and report every problem")
     chk.add_argument("path")
@@ -104,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
             return 1 if problems else 0
         elif args.command == "demo":
             from cxlib.demo import generate_demo
-            generate_demo(args.out, n_customers=args.customers, seed=args.seed, progress=True)
+            generate_demo(args.out, n_customers=args.customers, seed=args.seed, progress=True,
+                          layout=args.layout)
         elif args.command == "check-config":
             cfg = load_config(args.path)
             print(f"{args.path}: ok ({cfg.name}; tables: "

@@ -23,6 +23,18 @@ def _local_str(ts: np.ndarray, fmt: str) -> np.ndarray:
     return np.asarray(local.strftime(fmt), dtype=object)
 
 
+_CLOCK = np.array([f"{h:02d}:{m:02d}:{s:02d}" for h in range(24) for m in range(60) for s in range(60)], dtype=object)
+
+
+def _hh_mm_ss(seconds: np.ndarray) -> np.ndarray:
+    """Whole seconds as 'hh:mm:ss' (the time of day part, as the contact system shows it);
+    '' where missing. A lookup into the 86,400 clock strings, not a per-row format."""
+    out = np.full(len(seconds), "", dtype=object)
+    ok = ~np.isnan(seconds)
+    out[ok] = _CLOCK[seconds[ok].astype(np.int64) % len(_CLOCK)]
+    return out
+
+
 def _plant(rng, n_rows: int, counts: dict[str, int], exclude: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Pick disjoint row positions for each kind of dirt."""
     pool = np.arange(n_rows) if exclude is None else np.setdiff1d(np.arange(n_rows), exclude)
@@ -65,7 +77,7 @@ def raw_frames(d: DemoData, rng) -> tuple[dict[str, pd.DataFrame], dict]:
 
     # --- contact history: local time, own labels, hh:mm:ss durations
     ht = ev["handle_time_s"].to_numpy()
-    dur = np.where(np.isnan(ht), "", pd.to_timedelta(np.nan_to_num(ht), unit="s").astype(str).str[-8:])
+    dur = _hh_mm_ss(ht)
     raw_ev = pd.DataFrame({
         "acct": ids[ev["cust"].to_numpy()], "event_time": _local_str(ev["ts"].to_numpy(), "%Y-%m-%d %H:%M:%S"),
         "chan": ev["channel"].map(CHANNEL_LABELS).to_numpy(), "activity": ev["touchpoint"].to_numpy(),
@@ -175,8 +187,21 @@ def _insert_duplicates(frame: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
     return frame.loc[frame.index.repeat(rep)].reset_index(drop=True)
 
 
-def generate_demo(out_dir: str | Path, n_customers: int = 20_000, seed: int = DEFAULT_SEED, progress: bool = False) -> dict:
-    """Write the demo client's raw files and ``truth.json`` into ``out_dir``; return the truth."""
+LARGE_NAMES = {"contact_history.csv.gz": "contact_history.csv", "relationship_survey.xlsx": "relationship_survey.csv"}
+"""File names of the ``layout='large'`` demo (see :func:`generate_demo`)."""
+
+
+def generate_demo(out_dir: str | Path, n_customers: int = 20_000, seed: int = DEFAULT_SEED, progress: bool = False,
+                  layout: str = "demo") -> dict:
+    """Write the demo client's raw files and ``truth.json`` into ``out_dir``; return the truth.
+
+    ``layout='demo'`` writes the files as the demo's ``client.yml`` reads them (gzip contact
+    history, Excel relationship survey). ``layout='large'`` writes both as plain CSV
+    (:data:`LARGE_NAMES`), for clients of hundreds of thousands of customers: gzip and Excel
+    dominate the time there. The rows are the same.
+    """
+    if layout not in ("demo", "large"):
+        raise ValueError(f"layout must be 'demo' or 'large', not {layout!r}")
     out_dir = Path(out_dir)
     raw_dir = out_dir / "raw"
     raw_dir.mkdir(parents=True, exist_ok=True)
@@ -184,23 +209,34 @@ def generate_demo(out_dir: str | Path, n_customers: int = 20_000, seed: int = DE
     say(f"simulating {n_customers:,} customers (seed {seed}) ...", flush=True)
     data = simulate_demo(n_customers, seed)
     frames, dirt = raw_frames(data, np.random.default_rng([seed, 1]))
+    if layout == "large":   # uncompressed CSV instead of gzip and Excel: both are slow to write and read
+        frames = {LARGE_NAMES.get(name, name): frame for name, frame in frames.items()}
     for name, frame in frames.items():
         path = raw_dir / name
         say(f"writing {path} ({len(frame):,} rows)", flush=True)
-        if name == "crm_customers.csv":
-            frame.to_csv(path, sep=";", index=False)
-        elif name.endswith(".csv.gz"):
-            frame.to_csv(path, index=False, compression={"method": "gzip", "mtime": 0})
-        elif name.endswith(".csv"):
-            frame.to_csv(path, index=False)
-        else:
+        if name.endswith(".xlsx"):
             _write_excel(path, frame)
+        else:
+            _write_csv(path, frame, sep=";" if name == "crm_customers.csv" else ",")
     truth = data.truth
     truth["dirt"] = dirt
     truth["raw_rows"] = {name: int(len(f)) for name, f in frames.items()}
     (out_dir / "truth.json").write_text(json.dumps(truth, indent=2, default=_json_default) + "\n")
     say(f"wrote {out_dir / 'truth.json'}", flush=True)
     return truth
+
+
+def _write_csv(path: Path, frame: pd.DataFrame, sep: str) -> None:
+    """Write ``frame`` as CSV with DuckDB (gzip when the name ends in .gz): a parallel writer,
+    about 10x faster than pandas on millions of rows. Empty strings are written as empty
+    fields, as the client's systems do."""
+    import duckdb
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
+    con.register("frame", frame.replace("", None))
+    options = f"HEADER, DELIMITER '{sep}'" + (", COMPRESSION gzip" if path.suffix == ".gz" else "")
+    con.execute(f"COPY frame TO '{path}' ({options})")
+    con.close()
 
 
 def _write_excel(path: Path, frame: pd.DataFrame) -> None:

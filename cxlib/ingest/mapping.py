@@ -26,10 +26,13 @@ def map_values(series: pd.Series, mapping: dict) -> pd.Series:
     if not mapping:
         return series
     table = {_norm_key(k): v for k, v in mapping.items()}
-    keys = series.astype("string").str.strip().str.casefold()
-    hit = keys.isin(list(table))
+    codes, uniques = pd.factorize(series)      # recode each distinct value once, not each row
+    hit = np.array([_norm_key(u) in table for u in uniques], dtype=bool)
+    recoded = np.empty(len(uniques), dtype=object)
+    recoded[:] = [table.get(_norm_key(u)) for u in uniques]
+    rows = (codes >= 0) & np.append(hit, False)[codes]     # code -1 (missing) picks the False
     out = series.astype(object).copy()
-    out[hit] = keys[hit].map(table).astype(object)
+    out[rows] = recoded[codes[rows]]
     return out
 
 

@@ -125,22 +125,28 @@ def check_unique_header(header: list[str], path: Path | str) -> None:
 
 def scan_csv_records(path: Path, encoding: str, delimiter: str) -> pd.DataFrame:
     """Every data record of a CSV file (header and blank records left out) with the physical
-    line it starts on, its number of fields and its text (first 500 characters), read with the
-    csv module: an accounting check on the reader that does not trust the reader."""
+    line it starts on and its number of fields, read with the csv module: an accounting check on
+    the reader that does not trust the reader. ``text`` (first 500 characters) is filled for the
+    records whose number of fields differs from the header's, the ones reported as malformed."""
     csv.field_size_limit(1 << 30)
-    lines, fields, texts = [], [], []
+    lines, fields, texts = [], [], {}
     with _open_text(path, encoding) as fh:
         reader = csv.reader(fh, delimiter=delimiter)
-        check_unique_header(next(reader, []), path)
+        header = next(reader, [])
+        check_unique_header(header, path)
+        width = len(header)
         start = reader.line_num + 1
         for rec in reader:
-            if any(f.strip() for f in rec):
+            if "".join(rec).strip():       # a record with some text (blank records are not rows)
+                if len(rec) != width:       # the text is kept only where it is reported: malformed records
+                    texts[len(lines)] = delimiter.join(rec)[:500]
                 lines.append(start)
                 fields.append(len(rec))
-                texts.append(delimiter.join(rec)[:500])
             start = reader.line_num + 1
+    text = np.full(len(lines), None, dtype=object)
+    text[list(texts)] = list(texts.values())
     return pd.DataFrame({"line": np.array(lines, dtype="int64"), "fields": np.array(fields, dtype="int64"),
-                         "text": texts})
+                         "text": text})
 
 
 INVISIBLE = re.compile("[\u0000\u200b\u200c\u200d\u2060\ufeff\u00ad]")
@@ -162,11 +168,9 @@ def normalize_text(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
         s = frame.iloc[:, j]
         if s.dtype != object and not pd.api.types.is_string_dtype(s):
             continue
-        values = s.to_numpy(dtype=object)
-        text = [v for v in values if isinstance(v, str)]
-        whole = "".join(text)
-        if whole.isascii() and "\x00" not in whole:     # the usual case: one C-speed look per column
+        if _plain_ascii(s):     # the usual case: one C-speed look per column
             continue
+        values = s.to_numpy(dtype=object)
         fixes = {}
         for i, v in enumerate(values):
             if isinstance(v, str) and (not v.isascii() or "\x00" in v):
@@ -181,6 +185,22 @@ def normalize_text(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
             out.iloc[:, j] = fixed
             changed += len(fixes)
     return out, changed
+
+
+def _plain_ascii(s: pd.Series) -> bool:
+    """Whether every text value of ``s`` is ASCII without NUL (Arrow compute when the column
+    is Arrow-backed text, else one join)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    try:
+        arr = pa.array(s, from_pandas=True)
+    except (pa.ArrowException, TypeError, ValueError):   # mixed types: look at the strings only
+        whole = "".join(v for v in s.to_numpy(dtype=object) if isinstance(v, str))
+        return whole.isascii() and "\x00" not in whole
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        return True
+    return bool(pc.all(pc.string_is_ascii(arr)).as_py() is not False
+                and not pc.any(pc.match_substring(arr, "\x00")).as_py())
 
 
 DELIMITERS = (",", ";", "\t", "|")

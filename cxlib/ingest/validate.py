@@ -129,7 +129,10 @@ def check_duplicates_and_references(frame: pd.DataFrame, table: str, known: pd.I
     (when the client has a customers table). Returns ``(kept, quarantined)``."""
     reason = pd.Series(None, index=frame.index, dtype=object)
     canon = [c for c in frame.columns if c not in META]
-    dup = frame[canon].astype(str).duplicated(keep="first")
+    try:
+        dup = frame[canon].duplicated(keep="first")
+    except TypeError:   # unhashable cells (lists from a JSON source): compare their text
+        dup = frame[canon].astype(str).duplicated(keep="first")
     if keep_duplicates_from:
         dup &= ~frame[SOURCE].isin(keep_duplicates_from)
     reason[dup] = "duplicate"
