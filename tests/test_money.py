@@ -88,3 +88,24 @@ def test_churn_after_another_journeys_failure_is_not_counted_twice():
     flag = flag_other_failure_nearby(j, window_days=90)
     # a's onboarding followed a failed install within 90 days; b had none; c's was months later
     assert list(flag) == [False, True, False, False, False]
+
+
+def test_fit_logistic_1d_matches_scikit_learn_and_treats_weights_as_repeated_rows():
+    from sklearn.linear_model import LogisticRegression
+
+    from cxlib.drivers.money import fit_logistic_1d
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 11, 3000).astype(float)
+    y = (rng.random(3000) < 1 / (1 + np.exp(-(1.5 - 0.4 * x)))).astype(int)
+    ref = LogisticRegression(C=1e6, tol=1e-10, max_iter=1000).fit(x[:, None], y)
+    b0, b1 = fit_logistic_1d(x, y, np.ones(len(x)))
+    assert abs(b0 - ref.intercept_[0]) < 1e-5 and abs(b1 - ref.coef_[0, 0]) < 1e-5
+    assert abs(b1 - (-0.4)) < 0.1                      # and it recovers the slope that made the data
+    # grouped: one row per (x, y) pair weighted by its count gives the same fit as the rows
+    pairs, counts = np.unique(np.column_stack([x, y]), axis=0, return_counts=True)
+    g0, g1 = fit_logistic_1d(pairs[:, 0], pairs[:, 1], counts)
+    assert abs(g0 - b0) < 1e-9 and abs(g1 - b1) < 1e-9
+    # a strong penalty pulls the slope to zero, as scikit-learn's C does
+    s0, s1 = fit_logistic_1d(x, y, np.ones(len(x)), C=1e-6)
+    ref = LogisticRegression(C=1e-6).fit(x[:, None], y)
+    assert abs(s1) < abs(b1) / 10 and abs(s1 - ref.coef_[0, 0]) < 1e-5

@@ -349,10 +349,11 @@ class ChurnModel:
         self.coef_, self.intercept_ = full.coef_[0], float(full.intercept_[0])
         coefs, icepts = [], []
         for _ in range(self.n_boot):
-            i = draw(rng)
-            if len(np.unique(y[i])) < 2:
+            w = np.bincount(draw(rng), minlength=len(y))
+            drawn = w > 0             # a row drawn k times enters once with weight k: the same fit
+            if len(np.unique(y[drawn])) < 2:
                 continue
-            m = self._lr().fit(Z[i], y[i])
+            m = self._lr().fit(Z[drawn], y[drawn], sample_weight=w[drawn])
             coefs.append(m.coef_[0])
             icepts.append(m.intercept_[0])
         self.boot_coef_ = np.array(coefs).reshape(-1, len(self.features_))

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import LogisticRegression
 
 from cxlib.core.period import Period, measure_period
 from cxlib.journeys.stats import flag_went_wrong
@@ -168,7 +167,11 @@ def simulate_nps_shift(X: pd.DataFrame, y: pd.Series, driver: str, delta: float,
     A = np.column_stack([np.ones(len(yv)), Xf])
 
     def one(i):
-        beta = np.linalg.lstsq(A[i], yv[i], rcond=None)[0][1 + j]
+        Ai, yi = A[i], yv[i]
+        try:    # normal equations: 3x faster than lstsq on tens of thousands of rows
+            beta = np.linalg.solve(Ai.T @ Ai, Ai.T @ yi)[1 + j]
+        except np.linalg.LinAlgError:   # collinear drivers in this resample
+            beta = np.linalg.lstsq(Ai, yi, rcond=None)[0][1 + j]
         new = yv[i].copy()
         r = rated[i]
         new[r] = np.clip(_stochastic_round(new[r] + beta * delta, rng), *scale)
@@ -215,6 +218,31 @@ def simulate_failure_reduction(journeys: pd.DataFrame, customers: pd.DataFrame |
     return out
 
 
+def _expit(eta: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-eta))
+
+
+def fit_logistic_1d(x: np.ndarray, y: np.ndarray, weight: np.ndarray, *, C: float = 1e6,
+                    tol: float = 1e-10, max_iter: int = 100) -> tuple[float, float]:
+    """Intercept and slope of a weighted logistic regression of 0/1 ``y`` on one feature ``x``,
+    with scikit-learn's L2 penalty on the slope (``C`` as in ``LogisticRegression``), by Newton's
+    method: fast on grouped data (one row per distinct value and outcome, weighted by its count),
+    where scikit-learn's per-call overhead would dominate."""
+    x, y, w = (np.asarray(a, dtype=float) for a in (x, y, weight))
+    beta = np.array([np.log((w * y).sum() / (w * (1 - y)).sum()), 0.0])
+    X = np.column_stack([np.ones(len(x)), x])
+    ridge = np.array([0.0, 1 / C])
+    for _ in range(max_iter):
+        p = _expit(X @ beta)
+        grad = X.T @ (w * (p - y)) + ridge * beta
+        hess = (X * (w * p * (1 - p))[:, None]).T @ X + np.diag(ridge)
+        step = np.linalg.solve(hess, grad)
+        beta -= step
+        if np.abs(step).max() < tol:
+            break
+    return float(beta[0]), float(beta[1])
+
+
 def simulate_score_rise(journeys: pd.DataFrame, customers: pd.DataFrame | None, journey_type: str, *,
                         delta: float, horizon_months: int = 12, X: pd.DataFrame | None = None,
                         y: pd.Series | None = None, driver: str | None = None, churn: str = "churned_in_window",
@@ -234,12 +262,20 @@ def simulate_score_rise(journeys: pd.DataFrame, customers: pd.DataFrame | None, 
         c = d[churn].astype(bool).to_numpy(int)
         rev_mean = _mean_revenue(g, customers, revenue)
         rng = np.random.default_rng(seed)
+        # the fit sees each distinct (score, churned) pair once, weighted by how often it was
+        # drawn: the same likelihood as the rows themselves, on a few dozen rows instead of thousands
+        pairs, pair_of = np.unique(np.column_stack([s, c]), axis=0, return_inverse=True)
+        pair_of = pair_of.ravel()
+        ps, pc = pairs[:, :1], pairs[:, 1].astype(int)
+        raised = np.clip(ps[:, 0] + delta, *scale)[:, None]
 
         def saved(i):
             if c[i].min() == c[i].max():   # a resample of rare churn with no churner (or no stayer): no fit
                 return float("nan")
-            m = LogisticRegression(C=1e6).fit(s[i, None], c[i])
-            return float((m.predict_proba(s[i, None])[:, 1] - m.predict_proba(np.clip(s[i] + delta, *scale)[:, None])[:, 1]).mean())
+            w = np.bincount(pair_of[i], minlength=len(pairs)).astype(float)
+            b0, b1 = fit_logistic_1d(ps[:, 0], pc, w, C=1e6)
+            gain = _expit(b0 + b1 * ps[:, 0]) - _expit(b0 + b1 * raised[:, 0])
+            return float((w * gain).sum() / w.sum())
 
         p = saved(np.arange(len(s)))
         boots = [saved(rng.integers(0, len(s), len(s))) for _ in range(min(n_boot, 200))]
