@@ -8,11 +8,13 @@ CLIENT ?= demo
 DEMO_CUSTOMERS ?= 20000
 SEED ?=
 SEED_ARG := $(if $(SEED),--seed $(SEED))
+ENGINE ?=
+ENGINE_ARG := $(if $(ENGINE),--engine $(ENGINE))
 NOTEBOOK_SCRIPTS := $(wildcard notebooks/[0-9][0-9]_*.py)
 DEMO_DATA := data/demo/raw/.generated
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo-data notebooks report reports test bench lab clean
+.PHONY: help setup java demo-data notebooks report reports test bench lab clean
 
 help: ## list the targets
 	@echo "cxlib: customer-experience diagnostics"
@@ -20,6 +22,7 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 	@echo
 	@echo "Variables: CLIENT=$(CLIENT) DEMO_CUSTOMERS=$(DEMO_CUSTOMERS) SEED=$(SEED) (empty: cxlib's default seed)"
+	@echo "           ENGINE=$(ENGINE) (duckdb or spark; empty: as the client.yml says)"
 
 # Re-installs only when pyproject.toml is newer than the last install.
 $(STAMP): pyproject.toml
@@ -28,7 +31,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-setup: $(STAMP) ## create .venv and install cxlib with its dev extras (idempotent)
+setup: $(STAMP) java ## create .venv and install cxlib with its dev extras, and Java for Spark (idempotent)
+
+java: ## Java 17+ for the Spark tests: installs openjdk-17-jre-headless when missing
+	@.ci/java
 
 $(DEMO_DATA): $(STAMP) cxlib/demo/*.py
 	$(PY) -m cxlib demo --out data/demo --customers $(DEMO_CUSTOMERS) $(SEED_ARG)
@@ -42,15 +48,15 @@ demo-data: $(DEMO_DATA) ## generate the demo client's raw data and truth.json (i
 notebooks: $(STAMP) ## pair every notebook script with its .ipynb (jupytext --sync)
 	@$(VENV)/bin/jupytext --sync --quiet $(NOTEBOOK_SCRIPTS)
 
-report: $(STAMP) ## run the report for one client: make report CLIENT=demo
+report: $(STAMP) $(if $(filter spark,$(ENGINE)),java) ## run the report for one client: make report CLIENT=demo
 	@if [ "$(CLIENT)" = "demo" ]; then $(MAKE) --no-print-directory $(DEMO_DATA); fi
-	$(PY) -m cxlib report --client $(CLIENT) $(SEED_ARG)
+	$(PY) -m cxlib report --client $(CLIENT) $(SEED_ARG) $(ENGINE_ARG)
 	$(PY) -m cxlib check-report --client $(CLIENT) --pdf
 
 reports: $(STAMP) $(DEMO_DATA) ## run every configured client's report, in parallel; landing page reports/index.html
 	$(PY) -m cxlib reports $(SEED_ARG)
 
-test: $(STAMP) $(DEMO_DATA) notebooks ## run every test, notebooks included (nbval)
+test: $(STAMP) java $(DEMO_DATA) notebooks ## run every test, notebooks included (nbval)
 	$(PY) -m pytest tests notebooks/*.ipynb --nbval-lax -p no:cacheprovider --durations=15
 
 bench: $(STAMP) $(DEMO_DATA) notebooks ## the quick benchmarks (demo report, drivers, 1M events); figures in benchmarks/README.md

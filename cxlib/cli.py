@@ -27,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--data-root", default="data")
     rep.add_argument("--reports-root", default="reports")
     rep.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    rep.add_argument("--engine", choices=["duckdb", "spark"], default=None,
+                     help="where journey reconstruction runs (default: the client.yml's engine, else duckdb)")
     rep.add_argument("-p", "--param", action="append", type=_parse_param, default=[],
                      help="extra notebook parameter NAME=VALUE (must be declared in the notebooks)")
 
@@ -69,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             from cxlib.report.runner import ReportError, run_report
             try:
                 run_report(args.client, args.data_root, args.reports_root, seed=args.seed,
-                           extra_parameters=dict(args.param))
+                           extra_parameters=dict(args.param), engine=args.engine)
             except ReportError as err:
                 print(f"error: {err}", file=sys.stderr)
                 return 1

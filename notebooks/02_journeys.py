@@ -36,6 +36,7 @@ data_root: str = "../data"
 reports_root: str = "../reports"
 seed: int = 42
 n_boot: int = 0  # bootstrap resamples (0: as configured; 50: a quick look while iterating)
+engine: str = ""  # duckdb or spark for the reconstruction (empty: as client.yml says)
 
 # %%
 # Reads paths.table(...) (01); writes paths.journeys, paths.journey_steps, paths.journey_catalogue and
@@ -43,11 +44,12 @@ n_boot: int = 0  # bootstrap resamples (0: as configured; 50: a quick look while
 paths, config = open_section(client, data_root, reports_root)
 tables, as_of = read_tables(paths), extract_time(config)
 has_events = "events" in tables and len(tables["events"]) > 0
+engine = engine or config.engine
 
 # %%
 if has_events:
     dx = diagnose_journeys(paths.table("events"), config.analysis, customers=tables.get("customers"),
-                           surveys=tables.get("surveys"), as_of=as_of, seed=seed)
+                           surveys=tables.get("surveys"), as_of=as_of, seed=seed, engine=engine, spark=config.spark)
     dx.score_measures = rank_journey_measures(dx.journeys, n_boot=n_boot or config.analysis.drivers.n_boot, seed=seed)
     dx.write(paths)
     record_metrics(paths.metrics, "journeys", dx.metrics())

@@ -339,6 +339,15 @@ class CheckSettings(_Strict):
         "(implausible_value).")
 
 
+class SparkSettings(_Strict):
+    master: str = Field(default="local[2]", description="Spark master for engine: spark, e.g. local[4], yarn or "
+                        "spark://host:7077 (ignored when remote is set).")
+    remote: str | None = Field(default=None, description="A Spark Connect URL (sc://host:15002) to run on a "
+                               "cluster the client already has, e.g. Databricks; overrides master.")
+    conf: dict[str, str] = Field(default_factory=dict, description="Extra Spark settings, e.g. "
+                                 "{spark.executor.memory: 8g}.")
+
+
 class PrivacySettings(_Strict):
     show_identifiers: bool = Field(
         default=False, description="Show raw customer ids in the report (e.g. in quarantine examples). "
@@ -372,6 +381,10 @@ class ClientConfig(_Strict):
                                      description="What personal data may appear in the report.")
     checks: CheckSettings = Field(default_factory=CheckSettings,
                                   description="Bounds beyond which an ingested value is implausible.")
+    engine: Literal["duckdb", "spark"] = Field(
+        default="duckdb", description="Where journey reconstruction runs: duckdb (embedded, one machine) or spark "
+        "(the same SQL on a Spark cluster, for logs beyond one machine). make report ENGINE=spark overrides it.")
+    spark: SparkSettings = Field(default_factory=SparkSettings, description="How to reach Spark when engine is spark.")
     display_names: dict[str, str] = Field(
         default_factory=dict, description="Names the report shows instead of raw values: journey types, drivers, "
         "departments, contact reasons or codes (e.g. {new_install: New installation, 'Value 1': Billing}). Without "

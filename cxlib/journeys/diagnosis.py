@@ -43,6 +43,7 @@ class JourneyDiagnosis:
     # journey measures as drivers of the journey score, when the caller ranks them
     # (cxlib.drivers.journey_measures.rank_journey_measures: the driver method lives a layer up)
     score_measures: pd.DataFrame = field(default_factory=pd.DataFrame)
+    engine: str = "duckdb"           # where the reconstruction ran (duckdb or spark)
 
     @property
     def steps(self) -> pd.DataFrame:
@@ -194,6 +195,7 @@ class JourneyDiagnosis:
                     {"by": r["by"], "group": r["group"], "touchpoint_green_share": float(r["touchpoint_green_share"]),
                      "journey_green_share": float(r["journey_green_share"]), "journey_score_n": int(r["journey_score_n"])}
                     for _, r in part.iterrows()]
+        m["engine"] = self.engine
         return m
 
     def findings(self) -> list[dict]:
@@ -233,10 +235,11 @@ def check_journey_definitions(definitions: dict, steps: pd.DataFrame, journeys: 
 
 def diagnose_journeys(events, analysis: Analysis, *, customers: pd.DataFrame | None = None,
                       surveys: pd.DataFrame | None = None, as_of=None, seed: int = 0,
-                      progress: bool = False) -> JourneyDiagnosis:
+                      progress: bool = False, engine: str = "duckdb", spark=None) -> JourneyDiagnosis:
     """Reconstruct journeys from ``events`` (DataFrame or Parquet path) with the client's
     ``analysis`` settings, attach survey scores and churn, and build the catalogue, the
-    watermelon flags and the bimodality tests with their separators."""
+    watermelon flags and the bimodality tests with their separators. ``engine='spark'`` runs
+    the reconstruction on Spark (``spark``: a session, or the client's SparkSettings)."""
     t0 = time.perf_counter()
     timings = {}
     skipped = []
@@ -245,7 +248,8 @@ def diagnose_journeys(events, analysis: Analysis, *, customers: pd.DataFrame | N
                        "everything else becomes unclassified episodes.")
     recon = reconstruct_journeys(events, analysis.journeys, gap_days=analysis.unclassified_gap_days,
                                  repeat_window_days=analysis.repeat_window_days, as_of=as_of, progress=progress,
-                                 failure_touchpoints=analysis.contacts.failure_touchpoints)
+                                 failure_touchpoints=analysis.contacts.failure_touchpoints,
+                                 engine=engine, spark=spark)
     timings["reconstruct"] = time.perf_counter() - t0
     j = recon.journeys
     skipped += check_journey_definitions(analysis.journeys, recon.steps, j)
@@ -290,4 +294,4 @@ def diagnose_journeys(events, analysis: Analysis, *, customers: pd.DataFrame | N
                                                  contacts={tp for (_, tp), c in contacts.items() if c})
     timings["describe"] = time.perf_counter() - t0 - timings["reconstruct"]
     return JourneyDiagnosis(recon, j, catalogue, baseline, watermelon, bimodality, separations, skipped, timings,
-                            churn_window_days=analysis.churn_window_days, watermelon_pockets=pockets)
+                            churn_window_days=analysis.churn_window_days, watermelon_pockets=pockets, engine=engine)

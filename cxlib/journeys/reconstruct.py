@@ -108,12 +108,16 @@ def definitions_frame(definitions: Mapping[str, JourneyDefinition]) -> pd.DataFr
 
 _ASSIGN_SQL = """
 -- eid orders events by customer, then time, then source order: journeys can be keyed by
--- the eid of their first event and windows can order by one integer
+-- the eid of their first event and windows can order by one integer. It is the customer's
+-- offset (events of the customers before it) plus the event's rank within the customer, so
+-- no engine has to sort all events in one place: only the per-customer counts are ordered.
 CREATE OR REPLACE TEMP TABLE ev AS
-SELECT row_number() OVER (ORDER BY customer_id, "timestamp", src_row) AS eid,
-       customer_id, "timestamp" AS ts, epoch("timestamp") AS t,
-       channel, touchpoint, department, contact_reason, outcome, case_id, kind, initiated_by
-FROM src;
+WITH per_customer AS (SELECT customer_id, count(*) AS n FROM src GROUP BY customer_id),
+offsets AS (SELECT customer_id, CAST(sum(n) OVER (ORDER BY customer_id) - n AS BIGINT) AS base FROM per_customer)
+SELECT o.base + CAST(row_number() OVER (PARTITION BY s.customer_id ORDER BY s."timestamp", s.src_row) AS BIGINT) AS eid,
+       s.customer_id, s."timestamp" AS ts, epoch(s."timestamp") AS t,
+       s.channel, s.touchpoint, s.department, s.contact_reason, s.outcome, s.case_id, s.kind, s.initiated_by
+FROM src s JOIN offsets o ON s.customer_id = o.customer_id;
 
 -- 1. cases: one instance per case id, typed by the best-matching definition
 CREATE OR REPLACE TEMP TABLE case_type AS
@@ -184,7 +188,7 @@ SELECT e.*,
        CASE WHEN e.case_id IS NOT NULL THEN 'case' WHEN a.eid IS NOT NULL THEN 'definition' ELSE 'episode' END
            AS assigned_by,
        (CASE WHEN e.case_id IS NOT NULL THEN coalesce(c.journey_type::VARCHAR, '{unc}')
-            WHEN a.eid IS NOT NULL THEN a.journey_type::VARCHAR ELSE '{unc}' END)::cx_journey_type AS journey_type,
+            WHEN a.eid IS NOT NULL THEN a.journey_type::VARCHAR ELSE '{unc}' END){journey_type_cast} AS journey_type,
        coalesce(c.first_eid, a.start_eid, u.first_eid) AS journey_id
 FROM ev e
 LEFT JOIN case_type c ON e.case_id = c.case_id
@@ -196,7 +200,7 @@ _STEPS_SQL = """
 CREATE OR REPLACE TEMP TABLE steps AS
 WITH s AS (
     SELECT a.*,
-           row_number() OVER w AS step,
+           CAST(row_number() OVER w AS BIGINT) AS step,
            lag(a.t) OVER w AS prev_t,
            lag(a.department) OVER w AS prev_department,
            lag(a.channel) OVER w AS prev_channel,
@@ -237,14 +241,14 @@ SELECT st.journey_id, any_value(st.journey_type) AS journey_type, any_value(st.a
        (epoch(max(st."timestamp")) - epoch(min(st."timestamp"))) / 86400 AS duration_days,
        bool_or({is_end}) AS reached_end,
        count(*) AS n_touchpoints,
-       count(*) - sum(st.rework::INT) AS n_distinct_touchpoints,
-       {n_channels} AS n_channels,
-       sum(st.channel_switch::INT) AS n_channel_switches,
-       {n_departments} AS n_departments,
-       sum(st.handoff::INT) AS n_handoffs,
-       sum(st.repeat_contact::INT) AS n_repeat_contacts,
-       sum(st.rework::INT) AS n_rework,
-       sum(st.failed_step::INT) AS n_failed_steps,
+       CAST(count(*) - sum(st.rework::INT) AS BIGINT) AS n_distinct_touchpoints,
+       CAST({n_channels} AS BIGINT) AS n_channels,
+       CAST(sum(st.channel_switch::INT) AS BIGINT) AS n_channel_switches,
+       CAST({n_departments} AS BIGINT) AS n_departments,
+       CAST(sum(st.handoff::INT) AS BIGINT) AS n_handoffs,
+       CAST(sum(st.repeat_contact::INT) AS BIGINT) AS n_repeat_contacts,
+       CAST(sum(st.rework::INT) AS BIGINT) AS n_rework,
+       CAST(sum(st.failed_step::INT) AS BIGINT) AS n_failed_steps,
        max(st.wait_days) AS max_wait_days,
        arg_max(st.touchpoint, st.step) AS last_touchpoint
 FROM steps st
@@ -252,15 +256,18 @@ GROUP BY st.journey_id;
 """
 
 
-def _journeys_sql(con: duckdb.DuckDBPyConnection, definitions: Mapping[str, JourneyDefinition]) -> str:
+def _journeys_sql(con: duckdb.DuckDBPyConnection | None, definitions: Mapping[str, JourneyDefinition]) -> str:
     """The journey-table SQL, with per-journey expressions generated to avoid extra passes:
     'reached an end touchpoint' as a CASE on the type, and distinct channels/departments
-    as a bitmask over their ENUM codes (a DISTINCT count when there are more than 63)."""
+    as a bitmask over their ENUM codes (a DISTINCT count when there are more than 63, or
+    without ENUMs: ``con`` None, on Spark)."""
     cases = " ".join(f"WHEN {_sql_str(jt)} THEN st.touchpoint IN {_sql_list(d.end)}"
                      for jt, d in definitions.items() if d.end)
     is_end = f"CASE st.journey_type {cases} ELSE false END" if cases else "false"
 
     def n_distinct(col: str) -> str:
+        if con is None:
+            return f"count(DISTINCT st.{col})"
         size = con.execute(f"SELECT len(enum_range(NULL::cx_{col}))").fetchall()[0][0]
         if size <= 63:
             return f"bit_count(bit_or(CASE WHEN st.{col} IS NULL THEN 0::UBIGINT ELSE 1::UBIGINT << enum_code(st.{col}) END))"
@@ -339,12 +346,26 @@ def _as_text(con: duckdb.DuckDBPyConnection, table: str) -> str:
         else f"SELECT * FROM {table}"
 
 
+def _scripts(gap_days: float, repeat_window_days: float, failure_touchpoints, *, enums: bool) -> tuple[str, str]:
+    """The assignment and step SQL (DuckDB dialect) for these settings; ``enums`` types the
+    journey type as DuckDB's ENUM (False on Spark, which has none)."""
+    assign = _ASSIGN_SQL.format(gap_s=float(gap_days) * 86400, unc=UNCLASSIFIED,
+                                journey_type_cast="::cx_journey_type" if enums else "")
+    steps = _STEPS_SQL.format(repeat_s=float(repeat_window_days) * 86400, failures=_sql_list(FAILURE_OUTCOMES),
+                              failure_touchpoints=_sql_list(failure_touchpoints) if failure_touchpoints else "(NULL)")
+    return assign, steps
+
+
+ENGINES = ("duckdb", "spark")
+
+
 def reconstruct_journeys(events, definitions: Mapping[str, JourneyDefinition], *,
                          gap_days: float = 14, repeat_window_days: float = 7,
                          failure_touchpoints: tuple[str, ...] | list[str] = (),
                          as_of=None, threads: int | None = None, progress: bool = False,
                          to_pandas: bool = True, journeys_path: str | Path | None = None,
-                         steps_path: str | Path | None = None, memory_limit: str | None = None) -> Journeys:
+                         steps_path: str | Path | None = None, memory_limit: str | None = None,
+                         engine: str = "duckdb", spark=None) -> Journeys:
     """Split ``events`` into journey instances and describe each one.
 
     ``events`` is the canonical events table (a DataFrame) or the Parquet file(s)
@@ -359,7 +380,18 @@ def reconstruct_journeys(events, definitions: Mapping[str, JourneyDefinition], *
     bound the work. For logs larger than memory, ``to_pandas=False`` writes the step and
     journey tables to ``steps_path`` and ``journeys_path`` straight from DuckDB (that journey
     table has ``reached_end`` instead of ``status``) and returns counts only.
+
+    ``engine='spark'`` runs the same SQL on Spark (``spark``: a SparkSession, else a local
+    one; see :mod:`cxlib.core.spark`); events are then Parquet path(s), a table name or a
+    DataFrame, and with ``to_pandas=False`` the tables are written as Parquet folders.
     """
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
+    if engine == "spark":
+        return _reconstruct_on_spark(events, definitions, gap_days=gap_days, repeat_window_days=repeat_window_days,
+                                     failure_touchpoints=failure_touchpoints, as_of=as_of, progress=progress,
+                                     to_pandas=to_pandas, journeys_path=journeys_path, steps_path=steps_path,
+                                     spark=spark)
     con = duckdb.connect()  # a private in-memory database: its temp tables cannot clash with the caller's
     try:  # progress is ours to print (progress=True); DuckDB's bar would garble logs and captured stdout
         con.execute("SET enable_progress_bar = false")
@@ -381,11 +413,9 @@ def reconstruct_journeys(events, definitions: Mapping[str, JourneyDefinition], *
         if progress:
             print(f"  journeys: {name} ({timings[name]:.1f} s)", flush=True)
 
-    run("assign events", _ASSIGN_SQL.format(gap_s=float(gap_days) * 86400, unc=UNCLASSIFIED))
-    run("steps", _STEPS_SQL.format(repeat_s=float(repeat_window_days) * 86400,
-                                   failures=_sql_list(FAILURE_OUTCOMES),
-                                   failure_touchpoints=_sql_list(failure_touchpoints) if failure_touchpoints
-                                   else "(NULL)"))
+    assign, steps_sql = _scripts(gap_days, repeat_window_days, failure_touchpoints, enums=True)
+    run("assign events", assign)
+    run("steps", steps_sql)
     run("journeys", _journeys_sql(con, definitions))
     n_events, n_journeys = con.execute("SELECT (SELECT count(*) FROM steps), (SELECT count(*) FROM journeys)").fetchall()[0]
     if not to_pandas:
@@ -402,6 +432,44 @@ def reconstruct_journeys(events, definitions: Mapping[str, JourneyDefinition], *
     journeys = fetch_frame(con, _as_text(con, "journeys") + " ORDER BY journey_id")
     timings["to pandas"] = time.perf_counter() - t0
     con.close()
+    journeys = _journey_status(journeys, definitions, as_of)
+    if journeys_path is not None and steps_path is not None:
+        Journeys(steps, journeys, dict(definitions)).write(journeys_path, steps_path)
+    return Journeys(steps=steps, journeys=journeys, definitions=dict(definitions), timings=timings,
+                    n_events=n_events, n_journeys=n_journeys)
+
+
+def _reconstruct_on_spark(events, definitions, *, gap_days, repeat_window_days, failure_touchpoints, as_of,
+                          progress, to_pandas, journeys_path, steps_path, spark) -> Journeys:
+    """:func:`reconstruct_journeys` on Spark: the same SQL, transpiled (no ENUMs there)."""
+    from cxlib.core.spark import from_pandas, get_spark, read_events, run_script, to_pandas as spark_to_pandas
+    if not hasattr(spark, "sql"):   # settings (the client's SparkSettings or a dict), not a session
+        settings = spark.model_dump() if hasattr(spark, "model_dump") else dict(spark or {})
+        spark = get_spark(**settings)
+    timings: dict[str, float] = {}
+    from_pandas(spark, definitions_frame(definitions)).createOrReplaceTempView("defs")
+    read_events(spark, events, EVENT_COLUMNS).where("customer_id IS NOT NULL AND `timestamp` IS NOT NULL") \
+        .createOrReplaceTempView("src")
+    assign, steps_sql = _scripts(gap_days, repeat_window_days, failure_touchpoints, enums=False)
+    frames = {}
+    for name, sql in (("assign events", assign), ("steps", steps_sql), ("journeys", _journeys_sql(None, definitions))):
+        t0 = time.perf_counter()
+        frames |= run_script(spark, sql)
+        timings[name] = time.perf_counter() - t0
+        if progress:
+            print(f"  journeys (Spark): {name} ({timings[name]:.1f} s)", flush=True)
+    n_events, n_journeys = frames["steps"].count(), frames["journeys"].count()
+    if not to_pandas:
+        t0 = time.perf_counter()
+        frames["steps"].write.mode("overwrite").parquet(str(steps_path))
+        frames["journeys"].write.mode("overwrite").parquet(str(journeys_path))
+        timings["write parquet"] = time.perf_counter() - t0
+        return Journeys(steps=None, journeys=None, definitions=dict(definitions), timings=timings,
+                        n_events=n_events, n_journeys=n_journeys)
+    t0 = time.perf_counter()
+    steps = spark_to_pandas(frames["steps"].orderBy("journey_id", "step"))
+    journeys = spark_to_pandas(frames["journeys"].orderBy("journey_id"))
+    timings["to pandas"] = time.perf_counter() - t0
     journeys = _journey_status(journeys, definitions, as_of)
     if journeys_path is not None and steps_path is not None:
         Journeys(steps, journeys, dict(definitions)).write(journeys_path, steps_path)

@@ -14,7 +14,9 @@ from pathlib import Path
 from cxlib.core.config import DEFAULT_SEED, load_config
 from cxlib.core.jsonio import read_json
 from cxlib.core.paths import ClientPaths, resolve_client_paths
-from cxlib.report.notebooks import NotebookError, check_parameters, list_notebooks, load_notebook, notebook_title
+from cxlib.journeys.reconstruct import ENGINES
+from cxlib.report.notebooks import (NotebookError, check_parameters, list_notebooks, load_notebook, notebook_parameters,
+                                    notebook_title)
 from cxlib.report.appendix import write_appendix
 from cxlib.report.pages import (CSS, NotebookRun, build_nav, check_privacy, data_period, describe_empty_page,
                                 describe_report_date, describe_run, render_html, render_nav, write_index)
@@ -29,8 +31,9 @@ class ReportError(RuntimeError):
 
 def run_report(client: str, data_root: str | Path = "data", reports_root: str | Path = "reports",
                seed: int = DEFAULT_SEED, notebooks_dir: str | Path | None = None,
-               extra_parameters: dict | None = None, progress: bool = True) -> Path:
-    """Run the whole report for ``client``; return the path of its front page.
+               extra_parameters: dict | None = None, progress: bool = True, engine: str | None = None) -> Path:
+    """Run the whole report for ``client``; return the path of its front page. ``engine``
+    (duckdb or spark) overrides client.yml's ``engine`` in the notebooks that take it.
 
     Stops at the first failing notebook, keeps its partial output, and raises
     ReportError naming the notebook, the cell and the error.
@@ -43,16 +46,29 @@ def run_report(client: str, data_root: str | Path = "data", reports_root: str | 
     parameters = {"client": client, "data_root": str(Path(data_root).resolve()),
                   "reports_root": str(Path(reports_root).resolve()), "seed": int(seed),
                   **(extra_parameters or {})}
+    if engine:
+        if engine not in ENGINES:
+            raise ReportError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+        parameters["engine"] = engine
     try:
         notebooks = list_notebooks(notebooks_dir)
         for nb in notebooks:
-            check_parameters(nb, parameters)
+            check_parameters(nb, _parameters_for(nb, parameters))
     except NotebookError as err:
         raise ReportError(str(err)) from None
     paths.run_dir.mkdir(parents=True, exist_ok=True)
     say = (lambda msg: print(msg, file=sys.stderr, flush=True)) if progress else (lambda msg: None)
     with hold_run_lock(paths, client):
         return _run(pm, PapermillExecutionError, paths, config, parameters, notebooks, client, say)
+
+
+OPTIONAL_PARAMETERS = ("engine",)
+"""Parameters passed only to the notebooks that declare them (the engine matters to 02 only)."""
+
+
+def _parameters_for(notebook: Path, parameters: dict) -> dict:
+    declared = notebook_parameters(notebook)
+    return {k: v for k, v in parameters.items() if k not in OPTIONAL_PARAMETERS or k in declared}
 
 
 def _run(pm, PapermillExecutionError, paths: ClientPaths, config, parameters: dict, notebooks, client: str,
@@ -82,7 +98,7 @@ def _run(pm, PapermillExecutionError, paths: ClientPaths, config, parameters: di
             say(f"[{i}/{len(notebooks)}] {nb.stem} ...")
             t0 = time.perf_counter()
             try:
-                pm.execute_notebook(load_notebook(nb), str(out), parameters=parameters, cwd=str(nb.parent),
+                pm.execute_notebook(load_notebook(nb), str(out), parameters=_parameters_for(nb, parameters), cwd=str(nb.parent),
                                     progress_bar=False, kernel_name="python3")
             except PapermillExecutionError as err:
                 status = "failed"

@@ -1,0 +1,152 @@
+"""Apache Spark as the engine for event-level work, with the SQL written once.
+
+cxlib's event-level SQL is written in DuckDB's dialect (DuckDB is the embedded default). On
+Spark the same text is transpiled by sqlglot, statement by statement: every ``CREATE ... AS
+SELECT`` becomes a DataFrame that is materialised (``localCheckpoint``) and registered as a
+temporary view of that name, so later statements read it as DuckDB reads its temp table. No
+second copy of the SQL is kept by hand.
+
+Two differences are handled here rather than in the SQL:
+
+* ``epoch(ts)`` (seconds with their fraction) becomes ``unix_micros(ts) / 1e6``: sqlglot's
+  default, ``unix_timestamp``, drops the fraction.
+* sqlglot writes DuckDB's default ``NULLS LAST`` explicitly and rewrites ``QUALIFY`` (which
+  Spark lacks) as a filtered subquery.
+
+pyspark and sqlglot are optional (``pip install cxlib[spark]``); a clear error says so when
+they are missing.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import warnings
+from pathlib import Path
+from typing import Iterable
+
+import pandas as pd
+
+
+def _require():
+    import importlib.util
+    missing = [m for m in ("pyspark", "sqlglot") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ImportError(f"engine: spark needs {' and '.join(missing)}: pip install 'cxlib[spark]' "
+                          "(and Java 17 or newer)")
+
+
+def get_spark(master: str = "local[2]", remote: str | None = None, conf: dict | None = None):
+    """The active SparkSession, or a new one: local mode by default (no UI, bound to
+    127.0.0.1), ``remote`` for Spark Connect (``sc://host:15002``). The session time zone is
+    UTC, as cxlib's timestamps are, and Arrow carries results back to pandas."""
+    _require()
+    from pyspark.sql import SparkSession
+    if remote:
+        builder = SparkSession.builder.remote(remote)
+    else:
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        builder = (SparkSession.builder.master(master).appName("cxlib")
+                   .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
+                   .config("spark.driver.host", "127.0.0.1")
+                   .config("spark.sql.shuffle.partitions", "8"))
+    builder = builder.config("spark.sql.session.timeZone", "UTC") \
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+    for key, value in (conf or {}).items():
+        builder = builder.config(key, str(value))
+    with _quiet():
+        spark = builder.getOrCreate()
+    if not remote:
+        spark.sparkContext.setLogLevel("ERROR")   # Spark's INFO/WARN lines would bury cxlib's progress
+    return spark
+
+
+@contextlib.contextmanager
+def _quiet():
+    """pyspark 4.x warns on every pandas conversion that it does not fully support pandas 3
+    (and uses a keyword pandas 3 deprecates); cxlib's conversions (Arrow, flat columns) are
+    tested for parity, so the warnings are noise."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
+        warnings.filterwarnings("ignore", message="The copy keyword is deprecated")
+        yield
+
+
+def to_spark_statements(script: str) -> list[tuple[str, str]]:
+    """``(table name, Spark SQL SELECT)`` for every ``CREATE [OR REPLACE] [TEMP] TABLE name AS
+    SELECT ...`` of a DuckDB ``script``, in order. Any other statement is an error: it would be
+    silently skipped otherwise."""
+    _require()
+    import sqlglot
+    from sqlglot import exp
+
+    def fix(node):
+        if isinstance(node, exp.TimeToUnix):   # epoch(ts): keep the fraction of a second
+            return exp.Div(this=exp.Anonymous(this="unix_micros", expressions=[node.this]),
+                           expression=exp.Literal.number(1_000_000))
+        return node
+
+    out = []
+    for statement in sqlglot.parse(script, read="duckdb"):
+        if statement is None:
+            continue
+        if not (isinstance(statement, exp.Create) and statement.expression is not None):
+            raise ValueError(f"only CREATE ... AS SELECT runs on Spark, not: {statement.sql()[:200]}")
+        select = statement.expression.transform(fix)
+        out.append((statement.this.name, select.sql(dialect="spark")))
+    return out
+
+
+def run_script(spark, script: str) -> dict[str, object]:
+    """Run a DuckDB ``script`` of CREATE ... AS SELECT statements on ``spark``: each result is
+    materialised and registered as a temporary view under its name. Returns the DataFrames."""
+    frames = {}
+    for name, sql in to_spark_statements(script):
+        frame = spark.sql(sql).localCheckpoint()
+        frame.createOrReplaceTempView(name)
+        frames[name] = frame
+    return frames
+
+
+def read_events(spark, events, columns: Iterable[str]):
+    """``events`` as a Spark DataFrame with every one of ``columns`` (missing ones null) and
+    ``src_row``, the event's position in its source (the tie-break for equal timestamps, as
+    in DuckDB): Parquet file(s) by path, a table name, or a pandas DataFrame (tests)."""
+    from pyspark.sql import functions as F
+    if isinstance(events, pd.DataFrame):
+        frame = events.copy()
+        frame["src_row"] = range(len(frame))
+        keep = [c for c in (*columns, "src_row") if c in frame.columns]
+        with _quiet():
+            df = spark.createDataFrame(frame[keep])
+    elif isinstance(events, str) and not events.endswith(".parquet") and not Path(events).exists():
+        df = spark.table(events).withColumn("src_row", F.monotonically_increasing_id())
+    else:
+        paths = [str(p) for p in (events if isinstance(events, (list, tuple)) else [events])]
+        for p in paths:
+            if not Path(p).exists() and "://" not in p:
+                raise FileNotFoundError(f"{p}: events file not found")
+        parts = [spark.read.parquet(p).select("*", (F.lit(i * 1_000_000_000_000) + F.col("_metadata.row_index"))
+                                             .alias("src_row")) for i, p in enumerate(paths)]
+        df = parts[0]
+        for part in parts[1:]:
+            df = df.unionByName(part, allowMissingColumns=True)
+    for c in columns:
+        if c not in df.columns:
+            df = df.withColumn(c, F.lit(None).cast("string"))
+    return df.select(*columns, "src_row")
+
+
+def from_pandas(spark, frame: pd.DataFrame):
+    """A small pandas frame (a lookup table) as a Spark DataFrame."""
+    with _quiet():
+        return spark.createDataFrame(frame)
+
+
+def to_pandas(frame) -> pd.DataFrame:
+    """A Spark DataFrame as pandas through Arrow, timestamps as UTC-aware (as DuckDB gives them)."""
+    with _quiet():
+        out = frame.toPandas()
+    for c in out.columns:
+        if pd.api.types.is_datetime64_dtype(out[c]) and not isinstance(out[c].dtype, pd.DatetimeTZDtype):
+            out[c] = out[c].dt.tz_localize("UTC")
+    return out

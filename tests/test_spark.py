@@ -1,0 +1,136 @@
+"""Spark parity: journey reconstruction on Spark (local mode) gives the same step and journey
+tables, variants and directly-follows graph as DuckDB, on the demo and on a real event log, and
+a whole report run with engine spark gives the same journey and recommendation figures.
+
+The SQL is DuckDB's, transpiled by sqlglot (cxlib.core.spark); these tests are what keeps the
+two engines equal. They skip with a clear message when pyspark or Java 17 is missing (make
+setup installs both)."""
+import json
+import shutil
+import subprocess
+
+import pandas as pd
+import pytest
+
+from conftest import REPO, shared_file
+from cxlib.core.config import load_config
+from cxlib.journeys.reconstruct import reconstruct_journeys
+from cxlib.journeys.stats import build_dfg, find_variants
+
+pytestmark = pytest.mark.slow
+
+
+def _java_ok() -> str | None:
+    """Why Spark cannot run here, or None."""
+    try:
+        import pyspark  # noqa: F401
+        import sqlglot  # noqa: F401
+    except ImportError as err:
+        return f"pyspark/sqlglot not installed ({err}); run make setup"
+    java = shutil.which("java")
+    if not java:
+        return "Java is not installed (Spark needs Java 17+); make setup installs openjdk-17-jre-headless"
+    out = subprocess.run([java, "-version"], capture_output=True, text=True).stderr
+    return None if any(f'version "{v}' in out for v in range(17, 40)) else f"Java 17+ needed, found: {out[:80]}"
+
+
+@pytest.fixture(scope="session")
+def spark():
+    why = _java_ok()
+    if why:
+        pytest.skip(f"Spark tests skipped: {why}")
+    from cxlib.core.spark import get_spark
+    session = get_spark("local[2]")
+    yield session
+    session.stop()
+
+
+def assert_same_journeys(a, b):
+    """The two results agree row for row, column for column, dtype for dtype."""
+    assert (a.n_events, a.n_journeys) == (b.n_events, b.n_journeys)
+    for name in ("steps", "journeys"):
+        x, y = getattr(a, name), getattr(b, name)
+        key = ["journey_id", "step"] if name == "steps" else ["journey_id"]
+        pd.testing.assert_frame_equal(x.sort_values(key).reset_index(drop=True),
+                                      y.sort_values(key).reset_index(drop=True), check_exact=False, rtol=1e-12)
+    pd.testing.assert_frame_equal(find_variants(a.steps, a.journeys, top=50), find_variants(b.steps, b.journeys, top=50))
+    pd.testing.assert_frame_equal(build_dfg(a.steps), build_dfg(b.steps))
+
+
+def test_spark_reconstructs_the_demo_as_duckdb_does(spark, small_demo):
+    from cxlib.ingest import ingest_client
+    root, _ = small_demo
+    cfg = load_config(root / "demo" / "client.yml")
+    events = ingest_client(cfg, root / "demo").tables["events"]
+    a = config_run(events, cfg, "duckdb", None)
+    b = config_run(events, cfg, "spark", spark)
+    assert a.n_journeys > 1000 and set(a.journeys["journey_type"]) >= {"new_install", "move", "repair"}
+    assert_same_journeys(a, b)
+
+
+def config_run(events, cfg, engine, spark):
+    an = cfg.analysis
+    return reconstruct_journeys(events, an.journeys, gap_days=an.unclassified_gap_days,
+                                repeat_window_days=an.repeat_window_days,
+                                failure_touchpoints=an.contacts.failure_touchpoints, engine=engine, spark=spark)
+
+
+def test_spark_reads_a_real_log_from_parquet_with_the_same_tie_breaks(spark, tmp_path):
+    """The Helpdesk log has the same activity twice in one second: the source row decides
+    their order, read by Spark from the Parquet file's row index as DuckDB reads it."""
+    shared_file("helpdesk_eventlog", "Helpdesk.csv.gz")
+    from cxlib.ingest import ingest_client
+    cfg = load_config(REPO / "data" / "helpdesk" / "client.yml")
+    events = ingest_client(cfg, REPO / "data" / "helpdesk").tables["events"]
+    path = tmp_path / "events.parquet"
+    events.to_parquet(path, index=False)
+    ties = events.duplicated(["customer_id", "timestamp"]).sum()
+    assert ties > 0, "the log no longer has equal timestamps: the tie-break is not exercised"
+    a = config_run(path, cfg, "duckdb", None)
+    b = config_run(path, cfg, "spark", spark)
+    assert a.n_events == len(events)
+    assert_same_journeys(a, b)
+
+
+def test_eid_is_the_global_order_without_a_global_sort():
+    """eid (the journey key) is a customer's offset plus the event's rank within the customer:
+    it must equal the row number over all events ordered by customer, time and source row."""
+    import duckdb
+
+    from cxlib.demo import canonical_events, simulate_demo
+    events = canonical_events(simulate_demo(200, 3))
+    cfg = load_config(REPO / "data" / "demo" / "client.yml")
+    steps = config_run(events, cfg, "duckdb", None).steps
+    expected = duckdb.sql("SELECT row_number() OVER (ORDER BY customer_id, timestamp, src_row) AS eid, customer_id, "
+                          "timestamp FROM (SELECT *, row_number() OVER () AS src_row FROM events)").df()
+    got = steps.sort_values("eid")[["eid", "customer_id", "timestamp"]].reset_index(drop=True)
+    pd.testing.assert_series_equal(got["eid"], expected["eid"], check_dtype=False)
+    assert got["customer_id"].tolist() == expected["customer_id"].tolist()
+
+
+def _sections(metrics_path, names):
+    def drop_times(v):
+        if isinstance(v, dict):
+            return {k: drop_times(x) for k, x in v.items() if "seconds" not in k and "timing" not in k}
+        return [drop_times(x) for x in v] if isinstance(v, list) else v
+    m = json.loads(metrics_path.read_text())
+    return {n: drop_times(m.get(n)) for n in names}
+
+
+def test_a_report_on_spark_gives_the_same_figures(spark, small_demo, tmp_path):
+    """make report ENGINE=spark: the notebooks run the reconstruction on Spark (their own local
+    session) and every figure of metrics.json (journeys, drivers, recommendations, headlines,
+    ingest) is the one DuckDB gives."""
+    from cxlib.report.runner import run_report
+    root, _ = small_demo
+    figures = {}
+    for engine in ("duckdb", "spark"):
+        index = run_report("demo", data_root=root, reports_root=tmp_path / engine, seed=5, engine=engine,
+                           extra_parameters={"n_boot": 20}, progress=False)
+        figures[engine] = _sections(index.parent / "metrics.json",
+                                    ["ingest", "headlines", "journeys", "drivers", "recommendations"])
+        provenance = json.loads((index.parent / "provenance.json").read_text())
+        assert provenance["parameters"]["engine"] == engine
+        assert figures[engine]["journeys"].pop("engine") == engine     # it did run there
+    assert figures["duckdb"]["journeys"] and figures["duckdb"]["recommendations"]
+    assert figures["spark"] == figures["duckdb"]
