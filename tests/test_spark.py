@@ -22,11 +22,10 @@ pytestmark = pytest.mark.slow
 
 def _java_ok() -> str | None:
     """Why Spark cannot run here, or None."""
-    try:
-        import pyspark  # noqa: F401
-        import sqlglot  # noqa: F401
-    except ImportError as err:
-        return f"pyspark/sqlglot not installed ({err}); run make setup"
+    import importlib.util
+    missing = [m for m in ("pyspark", "sqlglot") if importlib.util.find_spec(m) is None]
+    if missing:
+        return f"{' and '.join(missing)} not installed; run make setup"
     java = shutil.which("java")
     if not java:
         return "Java is not installed (Spark needs Java 17+); make setup installs openjdk-17-jre-headless"
