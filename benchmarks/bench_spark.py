@@ -22,7 +22,7 @@ sys.path.insert(0, str(HERE))
 from bench_journeys import make_log  # noqa: E402
 
 CHILD = r"""
-import json, resource, sys, time
+import json, os, resource, sys, time
 from cxlib.core.config import load_config
 from cxlib.journeys.reconstruct import reconstruct_journeys
 path, out, config, engine, cores, memory = sys.argv[1:7]
@@ -31,7 +31,10 @@ spark = None
 if engine == "spark":
     from cxlib.core.spark import get_spark
     t = time.perf_counter()
-    spark = get_spark(f"local[{cores}]", conf={"spark.driver.memory": memory})
+    import tempfile
+    log_dir = tempfile.mkdtemp(prefix="cxlib-spark-events-")
+    spark = get_spark(f"local[{cores}]", conf={"spark.driver.memory": memory, "spark.eventLog.enabled": "true", "spark.eventLog.compress": "false",
+                                               "spark.eventLog.dir": f"file://{log_dir}"})
     start_s = time.perf_counter() - t
 else:
     start_s = 0.0
@@ -48,8 +51,18 @@ if spark is not None:
         if line.startswith("VmHWM"):
             jvm = int(line.split()[1]) / 1024 ** 2
     spark.stop()
+shuffle = 0
+if engine == "spark":   # the event log's task metrics: bytes every task wrote to the shuffle
+    import glob
+    for name in glob.glob(f"{log_dir}/**/*", recursive=True):
+        if os.path.isdir(name):
+            continue
+        for line in open(name):
+            if '"SparkListenerTaskEnd"' in line:
+                m = json.loads(line).get("Task Metrics") or {}
+                shuffle += (m.get("Shuffle Write Metrics") or {}).get("Shuffle Bytes Written", 0)
 print("\n" + json.dumps({"events": j.n_events, "journeys": j.n_journeys, "wall": wall, "start": start_s,
-                         "phases": j.timings, "peak_gb": peak + jvm, "jvm_gb": jvm}))
+                         "phases": j.timings, "peak_gb": peak + jvm, "jvm_gb": jvm, "shuffle_gb": shuffle / 1024 ** 3}))
 """
 
 
@@ -79,7 +92,9 @@ def main(argv=None) -> int:
         res = {e: run(e, log, out, config, args.cores, args.memory) for e in ("duckdb", "spark")}
         assert res["duckdb"]["journeys"] == res["spark"]["journeys"], "the engines disagree on the journey count"
         for e, r in res.items():
-            extra = f" (+ {r['start']:.0f} s session start; JVM {r['jvm_gb']:.2f} GB)" if e == "spark" else ""
+            extra = (f" (+ {r['start']:.0f} s session start; JVM {r['jvm_gb']:.2f} GB; shuffle written "
+                     f"{r['shuffle_gb']:.2f} GB = {r['shuffle_gb'] * 1024 ** 3 / r['events']:.0f} bytes/event)"
+                     if e == "spark" else "")
             print(f"{e:<7} {r['wall']:7.1f} s  {r['events'] / r['wall']:>10,.0f} events/s  peak {r['peak_gb']:.2f} GB"
                   f"{extra}; " + ", ".join(f"{k} {v:.1f}" for k, v in r["phases"].items()), flush=True)
         print(f"Spark / DuckDB: {res['spark']['wall'] / res['duckdb']['wall']:.1f}x; "
