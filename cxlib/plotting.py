@@ -592,3 +592,27 @@ def plot_comment_themes(themes: pd.DataFrame, ax=None, *, groups: list[str] | No
     if len(keys) > 1:
         ax.legend(loc="lower right", frameon=False)
     return ax
+
+
+def plot_against_reference(table: pd.DataFrame, ax=None, *, value: str = "estimate", reference: str = "believed",
+                           label: str = "claim", reference_name: str = "believed", title: str = "",
+                           xlabel: str = "% (95% CI)"):
+    """Each row's estimate with its 95% interval (``lo``/``hi``) beside a reference value
+    (a belief or a benchmark) drawn as a diamond; shares are shown in percent. Rows without an
+    estimate are left out. ``verdict`` or ``outside`` (when present) colours the row: refuted
+    or outside in the alert colour."""
+    ax = _ax(ax)
+    t = table[table[value].notna()].iloc[::-1]
+    idx = np.arange(len(t))
+    alert = (t["verdict"] == "refuted") if "verdict" in t else t.get("outside", pd.Series(False, index=t.index))
+    colours = [BAD if a else PALETTE[0] for a in alert.fillna(False).astype(bool)]
+    est = t[value].to_numpy(float) * 100
+    err = np.vstack([est - t["lo"].to_numpy(float) * 100, t["hi"].to_numpy(float) * 100 - est]).clip(min=0)
+    for i, (e, c) in enumerate(zip(est, colours)):
+        ax.errorbar(e, i, xerr=err[:, [i]], fmt="o", color=c, capsize=3, lw=1.5)
+    ax.scatter(t[reference].to_numpy(float) * 100, idx, marker="D", color=NEUTRAL, zorder=3, label=reference_name)
+    ax.set_yticks(idx, [_wrap(str(s), 48) for s in t[label]])
+    ax.set_xlabel(xlabel)
+    ax.legend(loc="best", frameon=False)
+    ax.set_title(title)
+    return ax

@@ -26,8 +26,9 @@ def code_cells(path):
     return [c for c in load_notebook(path).cells if c.cell_type == "code"]
 
 
-def test_the_four_numbered_notebooks_are_scripts_and_no_ipynb_is_tracked():
-    assert [p.stem for p in NOTEBOOKS] == ["01_ingest", "02_journeys", "03_drivers", "04_recommendations"]
+def test_the_numbered_notebooks_are_scripts_and_no_ipynb_is_tracked():
+    assert [p.stem for p in NOTEBOOKS] == ["01_ingest", "02_journeys", "03_drivers", "04_recommendations",
+                                           "05_management"]
     tracked = subprocess.run(["git", "ls-files", "notebooks", "tools"], cwd=REPO, capture_output=True,
                              text=True).stdout.split()
     if not tracked:
@@ -52,11 +53,18 @@ def test_every_notebook_declares_the_same_parameters_with_the_same_defaults(tmp_
         declared[nb.stem] = {k: (v["inferred_type_name"], v["default"]) for k, v in pm.inspect_notebook(ipynb).items()}
         ours = {k: (v["inferred_type_name"], v["default"]) for k, v in notebook_parameters(nb).items()}
         assert ours == declared[nb.stem], nb.name          # the runner reads the cell as papermill does
+    # every notebook takes the same run parameters; the optional ones (the engine, the bootstrap
+    # size) only where they are used, and then with the same default everywhere
+    from cxlib.report.runner import OPTIONAL_PARAMETERS
     first = declared["01_ingest"]
     assert {"client", "data_root", "reports_root", "seed", "n_boot"} <= set(first)
     assert first["seed"] == ("int", str(DEFAULT_SEED)) and first["client"] == ("str", '"demo"')
+    common = {k: v for k, v in first.items() if k not in OPTIONAL_PARAMETERS}
     for name, params in declared.items():
-        assert params == first, name
+        assert {k: v for k, v in params.items() if k not in OPTIONAL_PARAMETERS} == common, name
+        for k in set(params) & set(OPTIONAL_PARAMETERS):
+            assert all(other[k] == params[k] for other in declared.values() if k in other), (name, k)
+    assert all(any(k in p for p in declared.values()) for k in OPTIONAL_PARAMETERS)
 
 
 def test_the_parameters_cell_follows_the_imports_and_holds_typed_literals_only():
@@ -145,7 +153,7 @@ def test_a_built_wheel_carries_the_notebooks_and_templates_and_finds_them(tmp_pa
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=tmp_path,
                          env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"}).stdout.split()
     assert out[0].startswith(str(target)) and out[1] == str(target / "cxlib" / "notebooks")
-    assert out[2:] == ["4", "True"]
+    assert out[2:] == [str(len(NOTEBOOKS)), "True"]
 
 
 def test_the_content_check_names_what_a_client_should_not_see():

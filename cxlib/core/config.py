@@ -7,9 +7,9 @@ nearest valid one. Duplicate keys in the YAML are errors too.
 """
 from __future__ import annotations
 
+import difflib
 import re
 
-import difflib
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal, Union
@@ -291,6 +291,63 @@ class RecommendationSettings(_Strict):
         return self
 
 
+MEASURES = {
+    "nps": "relationship NPS (points)",
+    "csat_share": "share of CSAT ratings that are satisfied",
+    "churn_rate": "share of customers who left in the period",
+    "journey_dissatisfied_share": "share of a journey's ratings that are not satisfied (journey)",
+    "journey_completion_rate": "share of a journey's instances that reach an end touchpoint (journey)",
+    "churn_after_journey": "share of a journey's customers who leave within churn_window_days after it (journey)",
+    "driver_share": "a driver's share of what explains the survey outcome (driver)",
+    "avoidable_share": "share of agent contacts that were avoidable",
+    "unprofitable_share": "share of customers whose cost to serve exceeds their revenue",
+    "churn_reason_share": "share of churners giving a reason category (reason)",
+}
+"""The estimates a hypothesis or a benchmark can name, and what each is (with its argument)."""
+
+_MEASURE_ARGUMENT = {"journey_dissatisfied_share": "journey", "journey_completion_rate": "journey",
+                     "churn_after_journey": "journey", "driver_share": "driver", "churn_reason_share": "reason"}
+
+
+class _OnMeasure(_Strict):
+    measure: str = Field(description=f"What is measured: one of {', '.join(MEASURES)}.")
+    journey: str | None = Field(default=None, description="The journey type, for the journey measures.")
+    driver: str | None = Field(default=None, description="The driver (as the driver table names it, e.g. 'journey: "
+                               "new_install'), for driver_share.")
+    reason: str | None = Field(default=None, description="The churn reason category, for churn_reason_share.")
+
+    @model_validator(mode="after")
+    def _known(self):
+        if self.measure not in MEASURES:
+            close = difflib.get_close_matches(self.measure, list(MEASURES), n=1)
+            raise ValueError(f"unknown measure {self.measure!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+                             + f"; measures are {', '.join(MEASURES)}")
+        need = _MEASURE_ARGUMENT.get(self.measure)
+        if need and not getattr(self, need):
+            raise ValueError(f"measure {self.measure} needs '{need}'")
+        return self
+
+
+class Hypothesis(_OnMeasure):
+    id: str = Field(description="A short name for the belief, e.g. install_half_unhappy.")
+    claim: str = Field(description="The belief in the executives' words, e.g. 'Half of our install customers are "
+                       "unhappy'.")
+    believed: float = Field(description="The value believed, on the measure's scale (shares 0-1, NPS in points).")
+    direction: Literal["about", "at_least", "at_most"] = Field(
+        default="about", description="'about': the value is believed to be near this (within tolerance); 'at_least' / "
+        "'at_most': a bound.")
+    tolerance: float | None = Field(default=None, ge=0, description="How near counts as 'about' (default 0.05 for "
+                                    "shares, 5 points for NPS).")
+
+
+class Benchmark(_OnMeasure):
+    value: float = Field(description="The benchmark figure, on the measure's scale (shares 0-1, NPS in points).")
+    lo: float | None = Field(default=None, description="The benchmark's own interval or range, low end (optional).")
+    hi: float | None = Field(default=None, description="The benchmark's own interval or range, high end (optional).")
+    source: str = Field(description="Where the figure comes from (industry study, competitor, regulator).")
+    year: int | None = Field(default=None, description="The year the figure describes.")
+
+
 class Analysis(_Strict):
     journeys: dict[str, JourneyDefinition] = Field(default_factory=dict, description="Journey definitions by type name.")
     unclassified_gap_days: float = Field(default=14, gt=0, description="Inactivity gap that splits unclassified episodes.")
@@ -318,6 +375,15 @@ class Analysis(_Strict):
                                       description="Avoidable contacts, self-service fit and agent scoring.")
     recommendations: RecommendationSettings = Field(default_factory=RecommendationSettings,
                                                     description="Action pricing, KPI targets and the summary.")
+    hypotheses: list[Hypothesis] = Field(
+        default_factory=list, description="Beliefs to test against the data (05_management): each a claim on a "
+        "measure with the value believed; the report says confirmed, refuted, not settled or not testable.")
+    benchmarks: list[Benchmark] = Field(
+        default_factory=list, description="Industry or competitor figures to set beside the client's own estimates "
+        "(05_management).")
+    benchmarks_file: str | None = Field(
+        default=None, description="A CSV of further benchmarks, relative to the client folder: columns measure, value, "
+        "source and optionally year, lo, hi, journey, driver, reason.")
 
     @field_validator("cost_per_contact")
     @classmethod

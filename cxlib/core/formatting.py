@@ -121,6 +121,8 @@ def humanize(name) -> str:
         return f"{humanize(head)}: {humanize(rest)}"
     if " = " in text:
         return " = ".join(humanize(part) for part in text.split(" = ", 1))
+    if text in SUFFIXES:      # a bare interval column: 'lo' -> '95% low'
+        return SUFFIXES[text]
     words = text.replace("_", " ").split(" ")
     suffix = SUFFIXES.get(words[-1]) if len(words) > 1 else None
     words = words[:-1] if suffix else words

@@ -129,6 +129,24 @@ POPULATION_DRIVER_SHARES = {   # tools/population_driver_shares.py on POPULATION
 """Shapley shares of the relationship-NPS drivers on the generating model (see
 :func:`population_driver_shares`); truth.json records them under ``drivers``."""
 
+PLANTED_BELIEFS = {   # the demo's client.yml lists these as analysis.hypotheses (a test keeps the two equal)
+    "install_quarter_unhappy": {"measure": "journey_dissatisfied_share", "journey": "new_install",
+                                "believed": 0.25, "direction": "about"},
+    "movers_forty_percent_leave": {"measure": "churn_after_journey", "journey": "move",
+                                   "believed": 0.40, "direction": "about"},
+    "install_drives_nps": {"measure": "driver_share", "driver": "journey: new_install",
+                           "believed": 0.20, "direction": "at_least"},
+    "onboarding_drives_nps": {"measure": "driver_share", "driver": "journey: onboarding",
+                              "believed": 0.20, "direction": "at_least"},
+}
+"""Four workshop beliefs: two true of the generating model, two false (truth.json ``beliefs``)."""
+
+PLANTED_BENCHMARKS = {   # the demo's client.yml lists these as analysis.benchmarks
+    "avoidable_share": {"value": 0.125, "lo": 0.10, "hi": 0.15},         # the typical 10-15%
+    "churn_reason_share: Staff attitude": {"value": 0.68},                # the classic breakdown
+    "churn_reason_share: Competition": {"value": 0.09},
+}
+
 DEPARTMENTS = ["Sales", "Back office", "Planning", "Field services", "Provisioning", "Customer service",
                "Technical support", "Billing", "Logistics", "Marketing", "Digital", "Retention", "Complaints"]
 
@@ -784,6 +802,10 @@ def _truth(d: DemoData, n_customers: int, seed: int) -> dict:
     agent = ev[ev["agent"].notna()]
     avoid = agent["avoidable"].notna()
     value = _value_truth(cust, ev)
+    churned = cust[cust["churned"]]
+    reason_share = {cat: float(churned["churn_reason"].isin(raws).mean()) for cat, raws in
+                    {"Staff attitude": ["Unhappy with service", "Rude or unhelpful staff"],
+                     "Competition": ["Better offer from competitor", "Price too high"]}.items()}
     return {
         "generator": {"name": "cxlib.demo", "version": __version__, "seed": seed, "n_customers": n_customers,
                       "start": str(START.date()), "extract_date": str(EXTRACT.date()), "timezone": TZ},
@@ -798,7 +820,32 @@ def _truth(d: DemoData, n_customers: int, seed: int) -> dict:
         "relationship_nps": {"n": int(len(d.relationship)), "mean": float(d.relationship["nps"].mean())},
         "drivers": {"outcome": "relationship nps", "method": "Shapley share of R², not-applicable set to the mean",
                     "population_shares": POPULATION_DRIVER_SHARES, "population_sample": POPULATION_SAMPLE},
+        "beliefs": _belief_truth(journeys),
+        "benchmarks": {
+            "avoidable_share": {"client": float(avoid.mean()),
+                                "outside": not 0.10 <= float(avoid.mean()) <= 0.15},
+            **{f"churn_reason_share: {cat}": {"client": share,
+                                              "outside": abs(share - PLANTED_BENCHMARKS[f"churn_reason_share: {cat}"]
+                                                             ["value"]) > 0.05}
+               for cat, share in reason_share.items()}},
     }
+
+
+def _belief_truth(journeys: dict) -> dict:
+    """Whether each planted belief holds in the generating model: the share of installs that go
+    wrong (scored 1-3, the rest 8-9), the 90-day churn after a move, the population Shapley
+    shares of the drivers."""
+    P = PLANTED
+    actual = {"install_quarter_unhappy": P["install_order_error_rate"],
+              "movers_forty_percent_leave": journeys["move"]["churn_90d"],
+              "install_drives_nps": POPULATION_DRIVER_SHARES["journey: new_install"],
+              "onboarding_drives_nps": POPULATION_DRIVER_SHARES["journey: onboarding"]}
+    out = {}
+    for name, b in PLANTED_BELIEFS.items():
+        holds = (abs(actual[name] - b["believed"]) <= 0.05 if b["direction"] == "about"
+                 else actual[name] >= b["believed"])
+        out[name] = {"true": bool(holds), "actual": float(actual[name]), **b}
+    return out
 
 
 def _value_truth(cust: pd.DataFrame, ev: pd.DataFrame) -> dict:

@@ -332,6 +332,9 @@ def build_journey_metrics(catalogue: pd.DataFrame, coverage: float, watermelon: 
             "bimodal_separator": separators.get(jt),
             "bimodal_separator_is_symptom": bool((symptoms or {}).get(jt, False)),
             "churn_in_window": num(r["churn_in_window"]), "churn_in_window_baseline": num(r["churn_in_window_baseline"]),
+            "churn_in_window_lo": num(r.get("churn_in_window_ci_low")),
+            "churn_in_window_hi": num(r.get("churn_in_window_ci_high")),
+            "churn_in_window_n": int(r["churn_in_window_n"]) if num(r.get("churn_in_window_n")) is not None else 0,
         }
     return {"coverage": num(coverage), "types": types}
 

@@ -62,8 +62,9 @@ def run_report(client: str, data_root: str | Path = "data", reports_root: str | 
         return _run(pm, PapermillExecutionError, paths, config, parameters, notebooks, client, say)
 
 
-OPTIONAL_PARAMETERS = ("engine",)
-"""Parameters passed only to the notebooks that declare them (the engine matters to 02 only)."""
+OPTIONAL_PARAMETERS = ("engine", "n_boot")
+"""Parameters passed only to the notebooks that declare them: the engine matters to 02 only, the
+bootstrap size to the sections that bootstrap."""
 
 
 def _parameters_for(notebook: Path, parameters: dict) -> dict:

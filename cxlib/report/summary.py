@@ -14,7 +14,7 @@ from cxlib.journeys.findings import describe_largest_journey, list_journey_findi
 from cxlib.journeys.reconstruct import UNCLASSIFIED
 
 SECTIONS = {"01_ingest": "Data received", "02_journeys": "Journeys", "03_drivers": "Drivers",
-            "04_recommendations": "Recommendations"}
+            "04_recommendations": "Recommendations", "05_management": "Management loop"}
 
 
 def headline_figures(metrics: dict) -> list[str]:
@@ -82,6 +82,9 @@ def not_analysed(metrics: dict, empty: dict[str, str] | None = None) -> list[str
         out.append("recommendations: the section did not run")
     else:
         out += list(rec.get("skipped") or [])
+    mg = metrics.get("management")
+    if mg is not None and "05_management" not in (empty or {}):
+        out += list(mg.get("skipped") or [])
     return out
 
 
@@ -105,6 +108,11 @@ def render_executive_summary(metrics: dict, *, sections: list[tuple[str, str]] =
             parts.append(f"<li><b>{html.escape(a['title'])}</b> — owner {html.escape(a.get('owner') or 'to be assigned')}, "
                          f"effort {html.escape(a.get('effort', ''))}: {html.escape(worth)}</li>")
         parts.append("</ol>")
+    beliefs = ((metrics.get("management") or {}).get("hypotheses") or [])
+    if beliefs:
+        from cxlib.actions.management import describe_belief
+        lines = [re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", html.escape(describe_belief(b))) for b in beliefs]
+        parts.append("<h3>Beliefs tested against the data</h3><ul>" + "".join(f"<li>{x}</li>" for x in lines) + "</ul>")
     finds = list_journey_findings((metrics.get("journeys") or {}).get("types"))
     if finds:
         parts.append("<h3>Where journeys break</h3><ul>" + "".join(

@@ -1,0 +1,221 @@
+"""The management loop (``05_management``): executives' beliefs tested against the data, and
+the client's figures set beside industry or competitor benchmarks.
+
+* :func:`evaluate_hypotheses`: each belief (``analysis.hypotheses``) is *confirmed* when the
+  estimate's 95% interval meets the believed value (within its tolerance, for 'about'; the
+  whole interval on the believed side, for a bound), *refuted* when the interval lies clear of
+  it, *not settled* when a bound falls inside the interval, and *not testable* when the data
+  cannot estimate the measure (with the reason).
+* :func:`compare_benchmarks`: each benchmark (``analysis.benchmarks`` and
+  ``analysis.benchmarks_file``) beside the client's estimate, the gap, and whether the gap is
+  outside the client's interval (and outside the benchmark's own range, when it has one).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pydantic import ValidationError
+
+from cxlib.core.config import Benchmark, Hypothesis
+from cxlib.actions.measures import POINTS, estimate_measure, name_measure
+
+VERDICTS = ("confirmed", "refuted", "not settled", "not testable")
+DEFAULT_TOLERANCE = {"share": 0.05, "points": 5.0}
+
+
+def _arg(spec) -> dict:
+    return {"journey": spec.journey, "driver": spec.driver, "reason": spec.reason}
+
+
+def judge(believed: float, lo: float, hi: float, direction: str, tolerance: float) -> str:
+    """The verdict on a belief given the estimate's interval ``[lo, hi]``."""
+    if direction == "at_least":
+        return "confirmed" if lo >= believed else "refuted" if hi < believed else "not settled"
+    if direction == "at_most":
+        return "confirmed" if hi <= believed else "refuted" if lo > believed else "not settled"
+    return "confirmed" if lo <= believed + tolerance and hi >= believed - tolerance else "refuted"
+
+
+def evaluate_hypotheses(hypotheses: list[Hypothesis], metrics: dict, *, reasons: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per belief: the claim, the measure, the value believed, the estimate with its
+    95% interval and n, the verdict and the page with the evidence (or why it is not testable)."""
+    rows = []
+    for h in hypotheses:
+        est, why = estimate_measure(metrics, h.measure, reasons=reasons, **_arg(h))
+        row = {"id": h.id, "claim": h.claim, "measure": h.measure, "direction": h.direction, "believed": h.believed}
+        if est is None:
+            rows.append(row | {"estimate": np.nan, "lo": np.nan, "hi": np.nan, "n": 0, "verdict": "not testable",
+                               "page": None, "why": why, "unit": "points" if h.measure in POINTS else "share"})
+            continue
+        tol = h.tolerance if h.tolerance is not None else DEFAULT_TOLERANCE[est.unit]
+        rows.append(row | {"estimate": est.value, "lo": est.lo, "hi": est.hi, "n": est.n,
+                           "verdict": judge(h.believed, est.lo, est.hi, h.direction, tol), "page": est.page,
+                           "why": "", "unit": est.unit, "tolerance": tol})
+    cols = ["id", "claim", "measure", "direction", "believed", "tolerance", "estimate", "lo", "hi", "n", "verdict",
+            "page", "why", "unit"]
+    return pd.DataFrame(rows).reindex(columns=cols)
+
+
+def read_benchmarks_file(path: str | Path) -> list[Benchmark]:
+    """Benchmarks from a CSV (columns measure, value, source; optionally year, lo, hi, journey,
+    driver, reason). A bad row raises ValueError naming the file, the line and the problem."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: benchmarks file not found (analysis.benchmarks_file)")
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    missing = [c for c in ("measure", "value", "source") if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{path}: the benchmarks file has no column(s) {missing}; found {list(frame.columns)}")
+    out = []
+    for i, rec in frame.iterrows():
+        fields = {k: (v.strip() or None) for k, v in rec.items() if k in Benchmark.model_fields}
+        try:
+            out.append(Benchmark(**fields))
+        except ValidationError as err:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'row'}: {e['msg']}" for e in err.errors())
+            raise ValueError(f"{path}, line {i + 2}: {problems} (row: {dict(rec)})") from None
+    return out
+
+
+def compare_benchmarks(benchmarks: list[Benchmark], metrics: dict, *, reasons: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per benchmark: the client's estimate with its interval and n, the benchmark,
+    the gap (client minus benchmark) and ``outside``: the benchmark lies outside the client's
+    95% interval (and the client's interval misses the benchmark's own range, when it has one).
+    Benchmarks the data cannot match are kept with the reason."""
+    rows = []
+    for b in benchmarks:
+        est, why = estimate_measure(metrics, b.measure, reasons=reasons, **_arg(b))
+        row = {"measure": b.measure, "label": est.label if est else name_measure(b.measure, b.journey or b.driver or b.reason), "benchmark": b.value,
+               "benchmark_lo": b.lo, "benchmark_hi": b.hi, "source": b.source,
+               "year": str(b.year) if b.year is not None else None,
+               "unit": "points" if b.measure in POINTS else "share"}
+        if est is None:
+            rows.append(row | {"client": np.nan, "lo": np.nan, "hi": np.nan, "n": 0, "gap": np.nan, "outside": None,
+                               "page": None, "why": why})
+            continue
+        b_lo = b.lo if b.lo is not None else b.value
+        b_hi = b.hi if b.hi is not None else b.value
+        outside = bool(est.hi < b_lo or est.lo > b_hi)
+        rows.append(row | {"client": est.value, "lo": est.lo, "hi": est.hi, "n": est.n, "gap": est.value - b.value,
+                           "outside": outside, "page": est.page, "why": ""})
+    cols = ["measure", "label", "client", "lo", "hi", "n", "benchmark", "benchmark_lo", "benchmark_hi", "gap",
+            "outside", "source", "year", "page", "why", "unit"]
+    return pd.DataFrame(rows).reindex(columns=cols)
+
+
+# --------------------------------------------------------------------------- one call per client
+
+PAGES = {"index": "the summary", "02_journeys": "Journeys", "03_drivers": "Drivers",
+         "04_recommendations": "Recommendations"}
+
+
+def _fmt(x, unit: str) -> str:
+    """A believed or benchmark value as given: '25%', '12.5%', '-5 points'."""
+    if unit == "points":
+        return f"{x:g} points"
+    pct = round(100 * x, 1)
+    return f"{pct:g}%"
+
+
+def _estimate_text(r) -> str:
+    from cxlib.core.formatting import format_estimate
+    kind, digits = ("number", 1) if r["unit"] == "points" else ("share", 0)
+    return format_estimate(r["estimate"] if "estimate" in r else r["client"], r["lo"], r["hi"], kind, digits=digits,
+                           n=int(r["n"]))
+
+
+def describe_belief(r: dict) -> str:
+    """'**Refuted:** “claim”: measured 16% (95% CI 14–18%, n = 1,454) against about 40% believed
+    (see Journeys).' from a row of :func:`evaluate_hypotheses` (or of the figures' ``hypotheses``)."""
+    words = {"about": "about", "at_least": "at least", "at_most": "at most"}
+    if r["verdict"] == "not testable":
+        return f"**Not testable:** “{r['claim']}”: {r['why']}."
+    believed = f"{words[r['direction']]} {_fmt(r['believed'], r['unit'])} believed"
+    return (f"**{r['verdict'].capitalize()}:** “{r['claim']}”: measured {_estimate_text(r)} against {believed} "
+            f"(see {PAGES.get(r['page'], r['page'])}).")
+
+
+@dataclass
+class ManagementDiagnosis:
+    """What ``05_management`` shows: ``hypotheses`` (:func:`evaluate_hypotheses`), ``benchmarks``
+    (:func:`compare_benchmarks`) and ``skipped`` (what was not analysed, and why)."""
+
+    hypotheses: pd.DataFrame
+    benchmarks: pd.DataFrame
+    skipped: list[str] = field(default_factory=list)
+
+    def describe_hypotheses(self) -> list[str]:
+        """One sentence per belief: the verdict, the claim, what was measured against what was believed."""
+        return [describe_belief(r) for r in self.hypotheses.to_dict("records")]
+
+    def describe_benchmarks(self) -> list[str]:
+        """One sentence per benchmark the data could match, gaps outside the interval first."""
+        rows = self.benchmarks[self.benchmarks["client"].notna()]
+        rows = rows.assign(_o=~rows["outside"].astype(bool)).sort_values("_o", kind="stable")
+        out = []
+        for _, r in rows.iterrows():
+            gap = round(r["gap"] if r["unit"] == "points" else r["gap"] * 100, 1) + 0.0   # no '-0.0'
+            unit = " points" if r["unit"] == "points" else " percentage points"
+            where = "outside" if r["outside"] else "within"
+            year = f", {r['year']}" if r["year"] else ""
+            out.append(f"**{r['label'][0].upper() + r['label'][1:]}:** {_estimate_text(r)} against "
+                       f"{_fmt(r['benchmark'], r['unit'])} ({r['source']}{year}); gap {gap:+.1f}{unit}, "
+                       f"{where} the client's interval.")
+        for _, r in self.benchmarks[self.benchmarks["client"].isna()].iterrows():
+            out.append(f"**{r['label']}** ({r['source']}): not compared, {r['why']}.")
+        return out
+
+    def summary(self) -> list[str]:
+        """The section's summary lines (for the page and the executive summary)."""
+        out = []
+        h = self.hypotheses
+        if len(h):
+            counts = h["verdict"].value_counts()
+            parts = [f"{counts[v]} {v}" for v in VERDICTS if v in counts]
+            out.append(f"Of {len(h)} beliefs tested against the data: {', '.join(parts)}.")
+        b = self.benchmarks
+        matched = b[b["client"].notna()] if len(b) else b
+        if len(matched):
+            outside = matched[matched["outside"].astype(bool)]
+            names = ", ".join(outside["label"].head(4))
+            out.append(f"{len(outside)} of {len(matched)} benchmark comparisons show a gap outside the client's 95% "
+                       f"interval" + (f": {names}." if len(outside) else "."))
+        return out
+
+    def metrics(self) -> dict:
+        """The ``management`` section of the report's figures."""
+        def rows(frame, keys):
+            return [{k: (None if pd.isna(v) else v.item() if hasattr(v, "item") else v)
+                     for k, v in r.items() if k in keys} for r in frame.to_dict("records")]
+        return {"hypotheses": rows(self.hypotheses, ("id", "claim", "measure", "direction", "believed", "estimate",
+                                                     "lo", "hi", "n", "verdict", "page", "why", "unit")),
+                "benchmarks": rows(self.benchmarks, ("measure", "label", "client", "lo", "hi", "n", "benchmark",
+                                                     "gap", "outside", "source", "year")),
+                "skipped": list(self.skipped)}
+
+
+def diagnose_management(config, metrics: dict, *, customers: pd.DataFrame | None = None,
+                        client_dir: str | Path | None = None) -> ManagementDiagnosis:
+    """Beliefs and benchmarks of one client, from the run's ``metrics`` (the figures of the
+    sections before) and, for churn-reason measures, the ``customers`` table. A benchmarks file
+    is read from ``client_dir`` (the folder holding client.yml)."""
+    from cxlib.core.paths import check_source_path
+    from cxlib.drivers.churn import summarize_churn_reasons
+    an = config.analysis
+    reasons = None
+    if customers is not None and "churn_reason" in customers and customers["churn_reason"].notna().any():
+        reasons = summarize_churn_reasons(customers, categories=an.churn.reason_categories or None)
+    benchmarks = list(an.benchmarks)
+    if an.benchmarks_file:
+        path = check_source_path(Path(client_dir or ".") / an.benchmarks_file, client_dir or ".", config.external_data)
+        benchmarks += read_benchmarks_file(path)
+    skipped = []
+    if not an.hypotheses:
+        skipped.append("executives' beliefs: none listed (analysis.hypotheses in client.yml), so none were tested")
+    if not benchmarks:
+        skipped.append("benchmarks: none given (analysis.benchmarks or analysis.benchmarks_file in client.yml)")
+    return ManagementDiagnosis(evaluate_hypotheses(an.hypotheses, metrics, reasons=reasons),
+                               compare_benchmarks(benchmarks, metrics, reasons=reasons), skipped)

@@ -1,0 +1,91 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # The management loop: beliefs and benchmarks
+#
+# Executives start with beliefs from a workshop ("half of our install customers are unhappy");
+# this section tests each one against the data: confirmed, refuted, not settled or not testable,
+# with the estimate, its interval and the n it rests on. It then sets the client's own figures
+# beside industry or competitor benchmarks and says which gaps are larger than the uncertainty.
+
+# %%
+import matplotlib.pyplot as plt
+from IPython.display import Markdown, display
+
+from cxlib.actions.management import diagnose_management
+from cxlib.core.formatting import format_bullets, style_table
+from cxlib.core.jsonio import read_json
+from cxlib.ingest import read_tables
+from cxlib.plotting import plot_against_reference
+from cxlib.report.metrics import record_metrics
+from cxlib.report.notebooks import open_section
+
+# %% tags=["parameters"]
+client: str = "demo"
+data_root: str = "../data"
+reports_root: str = "../reports"
+seed: int = 42
+
+# %%
+# Reads paths.table(...) (01) and paths.metrics (the figures of 02-04); writes the management figures.
+paths, config = open_section(client, data_root, reports_root)
+tables, metrics = read_tables(paths), read_json(paths.metrics, {})
+
+# %%
+mx = diagnose_management(config, metrics, customers=tables.get("customers"), client_dir=paths.data_dir)
+record_metrics(paths.metrics, "management", mx.metrics())
+hyp, bench = mx.hypotheses, mx.benchmarks
+
+# %% [markdown]
+# ## Summary
+
+# %%
+display(Markdown(format_bullets(mx.summary()) or "*Skipped:* " + "; ".join(mx.skipped) + "."))
+
+# %% [markdown]
+# ## Beliefs tested against the data
+#
+# A belief is confirmed when the estimate's 95% interval meets it (within its tolerance for
+# "about", wholly on its side for "at least" or "at most"), refuted when the interval lies clear of
+# it, and not settled when a bound falls inside the interval.
+
+# %%
+if len(hyp):
+    display(Markdown(format_bullets(mx.describe_hypotheses())))
+    shares = hyp[(hyp["unit"] == "share") & hyp["estimate"].notna()]
+    if len(shares):
+        fig, ax = plt.subplots(figsize=(9, 0.9 + 0.55 * len(shares)))
+        plot_against_reference(shares, ax=ax, title="Beliefs against the data")
+        plt.show()
+    display(style_table(hyp[["claim", "verdict", "believed", "estimate", "lo", "hi", "n"]],
+                        shares=["believed", "estimate", "lo", "hi"], counts=["n"], share_digits=0, hide_index=True))
+else:
+    display(Markdown("*Skipped:* " + mx.skipped[0] + "."))
+
+# %% [markdown]
+# ## Against benchmarks
+#
+# Each benchmark beside the client's estimate: the gap is "outside" when the benchmark lies
+# outside the client's 95% interval (and the interval misses the benchmark's own range, when it
+# has one).
+
+# %%
+if len(bench):
+    display(Markdown(format_bullets(mx.describe_benchmarks())))
+    shares = bench[(bench["unit"] == "share") & bench["client"].notna()]
+    if len(shares):
+        fig, ax = plt.subplots(figsize=(9, 0.9 + 0.55 * len(shares)))
+        plot_against_reference(shares, ax=ax, value="client", reference="benchmark", label="label",
+                               reference_name="benchmark", title="The client against benchmarks")
+        plt.show()
+    display(style_table(bench[["label", "client", "lo", "hi", "n", "benchmark", "gap", "source", "year"]],
+                        shares=["client", "lo", "hi", "benchmark", "gap"], counts=["n"], share_digits=1,
+                        hide_index=True))
+else:
+    display(Markdown("*Skipped:* " + mx.skipped[-1] + "."))

@@ -1,0 +1,132 @@
+"""The management loop: beliefs tested against the data and figures set beside benchmarks
+(cxlib.actions.management, notebooks/05_management). The demo plants two true and two false
+beliefs and three benchmarks (truth.json); the analysis must recover each."""
+import json
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from cxlib.actions.management import (compare_benchmarks, diagnose_management, evaluate_hypotheses, judge,
+                                      read_benchmarks_file)
+from cxlib.actions.measures import estimate_measure
+from cxlib.core.config import Hypothesis, load_config
+from cxlib.demo.simulate import PLANTED_BELIEFS, PLANTED_BENCHMARKS
+
+from conftest import REPO
+
+METRICS = {
+    "headlines": {"nps": {"value": -12.0, "lo": -15.0, "hi": -9.0, "n": 900}},
+    "journeys": {"types": {"move": {"journey_green_share": 0.3, "journey_score_n": 400, "completion_rate": 0.9,
+                                    "completion_lo": 0.87, "completion_hi": 0.93, "completion_n": 500,
+                                    "churn_in_window": 0.16, "churn_in_window_lo": 0.13, "churn_in_window_hi": 0.19,
+                                    "churn_in_window_n": 480}}},
+    "drivers": {"n": 900, "importance": {"journey: move": {"share": 0.3, "lo": 0.25, "hi": 0.35, "rank": 1}}},
+}
+
+
+def test_judge_reads_the_interval_against_the_belief():
+    assert judge(0.5, 0.45, 0.52, "about", 0.0) == "confirmed"
+    assert judge(0.5, 0.20, 0.30, "about", 0.05) == "refuted"
+    assert judge(0.5, 0.20, 0.46, "about", 0.05) == "confirmed"       # within tolerance of the belief
+    assert judge(0.2, 0.24, 0.33, "at_least", 0) == "confirmed"
+    assert judge(0.2, 0.10, 0.30, "at_least", 0) == "not settled"
+    assert judge(0.2, 0.01, 0.02, "at_least", 0) == "refuted"
+    assert judge(0.2, 0.25, 0.30, "at_most", 0) == "refuted"
+    assert judge(0.2, 0.05, 0.15, "at_most", 0) == "confirmed"
+
+
+def test_estimates_come_with_interval_and_n_or_with_the_reason():
+    est, why = estimate_measure(METRICS, "journey_dissatisfied_share", journey="move")
+    assert why == "" and est.value == pytest.approx(0.7) and est.n == 400 and est.lo < 0.7 < est.hi
+    est, _ = estimate_measure(METRICS, "churn_after_journey", journey="move")
+    assert (est.value, est.lo, est.hi, est.n, est.page) == (0.16, 0.13, 0.19, 480, "02_journeys")
+    est, why = estimate_measure(METRICS, "churn_after_journey", journey="repair")
+    assert est is None and "no journey type 'repair'" in why and "move" in why
+    est, why = estimate_measure(METRICS, "avoidable_share")
+    assert est is None and "no agent contacts" in why
+    est, why = estimate_measure({}, "driver_share", driver="journey: move")
+    assert est is None and "no key-driver analysis" in why
+
+
+def test_hypotheses_table_gives_verdicts_and_not_testable_reasons():
+    hyps = [Hypothesis(id="a", claim="Most movers are unhappy", measure="journey_dissatisfied_share", journey="move",
+                       believed=0.7),
+            Hypothesis(id="b", claim="Move drives half of NPS", measure="driver_share", driver="journey: move",
+                       believed=0.5, direction="at_least"),
+            Hypothesis(id="c", claim="NPS is positive", measure="nps", believed=0, direction="at_least"),
+            Hypothesis(id="d", claim="A tenth of calls are avoidable", measure="avoidable_share", believed=0.1)]
+    t = evaluate_hypotheses(hyps, METRICS).set_index("id")
+    assert t.loc["a", "verdict"] == "confirmed" and t.loc["b", "verdict"] == "refuted"
+    assert t.loc["c", "verdict"] == "refuted" and t.loc["c", "unit"] == "points"
+    assert t.loc["d", "verdict"] == "not testable" and np.isnan(t.loc["d", "estimate"])
+
+
+def test_config_names_the_measure_and_its_argument():
+    with pytest.raises(ValidationError, match="did you mean 'driver_share'"):
+        Hypothesis(id="x", claim="x", measure="driver_shares", driver="a", believed=0.1)
+    with pytest.raises(ValidationError, match="needs 'journey'"):
+        Hypothesis(id="x", claim="x", measure="churn_after_journey", believed=0.1)
+
+
+def test_benchmarks_file_is_read_and_a_bad_row_is_named(tmp_path):
+    good = tmp_path / "bench.csv"
+    good.write_text("measure,value,source,year,journey\nnps,5,Industry study,2025,\n"
+                    "churn_after_journey,0.1,Competitor,,move\n")
+    b = read_benchmarks_file(good)
+    assert [x.measure for x in b] == ["nps", "churn_after_journey"] and b[0].year == 2025 and b[1].journey == "move"
+    t = compare_benchmarks(b, METRICS)
+    assert t.loc[0, "gap"] == pytest.approx(-17) and bool(t.loc[0, "outside"])
+    assert t.loc[1, "gap"] == pytest.approx(0.06) and bool(t.loc[1, "outside"])
+    bad = tmp_path / "bad.csv"
+    bad.write_text("measure,value,source\nnps,5,ok\nchurn_rate,high,Survey\n")
+    with pytest.raises(ValueError, match=r"bad\.csv, line 3: value"):
+        read_benchmarks_file(bad)
+
+
+def test_demo_config_lists_the_planted_beliefs_and_benchmarks():
+    cfg = load_config(REPO / "data" / "demo" / "client.yml")
+    listed = {h.id: {"measure": h.measure, **{k: getattr(h, k) for k in ("journey", "driver") if getattr(h, k)},
+                     "believed": h.believed, "direction": h.direction} for h in cfg.analysis.hypotheses}
+    assert listed == PLANTED_BELIEFS
+    benches = {(b.measure if not b.reason else f"{b.measure}: {b.reason}"): b for b in cfg.analysis.benchmarks}
+    assert {k: b.value for k, b in benches.items()} == {k: v["value"] for k, v in PLANTED_BENCHMARKS.items()}
+
+
+@pytest.fixture(scope="module")
+def management(demo_journeys):
+    from cxlib.drivers import diagnose_drivers_if_possible
+    d = demo_journeys
+    cfg, t = d["config"], d["tables"]
+    drivers, _ = diagnose_drivers_if_possible(t["surveys"], cfg, customers=t["customers"], seed=42)
+    metrics = {"journeys": d["diagnosis"].metrics(), "drivers": drivers.metrics()}
+    return diagnose_management(cfg, metrics, customers=t["customers"], client_dir=REPO / "data" / "demo"), d["truth"]
+
+
+def test_the_planted_beliefs_are_confirmed_or_refuted_as_planted(management):
+    mx, truth = management
+    verdicts = mx.hypotheses.set_index("id")["verdict"].to_dict()
+    assert sorted(b["true"] for b in truth["beliefs"].values()) == [False, False, True, True]
+    for name, b in truth["beliefs"].items():
+        assert verdicts[name] == ("confirmed" if b["true"] else "refuted"), (name, b, verdicts[name])
+
+
+def test_the_planted_churn_reason_gaps_are_found(management):
+    mx, truth = management
+    rows = mx.benchmarks.set_index("label")
+    for key, planted in truth["benchmarks"].items():
+        if not key.startswith("churn_reason_share"):
+            continue
+        reason = key.split(": ", 1)[1].lower()
+        row = rows.loc[f"share of churners leaving for {reason}"]
+        assert bool(row["outside"]) == planted["outside"]
+        assert row["lo"] <= planted["client"] <= row["hi"]
+    assert json.dumps(mx.metrics())          # the figures serialise for metrics.json
+
+
+def test_without_beliefs_or_benchmarks_it_says_what_is_not_analysed(demo_journeys):
+    cfg = demo_journeys["config"]
+    cfg = cfg.model_copy(update={"analysis": cfg.analysis.model_copy(update={"hypotheses": [], "benchmarks": []})})
+    mx = diagnose_management(cfg, {}, customers=None)
+    assert mx.summary() == [] and len(mx.skipped) == 2
+    assert "analysis.hypotheses" in mx.skipped[0] and "analysis.benchmarks" in mx.skipped[1]
