@@ -41,12 +41,15 @@ tables, metrics = read_tables(paths), read_json(paths.metrics, {})
 mx = diagnose_management(config, metrics, customers=tables.get("customers"), client_dir=paths.data_dir)
 record_metrics(paths.metrics, "management", mx.metrics())
 hyp, bench = mx.hypotheses, mx.benchmarks
+if not len(hyp) and not len(bench):
+    display(Markdown("*Skipped:* " + "; ".join(mx.skipped) + "."))
 
 # %% [markdown]
 # ## Summary
 
 # %%
-display(Markdown(format_bullets(mx.summary()) or "*Skipped:* " + "; ".join(mx.skipped) + "."))
+if len(hyp) or len(bench):
+    display(Markdown(format_bullets(mx.summary())))
 
 # %% [markdown]
 # ## Beliefs tested against the data

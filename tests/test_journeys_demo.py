@@ -61,12 +61,14 @@ def test_metrics_section_has_the_documented_shape(demo):
     keys = {"n", "completion_rate", "completion_lo", "completion_hi", "completion_n", "median_duration_days", "median_touchpoints", "median_handoffs",
             "journey_score_mean", "touchpoint_green_share", "touchpoint_ratings_n", "journey_green_share",
             "journey_score_n", "watermelon", "bimodal", "bimodal_n", "bimodal_separator", "bimodal_separator_is_symptom",
-            "churn_in_window", "churn_in_window_baseline"}
-    assert set(m) == {"coverage", "types"}
+            "churn_in_window", "churn_in_window_baseline", "churn_in_window_lo", "churn_in_window_hi",
+            "churn_in_window_n"}
+    assert set(m) == {"coverage", "types", "engine"} and m["engine"] == "duckdb"
     for v in m["types"].values():
         assert set(v) - {"watermelon_pockets", "score_driver"} == keys
         assert isinstance(v["n"], int) and isinstance(v["watermelon"], bool)
         assert v["churn_in_window"] > v["churn_in_window_baseline"] > 0
+        assert v["churn_in_window_lo"] <= v["churn_in_window"] <= v["churn_in_window_hi"] and v["churn_in_window_n"] > 0
 
 
 def test_summary_sentences_carry_the_findings_with_counts_and_intervals(demo):

@@ -213,9 +213,9 @@ def diagnose_management(config, metrics: dict, *, customers: pd.DataFrame | None
         path = check_source_path(Path(client_dir or ".") / an.benchmarks_file, client_dir or ".", config.external_data)
         benchmarks += read_benchmarks_file(path)
     skipped = []
-    if not an.hypotheses:
-        skipped.append("executives' beliefs: none listed (analysis.hypotheses in client.yml), so none were tested")
+    if not an.hypotheses:   # README, "The management loop", says how to list them
+        skipped.append("executives' beliefs: none were given to test against the data")
     if not benchmarks:
-        skipped.append("benchmarks: none given (analysis.benchmarks or analysis.benchmarks_file in client.yml)")
+        skipped.append("benchmarks: no industry or competitor figures were given to compare with")
     return ManagementDiagnosis(evaluate_hypotheses(an.hypotheses, metrics, reasons=reasons),
                                compare_benchmarks(benchmarks, metrics, reasons=reasons), skipped)
