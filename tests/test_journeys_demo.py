@@ -128,3 +128,16 @@ def test_journey_measures_name_the_planted_breaks_as_drivers_of_the_journey_scor
     assert repair["driver"] in {"n_rework", "n_repeat_contacts"} and repair["r_hi"] < 0
     assert move["driver"] in {"n_failed_steps", "duration_days", "n_rework"} and move["r_hi"] < 0
     assert repair["n"] == m["types"]["repair"]["journey_score_n"]
+
+
+def test_the_directly_follows_graph_does_not_depend_on_row_order(demo):
+    """Edges with equal counts come in one order whatever order the steps arrive in (the
+    engines and the SQL's grouping return rows in no fixed order)."""
+    import pandas as pd
+
+    from cxlib.journeys.stats import build_dfg
+    dx, _, _ = demo
+    steps = dx.recon.steps
+    a = build_dfg(steps)
+    assert a.duplicated(["journey_type", "n"]).any()          # there are ties to order
+    pd.testing.assert_frame_equal(a, build_dfg(steps.sample(frac=1, random_state=3)))

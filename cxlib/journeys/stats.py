@@ -254,15 +254,17 @@ def build_dfg(steps: pd.DataFrame, *, journey_type: str | None = None, with_star
             FROM bounds GROUP BY ALL""", params)
         edges = pd.concat([edges, ends], ignore_index=True)
     con.close()
-    return edges.sort_values(["journey_type", "n"], ascending=[True, False]).reset_index(drop=True)
+    # equal counts in a fixed order (source, target): the SQL's grouping order is not deterministic
+    return edges.sort_values(["journey_type", "n", "source", "target"], ascending=[True, False, True, True],
+                             kind="stable").reset_index(drop=True)
 
 
 def top_transitions(steps: pd.DataFrame, journey_types: list[str], *, per_type: int = 8) -> pd.DataFrame:
     """The ``per_type`` most frequent transitions of each journey type, with their waits."""
     dfg = build_dfg(steps, with_start_end=False)
     dfg = dfg[dfg["journey_type"].isin(journey_types)]
-    top = dfg.sort_values("n", ascending=False).groupby("journey_type").head(per_type)
-    return top.sort_values(["journey_type", "n"], ascending=[True, False]).reset_index(drop=True)
+    top = dfg.sort_values("n", ascending=False, kind="stable").groupby("journey_type").head(per_type)
+    return top.sort_values(["journey_type", "n"], ascending=[True, False], kind="stable").reset_index(drop=True)
 
 
 def count_channel_switches(steps: pd.DataFrame, *, journey_type: str | None = None,
