@@ -66,6 +66,23 @@ def test_airline_gets_a_ranked_fix_first_action_list(reports):
     assert "journeys: no events table" in _summary(index)
 
 
+@pytest.mark.parametrize("client, expected", [
+    ("telco", {"quarter_leave": "confirmed", "few_leave": "refuted"}),          # 26.5% of 7,043 churned
+    ("airline", {"boarding_leads": "confirmed", "food_matters": "refuted"})])   # boarding 33%, food 2%
+def test_workshop_beliefs_are_tested_on_real_data(reports, client, expected):
+    """The example beliefs in each client.yml are judged from the real data's estimates, and the
+    verdicts are on the management page and in the executive summary."""
+    import json
+    run_dir, index = reports(client)
+    rows = json.loads((run_dir / "metrics.json").read_text())["management"]["hypotheses"]
+    assert {r["id"]: r["verdict"] for r in rows} == expected
+    assert all(r["lo"] <= r["estimate"] <= r["hi"] and r["n"] > 1000 for r in rows)
+    page = (run_dir / "05_management.html").read_text(encoding="utf-8")
+    summary = _summary(index)
+    for r in rows:
+        assert html.escape(r["claim"], quote=False) in page and r["claim"] in summary
+
+
 def test_call_center_headlines_only_what_it_measured(reports):
     run_dir, index = reports("call_center")
     summary = _summary(index).split("Not analysed")[0]
