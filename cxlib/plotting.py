@@ -616,3 +616,33 @@ def plot_against_reference(table: pd.DataFrame, ax=None, *, value: str = "estima
     ax.legend(loc="best", frameon=False)
     ax.set_title(title)
     return ax
+
+
+def plot_touchpoint_inventory(inventory: pd.DataFrame, ax=None, *, currency: str = "", per: str = "a year",
+                              label_top: int = 6, title: str = "Touchpoints: cost against ratings"):
+    """Each rated touchpoint as a point: share of its ratings satisfied (x, with its 95%
+    interval) against its cost (y); moments that matter in the alert colour; the ``label_top``
+    with the most at stake (the inventory's order) labelled."""
+    ax = _ax(ax)
+    rated = inventory[inventory["rated"] > 0]
+    if not len(rated):
+        ax.text(0.5, 0.5, "no touchpoint has ratings", ha="center", va="center", transform=ax.transAxes)
+        return ax
+    colours = [BAD if m else PALETTE[0] for m in rated["moment_that_matters"]]
+    x = rated["satisfied"].to_numpy(float) * 100
+    err = np.vstack([x - rated["satisfied_lo"].to_numpy(float) * 100,
+                     rated["satisfied_hi"].to_numpy(float) * 100 - x]).clip(min=0)
+    y = rated["cost_per_year"].fillna(0).to_numpy(float)
+    ax.errorbar(x, y, xerr=err, fmt="none", ecolor=NEUTRAL, lw=0.8, zorder=1)
+    ax.scatter(x, y, c=colours, s=36, zorder=2)
+    for _, r in rated.head(label_top).iterrows():
+        ax.annotate(_wrap(str(r["touchpoint"]), 24), (r["satisfied"] * 100, r["cost_per_year"] or 0),
+                    xytext=(5, 3), textcoords="offset points", fontsize=8)
+    ax.set_xlabel("ratings satisfied (%, 95% CI)")
+    ax.set_ylabel(f"cost {per} ({currency}{', log scale' if y.min() > 0 and y.max() > 100 * y.min() else ''})"
+                  if currency else f"cost {per}")
+    if y.min() > 0 and y.max() > 100 * y.min():     # one field visit line would flatten every call centre line
+        ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(mticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.set_title(title)
+    return ax

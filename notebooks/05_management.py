@@ -7,12 +7,13 @@
 # ---
 
 # %% [markdown]
-# # The management loop: beliefs and benchmarks
+# # The management loop: beliefs, benchmarks and touchpoints
 #
 # Executives start with beliefs from a workshop ("half of our install customers are unhappy");
 # this section tests each one against the data: confirmed, refuted, not settled or not testable,
 # with the estimate, its interval and the n it rests on. It then sets the client's own figures
-# beside industry or competitor benchmarks and says which gaps are larger than the uncertainty.
+# beside industry or competitor benchmarks and says which gaps are larger than the uncertainty,
+# and lists every touchpoint with its cost, its ratings and whether it is a moment that matters.
 
 # %%
 import matplotlib.pyplot as plt
@@ -22,7 +23,8 @@ from cxlib.actions.management import diagnose_management
 from cxlib.core.formatting import format_bullets, style_table
 from cxlib.core.jsonio import read_json
 from cxlib.ingest import read_tables
-from cxlib.plotting import plot_against_reference
+from cxlib.journeys import read_journeys
+from cxlib.plotting import plot_against_reference, plot_touchpoint_inventory
 from cxlib.report.metrics import record_metrics
 from cxlib.report.notebooks import open_section
 
@@ -33,22 +35,25 @@ reports_root: str = "../reports"
 seed: int = 42
 
 # %%
-# Reads paths.table(...) (01) and paths.metrics (the figures of 02-04); writes the management figures.
+# Reads paths.table(...) (01), paths.journey_steps (02) and paths.metrics (the figures of 02-04);
+# writes the management figures.
 paths, config = open_section(client, data_root, reports_root)
 tables, metrics = read_tables(paths), read_json(paths.metrics, {})
+steps = read_journeys(paths.journeys, paths.journey_steps)[1] if paths.journeys.exists() else None
 
 # %%
-mx = diagnose_management(config, metrics, customers=tables.get("customers"), client_dir=paths.data_dir)
+mx = diagnose_management(config, metrics, customers=tables.get("customers"), events=tables.get("events"),
+                         steps=steps, surveys=tables.get("surveys"), client_dir=paths.data_dir)
 record_metrics(paths.metrics, "management", mx.metrics())
-hyp, bench = mx.hypotheses, mx.benchmarks
-if not len(hyp) and not len(bench):
+hyp, bench, inv = mx.hypotheses, mx.benchmarks, mx.inventory
+if not len(hyp) and not len(bench) and not len(inv):
     display(Markdown("*Skipped:* " + "; ".join(mx.skipped) + "."))
 
 # %% [markdown]
 # ## Summary
 
 # %%
-if len(hyp) or len(bench):
+if len(hyp) or len(bench) or len(inv):
     display(Markdown(format_bullets(mx.summary())))
 
 # %% [markdown]
@@ -69,7 +74,7 @@ if len(hyp):
     display(style_table(hyp[["claim", "verdict", "believed", "estimate", "lo", "hi", "n"]],
                         shares=["believed", "estimate", "lo", "hi"], counts=["n"], share_digits=0, hide_index=True))
 else:
-    display(Markdown("*Skipped:* " + mx.skipped[0] + "."))
+    display(Markdown("*Skipped:* " + mx.skipped_about("executives") + "."))
 
 # %% [markdown]
 # ## Against benchmarks
@@ -91,4 +96,24 @@ if len(bench):
                         shares=["client", "lo", "hi", "benchmark", "gap"], counts=["n"], share_digits=1,
                         hide_index=True))
 else:
-    display(Markdown("*Skipped:* " + mx.skipped[-1] + "."))
+    display(Markdown("*Skipped:* " + mx.skipped_about("benchmarks") + "."))
+
+# %% [markdown]
+# ## The touchpoint inventory
+#
+# Every touchpoint in the events: its channel and owning department, its volume and reach, the
+# journeys that use it, its cost at the configured cost per contact, its ratings and its share of
+# repeat contacts. Sorted by what is at stake: cost times the share not satisfied (an unrated
+# touchpoint counts as satisfying as the rated ones are on average).
+
+# %%
+if len(inv):
+    display(Markdown(format_bullets(mx.describe_inventory())))
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    plot_touchpoint_inventory(inv, ax=ax, currency=config.currency, per=inv.attrs.get("per", "a year"))
+    plt.show()
+    display(style_table(inv.head(15).drop(columns=["moment_that_matters", "why_it_matters"]), counts=["per_year", "rated"],
+                        money=["cost_per_year"], shares=["reach", "satisfied", "satisfied_lo", "satisfied_hi",
+                                                         "repeat_share"], share_digits=0, hide_index=True))
+else:
+    display(Markdown("*Skipped:* " + mx.skipped_about("touchpoint inventory") + "."))

@@ -100,7 +100,8 @@ def management(demo_journeys):
     cfg, t = d["config"], d["tables"]
     drivers, _ = diagnose_drivers_if_possible(t["surveys"], cfg, customers=t["customers"], seed=42)
     metrics = {"journeys": d["diagnosis"].metrics(), "drivers": drivers.metrics()}
-    return diagnose_management(cfg, metrics, customers=t["customers"], client_dir=REPO / "data" / "demo"), d["truth"]
+    return diagnose_management(cfg, metrics, customers=t["customers"], events=t["events"], steps=d["diagnosis"].steps,
+                               surveys=t["surveys"], client_dir=REPO / "data" / "demo"), d["truth"]
 
 
 def test_the_planted_beliefs_are_confirmed_or_refuted_as_planted(management):
@@ -128,5 +129,50 @@ def test_without_beliefs_or_benchmarks_it_says_what_is_not_analysed(demo_journey
     cfg = demo_journeys["config"]
     cfg = cfg.model_copy(update={"analysis": cfg.analysis.model_copy(update={"hypotheses": [], "benchmarks": []})})
     mx = diagnose_management(cfg, {}, customers=None)
-    assert mx.summary() == [] and len(mx.skipped) == 2
-    assert mx.skipped[0].startswith("executives' beliefs: none") and mx.skipped[1].startswith("benchmarks: no")
+    assert mx.summary() == [] and len(mx.skipped) == 3 and not len(mx.inventory)
+    assert mx.skipped_about("executives").startswith("executives' beliefs: none")
+    assert mx.skipped_about("benchmarks").startswith("benchmarks: no")
+    assert mx.skipped_about("touchpoint inventory") == "touchpoint inventory: there is no events table"
+
+
+def test_inventory_counts_costs_rates_and_ranks_each_touchpoint():
+    import pandas as pd
+
+    from cxlib.actions.inventory import build_touchpoint_inventory
+    t0 = pd.Timestamp("2025-01-01", tz="UTC")
+    day = pd.Timedelta(days=1)
+    events = pd.DataFrame({
+        "customer_id": ["a", "a", "b", "c", "c", "c"],
+        "timestamp": [t0, t0 + 100 * day, t0 + 200 * day, t0 + 300 * day, t0 + 364 * day, t0 + 365 * day],
+        "touchpoint": ["Visit", "Visit", "Visit", "Call", "Call", "Web"],
+        "channel": ["field_visit", "field_visit", "field_visit", "call", "call", "web"],
+        "department": ["Field", "Field", "Field", "Care", "Care", "Digital"]})
+    steps = pd.DataFrame({"touchpoint": ["Visit", "Call", "Call", "Web"], "journey_type": ["repair", "repair", "unclassified", "move"],
+                          "repeat_contact": [False, True, False, False]})
+    surveys = pd.DataFrame({"level": ["touchpoint"] * 5, "subject": ["Visit", "Visit", "Call", "Call", "Call"],
+                            "metric": ["csat"] * 5, "score": [1, 5, 5, 5, 4]})
+    inv = build_touchpoint_inventory(events, steps=steps, surveys=surveys, green_threshold={"csat": 4},
+                                     cost_per_contact={"field_visit": 60.0, "call": 5.0, "web": 0.1},
+                                     moments={"Visit": "separates repair scores"}).set_index("touchpoint")
+    # at stake = cost x share not satisfied: Visit 180 x 0.5; Web 0.1 x (1 - 0.75, the rated average); Call 10 x 0
+    assert list(inv.index) == ["Visit", "Web", "Call"]
+    assert inv.attrs["per"] == "a year" and inv.loc["Visit", "per_year"] == pytest.approx(3 * 365.25 / 365)
+    assert inv.loc["Visit", "cost_per_year"] == pytest.approx(180 * 365.25 / 365)
+    assert inv.loc["Visit", "reach"] == pytest.approx(2 / 3) and inv.loc["Call", "reach"] == pytest.approx(1 / 3)
+    assert inv.loc["Visit", "satisfied"] == 0.5 and inv.loc["Visit", "rated"] == 2
+    assert inv.loc["Visit", "satisfied_lo"] < 0.5 < inv.loc["Visit", "satisfied_hi"]
+    assert inv.loc["Call", "satisfied"] == 1.0 and inv.loc["Call", "journeys"] == "repair"
+    assert inv.loc["Call", "repeat_share"] == 0.5 and inv.loc["Web", "rated"] == 0
+    assert bool(inv.loc["Visit", "moment_that_matters"]) and not inv.loc["Call", "moment_that_matters"]
+
+
+def test_the_inventory_finds_the_planted_costliest_touchpoint_and_the_install_moment(management):
+    mx, truth = management
+    inv = mx.inventory.set_index("touchpoint")
+    planted = truth["touchpoints"]
+    costliest = inv["cost_per_year"].idxmax()
+    assert costliest == planted["costliest"]
+    assert inv.loc[costliest, "cost_per_year"] == pytest.approx(planted["costliest_cost_per_year"], rel=0.03)
+    assert mx.inventory.iloc[0]["touchpoint"] == planted["costliest"]     # and it has the most at stake
+    assert bool(inv.loc[planted["install_moment"], "moment_that_matters"])
+    assert "new install" in inv.loc[planted["install_moment"], "journeys"]

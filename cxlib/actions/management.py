@@ -146,6 +146,33 @@ class ManagementDiagnosis:
     hypotheses: pd.DataFrame
     benchmarks: pd.DataFrame
     skipped: list[str] = field(default_factory=list)
+    inventory: pd.DataFrame = field(default_factory=pd.DataFrame)   # cxlib.actions.inventory
+    currency: str = ""
+
+    def skipped_about(self, topic: str) -> str:
+        """The 'not analysed' line that starts with ``topic``, or ''."""
+        return next((line for line in self.skipped if line.startswith(topic)), "")
+
+    def describe_inventory(self) -> list[str]:
+        """What the inventory shows first: how many touchpoints, the one with the most at stake
+        (cost a year x share not satisfied) and the moments that matter."""
+        from cxlib.core.formatting import format_estimate, format_money, humanize
+        inv = self.inventory
+        if not len(inv):
+            return []
+        per = inv.attrs.get("per", "a year")
+        out = [f"The client has **{len(inv)} touchpoints**, costing {format_money(inv['cost_per_year'].sum(), self.currency)} "
+               f"{per} at the configured cost per contact."]
+        top = inv.iloc[0]
+        rating = (f", {format_estimate(top['satisfied'], top['satisfied_lo'], top['satisfied_hi'], 'share', digits=0, n=int(top['rated']))} "
+                  "of its ratings satisfied" if top["rated"] else ", unrated")
+        out.append(f"Most at stake: **{top['touchpoint']}** ({humanize(top['channel'])}, owned by {top['department']}): "
+                   f"{format_money(top['cost_per_year'], self.currency)} {per}{rating}.")
+        moments = inv[inv["moment_that_matters"]]
+        if len(moments):
+            out.append("Moments that matter: " + "; ".join(f"**{r['touchpoint']}** ({r['why_it_matters']})"
+                                                        for _, r in moments.iterrows()) + ".")
+        return out
 
     def describe_hypotheses(self) -> list[str]:
         """One sentence per belief: the verdict, the claim, what was measured against what was believed."""
@@ -183,6 +210,7 @@ class ManagementDiagnosis:
             names = ", ".join(outside["label"].head(4))
             out.append(f"{len(outside)} of {len(matched)} benchmark comparisons show a gap outside the client's 95% "
                        f"interval" + (f": {names}." if len(outside) else "."))
+        out += self.describe_inventory()[1:2]      # the touchpoint with the most at stake
         return out
 
     def metrics(self) -> dict:
@@ -194,10 +222,15 @@ class ManagementDiagnosis:
                                                      "lo", "hi", "n", "verdict", "page", "why", "unit")),
                 "benchmarks": rows(self.benchmarks, ("measure", "label", "client", "lo", "hi", "n", "benchmark",
                                                      "gap", "outside", "source", "year")),
+                "inventory": rows(self.inventory.head(10), ("touchpoint", "channel", "department", "per_year",
+                                                            "cost_per_year", "rated", "satisfied", "satisfied_lo",
+                                                            "satisfied_hi", "moment_that_matters")),
                 "skipped": list(self.skipped)}
 
 
 def diagnose_management(config, metrics: dict, *, customers: pd.DataFrame | None = None,
+                        events: pd.DataFrame | None = None, steps: pd.DataFrame | None = None,
+                        surveys: pd.DataFrame | None = None,
                         client_dir: str | Path | None = None) -> ManagementDiagnosis:
     """Beliefs and benchmarks of one client, from the run's ``metrics`` (the figures of the
     sections before) and, for churn-reason measures, the ``customers`` table. A benchmarks file
@@ -217,5 +250,14 @@ def diagnose_management(config, metrics: dict, *, customers: pd.DataFrame | None
         skipped.append("executives' beliefs: none were given to test against the data")
     if not benchmarks:
         skipped.append("benchmarks: no industry or competitor figures were given to compare with")
+    inventory = pd.DataFrame()
+    if events is not None and len(events) and "touchpoint" in events:
+        from cxlib.actions.inventory import build_touchpoint_inventory, find_moments_that_matter
+        inventory = build_touchpoint_inventory(events, steps=steps, surveys=surveys, cost_per_contact=an.cost_per_contact,
+                                               green_threshold=an.green_threshold, min_days=an.min_annualise_days,
+                                               moments=find_moments_that_matter(metrics))
+    else:
+        skipped.append("touchpoint inventory: there is no events table")
     return ManagementDiagnosis(evaluate_hypotheses(an.hypotheses, metrics, reasons=reasons),
-                               compare_benchmarks(benchmarks, metrics, reasons=reasons), skipped)
+                               compare_benchmarks(benchmarks, metrics, reasons=reasons), skipped, inventory,
+                               config.currency)

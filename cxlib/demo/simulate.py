@@ -821,6 +821,7 @@ def _truth(d: DemoData, n_customers: int, seed: int) -> dict:
         "drivers": {"outcome": "relationship nps", "method": "Shapley share of R², not-applicable set to the mean",
                     "population_shares": POPULATION_DRIVER_SHARES, "population_sample": POPULATION_SAMPLE},
         "beliefs": _belief_truth(journeys),
+        "touchpoints": _touchpoint_truth(ev),
         "benchmarks": {
             "avoidable_share": {"client": float(avoid.mean()),
                                 "outside": not 0.10 <= float(avoid.mean()) <= 0.15},
@@ -829,6 +830,16 @@ def _truth(d: DemoData, n_customers: int, seed: int) -> dict:
                                                              ["value"]) > 0.05}
                for cat, share in reason_share.items()}},
     }
+
+
+def _touchpoint_truth(ev: pd.DataFrame) -> dict:
+    """The touchpoint that costs most a year at the planted cost per contact (the inventory's
+    planted answer: the field visit, at EUR 65 a visit) and that cost, over the events' span."""
+    cost = ev["channel"].map(PLANTED["cost_per_contact"]).fillna(0)
+    days = (ev["ts"].max() - ev["ts"].min()).total_seconds() / 86400
+    per_year = cost.groupby(ev["touchpoint"]).sum() * 365.25 / days
+    return {"costliest": str(per_year.idxmax()), "costliest_cost_per_year": float(per_year.max()),
+            "install_moment": "Order corrected"}
 
 
 def _belief_truth(journeys: dict) -> dict:

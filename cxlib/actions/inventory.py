@@ -1,0 +1,96 @@
+"""The touchpoint inventory: every touchpoint the client has, as one table.
+
+Per touchpoint: its channel and owning department (the most frequent), its volume and the
+share of customers it reaches, the journeys that use it, what it costs a year, its ratings
+(share satisfied with a 95% interval and n), its share of repeat contacts, and whether it is a
+moment that matters (the touchpoint that separates a journey's low scores from its high ones, or
+a driver of the survey outcome). Sorted so that costly, poorly rated touchpoints come first."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from cxlib.core.period import measure_period
+from cxlib.core.uncertainty import wilson_interval
+from cxlib.journeys.reconstruct import UNCLASSIFIED
+
+COLUMNS = ["touchpoint", "channel", "department", "per_year", "reach", "journeys", "cost_per_year", "rated",
+           "satisfied", "satisfied_lo", "satisfied_hi", "repeat_share", "moment_that_matters", "why_it_matters"]
+
+
+def _mode(s: pd.Series):
+    s = s.dropna()
+    return s.value_counts().index[0] if len(s) else None
+
+
+def find_moments_that_matter(metrics: dict) -> dict[str, str]:
+    """Touchpoint -> why it matters, from the run's figures: the touchpoint that separates a
+    journey's two groups of scores, and drivers of the survey outcome named like a touchpoint."""
+    out = {}
+    for jt, t in ((metrics.get("journeys") or {}).get("types") or {}).items():
+        sep = str(t.get("bimodal_separator") or "")
+        if t.get("bimodal") and sep.startswith("has: "):     # 'has: Order corrected': a touchpoint occurred
+            out.setdefault(sep[len("has: "):], f"separates the low {jt.replace('_', ' ')} scores from the high ones")
+    for name, d in ((metrics.get("drivers") or {}).get("importance") or {}).items():
+        level, _, rest = name.partition(": ")
+        if rest and level != "touchpoint":                    # a journey or operational driver, not a touchpoint
+            continue
+        out.setdefault(rest or name, f"driver of the survey outcome (rank {d.get('rank')})")
+    return out
+
+
+def build_touchpoint_inventory(events: pd.DataFrame, *, steps: pd.DataFrame | None = None,
+                               surveys: pd.DataFrame | None = None, cost_per_contact: dict | None = None,
+                               green_threshold: dict | None = None, moments: dict[str, str] | None = None,
+                               min_days: float = 56, touchpoint: str = "touchpoint", channel: str = "channel",
+                               department: str = "department", customer_id: str = "customer_id",
+                               timestamp: str = "timestamp") -> pd.DataFrame:
+    """One row per touchpoint of ``events`` (see the module docstring). Volumes and cost are a
+    year when the events cover at least ``min_days``, else over the days observed (the frame's
+    ``attrs['per']`` says which). Ratings are touchpoint-level survey scores whose subject is
+    the touchpoint; satisfied means at or above ``green_threshold`` for the metric."""
+    ev = events[events[touchpoint].notna()]
+    if not len(ev):
+        return pd.DataFrame(columns=COLUMNS)
+    period = measure_period(ev[timestamp], min_days=min_days)
+    g = ev.groupby(touchpoint, observed=True)
+    out = pd.DataFrame({"channel": g[channel].agg(_mode) if channel in ev else None,
+                        "department": g[department].agg(_mode) if department in ev else None,
+                        "per_year": g.size() * period.factor,
+                        "reach": g[customer_id].nunique() / ev[customer_id].nunique()})
+    costs = ev[channel].map(cost_per_contact or {}).astype(float) if channel in ev else pd.Series(np.nan, index=ev.index)
+    out["cost_per_year"] = costs.groupby(ev[touchpoint]).sum(min_count=1) * period.factor
+    out["journeys"] = ""
+    out["repeat_share"] = np.nan
+    if steps is not None and len(steps):
+        typed = steps[steps["journey_type"].astype(str) != UNCLASSIFIED]
+        used = typed.groupby(typed["touchpoint"].astype(str))["journey_type"].agg(
+            lambda s: ", ".join(sorted({str(x).replace("_", " ") for x in s})))
+        out["journeys"] = used.reindex(out.index).fillna("")
+        out["repeat_share"] = steps.groupby(steps["touchpoint"].astype(str))["repeat_contact"].mean().reindex(out.index)
+    out = out.join(_ratings(surveys, green_threshold or {}, out.index))
+    moments = moments or {}
+    out["moment_that_matters"] = [tp in moments for tp in out.index]
+    out["why_it_matters"] = [moments.get(tp, "") for tp in out.index]
+    # costly and poorly rated first: cost a year x the share not satisfied; an unrated touchpoint
+    # is taken to be as satisfying as the rated ones are on average (neither praised nor blamed)
+    typical = out["satisfied"].mean() if out["satisfied"].notna().any() else 0.0
+    stake = out["cost_per_year"].fillna(0) * (1 - out["satisfied"].fillna(typical))
+    out = out.assign(_stake=stake).sort_values(["_stake", "per_year"], ascending=False).drop(columns="_stake")
+    out = out.rename_axis("touchpoint").reset_index()[COLUMNS]
+    out.attrs["per"] = period.label
+    return out
+
+
+def _ratings(surveys: pd.DataFrame | None, green: dict, index: pd.Index) -> pd.DataFrame:
+    cols = ["rated", "satisfied", "satisfied_lo", "satisfied_hi"]
+    if surveys is None or not len(surveys) or "subject" not in surveys:
+        return pd.DataFrame({c: (0 if c == "rated" else np.nan) for c in cols}, index=index)
+    sv = surveys[(surveys["level"] == "touchpoint") & surveys["score"].notna() & surveys["metric"].isin(list(green))]
+    sv = sv.assign(ok=sv["score"] >= sv["metric"].map(green))
+    agg = sv.groupby(sv["subject"].astype(str))["ok"].agg(["size", "sum"]).reindex(index)
+    n = agg["size"].fillna(0).astype(int)
+    k = agg["sum"].fillna(0)
+    ci = [wilson_interval(a, b) if b else (np.nan, np.nan) for a, b in zip(k, n)]
+    return pd.DataFrame({"rated": n, "satisfied": np.where(n > 0, k / n.where(n > 0), np.nan),
+                         "satisfied_lo": [c[0] for c in ci], "satisfied_hi": [c[1] for c in ci]}, index=index)
