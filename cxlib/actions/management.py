@@ -161,13 +161,20 @@ class ManagementDiagnosis:
         if not len(inv):
             return []
         per = inv.attrs.get("per", "a year")
-        out = [f"The client has **{len(inv)} touchpoints**, costing {format_money(inv['cost_per_year'].sum(), self.currency)} "
-               f"{per} at the configured cost per contact."]
-        top = inv.iloc[0]
-        rating = (f", {format_estimate(top['satisfied'], top['satisfied_lo'], top['satisfied_hi'], 'share', digits=0, n=int(top['rated']))} "
-                  "of its ratings satisfied" if top["rated"] else ", unrated")
-        out.append(f"Most at stake: **{top['touchpoint']}** ({humanize(top['channel'])}, owned by {top['department']}): "
-                   f"{format_money(top['cost_per_year'], self.currency)} {per}{rating}.")
+        costed = bool(inv["cost_per_year"].notna().any())
+        out = [f"The client has **{len(inv)} touchpoints**" + (
+            f", costing {format_money(inv['cost_per_year'].sum(), self.currency)} {per} at the configured cost per "
+            "contact." if costed else "; no cost per contact is configured, so what they cost is not stated.")]
+        top = inv.iloc[0] if costed else inv.sort_values("per_year", ascending=False).iloc[0]
+        where = f"({humanize(top['channel'])}, owned by {top['department']})"
+        if costed:
+            rating = (f", {format_estimate(top['satisfied'], top['satisfied_lo'], top['satisfied_hi'], 'share', digits=0, n=int(top['rated']))} "
+                      "of its ratings satisfied" if top["rated"] else ", unrated")
+            out.append(f"Most at stake: **{top['touchpoint']}** {where}: "
+                       f"{format_money(top['cost_per_year'], self.currency)} {per}{rating}.")
+        else:
+            out.append(f"Most used: **{top['touchpoint']}** {where}: {top['per_year']:,.0f} {per}, reaching "
+                       f"{top['reach']:.0%} of customers.")
         moments = inv[inv["moment_that_matters"]]
         if len(moments):
             out.append("Moments that matter: " + "; ".join(f"**{r['touchpoint']}** ({r['why_it_matters']})"
