@@ -122,7 +122,8 @@ def _fmt(x, unit: str) -> str:
 
 def _estimate_text(r) -> str:
     from cxlib.core.formatting import format_estimate
-    kind, digits = ("number", 1) if r["unit"] == "points" else ("share", 0)
+    narrow = r["unit"] != "points" and abs(r["hi"] - r["lo"]) < 0.02    # '2% (95% CI 1.8–2.1%)', not '2–2%'
+    kind, digits = ("number", 1) if r["unit"] == "points" else ("share", 1 if narrow else 0)
     return format_estimate(r["estimate"] if "estimate" in r else r["client"], r["lo"], r["hi"], kind, digits=digits,
                            n=int(r["n"]))
 
@@ -162,7 +163,7 @@ class ManagementDiagnosis:
             return []
         per = inv.attrs.get("per", "a year")
         costed = bool(inv["cost_per_year"].notna().any())
-        out = [f"The client has **{len(inv)} touchpoints**" + (
+        out = [f"The client has **{len(inv)} touchpoint{'s' if len(inv) != 1 else ''}**" + (
             f", costing {format_money(inv['cost_per_year'].sum(), self.currency)} {per} at the configured cost per "
             "contact." if costed else "; no cost per contact is configured, so what they cost is not stated.")]
         top = inv.iloc[0] if costed else inv.sort_values("per_year", ascending=False).iloc[0]
