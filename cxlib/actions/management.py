@@ -20,6 +20,7 @@ import pandas as pd
 from pydantic import ValidationError
 
 from cxlib.core.config import Benchmark, Hypothesis
+from cxlib.core.paths import SECTIONS
 from cxlib.actions.measures import POINTS, estimate_measure, name_measure
 
 VERDICTS = ("confirmed", "refuted", "not settled", "not testable")
@@ -108,8 +109,7 @@ def compare_benchmarks(benchmarks: list[Benchmark], metrics: dict, *, reasons: p
 
 # --------------------------------------------------------------------------- one call per client
 
-PAGES = {"index": "the summary", "02_journeys": "Journeys", "03_drivers": "Drivers",
-         "04_recommendations": "Recommendations"}
+PAGES = {"index": "the summary", **SECTIONS}
 
 
 def _fmt(x, unit: str) -> str:

@@ -9,6 +9,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+SECTIONS = {"01_ingest": "Data received", "02_journeys": "Journeys", "03_drivers": "Drivers",
+            "04_recommendations": "Recommendations", "05_management": "Management loop"}
+"""Each section page of a run folder (by notebook) and its short name in the nav and in prose."""
+
 _CLIENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 

@@ -432,11 +432,7 @@ def reconstruct_journeys(events, definitions: Mapping[str, JourneyDefinition], *
     journeys = fetch_frame(con, _as_text(con, "journeys") + " ORDER BY journey_id")
     timings["to pandas"] = time.perf_counter() - t0
     con.close()
-    journeys = _journey_status(journeys, definitions, as_of)
-    if journeys_path is not None and steps_path is not None:
-        Journeys(steps, journeys, dict(definitions)).write(journeys_path, steps_path)
-    return Journeys(steps=steps, journeys=journeys, definitions=dict(definitions), timings=timings,
-                    n_events=n_events, n_journeys=n_journeys)
+    return _finish(steps, journeys, definitions, as_of, journeys_path, steps_path, timings, n_events, n_journeys)
 
 
 def _reconstruct_on_spark(events, definitions, *, gap_days, repeat_window_days, failure_touchpoints, as_of,
@@ -470,6 +466,12 @@ def _reconstruct_on_spark(events, definitions, *, gap_days, repeat_window_days, 
     steps = spark_to_pandas(frames["steps"].orderBy("journey_id", "step"))
     journeys = spark_to_pandas(frames["journeys"].orderBy("journey_id"))
     timings["to pandas"] = time.perf_counter() - t0
+    return _finish(steps, journeys, definitions, as_of, journeys_path, steps_path, timings, n_events, n_journeys)
+
+
+def _finish(steps, journeys, definitions, as_of, journeys_path, steps_path, timings, n_events, n_journeys) -> Journeys:
+    """What both engines do with the tables back in pandas: each journey's status, the Parquet
+    files when asked for, and the result."""
     journeys = _journey_status(journeys, definitions, as_of)
     if journeys_path is not None and steps_path is not None:
         Journeys(steps, journeys, dict(definitions)).write(journeys_path, steps_path)

@@ -12,9 +12,8 @@ from cxlib.core.formatting import (capitalize, format_estimate, format_interval,
 from cxlib.ingest.profile import describe_standard_headlines
 from cxlib.journeys.findings import describe_largest_journey, list_journey_findings
 from cxlib.journeys.reconstruct import UNCLASSIFIED
+from cxlib.core.paths import SECTIONS
 
-SECTIONS = {"01_ingest": "Data received", "02_journeys": "Journeys", "03_drivers": "Drivers",
-            "04_recommendations": "Recommendations", "05_management": "Management loop"}
 
 
 def headline_figures(metrics: dict) -> list[str]:
