@@ -113,7 +113,7 @@ if len(inv):
         fig, ax = plt.subplots(figsize=(9, 5.5))
         plot_touchpoint_inventory(inv, ax=ax, currency=config.currency, per=inv.attrs.get("per", "a year"))
         plt.show()
-    display(style_table(inv.head(15).drop(columns=["moment_that_matters", "why_it_matters"]), counts=["per_year", "rated"],
+    display(style_table(mx.inventory_table(15), counts=["per_year", "rated"],
                         money=["cost_per_year"], shares=["reach", "satisfied", "satisfied_lo", "satisfied_hi",
                                                          "repeat_share"], share_digits=0, hide_index=True))
 else:

@@ -176,3 +176,13 @@ def test_the_inventory_finds_the_planted_costliest_touchpoint_and_the_install_mo
     assert mx.inventory.iloc[0]["touchpoint"] == planted["costliest"]     # and it has the most at stake
     assert bool(inv.loc[planted["install_moment"], "moment_that_matters"])
     assert "new install" in inv.loc[planted["install_moment"], "journeys"]
+
+
+def test_the_inventory_table_leaves_out_what_the_data_could_not_fill(management):
+    from cxlib.actions.management import ManagementDiagnosis
+    mx, _ = management
+    assert {"cost_per_year", "satisfied", "journeys"} <= set(mx.inventory_table())     # the demo fills them all
+    bare = mx.inventory.assign(cost_per_year=float("nan"), rated=0, satisfied=float("nan"), journeys="")
+    shown = ManagementDiagnosis(mx.hypotheses, mx.benchmarks, inventory=bare).inventory_table()
+    assert not {"cost_per_year", "rated", "satisfied", "satisfied_lo", "journeys"} & set(shown)
+    assert {"touchpoint", "per_year", "reach"} <= set(shown)

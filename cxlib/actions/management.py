@@ -150,6 +150,18 @@ class ManagementDiagnosis:
     inventory: pd.DataFrame = field(default_factory=pd.DataFrame)   # cxlib.actions.inventory
     currency: str = ""
 
+    def inventory_table(self, top: int = 15) -> pd.DataFrame:
+        """The inventory's first ``top`` rows as the page shows them: columns the data could not
+        fill (no cost per contact, no touchpoint ratings, no typed journeys) are left out rather
+        than shown empty."""
+        inv = self.inventory.head(top).drop(columns=["moment_that_matters", "why_it_matters"])
+        empty = {"cost_per_year": inv["cost_per_year"].isna().all(), "journeys": (inv["journeys"] == "").all(),
+                 "rated": not (self.inventory["rated"] > 0).any(), "repeat_share": inv["repeat_share"].isna().all()}
+        drop = [c for c, e in empty.items() if e]
+        if empty["rated"]:
+            drop += ["satisfied", "satisfied_lo", "satisfied_hi"]
+        return inv.drop(columns=drop)
+
     def skipped_about(self, topic: str) -> str:
         """The 'not analysed' line that starts with ``topic``, or ''."""
         return next((line for line in self.skipped if line.startswith(topic)), "")
