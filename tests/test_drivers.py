@@ -8,9 +8,10 @@ import pytest
 from scipy.stats import spearmanr
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
-from cxlib.drivers.importance import (DriverAnalysis, _logistic_irls, build_driver_table, correlation_matrix, group_shapley,
-                           logistic_relative_weights, relative_weights, shapley_r2, shapley_sampled,
-                           shapley_from_subsets, subset_r2)
+from cxlib.core.parallel import count_jobs, map_in_threads
+from cxlib.drivers.importance import (DriverAnalysis, _logistic_irls, _logistic_relative_weights, build_driver_table,
+                                      correlation_matrix, group_shapley, logistic_relative_weights, moment_blocks,
+                                      relative_weights, shapley_r2, shapley_sampled, shapley_from_subsets, subset_r2)
 
 
 def correlated(n, p, seed=0, load=0.6, beta=None, noise=2.0):
@@ -132,7 +133,7 @@ def test_binary_outcome_uses_logistic_relative_weights():
     yb = (X @ [1.5, 0.7, 0.0] + rng.logistic(size=20_000) > 0).astype(float)
     rw = logistic_relative_weights(X, yb)
     assert rw[0] > rw[1] > rw[2] >= 0 and rw[2] < 0.01
-    coef, intercept = _logistic_irls(X, yb, np.ones(len(yb)))
+    intercept, *coef = _logistic_irls(X, yb, np.ones(len(yb)))
     sk = LogisticRegression(C=1e9, max_iter=1000).fit(X, yb)
     np.testing.assert_allclose(coef, sk.coef_[0], atol=1e-4)
     m = DriverAnalysis(n_boot=20).fit(pd.DataFrame(X, columns=["a", "b", "c"]), yb)
@@ -258,3 +259,66 @@ def test_value_weights_say_what_matters_to_the_customers_worth_most():
     assert half.n_ == 300
     with pytest.raises(ValueError, match="non-negative"):
         DriverAnalysis(n_boot=0).fit(X, y, sample_weight=-value)
+
+
+def test_subset_r2_sweeps_match_a_solve_for_every_subset():
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(400, 9)) + rng.normal(size=(400, 1))
+    C = correlation_matrix(X, X @ rng.uniform(size=9) + rng.normal(size=400))
+    r2 = subset_r2(C)
+    for mask in range(1, 1 << 9):
+        idx = [j for j in range(9) if mask >> j & 1]
+        b = C[idx, 9]
+        assert r2[mask] == pytest.approx(b @ np.linalg.solve(C[np.ix_(idx, idx)], b), abs=1e-12)
+    assert r2[0] == 0
+
+
+def test_logistic_relative_weights_match_the_fit_on_orthogonal_counterparts():
+    """The fit on the standardised drivers, mapped back, is the definition: a logistic
+    regression on Z = Xs Rxx^(-1/2), whatever the missing ratings and weights."""
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(5000, 4)) + 0.7 * rng.normal(size=(5000, 1))
+    yb = (X @ [1.2, 0.6, 0.3, 0.0] + rng.logistic(size=5000) > 0).astype(float)
+    X[rng.random(X.shape) < 0.1] = np.nan
+    w = rng.integers(0, 3, 5000).astype(float)
+    got = logistic_relative_weights(X, yb, sample_weight=w)
+    # reference: impute, standardise, orthogonalise, fit, map back (Tonidandel & LeBreton)
+    u = w > 0
+    Xu, yu, wu = X[u], yb[u], w[u]
+    mean = np.nansum(Xu * wu[:, None], axis=0) / (~np.isnan(Xu) * wu[:, None]).sum(axis=0)
+    Xs = np.where(np.isnan(Xu), mean, Xu) - mean
+    Xs /= np.sqrt((Xs ** 2 * wu[:, None]).sum(axis=0) / wu.sum())
+    vals, vecs = np.linalg.eigh((Xs * (wu / wu.sum())[:, None]).T @ Xs)
+    lam = (vecs * np.sqrt(vals)) @ vecs.T
+    Z = Xs @ np.linalg.inv(lam)
+    sk = LogisticRegression(C=1e12, max_iter=1000, tol=1e-10).fit(Z, yu, sample_weight=wu)
+    logit = sk.decision_function(Z)
+    var = np.cov(logit, aweights=wu, bias=True)
+    b = sk.coef_[0] / math.sqrt(var + math.pi ** 2 / 3)
+    raw = (lam ** 2) @ b ** 2
+    np.testing.assert_allclose(got, raw / raw.sum() * var / (var + math.pi ** 2 / 3), rtol=1e-4)
+    # a warm start from other coefficients reaches the same fit
+    L = moment_blocks(X)
+    cold_rw, cold = _logistic_relative_weights(L[:, :4], L[:, 4:8], yb, w)
+    warm_rw, warm = _logistic_relative_weights(L[:, :4], L[:, 4:8], yb, w, start=cold + 0.05)
+    np.testing.assert_allclose(warm, cold, atol=1e-9)
+    np.testing.assert_allclose(warm_rw, cold_rw, atol=1e-10)
+
+
+def test_bootstrap_gives_the_same_figures_on_any_number_of_threads():
+    X, y = correlated(3000, 5, seed=9)
+    yb = (y > np.median(y)).astype(float)
+    frame = pd.DataFrame(X, columns=list("abcde"))
+    one = DriverAnalysis(n_boot=30, seed=3, n_jobs=1).fit(frame, yb).importance_
+    two = DriverAnalysis(n_boot=30, seed=3, n_jobs=2).fit(frame, yb).importance_
+    pd.testing.assert_frame_equal(one, two)
+    lean = DriverAnalysis(n_boot=30, seed=3, n_jobs=2, relative_weights=False).fit(frame, yb).importance_
+    assert not any(c.startswith("rw_") for c in lean)
+    pd.testing.assert_frame_equal(lean, one[lean.columns])
+
+
+def test_map_in_threads_keeps_order_and_checks_jobs():
+    assert map_in_threads(lambda x: x * x, (i for i in range(50)), 3, chunk=2) == [i * i for i in range(50)]
+    assert count_jobs(2) == 2 and count_jobs(None) >= 1 and count_jobs(-1) == count_jobs(None)
+    with pytest.raises(ValueError, match="n_jobs"):
+        count_jobs(-3)

@@ -31,31 +31,35 @@ intervals on each driver's share and rank.
 from __future__ import annotations
 
 import math
-from itertools import combinations
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
+
+from cxlib.core.parallel import map_in_threads
 
 MAX_EXACT_DRIVERS = 15
 
 
 # --------------------------------------------------------------------------- correlations
 
-def _weighted_pairwise_corr(X: np.ndarray, w: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Pairwise-complete (weighted) correlation matrix of the columns of ``X`` (NaN = missing)
-    and the pairwise counts."""
-    M = ~np.isnan(X)
-    X0 = np.where(M, X, 0.0)
-    Mf = M.astype(float)
-    if w is not None:
-        Mw = Mf * w[:, None]
-        X0w = X0 * w[:, None]
-    else:
-        Mw, X0w = Mf, X0
-    n = Mf.T @ Mw                      # n_ij: weight where both i and j present
-    sx = X0w.T @ Mf                    # sum of x_i where j present
-    sxx = (X0 * X0w).T @ Mf            # sum of x_i^2 where j present
-    sxy = X0w.T @ X0                   # sum of x_i x_j where both present
+def moment_blocks(Z: np.ndarray) -> np.ndarray:
+    """``[present, value, value²]`` side by side for the columns of ``Z`` (NaN = missing, read
+    as 0 in the value blocks): every weighted pairwise moment is a product of these blocks, so
+    a bootstrap builds them once and only reweights rows."""
+    present = ~np.isnan(Z)
+    Z0 = np.where(present, Z, 0.0)
+    return np.hstack([present.astype(float), Z0, Z0 * Z0])
+
+
+def _corr_from_blocks(L: np.ndarray, w: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Pairwise-complete (weighted) correlations and pairwise counts from :func:`moment_blocks`."""
+    q = L.shape[1] // 3
+    Mf, X0 = L[:, :q], L[:, q:2 * q]
+    Lw = L if w is None else L * w[:, None]
+    G = Lw.T @ Mf                      # [n_ij; sum x_i where j present; sum x_i^2 where j present]
+    n, sx, sxx = G[:q], G[q:2 * q], G[2 * q:]
+    sxy = Lw[:, q:2 * q].T @ X0        # sum of x_i x_j where both present
     with np.errstate(invalid="ignore", divide="ignore"):
         mi = sx / n
         mj = sx.T / n
@@ -65,6 +69,21 @@ def _weighted_pairwise_corr(X: np.ndarray, w: np.ndarray | None = None) -> tuple
         corr = cov / np.sqrt(vi * vj)
     np.fill_diagonal(corr, 1.0)
     return corr, n
+
+
+def _weighted_pairwise_corr(X: np.ndarray, w: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Pairwise-complete (weighted) correlation matrix of the columns of ``X`` (NaN = missing)
+    and the pairwise counts."""
+    return _corr_from_blocks(moment_blocks(X), w)
+
+
+def _usable(C: np.ndarray) -> np.ndarray:
+    """``C`` repaired to positive definite, or a plain error when a correlation is undefined."""
+    if np.isnan(C).any():
+        bad = sorted({int(i) for i in np.argwhere(np.isnan(C))[:, 0]})
+        raise ValueError(f"correlations undefined for column(s) {bad} (the outcome is column {C.shape[1] - 1}): "
+                         "a driver is constant or never rated together with another")
+    return _nearest_pd(C)
 
 
 def _nearest_pd(C: np.ndarray, eps: float = 1e-8) -> np.ndarray:
@@ -92,29 +111,30 @@ def correlation_matrix(X: np.ndarray, y: np.ndarray, *, missing: str = "pairwise
         weights = weights[keep] if weights is not None else None
     elif missing != "pairwise":
         raise ValueError(f"missing must be 'pairwise', 'listwise' or 'mean', got {missing!r}")
-    C, n = _weighted_pairwise_corr(Z, weights)
-    if np.isnan(C).any():
-        bad = sorted({int(i) for i in np.argwhere(np.isnan(C))[:, 0]})
-        raise ValueError(f"correlations undefined for column(s) {bad} (the outcome is column {Z.shape[1] - 1}): "
-                         "a driver is constant or never rated together with another")
-    return _nearest_pd(C)
+    return _usable(_weighted_pairwise_corr(Z, weights)[0])
 
 
 # --------------------------------------------------------------------------- R² of subsets
 
 def subset_r2(C: np.ndarray) -> np.ndarray:
     """R² of every subset of drivers, indexed by bitmask (bit j = driver j), from the
-    correlation matrix ``C`` of [drivers, outcome]. Batched by subset size."""
+    correlation matrix ``C`` of [drivers, outcome].
+
+    One sweep per driver, vectorised over subsets: a subset S whose highest driver is h is
+    its parent S - {h} swept on h, and R²(S) = R²(S - {h}) + e_hy² / e_hh, where e is the
+    parent's residual (partial) covariance of the drivers after h and the outcome. Each
+    subset keeps only that residual block, so the work is about 2^p small updates instead
+    of 2^p linear solves."""
     p = C.shape[0] - 1
-    Rxx, rxy = C[:p, :p], C[:p, p]
     r2 = np.zeros(1 << p)
-    for k in range(1, p + 1):
-        subsets = np.array(list(combinations(range(p), k)))
-        A = Rxx[subsets[:, :, None], subsets[:, None, :]]
-        b = rxy[subsets]
-        sol = np.linalg.solve(A, b[..., None])[..., 0]
-        masks = (1 << subsets).sum(axis=1)
-        r2[masks] = (b * sol).sum(axis=1)
+    masks = np.zeros(1, dtype=np.int64)
+    E = C[None, :, :].astype(float)          # residual covariance of [drivers h.., outcome] given each subset
+    for h in range(p):
+        pivot = E[:, 0, 0]
+        r2[masks | (1 << h)] = r2[masks] + E[:, 0, -1] ** 2 / pivot
+        swept = E[:, 1:, 1:] - E[:, 1:, :1] * (E[:, :1, 1:] / pivot[:, None, None])
+        E = np.concatenate([E[:, 1:, 1:], swept])
+        masks = np.concatenate([masks, masks | (1 << h)])
     return r2
 
 
@@ -127,18 +147,25 @@ def _popcount(a: np.ndarray) -> np.ndarray:
     return c
 
 
-def shapley_from_subsets(r2: np.ndarray, p: int) -> np.ndarray:
-    """Exact Shapley values of each driver given the R² of every subset."""
+@lru_cache(maxsize=4)
+def _shapley_operator(p: int) -> np.ndarray:
+    """The (p x 2^p) matrix D with Shapley values = D @ R²(every subset): D[j, S] is
+    +w(|S| - 1) when j is in S and -w(|S|) when it is not, w(s) = s! (p - s - 1)! / p!."""
     masks = np.arange(1 << p)
     size = _popcount(masks)
     fact = np.array([math.factorial(i) for i in range(p + 1)], dtype=float)
-    phi = np.zeros(p)
+    D = np.zeros((p, 1 << p))
     for j in range(p):
-        without = masks[(masks >> j) & 1 == 0]
-        s = size[without]
-        w = fact[s] * fact[p - s - 1] / fact[p]
-        phi[j] = (w * (r2[without | (1 << j)] - r2[without])).sum()
-    return phi
+        has = (masks >> j) & 1 == 1
+        D[j, has] = fact[size[has] - 1] * fact[p - size[has]] / fact[p]
+        D[j, ~has] = -fact[size[~has]] * fact[p - size[~has] - 1] / fact[p]
+    D.setflags(write=False)
+    return D
+
+
+def shapley_from_subsets(r2: np.ndarray, p: int) -> np.ndarray:
+    """Exact Shapley values of each driver given the R² of every subset."""
+    return _shapley_operator(p) @ r2
 
 
 def _r2_of(C: np.ndarray, idx: list[int]) -> float:
@@ -211,45 +238,60 @@ def logistic_relative_weights(X: np.ndarray, y: np.ndarray, *, sample_weight: np
     standardised on the latent scale; the weights sum to the McKelvey-Zavoina R².
     Missing driver values are mean-imputed here (the orthogonalisation needs complete
     rows). ``sample_weight`` (bootstrap counts) weights every moment and the fit."""
-    w = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, float)
+    L = moment_blocks(np.asarray(X, float))
+    p = L.shape[1] // 3
+    return _logistic_relative_weights(L[:, :p], L[:, p:2 * p], np.asarray(y, float), sample_weight)[0]
+
+
+def _logistic_relative_weights(present: np.ndarray, X0: np.ndarray, y: np.ndarray, w: np.ndarray | None = None,
+                               start: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`logistic_relative_weights` from the drivers' presence (0/1) and values (0 where
+    missing), and the fitted [intercept, coefficients] on the standardised drivers, which
+    ``start`` takes back to warm-start a bootstrap refit.
+
+    The orthogonal counterparts are Z = Xs Rxx^(-1/2), a linear map of the standardised
+    drivers Xs, so the logistic fit on Z is the fit on Xs with coefficients b = Rxx^(1/2) a
+    (the same logits); the ridge |b|² becomes a' Rxx a. Fitting on Xs saves building Z and
+    lets every resample start from the full sample's coefficients."""
+    w = np.ones(len(X0)) if w is None else np.asarray(w, float)
     sw = w.sum()
-    mean = np.nansum(X * w[:, None], axis=0) / (~np.isnan(X) * w[:, None]).sum(axis=0)
-    Xf = np.where(np.isnan(X), mean, X)
-    mu = (Xf * w[:, None]).sum(axis=0) / sw
-    sd = np.sqrt(((Xf - mu) ** 2 * w[:, None]).sum(axis=0) / sw)
-    Xs = (Xf - mu) / sd
-    vals, vecs = np.linalg.eigh((Xs * (w / sw)[:, None]).T @ Xs)  # weighted Rxx
-    vals = np.clip(vals, 1e-12, None)
-    lam = (vecs * np.sqrt(vals)) @ vecs.T                         # Rxx^(1/2)
-    Z = Xs @ ((vecs / np.sqrt(vals)) @ vecs.T)                    # orthonormal counterparts: Xs Rxx^(-1/2)
-    coef, intercept = _logistic_irls(Z, y, w)
-    logit = Z @ coef + intercept
-    m = (logit * w).sum() / sw
-    var_logit = ((logit - m) ** 2 * w).sum() / sw
+    mean = (w @ X0) / (w @ present)
+    Xs = X0 - present * mean                                      # mean-imputed and centred (imputing keeps the mean)
+    Xs /= np.sqrt((w @ (Xs * Xs)) / sw)
+    R = (Xs * (w / sw)[:, None]).T @ Xs                           # weighted Rxx
+    vals, vecs = np.linalg.eigh(R)
+    lam = (vecs * np.sqrt(np.clip(vals, 1e-12, None))) @ vecs.T   # Rxx^(1/2)
+    beta = _logistic_irls(Xs, y, w, start=start, penalty=R)
+    logit = Xs @ beta[1:] + beta[0]
+    m = (w @ logit) / sw
+    var_logit = (w @ (logit - m) ** 2) / sw
     r2 = var_logit / (var_logit + math.pi ** 2 / 3)              # McKelvey-Zavoina R²
-    b_std = coef / math.sqrt(var_logit + math.pi ** 2 / 3)
+    b_std = (lam @ beta[1:]) / math.sqrt(var_logit + math.pi ** 2 / 3)
     raw = (lam ** 2) @ (b_std ** 2)
-    return raw / raw.sum() * r2 if raw.sum() > 0 else raw
+    return (raw / raw.sum() * r2 if raw.sum() > 0 else raw), beta
 
 
-def _logistic_irls(X: np.ndarray, y: np.ndarray, w: np.ndarray, n_iter: int = 25, tol: float = 1e-8):
-    """Weighted logistic regression by Newton-Raphson (IRLS): (coefficients, intercept).
-    A tiny ridge keeps separable data finite."""
+def _logistic_irls(X: np.ndarray, y: np.ndarray, w: np.ndarray, n_iter: int = 25, tol: float = 1e-6, *,
+                   start: np.ndarray | None = None, penalty: np.ndarray | None = None) -> np.ndarray:
+    """Weighted logistic regression by Newton-Raphson (IRLS): [intercept, coefficients].
+    A tiny ridge (``1e-6 · penalty``, identity by default) keeps separable data finite.
+    Newton converges quadratically, so stopping once a step is below ``tol`` leaves an
+    error of about tol²; ``start`` warm-starts the iterations."""
     A = np.column_stack([np.ones(len(X)), X])
-    beta = np.zeros(A.shape[1])
-    ridge = 1e-6 * np.eye(A.shape[1])
-    ridge[0, 0] = 0
+    beta = np.zeros(A.shape[1]) if start is None else np.array(start, float)
+    ridge = np.zeros((A.shape[1], A.shape[1]))
+    ridge[1:, 1:] = 1e-6 * (np.eye(A.shape[1] - 1) if penalty is None else penalty)
     for _ in range(n_iter):
         eta = np.clip(A @ beta, -30, 30)
         mu = 1 / (1 + np.exp(-eta))
-        W = w * mu * (1 - mu)
-        H = (A * W[:, None]).T @ A + ridge
+        B = A * np.sqrt(w * mu * (1 - mu))[:, None]
+        H = B.T @ B + ridge                  # A' W A, computed as a symmetric product
         g = A.T @ (w * (y - mu)) - ridge @ beta
         step = np.linalg.solve(H, g)
         beta += step
         if np.abs(step).max() < tol:
             break
-    return beta[1:], beta[0]
+    return beta
 
 
 # --------------------------------------------------------------------------- estimator
@@ -260,39 +302,57 @@ class DriverAnalysis:
     Parameters: ``missing`` ('pairwise' or 'listwise'), ``n_boot`` bootstrap resamples,
     ``groups`` (block name -> driver names, for the grouped Shapley shares, e.g. journey
     vs touchpoint scores), ``n_permutations`` for sampled Shapley beyond
-    ``MAX_EXACT_DRIVERS`` drivers, ``seed``.
+    ``MAX_EXACT_DRIVERS`` drivers, ``seed``, and ``relative_weights`` (False leaves Johnson's
+    relative weights out, e.g. for per-segment rankings that read the Shapley shares only;
+    for a binary outcome each of them is a logistic fit), and ``n_jobs`` (threads for the
+    bootstrap; None or -1: every core; the figures are the same for any number).
 
     ``fit(X, y)`` takes drivers as columns of a DataFrame (NaN = not rated) and a numeric
     or binary outcome. Learned attributes:
 
     * ``importance_``: one row per driver: Shapley share of R² with 95% interval and rank
-      (with rank interval), relative-weight share with interval, mean score and n rated;
+      (with rank interval), relative-weight share with interval (unless left out), mean
+      score and n rated;
     * ``r2_``, ``n_``, ``binary_``, ``shapley_se_`` (None when exact), ``groups_``.
 
     Shares sum to 1 over the drivers.
     """
 
     def __init__(self, *, missing: str = "pairwise", n_boot: int = 200, groups: dict[str, list[str]] | None = None,
-                 n_permutations: int = 2000, seed: int = 0, level: float = 0.95):
+                 n_permutations: int = 2000, seed: int = 0, level: float = 0.95, relative_weights: bool = True,
+                 n_jobs: int | None = None):
         self.missing = missing
+        self.n_jobs = n_jobs
+        self.relative_weights = relative_weights
         self.n_boot = n_boot
         self.groups = groups
         self.n_permutations = n_permutations
         self.seed = seed
         self.level = level
 
-    def _estimate(self, X: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> dict:
+    def _estimate(self, X: np.ndarray, y: np.ndarray, L: np.ndarray, w: np.ndarray | None,
+                  start: np.ndarray | None = None) -> dict:
+        """One estimate of every share from drivers ``X``, outcome ``y`` and their
+        :func:`moment_blocks` ``L``; ``w`` weights the rows (bootstrap counts times any sample
+        weight). ``start`` (the full sample's logistic coefficients) warm-starts a
+        resample's logistic relative weights."""
         if w is not None:  # a bootstrap resample: rows drawn zero times do not count
             used = w > 0
-            X, y, w = X[used], y[used], w[used]
-        C = correlation_matrix(X, y, missing=self.missing, weights=w)
+            y, L, w = y[used], L[used], w[used]
+        if self.missing == "pairwise":
+            C = _usable(_corr_from_blocks(L, w)[0])
+        else:
+            C = correlation_matrix(X if w is None else X[used], y, missing=self.missing, weights=w)
         phi, se = shapley_r2(C, n_permutations=self.n_permutations, seed=self.seed)
         r2 = float(phi.sum())
-        if self.binary_:
-            rw = logistic_relative_weights(X, y, sample_weight=w)
+        if not self.relative_weights:
+            rw, beta = None, None
+        elif self.binary_:
+            p, q = X.shape[1], X.shape[1] + 1
+            rw, beta = _logistic_relative_weights(L[:, :p], L[:, q:q + p], y, w, start=start)
         else:
-            rw = relative_weights(C)
-        out = {"r2": r2, "shapley": phi, "shapley_se": se, "rw": rw}
+            rw, beta = relative_weights(C), None
+        out = {"r2": r2, "shapley": phi, "shapley_se": se, "rw": rw, "beta": beta}
         if self.groups:
             idx = {g: [self.drivers_.index(d) for d in names] for g, names in self.groups.items()}
             out["groups"] = group_shapley(C, idx)
@@ -325,14 +385,18 @@ class DriverAnalysis:
         self.n_rated_ = X.notna().sum()
         self.binary_ = bool(set(np.unique(y)) <= {0.0, 1.0})
         Xa, ya = X.to_numpy(float), y.to_numpy(float)
-        point = self._estimate(Xa, ya, base)
+        L = moment_blocks(np.column_stack([Xa, ya]))
+        point = self._estimate(Xa, ya, L, base)
         self.r2_ = point["r2"]
         self.shapley_se_ = None if point["shapley_se"] is None else pd.Series(point["shapley_se"], self.drivers_)
         rng = np.random.default_rng(self.seed)
-        boots = []
-        for _ in range(self.n_boot):
-            w = rng.multinomial(self.n_, np.full(self.n_, 1 / self.n_)).astype(float)
-            boots.append(self._estimate(Xa, ya, w if base is None else w * base))
+
+        def draws():   # in seed order, so the figures do not depend on the number of workers
+            for _ in range(self.n_boot):
+                w = rng.multinomial(self.n_, np.full(self.n_, 1 / self.n_)).astype(float)
+                yield w if base is None else w * base
+
+        boots = map_in_threads(lambda w: self._estimate(Xa, ya, L, w, start=point["beta"]), draws(), self.n_jobs)
         self.importance_ = self._summarize(point, boots, X)
         if self.groups:
             self.groups_ = self._summarize_groups(point, boots)
@@ -343,15 +407,15 @@ class DriverAnalysis:
         return np.quantile(a, q, axis=axis), np.quantile(a, 1 - q, axis=axis)
 
     def _summarize(self, point: dict, boots: list[dict], X: pd.DataFrame) -> pd.DataFrame:
-        share = point["shapley"] / point["shapley"].sum()
-        rw_share = point["rw"] / point["rw"].sum()
-        out = pd.DataFrame({"shapley_share": share, "rw_share": rw_share}, index=self.drivers_)
+        out = pd.DataFrame({"shapley_share": point["shapley"] / point["shapley"].sum()}, index=self.drivers_)
+        if point["rw"] is not None:
+            out["rw_share"] = point["rw"] / point["rw"].sum()
         if boots:
             bs = np.array([b["shapley"] / b["shapley"].sum() for b in boots])
-            br = np.array([b["rw"] / b["rw"].sum() for b in boots])
             ranks = (-bs).argsort(axis=1).argsort(axis=1) + 1
             out["shapley_lo"], out["shapley_hi"] = self._interval(bs)
-            out["rw_lo"], out["rw_hi"] = self._interval(br)
+            if point["rw"] is not None:
+                out["rw_lo"], out["rw_hi"] = self._interval(np.array([b["rw"] / b["rw"].sum() for b in boots]))
             out["rank_lo"], out["rank_hi"] = (np.floor(v).astype(int) for v in self._interval(ranks))
         out["rank"] = out["shapley_share"].rank(ascending=False, method="first").astype(int)
         out["mean_score"] = X.mean()
@@ -442,7 +506,7 @@ def compare_segments(X: pd.DataFrame, y: pd.Series, segment: pd.Series, *, min_n
     for value, idx in seg.dropna().groupby(seg.dropna()).groups.items():
         if len(idx) < max(min_n, X.shape[1] + 10):
             continue
-        m = DriverAnalysis(n_boot=n_boot, missing=missing, seed=seed).fit(X.loc[idx], y.loc[idx])
+        m = DriverAnalysis(n_boot=n_boot, missing=missing, seed=seed, relative_weights=False).fit(X.loc[idx], y.loc[idx])
         imp = m.importance_
         for d, r in imp.iterrows():
             rows.append({"segment": value, "driver": d, "share": r["shapley_share"], "lo": r.get("shapley_lo"),
