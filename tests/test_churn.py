@@ -201,3 +201,26 @@ def test_the_resampled_auc_from_counts_equals_the_auc_of_the_resampled_rows():
         i = rng.integers(0, 3000, 3000)
         assert auc(np.bincount(i, minlength=3000)) == pytest.approx(roc_auc(y[i], score[i]), abs=1e-12)
     assert np.isnan(auc(np.where(y, 1, 0)))                   # only churners drawn: undefined
+
+
+def test_stratified_group_folds_are_scikit_learns_folds():
+    """Our fast fold assignment must give exactly StratifiedGroupKFold's folds (ties included),
+    so the churn model's out-of-fold figures do not depend on which one runs."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    from cxlib.drivers.churn import split_stratified_groups
+    rng = np.random.default_rng(0)
+    for trial in range(25):
+        n = int(rng.integers(50, 2000))
+        groups = rng.integers(0, int(rng.integers(10, n // 2 + 11)), n)
+        n_classes = int(rng.integers(2, 4))
+        y = (rng.random(n) < rng.uniform(0.05, 0.5)).astype(int) if n_classes == 2 else rng.integers(0, n_classes, n)
+        k, seed = int(rng.integers(2, 6)), int(rng.integers(0, 100))
+        ref = StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(np.zeros(n), y, groups)
+        got = split_stratified_groups(y, groups, k, seed)
+        assert len(got) == k
+        for (tr_ref, te_ref), (tr, te) in zip(ref, got):
+            np.testing.assert_array_equal(te, te_ref, err_msg=f"trial {trial}")
+            np.testing.assert_array_equal(tr, tr_ref, err_msg=f"trial {trial}")
+        test_groups = [set(groups[te]) for _, te in got]
+        assert all(not (a & b) for i, a in enumerate(test_groups) for b in test_groups[i + 1:])
