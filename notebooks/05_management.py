@@ -7,18 +7,20 @@
 # ---
 
 # %% [markdown]
-# # The management loop: beliefs, benchmarks and touchpoints
+# # The management loop: beliefs, benchmarks, touchpoints and call-backs
 #
 # Executives start with beliefs from a workshop ("half of our install customers are unhappy");
 # this section tests each one against the data: confirmed, refuted, not settled or not testable,
 # with the estimate, its interval and the n it rests on. It then sets the client's own figures
 # beside industry or competitor benchmarks and says which gaps are larger than the uncertainty,
-# and lists every touchpoint with its cost, its ratings and whether it is a moment that matters.
+# lists every touchpoint with its cost, its ratings and whether it is a moment that matters, and
+# counts the recent detractors on the call-back list that leaders work through each month.
 
 # %%
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
+from cxlib.actions.callbacks import read_churn_risk
 from cxlib.actions.management import diagnose_management
 from cxlib.core.formatting import format_bullets, style_table
 from cxlib.core.jsonio import read_json
@@ -35,25 +37,27 @@ reports_root: str = "../reports"
 seed: int = 42
 
 # %%
-# Reads paths.table(...) (01), paths.journey_steps (02) and paths.metrics (the figures of 02-04);
-# writes the management figures.
+# Reads paths.table(...) (01), paths.journeys and paths.journey_steps (02), paths.churn_risk (03) and
+# paths.metrics (the figures of 02-04); writes paths.callbacks and the management figures.
 paths, config = open_section(client, data_root, reports_root)
 tables, metrics = read_tables(paths), read_json(paths.metrics, {})
-steps = read_journeys(paths.journeys, paths.journey_steps)[1] if paths.journeys.exists() else None
+journeys, steps = read_journeys(paths.journeys, paths.journey_steps) if paths.journeys.exists() else (None, None)
 
 # %%
 mx = diagnose_management(config, metrics, customers=tables.get("customers"), events=tables.get("events"),
-                         steps=steps, surveys=tables.get("surveys"), client_dir=paths.data_dir)
+                         steps=steps, surveys=tables.get("surveys"), journeys=journeys,
+                         churn_risk=read_churn_risk(paths.churn_risk), client_dir=paths.data_dir)
+mx.write(paths)
 record_metrics(paths.metrics, "management", mx.metrics())
-hyp, bench, inv = mx.hypotheses, mx.benchmarks, mx.inventory
-if not len(hyp) and not len(bench) and not len(inv):
+hyp, bench, inv, calls = mx.hypotheses, mx.benchmarks, mx.inventory, mx.callbacks
+if not len(hyp) and not len(bench) and not len(inv) and calls is None:
     display(Markdown("*Skipped:* " + "; ".join(mx.skipped) + "."))
 
 # %% [markdown]
 # ## Summary
 
 # %%
-if len(hyp) or len(bench) or len(inv):
+if len(hyp) or len(bench) or len(inv) or calls is not None:
     display(Markdown(format_bullets(mx.summary())))
 
 # %% [markdown]
@@ -118,3 +122,18 @@ if len(inv):
                                                          "repeat_share"], share_digits=0, hide_index=True))
 else:
     display(Markdown("*Skipped:* " + mx.skipped_about("touchpoint inventory") + "."))
+
+# %% [markdown]
+# ## The call-back list
+#
+# Each month a leader calls a few customers who were recently dissatisfied, hears what went wrong
+# in their own words and closes the loop. The list (recent detractors who are still customers and
+# agreed to be contacted, with the journey they went through, what went wrong in it, their revenue
+# and churn risk, the most at stake first) is a file for the client's team; this page shows counts only.
+
+# %%
+if calls is not None:
+    display(Markdown(calls.describe()))
+    display(style_table(calls.counts, counts=["detractors", "may_be_called", "listed"], hide_index=True))
+else:
+    display(Markdown("*Skipped:* " + mx.skipped_about("call-back list") + "."))

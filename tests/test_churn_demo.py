@@ -77,3 +77,21 @@ def test_an_onboarding_that_the_customer_left_is_the_churn_not_its_cause(demo_jo
     assert {"new_install", "move"} <= set(kept.index) and "onboarding" not in kept.index
     assert any(n.startswith("revenue at risk for onboarding:") for n in notes)
     assert (kept["wrong_churn_diff_lo"] > 0).all()
+
+
+def test_churn_risk_scores_each_customer_at_the_last_landmark(churn_model, demo_journeys):
+    """The risk 05's call-back list ranks by: one probability per customer active at the last
+    landmark, higher for those whose move or install just went wrong."""
+    from cxlib.drivers.churn_diagnosis import ChurnDiagnosis
+    m, info = churn_model
+    d = demo_journeys
+    X, y, _ = build_churn_table(d["tables"]["customers"], d["diagnosis"].journeys, as_of=d["as_of"],
+                                horizon_days=d["config"].analysis.churn_window_days)
+    risk = ChurnDiagnosis(X=X, y=y, info=info, model=m).churn_risk()
+    last = X.xs(max(info["landmarks"]), level="landmark")
+    assert risk["customer_id"].is_unique and len(risk) == len(last)
+    assert (risk["at"] == max(info["landmarks"])).all() and risk["churn_probability"].between(0, 1).all()
+    wrong = (last["move: went wrong"] + last["new_install: went wrong"] > 0).to_numpy()
+    p = risk["churn_probability"].to_numpy()
+    assert wrong.sum() > 20 and p[wrong].mean() > 2 * p[~wrong].mean()
+    assert ChurnDiagnosis().churn_risk().empty

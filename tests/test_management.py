@@ -4,6 +4,7 @@ beliefs and three benchmarks (truth.json); the analysis must recover each."""
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from pydantic import ValidationError
 
@@ -101,7 +102,8 @@ def management(demo_journeys):
     drivers, _ = diagnose_drivers_if_possible(t["surveys"], cfg, customers=t["customers"], seed=42)
     metrics = {"journeys": d["diagnosis"].metrics(), "drivers": drivers.metrics()}
     return diagnose_management(cfg, metrics, customers=t["customers"], events=t["events"], steps=d["diagnosis"].steps,
-                               surveys=t["surveys"], client_dir=REPO / "data" / "demo"), d["truth"]
+                               surveys=t["surveys"], journeys=d["diagnosis"].journeys,
+                               client_dir=REPO / "data" / "demo"), d["truth"]
 
 
 def test_the_planted_beliefs_are_confirmed_or_refuted_as_planted(management):
@@ -129,10 +131,15 @@ def test_without_beliefs_or_benchmarks_it_says_what_is_not_analysed(demo_journey
     cfg = demo_journeys["config"]
     cfg = cfg.model_copy(update={"analysis": cfg.analysis.model_copy(update={"hypotheses": [], "benchmarks": []})})
     mx = diagnose_management(cfg, {}, customers=None)
-    assert mx.summary() == [] and len(mx.skipped) == 3 and not len(mx.inventory)
+    assert mx.summary() == [] and len(mx.skipped) == 4 and not len(mx.inventory) and mx.callbacks is None
     assert mx.skipped_about("executives").startswith("executives' beliefs: none")
     assert mx.skipped_about("benchmarks").startswith("benchmarks: no")
     assert mx.skipped_about("touchpoint inventory") == "touchpoint inventory: there is no events table"
+    assert mx.skipped_about("call-back list") == "call-back list: there are no survey responses to find dissatisfied customers in"
+    cfg = cfg.model_copy(update={"privacy": cfg.privacy.model_copy(update={"callback_consent": None})})
+    mx = diagnose_management(cfg, {}, customers=demo_journeys["tables"]["customers"],
+                             surveys=demo_journeys["tables"]["surveys"])
+    assert mx.callbacks is None and "consent to be contacted" in mx.skipped_about("call-back list")
 
 
 def test_inventory_counts_costs_rates_and_ranks_each_touchpoint():
@@ -186,3 +193,80 @@ def test_the_inventory_table_leaves_out_what_the_data_could_not_fill(management)
     shown = ManagementDiagnosis(mx.hypotheses, mx.benchmarks, inventory=bare).inventory_table()
     assert not {"cost_per_year", "rated", "satisfied", "satisfied_lo", "journeys"} & set(shown)
     assert {"touchpoint", "per_year", "reach"} <= set(shown)
+
+
+# --------------------------------------------------------------------------- the call-back list
+
+def _callback_data():
+    """Six respondents: a recent unhappy mover with consent (high revenue), a recent unhappy
+    relationship rater with consent, one who said no, one never asked, one who already left,
+    and one who was unhappy long ago; plus a happy one."""
+    ts = pd.Timestamp("2026-03-30", tz="UTC")
+    surveys = pd.DataFrame({
+        "customer_id": ["A", "B", "C", "D", "E", "F", "G"],
+        "timestamp": [ts, ts - pd.Timedelta(days=3), ts, ts, ts, ts - pd.Timedelta(days=90), ts],
+        "level": ["journey", "relationship", "relationship", "relationship", "journey", "relationship", "relationship"],
+        "subject": ["move", None, None, None, "move", None, None],
+        "metric": ["nps"] * 7, "score": [2.0, 5.0, 1.0, 3.0, 0.0, 1.0, 9.0]})
+    customers = pd.DataFrame({"customer_id": list("ABCDEFG"), "consent": ["Yes", " TRUE ", "No", None, "yes", "1", "y"],
+                              "churned": [False, False, False, False, True, False, False],
+                              "monthly_revenue": [90.0, 30.0, 50.0, 50.0, 50.0, 50.0, 50.0]})
+    journeys = pd.DataFrame({"journey_id": [1, 2, 3], "customer_id": ["A", "A", "B"],
+                             "journey_type": ["move", "move", "repair"],
+                             "start": pd.to_datetime(["2025-01-01", "2025-06-01", "2026-03-01"], utc=True),
+                             "end": pd.to_datetime(["2025-02-01", "2025-07-20", "2026-03-05"], utc=True),
+                             "n_failed_steps": [0, 2, 0], "n_handoffs": [1, 4, 0], "n_repeat_contacts": [0, 1, 0],
+                             "n_rework": [0, 0, 0], "max_wait_days": [1.0, 12.0, 2.0], "completed": [True, True, True]})
+    steps = pd.DataFrame({"journey_id": [2, 2, 2], "touchpoint": ["First bill", "Address check", "First bill"],
+                          "failed_step": [True, False, True]})
+    return surveys, customers, journeys, steps
+
+
+def test_callback_list_keeps_recent_detractors_who_agreed_and_ranks_by_what_is_at_stake():
+    from cxlib.actions.callbacks import build_callback_list, read_consent
+    surveys, customers, journeys, steps = _callback_data()
+    assert read_consent(customers["consent"]).tolist() == [True, True, False, False, True, True, True]
+    risk = pd.DataFrame({"customer_id": ["A", "B"], "churn_probability": [0.1, 0.5]})
+    cb = build_callback_list(surveys, customers, consent="consent", green_threshold={"nps": 7}, journeys=journeys,
+                             steps=steps, risk=risk, recent_days=30, top=10, horizon_months=12)
+    t = cb.table
+    # C said no, D was never asked, E has left, F answered long ago, G is happy
+    assert t["customer_id"].tolist() == ["B", "A"]          # 0.5 x 30 x 12 = 180 before 0.1 x 90 x 12 = 108
+    assert t["at_stake"].tolist() == pytest.approx([180.0, 108.0]) and t["rank"].tolist() == [1, 2]
+    a = t.set_index("customer_id").loc["A"]
+    assert a["journey"] == "move" and a["journey_start"] == pd.Timestamp("2025-06-01", tz="UTC")   # the latest move
+    assert a["what_went_wrong"] == "2 failed steps (First bill); 1 repeat contact; 4 handoffs; waited 12 days at one point"
+    assert t.set_index("customer_id").loc["B", "journey"] == "repair"
+    counts = cb.counts.set_index("journey")
+    assert counts.loc["move"].tolist() == [1, 1, 1] and counts.loc["no recent journey"].tolist() == [2, 0, 0]
+    m = cb.metrics()
+    assert (m["detractors"], m["may_be_called"], m["listed"]) == (4, 2, 2)
+    assert all(set(r) == {"journey", "detractors", "may_be_called", "listed"} for r in m["by_journey"])
+    top1 = build_callback_list(surveys, customers, consent="consent", green_threshold={"nps": 7}, top=1)
+    assert top1.table["customer_id"].tolist() == ["A"]            # no risk: by revenue
+    with pytest.raises(ValueError, match="'permission' is not in the customer table"):
+        build_callback_list(surveys, customers, consent="permission", green_threshold={"nps": 7})
+
+
+def test_the_demo_call_back_list_lists_only_customers_who_agreed(management, tmp_path):
+    from cxlib.core.paths import resolve_client_paths
+    mx, truth = management
+    cb = mx.callbacks
+    planted = truth["callbacks"]
+    refused = set(planted["recent_raters_without_consent"])
+    assert len(refused) > 50 and cb is not None
+    listed = set(cb.table["customer_id"])
+    assert listed and not listed & refused
+    m = cb.metrics()
+    assert m["listed"] == min(50, m["may_be_called"]) == len(cb.table)
+    # about the planted share agreed (0.6 yes; blanks and no do not count)
+    assert abs(m["may_be_called"] / m["detractors"] - planted["consent_share"]) < 0.1
+    assert cb.table["at_stake"].isna().all() or cb.table["at_stake"].is_monotonic_decreasing
+    assert (cb.table["journey"] != "no recent journey").any()
+    # the figures hold counts only: no listed id reaches metrics.json
+    text = json.dumps(mx.metrics())
+    assert not any(i in text for i in listed)
+    paths = resolve_client_paths("demo", tmp_path / "data", tmp_path / "reports")
+    paths.run_dir.mkdir(parents=True)
+    mx.write(paths)
+    assert set(pd.read_csv(paths.callbacks)["customer_id"]) == listed

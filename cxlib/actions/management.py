@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from cxlib.core.config import Benchmark, Hypothesis
 from cxlib.core.paths import SECTIONS
+from cxlib.actions.callbacks import Callbacks
 from cxlib.actions.measures import POINTS, estimate_measure, name_measure
 
 VERDICTS = ("confirmed", "refuted", "not settled", "not testable")
@@ -149,6 +150,15 @@ class ManagementDiagnosis:
     skipped: list[str] = field(default_factory=list)
     inventory: pd.DataFrame = field(default_factory=pd.DataFrame)   # cxlib.actions.inventory
     currency: str = ""
+    callbacks: Callbacks | None = None                              # cxlib.actions.callbacks
+
+    def write(self, paths) -> None:
+        """Write the call-back list (with real ids, for the client's team) to the run folder;
+        remove a stale one when there is no list this run."""
+        if self.callbacks is not None:
+            self.callbacks.table.to_csv(paths.callbacks, index=False)
+        elif paths.callbacks.exists():
+            paths.callbacks.unlink()
 
     def inventory_table(self, top: int = 15) -> pd.DataFrame:
         """The inventory's first ``top`` rows as the page shows them: columns the data could not
@@ -231,6 +241,8 @@ class ManagementDiagnosis:
             out.append(f"{len(outside)} of {len(matched)} benchmark comparisons show a gap outside the client's 95% "
                        f"interval" + (f": {names}." if len(outside) else "."))
         out += self.describe_inventory()[1:2]      # the touchpoint with the most at stake
+        if self.callbacks is not None:
+            out.append(self.callbacks.describe())
         return out
 
     def metrics(self) -> dict:
@@ -245,16 +257,20 @@ class ManagementDiagnosis:
                 "inventory": rows(self.inventory.head(10), ("touchpoint", "channel", "department", "per_year",
                                                             "cost_per_year", "rated", "satisfied", "satisfied_lo",
                                                             "satisfied_hi", "moment_that_matters")),
+                "callbacks": self.callbacks.metrics() if self.callbacks is not None else None,
                 "skipped": list(self.skipped)}
 
 
 def diagnose_management(config, metrics: dict, *, customers: pd.DataFrame | None = None,
                         events: pd.DataFrame | None = None, steps: pd.DataFrame | None = None,
-                        surveys: pd.DataFrame | None = None,
+                        surveys: pd.DataFrame | None = None, journeys: pd.DataFrame | None = None,
+                        churn_risk: pd.DataFrame | None = None,
                         client_dir: str | Path | None = None) -> ManagementDiagnosis:
     """Beliefs and benchmarks of one client, from the run's ``metrics`` (the figures of the
-    sections before) and, for churn-reason measures, the ``customers`` table. A benchmarks file
-    is read from ``client_dir`` (the folder holding client.yml)."""
+    sections before) and, for churn-reason measures, the ``customers`` table; the touchpoint
+    inventory from the events; the call-back list from the surveys, the customers' consent,
+    the ``journeys`` and each customer's ``churn_risk`` (03). A benchmarks file is read from
+    ``client_dir`` (the folder holding client.yml)."""
     from cxlib.core.paths import check_source_path
     from cxlib.drivers.churn import summarize_churn_reasons
     an = config.analysis
@@ -278,6 +294,29 @@ def diagnose_management(config, metrics: dict, *, customers: pd.DataFrame | None
                                                moments=find_moments_that_matter(metrics))
     else:
         skipped.append("touchpoint inventory: there is no events table")
+    callbacks, why = _callbacks(config, customers, surveys, journeys, steps, churn_risk)
+    if why:
+        skipped.append(f"call-back list: {why}")
     return ManagementDiagnosis(evaluate_hypotheses(an.hypotheses, metrics, reasons=reasons),
                                compare_benchmarks(benchmarks, metrics, reasons=reasons), skipped, inventory,
-                               config.currency)
+                               config.currency, callbacks)
+
+
+def _callbacks(config, customers, surveys, journeys, steps, churn_risk) -> tuple[Callbacks | None, str]:
+    """The call-back list, or (None, why not in plain words)."""
+    from cxlib.actions.callbacks import build_callback_list
+    consent = config.privacy.callback_consent
+    if not consent:
+        return None, "the client has not named the customer column that records consent to be contacted"
+    if surveys is None or not len(surveys):
+        return None, "there are no survey responses to find dissatisfied customers in"
+    if customers is None or consent not in customers:
+        return None, "the customer table has no consent column, so no one may be called"
+    cb = config.analysis.callbacks
+    out = build_callback_list(surveys, customers, consent=consent, green_threshold=config.analysis.green_threshold,
+                              journeys=journeys, steps=steps, risk=churn_risk, recent_days=cb.recent_days, top=cb.top,
+                              horizon_months=config.analysis.revenue_horizon_months)
+    if not len(out.counts):
+        return None, (f"no journey or relationship rating in the last {cb.recent_days} days of responses is below "
+                      "its green threshold")
+    return out, ""

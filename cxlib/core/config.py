@@ -348,6 +348,13 @@ class Benchmark(_OnMeasure):
     year: int | None = Field(default=None, description="The year the figure describes.")
 
 
+class CallbackSettings(_Strict):
+    recent_days: int = Field(default=30, gt=0, description="Detractors who answered within this many days before "
+                             "the last survey response are on the call-back list.")
+    top: int = Field(default=50, gt=0, description="At most this many customers on the call-back list, the most at "
+                     "stake first.")
+
+
 class Analysis(_Strict):
     journeys: dict[str, JourneyDefinition] = Field(default_factory=dict, description="Journey definitions by type name.")
     unclassified_gap_days: float = Field(default=14, gt=0, description="Inactivity gap that splits unclassified episodes.")
@@ -381,6 +388,8 @@ class Analysis(_Strict):
     benchmarks: list[Benchmark] = Field(
         default_factory=list, description="Industry or competitor figures to set beside the client's own estimates "
         "(05_management).")
+    callbacks: CallbackSettings = Field(default_factory=CallbackSettings,
+                                        description="The call-back list (05_management; needs privacy.callback_consent).")
     benchmarks_file: str | None = Field(
         default=None, description="A CSV of further benchmarks, relative to the client folder: columns measure, value, "
         "source and optionally year, lo, hi, journey, driver, reason.")
@@ -426,6 +435,10 @@ class PrivacySettings(_Strict):
         default_factory=lambda: list(PERSONAL_COLUMNS),
         description="Customer columns that identify a person (matched ignoring case, spaces and '-'). "
         "They are dropped at ingest: the diagnosis never needs them.")
+    callback_consent: str | None = Field(
+        default=None, description="The customer column that records consent to be contacted (yes, true, 1, y, "
+        "opt-in or consent allow a call). With it, 05_management writes callbacks.csv: recent detractors who agreed, "
+        "with their ids, for leaders to call; the report itself shows counts only. Never a churn feature.")
     comment_themes: dict[str, list[str]] = Field(
         default_factory=dict, description="Comment themes as {theme: [keywords]} (case-insensitive word "
         "starts, e.g. {billing: [bill, invoice, charge]}); default: a built-in telecom/service set.")

@@ -128,6 +128,17 @@ class ClientPaths:
 
     # the report
     @property
+    def churn_risk(self) -> Path:
+        """Each active customer's modelled churn probability (03), for the call-back list of 05."""
+        return self.drivers_dir / "churn_risk.parquet"
+
+    @property
+    def callbacks(self) -> Path:
+        """The call-back list (05): recent detractors who agreed to be contacted, with their real
+        identifiers. A file for the client's team, never a page of the report."""
+        return self.run_dir / "callbacks.csv"
+
+    @property
     def metrics(self) -> Path:
         return self.run_dir / "metrics.json"
 

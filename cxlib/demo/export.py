@@ -64,6 +64,7 @@ def raw_frames(d: DemoData, rng) -> tuple[dict[str, pd.DataFrame], dict]:
         "Status": np.where(cust["churned"], "Cancelled", "Active"),
         "CancelDate": np.where(cust["churned"], churn_local.dt.strftime("%d-%m-%Y").to_numpy(dtype=object), ""),
         "CancelReason": cust["churn_reason"].fillna("").to_numpy(),
+        "ContactConsent": cust["contact_consent"].to_numpy(),
         **_personal_details(ids),
     })
     n_dup_c, n_missing_c = 12, 6

@@ -106,6 +106,8 @@ PLANTED = {
     "heavy_user_share": 0.12,
     "cost_per_contact": COST_PER_CONTACT,
     "service_cost_monthly": SERVICE_COST_MONTHLY,
+    # the CRM's consent to be contacted (the call-back list of 05_management lists only 'Yes')
+    "callbacks": {"consent_yes": 0.6, "consent_blank": 0.05},
 }
 
 RELATIONSHIP_JOURNEY_QUESTIONS = {
@@ -277,6 +279,7 @@ def simulate_demo(n_customers: int = 20_000, seed: int = DEFAULT_SEED) -> DemoDa
     relationship = _relationship_survey(rng, cust, jr)
     events = events.sort_values(["cust", "ts"], kind="stable").reset_index(drop=True)
     events["kind"], events["initiated_by"] = _event_semantics(events)
+    cust["contact_consent"] = _contact_consent(np.random.default_rng([seed, 19]), len(cust))
     data = DemoData(cust, events, jr, surveys, relationship)
     data.truth = _truth(data, n_customers, seed)
     return data
@@ -304,6 +307,14 @@ def _simulate_customers(rng, n) -> pd.DataFrame:
         "monthly_revenue": np.round(rev, 2), "is_new": is_new, "signup_ts": _working_hours(rng, signup),
         "heavy_user": heavy,
     })
+
+
+def _contact_consent(rng, n) -> np.ndarray:
+    """The CRM's consent to be contacted: yes for most, no for some, blank (never asked) for a
+    few. Its own random stream, so adding it moved no other planted figure."""
+    P = PLANTED["callbacks"]
+    u = rng.random(n)
+    return np.where(u < P["consent_yes"], "Yes", np.where(u < P["consent_yes"] + P["consent_blank"], "", "No"))
 
 
 def _journey_frame(jtype, cust, start, end, score, **flags) -> pd.DataFrame:
@@ -821,6 +832,7 @@ def _truth(d: DemoData, n_customers: int, seed: int) -> dict:
         "drivers": {"outcome": "relationship nps", "method": "Shapley share of R², not-applicable set to the mean",
                     "population_shares": POPULATION_DRIVER_SHARES, "population_sample": POPULATION_SAMPLE},
         "beliefs": _belief_truth(journeys),
+        "callbacks": _callback_truth(d),
         "touchpoints": _touchpoint_truth(ev),
         "benchmarks": {
             "avoidable_share": {"client": float(avoid.mean()),
@@ -830,6 +842,21 @@ def _truth(d: DemoData, n_customers: int, seed: int) -> dict:
                                                              ["value"]) > 0.05}
                for cat, share in reason_share.items()}},
     }
+
+
+def _callback_truth(d: DemoData) -> dict:
+    """Who may be called back: the consent rule, and the ids of the customers who rated a
+    journey or the relationship in the last 45 days and did not agree to be contacted (none of
+    them may be on the call-back list)."""
+    cust = d.customers
+    j = d.surveys[d.surveys["level"] == "journey"][["cust", "ts"]]
+    recent_cut = max(j["ts"].max(), d.relationship["ts"].max()) - np.timedelta64(45, "D")
+    raters = np.union1d(j.loc[j["ts"] >= recent_cut, "cust"], d.relationship.loc[d.relationship["ts"] >= recent_cut, "cust"])
+    consent = cust["contact_consent"].to_numpy()
+    ids = cust["customer_id"].to_numpy()
+    return {"consent_column": "ContactConsent", "consent_share": float((consent == "Yes").mean()),
+            "recent_raters": int(len(raters)),
+            "recent_raters_without_consent": sorted(ids[raters][consent[raters] != "Yes"].tolist())}
 
 
 def _touchpoint_truth(ev: pd.DataFrame) -> dict:

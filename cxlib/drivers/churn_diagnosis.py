@@ -138,9 +138,30 @@ class ChurnDiagnosis:
         return [{k: v for k, v in r.items() if not str(k).startswith("_")}
                 for r in self.scenarios.reset_index().to_dict("records")]
 
+    def churn_risk(self) -> pd.DataFrame:
+        """Each customer's modelled churn probability over the model's horizon, from their
+        latest row: the last landmark (landmark design) or the customer's one row for those
+        who had not left (cross-sectional). Columns customer_id, churn_probability, at (the
+        landmark, or NaT). Empty without a model."""
+        cols = ["customer_id", "churn_probability", "at"]
+        if self.model is None or self.X is None:
+            return pd.DataFrame(columns=cols)
+        if self.info.get("design") == "landmark":
+            last = max(self.info["landmarks"])
+            rows = self.X.xs(last, level="landmark")
+            at = last
+        else:
+            rows = self.X[self.y.to_numpy() == 0]
+            at = pd.NaT
+        return pd.DataFrame({"customer_id": rows.index.astype(str), "churn_probability": self.model.predict_proba(rows),
+                             "at": at})[cols]
+
     def write(self, paths: ClientPaths) -> None:
-        """Write what the recommendations read: the improvement scenarios."""
+        """Write what the later sections read: the improvement scenarios (04) and each
+        customer's churn risk (the call-back list of 05)."""
         write_json(paths.scenarios, self.scenario_records() or [])
+        paths.churn_risk.parent.mkdir(parents=True, exist_ok=True)
+        self.churn_risk().to_parquet(paths.churn_risk, index=False)
 
 
 def _default_scenarios(journeys: pd.DataFrame, driver_names: list[str], fix_share: float = 0.5) -> list[dict]:
@@ -217,7 +238,7 @@ def diagnose_churn(customers: pd.DataFrame | None, config: ClientConfig, *, jour
     try:
         X, y, info = build_churn_table(customers, journeys, as_of=as_of, horizon_days=horizon,
                                        lookback_days=s.lookback_days or horizon, attributes=s.attributes,
-                                       exclude=tuple(s.exclude))
+                                       exclude=tuple(s.exclude) + tuple(filter(None, [config.privacy.callback_consent])))
         X, info["collinear"] = drop_collinear(X, first=("monthly revenue", "tenure (months)"))
         dx.X, dx.y, dx.info = X, y, info
         if info.get("collinear"):
