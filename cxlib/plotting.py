@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import matplotlib
 
+import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import matplotlib.ticker as mticker
 import numpy as np
@@ -644,5 +645,65 @@ def plot_touchpoint_inventory(inventory: pd.DataFrame, ax=None, *, currency: str
     if y.min() > 0 and y.max() > 100 * y.min():     # one field visit line would flatten every call centre line
         ax.set_yscale("log")
     ax.yaxis.set_major_formatter(mticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.set_title(title)
+    return ax
+
+
+def plot_kpi_series(series: pd.DataFrame, ax=None, *, kpi: str, journey_types: list[str] | None = None,
+                    change: pd.Timestamp | None = None, highlight: str | None = None, title: str = "",
+                    ylabel: str = ""):
+    """One KPI over time (``series`` from ``build_kpi_series``: journey_type, period, kpi, value,
+    lo, hi), a line per journey type with its 95% band; ``highlight`` draws one journey type
+    strongly and the others faintly; ``change`` marks the day of a change with a dashed line."""
+    ax = _ax(ax)
+    s = series[series["kpi"] == kpi]
+    types = journey_types or sorted(s["journey_type"].unique())
+    for i, jt in enumerate(types):
+        g = s[s["journey_type"] == jt].sort_values("period")
+        if not len(g):
+            continue
+        strong = highlight is None or jt == highlight
+        color = PALETTE[i % len(PALETTE)] if strong else NEUTRAL
+        ax.plot(g["period"], g["value"], color=color, lw=2 if strong else 1, alpha=1 if strong else 0.6,
+                label=humanize(jt))
+        ax.fill_between(g["period"], g["lo"], g["hi"], color=color, alpha=0.18 if strong else 0.06, lw=0)
+    if change is not None:
+        ax.axvline(change, color=BAD, ls="--", lw=1.2)
+        ax.annotate("change", (change, 1), xycoords=("data", "axes fraction"), ha="left", va="top", color=BAD,
+                    fontsize=9, xytext=(3, -2), textcoords="offset points")
+    ax.set_title(title or humanize(kpi))
+    ax.set_ylabel(ylabel)
+    ax.set_xlabel("")
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%b %Y"))
+    ax.tick_params(axis="x", labelrotation=0, labelsize=8)
+    return ax
+
+
+def plot_nps_series(nps: pd.DataFrame, ax=None, *, title: str = "Relationship NPS over time"):
+    """Relationship NPS per period (``build_nps_series``) with its 95% band."""
+    ax = _ax(ax)
+    ax.plot(nps["period"], nps["value"], color=PALETTE[0], lw=2)
+    ax.fill_between(nps["period"], nps["lo"], nps["hi"], color=PALETTE[0], alpha=0.18, lw=0)
+    ax.axhline(0, color=NEUTRAL, lw=0.8)
+    ax.set_title(title)
+    ax.set_ylabel("NPS (points)")
+    ax.set_xlabel("")
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%b %Y"))
+    return ax
+
+
+def plot_barriers(ranking: pd.DataFrame, ax=None, *, top: int = 12, title: str = "What stops staff"):
+    """Barriers by the share of staff who agree (``rank_barriers``: barrier, agree, lo, hi, n),
+    with 95% intervals, the most agreed first."""
+    ax = _ax(ax)
+    r = ranking.head(top).iloc[::-1]
+    y = np.arange(len(r))
+    ax.barh(y, r["agree"], color=PALETTE[0], alpha=0.85)
+    ax.errorbar(r["agree"], y, xerr=[r["agree"] - r["lo"], r["hi"] - r["agree"]], fmt="none", ecolor="black",
+                capsize=3, lw=1)
+    ax.set_yticks(y, [_wrap(str(b), 40) for b in r["barrier"]], fontsize=9)
+    ax.xaxis.set_major_formatter(mticker.PercentFormatter(1.0))
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("staff who agree (95% CI)")
     ax.set_title(title)
     return ax

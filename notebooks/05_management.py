@@ -7,14 +7,15 @@
 # ---
 
 # %% [markdown]
-# # The management loop: beliefs, benchmarks, touchpoints and call-backs
+# # The management loop: beliefs, benchmarks, touchpoints, fixes, staff and call-backs
 #
 # Executives start with beliefs from a workshop ("half of our install customers are unhappy");
 # this section tests each one against the data: confirmed, refuted, not settled or not testable,
 # with the estimate, its interval and the n it rests on. It then sets the client's own figures
 # beside industry or competitor benchmarks and says which gaps are larger than the uncertainty,
-# lists every touchpoint with its cost, its ratings and whether it is a moment that matters, and
-# counts the recent detractors on the call-back list that leaders work through each month.
+# lists every touchpoint with its cost, its ratings and whether it is a moment that matters, tests
+# whether the changes made to a journey worked, sets what staff say stops them beside the journeys
+# that break, and counts the recent detractors on the call-back list that leaders work through.
 
 # %%
 import matplotlib.pyplot as plt
@@ -26,7 +27,8 @@ from cxlib.core.formatting import format_bullets, style_table
 from cxlib.core.jsonio import read_json
 from cxlib.ingest import read_tables
 from cxlib.journeys import read_journeys
-from cxlib.plotting import plot_against_reference, plot_touchpoint_inventory
+from cxlib.plotting import (plot_against_reference, plot_barriers, plot_kpi_series, plot_nps_series,
+                            plot_touchpoint_inventory)
 from cxlib.report.metrics import record_metrics
 from cxlib.report.notebooks import open_section
 
@@ -46,18 +48,19 @@ journeys, steps = read_journeys(paths.journeys, paths.journey_steps) if paths.jo
 # %%
 mx = diagnose_management(config, metrics, customers=tables.get("customers"), events=tables.get("events"),
                          steps=steps, surveys=tables.get("surveys"), journeys=journeys,
-                         churn_risk=read_churn_risk(paths.churn_risk), client_dir=paths.data_dir)
+                         churn_risk=read_churn_risk(paths.churn_risk), staff=tables.get("staff"),
+                         client_dir=paths.data_dir, seed=seed)
 mx.write(paths)
 record_metrics(paths.metrics, "management", mx.metrics())
-hyp, bench, inv, calls = mx.hypotheses, mx.benchmarks, mx.inventory, mx.callbacks
-if not len(hyp) and not len(bench) and not len(inv) and calls is None:
+hyp, bench, inv, calls, trk, bar = mx.hypotheses, mx.benchmarks, mx.inventory, mx.callbacks, mx.tracking, mx.barriers
+if not len(hyp) and not len(bench) and not len(inv) and calls is None and trk is None and bar is None:
     display(Markdown("*Skipped:* " + "; ".join(mx.skipped) + "."))
 
 # %% [markdown]
 # ## Summary
 
 # %%
-if len(hyp) or len(bench) or len(inv) or calls is not None:
+if len(hyp) or len(bench) or len(inv) or calls is not None or trk is not None or bar is not None:
     display(Markdown(format_bullets(mx.summary())))
 
 # %% [markdown]
@@ -122,6 +125,72 @@ if len(inv):
                                                          "repeat_share"], share_digits=0, hide_index=True))
 else:
     display(Markdown("*Skipped:* " + mx.skipped_about("touchpoint inventory") + "."))
+
+# %% [markdown]
+# ## Tracking fixes over time
+#
+# Did a change a journey owner made work? Each journey's KPIs by the week it started in, with 95%
+# intervals. For each change named with its journey and date, the journeys started before and after
+# are compared while allowing for the trend that was already under way (an interrupted time series:
+# the effect is how far the journeys after the change sit from the earlier trend), and set against
+# the journeys the change did not touch, which carry the same seasons and shocks (the difference is
+# the net effect). Intervals come from drawing whole weeks again at random.
+
+# %%
+if trk is not None:
+    display(Markdown(format_bullets(trk.describe()) if trk.effects else "*Skipped:* " + mx.skipped_about("tracking a fix") + "."))
+    for iv, table, _ in trk.effects:
+        if table is None:
+            continue
+        kpis = trk.figure_kpis(table)
+        fig, axes = plt.subplots(1, len(kpis), figsize=(4.2 * len(kpis), 3.4), squeeze=False)
+        for ax, kpi in zip(axes[0], kpis):
+            plot_kpi_series(trk.series, ax=ax, kpi=kpi, highlight=iv.journey, change=iv.date)
+        plt.show()
+        display(style_table(trk.effect_table(table), counts=["n before", "n after"], hide_index=True))
+else:
+    display(Markdown("*Skipped:* " + mx.skipped_about("tracking over time") + "."))
+
+# %%
+if trk is not None and len(trk.series):
+    kpis = list(dict.fromkeys(trk.series["kpi"]))
+    fig, axes = plt.subplots((len(kpis) + 2) // 3, 3, figsize=(13, 3.3 * ((len(kpis) + 2) // 3)), squeeze=False)
+    for ax, kpi in zip(axes.flat, kpis):
+        plot_kpi_series(trk.series, ax=ax, kpi=kpi)
+    for ax in list(axes.flat)[len(kpis):]:
+        ax.set_visible(False)
+    axes.flat[0].legend(fontsize=8)
+    plt.show()
+    if len(trk.nps):
+        fig, ax = plt.subplots(figsize=(9, 3.2))
+        plot_nps_series(trk.nps, ax=ax)
+        plt.show()
+
+# %% [markdown]
+# ## What stops staff
+#
+# What stops staff from giving a good experience: systems, rules, fear of blame, missing training,
+# information from other departments. From the staff pulse survey, each statement's share of staff who
+# agree (the top two points of the scale) with its 95% interval, overall and by department; then, for
+# each journey that breaks, the step that fails, the department that owns it, and what that
+# department's staff say stops them most.
+
+# %%
+if bar is not None:
+    display(Markdown(format_bullets(bar.describe())))
+    fig, ax = plt.subplots(figsize=(9, 0.8 + 0.45 * len(bar.ranking)))
+    plot_barriers(bar.ranking, ax=ax)
+    plt.show()
+    if len(bar.beside_breaks):
+        display(style_table(bar.beside_table(), counts=["n"], shares=["agree", "lo", "hi", "other staff agree"],
+                            share_digits=0, hide_index=True))
+    display(style_table(bar.by_department.groupby("department").head(1), counts=["n"], shares=["agree", "lo", "hi"],
+                        decimals={"mean_score": 1}, share_digits=0, hide_index=True))
+    if len(bar.themes):
+        display(Markdown("Staff comments by theme, per department (counts only; the comments are not shown):"))
+        display(style_table(bar.themes, counts=list(bar.themes.columns)))
+else:
+    display(Markdown("*Skipped:* " + mx.skipped_about("employee barriers") + "."))
 
 # %% [markdown]
 # ## The call-back list

@@ -36,6 +36,7 @@ def raw(small_demo):
         "surveys": pd.read_csv(d / "survey_responses.csv", dtype=str),
         "rel": pd.read_excel(d / "relationship_survey.xlsx", sheet_name="Responses", dtype=str),
         "ids": pd.read_csv(d / "identity_map.csv", dtype=str),
+        "staff": pd.read_csv(d / "staff_pulse.csv", dtype=str),
     }
 
 
@@ -49,7 +50,7 @@ def test_raw_row_counts_match_truth(raw):
     truth, f = raw
     assert truth["raw_rows"] == {"crm_customers.csv": len(f["crm"]), "contact_history.csv.gz": len(f["events"]),
                                  "survey_responses.csv": len(f["surveys"]), "relationship_survey.xlsx": len(f["rel"]),
-                                 "identity_map.csv": len(f["ids"])}
+                                 "identity_map.csv": len(f["ids"]), "staff_pulse.csv": len(f["staff"])}
 
 
 def test_ingest_quarantines_exactly_the_planted_dirt(small_demo):
@@ -59,7 +60,7 @@ def test_ingest_quarantines_exactly_the_planted_dirt(small_demo):
     m = result.metrics()
     # raw columns renamed in the mapping (Plan: plan) and unmapped ones are kept as attributes
     assert {"plan", "region"} <= set(result.tables["customers"].columns)
-    for table in ("customers", "events", "surveys"):
+    for table in ("customers", "events", "surveys", "staff"):
         assert m[table]["by_reason"] == truth["dirt"][table], table
         assert m[table]["rows_in"] == m[table]["loaded"] + m[table]["quarantined"]
         assert m[table]["quarantined"] > 0
@@ -129,7 +130,8 @@ def test_move_journeys_have_15_to_20_touchpoints_over_5_plus_departments(raw):
 def test_move_is_a_watermelon(raw):
     truth, f = raw
     m = truth["journeys"]["move"]
-    assert m["touchpoint_csat_green_share"] >= 0.75 and m["journey_nps_green_share"] <= 0.35
+    # red even after the planted fix of June 2025 lifts the moves that go right by a point
+    assert m["touchpoint_csat_green_share"] >= 0.75 and m["journey_nps_green_share"] <= 0.40
 
 
 def test_contact_and_value_plants(raw):

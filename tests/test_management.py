@@ -131,7 +131,8 @@ def test_without_beliefs_or_benchmarks_it_says_what_is_not_analysed(demo_journey
     cfg = demo_journeys["config"]
     cfg = cfg.model_copy(update={"analysis": cfg.analysis.model_copy(update={"hypotheses": [], "benchmarks": []})})
     mx = diagnose_management(cfg, {}, customers=None)
-    assert mx.summary() == [] and len(mx.skipped) == 4 and not len(mx.inventory) and mx.callbacks is None
+    assert mx.summary() == [] and len(mx.skipped) == 6 and not len(mx.inventory) and mx.callbacks is None
+    assert mx.tracking is None and mx.skipped_about("tracking over time").endswith("no typed journeys to follow over time")
     assert mx.skipped_about("executives").startswith("executives' beliefs: none")
     assert mx.skipped_about("benchmarks").startswith("benchmarks: no")
     assert mx.skipped_about("touchpoint inventory") == "touchpoint inventory: there is no events table"

@@ -21,7 +21,9 @@ from pydantic import ValidationError
 
 from cxlib.core.config import Benchmark, Hypothesis
 from cxlib.core.paths import SECTIONS
+from cxlib.actions.barriers import Barriers, diagnose_barriers
 from cxlib.actions.callbacks import Callbacks
+from cxlib.actions.tracking import Tracking, track_journeys
 from cxlib.actions.measures import POINTS, estimate_measure, name_measure
 
 VERDICTS = ("confirmed", "refuted", "not settled", "not testable")
@@ -151,6 +153,8 @@ class ManagementDiagnosis:
     inventory: pd.DataFrame = field(default_factory=pd.DataFrame)   # cxlib.actions.inventory
     currency: str = ""
     callbacks: Callbacks | None = None                              # cxlib.actions.callbacks
+    tracking: Tracking | None = None                                # cxlib.actions.tracking
+    barriers: Barriers | None = None                                # cxlib.actions.barriers
 
     def write(self, paths) -> None:
         """Write the call-back list (with real ids, for the client's team) to the run folder;
@@ -241,6 +245,10 @@ class ManagementDiagnosis:
             out.append(f"{len(outside)} of {len(matched)} benchmark comparisons show a gap outside the client's 95% "
                        f"interval" + (f": {names}." if len(outside) else "."))
         out += self.describe_inventory()[1:2]      # the touchpoint with the most at stake
+        if self.tracking is not None:
+            out += self.tracking.describe()
+        if self.barriers is not None:
+            out += self.barriers.describe()[1:2]     # the first breaking journey and what its staff say
         if self.callbacks is not None:
             out.append(self.callbacks.describe())
         return out
@@ -258,18 +266,22 @@ class ManagementDiagnosis:
                                                             "cost_per_year", "rated", "satisfied", "satisfied_lo",
                                                             "satisfied_hi", "moment_that_matters")),
                 "callbacks": self.callbacks.metrics() if self.callbacks is not None else None,
+                "tracking": self.tracking.metrics() if self.tracking is not None else None,
+                "barriers": self.barriers.metrics() if self.barriers is not None else None,
                 "skipped": list(self.skipped)}
 
 
 def diagnose_management(config, metrics: dict, *, customers: pd.DataFrame | None = None,
                         events: pd.DataFrame | None = None, steps: pd.DataFrame | None = None,
                         surveys: pd.DataFrame | None = None, journeys: pd.DataFrame | None = None,
-                        churn_risk: pd.DataFrame | None = None,
-                        client_dir: str | Path | None = None) -> ManagementDiagnosis:
+                        churn_risk: pd.DataFrame | None = None, staff: pd.DataFrame | None = None,
+                        client_dir: str | Path | None = None, seed: int = 0) -> ManagementDiagnosis:
     """Beliefs and benchmarks of one client, from the run's ``metrics`` (the figures of the
     sections before) and, for churn-reason measures, the ``customers`` table; the touchpoint
-    inventory from the events; the call-back list from the surveys, the customers' consent,
-    the ``journeys`` and each customer's ``churn_risk`` (03). A benchmarks file is read from
+    inventory from the events; the KPIs over time and the before/after test of each named
+    change from the ``journeys``; the call-back list from the surveys, the customers' consent,
+    the ``journeys`` and each customer's ``churn_risk`` (03); the employee barriers from the
+    ``staff`` pulse survey, beside the journeys that break. A benchmarks file is read from
     ``client_dir`` (the folder holding client.yml)."""
     from cxlib.core.paths import check_source_path
     from cxlib.drivers.churn import summarize_churn_reasons
@@ -294,12 +306,23 @@ def diagnose_management(config, metrics: dict, *, customers: pd.DataFrame | None
                                                moments=find_moments_that_matter(metrics))
     else:
         skipped.append("touchpoint inventory: there is no events table")
+    tracking, why = track_journeys(journeys, surveys, an.interventions, period=an.tracking.period,
+                                   min_periods=an.tracking.min_periods, seed=seed)
+    if why:
+        skipped.append(f"tracking over time: {why}")
+    elif not an.interventions:
+        skipped.append("tracking a fix: no change to a journey was named (journey and date), so none is tested")
+    barriers = None
+    if staff is not None and len(staff):
+        barriers = diagnose_barriers(staff, metrics, steps=steps, scales=config.all_scales())
+    else:
+        skipped.append("employee barriers: there is no staff pulse survey (department, statement, agreement)")
     callbacks, why = _callbacks(config, customers, surveys, journeys, steps, churn_risk)
     if why:
         skipped.append(f"call-back list: {why}")
     return ManagementDiagnosis(evaluate_hypotheses(an.hypotheses, metrics, reasons=reasons),
                                compare_benchmarks(benchmarks, metrics, reasons=reasons), skipped, inventory,
-                               config.currency, callbacks)
+                               config.currency, callbacks, tracking, barriers)
 
 
 def _callbacks(config, customers, surveys, journeys, steps, churn_risk) -> tuple[Callbacks | None, str]:

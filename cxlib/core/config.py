@@ -151,6 +151,9 @@ class Tables(_Strict):
         "customer ids, used to stitch events and surveys that carry a secondary id.")
     events: list[Source] | None = Field(default=None, description="Sources of the events table.")
     surveys: list[Source] | None = Field(default=None, description="Sources of the surveys table.")
+    staff: list[Source] | None = Field(
+        default=None, description="Sources of the staff table: a staff pulse survey of barriers (department, "
+        "statement, agreement score), set beside the journeys that break in 05_management.")
 
 
 class Scale(_Strict):
@@ -348,6 +351,22 @@ class Benchmark(_OnMeasure):
     year: int | None = Field(default=None, description="The year the figure describes.")
 
 
+_Day = date   # a field named 'date' below would shadow the type
+
+
+class Intervention(_Strict):
+    journey: str = Field(description="The journey type the change was made to, e.g. move.")
+    date: _Day = Field(description="The day the change took effect; journeys started from then on count as after it.")
+    description: str = Field(default="", description="What was changed, in the owner's words, e.g. 'sales schedules "
+                             "the installation on the call'.")
+
+
+class TrackingSettings(_Strict):
+    period: Literal["week", "month"] = Field(default="week", description="The period of the KPI series: week or month.")
+    min_periods: int = Field(default=4, ge=2, description="A change is measured only with at least this many periods "
+                             "of journeys before and after it.")
+
+
 class CallbackSettings(_Strict):
     recent_days: int = Field(default=30, gt=0, description="Detractors who answered within this many days before "
                              "the last survey response are on the call-back list.")
@@ -388,6 +407,12 @@ class Analysis(_Strict):
     benchmarks: list[Benchmark] = Field(
         default_factory=list, description="Industry or competitor figures to set beside the client's own estimates "
         "(05_management).")
+    interventions: list[Intervention] = Field(
+        default_factory=list, description="Changes made to a journey, to test whether they worked (05_management): "
+        "each journey's KPIs before and after the date, allowing for the trend and set against the journeys the "
+        "change did not touch.")
+    tracking: TrackingSettings = Field(default_factory=TrackingSettings,
+                                       description="The KPI series over time and the before/after tests.")
     callbacks: CallbackSettings = Field(default_factory=CallbackSettings,
                                         description="The call-back list (05_management; needs privacy.callback_consent).")
     benchmarks_file: str | None = Field(

@@ -27,6 +27,7 @@ BUILTIN_SCALES: dict[str, tuple[float, float]] = {
     "csat": (1, 5),
     "ces": (1, 7),
     "satisfied": (0, 1),
+    "agreement": (1, 5),
 }
 """Score range per survey metric. A client config may add named scales."""
 
@@ -87,7 +88,25 @@ TABLES: dict[str, tuple[Column, ...]] = {
         Column("score", "float", True, "The rating; null means 'not rated'."),
         Column("comment", "string", False, "Free-text verbatim, nullable."),
     ),
+    "staff": (
+        Column("department", "string", True, "The respondent's department (as the events name departments)."),
+        Column("barrier", "string", True, "The statement rated, worded as a barrier, e.g. 'Information from sales "
+               "is incomplete'."),
+        Column("score", "float", True, "Agreement with the statement on its metric's scale (agreement: 1 disagree "
+               "to 5 agree); null means not answered."),
+        Column("metric", "string", False, "The score's scale: agreement (1-5) when missing, or a configured scale."),
+        Column("category", "string", False, "The kind of barrier: technology, rules, fear of blame, training, "
+               "information from other departments, ..."),
+        Column("journey", "string", False, "The journey or process the statement is about, as journey types are "
+               "named (e.g. new_install)."),
+        Column("role", "string", False, "The respondent's role, e.g. agent, team lead."),
+        Column("respondent_id", "string", False, "An anonymous key per staff member (never a name)."),
+        Column("timestamp", "timestamp", False, "When the answer was given (UTC)."),
+        Column("comment", "string", False, "What stops them, in their words; shown as themes only."),
+    ),
 }
+"""The staff table is the optional staff pulse survey: what stops staff from giving a good
+experience (05_management, 'What stops staff')."""
 
 TABLE_NAMES = tuple(TABLES)
 

@@ -143,8 +143,23 @@ def raw_frames(d: DemoData, rng) -> tuple[dict[str, pd.DataFrame], dict]:
     dirt["surveys"] = counts_s
     dirt["identity"] = {"events_hashed_id_rows": int(raw_ev["acct"].str.startswith("EM-", na=False).sum())}
     dirt["privacy"] = {"comments_with_personal_data": n_pii, "personal_columns": ["Name", "Email"]}
+    staff, dirt["staff"] = _staff_export(d.staff)
     return {"crm_customers.csv": crm, "identity_map.csv": id_map, "contact_history.csv.gz": raw_ev,
-            "survey_responses.csv": raw_sv, "relationship_survey.xlsx": raw_rel}, dirt
+            "survey_responses.csv": raw_sv, "relationship_survey.xlsx": raw_rel, "staff_pulse.csv": staff}, dirt
+
+
+def _staff_export(staff: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """The staff pulse as the HR tool exports it, with two planted faults found without a
+    random draw: the first three answers scored 6 on the 1-5 scale, the next two without a team."""
+    raw = pd.DataFrame({
+        "Respondent": staff["respondent"], "Team": staff["department"], "Role": staff["role"].str.title(),
+        "Process": staff["journey"].fillna(""), "Statement": staff["statement"], "Theme": staff["category"],
+        "Agreement (1-5)": staff["score"].astype(int).astype(str), "Comment": staff["comment"].fillna(""),
+        "Answered": _local_str(staff["ts"].to_numpy(), "%Y-%m-%d %H:%M"),
+    })
+    raw.loc[:2, "Agreement (1-5)"] = "6"
+    raw.loc[3:4, "Team"] = ""
+    return raw, {"score_out_of_range": 3, "missing_department": 2}
 
 
 _FIRST = ["Anna", "Bram", "Chris", "Daan", "Emma", "Fleur", "Gijs", "Hanna", "Ivo", "Julia", "Kees", "Lotte"]

@@ -106,6 +106,16 @@ PLANTED = {
     "heavy_user_share": 0.12,
     "cost_per_contact": COST_PER_CONTACT,
     "service_cost_monthly": SERVICE_COST_MONTHLY,
+    # a fix halfway through: from this date the move is confirmed by customer service and the
+    # installation scheduled by sales on the same call (two handoffs fewer), and a move that goes
+    # right scores a point higher; no other journey changes (05_management tracks it)
+    "move_fix": {"date": "2025-06-01", "departments": {"Move confirmation": "Customer service",
+                                                       "Installation scheduled": "Sales"},
+                 "score_lift_ok": 1},
+    # a staff pulse survey: the back office says information from sales is incomplete (the cause of
+    # the install journey's order errors, fixed by the back office step 'Order corrected')
+    "staff_pulse": {"barrier": "Information from sales is incomplete", "department": "Back office",
+                    "journey": "new_install", "agree_p": 0.8, "base_agree_p": 0.25},
     # the CRM's consent to be contacted (the call-back list of 05_management lists only 'Yes')
     "callbacks": {"consent_yes": 0.6, "consent_blank": 0.05},
 }
@@ -124,9 +134,9 @@ RELATIONSHIP_ATTRIBUTE_QUESTIONS = {
 
 POPULATION_SAMPLE = {"n_customers": 400_000, "seed": 2024}
 POPULATION_DRIVER_SHARES = {   # tools/population_driver_shares.py on POPULATION_SAMPLE
-    "journey: new_install": 0.2957, "touchpoint: Phone support": 0.2695, "journey: repair": 0.1304,
-    "journey: billing_dispute": 0.0966, "touchpoint: App and website": 0.0855, "journey: move": 0.0770,
-    "touchpoint: Technicians": 0.0230, "journey: onboarding": 0.0163, "touchpoint: Bills": 0.0060,
+    "journey: new_install": 0.2925, "touchpoint: Phone support": 0.2667, "journey: repair": 0.1291,
+    "journey: billing_dispute": 0.0955, "journey: move": 0.0869, "touchpoint: App and website": 0.0844,
+    "touchpoint: Technicians": 0.0228, "journey: onboarding": 0.0161, "touchpoint: Bills": 0.0060,
 }
 """Shapley shares of the relationship-NPS drivers on the generating model (see
 :func:`population_driver_shares`); truth.json records them under ``drivers``."""
@@ -244,6 +254,7 @@ class DemoData:
     surveys: pd.DataFrame      # clean long survey rows (touchpoint + journey)
     relationship: pd.DataFrame  # one row per relationship-survey respondent
     truth: dict = field(default_factory=dict)
+    staff: pd.DataFrame = field(default_factory=pd.DataFrame)   # the staff pulse survey, one row per answer
 
 
 def simulate_demo(n_customers: int = 20_000, seed: int = DEFAULT_SEED) -> DemoData:
@@ -280,7 +291,7 @@ def simulate_demo(n_customers: int = 20_000, seed: int = DEFAULT_SEED) -> DemoDa
     events = events.sort_values(["cust", "ts"], kind="stable").reset_index(drop=True)
     events["kind"], events["initiated_by"] = _event_semantics(events)
     cust["contact_consent"] = _contact_consent(np.random.default_rng([seed, 19]), len(cust))
-    data = DemoData(cust, events, jr, surveys, relationship)
+    data = DemoData(cust, events, jr, surveys, relationship, staff=_staff_pulse(np.random.default_rng([seed, 23])))
     data.truth = _truth(data, n_customers, seed)
     return data
 
@@ -307,6 +318,46 @@ def _simulate_customers(rng, n) -> pd.DataFrame:
         "monthly_revenue": np.round(rev, 2), "is_new": is_new, "signup_ts": _working_hours(rng, signup),
         "heavy_user": heavy,
     })
+
+
+STAFF_ITEMS = [   # statement, category, the journey it is about (None: any)
+    ("Information from sales is incomplete", "information from other departments", "new_install"),
+    ("Our systems are slow or down when I need them", "technology", None),
+    ("Rules stop me from fixing the customer's problem", "rules", "billing_dispute"),
+    ("I am afraid of being blamed when something goes wrong", "fear of blame", None),
+    ("I was not trained for the questions I get", "training", None),
+    ("I cannot see what other departments already did for the customer", "information from other departments", "move"),
+]
+STAFF_PER_DEPARTMENT = {"Sales": 40, "Back office": 30, "Planning": 20, "Field services": 45, "Provisioning": 15,
+                        "Customer service": 80, "Technical support": 35, "Billing": 25, "Logistics": 15}
+_STAFF_COMMENTS = {
+    "information from other departments": "Orders from sales come in without the address details, so we redo them.",
+    "technology": "The system freezes during calls.",
+    "rules": "I need a manager's approval for every small credit.",
+    "fear of blame": "Mistakes are pinned on whoever touched the case last.",
+    "training": "Nobody explained the new tariffs to us.",
+}
+
+
+def _staff_pulse(rng) -> pd.DataFrame:
+    """The staff pulse survey: every respondent rates every statement (1 disagree .. 5 agree).
+    Agreement is rare (``base_agree_p``) except the planted barrier in its department."""
+    P = PLANTED["staff_pulse"]
+    dept = np.repeat(list(STAFF_PER_DEPARTMENT), list(STAFF_PER_DEPARTMENT.values()))
+    resp = np.char.add("S", (1000 + np.arange(len(dept))).astype(str))
+    role = np.where(rng.random(len(dept)) < 0.12, "team lead", "agent")
+    rows = []
+    for statement, category, journey in STAFF_ITEMS:
+        p = np.where((statement == P["barrier"]) & (dept == P["department"]), P["agree_p"], P["base_agree_p"])
+        agree = rng.random(len(dept)) < p
+        score = np.where(agree, rng.integers(4, 6, len(dept)), rng.integers(1, 4, len(dept))).astype(float)
+        comment = np.where(agree & (rng.random(len(dept)) < 0.3), _STAFF_COMMENTS[category], None)
+        rows.append(pd.DataFrame({"respondent": resp, "department": dept, "role": role, "statement": statement,
+                                  "category": category, "journey": journey, "score": score, "comment": comment}))
+    out = pd.concat(rows, ignore_index=True)
+    day = _utc(pd.Timestamp("2026-03-09", tz=TZ)) + (rng.random(len(out)) * 10 * 86400).astype("int64").astype(
+        "timedelta64[s]")
+    return out.assign(ts=day)
 
 
 def _contact_consent(rng, n) -> np.ndarray:
@@ -414,7 +465,11 @@ def _move(rng, ev: _Events, who, t0) -> pd.DataFrame:
     n_extra = rng.integers(0, max_extra + 1)
     # choose which extras: a random permutation rank per journey < n_extra
     ranks = np.argsort(rng.random((n, len(_MOVE_EXTRA))), axis=1)
+    fix = P["move_fix"]
+    fixed = t0 >= _utc(pd.Timestamp(fix["date"], tz=TZ))           # the fix: no random draw, nothing else moves
     for name, ch, dept, (lo, hi) in _MOVE_CORE:
+        if name in fix["departments"]:
+            dept = np.where(fixed, fix["departments"][name], dept)
         channel = _pick(rng, {"call": 0.5, "web": 0.5}, n) if ch is None else np.full(n, ch, dtype=object)
         agent = np.isin(channel, ["call", "store", "chat"])
         outcome = np.where(wrong, "incorrect", "issued") if name == "First bill new address" else None
@@ -435,6 +490,7 @@ def _move(rng, ev: _Events, who, t0) -> pd.DataFrame:
                outcome="resolved", agent_contact=True, mask=ranks[:, k] < n_extra, **J)
     end = t0 + np.where(wrong, np.timedelta64(48, "D"), np.timedelta64(36, "D")).astype("timedelta64[s]")
     score = np.where(wrong, rng.integers(0, 4, n), rng.integers(4, 9, n)).astype(float)
+    score += np.where(fixed & ~wrong, fix["score_lift_ok"], 0)
     return _journey_frame("move", who, t0, end, score, failed=wrong, case=case,
                           n_touchpoints=len(_MOVE_CORE) + 1 + np.where(wrong, len(_MOVE_WRONG), 1) + n_extra,
                           churn_p=np.where(wrong, P["move_wrong_churn_90d"], P["move_ok_churn_90d"]),
@@ -833,6 +889,8 @@ def _truth(d: DemoData, n_customers: int, seed: int) -> dict:
                     "population_shares": POPULATION_DRIVER_SHARES, "population_sample": POPULATION_SAMPLE},
         "beliefs": _belief_truth(journeys),
         "callbacks": _callback_truth(d),
+        "interventions": _intervention_truth(d),
+        "barriers": _barrier_truth(d.staff),
         "touchpoints": _touchpoint_truth(ev),
         "benchmarks": {
             "avoidable_share": {"client": float(avoid.mean()),
@@ -842,6 +900,40 @@ def _truth(d: DemoData, n_customers: int, seed: int) -> dict:
                                                              ["value"]) > 0.05}
                for cat, share in reason_share.items()}},
     }
+
+
+def _barrier_truth(staff: pd.DataFrame) -> dict:
+    """The planted staff barrier and, per department, the share agreeing with it (4 or 5)."""
+    P = PLANTED["staff_pulse"]
+    item = staff[staff["statement"] == P["barrier"]]
+    share = (item["score"] >= 4).groupby(item["department"]).mean()
+    return {"barrier": P["barrier"], "department": P["department"], "journey": P["journey"],
+            "failing_step": "Order corrected", "respondents": int(staff["respondent"].nunique()),
+            "agree_share": {k: float(v) for k, v in share.items()}}
+
+
+def _intervention_truth(d: DemoData) -> dict:
+    """The planted fix on the move journey, and the journeys it did not touch: mean handoffs
+    (department changes between consecutive events) and mean score of the journeys started
+    before and after the fix date, per journey type."""
+    fix = PLANTED["move_fix"]
+    cut = _utc(pd.Timestamp(fix["date"], tz=TZ))
+    ev = d.events[d.events["jid"].notna()].sort_values(["jid", "ts"], kind="stable")
+    same = ev["jid"].eq(ev["jid"].shift())
+    handoffs = (same & ev["department"].ne(ev["department"].shift())).groupby(ev["jid"]).sum()
+    types = sorted(d.journeys["jtype"].unique())
+    out = {"journey": "move", "date": fix["date"], "untouched": [t for t in types if t != "move"],
+           "planted": {"handoffs_change": -len(fix["departments"]),
+                       "score_change_ok": fix["score_lift_ok"],
+                       "score_change_mean": fix["score_lift_ok"] * (1 - PLANTED["move_wrong_rate"])}}
+    for jtype in types:
+        jr = d.journeys[d.journeys["jtype"] == jtype]
+        post = jr["start"].to_numpy() >= cut
+        h = handoffs.reindex(jr["jid"]).to_numpy(float)
+        out[jtype] = {"n_before": int((~post).sum()), "n_after": int(post.sum()),
+                      "handoffs_before": float(np.nanmean(h[~post])), "handoffs_after": float(np.nanmean(h[post])),
+                      "score_before": float(jr["score"][~post].mean()), "score_after": float(jr["score"][post].mean())}
+    return out
 
 
 def _callback_truth(d: DemoData) -> dict:

@@ -65,6 +65,12 @@ def validate_table(c: Coerced, table: str, scales: dict[str, tuple[float, float]
         lo = df["metric"].map({k: v[0] for k, v in scales.items()}).astype("float64")
         hi = df["metric"].map({k: v[1] for k, v in scales.items()}).astype("float64")
         checks.append(("score_out_of_range", "score", (df["score"] < lo) | (df["score"] > hi)))
+    if table == "staff":
+        metric = df["metric"].fillna("agreement")
+        checks.append(("unknown_metric", "metric", ~metric.isin(list(scales))))
+        lo = metric.map({k: v[0] for k, v in scales.items()}).astype("float64")
+        hi = metric.map({k: v[1] for k, v in scales.items()}).astype("float64")
+        checks.append(("score_out_of_range", "score", (df["score"] < lo) | (df["score"] > hi)))
     if "timestamp" in df.columns:
         checks.append(("future_timestamp", "timestamp", df["timestamp"] > as_of))
     reason, column = _first_reason(checks, df.index)
@@ -141,14 +147,14 @@ def check_duplicates_and_references(frame: pd.DataFrame, table: str, known: pd.I
     if table == "identities":
         owners = frame[~dup].groupby("secondary_id")["customer_id"].nunique()
         reason[~dup & frame["secondary_id"].isin(owners.index[owners > 1])] = "ambiguous_identity"
-    if table != "customers" and known is not None:
+    if table != "customers" and known is not None and "customer_id" in frame:
         reason[reason.isna() & ~frame["customer_id"].isin(known)] = "unknown_customer"
     bad = reason.notna()
     q = frame.loc[bad, list(META)].copy()
     q["reason"] = reason[bad]
     q["column"] = np.select([q["reason"] == "duplicate", q["reason"] == "ambiguous_identity"],
                             [None, "secondary_id"], "customer_id")
-    q["value"] = frame.loc[bad, "customer_id"].astype(str)
+    q["value"] = frame.loc[bad, "customer_id"].astype(str) if "customer_id" in frame else None
     q["raw"] = frame.loc[bad, canon].astype(str).apply(lambda r: json.dumps(r.to_dict(), ensure_ascii=False), axis=1) \
         if bad.any() else pd.Series(dtype=str)
     return frame.loc[~bad].reset_index(drop=True), q
