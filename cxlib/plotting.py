@@ -649,33 +649,43 @@ def plot_touchpoint_inventory(inventory: pd.DataFrame, ax=None, *, currency: str
     return ax
 
 
+def _date_axis(ax, max_ticks: int = 5):
+    """A readable date axis: a few ticks, labelled concisely ('Apr', '2025')."""
+    loc = mdates.AutoDateLocator(minticks=3, maxticks=max_ticks)
+    ax.xaxis.set_major_locator(loc)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(loc))
+    ax.tick_params(axis="x", labelsize=8)
+
+
 def plot_kpi_series(series: pd.DataFrame, ax=None, *, kpi: str, journey_types: list[str] | None = None,
                     change: pd.Timestamp | None = None, highlight: str | None = None, title: str = "",
                     ylabel: str = ""):
     """One KPI over time (``series`` from ``build_kpi_series``: journey_type, period, kpi, value,
     lo, hi), a line per journey type with its 95% band; ``highlight`` draws one journey type
-    strongly and the others faintly; ``change`` marks the day of a change with a dashed line."""
+    strongly and the others faintly (labelled 'other journeys'); ``change`` marks the day of a
+    change with a dashed line."""
     ax = _ax(ax)
     s = series[series["kpi"] == kpi]
     types = journey_types or sorted(s["journey_type"].unique())
+    grey_labelled = False
     for i, jt in enumerate(types):
         g = s[s["journey_type"] == jt].sort_values("period")
         if not len(g):
             continue
         strong = highlight is None or jt == highlight
-        color = PALETTE[i % len(PALETTE)] if strong else NEUTRAL
-        ax.plot(g["period"], g["value"], color=color, lw=2 if strong else 1, alpha=1 if strong else 0.6,
-                label=humanize(jt))
+        color = PALETTE[i % len(PALETTE)] if highlight is None else BAD if strong else NEUTRAL
+        label = humanize(jt) if strong else ("_nolegend_" if grey_labelled else "other journeys")
+        grey_labelled |= not strong
+        ax.plot(g["period"], g["value"], color=color, lw=2 if strong else 1, alpha=1 if strong else 0.6, label=label)
         ax.fill_between(g["period"], g["lo"], g["hi"], color=color, alpha=0.18 if strong else 0.06, lw=0)
     if change is not None:
-        ax.axvline(change, color=BAD, ls="--", lw=1.2)
-        ax.annotate("change", (change, 1), xycoords=("data", "axes fraction"), ha="left", va="top", color=BAD,
-                    fontsize=9, xytext=(3, -2), textcoords="offset points")
+        ax.axvline(pd.Timestamp(change), color=NEUTRAL, ls="--", lw=1.2)
+        ax.annotate("change", (pd.Timestamp(change), 1), xycoords=("data", "axes fraction"), ha="left", va="top",
+                    color=NEUTRAL, fontsize=9, xytext=(3, -2), textcoords="offset points")
     ax.set_title(title or humanize(kpi))
     ax.set_ylabel(ylabel)
     ax.set_xlabel("")
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%b %Y"))
-    ax.tick_params(axis="x", labelrotation=0, labelsize=8)
+    _date_axis(ax)
     return ax
 
 
@@ -688,7 +698,7 @@ def plot_nps_series(nps: pd.DataFrame, ax=None, *, title: str = "Relationship NP
     ax.set_title(title)
     ax.set_ylabel("NPS (points)")
     ax.set_xlabel("")
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%b %Y"))
+    _date_axis(ax, max_ticks=8)
     return ax
 
 

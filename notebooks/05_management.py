@@ -23,6 +23,7 @@ from IPython.display import Markdown, display
 
 from cxlib.actions.callbacks import read_churn_risk
 from cxlib.actions.management import diagnose_management
+from cxlib.actions.tracking import name_kpi
 from cxlib.core.formatting import format_bullets, style_table
 from cxlib.core.jsonio import read_json
 from cxlib.ingest import read_tables
@@ -138,14 +139,16 @@ else:
 
 # %%
 if trk is not None:
-    display(Markdown(format_bullets(trk.describe()) if trk.effects else "*Skipped:* " + mx.skipped_about("tracking a fix") + "."))
+    display(Markdown(format_bullets(trk.describe()) if trk.effects else "No change to a journey was named (journey and "
+                     "date), so none is tested; each journey's KPIs over time follow."))
     for iv, table, _ in trk.effects:
         if table is None:
             continue
         kpis = trk.figure_kpis(table)
         fig, axes = plt.subplots(1, len(kpis), figsize=(4.2 * len(kpis), 3.4), squeeze=False)
         for ax, kpi in zip(axes[0], kpis):
-            plot_kpi_series(trk.series, ax=ax, kpi=kpi, highlight=iv.journey, change=iv.date)
+            plot_kpi_series(trk.series, ax=ax, kpi=kpi, highlight=iv.journey, change=iv.date, title=name_kpi(kpi))
+        axes[0][0].legend(fontsize=8)
         plt.show()
         display(style_table(trk.effect_table(table), counts=["n before", "n after"], hide_index=True))
 else:
@@ -156,7 +159,7 @@ if trk is not None and len(trk.series):
     kpis = list(dict.fromkeys(trk.series["kpi"]))
     fig, axes = plt.subplots((len(kpis) + 2) // 3, 3, figsize=(13, 3.3 * ((len(kpis) + 2) // 3)), squeeze=False)
     for ax, kpi in zip(axes.flat, kpis):
-        plot_kpi_series(trk.series, ax=ax, kpi=kpi)
+        plot_kpi_series(trk.series, ax=ax, kpi=kpi, title=name_kpi(kpi))
     for ax in list(axes.flat)[len(kpis):]:
         ax.set_visible(False)
     axes.flat[0].legend(fontsize=8)

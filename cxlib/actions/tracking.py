@@ -43,6 +43,11 @@ KPI_LABELS = {"completion": "completion", "duration_days": "days to complete", "
 PERIODS = {"week": "W-SUN", "month": "M"}
 
 
+def name_kpi(kpi: str) -> str:
+    """A KPI's name in words, e.g. 'days to complete'."""
+    return KPI_LABELS.get(kpi, humanize(kpi))
+
+
 def _period_start(ts: pd.Series, period: str) -> pd.Series:
     """The first day of the week (Monday) or month each timestamp falls in (naive UTC)."""
     t = naive_utc_series(pd.to_datetime(ts, utc=True))
@@ -107,17 +112,33 @@ def build_nps_series(surveys: pd.DataFrame | None, *, period: str = "week", leve
 
 # --------------------------------------------------------------------------- before and after
 
-def _its_effect(t: np.ndarray, post: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
-    """Weighted segmented regression y ~ 1 + t + post + post·t (t in years from the change);
-    the average gap between the after-journeys and the pre-change trend: b_post + b_slope·mean(t | after)."""
+def _period_sums(t: np.ndarray, post: np.ndarray, y: np.ndarray, codes: np.ndarray, n_periods: int) -> tuple:
+    """Per period, the sums a segmented regression y ~ 1 + t + post + post·t needs: A'A (P x 4
+    x 4), A'y (P x 4), and the count and sum of t of the journeys after the change. A bootstrap
+    that draws whole periods only reweights these, so each refit costs a 4 x 4 solve."""
     A = np.column_stack([np.ones_like(t), t, post, post * t])
-    Aw = A * w[:, None]
-    try:
-        b = np.linalg.solve(Aw.T @ A + 1e-9 * np.eye(4), Aw.T @ y)
-    except np.linalg.LinAlgError:
-        return float("nan")
-    after = (post > 0) & (w > 0)
-    return float(b[2] + b[3] * np.average(t[after], weights=w[after]))
+    S = np.empty((n_periods, 4, 4))
+    for i in range(4):
+        for k in range(i, 4):
+            S[:, i, k] = S[:, k, i] = np.bincount(codes, weights=A[:, i] * A[:, k], minlength=n_periods)
+    b = np.column_stack([np.bincount(codes, weights=A[:, i] * y, minlength=n_periods) for i in range(4)])
+    after = post > 0
+    return (S, b, np.bincount(codes[after], minlength=n_periods).astype(float),
+            np.bincount(codes[after], weights=t[after], minlength=n_periods))
+
+
+def _its_effects(sums: tuple, W: np.ndarray) -> np.ndarray:
+    """The interrupted-time-series effect for each row of period weights ``W`` (B x P): the
+    average gap between the after-journeys and the pre-change trend, b_post + b_slope·mean(t | after)."""
+    S, b, n_after, t_after = sums
+    M = np.einsum("bp,pij->bij", W, S) + 1e-9 * np.eye(4)
+    r = W @ b
+    with np.errstate(invalid="ignore", divide="ignore"):
+        try:
+            coef = np.linalg.solve(M, r[..., None])[..., 0]
+        except np.linalg.LinAlgError:
+            return np.full(len(W), np.nan)
+        return coef[:, 2] + coef[:, 3] * (W @ t_after) / (W @ n_after)
 
 
 def estimate_intervention_effect(journeys: pd.DataFrame, journey_type: str, date, *, kpis: tuple[str, ...] = tuple(KPIS),
@@ -145,46 +166,47 @@ def estimate_intervention_effect(journeys: pd.DataFrame, journey_type: str, date
         raise ValueError(f"the {humanize(journey_type)} journeys start in {int(periods.get(0.0, 0))} {period}s before "
                          f"the change and {int(periods.get(1.0, 0))} after it; at least {min_periods} on each side are needed")
     codes, uniques = pd.factorize(j["_period"])
-    pre_periods = np.unique(codes[j["_post"].to_numpy() == 0])
-    post_periods = np.unique(codes[j["_post"].to_numpy() == 1])
+    post = j["_post"].to_numpy()
+    t = j["_t"].to_numpy()
+    pre_periods, post_periods = np.unique(codes[post == 0]), np.unique(codes[post == 1])
     rng = np.random.default_rng(seed)
-    draws = [np.bincount(np.concatenate([rng.choice(pre_periods, len(pre_periods)),
-                                         rng.choice(post_periods, len(post_periods))]), minlength=len(uniques))
-             for _ in range(n_boot)]
-    others = sorted(set(j["journey_type"]) - {journey_type})
+    W = np.array([np.bincount(np.concatenate([rng.choice(pre_periods, len(pre_periods)),
+                                              rng.choice(post_periods, len(post_periods))]), minlength=len(uniques))
+                  for _ in range(n_boot)], dtype=float).reshape(n_boot, len(uniques))
+    ones = np.ones((1, len(uniques)))
+    types = j["journey_type"].to_numpy()
+    others = sorted(set(types) - {journey_type})
     q = (1 - level) / 2
     rows, by_type = [], {}
     for kpi in kpis:
         y_all = _kpi_values(j, kpi).to_numpy()
         seen = ~np.isnan(y_all)
         tgt = target.to_numpy() & seen
-        n_before, n_after = int((tgt & (j["_post"].to_numpy() == 0)).sum()), int((tgt & (j["_post"].to_numpy() == 1)).sum())
+        n_before, n_after = int((tgt & (post == 0)).sum()), int((tgt & (post == 1)).sum())
         if n_before < min_n or n_after < min_n:
             continue
 
-        def effect(mask, weights):
-            return _its_effect(j["_t"].to_numpy()[mask], j["_post"].to_numpy()[mask], y_all[mask], weights[mask])
+        def sums(mask):
+            return _period_sums(t[mask], post[mask], y_all[mask], codes[mask], len(uniques))
 
-        ones = np.ones(len(j))
-        est = effect(tgt, ones)
-        boot = np.array([effect(tgt, d[codes].astype(float)) for d in draws])
-        row = {"kpi": kpi, "before": float(np.nanmean(y_all[tgt & (j["_post"].to_numpy() == 0)])),
-               "after": float(np.nanmean(y_all[tgt & (j["_post"].to_numpy() == 1)])), "effect": est,
+        st = sums(tgt)
+        est, boot = float(_its_effects(st, ones)[0]), _its_effects(st, W)
+        row = {"kpi": kpi, "before": float(np.nanmean(y_all[tgt & (post == 0)])),
+               "after": float(np.nanmean(y_all[tgt & (post == 1)])), "effect": est,
                "lo": float(np.nanquantile(boot, q)), "hi": float(np.nanquantile(boot, 1 - q)),
                "n_before": n_before, "n_after": n_after}
-        ctrl = ~target.to_numpy() & seen
         per_type = {}
         for o in others:
-            m = (j["journey_type"].to_numpy() == o) & seen
-            if (m & (j["_post"].to_numpy() == 0)).sum() >= min_n and (m & (j["_post"].to_numpy() == 1)).sum() >= min_n:
-                ob = np.array([effect(m, d[codes].astype(float)) for d in draws])
-                per_type[o] = {"effect": effect(m, ones), "lo": float(np.nanquantile(ob, q)),
+            m = (types == o) & seen
+            if (m & (post == 0)).sum() >= min_n and (m & (post == 1)).sum() >= min_n:
+                so = sums(m)
+                ob = _its_effects(so, W)
+                per_type[o] = {"effect": float(_its_effects(so, ones)[0]), "lo": float(np.nanquantile(ob, q)),
                                "hi": float(np.nanquantile(ob, 1 - q))}
         by_type[kpi] = per_type
         if per_type:
-            ctrl &= np.isin(j["journey_type"].to_numpy(), list(per_type))
-            cb = np.array([effect(ctrl, d[codes].astype(float)) for d in draws])
-            c_est = effect(ctrl, ones)
+            sc = sums(~target.to_numpy() & seen & np.isin(types, list(per_type)))
+            c_est, cb = float(_its_effects(sc, ones)[0]), _its_effects(sc, W)
             row |= {"untouched": c_est, "untouched_lo": float(np.nanquantile(cb, q)),
                     "untouched_hi": float(np.nanquantile(cb, 1 - q)), "net": est - c_est,
                     "net_lo": float(np.nanquantile(boot - cb, q)), "net_hi": float(np.nanquantile(boot - cb, 1 - q))}
