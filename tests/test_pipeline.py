@@ -59,7 +59,7 @@ def test_metrics_ingest_section_shape_and_accounting(report):
     index, truth = report
     metrics = json.loads((index.parent / "metrics.json").read_text())
     ingest = metrics["ingest"]
-    assert set(ingest) == {"customers", "identities", "events", "surveys"}
+    assert set(ingest) == {"customers", "identities", "events", "surveys", "staff"}
     assert 0.99 < ingest["events"]["identity"]["stitched"] / truth["dirt"]["identity"]["events_hashed_id_rows"] <= 1
     assert ingest.pop("identities")["quarantined"] == 0
     for table, m in ingest.items():
@@ -84,7 +84,7 @@ def test_provenance(report):
     prov = json.loads((index.parent / "provenance.json").read_text())
     assert prov["seed"] == 11 and prov["parameters"]["client"] == "demo" and prov["status"] == "ok"
     roles = {i["role"] for i in prov["inputs"]}
-    assert roles == {"config", "customers", "identities", "events", "surveys"}
+    assert roles == {"config", "customers", "identities", "events", "surveys", "staff"}
     assert all(re.fullmatch(r"[0-9a-f]{64}", i["sha256"]) for i in prov["inputs"])
     assert prov["packages"]["pandas"] and prov["packages"]["papermill"]
     assert "commit" in prov["git"]
@@ -98,7 +98,7 @@ def test_provenance(report):
 def test_tables_written_for_later_notebooks(report):
     index, _ = report
     assert sorted(p.name for p in (index.parent / "tables").glob("*.parquet")) == \
-        ["customers.parquet", "events.parquet", "identities.parquet", "surveys.parquet"]
+        ["customers.parquet", "events.parquet", "identities.parquet", "staff.parquet", "surveys.parquet"]
     assert (index.parent / "quarantine" / "quarantine.csv").exists()
 
 
