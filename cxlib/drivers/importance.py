@@ -35,6 +35,7 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 
 from cxlib.core.parallel import map_in_threads
 
@@ -283,7 +284,7 @@ def _logistic_irls(X: np.ndarray, y: np.ndarray, w: np.ndarray, n_iter: int = 25
     ridge[1:, 1:] = 1e-6 * (np.eye(A.shape[1] - 1) if penalty is None else penalty)
     for _ in range(n_iter):
         eta = np.clip(A @ beta, -30, 30)
-        mu = 1 / (1 + np.exp(-eta))
+        mu = expit(eta)
         B = A * np.sqrt(w * mu * (1 - mu))[:, None]
         H = B.T @ B + ridge                  # A' W A, computed as a symmetric product
         g = A.T @ (w * (y - mu)) - ridge @ beta

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 
 from cxlib.core.period import Period, measure_period
 from cxlib.journeys.stats import flag_went_wrong
@@ -218,10 +219,6 @@ def simulate_failure_reduction(journeys: pd.DataFrame, customers: pd.DataFrame |
     return out
 
 
-def _expit(eta: np.ndarray) -> np.ndarray:
-    return 1 / (1 + np.exp(-eta))
-
-
 def fit_logistic_1d(x: np.ndarray, y: np.ndarray, weight: np.ndarray, *, C: float = 1e6,
                     tol: float = 1e-10, max_iter: int = 100) -> tuple[float, float]:
     """Intercept and slope of a weighted logistic regression of 0/1 ``y`` on one feature ``x``,
@@ -233,7 +230,7 @@ def fit_logistic_1d(x: np.ndarray, y: np.ndarray, weight: np.ndarray, *, C: floa
     X = np.column_stack([np.ones(len(x)), x])
     ridge = np.array([0.0, 1 / C])
     for _ in range(max_iter):
-        p = _expit(X @ beta)
+        p = expit(X @ beta)
         grad = X.T @ (w * (p - y)) + ridge * beta
         hess = (X * (w * p * (1 - p))[:, None]).T @ X + np.diag(ridge)
         step = np.linalg.solve(hess, grad)
@@ -274,7 +271,7 @@ def simulate_score_rise(journeys: pd.DataFrame, customers: pd.DataFrame | None, 
                 return float("nan")
             w = np.bincount(pair_of[i], minlength=len(pairs)).astype(float)
             b0, b1 = fit_logistic_1d(ps[:, 0], pc, w, C=1e6)
-            gain = _expit(b0 + b1 * ps[:, 0]) - _expit(b0 + b1 * raised[:, 0])
+            gain = expit(b0 + b1 * ps[:, 0]) - expit(b0 + b1 * raised[:, 0])
             return float((w * gain).sum() / w.sum())
 
         p = saved(np.arange(len(s)))
