@@ -90,3 +90,12 @@ def test_the_demo_back_office_barrier_is_found_behind_the_install_order_errors(d
     assert bar.respondents == planted["respondents"]
     top = bar.by_department.groupby("department").head(1).set_index("department")
     assert top.loc[planted["department"], "barrier"] == planted["barrier"]
+
+
+def test_the_executive_summary_names_only_barriers_that_stand_out():
+    from cxlib.report.summary import render_executive_summary
+    bar = diagnose_barriers(_staff(), METRICS, steps=STEPS)
+    html = render_executive_summary({"management": {"barriers": bar.metrics()}})
+    assert "<h3>What stops staff</h3>" in html
+    assert "owned by Ops: its staff say <b>Forms are wrong</b>" in html
+    assert "owned by Field" not in html                                  # nothing stands out there

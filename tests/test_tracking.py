@@ -109,3 +109,15 @@ def test_the_demo_fix_on_the_move_journey_is_found_and_nothing_else_moves(demo_j
     assert (t.drop(index=["handoffs", "journey_score"])["verdict"] == "no clear change").all()
     lines = trk.describe()
     assert len(lines) == 1 and "handoffs" in lines[0] and "journey score" in lines[0] and "completion" not in lines[0]
+
+
+def test_the_executive_summary_reports_each_change_tested():
+    from cxlib.core.config import Intervention
+    from cxlib.report.summary import render_executive_summary
+    iv = Intervention(journey="fixed", date=CHANGE.date(), description="Forms checked at the counter")
+    trk, _ = track_journeys(_journeys(), None, [iv, Intervention(journey="absent", date=CHANGE.date())])
+    html = render_executive_summary({"management": {"tracking": trk.metrics()}})
+    assert "<h3>Changes tested</h3>" in html and "<b>Forms checked at the counter</b> (fixed, 02 Jun 2025)" in html
+    assert "handoffs" in html and "(better;" in html
+    assert "<b>The change to absent</b> on 02 Jun 2025: not measured, there is no absent journey in the data." in html
+    assert "Changes tested" not in render_executive_summary({"management": {"tracking": None}})

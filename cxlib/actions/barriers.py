@@ -143,6 +143,22 @@ def summarize_staff_themes(staff: pd.DataFrame, themes: dict[str, list[str]] | N
     return tags.groupby(c[by]).sum().astype(int).loc[:, lambda f: f.sum() > 0]
 
 
+def describe_break(b: dict) -> str | None:
+    """One sentence for a breaking journey (a row of :func:`set_beside_breaks`, or its record in
+    the report's figures): where it breaks, who owns that step and what its staff say; None
+    when the failing step or its owner is unknown."""
+    if not b.get("failing_step") or not b.get("department"):
+        return None
+    where = f"The {humanize(b['journey_type'])} journey breaks at **{b['failing_step']}**, owned by {b['department']}"
+    if not isinstance(b.get("barrier"), str):
+        return f"{where}; no one from that department answered the staff survey."
+    est = format_estimate(b["agree"], b["lo"], b["hi"], "share", digits=0, n=int(b["n"]))
+    if b.get("stands_out"):
+        return f"{where}: its staff say **{b['barrier']}**, {est} agree, against {b['others_agree']:.0%} of the other staff."
+    return (f"{where}: no barrier stands out among its staff (the most agreed, {b['barrier']}, {est}, against "
+            f"{b['others_agree']:.0%} of the other staff).")
+
+
 @dataclass
 class Barriers:
     """What 05_management shows about staff barriers."""
@@ -163,21 +179,10 @@ class Barriers:
             who = f"{self.respondents:,} staff" if self.respondents else f"{self.answers:,} answers"
             out.append(f"Across {who}, the barrier most agreed with is **{r['barrier']}**: "
                        f"{format_estimate(r['agree'], r['lo'], r['hi'], 'share', digits=0, n=int(r['n']))} agree.")
-        for _, b in self.beside_breaks.iterrows():
-            name = humanize(b["journey_type"])
-            if not b.get("failing_step") or not b.get("department"):
-                continue
-            where = f"The {name} journey breaks at **{b['failing_step']}**, owned by {b['department']}"
-            if not isinstance(b.get("barrier"), str):
-                out.append(f"{where}; no one from that department answered the staff survey.")
-            elif b["stands_out"]:
-                out.append(f"{where}: its staff say **{b['barrier']}**, "
-                           f"{format_estimate(b['agree'], b['lo'], b['hi'], 'share', digits=0, n=int(b['n']))} "
-                           f"agree, against {b['others_agree']:.0%} of the other staff.")
-            else:
-                out.append(f"{where}: no barrier stands out among its staff (the most agreed, {b['barrier']}, "
-                           f"{format_estimate(b['agree'], b['lo'], b['hi'], 'share', digits=0, n=int(b['n']))}, "
-                           f"against {b['others_agree']:.0%} of the other staff).")
+        for b in self.beside_breaks.to_dict("records"):
+            line = describe_break(b)
+            if line:
+                out.append(line)
         return out
 
     def beside_table(self) -> pd.DataFrame:

@@ -226,6 +226,37 @@ def estimate_intervention_effect(journeys: pd.DataFrame, journey_type: str, date
 
 # --------------------------------------------------------------------------- one call per client
 
+def _effect_text(r) -> str:
+    """'handoffs 14.0 → 11.8 (better; -1.79 against the trend, net of the journeys it did not
+    touch, 95% CI -2.15 to -1.43, n = 724 before, 748 after)'."""
+    net = pd.notna(r.get("net"))
+    e, lo, hi = (r["net"], r["net_lo"], r["net_hi"]) if net else (r["effect"], r["lo"], r["hi"])
+    share = KPIS[r["kpi"]][1] == "share"
+    num = (lambda x: f"{100 * x:+.1f} points") if share else (lambda x: f"{x:+.2f}")
+    level = (lambda x: f"{x:.0%}") if share else (lambda x: f"{x:.1f}")
+    against = ", net of the journeys it did not touch" if net else ""
+    return (f"{KPI_LABELS[r['kpi']]} {level(r['before'])} → {level(r['after'])} ({r['verdict']}; {num(e)} "
+            f"against the trend{against}, 95% CI {num(lo)} to {num(hi)}, n = {int(r['n_before']):,} before, "
+            f"{int(r['n_after']):,} after)")
+
+
+def describe_change(journey: str, date, description: str, effects, why: str = "") -> str:
+    """One sentence on one named change: the KPIs that changed clearly, that none did, or why it
+    could not be measured. ``effects`` is the table of :func:`estimate_intervention_effect` or
+    its records (as in the report's figures), None when not measured."""
+    name, day = humanize(journey), pd.Timestamp(date)
+    what = (f"**{description}** ({name}, {day:%d %b %Y})" if description
+            else f"**The change to {name}** on {day:%d %b %Y}")
+    if effects is None:
+        return f"{what}: not measured, {why}."
+    table = pd.DataFrame(effects)
+    clear = table[table["verdict"] != "no clear change"]
+    if not len(clear):
+        return (f"{what}: no KPI changed clearly (n = {int(table['n_before'].max()):,} journeys before, "
+                f"{int(table['n_after'].max()):,} after).")
+    return f"{what}: " + "; ".join(_effect_text(r) for _, r in clear.iterrows()) + "."
+
+
 @dataclass
 class Tracking:
     """The KPI ``series`` (every typed journey), the relationship ``nps`` series, and one
@@ -240,36 +271,7 @@ class Tracking:
     def describe(self) -> list[str]:
         """One line per intervention: what changed clearly, or that nothing did, or why it could
         not be measured."""
-        out = []
-        for iv, table, why in self.effects:
-            name = humanize(iv.journey)
-            what = f"**{iv.description}** ({name}, {iv.date:%d %b %Y})" if iv.description else \
-                f"**The change to {name}** on {iv.date:%d %b %Y}"
-            if table is None:
-                out.append(f"{what}: not measured, {why}.")
-                continue
-            clear = table[table["verdict"] != "no clear change"]
-            if not len(clear):
-                out.append(f"{what}: no KPI changed clearly (n = {int(table['n_before'].max()):,} journeys before, "
-                           f"{int(table['n_after'].max()):,} after).")
-                continue
-            parts = [self._effect_text(r) for _, r in clear.iterrows()]
-            out.append(f"{what}: " + "; ".join(parts) + ".")
-        return out
-
-    @staticmethod
-    def _effect_text(r) -> str:
-        """'handoffs 14.0 → 11.8 (better; -1.79 against the trend, net of the journeys it did not
-        touch, 95% CI -2.15 to -1.43, n = 724 before, 748 after)'."""
-        net = pd.notna(r.get("net"))
-        e, lo, hi = (r["net"], r["net_lo"], r["net_hi"]) if net else (r["effect"], r["lo"], r["hi"])
-        share = KPIS[r["kpi"]][1] == "share"
-        num = (lambda x: f"{100 * x:+.1f} points") if share else (lambda x: f"{x:+.2f}")
-        level = (lambda x: f"{x:.0%}") if share else (lambda x: f"{x:.1f}")
-        against = ", net of the journeys it did not touch" if net else ""
-        return (f"{KPI_LABELS[r['kpi']]} {level(r['before'])} → {level(r['after'])} ({r['verdict']}; {num(e)} "
-                f"against the trend{against}, 95% CI {num(lo)} to {num(hi)}, n = {int(r['n_before']):,} before, "
-                f"{int(r['n_after']):,} after)")
+        return [describe_change(iv.journey, iv.date, iv.description, table, why) for iv, table, why in self.effects]
 
     def figure_kpis(self, table: pd.DataFrame, k: int = 3) -> list[str]:
         """The KPIs to draw for one intervention: those that changed clearly, else handoffs and

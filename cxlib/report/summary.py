@@ -87,6 +87,11 @@ def not_analysed(metrics: dict, empty: dict[str, str] | None = None) -> list[str
     return out
 
 
+def _bold(text: str) -> str:
+    """Escaped HTML of a sentence whose **markdown bold** becomes <b>."""
+    return re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", html.escape(text))
+
+
 def render_executive_summary(metrics: dict, *, sections: list[tuple[str, str]] = (), top: int = 5,
                              empty: dict[str, str] | None = None) -> str:
     """HTML of the one-screen summary: headline figures, the priorities, the watermelon and
@@ -110,8 +115,20 @@ def render_executive_summary(metrics: dict, *, sections: list[tuple[str, str]] =
     beliefs = ((metrics.get("management") or {}).get("hypotheses") or [])
     if beliefs:
         from cxlib.actions.management import describe_belief
-        lines = [re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", html.escape(describe_belief(b))) for b in beliefs]
+        lines = [_bold(describe_belief(b)) for b in beliefs]
         parts.append("<h3>Beliefs tested against the data</h3><ul>" + "".join(f"<li>{x}</li>" for x in lines) + "</ul>")
+    changes = (((metrics.get("management") or {}).get("tracking") or {}).get("interventions") or [])
+    if changes:
+        from cxlib.actions.tracking import describe_change
+        lines = [_bold(describe_change(c["journey"], c["date"], c.get("description") or "", c.get("effects"),
+                                       c.get("why") or "")) for c in changes]
+        parts.append("<h3>Changes tested</h3><ul>" + "".join(f"<li>{x}</li>" for x in lines) + "</ul>")
+    staff = [b for b in ((((metrics.get("management") or {}).get("barriers") or {}).get("beside_breaks")) or [])
+             if b.get("stands_out")]
+    if staff:
+        from cxlib.actions.barriers import describe_break
+        parts.append("<h3>What stops staff</h3><ul>" + "".join(f"<li>{_bold(describe_break(b))}</li>" for b in staff)
+                     + "</ul>")
     finds = list_journey_findings((metrics.get("journeys") or {}).get("types"))
     if finds:
         parts.append("<h3>Where journeys break</h3><ul>" + "".join(
