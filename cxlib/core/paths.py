@@ -43,12 +43,14 @@ class ClientPaths:
     ==================  =====================  ==========================================
     written by          file                   read by
     ==================  =====================  ==========================================
-    01_ingest           tables/<table>.parquet  02, 03, 04, the privacy scan
+    01_ingest           tables/<table>.parquet  02, 03, 04, 05, the privacy scan
     01_ingest           quarantine/*           the analyst (CSV), the privacy scan
-    02_journeys         journeys/*.parquet     03, 04
+    02_journeys         journeys/*.parquet     03, 04, 05
     02_journeys         journeys/findings.json 04 (watermelon and two-group findings)
     03_drivers          drivers/scenarios.json 04 (improvement scenarios)
     03_drivers          drivers/priorities.json 04 (fix-first drivers)
+    03_drivers          drivers/churn_risk.parquet 05 (the call-back list's ranking)
+    05_management       callbacks.csv          the client's team (real ids; never a page)
     every notebook      metrics.json           index.html, reports/index.html
     the runner          provenance.json, privacy.json, index.html, <notebook>.html
     ==================  =====================  ==========================================
