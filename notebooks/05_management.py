@@ -147,7 +147,8 @@ if trk is not None:
         kpis = trk.figure_kpis(table)
         fig, axes = plt.subplots(1, len(kpis), figsize=(4.2 * len(kpis), 3.4), squeeze=False)
         for ax, kpi in zip(axes[0], kpis):
-            plot_kpi_series(trk.series, ax=ax, kpi=kpi, highlight=iv.journey, change=iv.date, title=name_kpi(kpi))
+            plot_kpi_series(trk.series, ax=ax, kpi=kpi, highlight=iv.journey, change=iv.date,
+                            title=name_kpi(kpi, trk.window_days))
         axes[0][0].legend(fontsize=8)
         plt.show()
         display(style_table(trk.effect_table(table), counts=["n before", "n after"], hide_index=True))
@@ -159,7 +160,7 @@ if trk is not None and len(trk.series):
     kpis = list(dict.fromkeys(trk.series["kpi"]))
     fig, axes = plt.subplots((len(kpis) + 2) // 3, 3, figsize=(13, 3.3 * ((len(kpis) + 2) // 3)), squeeze=False)
     for ax, kpi in zip(axes.flat, kpis):
-        plot_kpi_series(trk.series, ax=ax, kpi=kpi, title=name_kpi(kpi))
+        plot_kpi_series(trk.series, ax=ax, kpi=kpi, title=name_kpi(kpi, trk.window_days))
     for ax in list(axes.flat)[len(kpis):]:
         ax.set_visible(False)
     axes.flat[0].legend(fontsize=8)

@@ -26,8 +26,9 @@ def _journeys(step=-2.0, trend=0.0, seed=0, weeks=40, per_week=40, season=1.5):
         h = 6 + trend * years + season_effect + rng.normal(0, 1, len(start))
         if jt == "fixed":
             h = h + step * (start >= CHANGE)
-        rows.append(pd.DataFrame({"journey_type": jt, "start": start, "n_handoffs": h,
-                                  "completed": rng.random(len(start)) < 0.9}))
+        done = rng.random(len(start)) < 0.9
+        rows.append(pd.DataFrame({"journey_type": jt, "start": start, "n_handoffs": h, "completed": done,
+                                  "status": np.where(done, "completed", "dropped_out")}))
     return pd.concat(rows, ignore_index=True)
 
 
@@ -64,7 +65,8 @@ def test_too_few_periods_says_why():
 def test_kpi_series_has_intervals_and_leaves_out_thin_periods():
     j = _journeys(weeks=6, per_week=10)
     s = build_kpi_series(j, period="week", min_n=5)
-    assert set(s["kpi"]) == {"handoffs", "completion"} and (s["n"] >= 5).all()
+    # the journey KPIs of 04, where the table can measure them: a dropped-out journey did not go right
+    assert set(s["kpi"]) == {"handoffs", "completion", "first_time_right"} and (s["n"] >= 5).all()
     row = s[(s["kpi"] == "completion") & (s["journey_type"] == "fixed")].iloc[0]
     week = j[(j["journey_type"] == "fixed")
              & (j["start"].dt.tz_localize(None).dt.to_period("W-SUN").dt.start_time == row["period"])]

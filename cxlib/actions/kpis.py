@@ -22,8 +22,9 @@ KPIS = {  # name: (label, better, kind)
 }
 
 
-def _kpi_values(j: pd.DataFrame) -> dict[str, pd.Series]:
-    """Per-journey values of each KPI (NaN where a journey does not count)."""
+def measure_journey_kpis(j: pd.DataFrame) -> dict[str, pd.Series]:
+    """Per-journey values of each KPI in :data:`KPIS` (NaN where a journey does not count: an
+    open journey has no completion yet, an unfinished one no days to complete)."""
     num = lambda c: pd.to_numeric(j[c], errors="coerce") if c in j else pd.Series(np.nan, index=j.index)  # noqa: E731
     done = j["status"].eq("completed") if "status" in j else pd.Series(np.nan, index=j.index)
     closed = j["status"].isin(["completed", "dropped_out"]) if "status" in j else pd.Series(True, index=j.index)
@@ -68,7 +69,7 @@ def build_journey_kpis(journeys: pd.DataFrame, customers: pd.DataFrame | None = 
     targets = targets or {}
     rows = []
     for jt, j in typed.groupby("journey_type"):
-        values = _kpi_values(j)
+        values = measure_journey_kpis(j)
         for kpi, (label, better, kind) in KPIS.items():
             v, lo, hi, n = _estimate(values[kpi], kind)
             if n == 0:

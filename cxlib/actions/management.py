@@ -307,7 +307,7 @@ def diagnose_management(config, metrics: dict, *, customers: pd.DataFrame | None
     else:
         skipped.append("touchpoint inventory: there is no events table")
     tracking, why = track_journeys(journeys, surveys, an.interventions, period=an.tracking.period,
-                                   min_periods=an.tracking.min_periods, seed=seed)
+                                   min_periods=an.tracking.min_periods, window_days=an.churn_window_days, seed=seed)
     if why:
         skipped.append(f"tracking over time: {why}")
     elif not an.interventions:

@@ -1,8 +1,9 @@
 """Tracking a fix over time: did the change a journey owner made work?
 
-* :func:`build_kpi_series`: each journey type's KPIs per week or month (completion, duration,
-  handoffs, repeat contacts, journey score, churn after) with 95% intervals and n, by the
-  period the journeys started in.
+* :func:`build_kpi_series`: each journey type's KPIs per week or month (the journey KPIs of
+  :mod:`cxlib.actions.kpis`: completion, days to complete, first time right, handoffs, repeat
+  contacts, journey score, churn within the window) with 95% intervals and n, by the period the
+  journeys started in.
 * :func:`build_nps_series`: relationship NPS per period, with its interval and n.
 * :func:`estimate_intervention_effect`: an interrupted time series per KPI. Each journey is a
   row, regressed on time, an 'after the change' step and a slope change after it, so a trend
@@ -21,47 +22,26 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from cxlib.actions.kpis import KPIS, measure_journey_kpis
 from cxlib.core.dates import naive_utc, naive_utc_series
 from cxlib.core.formatting import humanize
 from cxlib.core.uncertainty import mean_interval, nps_interval, wilson_interval
 
 UNCLASSIFIED = "unclassified"
 
-KPIS = {
-    "completion": ("completed", "share", "higher"),
-    "duration_days": ("duration_days", "mean", "lower"),
-    "handoffs": ("n_handoffs", "mean", "lower"),
-    "repeat_contacts": ("n_repeat_contacts", "mean", "lower"),
-    "journey_score": ("journey_score", "mean", "higher"),
-    "churn_after": ("churned_in_window", "share", "lower"),
-}
-"""KPI name -> (journey-table column, kind, which way is better)."""
-
-KPI_LABELS = {"completion": "completion", "duration_days": "days to complete", "handoffs": "handoffs",
-              "repeat_contacts": "repeat contacts", "journey_score": "journey score", "churn_after": "churn after"}
-
 PERIODS = {"week": "W-SUN", "month": "M"}
 
 
-def name_kpi(kpi: str) -> str:
-    """A KPI's name in words, e.g. 'days to complete'."""
-    return KPI_LABELS.get(kpi, humanize(kpi))
+def name_kpi(kpi: str, window_days: int = 90) -> str:
+    """A KPI's name in words, as the journey KPIs of 04 name it: 'mean days to complete',
+    'churn within 90 days'."""
+    return KPIS[kpi][0].format(window=window_days) if kpi in KPIS else humanize(kpi)
 
 
 def _period_start(ts: pd.Series, period: str) -> pd.Series:
     """The first day of the week (Monday) or month each timestamp falls in (naive UTC)."""
     t = naive_utc_series(pd.to_datetime(ts, utc=True))
     return t.dt.to_period(PERIODS[period]).dt.start_time
-
-
-def _kpi_values(journeys: pd.DataFrame, kpi: str) -> pd.Series:
-    col, kind, _ = KPIS[kpi]
-    if col not in journeys:
-        return pd.Series(np.nan, index=journeys.index)
-    v = journeys[col]
-    if kind == "share":
-        v = v.astype("boolean").astype("Float64")
-    return pd.to_numeric(v, errors="coerce").astype(float)
 
 
 def build_kpi_series(journeys: pd.DataFrame, *, period: str = "week", kpis: tuple[str, ...] = tuple(KPIS),
@@ -73,12 +53,13 @@ def build_kpi_series(journeys: pd.DataFrame, *, period: str = "week", kpis: tupl
     if not len(j):
         return pd.DataFrame(columns=["journey_type", "period", "kpi", "value", "lo", "hi", "n"])
     j = j.assign(_period=_period_start(j["start"], period))
+    measured = measure_journey_kpis(j)
     rows = []
     for kpi in kpis:
-        values = _kpi_values(j, kpi)
+        values = measured[kpi]
         if values.isna().all():
             continue
-        kind = KPIS[kpi][1]
+        kind = KPIS[kpi][2]
         for (jt, p), v in values.groupby([j["journey_type"], j["_period"]]):
             v = v.dropna()
             if len(v) < min_n:
@@ -178,8 +159,9 @@ def estimate_intervention_effect(journeys: pd.DataFrame, journey_type: str, date
     others = sorted(set(types) - {journey_type})
     q = (1 - level) / 2
     rows, by_type = [], {}
+    measured = measure_journey_kpis(j)
     for kpi in kpis:
-        y_all = _kpi_values(j, kpi).to_numpy()
+        y_all = measured[kpi].to_numpy(dtype=float)
         seen = ~np.isnan(y_all)
         tgt = target.to_numpy() & seen
         n_before, n_after = int((tgt & (post == 0)).sum()), int((tgt & (post == 1)).sum())
@@ -213,7 +195,7 @@ def estimate_intervention_effect(journeys: pd.DataFrame, journey_type: str, date
             lo, hi = row["net_lo"], row["net_hi"]
         else:
             lo, hi = row["lo"], row["hi"]
-        better = KPIS[kpi][2]
+        better = KPIS[kpi][1]
         row["verdict"] = ("no clear change" if lo <= 0 <= hi else
                           "better" if (lo > 0) == (better == "higher") else "worse")
         rows.append(row)
@@ -226,21 +208,21 @@ def estimate_intervention_effect(journeys: pd.DataFrame, journey_type: str, date
 
 # --------------------------------------------------------------------------- one call per client
 
-def _effect_text(r) -> str:
+def _effect_text(r, window_days: int = 90) -> str:
     """'handoffs 14.0 → 11.8 (better; -1.79 against the trend, net of the journeys it did not
     touch, 95% CI -2.15 to -1.43, n = 724 before, 748 after)'."""
     net = pd.notna(r.get("net"))
     e, lo, hi = (r["net"], r["net_lo"], r["net_hi"]) if net else (r["effect"], r["lo"], r["hi"])
-    share = KPIS[r["kpi"]][1] == "share"
+    share = KPIS[r["kpi"]][2] == "share"
     num = (lambda x: f"{100 * x:+.1f} points") if share else (lambda x: f"{x:+.2f}")
     level = (lambda x: f"{x:.0%}") if share else (lambda x: f"{x:.1f}")
     against = ", net of the journeys it did not touch" if net else ""
-    return (f"{KPI_LABELS[r['kpi']]} {level(r['before'])} → {level(r['after'])} ({r['verdict']}; {num(e)} "
+    return (f"{name_kpi(r['kpi'], window_days)} {level(r['before'])} → {level(r['after'])} ({r['verdict']}; {num(e)} "
             f"against the trend{against}, 95% CI {num(lo)} to {num(hi)}, n = {int(r['n_before']):,} before, "
             f"{int(r['n_after']):,} after)")
 
 
-def describe_change(journey: str, date, description: str, effects, why: str = "") -> str:
+def describe_change(journey: str, date, description: str, effects, why: str = "", window_days: int = 90) -> str:
     """One sentence on one named change: the KPIs that changed clearly, that none did, or why it
     could not be measured. ``effects`` is the table of :func:`estimate_intervention_effect` or
     its records (as in the report's figures), None when not measured."""
@@ -254,7 +236,7 @@ def describe_change(journey: str, date, description: str, effects, why: str = ""
     if not len(clear):
         return (f"{what}: no KPI changed clearly (n = {int(table['n_before'].max()):,} journeys before, "
                 f"{int(table['n_after'].max()):,} after).")
-    return f"{what}: " + "; ".join(_effect_text(r) for _, r in clear.iterrows()) + "."
+    return f"{what}: " + "; ".join(_effect_text(r, window_days) for _, r in clear.iterrows()) + "."
 
 
 @dataclass
@@ -267,11 +249,13 @@ class Tracking:
     nps: pd.DataFrame
     effects: list = field(default_factory=list)
     period: str = "week"
+    window_days: int = 90          # the churn window, for the KPI 'churn within N days'
 
     def describe(self) -> list[str]:
         """One line per intervention: what changed clearly, or that nothing did, or why it could
         not be measured."""
-        return [describe_change(iv.journey, iv.date, iv.description, table, why) for iv, table, why in self.effects]
+        return [describe_change(iv.journey, iv.date, iv.description, table, why, self.window_days)
+                for iv, table, why in self.effects]
 
     def figure_kpis(self, table: pd.DataFrame, k: int = 3) -> list[str]:
         """The KPIs to draw for one intervention: those that changed clearly, else handoffs and
@@ -286,11 +270,11 @@ class Tracking:
         interval, the same for the untouched journeys, the net change and its interval, n."""
         rows = []
         for _, r in table.iterrows():
-            share = KPIS[r["kpi"]][1] == "share"
+            share = KPIS[r["kpi"]][2] == "share"
             level = (lambda x: f"{x:.1%}") if share else (lambda x: f"{x:.2f}")
             num = (lambda x: f"{100 * x:+.1f} pts") if share else (lambda x: f"{x:+.2f}")
             ci = lambda e, lo, hi: "–" if pd.isna(e) else f"{num(e)} ({num(lo)} to {num(hi)})"  # noqa: E731
-            rows.append({"KPI": KPI_LABELS[r["kpi"]], "before": level(r["before"]), "after": level(r["after"]),
+            rows.append({"KPI": name_kpi(r["kpi"], self.window_days), "before": level(r["before"]), "after": level(r["after"]),
                          "against the trend (95% CI)": ci(r["effect"], r["lo"], r["hi"]),
                          "untouched journeys (95% CI)": ci(r["untouched"], r["untouched_lo"], r["untouched_hi"]),
                          "net of them (95% CI)": ci(r["net"], r["net_lo"], r["net_hi"]),
@@ -307,12 +291,13 @@ class Tracking:
                                    for k, v in r.items()} for r in table.to_dict("records")]
                 rec["untouched_by_type"] = table.attrs.get("untouched_by_type", {})
             out.append(rec)
-        return {"period": self.period, "interventions": out,
+        return {"period": self.period, "window_days": self.window_days, "interventions": out,
                 "periods": int(self.series["period"].nunique()) if len(self.series) else 0}
 
 
 def track_journeys(journeys: pd.DataFrame | None, surveys: pd.DataFrame | None, interventions, *,
-                   period: str = "week", min_periods: int = 4, seed: int = 0) -> tuple[Tracking | None, str]:
+                   period: str = "week", min_periods: int = 4, window_days: int = 90,
+                   seed: int = 0) -> tuple[Tracking | None, str]:
     """The KPI series and each intervention's before/after table, or (None, why not)."""
     if journeys is None or not len(journeys) or not (journeys["journey_type"] != UNCLASSIFIED).any():
         return None, "there are no typed journeys to follow over time"
@@ -324,4 +309,4 @@ def track_journeys(journeys: pd.DataFrame | None, surveys: pd.DataFrame | None, 
                                                              min_periods=min_periods, seed=seed), ""))
         except ValueError as err:
             effects.append((iv, None, str(err)))
-    return Tracking(series, build_nps_series(surveys, period=period), effects, period), ""
+    return Tracking(series, build_nps_series(surveys, period=period), effects, period, window_days), ""

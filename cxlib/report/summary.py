@@ -117,11 +117,12 @@ def render_executive_summary(metrics: dict, *, sections: list[tuple[str, str]] =
         from cxlib.actions.management import describe_belief
         lines = [_bold(describe_belief(b)) for b in beliefs]
         parts.append("<h3>Beliefs tested against the data</h3><ul>" + "".join(f"<li>{x}</li>" for x in lines) + "</ul>")
-    changes = (((metrics.get("management") or {}).get("tracking") or {}).get("interventions") or [])
+    tracking = (metrics.get("management") or {}).get("tracking") or {}
+    changes = tracking.get("interventions") or []
     if changes:
         from cxlib.actions.tracking import describe_change
         lines = [_bold(describe_change(c["journey"], c["date"], c.get("description") or "", c.get("effects"),
-                                       c.get("why") or "")) for c in changes]
+                                       c.get("why") or "", tracking.get("window_days") or 90)) for c in changes]
         parts.append("<h3>Changes tested</h3><ul>" + "".join(f"<li>{x}</li>" for x in lines) + "</ul>")
     staff = [b for b in ((((metrics.get("management") or {}).get("barriers") or {}).get("beside_breaks")) or [])
              if b.get("stands_out")]
