@@ -26,8 +26,9 @@ def _staff():
 
 
 METRICS = {"journeys": {"types": {
-    "install": {"bimodal": True, "bimodal_separator": "has: Fix order", "journey_green_share": 0.7},
-    "repair": {"bimodal": False, "watermelon": True, "journey_green_share": 0.5},
+    "install": {"bimodal": True, "bimodal_separator": "has: Fix order", "journey_green_share": 0.7, "bimodal_n": 90},
+    "repair": {"bimodal": False, "watermelon": True, "journey_green_share": 0.5, "touchpoint_green_share": 0.9,
+               "touchpoint_ratings_n": 200, "journey_score_n": 80},
     "billing": {"bimodal": False, "journey_green_share": 0.9}}}}
 STEPS = pd.DataFrame({"journey_type": ["install", "install", "install", "repair", "repair"],
                       "touchpoint": ["Fix order", "Fix order", "Visit", "Visit", "Visit"],
@@ -53,7 +54,12 @@ def test_breaking_journeys_get_their_failing_step_owner_and_what_its_staff_say()
     assert set(b.index) == {"install", "repair"}                          # billing does not break
     assert (b.loc["install", "failing_step"], b.loc["install", "department"]) == ("Fix order", "Ops")
     assert (b.loc["repair", "failing_step"], b.loc["repair", "department"]) == ("Visit", "Field")
-    assert "green while the journey is not" in b.loc["repair", "why"] and "50%" in b.loc["repair", "why"]
+    assert b.loc["repair", "why"] == "watermelon; 50% of its ratings satisfied"
+    assert b.loc["install", "why"] == "two groups"
+    # a separator that is the customer getting in touch is a symptom: the failing step is the one that fails
+    symptom = {"journeys": {"types": {"install": METRICS["journeys"]["types"]["install"]
+                                      | {"bimodal_separator_is_symptom": True}}}}
+    assert find_breaks(symptom, STEPS).set_index("journey_type").loc["install", "failing_step"] == "Visit"
     bar = diagnose_barriers(_staff(), METRICS, steps=STEPS)
     side = bar.beside_breaks.set_index("journey_type")
     assert side.loc["install", "barrier"] == "Forms are wrong" and bool(side.loc["install", "stands_out"])

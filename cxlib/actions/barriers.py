@@ -22,6 +22,7 @@ import pandas as pd
 
 from cxlib.core.formatting import format_estimate, humanize
 from cxlib.core.uncertainty import wilson_interval
+from cxlib.journeys.findings import find_separating_touchpoint, list_journey_findings
 
 DEFAULT_SCALE = (1.0, 5.0)
 STAFF_THEMES: dict[str, list[str]] = {
@@ -74,26 +75,24 @@ def rank_barriers(staff: pd.DataFrame, *, by: str | None = None, scales: dict | 
 
 
 def find_breaks(metrics: dict, steps: pd.DataFrame | None = None, *, green_below: float = 0.6) -> pd.DataFrame:
-    """The journeys that break, from the run's figures: scores in two groups around a step
-    (the step is the one that fails), touchpoints green while the journey is red, or fewer
-    than ``green_below`` of the journey's ratings satisfied. The failing step is the
-    separating step when there is one, else the step that fails most often in ``steps``;
-    its department is the one that owns it most often in that journey."""
+    """The journeys that break, from the run's figures: those with a finding of the journey
+    section (a watermelon, a watermelon inside, two groups of scores) or with fewer than
+    ``green_below`` of their ratings satisfied. The failing step is the step that separates the
+    two groups (unless it is the customer getting in touch, a symptom), else the step that fails
+    most often in ``steps``; its department is the one that owns it most often in that journey."""
     types = ((metrics.get("journeys") or {}).get("types") or {})
+    found: dict[str, list[str]] = {}
+    for jt, label, _ in list_journey_findings(types):
+        found.setdefault(jt, []).append(label.lower())
     rows = []
     for jt, t in types.items():
-        why = []
-        sep = str(t.get("bimodal_separator") or "")
-        step = sep[len("has: "):] if t.get("bimodal") and sep.startswith("has: ") else None
-        if step:
-            why.append(f"its scores split into two groups around '{step}'")
-        if t.get("watermelon"):
-            why.append("its touchpoints are rated green while the journey is not")
+        why = list(dict.fromkeys(found.get(jt, [])))
         green = t.get("journey_green_share")
         if green is not None and green < green_below:
-            why.append(f"only {green:.0%} of its ratings are satisfied")
+            why.append(f"{green:.0%} of its ratings satisfied")
         if not why:
             continue
+        step = None if t.get("bimodal_separator_is_symptom") else find_separating_touchpoint(t)
         dept = None
         if steps is not None and len(steps):
             s = steps[steps["journey_type"].astype(str) == jt]

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from cxlib.core.formatting import humanize
+from cxlib.journeys.reconstruct import UNCLASSIFIED
 
 CONSENT_YES = {"yes", "y", "true", "t", "1", "1.0", "opt-in", "opt in", "optin", "consent", "consented", "agreed",
                "allowed", "ja", "oui", "si", "sí"}
@@ -62,7 +63,7 @@ def link_journeys(detractors: pd.DataFrame, journeys: pd.DataFrame | None, *, ma
     cols = ["journey_id", "journey_type", "start", "end"]
     if journeys is None or not len(journeys):
         return detractors.assign(**{c: pd.NA for c in cols})
-    j = journeys[journeys["journey_type"] != "unclassified"][["customer_id", *cols]].copy()
+    j = journeys[journeys["journey_type"] != UNCLASSIFIED][["customer_id", *cols]].copy()
     j["start"], j["end"] = pd.to_datetime(j["start"], utc=True), pd.to_datetime(j["end"], utc=True)
     d = detractors.reset_index(drop=True).assign(_row=lambda f: np.arange(len(f)))
     pairs = d[["_row", "customer_id", "timestamp", "level", "subject"]].merge(j, on="customer_id")

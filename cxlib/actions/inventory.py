@@ -12,6 +12,7 @@ import pandas as pd
 
 from cxlib.core.period import measure_period
 from cxlib.core.uncertainty import wilson_interval
+from cxlib.journeys.findings import find_separating_touchpoint
 from cxlib.journeys.reconstruct import UNCLASSIFIED
 
 COLUMNS = ["touchpoint", "channel", "department", "per_year", "reach", "journeys", "cost_per_year", "rated",
@@ -28,9 +29,9 @@ def find_moments_that_matter(metrics: dict) -> dict[str, str]:
     journey's two groups of scores, and drivers of the survey outcome named like a touchpoint."""
     out = {}
     for jt, t in ((metrics.get("journeys") or {}).get("types") or {}).items():
-        sep = str(t.get("bimodal_separator") or "")
-        if t.get("bimodal") and sep.startswith("has: "):     # 'has: Order corrected': a touchpoint occurred
-            out.setdefault(sep[len("has: "):], f"separates the low {jt.replace('_', ' ')} scores from the high ones")
+        step = find_separating_touchpoint(t)
+        if step:
+            out.setdefault(step, f"separates the low {jt.replace('_', ' ')} scores from the high ones")
     for name, d in ((metrics.get("drivers") or {}).get("importance") or {}).items():
         level, _, rest = name.partition(": ")
         if rest and level != "touchpoint":                    # a journey or operational driver, not a touchpoint

@@ -26,8 +26,7 @@ from cxlib.actions.kpis import KPIS, measure_journey_kpis
 from cxlib.core.dates import naive_utc, naive_utc_series
 from cxlib.core.formatting import humanize
 from cxlib.core.uncertainty import mean_interval, nps_interval, wilson_interval
-
-UNCLASSIFIED = "unclassified"
+from cxlib.journeys.reconstruct import UNCLASSIFIED
 
 PERIODS = {"week": "W-SUN", "month": "M"}
 

@@ -14,6 +14,13 @@ def describe_separator(separator: str | None) -> str:
     return separator.replace("_", " ")
 
 
+def find_separating_touchpoint(m: dict) -> str | None:
+    """The touchpoint whose presence separates a journey type's two groups of scores (its
+    per-type figures ``m``: bimodal, with a separator 'has: <touchpoint>'), else None."""
+    sep = str(m.get("bimodal_separator") or "")
+    return sep[len("has: "):] if m.get("bimodal") and sep.startswith("has: ") else None
+
+
 def list_journey_findings(types: dict | None) -> list[tuple[str, str, str]]:
     """The watermelon and bimodality findings of the journey section as (journey type,
     finding, sentence), in plain text, from the per-type figures of
