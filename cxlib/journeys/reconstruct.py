@@ -174,46 +174,52 @@ JOIN (SELECT inst.*, p.prio FROM inst JOIN (SELECT DISTINCT journey_type, prio F
 WHERE e.case_id IS NULL
 GROUP BY e.eid;
 
--- 3. everything else: unclassified episodes split by an inactivity gap, keyed by their first event
-CREATE OR REPLACE TEMP TABLE unc_assign AS
-SELECT eid, max(CASE WHEN new_episode THEN eid END) OVER (PARTITION BY customer_id ORDER BY eid) AS first_eid
-FROM (
-    SELECT e.eid, e.customer_id,
-           coalesce(e.t - lag(e.t) OVER (PARTITION BY e.customer_id ORDER BY e.eid) > {gap_s}, true) AS new_episode
-    FROM ev e ANTI JOIN def_assign a USING (eid)
-    WHERE e.case_id IS NULL);
-
-CREATE OR REPLACE TEMP TABLE assigned AS
+-- 3. everything else: unclassified episodes split by an inactivity gap, keyed by their first event.
+-- An episode alone between its gaps (a bill, a one-off call: most unclassified events) is a journey
+-- of one event; it is flagged here, so the step windows and the journey aggregate skip it
+CREATE OR REPLACE TEMP TABLE unc AS
 SELECT e.*,
-       CASE WHEN e.case_id IS NOT NULL THEN 'case' WHEN a.eid IS NOT NULL THEN 'definition' ELSE 'episode' END
-           AS assigned_by,
-       (CASE WHEN e.case_id IS NOT NULL THEN coalesce(c.journey_type::VARCHAR, '{unc}')
-            WHEN a.eid IS NOT NULL THEN a.journey_type::VARCHAR ELSE '{unc}' END){journey_type_cast} AS journey_type,
-       coalesce(c.first_eid, a.start_eid, u.first_eid) AS journey_id
-FROM ev e
-LEFT JOIN case_type c ON e.case_id = c.case_id
-LEFT JOIN def_assign a ON e.eid = a.eid
-LEFT JOIN unc_assign u ON e.eid = u.eid;
+       coalesce(e.t - lag(e.t) OVER w > {gap_s}, true) AS new_episode,
+       coalesce((lead(e.t) OVER w) - e.t > {gap_s}, true) AS ends_episode  -- (): Spark reads "w - e" as one name
+FROM ev e ANTI JOIN def_assign a ON e.eid = a.eid
+WHERE e.case_id IS NULL
+WINDOW w AS (PARTITION BY e.customer_id ORDER BY e.eid);
+
+-- the events of journeys with more than one event, each with its journey
+CREATE OR REPLACE TEMP TABLE multi AS
+SELECT {ev_cols}, 'case' AS assigned_by,
+       coalesce(c.journey_type::VARCHAR, '{unc}'){journey_type_cast} AS journey_type, c.first_eid AS journey_id
+FROM ev e JOIN case_type c ON e.case_id = c.case_id
+UNION ALL
+SELECT {ev_cols}, 'definition', a.journey_type::VARCHAR{journey_type_cast}, a.start_eid
+FROM ev e JOIN def_assign a ON e.eid = a.eid
+UNION ALL
+SELECT {ev_cols}, 'episode', '{unc}'{journey_type_cast},
+       max(CASE WHEN e.new_episode THEN e.eid END) OVER (PARTITION BY e.customer_id ORDER BY e.eid)
+FROM unc e WHERE NOT (e.new_episode AND e.ends_episode);
 """
 
 _STEPS_SQL = """
-CREATE OR REPLACE TEMP TABLE steps AS
+CREATE OR REPLACE TEMP TABLE steps_multi AS
 WITH s AS (
-    SELECT a.*,
+    SELECT m.*,
            CAST(row_number() OVER w AS BIGINT) AS step,
-           lag(a.t) OVER w AS prev_t,
-           lag(a.department) OVER w AS prev_department,
-           lag(a.channel) OVER w AS prev_channel,
-           lag(a.touchpoint) OVER w AS prev_touchpoint
-    FROM assigned a
-    WINDOW w AS (PARTITION BY a.journey_id ORDER BY a.eid)
-), r AS (  -- repeat contacts: same reason again within the window, inside the journey (contacts only:
-         -- a second notification or work step about the same reason is not the customer coming back)
-    SELECT eid, t - lag(t) OVER (PARTITION BY journey_id, contact_reason ORDER BY eid) AS since_same_reason
-    FROM assigned WHERE contact_reason IS NOT NULL AND coalesce(kind::VARCHAR, 'contact') = 'contact'
-                    AND coalesce(initiated_by::VARCHAR, 'customer') = 'customer'
-), rw AS (  -- rework: a touchpoint the journey already had (a repeated notification redoes no work)
-    SELECT journey_id, touchpoint, min(eid) AS first_eid FROM assigned GROUP BY journey_id, touchpoint
+           lag(m.t) OVER w AS prev_t,
+           lag(m.department) OVER w AS prev_department,
+           lag(m.channel) OVER w AS prev_channel,
+           lag(m.touchpoint) OVER w AS prev_touchpoint
+    FROM multi m
+    WINDOW w AS (PARTITION BY m.journey_id ORDER BY m.eid)
+), k AS (  -- per event, on narrow rows (one join back): a repeat contact is the same reason again within
+         -- the window, inside the journey, among contacts (a second notification or work step about the
+         -- same reason is not the customer coming back); rework is a touchpoint the journey already had
+    SELECT eid, row_number() OVER (PARTITION BY journey_id, touchpoint ORDER BY eid) > 1 AS seen_before,
+           CASE WHEN contact THEN t - lag(t) OVER (PARTITION BY journey_id, contact, contact_reason ORDER BY eid)
+           END AS since_same_reason
+    FROM (SELECT eid, journey_id, touchpoint, contact_reason, t,
+                 contact_reason IS NOT NULL AND coalesce(kind::VARCHAR, 'contact') = 'contact'
+                 AND coalesce(initiated_by::VARCHAR, 'customer') = 'customer' AS contact
+          FROM multi)
 )
 SELECT s.journey_id, s.journey_type, s.assigned_by, s.eid, s.customer_id, s.ts AS "timestamp",
        s.step, s.touchpoint, s.channel, s.department, s.contact_reason, s.outcome, s.case_id, s.kind,
@@ -223,14 +229,25 @@ SELECT s.journey_id, s.journey_type, s.assigned_by, s.eid, s.customer_id, s.ts A
        coalesce(s.department IS DISTINCT FROM s.prev_department AND s.step > 1, false) AS handoff,
        coalesce(s.channel IS DISTINCT FROM s.prev_channel AND s.step > 1, false) AS channel_switch,
        s.prev_channel,
-       coalesce(r.since_same_reason <= {repeat_s}, false) AS repeat_contact,
-       (s.eid <> rw.first_eid AND coalesce(s.kind::VARCHAR, 'contact') <> 'notification') AS rework,
+       coalesce(k.since_same_reason <= {repeat_s}, false) AS repeat_contact,
+       (k.seen_before AND coalesce(s.kind::VARCHAR, 'contact') <> 'notification') AS rework,
        -- a failure that starts a typed journey (the incorrect bill of a billing dispute) is its trigger, not a step that failed
        coalesce((s.outcome IN {failures} OR s.touchpoint::VARCHAR IN {failure_touchpoints})
                 AND (s.step > 1 OR s.assigned_by = 'episode'), false) AS failed_step
-FROM s
-LEFT JOIN r USING (eid)
-JOIN rw ON rw.journey_id = s.journey_id AND rw.touchpoint IS NOT DISTINCT FROM s.touchpoint;
+FROM s JOIN k ON s.eid = k.eid;
+
+-- one-event episodes: the same columns without a window (no wait, handoff, repeat or rework)
+CREATE OR REPLACE TEMP TABLE steps_single AS
+SELECT a.eid AS journey_id, '{unc}'{journey_type_cast} AS journey_type, 'episode' AS assigned_by, a.eid,
+       a.customer_id, a.ts AS "timestamp", CAST(1 AS BIGINT) AS step, a.touchpoint, a.channel, a.department,
+       a.contact_reason, a.outcome, a.case_id, a.kind, a.initiated_by,
+       CAST(NULL AS DOUBLE) AS wait_days, CAST(NULL AS {touchpoint_type}) AS prev_touchpoint,
+       false AS handoff, false AS channel_switch, CAST(NULL AS {channel_type}) AS prev_channel,
+       false AS repeat_contact, false AS rework,
+       coalesce(a.outcome IN {failures} OR a.touchpoint::VARCHAR IN {failure_touchpoints}, false) AS failed_step
+FROM unc a WHERE a.new_episode AND a.ends_episode;
+
+CREATE OR REPLACE TEMP VIEW steps AS SELECT * FROM steps_multi UNION ALL SELECT * FROM steps_single;
 """
 
 _JOURNEYS_SQL = """
@@ -251,8 +268,15 @@ SELECT st.journey_id, any_value(st.journey_type) AS journey_type, any_value(st.a
        CAST(sum(st.failed_step::INT) AS BIGINT) AS n_failed_steps,
        max(st.wait_days) AS max_wait_days,
        arg_max(st.touchpoint, st.step) AS last_touchpoint
-FROM steps st
-GROUP BY st.journey_id;
+FROM steps_multi st
+GROUP BY st.journey_id
+UNION ALL
+SELECT st.journey_id, st.journey_type, st.assigned_by, st.customer_id, st.case_id, st."timestamp", st."timestamp",
+       CAST(0 AS DOUBLE), {is_end}, CAST(1 AS BIGINT), CAST(1 AS BIGINT),
+       CAST(CASE WHEN st.channel IS NULL THEN 0 ELSE 1 END AS BIGINT), CAST(0 AS BIGINT),
+       CAST(CASE WHEN st.department IS NULL THEN 0 ELSE 1 END AS BIGINT), CAST(0 AS BIGINT), CAST(0 AS BIGINT),
+       CAST(0 AS BIGINT), CAST(st.failed_step::INT AS BIGINT), CAST(NULL AS DOUBLE), st.touchpoint
+FROM steps_single st;
 """
 
 
@@ -336,6 +360,10 @@ def _source_relation(con: duckdb.DuckDBPyConnection, events) -> None:
                 "touchpoint::cx_touchpoint AS touchpoint, role, max_days, prio FROM defs_raw")
 
 
+_EV_COLUMNS = ("eid", "customer_id", "ts", "t", "channel", "touchpoint", "department", "contact_reason", "outcome",
+               "case_id", "kind", "initiated_by")
+"""The columns of the temp table ``ev`` (the sorted events), in order."""
+
 CODED_COLUMNS = ("touchpoint", "channel", "department", "contact_reason", "outcome", "kind", "initiated_by")
 
 
@@ -350,9 +378,13 @@ def _scripts(gap_days: float, repeat_window_days: float, failure_touchpoints, *,
     """The assignment and step SQL (DuckDB dialect) for these settings; ``enums`` types the
     journey type as DuckDB's ENUM (False on Spark, which has none)."""
     assign = _ASSIGN_SQL.format(gap_s=float(gap_days) * 86400, unc=UNCLASSIFIED,
-                                journey_type_cast="::cx_journey_type" if enums else "")
+                                journey_type_cast="::cx_journey_type" if enums else "",
+                                ev_cols=", ".join(f"e.{c}" for c in _EV_COLUMNS))
     steps = _STEPS_SQL.format(repeat_s=float(repeat_window_days) * 86400, failures=_sql_list(FAILURE_OUTCOMES),
-                              failure_touchpoints=_sql_list(failure_touchpoints) if failure_touchpoints else "(NULL)")
+                              failure_touchpoints=_sql_list(failure_touchpoints) if failure_touchpoints else "(NULL)",
+                              unc=UNCLASSIFIED, journey_type_cast="::cx_journey_type" if enums else "",
+                              touchpoint_type="cx_touchpoint" if enums else "VARCHAR",
+                              channel_type="cx_channel" if enums else "VARCHAR")
     return assign, steps
 
 
@@ -399,6 +431,9 @@ def reconstruct_journeys(events, definitions: Mapping[str, JourneyDefinition], *
         pass
     if memory_limit:  # DuckDB spills to disk beyond this, e.g. '4GB'
         con.execute(f"SET memory_limit = '{memory_limit}'")
+    # no result relies on row order (every window orders by eid; the tables come back sorted), and
+    # without it DuckDB writes Parquet on every thread and holds less in memory
+    con.execute("SET preserve_insertion_order = false")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     timings: dict[str, float] = {}
