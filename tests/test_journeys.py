@@ -102,6 +102,35 @@ def test_unclassified_episodes_split_by_gap():
     assert s["journey_id"].nunique() == 1
 
 
+
+def test_a_one_event_episode_between_two_longer_ones_is_its_own_journey_with_full_figures():
+    """One-event episodes take a shorter path (no window, no aggregate): the episodes around
+    them keep their own ids and every column matches what a one-event journey should say."""
+    ev = log([("A", 0, "x", "D1", "call"), ("A", 1, "y", "D2", "web"),
+              ("A", 30, "Bill", "Billing", "bill", None, "incorrect"),          # alone between gaps
+              ("A", 31, "Fault reported", "Care", "call"),                      # typed: not in the episode
+              ("A", 60, "x", "D1", "call"), ("A", 61, "x", "D1", "call"),
+              ("B", 3, "z", None, None)])                                       # alone, no channel
+    j = reconstruct_journeys(ev, REPAIR, gap_days=14)
+    s = by_event(j)
+    ids = s.groupby("journey_id")["eid"].agg(list)
+    assert sorted(ids.map(len)) == [1, 1, 1, 2, 2]
+    assert all(jid == eids[0] for jid, eids in ids.items())             # keyed by the first event
+    bill = s[s["touchpoint"] == "Bill"].iloc[0]
+    assert (bill["step"], bill["handoff"], bill["rework"], bill["repeat_contact"], bill["failed_step"]) == \
+        (1, False, False, False, True)
+    assert pd.isna(bill["wait_days"]) and pd.isna(bill["prev_touchpoint"])
+    jr = j.journeys.set_index("journey_id")
+    one = jr.loc[bill["journey_id"]]
+    assert (one["journey_type"], one["n_touchpoints"], one["n_failed_steps"], one["n_channels"],
+            one["n_departments"], one["duration_days"], one["last_touchpoint"]) == \
+        (UNCLASSIFIED, 1, 1, 1, 1, 0.0, "Bill")
+    lone_b = jr[jr["customer_id"] == "B"].iloc[0]
+    assert (lone_b["n_channels"], lone_b["n_departments"], lone_b["n_failed_steps"]) == (0, 0, 0)
+    later = s[s["timestamp"] >= T0 + pd.Timedelta(days=60)]
+    assert later["journey_id"].nunique() == 1 and later["rework"].tolist() == [False, True]
+    assert jr.loc[later["journey_id"].iloc[0], "n_rework"] == 1
+
 def test_reads_parquet_like_a_dataframe(tmp_path):
     ev = log([("A", 0, "Fault reported", "CS", "call"), ("A", 1, "Fault resolved", "Tech", "email")])
     ev.to_parquet(tmp_path / "events.parquet")
