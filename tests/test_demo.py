@@ -34,7 +34,7 @@ def raw(small_demo):
         "crm": pd.read_csv(d / "crm_customers.csv", sep=";", dtype=str),
         "events": pd.read_csv(d / "contact_history.csv.gz", dtype=str),
         "surveys": pd.read_csv(d / "survey_responses.csv", dtype=str),
-        "rel": pd.read_excel(d / "relationship_survey.xlsx", sheet_name="Responses", dtype=str),
+        "rel": pd.read_excel(d / "relationship_survey.xlsx", sheet_name="Responses", dtype=str, engine="calamine"),
         "ids": pd.read_csv(d / "identity_map.csv", dtype=str),
         "staff": pd.read_csv(d / "staff_pulse.csv", dtype=str),
     }

@@ -229,7 +229,7 @@ def test_degraded_client_reports_without_tracebacks(small_demo, tmp_path):
     sv = pd.read_csv(raw / "survey_responses.csv", dtype=str)
     sv["answer"] = "4"
     sv.to_csv(raw / "survey_responses.csv", index=False)
-    book = pd.read_excel(raw / "relationship_survey.xlsx", sheet_name=None, dtype=str)
+    book = pd.read_excel(raw / "relationship_survey.xlsx", sheet_name=None, dtype=str, engine="calamine")
     for col in book["Responses"]:
         if "(0-10" in col or "(1-5" in col:
             book["Responses"][col] = book["Responses"][col].where(book["Responses"][col].isna(), "4")
@@ -261,7 +261,7 @@ def test_reports_show_no_customer_ids_names_emails_or_comments(report, small_dem
     raw = root / "demo" / "raw"
     crm = pd.read_csv(raw / "crm_customers.csv", sep=";", dtype=str)
     hashed = pd.read_csv(raw / "identity_map.csv", dtype=str)["email_sha1"]
-    rel = pd.read_excel(raw / "relationship_survey.xlsx", sheet_name="Responses", dtype=str)
+    rel = pd.read_excel(raw / "relationship_survey.xlsx", sheet_name="Responses", dtype=str, engine="calamine")
     assert truth["dirt"]["privacy"]["comments_with_personal_data"] > 0 and crm["Email"].notna().all()
     forbidden = (set(crm["AccountNo"].dropna()) | set(hashed) | set(crm["Name"]) | set(crm["Email"]))
     pages = sorted(index.parent.glob("*.html"))

@@ -263,7 +263,9 @@ def _open_text(path: Path, encoding: str):
 
 
 def _read_excel(path: Path, source: Source) -> pd.DataFrame:
-    with pd.ExcelFile(path) as book:
+    # calamine (Rust) reads a sheet about 8x faster than openpyxl and is pandas' coming default;
+    # openpyxl stays for the formula and error-cell check below
+    with pd.ExcelFile(path, engine="calamine") as book:
         sheets = book.sheet_names
         sheet = source.sheet
         if sheet is None:
