@@ -18,6 +18,7 @@ from cxlib.journeys.reconstruct import ENGINES
 from cxlib.report.notebooks import (NotebookError, check_parameters, list_notebooks, load_notebook, notebook_parameters,
                                     notebook_title)
 from cxlib.report.appendix import write_appendix
+from cxlib.report.kernels import KernelQueue
 from cxlib.report.pages import (CSS, NotebookRun, build_nav, check_privacy, data_period, describe_empty_page,
                                 describe_report_date, describe_run, render_html, render_nav, write_index)
 from cxlib.report.provenance import build_provenance, write_provenance
@@ -94,23 +95,27 @@ def _run(pm, PapermillExecutionError, paths: ClientPaths, config, parameters: di
     executed: list[tuple[Path, str]] = []
     status, error = "ok", None
     try:
-        for i, nb in enumerate(notebooks, 1):
-            out = paths.executed(nb.stem)
-            say(f"[{i}/{len(notebooks)}] {nb.stem} ...")
-            t0 = time.perf_counter()
-            try:
-                pm.execute_notebook(load_notebook(nb), str(out), parameters=_parameters_for(nb, parameters), cwd=str(nb.parent),
-                                    progress_bar=False, kernel_name="python3")
-            except PapermillExecutionError as err:
-                status = "failed"
-                error = (f"{nb.stem} failed in cell {err.cell_index} (In [{err.exec_count}]): "
-                         f"{err.ename}: {err.evalue}")
-                raise ReportError(f"{error}\nThe partial notebook is kept at {out}") from None
-            seconds = time.perf_counter() - t0
-            title = notebook_title(nb)
-            runs.append(NotebookRun(nb.stem, title, seconds, paths.page(nb.stem)))
-            executed.append((out, title))
-            say(f"[{i}/{len(notebooks)}] {nb.stem} done in {seconds:.1f}s")
+        with KernelQueue(notebooks) as kernels:      # the next notebook's kernel starts while one runs
+            for i, nb in enumerate(notebooks, 1):
+                out = paths.executed(nb.stem)
+                say(f"[{i}/{len(notebooks)}] {nb.stem} ...")
+                t0 = time.perf_counter()
+                km = kernels.take(nb)
+                try:
+                    pm.execute_notebook(load_notebook(nb), str(out), parameters=_parameters_for(nb, parameters),
+                                        cwd=str(nb.parent), progress_bar=False, kernel_name="python3", km=km)
+                except PapermillExecutionError as err:
+                    status = "failed"
+                    error = (f"{nb.stem} failed in cell {err.cell_index} (In [{err.exec_count}]): "
+                             f"{err.ename}: {err.evalue}")
+                    raise ReportError(f"{error}\nThe partial notebook is kept at {out}") from None
+                finally:
+                    kernels.release(km)
+                seconds = time.perf_counter() - t0
+                title = notebook_title(nb)
+                runs.append(NotebookRun(nb.stem, title, seconds, paths.page(nb.stem)))
+                executed.append((out, title))
+                say(f"[{i}/{len(notebooks)}] {nb.stem} done in {seconds:.1f}s")
     except BaseException as err:     # a full disk, an interrupt: the record must not say ok
         if status == "ok":
             status, error = "failed", f"{type(err).__name__}: {err}"
