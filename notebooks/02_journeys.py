@@ -109,12 +109,12 @@ if dx is not None and len(cat):
 
 # %%
 if dx is not None:
-    variants = find_variants(dx.steps, dx.journeys, top=8)
+    variants = find_variants(dx.engine_steps, dx.journeys, top=8)
     for jt in dx.types:
         stages = map_stages(dx.steps, dx.journeys, jt)
         fig, ax = plt.subplots(figsize=(12, 1.2 + 0.55 * max(stages["department"].nunique(), 1)))
-        plot_journey_map(stages, build_dfg(dx.steps, journey_type=jt), ax=ax, title=f"{humanize(jt)}: journey map",
-                         n_journeys=int(cat.loc[jt, "n"]))
+        dfg = build_dfg(dx.engine_steps, journey_type=jt)     # counted where the events are (Spark or DuckDB)
+        plot_journey_map(stages, dfg, ax=ax, title=f"{humanize(jt)}: journey map", n_journeys=int(cat.loc[jt, "n"]))
         plt.show()
         v = variants[variants["journey_type"] == jt]
         fig, ax = plt.subplots(figsize=(9, 0.4 + 0.35 * len(v)))
@@ -133,7 +133,7 @@ if dx is not None:
 
 # %%
 if dx is not None and dx.types:
-    display(style_table(top_transitions(dx.steps, dx.types), counts=["n", "journeys"],
+    display(style_table(top_transitions(dx.engine_steps, dx.types), counts=["n", "journeys"],
                         decimals={"median_wait_days": 1, "p90_wait_days": 1}, hide_index=True))
 
 # %% [markdown]

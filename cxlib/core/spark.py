@@ -4,12 +4,14 @@ cxlib's event-level SQL is written in DuckDB's dialect (DuckDB is the embedded d
 Spark the same text is transpiled by sqlglot, statement by statement: every ``CREATE ... AS
 SELECT`` becomes a DataFrame that is materialised (``localCheckpoint``) and registered as a
 temporary view of that name, so later statements read it as DuckDB reads its temp table. No
-second copy of the SQL is kept by hand.
+second copy of the SQL is kept by hand. A single query (:func:`spark_select`) is transpiled
+the same way; :func:`cxlib.core.sql.query_frames` runs one where its tables live.
 
-Two differences are handled here rather than in the SQL:
+These differences are handled here rather than in the SQL:
 
 * ``epoch(ts)`` (seconds with their fraction) becomes ``unix_micros(ts) / 1e6``: sqlglot's
   default, ``unix_timestamp``, drops the fraction.
+* ``quantile_cont(x, q)`` becomes the exact ``percentile(x, q)``, not ``percentile_approx``.
 * sqlglot writes DuckDB's default ``NULLS LAST`` explicitly and rewrites ``QUALIFY`` (which
   Spark lacks) as a filtered subquery.
 
@@ -71,6 +73,19 @@ def _quiet():
         yield
 
 
+def _fix_epoch(node):
+    """What sqlglot's default would change: ``epoch(ts)`` keeps the fraction of a second
+    (``unix_micros(ts) / 1e6``), and ``quantile_cont(x, q)`` stays exact (Spark's ``percentile``,
+    interpolated as DuckDB does, rather than ``percentile_approx``)."""
+    from sqlglot import exp
+    if isinstance(node, exp.TimeToUnix):
+        return exp.Div(this=exp.Anonymous(this="unix_micros", expressions=[node.this]),
+                       expression=exp.Literal.number(1_000_000))
+    if isinstance(node, exp.PercentileCont) and node.expression is not None:
+        return exp.Anonymous(this="percentile", expressions=[node.this, node.expression])
+    return node
+
+
 def to_spark_statements(script: str) -> list[tuple[str, str]]:
     """``(table name, Spark SQL SELECT)`` for every ``CREATE [OR REPLACE] [TEMP] TABLE name AS
     SELECT ...`` of a DuckDB ``script``, in order. Any other statement is an error: it would be
@@ -79,21 +94,21 @@ def to_spark_statements(script: str) -> list[tuple[str, str]]:
     import sqlglot
     from sqlglot import exp
 
-    def fix(node):
-        if isinstance(node, exp.TimeToUnix):   # epoch(ts): keep the fraction of a second
-            return exp.Div(this=exp.Anonymous(this="unix_micros", expressions=[node.this]),
-                           expression=exp.Literal.number(1_000_000))
-        return node
-
     out = []
     for statement in sqlglot.parse(script, read="duckdb"):
         if statement is None:
             continue
         if not (isinstance(statement, exp.Create) and statement.expression is not None):
             raise ValueError(f"only CREATE ... AS SELECT runs on Spark, not: {statement.sql()[:200]}")
-        select = statement.expression.transform(fix)
-        out.append((statement.this.name, select.sql(dialect="spark")))
+        out.append((statement.this.name, statement.expression.transform(_fix_epoch).sql(dialect="spark")))
     return out
+
+
+def spark_select(sql: str) -> str:
+    """One DuckDB-dialect query (a SELECT, with or without WITH) in Spark SQL."""
+    _require()
+    import sqlglot
+    return sqlglot.parse_one(sql, read="duckdb").transform(_fix_epoch).sql(dialect="spark")
 
 
 def run_script(spark, script: str) -> dict[str, object]:

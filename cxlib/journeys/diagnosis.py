@@ -50,6 +50,12 @@ class JourneyDiagnosis:
         return self.recon.steps
 
     @property
+    def engine_steps(self):
+        """The step table where the reconstruction ran: a Spark DataFrame on Spark (variants and
+        the directly-follows graph are counted there), else the pandas table."""
+        return self.recon.engine_steps if self.recon.engine_steps is not None else self.recon.steps
+
+    @property
     def coverage(self) -> float:
         return self.recon.coverage
 

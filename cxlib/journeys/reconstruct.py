@@ -37,6 +37,7 @@ import duckdb
 import pandas as pd
 
 from cxlib.core.config import JourneyDefinition
+from cxlib.core.sql import arrow_to_pandas
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,9 @@ class Journeys:
     timings: dict[str, float] = field(default_factory=dict)
     n_events: int = 0
     n_journeys: int = 0
+    engine_steps: object = None
+    """On Spark, the step table as a Spark DataFrame: statistics over events (variants, the
+    directly-follows graph) run there rather than on the pandas copy."""
 
     @property
     def coverage(self) -> float:
@@ -308,11 +312,7 @@ def _sql_str(value: str) -> str:
 def fetch_frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> pd.DataFrame:
     """Run ``sql`` and return a pandas DataFrame through Arrow (timestamps in UTC)."""
     rel = con.sql(sql, params=params) if params else con.sql(sql)
-    frame = rel.to_arrow_table().to_pandas()
-    for c in frame.columns:
-        if isinstance(frame[c].dtype, pd.DatetimeTZDtype):
-            frame[c] = frame[c].dt.tz_convert("UTC")
-    return frame
+    return arrow_to_pandas(rel.to_arrow_table())
 
 
 def _sql_list(values: Iterable[str]) -> str:
@@ -501,7 +501,9 @@ def _reconstruct_on_spark(events, definitions, *, gap_days, repeat_window_days, 
     steps = spark_to_pandas(frames["steps"].orderBy("journey_id", "step"))
     journeys = spark_to_pandas(frames["journeys"].orderBy("journey_id"))
     timings["to pandas"] = time.perf_counter() - t0
-    return _finish(steps, journeys, definitions, as_of, journeys_path, steps_path, timings, n_events, n_journeys)
+    out = _finish(steps, journeys, definitions, as_of, journeys_path, steps_path, timings, n_events, n_journeys)
+    out.engine_steps = frames["steps"]
+    return out
 
 
 def _finish(steps, journeys, definitions, as_of, journeys_path, steps_path, timings, n_events, n_journeys) -> Journeys:

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import math
 
-import duckdb
 import numpy as np
 import pandas as pd
 
 from cxlib.core.dates import naive_utc, naive_utc_series
 from cxlib.ingest.semantics import flag_customer_contacts
 from cxlib.core.formatting import format_count, format_value
-from cxlib.journeys.reconstruct import UNCLASSIFIED, fetch_frame
+from cxlib.journeys.reconstruct import UNCLASSIFIED
+from cxlib.core.sql import query_frames, select_columns, sql_literal
 from cxlib.core.uncertainty import mean_interval, poisson_rate_interval, wilson_interval
 
 ARROW = " → "
@@ -174,24 +174,18 @@ def find_watermelon_pockets(journeys: pd.DataFrame, groups: dict[str, pd.Series]
     return pd.DataFrame(rows, columns=cols)
 
 
-def _con_with(frames: dict[str, pd.DataFrame]) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
-    for name, f in frames.items():
-        con.register(name, f)
-    return con
-
-
-def find_variants(steps: pd.DataFrame, journeys: pd.DataFrame | None = None, *, top: int = 10,
+def find_variants(steps, journeys: pd.DataFrame | None = None, *, top: int = 10,
                   journey_type: str | None = None) -> pd.DataFrame:
     """The most frequent paths (touchpoint sequences) per journey type, with their count,
-    share, completion rate, median duration and mean journey score."""
-    con = _con_with({"st": steps[["journey_id", "journey_type", "step", "touchpoint"]]})
-    where = "" if journey_type is None else "WHERE journey_type = $jt"
-    paths = fetch_frame(con, f"""
+    share, completion rate, median duration and mean journey score. ``steps`` is the step table
+    as pandas or as a Spark DataFrame (a client on Spark): the paths are built where it lives and
+    one row per journey comes back."""
+    where = "" if journey_type is None else f"WHERE journey_type = {sql_literal(journey_type)}"
+    paths = query_frames(f"""
         SELECT journey_id, any_value(journey_type) AS journey_type,
                string_agg(touchpoint, '{ARROW}' ORDER BY step) AS variant, count(*) AS length
-        FROM st {where} GROUP BY journey_id""", {"jt": journey_type} if journey_type else {})
-    con.close()
+        FROM st {where} GROUP BY journey_id""",
+                         st=select_columns(steps, ["journey_id", "journey_type", "step", "touchpoint"]))
     if journeys is not None:
         extra = [c for c in ("completed", "duration_days", "journey_score", "churned_in_window") if c in journeys]
         paths = paths.merge(journeys[["journey_id", *extra]], on="journey_id", how="left")
@@ -230,20 +224,19 @@ def describe_variants(variants: pd.DataFrame, journey_type: str) -> str:
             f"{format_value(shown['n'].sum() / n, 'share', digits=0)} of them.")
 
 
-def build_dfg(steps: pd.DataFrame, *, journey_type: str | None = None, with_start_end: bool = True) -> pd.DataFrame:
+def build_dfg(steps, *, journey_type: str | None = None, with_start_end: bool = True) -> pd.DataFrame:
     """Directly-follows graph: ``source → target`` edges with their count, the number of
-    journeys they occur in, and the median and p90 wait in days."""
-    con = _con_with({"st": steps[["journey_id", "journey_type", "step", "touchpoint", "prev_touchpoint",
-                                  "wait_days"]]})
-    where = "" if journey_type is None else "AND journey_type = $jt"
-    params = {"jt": journey_type} if journey_type else {}
-    edges = fetch_frame(con, f"""
+    journeys they occur in, and the median and p90 wait in days. ``steps`` is the step table as
+    pandas or as a Spark DataFrame; the edges are counted where it lives."""
+    st = select_columns(steps, ["journey_id", "journey_type", "step", "touchpoint", "prev_touchpoint", "wait_days"])
+    where = "" if journey_type is None else f"AND journey_type = {sql_literal(journey_type)}"
+    edges = query_frames(f"""
         SELECT journey_type, prev_touchpoint AS source, touchpoint AS target, count(*) AS n,
                count(DISTINCT journey_id) AS journeys, median(wait_days) AS median_wait_days,
                quantile_cont(wait_days, 0.9) AS p90_wait_days
-        FROM st WHERE step > 1 {where} GROUP BY ALL""", params)
+        FROM st WHERE step > 1 {where} GROUP BY ALL""", st=st)
     if with_start_end:
-        ends = fetch_frame(con, f"""
+        ends = query_frames(f"""
             WITH bounds AS (
                 SELECT journey_type, arg_min(touchpoint, step) AS first, arg_max(touchpoint, step) AS last
                 FROM st WHERE true {where} GROUP BY journey_type, journey_id)
@@ -251,9 +244,8 @@ def build_dfg(steps: pd.DataFrame, *, journey_type: str | None = None, with_star
             FROM bounds GROUP BY ALL
             UNION ALL
             SELECT journey_type, last AS source, '■ end' AS target, count(*) AS n, count(*) AS journeys
-            FROM bounds GROUP BY ALL""", params)
+            FROM bounds GROUP BY ALL""", st=st)
         edges = pd.concat([edges, ends], ignore_index=True)
-    con.close()
     # equal counts in a fixed order (source, target): the SQL's grouping order is not deterministic
     return edges.sort_values(["journey_type", "n", "source", "target"], ascending=[True, False, True, True],
                              kind="stable").reset_index(drop=True)
