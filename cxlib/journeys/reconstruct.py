@@ -2,7 +2,10 @@
 
 The event-level work runs in DuckDB (over a DataFrame or Parquet files) and is
 purely relational: joins, one shared window per pass and aggregates, with no
-Python loop over customers, so the same SQL can move to a distributed engine.
+Python loop over customers, so the same SQL can move to a distributed engine. An
+unclassified episode of one event (a bill, a one-off call: often most of a log) is
+recognised by the episode window itself and written without the step window or the
+journey aggregate, which only the journeys of several events need.
 
 Three rules assign every event to exactly one journey instance:
 
