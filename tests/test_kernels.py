@@ -1,4 +1,7 @@
 """Kernels started one notebook ahead (cxlib.report.kernels)."""
+import os
+import tempfile
+
 import pytest
 from jupyter_core.utils import run_sync
 
@@ -9,7 +12,7 @@ def alive(km) -> bool:
     return bool(km.has_kernel) and run_sync(km.is_alive)()
 
 
-def test_the_next_kernel_starts_while_a_notebook_runs_and_none_outlives_the_run(tmp_path):
+def test_the_next_kernel_starts_while_a_notebook_runs_and_none_outlives_the_run(tmp_path, capfd):
     nbs = [tmp_path / "01_a.py", tmp_path / "02_b.py", tmp_path / "03_c.py"]
     taken = []
     with pytest.raises(RuntimeError, match="planted"):
@@ -23,6 +26,9 @@ def test_the_next_kernel_starts_while_a_notebook_runs_and_none_outlives_the_run(
             assert not alive(taken[0]) and alive(taken[1])
             raise RuntimeError("planted failure in the second notebook")
     assert not any(alive(km) for km in taken)                            # a failed run leaves no kernel behind
+    if os.name == "posix":    # local sockets, removed with their kernel; no TCP warning in the progress output
+        assert not [f for f in os.listdir(tempfile.gettempdir()) if f.startswith(f"cxlib-kernel-{os.getpid()}-")]
+        assert "without encryption" not in capfd.readouterr().err
 
 
 def test_a_taken_kernel_is_new_and_runs_in_its_notebooks_folder(tmp_path):

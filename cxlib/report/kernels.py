@@ -8,6 +8,8 @@ notebook sees exactly what "Restart & Run All" gives it.
 """
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 from typing import Sequence
 
@@ -30,6 +32,7 @@ class KernelQueue:
         self.kernel_name = kernel_name
         self._started: dict[Path, object] = {}
         self._live: list = []
+        self._n_launched = 0
 
     def __enter__(self) -> "KernelQueue":
         if self.notebooks:
@@ -43,7 +46,13 @@ class KernelQueue:
     def _launch(self, notebook: Path):
         from jupyter_client.manager import AsyncKernelManager
         from jupyter_core.utils import run_sync
-        km = AsyncKernelManager(kernel_name=self.kernel_name)
+        if os.name == "posix":   # local sockets: no open TCP ports, and no "running over TCP without encryption"
+            # warning from every kernel in the consultant's progress output; the files go when it shuts down
+            prefix = os.path.join(tempfile.gettempdir(), f"cxlib-kernel-{os.getpid()}-{id(self)}-{self._n_launched}")
+            km = AsyncKernelManager(kernel_name=self.kernel_name, transport="ipc", ip=prefix)
+        else:
+            km = AsyncKernelManager(kernel_name=self.kernel_name)
+        self._n_launched += 1
         run_sync(km.start_kernel)(cwd=str(notebook.parent))   # returns once the process is launched
         self._live.append(km)
         return km
