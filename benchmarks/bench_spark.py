@@ -61,6 +61,8 @@ if engine == "spark":   # the event log's task metrics: bytes every task wrote t
             if '"SparkListenerTaskEnd"' in line:
                 m = json.loads(line).get("Task Metrics") or {}
                 shuffle += (m.get("Shuffle Write Metrics") or {}).get("Shuffle Bytes Written", 0)
+    import shutil
+    shutil.rmtree(log_dir, ignore_errors=True)   # read; the event log is not kept
 print("\n" + json.dumps({"events": j.n_events, "journeys": j.n_journeys, "wall": wall, "start": start_s,
                          "phases": j.timings, "peak_gb": peak + jvm, "jvm_gb": jvm, "shuffle_gb": shuffle / 1024 ** 3}))
 """
