@@ -259,3 +259,17 @@ def test_identity_stitching_maps_secondary_ids_and_reports_the_match_rate(tmp_pa
     assert sorted(r.tables["events"]["customer_id"]) == ["C1", "C1", "C2"]
     assert m["events"]["by_reason"] == {"unknown_customer": 2}
     assert r.absent == ["surveys"]
+
+
+@pytest.mark.parametrize("values, allowed", [
+    (pd.Series(["a", "b", None, "c", "a"], dtype="str"), ["a", "c"]),
+    (pd.Series(["a", "b", None, "c"], dtype=object), pd.Index(["c", "x"])),
+    (pd.Series([1, 2, 3, 2], dtype="int64"), [2, 9]),
+    (pd.Series([1, 2, 3], dtype="int64"), ["1", "2"]),                  # text ids against numbers: none match
+    (pd.Series(["a", "b", "a"], dtype="category"), ["b"]),
+    (pd.Series([1.0, float("nan"), 3.0]), [3.0, float("nan")]),           # a missing id is never known
+])
+def test_fast_is_in_agrees_with_pandas(values, allowed):
+    from cxlib.ingest.validate import is_in
+    expected = values.isin(allowed) & values.notna()
+    pd.testing.assert_series_equal(is_in(values, allowed), expected, check_names=False)

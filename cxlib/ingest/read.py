@@ -129,7 +129,8 @@ def scan_csv_records(path: Path, encoding: str, delimiter: str) -> pd.DataFrame:
     the reader that does not trust the reader. ``text`` (first 500 characters) is filled for the
     records whose number of fields differs from the header's, the ones reported as malformed."""
     csv.field_size_limit(1 << 30)
-    lines, fields, texts = [], [], {}
+    lines, odd, texts = [], {}, {}
+    append = lines.append
     with _open_text(path, encoding) as fh:
         reader = csv.reader(fh, delimiter=delimiter)
         header = next(reader, [])
@@ -137,16 +138,18 @@ def scan_csv_records(path: Path, encoding: str, delimiter: str) -> pd.DataFrame:
         width = len(header)
         start = reader.line_num + 1
         for rec in reader:
-            if "".join(rec).strip():       # a record with some text (blank records are not rows)
+            # a record with some text (blank records are not rows); the first field usually says so
+            if (rec and rec[0].strip()) or "".join(rec).strip():
                 if len(rec) != width:       # the text is kept only where it is reported: malformed records
+                    odd[len(lines)] = len(rec)
                     texts[len(lines)] = delimiter.join(rec)[:500]
-                lines.append(start)
-                fields.append(len(rec))
+                append(start)
             start = reader.line_num + 1
+    fields = np.full(len(lines), width, dtype="int64")
+    fields[list(odd)] = list(odd.values())
     text = np.full(len(lines), None, dtype=object)
     text[list(texts)] = list(texts.values())
-    return pd.DataFrame({"line": np.array(lines, dtype="int64"), "fields": np.array(fields, dtype="int64"),
-                         "text": text})
+    return pd.DataFrame({"line": np.array(lines, dtype="int64"), "fields": fields, "text": text})
 
 
 INVISIBLE = re.compile("[\u0000\u200b\u200c\u200d\u2060\ufeff\u00ad]")

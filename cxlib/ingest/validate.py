@@ -19,6 +19,25 @@ class Validated:
     quarantined: pd.DataFrame  # META + reason, column, value
 
 
+def is_in(values: pd.Series, allowed) -> pd.Series:
+    """``values.isin(allowed)`` for id columns of millions of rows: Arrow's hash lookup is
+    about five times faster than pandas' on text ids. A missing value is never in."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    allowed = pd.Index(allowed)
+    try:
+        a, v = pa.array(values, from_pandas=True), pa.array(allowed, from_pandas=True)
+        text = pa.types.is_string(a.type) or pa.types.is_large_string(a.type)
+        if text and (pa.types.is_string(v.type) or pa.types.is_large_string(v.type)):
+            v = v.cast(a.type)
+        if a.type == v.type:   # Arrow would cast text '1' to the number 1; pandas (and cxlib) do not
+            hit = pc.is_in(a, value_set=v, skip_nulls=True)
+            return pd.Series(hit.to_numpy(zero_copy_only=False), index=values.index, name=values.name)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):   # mixed types in a column
+        pass
+    return values.isin(allowed) & values.notna()
+
+
 def _first_reason(checks: list[tuple[str, str | None, pd.Series]], index) -> tuple[pd.Series, pd.Series]:
     reason = pd.Series(None, index=index, dtype=object)
     column = pd.Series(None, index=index, dtype=object)
@@ -117,8 +136,9 @@ def stitch_identities(frame: pd.DataFrame, id_map: pd.Series, known: pd.Index | 
     they belong to. An id that is already a known customer stays as it is. Returns the
     frame and the match counts: direct, stitched, unmatched and the match rate."""
     ids = frame[customer_id]
-    direct = ids.isin(known) if known is not None else ~ids.isin(id_map.index)
-    stitch = ~direct & ids.isin(id_map.index)
+    secondary = is_in(ids, id_map.index)
+    direct = is_in(ids, known) if known is not None else ~secondary
+    stitch = ~direct & secondary
     out = frame.copy()
     out.loc[stitch, customer_id] = ids[stitch].map(id_map)
     n = len(frame)
@@ -148,13 +168,13 @@ def check_duplicates_and_references(frame: pd.DataFrame, table: str, known: pd.I
         owners = frame[~dup].groupby("secondary_id")["customer_id"].nunique()
         reason[~dup & frame["secondary_id"].isin(owners.index[owners > 1])] = "ambiguous_identity"
     if table != "customers" and known is not None and "customer_id" in frame:
-        reason[reason.isna() & ~frame["customer_id"].isin(known)] = "unknown_customer"
+        reason[reason.isna() & ~is_in(frame["customer_id"], known)] = "unknown_customer"
     bad = reason.notna()
     q = frame.loc[bad, list(META)].copy()
     q["reason"] = reason[bad]
     q["column"] = np.select([q["reason"] == "duplicate", q["reason"] == "ambiguous_identity"],
                             [None, "secondary_id"], "customer_id")
     q["value"] = frame.loc[bad, "customer_id"].astype(str) if "customer_id" in frame else None
-    q["raw"] = frame.loc[bad, canon].astype(str).apply(lambda r: json.dumps(r.to_dict(), ensure_ascii=False), axis=1) \
+    q["raw"] = [json.dumps(r, ensure_ascii=False) for r in frame.loc[bad, canon].astype(str).to_dict("records")] \
         if bad.any() else pd.Series(dtype=str)
     return frame.loc[~bad].reset_index(drop=True), q
