@@ -126,15 +126,18 @@ def flag_watermelons(catalogue: pd.DataFrame, *, touchpoint_green_min: float = 0
 
 
 def label_variants(steps: pd.DataFrame, *, top: int = 5, other: str | None = None) -> pd.Series:
-    """Per typed journey (index ``journey_id``): its path (touchpoints in step order), keeping
-    the ``top`` most frequent paths of each journey type and labelling the rest ``other``
-    (missing by default: a mix of rare paths is no group to look inside)."""
-    s = steps[steps["journey_type"] != UNCLASSIFIED].sort_values(["journey_id", "step"])
-    if not len(s):
+    """Per typed journey (index ``journey_id``): its path (touchpoints in step order, as in
+    :func:`find_variants`), keeping the ``top`` most frequent paths of each journey type and
+    labelling the rest ``other`` (missing by default: a mix of rare paths is no group to look
+    inside). The paths are joined in SQL, where the step table lives."""
+    frame = query_frames(f"""
+        SELECT journey_id, any_value(journey_type) AS journey_type,
+               string_agg(touchpoint, '{ARROW}' ORDER BY step) AS path
+        FROM st WHERE journey_type <> {sql_literal(UNCLASSIFIED)} GROUP BY journey_id ORDER BY journey_id""",
+                         st=select_columns(steps, ["journey_id", "journey_type", "step", "touchpoint"]))
+    if not len(frame):
         return pd.Series(dtype=object, name="variant")
-    path = s.groupby("journey_id", observed=True)["touchpoint"].agg(lambda t: ARROW.join(map(str, t)))
-    jtype = s.groupby("journey_id", observed=True)["journey_type"].first().astype(str)
-    frame = pd.DataFrame({"path": path, "journey_type": jtype})
+    frame = frame.set_index("journey_id").astype({"path": str, "journey_type": str})
     rank = frame.groupby(["journey_type", "path"])["path"].transform("size")
     keep = frame.assign(n=rank).groupby("journey_type")["n"].transform(
         lambda n: n >= n.drop_duplicates().nlargest(top).min())
