@@ -521,7 +521,7 @@ def _finish(steps, journeys, definitions, as_of, journeys_path, steps_path, timi
 
 def _journey_status(j: pd.DataFrame, definitions: Mapping[str, JourneyDefinition], as_of) -> pd.DataFrame:
     """completed / dropped_out / in_progress for typed journeys; unclassified for the rest."""
-    j = j.copy()
+    j = j.copy(deep=False)   # only whole columns are set: a deep copy costs seconds on millions of journeys
     max_days = j["journey_type"].map({k: d.max_duration_days for k, d in definitions.items()})
     if as_of is None:
         as_of = j["end"].max() if len(j) else None
@@ -555,7 +555,7 @@ def assign_journey_scores(journeys: pd.DataFrame, steps: pd.DataFrame, surveys: 
     its metric; ``watermelon`` is true when every rated touchpoint of the journey is
     green but the journey rating is not. Not-rated stays null; it is never 0.
     """
-    out = journeys.copy()
+    out = journeys.copy(deep=False)   # only whole columns are set
     for c in ("journey_score", "journey_metric", "journey_green", "tp_n_rated", "tp_n_green_rated", "tp_n_green",
               "tp_score_mean", "tp_green_share", "watermelon"):
         out[c] = pd.Series(pd.NA, index=out.index, dtype=object)
@@ -619,7 +619,7 @@ def flag_churn_after(journeys: pd.DataFrame, customers: pd.DataFrame | None, *, 
     """Add ``churned_in_window`` (named for any window): the customer left within ``window_days``
     after the journey's end. Null when the window is not yet over at ``as_of`` or the
     customer is unknown; absent churn data leaves it null."""
-    out = journeys.copy()
+    out = journeys.copy(deep=False)   # only whole columns are set
     out["churned_in_window"] = pd.Series(pd.NA, index=out.index, dtype="boolean")
     if customers is None or churn_date not in customers or customers[churn_date].isna().all():
         return out
