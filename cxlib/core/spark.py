@@ -73,7 +73,7 @@ def _quiet():
         yield
 
 
-def _fix_epoch(node):
+def _keep_duckdb_meaning(node):
     """What sqlglot's default would change: ``epoch(ts)`` keeps the fraction of a second
     (``unix_micros(ts) / 1e6``), and ``quantile_cont(x, q)`` stays exact (Spark's ``percentile``,
     interpolated as DuckDB does, rather than ``percentile_approx``)."""
@@ -100,7 +100,7 @@ def to_spark_statements(script: str) -> list[tuple[str, str]]:
             continue
         if not (isinstance(statement, exp.Create) and statement.expression is not None):
             raise ValueError(f"only CREATE ... AS SELECT runs on Spark, not: {statement.sql()[:200]}")
-        out.append((statement.this.name, statement.expression.transform(_fix_epoch).sql(dialect="spark")))
+        out.append((statement.this.name, statement.expression.transform(_keep_duckdb_meaning).sql(dialect="spark")))
     return out
 
 
@@ -108,7 +108,7 @@ def spark_select(sql: str) -> str:
     """One DuckDB-dialect query (a SELECT, with or without WITH) in Spark SQL."""
     _require()
     import sqlglot
-    return sqlglot.parse_one(sql, read="duckdb").transform(_fix_epoch).sql(dialect="spark")
+    return sqlglot.parse_one(sql, read="duckdb").transform(_keep_duckdb_meaning).sql(dialect="spark")
 
 
 def run_script(spark, script: str) -> dict[str, object]:

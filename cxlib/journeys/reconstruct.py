@@ -40,7 +40,7 @@ import duckdb
 import pandas as pd
 
 from cxlib.core.config import JourneyDefinition
-from cxlib.core.sql import arrow_to_pandas
+from cxlib.core.sql import arrow_to_pandas, sql_literal
 
 log = logging.getLogger(__name__)
 
@@ -292,7 +292,7 @@ def _journeys_sql(con: duckdb.DuckDBPyConnection | None, definitions: Mapping[st
     'reached an end touchpoint' as a CASE on the type, and distinct channels/departments
     as a bitmask over their ENUM codes (a DISTINCT count when there are more than 63, or
     without ENUMs: ``con`` None, on Spark)."""
-    cases = " ".join(f"WHEN {_sql_str(jt)} THEN st.touchpoint IN {_sql_list(d.end)}"
+    cases = " ".join(f"WHEN {sql_literal(jt)} THEN st.touchpoint IN {_sql_list(d.end)}"
                      for jt, d in definitions.items() if d.end)
     is_end = f"CASE st.journey_type {cases} ELSE false END" if cases else "false"
 
@@ -307,11 +307,6 @@ def _journeys_sql(con: duckdb.DuckDBPyConnection | None, definitions: Mapping[st
     return _JOURNEYS_SQL.format(is_end=is_end, n_channels=n_distinct("channel"), n_departments=n_distinct("department"))
 
 
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-
 def fetch_frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> pd.DataFrame:
     """Run ``sql`` and return a pandas DataFrame through Arrow (timestamps in UTC)."""
     rel = con.sql(sql, params=params) if params else con.sql(sql)
@@ -319,7 +314,7 @@ def fetch_frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = 
 
 
 def _sql_list(values: Iterable[str]) -> str:
-    return "(" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + ")"
+    return "(" + ", ".join(sql_literal(v) for v in values) + ")"
 
 
 def _source_relation(con: duckdb.DuckDBPyConnection, events) -> None:
@@ -460,8 +455,8 @@ def reconstruct_journeys(events, definitions: Mapping[str, JourneyDefinition], *
         for p in (journeys_path, steps_path):
             Path(p).parent.mkdir(parents=True, exist_ok=True)
         # DuckDB writes ENUM columns as plain Parquet strings: no decoding pass (it cost 3 GB at 10M events)
-        run("write parquet", f"COPY steps TO {_sql_str(str(steps_path))} (FORMAT parquet);"
-                             f"COPY journeys TO {_sql_str(str(journeys_path))} (FORMAT parquet);")
+        run("write parquet", f"COPY steps TO {sql_literal(str(steps_path))} (FORMAT parquet);"
+                             f"COPY journeys TO {sql_literal(str(journeys_path))} (FORMAT parquet);")
         con.close()
         return Journeys(steps=None, journeys=None, definitions=dict(definitions), timings=timings,
                         n_events=n_events, n_journeys=n_journeys)
