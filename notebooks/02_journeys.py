@@ -111,7 +111,7 @@ if dx is not None and len(cat):
 if dx is not None:
     variants = find_variants(dx.engine_steps, dx.journeys, top=8)
     for jt in dx.types:
-        stages = map_stages(dx.steps, dx.journeys, jt)
+        stages = map_stages(dx.engine_steps, dx.journeys, jt)
         fig, ax = plt.subplots(figsize=(12, 1.2 + 0.55 * max(stages["department"].nunique(), 1)))
         dfg = build_dfg(dx.engine_steps, journey_type=jt)     # counted where the events are (Spark or DuckDB)
         plot_journey_map(stages, dfg, ax=ax, title=f"{humanize(jt)}: journey map", n_journeys=int(cat.loc[jt, "n"]))
@@ -145,7 +145,7 @@ if dx is not None and dx.types:
 
 # %%
 if dx is not None and dx.types:
-    loops = summarize_rework(dx.steps[dx.steps["journey_type"].isin(dx.types)], top=5)
+    loops = summarize_rework(dx.engine_steps, top=5, journey_types=dx.types)
     if len(loops):
         display(style_table(loops, counts=["repeats", "journeys"], shares=["share_of_journeys"], hide_index=True))
     else:
@@ -159,7 +159,7 @@ if dx is not None and dx.types:
 
 # %%
 if dx is not None and dx.types:
-    switches = count_channel_switches(dx.steps[dx.steps["journey_type"].isin(dx.types)])
+    switches = count_channel_switches(dx.engine_steps, journey_types=dx.types)
     if len(switches):
         fig, ax = plt.subplots(figsize=(7, 5))
         plot_channel_switches(switches, ax=ax)

@@ -392,3 +392,27 @@ def test_a_repeated_notification_is_neither_rework_nor_a_repeat_contact():
     assert st["repeat_contact"].tolist() == [False, False, False, True, False]
     without = reconstruct_journeys(ev.drop(columns="kind"), REPAIR, as_of=T0 + pd.Timedelta(days=100)).steps
     assert without["rework"].sum() == 1 and without["repeat_contact"].sum() == 3   # everything reads as a contact
+
+
+def test_step_statistics_break_ties_as_pandas_mode_and_survive_missing_departments():
+    """The stage map, loops and owners pick the most frequent department or previous step in
+    SQL (where the step table lives): a tie goes to the first name alphabetically, as pandas'
+    mode does, and a touchpoint no event names a department for gets none instead of failing."""
+    from cxlib.journeys.stats import assign_owners, summarize_rework
+    ev = log([("A", 0, "Fault reported", "Zeta", "call"), ("A", 1, "Technician visit", None, "field_visit"),
+              ("A", 2, "Where is my technician", "Zeta", "call"), ("A", 3, "Technician visit", None, "field_visit"),
+              ("A", 4, "Fault resolved", "Tech", "email"),
+              ("B", 0, "Fault reported", "Alpha", "call"), ("B", 1, "Fault reported", "Alpha", "call"),
+              ("B", 2, "Technician visit", None, "field_visit"), ("B", 3, "Fault reported", "Zeta", "call"),
+              ("B", 4, "Fault resolved", "Tech", "email")])
+    j = reconstruct_journeys(ev, REPAIR)
+    st = map_stages(j.steps, j.journeys, "repair").set_index("touchpoint")
+    assert st.loc["Fault reported", "department"] == "Alpha"       # first steps: Zeta once, Alpha once
+    assert st.loc["Technician visit", "department"] is None or pd.isna(st.loc["Technician visit", "department"])
+    assert st.loc["Fault reported", "rework"] == 2 and st.loc["Technician visit", "rework"] == 1
+    assert list(st.index[:1]) == ["Fault reported"] and st.loc["Fault resolved", "reach"] == 1
+    loops = summarize_rework(j.steps).set_index("touchpoint")
+    # repeated 'Fault reported' follows 'Fault reported' once and 'Technician visit' once: the tie goes to F
+    assert loops.loc["Fault reported", "most_often_after"] == "Fault reported"
+    assert loops.loc["Technician visit", "most_often_after"] == "Where is my technician"
+    assert assign_owners(summarize_journeys(j.journeys), j.steps, REPAIR)["repair"] == "Zeta"   # 3 against Alpha's 2

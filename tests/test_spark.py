@@ -15,7 +15,8 @@ import pytest
 from conftest import REPO, shared_file
 from cxlib.core.config import load_config
 from cxlib.journeys.reconstruct import reconstruct_journeys
-from cxlib.journeys.stats import build_dfg, find_variants
+from cxlib.journeys.stats import (assign_owners, build_dfg, count_channel_switches, find_variants, map_stages,
+                                 summarize_journeys, summarize_rework)
 
 pytestmark = pytest.mark.slow
 
@@ -62,6 +63,17 @@ def assert_same_journeys(a, b):
     jt = a.journeys["journey_type"].value_counts().index[0]
     pd.testing.assert_frame_equal(build_dfg(a.steps, journey_type=jt), build_dfg(b.engine_steps, journey_type=jt),
                                   check_exact=False, rtol=1e-12)
+    # the step statistics of the journey maps, loops, switches and owners, counted on Spark too
+    types = sorted(set(a.journeys["journey_type"]) - {"unclassified"})
+    for t in types:
+        pd.testing.assert_frame_equal(map_stages(a.steps, a.journeys, t), map_stages(b.engine_steps, b.journeys, t),
+                                      check_exact=False, rtol=1e-9)
+    pd.testing.assert_frame_equal(summarize_rework(a.steps, journey_types=types),
+                                  summarize_rework(b.engine_steps, journey_types=types), check_exact=False, rtol=1e-12)
+    pd.testing.assert_frame_equal(count_channel_switches(a.steps, journey_types=types),
+                                  count_channel_switches(b.engine_steps, journey_types=types))
+    cat = summarize_journeys(a.journeys)
+    pd.testing.assert_series_equal(assign_owners(cat, a.steps, {}), assign_owners(cat, b.engine_steps, {}))
 
 
 def test_spark_reconstructs_the_demo_as_duckdb_does(spark, small_demo):
@@ -72,6 +84,7 @@ def test_spark_reconstructs_the_demo_as_duckdb_does(spark, small_demo):
     a = config_run(events, cfg, "duckdb", None)
     b = config_run(events, cfg, "spark", spark)
     assert a.n_journeys > 1000 and set(a.journeys["journey_type"]) >= {"new_install", "move", "repair"}
+    assert len(summarize_rework(a.steps)) and count_channel_switches(a.steps, normalize=False).to_numpy().sum() > 100
     assert_same_journeys(a, b)
 
 

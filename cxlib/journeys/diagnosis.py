@@ -258,6 +258,7 @@ def diagnose_journeys(events, analysis: Analysis, *, customers: pd.DataFrame | N
                                  engine=engine, spark=spark)
     timings["reconstruct"] = time.perf_counter() - t0
     j = recon.journeys
+    on_engine = recon.engine_steps if recon.engine_steps is not None else recon.steps   # Spark's, or pandas
     skipped += check_journey_definitions(analysis.journeys, recon.steps, j)
     if surveys is None or not len(surveys):
         skipped.append("No survey table: journey scores, the watermelon check and the bimodality test are skipped.")
@@ -275,13 +276,13 @@ def diagnose_journeys(events, analysis: Analysis, *, customers: pd.DataFrame | N
                                        window_days=analysis.churn_window_days)
     catalogue = summarize_journeys(j, baseline=baseline["rate"])
     if len(catalogue):
-        catalogue.insert(0, "owner", assign_owners(catalogue, recon.steps, dict(analysis.journeys)))
+        catalogue.insert(0, "owner", assign_owners(catalogue, on_engine, dict(analysis.journeys)))
     watermelon = (flag_watermelons(catalogue, touchpoint_green_min=analysis.watermelon_touchpoint_green,
                                    gap=analysis.watermelon_gap)
                   if len(catalogue) else pd.Series(dtype=bool))
     pockets = pd.DataFrame()
     if len(catalogue) and "journey_green" in j:
-        groups = {"variant": label_variants(recon.steps)}
+        groups = {"variant": label_variants(on_engine)}
         if customers is not None and "segment" in customers and customers["segment"].notna().any():
             seg = customers.drop_duplicates("customer_id").set_index("customer_id")["segment"]
             groups["segment"] = pd.Series(seg.reindex(j["customer_id"]).to_numpy(), index=j["journey_id"].to_numpy())

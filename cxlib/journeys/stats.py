@@ -21,6 +21,24 @@ from cxlib.core.uncertainty import mean_interval, poisson_rate_interval, wilson_
 ARROW = " → "
 
 
+def _mode_sql(table: str, keys: list[str], col: str, alias: str | None = None) -> str:
+    """A SELECT of ``keys`` and the most frequent non-null ``col`` per ``keys`` (as ``alias``);
+    ties go to the smallest value, as pandas' ``mode().iat[0]`` does."""
+    k = ", ".join(keys)
+    return (f"SELECT {k}, {col} AS {alias or col} FROM (\n"
+            f"    SELECT {k}, {col}, row_number() OVER (PARTITION BY {k} ORDER BY n DESC, {col}) AS r\n"
+            f"    FROM (SELECT {k}, {col}, count(*) AS n FROM {table} WHERE {col} IS NOT NULL GROUP BY {k}, {col}) c\n"
+            f") m WHERE r = 1")
+
+
+def _types_filter(journey_types, column: str = "journey_type") -> str:
+    """``AND journey_type IN (...)`` for the given types; '' for all; ``AND false`` for none."""
+    if journey_types is None:
+        return ""
+    types = list(journey_types)
+    return f"AND {column} IN ({', '.join(sql_literal(t) for t in types)})" if types else "AND false"
+
+
 def estimate_baseline_churn(customers: pd.DataFrame | None, start, as_of, *, window_days: int = 90,
                             customer_id: str = "customer_id", signup_date: str = "signup_date",
                             churn_date: str = "churn_date") -> dict:
@@ -262,46 +280,64 @@ def top_transitions(steps: pd.DataFrame, journey_types: list[str], *, per_type: 
     return top.sort_values(["journey_type", "n"], ascending=[True, False], kind="stable").reset_index(drop=True)
 
 
-def count_channel_switches(steps: pd.DataFrame, *, journey_type: str | None = None,
+def count_channel_switches(steps, *, journey_type: str | None = None, journey_types=None,
                            normalize: bool = True) -> pd.DataFrame:
     """From-channel × to-channel matrix of consecutive steps within journeys (the diagonal
-    is staying in the channel). With ``normalize`` each row sums to 1."""
-    s = steps[steps["step"] > 1]
-    if journey_type is not None:
-        s = s[s["journey_type"] == journey_type]
-    m = pd.crosstab(s["prev_channel"].rename("from channel"), s["channel"].rename("to channel"))
+    is staying in the channel), over one ``journey_type`` or the ``journey_types`` listed (all
+    by default). With ``normalize`` each row sums to 1. ``steps`` is the step table as pandas or
+    as a Spark DataFrame: the pairs are counted where it lives."""
+    types = [journey_type] if journey_type is not None else journey_types
+    pairs = query_frames(f"""
+        SELECT prev_channel, channel, count(*) AS n FROM st
+        WHERE step > 1 AND prev_channel IS NOT NULL AND channel IS NOT NULL {_types_filter(types)}
+        GROUP BY prev_channel, channel""",
+                         st=select_columns(steps, ["journey_type", "step", "channel", "prev_channel"]))
+    m = pairs.pivot_table(index="prev_channel", columns="channel", values="n", aggfunc="sum", fill_value=0) \
+        .rename_axis(index="from channel", columns="to channel").astype("int64") if len(pairs) \
+        else pd.DataFrame(index=pd.Index([], name="from channel"), columns=pd.Index([], name="to channel"))
     if normalize and len(m):
         m = m.div(m.sum(axis=1), axis=0)
     return m
 
 
-def map_stages(steps: pd.DataFrame, journeys: pd.DataFrame, journey_type: str) -> pd.DataFrame:
+def map_stages(steps, journeys: pd.DataFrame, journey_type: str) -> pd.DataFrame:
     """Per touchpoint of one journey type: the stage order (median day of first
     occurrence since the journey start), its department, the share of journeys that
     reach it, the median wait before it, how often it is repeated (rework), how
-    many repeat contacts happen there and how many dropped-out journeys stop there."""
-    s = steps[steps["journey_type"] == journey_type].copy()
-    j = journeys[journeys["journey_type"] == journey_type]
-    if not len(s):
+    many repeat contacts happen there and how many dropped-out journeys stop there.
+    ``steps`` is the step table as pandas or as a Spark DataFrame: the per-touchpoint
+    figures are computed where it lives."""
+    cols = ["journey_id", "journey_type", "timestamp", "touchpoint", "department", "channel", "wait_days", "rework",
+            "repeat_contact", "failed_step"]
+    out = query_frames(f"""
+        WITH s AS (
+            SELECT *, (epoch("timestamp") - epoch(min("timestamp") OVER (PARTITION BY journey_id))) / 86400 AS day
+            FROM st WHERE journey_type = {sql_literal(journey_type)}),
+        first AS (SELECT * FROM s WHERE NOT rework),
+        g AS (SELECT touchpoint, median(day) AS median_day,
+                     count(DISTINCT journey_id) / (SELECT count(DISTINCT journey_id) FROM s) AS reach,
+                     median(wait_days) AS median_wait_days FROM first GROUP BY touchpoint),
+        k AS (SELECT touchpoint, sum(CASE WHEN rework THEN 1 ELSE 0 END) AS rework,
+                     sum(CASE WHEN repeat_contact THEN 1 ELSE 0 END) AS repeat_contacts,
+                     sum(CASE WHEN failed_step THEN 1 ELSE 0 END) AS failed FROM s GROUP BY touchpoint),
+        d AS ({_mode_sql("first", ["touchpoint"], "department")}),
+        c AS ({_mode_sql("first", ["touchpoint"], "channel")})
+        SELECT g.touchpoint, g.median_day, d.department, c.channel, g.reach, g.median_wait_days,
+               k.rework, k.repeat_contacts, k.failed
+        FROM g JOIN k ON g.touchpoint = k.touchpoint
+        LEFT JOIN d ON g.touchpoint = d.touchpoint LEFT JOIN c ON g.touchpoint = c.touchpoint""",
+                       st=select_columns(steps, cols))
+    if not len(out):
         return pd.DataFrame()
-    start = s.groupby("journey_id")["timestamp"].transform("min")
-    s["day"] = (s["timestamp"] - start).dt.total_seconds() / 86400
-    first = s[~s["rework"]]
-    n_j = s["journey_id"].nunique()
-    g = first.groupby("touchpoint")
-    out = pd.DataFrame({
-        "median_day": g["day"].median(),
-        "department": g["department"].agg(lambda x: x.mode().iat[0]),
-        "channel": g["channel"].agg(lambda x: x.mode().iat[0] if x.notna().any() else None),
-        "reach": g["journey_id"].nunique() / n_j,
-        "median_wait_days": g["wait_days"].median(),
-    })
-    out["rework"] = s[s["rework"]].groupby("touchpoint").size().reindex(out.index).fillna(0).astype(int)
-    out["repeat_contacts"] = s[s["repeat_contact"]].groupby("touchpoint").size().reindex(out.index).fillna(0).astype(int)
+    j = journeys[journeys["journey_type"] == journey_type]
     dropped = j.loc[j["status"] == "dropped_out", "last_touchpoint"].value_counts() if "status" in j else pd.Series()
-    out["dropouts"] = dropped.reindex(out.index).fillna(0).astype(int)
-    out["failed"] = s[s["failed_step"]].groupby("touchpoint").size().reindex(out.index).fillna(0).astype(int)
-    return out.sort_values(["median_day", "reach"], ascending=[True, False]).rename_axis("touchpoint").reset_index()
+    out["dropouts"] = out["touchpoint"].map(dropped).fillna(0).astype(int)
+    for c in ("rework", "repeat_contacts", "failed"):
+        out[c] = out[c].astype(int)
+    out = out.astype({"median_day": float, "reach": float, "median_wait_days": float})
+    return out.sort_values(["median_day", "reach", "touchpoint"], ascending=[True, False, True]).reset_index(drop=True)[
+        ["touchpoint", "median_day", "department", "channel", "reach", "median_wait_days", "rework",
+         "repeat_contacts", "dropouts", "failed"]]
 
 
 def build_journey_metrics(catalogue: pd.DataFrame, coverage: float, watermelon: pd.Series,
@@ -336,31 +372,38 @@ def build_journey_metrics(catalogue: pd.DataFrame, coverage: float, watermelon: 
     return {"coverage": num(coverage), "types": types}
 
 
-def summarize_rework(steps: pd.DataFrame, *, top: int = 10) -> pd.DataFrame:
-    """Where journeys loop back: per journey type and repeated touchpoint, how many
-    repeats there are, in how many journeys (and what share of the type's journeys),
-    and the step that most often comes just before the repeat."""
-    s = steps[steps["rework"]]
-    if not len(s):
-        return pd.DataFrame(columns=["journey_type", "touchpoint", "repeats", "journeys", "share_of_journeys",
-                                     "most_often_after"])
-    n_type = steps.groupby("journey_type")["journey_id"].nunique()
-    g = s.groupby(["journey_type", "touchpoint"])
-    out = pd.DataFrame({
-        "repeats": g.size(),
-        "journeys": g["journey_id"].nunique(),
-        "most_often_after": g["prev_touchpoint"].agg(lambda x: x.mode().iat[0] if x.notna().any() else None),
-    }).reset_index()
-    out["share_of_journeys"] = out["journeys"] / out["journey_type"].map(n_type)
-    out = out.sort_values(["journey_type", "repeats"], ascending=[True, False])
-    return out.groupby("journey_type").head(top).reset_index(drop=True)[
-        ["journey_type", "touchpoint", "repeats", "journeys", "share_of_journeys", "most_often_after"]]
+def summarize_rework(steps, *, top: int = 10, journey_types=None) -> pd.DataFrame:
+    """Where journeys loop back: per journey type (of ``journey_types``, all by default) and
+    repeated touchpoint, how many repeats there are, in how many journeys (and what share of the
+    type's journeys), and the step that most often comes just before the repeat. ``steps`` is
+    the step table as pandas or as a Spark DataFrame: the loops are counted where it lives."""
+    cols = ["journey_type", "touchpoint", "repeats", "journeys", "share_of_journeys", "most_often_after"]
+    where = _types_filter(journey_types)
+    out = query_frames(f"""
+        WITH s AS (SELECT * FROM st WHERE rework {where}),
+        n AS (SELECT journey_type, count(DISTINCT journey_id) AS n FROM st WHERE true {where} GROUP BY journey_type),
+        g AS (SELECT journey_type, touchpoint, count(*) AS repeats, count(DISTINCT journey_id) AS journeys
+              FROM s GROUP BY journey_type, touchpoint),
+        a AS ({_mode_sql("s", ["journey_type", "touchpoint"], "prev_touchpoint", "most_often_after")})
+        SELECT g.journey_type, g.touchpoint, g.repeats, g.journeys, g.journeys / n.n AS share_of_journeys,
+               a.most_often_after
+        FROM g JOIN n ON g.journey_type = n.journey_type
+        LEFT JOIN a ON g.journey_type = a.journey_type AND g.touchpoint = a.touchpoint""",
+                       st=select_columns(steps, ["journey_id", "journey_type", "touchpoint", "prev_touchpoint",
+                                                 "rework"]))
+    if not len(out):
+        return pd.DataFrame(columns=cols)
+    out = out.astype({"repeats": "int64", "journeys": "int64", "share_of_journeys": float})
+    out = out.sort_values(["journey_type", "repeats", "touchpoint"], ascending=[True, False, True])
+    return out.groupby("journey_type").head(top).reset_index(drop=True)[cols]
 
 
-def assign_owners(catalogue: pd.DataFrame, steps: pd.DataFrame, definitions: dict) -> pd.Series:
+def assign_owners(catalogue: pd.DataFrame, steps, definitions: dict) -> pd.Series:
     """Owning department per journey type: the configured ``owner``, else the department
-    that handles most of the type's steps."""
-    busiest = steps.groupby("journey_type")["department"].agg(lambda x: x.mode().iat[0] if x.notna().any() else None)
+    that handles most of the type's steps (counted where the step table lives: pandas or Spark)."""
+    busiest = query_frames(_mode_sql("st", ["journey_type"], "department"),
+                           st=select_columns(steps, ["journey_type", "department"])) \
+        .set_index("journey_type")["department"]
     return pd.Series({jt: (definitions[jt].owner if jt in definitions and definitions[jt].owner else busiest.get(jt))
                       for jt in catalogue.index}, name="owner", dtype=object)
 
