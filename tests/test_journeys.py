@@ -164,6 +164,28 @@ def test_scores_link_to_the_right_journey_and_not_rated_stays_null():
     assert pd.isna(out["watermelon"].iloc[1])
 
 
+def test_a_touchpoint_rating_goes_to_the_latest_earlier_event_within_the_window():
+    """A rating links to the customer's latest event at that touchpoint before it, only if
+    that event is at most max_days_after_touchpoint older: an older event of the same
+    touchpoint never takes it, and a rating before any event stays unlinked."""
+    ev = log([("A", 0, "Fault reported", "CS", "call"), ("A", 2, "Fault resolved", "Tech", "email"),
+              ("A", 40, "Fault reported", "CS", "call"), ("A", 42, "Fault resolved", "Tech", "email"),
+              ("B", 10, "Fault reported", "CS", "call"), ("B", 11, "Fault resolved", "Tech", "email")])
+    j = reconstruct_journeys(ev, REPAIR)
+
+    def rating(c, day, score):
+        return {"customer_id": c, "timestamp": T0 + pd.Timedelta(days=day), "level": "touchpoint",
+                "subject": "Fault reported", "metric": "csat", "score": score}
+    sv = pd.DataFrame([rating("A", 1, 5.0), rating("A", 41, 2.0), rating("A", 41.5, 4.0),   # two for the second
+                       rating("A", 30, 1.0),            # 30 days after the first report: too late for it
+                       rating("B", 9, 1.0), rating("B", 17.5, 3.0)])   # before B's report; 7.5 days after
+    out = assign_journey_scores(j.journeys, j.steps, sv, {"csat": 4}, max_days_after_touchpoint=7)
+    out = out.sort_values(["customer_id", "start"]).reset_index(drop=True)
+    assert out["tp_n_rated"].tolist() == [1, 2, 0]
+    assert out["tp_score_mean"].iloc[0] == 5 and out["tp_score_mean"].iloc[1] == 3
+    assert out["tp_n_green"].tolist() == [1, 1, 0] and out["tp_green_share"].iloc[1] == 0.5
+
+
 def test_churn_after_journey_window_and_censoring():
     ev = log([("A", 0, "Fault reported", "CS", "call"), ("A", 1, "Fault resolved", "Tech", "email"),
               ("B", 0, "Fault reported", "CS", "call"), ("B", 1, "Fault resolved", "Tech", "email"),

@@ -143,10 +143,13 @@ def test_a_report_on_spark_gives_the_same_figures(spark, small_demo, tmp_path):
     ingest) is the one DuckDB gives."""
     from cxlib.report.runner import run_report
     root, _ = small_demo
-    figures = {}
+    from cxlib.journeys.reconstruct import read_journeys
+    figures, tables = {}, {}
     for engine in ("duckdb", "spark"):
         index = run_report("demo", data_root=root, reports_root=tmp_path / engine, seed=5, engine=engine,
                            extra_parameters={"n_boot": 20}, progress=False)
+        run = index.parent / "journeys"
+        tables[engine] = read_journeys(run / "journeys.parquet", run / "journey_steps.parquet")
         figures[engine] = _sections(index.parent / "metrics.json",
                                     ["ingest", "headlines", "journeys", "drivers", "recommendations"])
         provenance = json.loads((index.parent / "provenance.json").read_text())
@@ -154,3 +157,8 @@ def test_a_report_on_spark_gives_the_same_figures(spark, small_demo, tmp_path):
         assert figures[engine]["journeys"].pop("engine") == engine     # it did run there
     assert figures["duckdb"]["journeys"] and figures["duckdb"]["recommendations"]
     assert figures["spark"] == figures["duckdb"]
+    # the step table Spark wrote itself (02 never pulls it to pandas) reads back as DuckDB's, dtypes too
+    assert (tmp_path / "spark").rglob("journey_steps.parquet") and \
+        next((tmp_path / "spark").rglob("journey_steps.parquet")).is_dir()
+    for x, y in zip(tables["duckdb"], tables["spark"]):
+        pd.testing.assert_frame_equal(x, y, check_exact=False, rtol=1e-12)

@@ -154,6 +154,21 @@ def read_events(spark, events, columns: Iterable[str]):
     return df.select(*columns, "src_row")
 
 
+def write_parquet(frame, path: str | Path) -> None:
+    """Write a Spark DataFrame as Parquet at ``path`` (a folder of part files, which pandas and
+    DuckDB read as one table), replacing what is there. Timestamps are written as UTC
+    microseconds, which pandas reads back as the UTC timestamps DuckDB gives (Spark's default,
+    INT96, would come back without a time zone)."""
+    import shutil
+    path = Path(path)
+    if path.is_file():
+        path.unlink()
+    elif path.is_dir():
+        shutil.rmtree(path)
+    frame.sparkSession.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+    frame.write.mode("overwrite").parquet(str(path))
+
+
 def from_pandas(spark, frame: pd.DataFrame):
     """A small pandas frame (a lookup table) as a Spark DataFrame."""
     with _quiet():

@@ -31,16 +31,16 @@ def sql_literal(value: str) -> str:
 
 def query_frames(sql: str, **frames) -> pd.DataFrame:
     """Run the DuckDB-dialect ``sql`` over ``frames`` (each registered under its keyword) and
-    return the result as pandas. With Spark frames it runs on their session, transpiled; with
-    pandas frames, on a private DuckDB connection. Timestamps come back in UTC either way."""
+    return the result as pandas. With Spark frames it runs on their session, transpiled, and
+    the pandas frames beside them (small ones: survey ratings, lookups) are sent there; with
+    pandas frames only, on a private DuckDB connection. Timestamps come back in UTC either way."""
     spark_frames = [f for f in frames.values() if is_spark_frame(f)]
     if spark_frames:
-        if len(spark_frames) != len(frames):
-            raise ValueError("query_frames: the tables of one query must all be on one engine (all Spark or all pandas)")
-        from cxlib.core.spark import spark_select, to_pandas
+        from cxlib.core.spark import from_pandas, spark_select, to_pandas
+        session = spark_frames[0].sparkSession
         for name, frame in frames.items():
-            frame.createOrReplaceTempView(name)
-        return to_pandas(spark_frames[0].sparkSession.sql(spark_select(sql)))
+            (frame if is_spark_frame(frame) else from_pandas(session, frame)).createOrReplaceTempView(name)
+        return to_pandas(session.sql(spark_select(sql)))
     con = duckdb.connect()
     try:
         for name, frame in frames.items():

@@ -23,6 +23,7 @@ import pandas as pd
 from sklearn.mixture import GaussianMixture
 from sklearn.tree import DecisionTreeClassifier
 
+from cxlib.core.sql import query_frames, select_columns, sql_literal
 from cxlib.core.uncertainty import bootstrap_difference
 
 JOURNEY_FEATURES = {
@@ -99,10 +100,13 @@ def _histogram(x: np.ndarray) -> pd.Series:
     return pd.Series(counts / counts.sum(), index=(edges[:-1] + edges[1:]) / 2)
 
 
-def journey_features(journeys: pd.DataFrame, steps: pd.DataFrame | None = None, *, max_touchpoints: int = 25) -> pd.DataFrame:
+def journey_features(journeys: pd.DataFrame, steps=None, *, journey_type: str | None = None,
+                     max_touchpoints: int = 25) -> pd.DataFrame:
     """Numeric features per journey for the separator: the journey-table measures in
-    ``JOURNEY_FEATURES`` plus, from ``steps``, whether the journey passed through each
-    of its type's touchpoints (``has: <touchpoint>``)."""
+    ``JOURNEY_FEATURES`` plus, from ``steps`` (the step table as pandas or Spark; with
+    ``journey_type``, only that type's steps are read), whether the journey passed through each
+    of its ``max_touchpoints`` most frequent touchpoints (``has: <touchpoint>``; ties in
+    frequency by name). Only journey × touchpoint pairs come back from the step table."""
     f = pd.DataFrame(index=journeys["journey_id"])
     for col in JOURNEY_FEATURES:
         if col == "not_first_time_right":
@@ -110,12 +114,18 @@ def journey_features(journeys: pd.DataFrame, steps: pd.DataFrame | None = None, 
                 .astype(float).to_numpy()
         elif col in journeys:
             f[col] = journeys[col].astype(float).to_numpy()
-    if steps is not None and len(steps):
-        s = steps[steps["journey_id"].isin(f.index)]
-        top = s["touchpoint"].value_counts().index[:max_touchpoints]
-        has = pd.crosstab(s["journey_id"], s["touchpoint"])[list(top)].gt(0).astype(float)
-        has.columns = [f"has: {c}" for c in has.columns]
-        f = f.join(has, how="left").fillna({c: 0.0 for c in has.columns})
+    if steps is not None:
+        where = f"AND journey_type = {sql_literal(journey_type)}" if journey_type is not None else ""
+        pairs = query_frames(f"""
+            SELECT journey_id, touchpoint, count(*) AS n FROM st WHERE touchpoint IS NOT NULL {where}
+            GROUP BY journey_id, touchpoint""", st=select_columns(steps, ["journey_id", "journey_type", "touchpoint"]))
+        pairs = pairs[pairs["journey_id"].isin(f.index)]
+        if len(pairs):
+            counts = pairs.groupby("touchpoint")["n"].sum()
+            top = counts.sort_values(ascending=False, kind="stable").index[:max_touchpoints]
+            has = pd.crosstab(pairs["journey_id"], pairs["touchpoint"])[list(top)].gt(0).astype(float)
+            has.columns = [f"has: {c}" for c in has.columns]
+            f = f.join(has, how="left").fillna({c: 0.0 for c in has.columns})
     return f.fillna(0.0)
 
 

@@ -20,7 +20,8 @@ from cxlib.core.csvio import write_csv
 from cxlib.core.jsonio import write_json
 from cxlib.core.paths import ClientPaths
 from cxlib.core.schema import AGENT_CHANNELS
-from cxlib.journeys.stats import (assign_owners, build_journey_metrics, estimate_baseline_churn,
+from cxlib.core.sql import query_frames, select_columns
+from cxlib.journeys.stats import (assign_owners, build_journey_metrics, count_steps, estimate_baseline_churn,
                                   find_watermelon_pockets, flag_contact_touchpoints, flag_watermelons,
                                   label_variants, summarize_journeys, top_journey_measures)
 from cxlib.journeys.reconstruct import (UNCLASSIFIED, Journeys, assign_journey_scores, flag_churn_after,
@@ -44,10 +45,15 @@ class JourneyDiagnosis:
     # (cxlib.drivers.journey_measures.rank_journey_measures: the driver method lives a layer up)
     score_measures: pd.DataFrame = field(default_factory=pd.DataFrame)
     engine: str = "duckdb"           # where the reconstruction ran (duckdb or spark)
+    # the step table counted where it lives (cxlib.journeys.stats.count_steps): events per type and
+    # assignment with their first and last time, and per touchpoint
+    step_counts: pd.DataFrame = field(default_factory=pd.DataFrame)
+    touchpoint_counts: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def steps(self) -> pd.DataFrame:
-        return self.recon.steps
+        """The step table as pandas (on Spark it is fetched from the cluster on first use)."""
+        return self.recon.fetch_steps()
 
     @property
     def engine_steps(self):
@@ -56,8 +62,16 @@ class JourneyDiagnosis:
         return self.recon.engine_steps if self.recon.engine_steps is not None else self.recon.steps
 
     @property
+    def n_events(self) -> int:
+        return int(self.step_counts["n"].sum()) if len(self.step_counts) else self.recon.n_events
+
+    @property
     def coverage(self) -> float:
-        return self.recon.coverage
+        """Share of events assigned to a typed (configured) journey."""
+        c = self.step_counts
+        if not len(c):
+            return self.recon.coverage
+        return float(c.loc[c["journey_type"] != UNCLASSIFIED, "n"].sum() / c["n"].sum()) if c["n"].sum() else float("nan")
 
     @property
     def types(self) -> list[str]:
@@ -90,9 +104,11 @@ class JourneyDiagnosis:
         churn, the watermelons, the two-group journeys and what was skipped."""
         cat = self.catalogue
         lines = [f"**{format_count(len(self.journeys))} journey instances** were rebuilt from "
-                 f"{format_count(len(self.steps))} events; {format_value(self.coverage, 'share', digits=1)} of events "
+                 f"{format_count(self.n_events)} events; {format_value(self.coverage, 'share', digits=1)} of events "
                  "belong to a defined journey type."]
-        unclassified = self.steps.loc[self.steps["journey_type"] == UNCLASSIFIED, "touchpoint"].value_counts()
+        tc = self.touchpoint_counts
+        unclassified = tc[tc["n_unclassified"] > 0].sort_values(["n_unclassified", "touchpoint"], ascending=[False, True]) \
+            .set_index("touchpoint")["n_unclassified"] if len(tc) else pd.Series(dtype="int64")
         if len(unclassified):
             lines[-1] += (" The rest form unclassified episodes; their most common touchpoints are "
                           + ", ".join(f"'{t}' ({format_count(n)})" for t, n in unclassified.head(3).items()) + ".")
@@ -151,7 +167,8 @@ class JourneyDiagnosis:
     def assignment_table(self) -> pd.DataFrame:
         """Per journey type: how its events were assigned (case id, definition, gap) and its
         share of all events."""
-        how = self.steps.groupby(["journey_type", "assigned_by"]).size().unstack(fill_value=0)
+        how = self.step_counts.pivot_table(index="journey_type", columns="assigned_by", values="n", aggfunc="sum",
+                                           fill_value=0)
         how["events"] = how.sum(axis=1)
         how["share of events"] = how["events"] / how["events"].sum()
         return how
@@ -215,7 +232,7 @@ class JourneyDiagnosis:
         table, the catalogue and the findings for the action list."""
         paths.journeys_dir.mkdir(parents=True, exist_ok=True)
         self.journeys.to_parquet(paths.journeys, index=False)
-        self.steps.to_parquet(paths.journey_steps, index=False)
+        self.recon.write_steps(paths.journey_steps)
         write_csv(self.catalogue, paths.journey_catalogue, index=True)
         write_json(paths.journey_findings, self.findings())
 
@@ -224,7 +241,8 @@ def check_journey_definitions(definitions: dict, steps: pd.DataFrame, journeys: 
                               touchpoint: str = "touchpoint", journey_type: str = "journey_type") -> list[str]:
     """One plain sentence per configured journey type that matched no journey, naming the
     start or end touchpoints missing from the events and the nearest names that do occur."""
-    seen = set(steps[touchpoint].dropna().unique())
+    seen = set(query_frames(f'SELECT DISTINCT "{touchpoint}" AS t FROM st WHERE "{touchpoint}" IS NOT NULL',
+                            st=select_columns(steps, [touchpoint]))["t"])
     found = set(journeys[journey_type].unique()) if len(journeys) else set()
     out = []
     for name, d in definitions.items():
@@ -255,14 +273,15 @@ def diagnose_journeys(events, analysis: Analysis, *, customers: pd.DataFrame | N
     recon = reconstruct_journeys(events, analysis.journeys, gap_days=analysis.unclassified_gap_days,
                                  repeat_window_days=analysis.repeat_window_days, as_of=as_of, progress=progress,
                                  failure_touchpoints=analysis.contacts.failure_touchpoints,
-                                 engine=engine, spark=spark)
+                                 engine=engine, spark=spark, lazy_steps=True)
     timings["reconstruct"] = time.perf_counter() - t0
     j = recon.journeys
     on_engine = recon.engine_steps if recon.engine_steps is not None else recon.steps   # Spark's, or pandas
-    skipped += check_journey_definitions(analysis.journeys, recon.steps, j)
+    step_counts, touchpoint_counts = count_steps(on_engine)
+    skipped += check_journey_definitions(analysis.journeys, on_engine, j)
     if surveys is None or not len(surveys):
         skipped.append("No survey table: journey scores, the watermelon check and the bimodality test are skipped.")
-    j = assign_journey_scores(j, recon.steps, surveys, analysis.green_threshold,
+    j = assign_journey_scores(j, on_engine, surveys, analysis.green_threshold,
                               max_days_after_end=30, max_days_after_touchpoint=7)
     churn_ok = customers is not None and "churn_date" in customers and customers["churn_date"].notna().any()
     if not churn_ok:
@@ -271,8 +290,8 @@ def diagnose_journeys(events, analysis: Analysis, *, customers: pd.DataFrame | N
     # a journey the customer's departure ended has no "churn after" of its own: the drop-out is the churn
     j["ended_by_departure"] = flag_ended_by_departure(j, customers if churn_ok else None, analysis.journeys)
     j["churned_in_window"] = j["churned_in_window"].mask(j["ended_by_departure"])
-    baseline = estimate_baseline_churn(customers if churn_ok else None, recon.steps["timestamp"].min(),
-                                       as_of if as_of is not None else recon.steps["timestamp"].max(),
+    baseline = estimate_baseline_churn(customers if churn_ok else None, step_counts["first"].min(),
+                                       as_of if as_of is not None else step_counts["last"].max(),
                                        window_days=analysis.churn_window_days)
     catalogue = summarize_journeys(j, baseline=baseline["rate"])
     if len(catalogue):
@@ -294,11 +313,11 @@ def diagnose_journeys(events, analysis: Analysis, *, customers: pd.DataFrame | N
         b = detect_bimodality(g["journey_score"], seed=seed)
         bimodality[jt] = b
         if b.bimodal:
-            st = recon.steps[recon.steps["journey_type"] == jt]
-            contacts = flag_contact_touchpoints(st, contact_channels=AGENT_CHANNELS)
-            feats = journey_features(g, st)
+            contacts = flag_contact_touchpoints(on_engine, contact_channels=AGENT_CHANNELS, only_type=jt)
+            feats = journey_features(g, on_engine, journey_type=jt)
             separations[jt] = explain_bimodality(g, feats, b.antimode, seed=seed,
                                                  contacts={tp for (_, tp), c in contacts.items() if c})
     timings["describe"] = time.perf_counter() - t0 - timings["reconstruct"]
     return JourneyDiagnosis(recon, j, catalogue, baseline, watermelon, bimodality, separations, skipped, timings,
-                            churn_window_days=analysis.churn_window_days, watermelon_pockets=pockets, engine=engine)
+                            churn_window_days=analysis.churn_window_days, watermelon_pockets=pockets, engine=engine,
+                            step_counts=step_counts, touchpoint_counts=touchpoint_counts)

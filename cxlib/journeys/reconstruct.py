@@ -40,7 +40,7 @@ import duckdb
 import pandas as pd
 
 from cxlib.core.config import JourneyDefinition
-from cxlib.core.sql import arrow_to_pandas, sql_literal
+from cxlib.core.sql import arrow_to_pandas, query_frames, select_columns, sql_literal
 
 log = logging.getLogger(__name__)
 
@@ -71,17 +71,44 @@ class Journeys:
     """On Spark, the step table as a Spark DataFrame: statistics over events (variants, the
     directly-follows graph) run there rather than on the pandas copy."""
 
+    def fetch_steps(self) -> pd.DataFrame:
+        """The step table as pandas, sorted by journey and step; on Spark with ``lazy_steps`` it
+        comes back from the cluster on the first call (a large client's may not fit)."""
+        if self.steps is None and self.engine_steps is not None:
+            from cxlib.core.spark import to_pandas as spark_to_pandas
+            self.steps = spark_to_pandas(self.engine_steps.orderBy("journey_id", "step"))
+        return self.steps
+
     @property
     def coverage(self) -> float:
         """Share of events assigned to a typed (configured) journey."""
-        n = len(self.steps)
-        return float((self.steps["journey_type"] != UNCLASSIFIED).sum() / n) if n else float("nan")
+        steps = self.fetch_steps()
+        n = len(steps)
+        return float((steps["journey_type"] != UNCLASSIFIED).sum() / n) if n else float("nan")
 
     def write(self, journeys_path: str | Path, steps_path: str | Path) -> None:
-        """Write the journey table and the step table as Parquet for later notebooks."""
-        for frame, path in ((self.journeys, journeys_path), (self.steps, steps_path)):
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            frame.to_parquet(path, index=False)
+        """Write the journey table and the step table as Parquet for later notebooks; on Spark
+        the step table is written by Spark itself (a folder of parts, sorted by journey and step)."""
+        Path(journeys_path).parent.mkdir(parents=True, exist_ok=True)
+        self.journeys.to_parquet(journeys_path, index=False)
+        self.write_steps(steps_path)
+
+    def write_steps(self, path: str | Path) -> None:
+        """Write the step table as Parquet: from Spark when it lives there (a folder of parts,
+        sorted by journey and step), else from pandas (one file)."""
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if self.engine_steps is not None:
+            from cxlib.core.spark import write_parquet
+            write_parquet(self.engine_steps.orderBy("journey_id", "step"), path)
+        else:
+            _remove_folder(path)   # a Spark run leaves a folder; this run writes one file there
+            self.steps.to_parquet(path, index=False)
+
+
+def _remove_folder(path: str | Path) -> None:
+    import shutil
+    if Path(path).is_dir():
+        shutil.rmtree(path)
 
 
 def read_journeys(journeys_path: str | Path, steps_path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -395,7 +422,7 @@ def reconstruct_journeys(events, definitions: Mapping[str, JourneyDefinition], *
                          as_of=None, threads: int | None = None, progress: bool = False,
                          to_pandas: bool = True, journeys_path: str | Path | None = None,
                          steps_path: str | Path | None = None, memory_limit: str | None = None,
-                         engine: str = "duckdb", spark=None) -> Journeys:
+                         engine: str = "duckdb", spark=None, lazy_steps: bool = False) -> Journeys:
     """Split ``events`` into journey instances and describe each one.
 
     ``events`` is the canonical events table (a DataFrame) or the Parquet file(s)
@@ -413,7 +440,9 @@ def reconstruct_journeys(events, definitions: Mapping[str, JourneyDefinition], *
 
     ``engine='spark'`` runs the same SQL on Spark (``spark``: a SparkSession, else a local
     one; see :mod:`cxlib.core.spark`); events are then Parquet path(s), a table name or a
-    DataFrame, and with ``to_pandas=False`` the tables are written as Parquet folders.
+    DataFrame, and with ``to_pandas=False`` the tables are written as Parquet folders. With
+    ``lazy_steps`` only the journey table comes back to pandas: the step table stays on Spark
+    (``engine_steps``) until :meth:`Journeys.fetch_steps` asks for it.
     """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
@@ -421,7 +450,7 @@ def reconstruct_journeys(events, definitions: Mapping[str, JourneyDefinition], *
         return _reconstruct_on_spark(events, definitions, gap_days=gap_days, repeat_window_days=repeat_window_days,
                                      failure_touchpoints=failure_touchpoints, as_of=as_of, progress=progress,
                                      to_pandas=to_pandas, journeys_path=journeys_path, steps_path=steps_path,
-                                     spark=spark)
+                                     spark=spark, lazy_steps=lazy_steps)
     con = duckdb.connect()  # a private in-memory database: its temp tables cannot clash with the caller's
     try:  # progress is ours to print (progress=True); DuckDB's bar would garble logs and captured stdout
         con.execute("SET enable_progress_bar = false")
@@ -469,7 +498,7 @@ def reconstruct_journeys(events, definitions: Mapping[str, JourneyDefinition], *
 
 
 def _reconstruct_on_spark(events, definitions, *, gap_days, repeat_window_days, failure_touchpoints, as_of,
-                          progress, to_pandas, journeys_path, steps_path, spark) -> Journeys:
+                          progress, to_pandas, journeys_path, steps_path, spark, lazy_steps=False) -> Journeys:
     """:func:`reconstruct_journeys` on Spark: the same SQL, transpiled (no ENUMs there)."""
     from cxlib.core.spark import from_pandas, get_spark, read_events, run_script, to_pandas as spark_to_pandas
     if not hasattr(spark, "sql"):   # settings (the client's SparkSettings or a dict), not a session
@@ -496,11 +525,13 @@ def _reconstruct_on_spark(events, definitions, *, gap_days, repeat_window_days, 
         return Journeys(steps=None, journeys=None, definitions=dict(definitions), timings=timings,
                         n_events=n_events, n_journeys=n_journeys)
     t0 = time.perf_counter()
-    steps = spark_to_pandas(frames["steps"].orderBy("journey_id", "step"))
+    steps = None if lazy_steps else spark_to_pandas(frames["steps"].orderBy("journey_id", "step"))
     journeys = spark_to_pandas(frames["journeys"].orderBy("journey_id"))
     timings["to pandas"] = time.perf_counter() - t0
-    out = _finish(steps, journeys, definitions, as_of, journeys_path, steps_path, timings, n_events, n_journeys)
+    out = _finish(steps, journeys, definitions, as_of, None, None, timings, n_events, n_journeys)
     out.engine_steps = frames["steps"]
+    if journeys_path is not None and steps_path is not None:
+        out.write(journeys_path, steps_path)
     return out
 
 
@@ -576,18 +607,26 @@ def assign_journey_scores(journeys: pd.DataFrame, steps: pd.DataFrame, surveys: 
               GROUP BY ALL) js
         JOIN jr ON jr.journey_id = js.jid
         GROUP BY jr.journey_id""")
-    ts = sv[sv["level"] == "touchpoint"]
-    con.register("ts", ts[["customer_id", "timestamp", "subject", "score", "green"]])
-    con.register("st", steps[["journey_id", "customer_id", "timestamp", "touchpoint"]])
-    tscore = fetch_frame(con, f"""
-        SELECT st.journey_id, count(*) AS tp_n_rated, avg(ts.score) AS tp_score_mean,
-               count(ts.green) AS tp_n_green_rated, sum(ts.green::INT) AS tp_n_green,
-               avg(ts.green::DOUBLE) AS tp_green_share
-        FROM ts ASOF JOIN st
-          ON ts.customer_id = st.customer_id AND ts.subject = st.touchpoint AND ts."timestamp" >= st."timestamp"
-        WHERE ts."timestamp" <= st."timestamp" + INTERVAL {int(max_days_after_touchpoint * 24)} HOUR
-        GROUP BY st.journey_id""")
     con.close()
+    ts = sv[sv["level"] == "touchpoint"]
+    ts = ts[["customer_id", "timestamp", "subject", "score", "green"]].assign(rid=range(len(ts)))
+    # each rating goes to the latest event of its customer and touchpoint before it (the later in
+    # the log on a tie), if that event is at most max_days_after_touchpoint older: a range join
+    # rather than DuckDB's ASOF JOIN, so it runs where the step table lives (Spark has no ASOF)
+    tscore = query_frames(f"""
+        WITH linked AS (
+            SELECT ts.rid, st.journey_id, ts.score, ts.green,
+                   row_number() OVER (PARTITION BY ts.rid ORDER BY st."timestamp" DESC, st.eid DESC) AS r
+            FROM ts JOIN st
+              ON ts.customer_id = st.customer_id AND ts.subject = st.touchpoint
+             AND st."timestamp" <= ts."timestamp"
+             AND ts."timestamp" <= st."timestamp" + INTERVAL {int(max_days_after_touchpoint * 24)} HOUR)
+        -- shares average doubles: Spark averages a 1.0/0.0 literal as a decimal rounded to 5 places
+        SELECT journey_id, count(*) AS tp_n_rated, avg(score) AS tp_score_mean,
+               count(green) AS tp_n_green_rated, sum(CASE WHEN green THEN 1 ELSE 0 END) AS tp_n_green,
+               avg(CASE WHEN green THEN CAST(1 AS DOUBLE) WHEN NOT green THEN CAST(0 AS DOUBLE) END) AS tp_green_share
+        FROM linked WHERE r = 1 GROUP BY journey_id""",
+                          ts=ts, st=select_columns(steps, ["journey_id", "eid", "customer_id", "timestamp", "touchpoint"]))
     out = out.drop(columns=["journey_score", "journey_metric", "journey_green", "tp_n_rated", "tp_n_green_rated",
                             "tp_n_green", "tp_score_mean", "tp_green_share", "watermelon"])
     out = out.merge(jscore, on="journey_id", how="left").merge(tscore, on="journey_id", how="left")

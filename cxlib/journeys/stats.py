@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 
 from cxlib.core.dates import naive_utc, naive_utc_series
-from cxlib.ingest.semantics import flag_customer_contacts
 from cxlib.core.formatting import format_count, format_value
 from cxlib.journeys.reconstruct import UNCLASSIFIED
 from cxlib.core.sql import query_frames, select_columns, sql_literal
@@ -272,6 +271,23 @@ def build_dfg(steps, *, journey_type: str | None = None, with_start_end: bool = 
                              kind="stable").reset_index(drop=True)
 
 
+def count_steps(steps) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What a diagnosis needs of the whole step table, counted where it lives (pandas or Spark):
+    events per journey type and how they were assigned (``n``, with their ``first`` and ``last``
+    timestamps), and per touchpoint its events (``n``) and those in unclassified episodes
+    (``n_unclassified``)."""
+    st = select_columns(steps, ["journey_type", "assigned_by", "timestamp", "touchpoint"])
+    by_type = query_frames("""
+        SELECT journey_type, assigned_by, count(*) AS n, min("timestamp") AS first, max("timestamp") AS last
+        FROM st GROUP BY journey_type, assigned_by ORDER BY journey_type, assigned_by""", st=st)
+    by_touchpoint = query_frames(f"""
+        SELECT touchpoint, count(*) AS n,
+               sum(CASE WHEN journey_type = {sql_literal(UNCLASSIFIED)} THEN 1 ELSE 0 END) AS n_unclassified
+        FROM st WHERE touchpoint IS NOT NULL GROUP BY touchpoint ORDER BY touchpoint""", st=st)
+    return (by_type.astype({"n": "int64"}),
+            by_touchpoint.astype({"n": "int64", "n_unclassified": "int64"}))
+
+
 def top_transitions(steps: pd.DataFrame, journey_types: list[str], *, per_type: int = 8) -> pd.DataFrame:
     """The ``per_type`` most frequent transitions of each journey type, with their waits."""
     dfg = build_dfg(steps, with_start_end=False)
@@ -408,21 +424,36 @@ def assign_owners(catalogue: pd.DataFrame, steps, definitions: dict) -> pd.Serie
                       for jt in catalogue.index}, name="owner", dtype=object)
 
 
-def flag_contact_touchpoints(steps: pd.DataFrame, *, contact_channels: tuple[str, ...] = (),
-                             journey_type: str = "journey_type", touchpoint: str = "touchpoint") -> pd.Series:
+def flag_contact_touchpoints(steps, *, contact_channels: tuple[str, ...] = (),
+                             journey_type: str = "journey_type", touchpoint: str = "touchpoint",
+                             only_type: str | None = None) -> pd.Series:
     """Per journey type and touchpoint: True when most of its events are the customer's own
     contacts, the customer's reaction rather than the company's doing. Decided by ``kind``
     and ``initiated_by`` where the events say so, else by a contact reason (the customer got in
-    touch about something), else by ``contact_channels``."""
-    s = steps
-    said = [c for c in ("kind", "initiated_by") if c in s and s[c].notna().any()]
-    if said:   # the events say what they are: a customer's contact is a contact the customer started
-        own = flag_customer_contacts(s)
-    elif "contact_reason" in s and s["contact_reason"].notna().any():
-        own = s["contact_reason"].notna()
+    touch about something), else by ``contact_channels``. ``steps`` is the step table as pandas
+    or Spark (counted where it lives); ``only_type`` limits it to one journey type."""
+    present = [c for c in ("kind", "initiated_by", "contact_reason", "channel") if c in steps.columns]
+    st = select_columns(steps, [journey_type, touchpoint, *present])
+    where = f"WHERE {journey_type} = {sql_literal(only_type)}" if only_type is not None else ""
+    said = query_frames("SELECT " + ", ".join(f"count({c}) AS {c}" for c in present) + f" FROM st {where}", st=st) \
+        if present else pd.DataFrame([{}])
+    told = [c for c in ("kind", "initiated_by") if c in said and said[c].iat[0] > 0]
+    if told:   # the events say what they are: a customer's contact is a contact the customer started
+        own = " AND ".join(f"coalesce({c}, '{d}') = '{d}'" for c, d in (("kind", "contact"), ("initiated_by", "customer"))
+                           if c in present)
+    elif "contact_reason" in said and said["contact_reason"].iat[0] > 0:
+        own = "contact_reason IS NOT NULL"
+    elif "channel" in present and contact_channels:
+        own = f"coalesce(channel IN ({', '.join(sql_literal(c) for c in contact_channels)}), false)"
     else:
-        own = s["channel"].isin(contact_channels)
-    return (own.astype(float).groupby([s[journey_type], s[touchpoint]], observed=True).mean() > 0.5).rename("contact")
+        own = "false"
+    out = query_frames(f"""
+        SELECT {journey_type} AS jt, {touchpoint} AS tp,
+               avg(CASE WHEN {own} THEN CAST(1 AS DOUBLE) ELSE CAST(0 AS DOUBLE) END) > 0.5 AS contact
+        FROM st {where or "WHERE true"} AND {journey_type} IS NOT NULL AND {touchpoint} IS NOT NULL
+        GROUP BY {journey_type}, {touchpoint} ORDER BY jt, tp""", st=st)
+    index = pd.MultiIndex.from_frame(out[["jt", "tp"]], names=[journey_type, touchpoint])
+    return pd.Series(out["contact"].astype(bool).to_numpy(), index=index, name="contact")
 
 
 def find_failure_signature(steps: pd.DataFrame, journeys: pd.DataFrame, *, min_gap: float = 0.25,
