@@ -4,7 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import REPO
 from cxlib.actions.ranking import rank_actions
+from cxlib.core.config import load_config
 from cxlib.actions.agents import count_caused_repeats, score_agents, shrink_toward_mean
 from cxlib.actions.contacts import (classify_avoidable_contacts, flag_agent_contacts, link_journeys, measure_self_service,
                             summarize_avoidable)
@@ -79,6 +81,46 @@ def test_link_journeys_matches_each_event_to_its_step_including_exact_ties():
                           "step": [1, 2, 3], "rework": [False, True, False], "failed_step": [False] * 3})
     out = link_journeys(e, steps)
     assert out["step"].tolist() == [1, 2, 3] and out["rework"].tolist() == [False, True, False]
+
+
+def test_link_journeys_by_event_row_agrees_with_the_key_match_and_never_trusts_stale_rows():
+    """With the events the steps were built from, each step's event_row points at its event;
+    shuffled, filtered or edited events fall back to matching on customer, time and touchpoint,
+    with the same journey for every event."""
+    from cxlib.demo import canonical_events, simulate_demo
+    from cxlib.journeys.reconstruct import reconstruct_journeys
+    cfg = load_config(REPO / "data" / "demo" / "client.yml")
+    events = canonical_events(simulate_demo(150, 4))
+    steps = reconstruct_journeys(events, cfg.analysis.journeys).steps
+    assert "event_row" in steps and len(steps) == len(events)
+    from cxlib.actions.contacts import _event_rows
+    key = ["customer_id", "timestamp", "touchpoint"]
+    assert _event_rows(events, steps, key) is not None          # the fast path is taken...
+    assert _event_rows(events.sample(frac=1, random_state=1), steps, key) is None   # ...only when it is right
+    direct = link_journeys(events, steps)
+    assert (direct["journey_id"].to_numpy() == steps.set_index("event_row")["journey_id"]
+            .reindex(range(len(events))).to_numpy()).all()
+    shuffled = events.sample(frac=1, random_state=1)
+    by_keys = link_journeys(shuffled, steps)
+    pd.testing.assert_frame_equal(by_keys.loc[events.index, ["journey_id", "step", "rework"]],
+                                  direct[["journey_id", "step", "rework"]], check_dtype=False)
+    edited = events.copy()
+    edited.loc[edited.index[5], "touchpoint"] = "Something else"       # no longer the step's event
+    out = link_journeys(edited, steps)
+    assert pd.isna(out["journey_id"].iloc[5]) and out["journey_id"].drop(index=edited.index[5]).notna().all()
+
+
+def test_the_contact_order_is_a_stable_sort_by_customer_and_time_with_missing_last():
+    """classify_avoidable_contacts orders events without sorting the wide frame: the positions
+    must be exactly those of a stable sort_values, missing ids and times last, ties in order."""
+    from cxlib.actions.contacts import _customer_time_order
+    rng = np.random.default_rng(3)
+    n = 400
+    e = pd.DataFrame({"customer_id": pd.array(rng.choice(["b", "a", "c10", "c9", None], n), dtype="str"),
+                      "timestamp": T0 + pd.to_timedelta(rng.integers(0, 5, n), unit="D")}, index=rng.permutation(n) * 7)
+    e.loc[e.index[rng.choice(n, 30, replace=False)], "timestamp"] = pd.NaT
+    expected = e.sort_values(["customer_id", "timestamp"], kind="stable").index
+    assert (e.index[_customer_time_order(e, "customer_id", "timestamp")] == expected).all()
 
 
 def test_shrinkage_flags_planted_outliers_and_pulls_small_agents_harder():

@@ -53,8 +53,10 @@ def link_journeys(events: pd.DataFrame, steps: pd.DataFrame | None, *, customer_
                   timestamp: str = "timestamp", touchpoint: str = "touchpoint") -> pd.DataFrame:
     """``events`` with the journey each event belongs to (``journey_id``, ``journey_type``,
     ``step``, ``rework``, ``failed_step``) from the step table of
-    :func:`cxlib.journeys.reconstruct_journeys`. Events are matched on customer, time and
-    touchpoint (and their order among exact ties); events without a step keep nulls."""
+    :func:`cxlib.journeys.reconstruct_journeys`. When these are the events the steps were built
+    from, each step's ``event_row`` points at its event (checked: customer, time and touchpoint
+    must agree on every row). Otherwise events are matched on customer, time and touchpoint (and
+    their order among exact ties). Events without a step keep nulls."""
     cols = ["journey_id", "journey_type", "step", "rework", "failed_step"]
     out = events.copy()
     if steps is None or not len(steps):
@@ -62,6 +64,15 @@ def link_journeys(events: pd.DataFrame, steps: pd.DataFrame | None, *, customer_
             out[c] = None
         return out
     key = [customer_id, timestamp, touchpoint]
+    rows = _event_rows(events, steps, key)
+    if rows is not None:   # the events the steps came from: one positional take, no key join
+        at = np.full(len(events), -1, dtype=np.int64)
+        at[rows] = np.arange(len(steps))
+        found = at >= 0
+        for c in cols:
+            v = steps[c].to_numpy()[np.where(found, at, 0)]
+            out[c] = pd.Series(v, index=events.index).where(found, None) if not found.all() else v
+        return out
     left = events[key].copy()
     left["_pos"] = np.arange(len(events))
     left["_tie"] = left.groupby(key, dropna=False).cumcount()
@@ -71,6 +82,29 @@ def link_journeys(events: pd.DataFrame, steps: pd.DataFrame | None, *, customer_
     for c in cols:
         out[c] = m[c].to_numpy()
     return out
+
+
+def _event_rows(events: pd.DataFrame, steps: pd.DataFrame, key: list[str]) -> np.ndarray | None:
+    """The positions in ``events`` of the steps' events, when ``event_row`` says so and every
+    step's customer, time and touchpoint equal its event's; else None."""
+    if "event_row" not in steps:
+        return None
+    rows = steps["event_row"].to_numpy()
+    if len(rows) > len(events) or rows.min() < 0 or rows.max() >= len(events):
+        return None
+    seen = np.zeros(len(events), dtype=bool)
+    seen[rows] = True
+    if seen.sum() != len(rows):   # an event taken twice: not rows of these events
+        return None
+    for c in key:
+        a, b = events[c].iloc[rows].reset_index(drop=True), steps[c].reset_index(drop=True)
+        try:
+            same = a.eq(b) | (a.isna() & b.isna())
+        except TypeError:   # not comparable (a time zone on one side only): not the same events
+            return None
+        if not same.all():
+            return None
+    return rows
 
 
 def price_contacts(events: pd.DataFrame, cost_per_contact: Mapping[str, float], *, channel: str = "channel",
@@ -109,7 +143,9 @@ def classify_avoidable_contacts(events: pd.DataFrame, *, window_days: float = 7,
     """
     if repeat_rule not in ("unresolved", "same_reason"):
         raise ValueError(f"repeat_rule must be 'unresolved' or 'same_reason', not {repeat_rule!r}")
-    ev = events.sort_values([customer_id, timestamp], kind="stable")
+    used = [c for c in dict.fromkeys((customer_id, timestamp, agent_contact, reason, touchpoint, outcome, journey_id,
+                                      journey_type, step, rework)) if c in events]
+    ev = events[used].take(_customer_time_order(events, customer_id, timestamp))   # only the columns used
     is_agent = ev[agent_contact].astype(bool)
     t = pd.to_datetime(ev[timestamp])
     window = pd.Timedelta(days=window_days)
@@ -123,9 +159,14 @@ def classify_avoidable_contacts(events: pd.DataFrame, *, window_days: float = 7,
     typed = jtype.notna() & jtype.ne(UNCLASSIFIED)
 
     def assign(mask: np.ndarray, label, why, prior=None):
+        """Label the agent contacts in ``mask`` not labelled yet; ``why`` is the root cause, or
+        a function giving it for the rows labelled (text is built for those rows only)."""
         free = mask & is_agent.to_numpy() & pd.isna(cause)
+        if not free.any():
+            return
         cause[free] = label if np.ndim(label) == 0 else np.asarray(label, dtype=object)[free]
-        root[free] = np.asarray(why, dtype=object)[free] if np.ndim(why) else why
+        root[free] = why(np.flatnonzero(free)) if callable(why) else \
+            (np.asarray(why, dtype=object)[free] if np.ndim(why) else why)
         if prior is not None:
             follows[free] = np.asarray(prior, dtype=object)[free]
 
@@ -142,22 +183,28 @@ def classify_avoidable_contacts(events: pd.DataFrame, *, window_days: float = 7,
         if not by_reason_only:
             hit &= prev_out.isin(list(unresolved_outcomes))
         mask = ev.index.isin(a.index[hit.to_numpy()])
-        why = (("repeated " if by_reason_only else "unresolved ") + ev[reason].astype(str)).to_numpy()
+        prefix = "repeated " if by_reason_only else "unresolved "
         prior = pd.Series(prev_idx, index=a.index).reindex(ev.index).to_numpy()
-        assign(mask, "repeat", why, prior)
+        assign(mask, "repeat", lambda rows: (prefix + ev[reason].iloc[rows].astype(str)).to_numpy(), prior)
     # 1b. repeat: a touchpoint the journey already had (rework), in a typed journey
     if has_journey and rework in ev:
         again = ev[rework].fillna(False).astype(bool) & typed
-        prior = pd.Series(ev.index, index=ev.index).groupby([ev[journey_id], ev[touchpoint]], sort=False).shift()
-        why = (ev[touchpoint].astype(str) + " repeated in " + jtype.astype(str)).to_numpy()
-        assign(again.to_numpy(), "repeat", why, prior.to_numpy())
+        tj = ev[typed.to_numpy()]     # a journey's steps are all of its type: the typed rows hold every group
+        prior = pd.Series(tj.index, index=tj.index).groupby([tj[journey_id], tj[touchpoint]], sort=False).shift() \
+            .reindex(ev.index)
+        assign(again.to_numpy(), "repeat", lambda rows: (ev[touchpoint].iloc[rows].astype(str) + " repeated in "
+                                                         + jtype.iloc[rows].astype(str)).to_numpy(), prior.to_numpy())
     # 2. status chasing
     text = ev[touchpoint].astype(str)
     if reason in ev:
         text = text + " | " + ev[reason].fillna("").astype(str)
     chasing = text.str.contains(status_pattern, case=False, regex=True).to_numpy()
-    about = np.where(typed, jtype.astype(str), ev[reason].astype(str) if reason in ev else ev[touchpoint].astype(str))
-    assign(chasing, "status_chasing", np.char.add("no update on ", about.astype(str)))
+    other = ev[reason] if reason in ev else ev[touchpoint]
+
+    def no_update(rows):
+        about = np.where(typed.iloc[rows], jtype.iloc[rows].astype(str), other.iloc[rows].astype(str))
+        return np.char.add("no update on ", about.astype(str))
+    assign(chasing, "status_chasing", no_update)
     # 3. failure demand: after a failure event (a failure outcome or a failure touchpoint; not a
     # journey's trigger) within the window
     if outcome in ev or failure_touchpoints:
@@ -170,12 +217,14 @@ def classify_avoidable_contacts(events: pd.DataFrame, *, window_days: float = 7,
         why = ev[touchpoint].astype(str) + (" " + failed_as.astype("string")).fillna("")
         f = pd.DataFrame({"_t": t[fail], "_c": ev.loc[fail, customer_id].astype(str), "_why": why[fail],
                           "_idx": ev.index[fail]}).sort_values("_t")
-        q = pd.DataFrame({"_t": t, "_c": ev[customer_id].astype(str), "_pos": np.arange(n)}).sort_values("_t")
-        if len(f):
+        ag = np.flatnonzero(is_agent.to_numpy())      # only agent contacts can be failure demand
+        q = pd.DataFrame({"_t": t.iloc[ag], "_c": ev[customer_id].iloc[ag].astype(str), "_pos": ag}).sort_values("_t")
+        if len(f) and len(q):
             m = pd.merge_asof(q, f, on="_t", by="_c", direction="backward", tolerance=window,
                               allow_exact_matches=False).sort_values("_pos")
-            hit = m["_idx"].notna().to_numpy()
-            assign(hit, "failure_demand", m["_why"].to_numpy(), m["_idx"].to_numpy())
+            whys, after = np.full(n, None, dtype=object), np.full(n, None, dtype=object)
+            whys[ag], after[ag] = m["_why"].to_numpy(dtype=object), m["_idx"].to_numpy()
+            assign(pd.notna(after), "failure_demand", whys, after)
     # 4. configured rules per contact reason
     for rule in rules:
         mask = ev[reason].eq(rule["reason"]) if reason in ev else pd.Series(False, index=ev.index)
@@ -184,8 +233,24 @@ def classify_avoidable_contacts(events: pd.DataFrame, *, window_days: float = 7,
         if rule.get("journey"):
             mask &= jtype.eq(rule["journey"])
         assign(mask.to_numpy(), rule["cause"], rule.get("root_cause") or f"{rule['reason']} (rule)")
-    out = pd.DataFrame({"avoidable_cause": cause, "root_cause": root, "follows": follows}, index=ev.index)
-    return out[is_agent.to_numpy()].reindex(events.index[events[agent_contact].astype(bool).to_numpy()])
+    agent = is_agent.to_numpy()
+    out = pd.DataFrame({"avoidable_cause": cause[agent], "root_cause": root[agent], "follows": follows[agent]},
+                       index=ev.index[agent])
+    return out.reindex(events.index[events[agent_contact].astype(bool).to_numpy()])
+
+
+def _customer_time_order(events: pd.DataFrame, customer_id: str, timestamp: str) -> np.ndarray:
+    """Positions that sort ``events`` by customer, then time, then their order (missing last),
+    as a stable ``sort_values`` does, without moving the other columns."""
+    try:
+        codes, _ = pd.factorize(events[customer_id], sort=True)
+    except TypeError:     # ids of mixed types: let pandas order them
+        return events.reset_index(drop=True).sort_values([customer_id, timestamp], kind="stable").index.to_numpy()
+    codes = np.where(codes < 0, len(codes), codes)
+    t = pd.to_datetime(events[timestamp], utc=True)
+    ti = np.where(t.isna().to_numpy(), np.iinfo(np.int64).max,
+                  t.dt.tz_convert(None).to_numpy(dtype="datetime64[ns]", na_value=np.datetime64(0, "ns")).view("int64"))
+    return np.lexsort((ti, codes))
 
 
 def summarize_avoidable(contacts: pd.DataFrame, *, by: str | list[str] | None = None, per_year: float = 1.0,
@@ -235,11 +300,19 @@ def link_touchpoint_scores(events: pd.DataFrame, surveys: pd.DataFrame | None, *
     key = lambda c, tp: c.astype(str) + "\x1f" + tp.astype(str)  # noqa: E731
     r = pd.DataFrame({"_t": pd.to_datetime(s["timestamp"]), "_k": key(s["customer_id"], s["subject"]),
                       "score": s["score"].astype(float)}).sort_values("_t")
-    q = pd.DataFrame({"_t": pd.to_datetime(events[timestamp]), "_k": key(events[customer_id], events[touchpoint]),
-                      "_pos": np.arange(len(events))}).sort_values("_t")
+    pos = np.arange(len(events))
+    if events[customer_id].dtype == s["customer_id"].dtype and events[touchpoint].dtype == s["subject"].dtype:
+        # only events of a rated customer at a rated touchpoint can have a score: the rest stay NaN
+        pos = np.flatnonzero((events[customer_id].isin(s["customer_id"].unique())
+                              & events[touchpoint].isin(s["subject"].unique())).to_numpy())
+    ev = events.iloc[pos]
+    q = pd.DataFrame({"_t": pd.to_datetime(ev[timestamp]), "_k": key(ev[customer_id], ev[touchpoint]),
+                      "_pos": pos}).sort_values("_t")
     m = pd.merge_asof(q, r, on="_t", by="_k", direction="forward", tolerance=pd.Timedelta(days=within_days))
-    out[:] = m.sort_values("_pos")["score"].to_numpy()
-    return out
+    m = m.sort_values("_pos")
+    values = out.to_numpy(copy=True)
+    values[m["_pos"].to_numpy()] = m["score"].to_numpy()
+    return pd.Series(values, index=events.index, name="score")
 
 
 def measure_self_service(events: pd.DataFrame, *, segment: str | None = "segment", containment_days: float = 3,

@@ -56,7 +56,9 @@ EVENT_COLUMNS = ("customer_id", "timestamp", "channel", "touchpoint", "departmen
 class Journeys:
     """The result of :func:`reconstruct_journeys`.
 
-    ``steps``: one row per event (journey_id, journey_type, step, wait_days, handoff, ...).
+    ``steps``: one row per event (journey_id, journey_type, step, wait_days, handoff, ...);
+    ``event_row`` is the event's row in the events it was read from (its position in a
+    DataFrame or a single Parquet file; file number × 10¹² + row for several files).
     ``journeys``: one row per journey instance.
     ``timings``: seconds per phase, for benchmarks and progress output.
     """
@@ -150,7 +152,8 @@ WITH per_customer AS (SELECT customer_id, count(*) AS n FROM src GROUP BY custom
 offsets AS (SELECT customer_id, CAST(sum(n) OVER (ORDER BY customer_id) - n AS BIGINT) AS base FROM per_customer)
 SELECT o.base + CAST(row_number() OVER (PARTITION BY s.customer_id ORDER BY s."timestamp", s.src_row) AS BIGINT) AS eid,
        s.customer_id, s."timestamp" AS ts, epoch(s."timestamp") AS t,
-       s.channel, s.touchpoint, s.department, s.contact_reason, s.outcome, s.case_id, s.kind, s.initiated_by
+       s.channel, s.touchpoint, s.department, s.contact_reason, s.outcome, s.case_id, s.kind, s.initiated_by,
+       s.src_row AS event_row
 FROM src s JOIN offsets o ON s.customer_id = o.customer_id;
 
 -- 1. cases: one instance per case id, typed by the best-matching definition
@@ -255,7 +258,7 @@ WITH s AS (
                  AND coalesce(initiated_by::VARCHAR, 'customer') = 'customer' AS contact
           FROM multi)
 )
-SELECT s.journey_id, s.journey_type, s.assigned_by, s.eid, s.customer_id, s.ts AS "timestamp",
+SELECT s.journey_id, s.journey_type, s.assigned_by, s.eid, s.event_row, s.customer_id, s.ts AS "timestamp",
        s.step, s.touchpoint, s.channel, s.department, s.contact_reason, s.outcome, s.case_id, s.kind,
        s.initiated_by,
        (s.t - s.prev_t) / 86400 AS wait_days,
@@ -273,7 +276,7 @@ FROM s JOIN k ON s.eid = k.eid;
 -- one-event episodes: the same columns without a window (no wait, handoff, repeat or rework)
 CREATE OR REPLACE TEMP TABLE steps_single AS
 SELECT a.eid AS journey_id, '{unc}'{journey_type_cast} AS journey_type, 'episode' AS assigned_by, a.eid,
-       a.customer_id, a.ts AS "timestamp", CAST(1 AS BIGINT) AS step, a.touchpoint, a.channel, a.department,
+       a.event_row, a.customer_id, a.ts AS "timestamp", CAST(1 AS BIGINT) AS step, a.touchpoint, a.channel, a.department,
        a.contact_reason, a.outcome, a.case_id, a.kind, a.initiated_by,
        CAST(NULL AS DOUBLE) AS wait_days, CAST(NULL AS {touchpoint_type}) AS prev_touchpoint,
        false AS handoff, false AS channel_switch, CAST(NULL AS {channel_type}) AS prev_channel,
@@ -386,7 +389,7 @@ def _source_relation(con: duckdb.DuckDBPyConnection, events) -> None:
 
 
 _EV_COLUMNS = ("eid", "customer_id", "ts", "t", "channel", "touchpoint", "department", "contact_reason", "outcome",
-               "case_id", "kind", "initiated_by")
+               "case_id", "kind", "initiated_by", "event_row")
 """The columns of the temp table ``ev`` (the sorted events), in order."""
 
 CODED_COLUMNS = ("touchpoint", "channel", "department", "contact_reason", "outcome", "kind", "initiated_by")
