@@ -78,6 +78,21 @@ def test_nps_and_the_nps_shift():
         simulate_nps_shift(X, y, "journey: install", 1.0)
 
 
+def test_the_nps_shift_is_the_same_on_any_number_of_threads(monkeypatch):
+    """The resamples and the rounding draws are taken in order before the threads fit them, so
+    a seeded run gives the same figures on one thread as on several."""
+    import cxlib.drivers.money as money
+    rng = np.random.default_rng(2)
+    n = 2000
+    x = rng.integers(0, 11, n).astype(float)
+    X = pd.DataFrame({"d": x, "e": rng.normal(size=n)})
+    y = pd.Series(np.clip(np.round(0.4 * x + 4 + rng.normal(0, 1, n)), 0, 10))
+    threaded = money.simulate_nps_shift(X, y, "d", 1.5, n_boot=60, seed=3)
+    monkeypatch.setattr(money, "map_in_threads", lambda fn, items, n_jobs=None: [fn(i) for i in items])
+    assert money.simulate_nps_shift(X, y, "d", 1.5, n_boot=60, seed=3) == threaded
+    assert money.simulate_nps_shift(X, y, "d", 1.5, n_boot=60, seed=4) != threaded     # the seed does matter
+
+
 def test_churn_after_another_journeys_failure_is_not_counted_twice():
     from cxlib.drivers.money import flag_other_failure_nearby
     ts = lambda s: pd.Timestamp(s, tz="UTC")  # noqa: E731

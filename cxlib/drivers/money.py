@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
+from cxlib.core.parallel import map_in_threads
 from cxlib.core.period import Period, measure_period
 from cxlib.journeys.stats import flag_went_wrong
 from cxlib.journeys.reconstruct import UNCLASSIFIED
@@ -144,9 +145,10 @@ def net_promoter_score(scores) -> float:
     return float(100 * ((s >= 9).mean() - (s <= 6).mean())) if len(s) else float("nan")
 
 
-def _stochastic_round(x: np.ndarray, rng) -> np.ndarray:
+def _stochastic_round(x: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """``x`` rounded up with probability its fraction, given one uniform draw ``u`` per value."""
     f = np.floor(x)
-    return f + (rng.random(len(x)) < (x - f))
+    return f + (u < (x - f))
 
 
 def simulate_nps_shift(X: pd.DataFrame, y: pd.Series, driver: str, delta: float, *, scale=(0, 10),
@@ -167,7 +169,8 @@ def simulate_nps_shift(X: pd.DataFrame, y: pd.Series, driver: str, delta: float,
     rng = np.random.default_rng(seed)
     A = np.column_stack([np.ones(len(yv)), Xf])
 
-    def one(i):
+    def one(draw):
+        i, u = draw       # the resample and one uniform per rated respondent in it (for the rounding)
         Ai, yi = A[i], yv[i]
         try:    # normal equations: 3x faster than lstsq on tens of thousands of rows
             beta = np.linalg.solve(Ai.T @ Ai, Ai.T @ yi)[1 + j]
@@ -175,11 +178,17 @@ def simulate_nps_shift(X: pd.DataFrame, y: pd.Series, driver: str, delta: float,
             beta = np.linalg.lstsq(Ai, yi, rcond=None)[0][1 + j]
         new = yv[i].copy()
         r = rated[i]
-        new[r] = np.clip(_stochastic_round(new[r] + beta * delta, rng), *scale)
+        new[r] = np.clip(_stochastic_round(new[r] + beta * delta, u), *scale)
         return beta, net_promoter_score(new) - net_promoter_score(yv[i]), float(new.mean() - yv[i].mean())
 
-    point = one(np.arange(len(yv)))
-    boots = np.array([one(rng.integers(0, len(yv), len(yv))) for _ in range(n_boot)])
+    everyone = np.arange(len(yv))
+    point = one((everyone, rng.random(int(rated.sum()))))
+
+    def draws():      # drawn here, in order, so the figures do not depend on the threads
+        for _ in range(n_boot):
+            i = rng.integers(0, len(yv), len(yv))
+            yield i, rng.random(int(rated[i].sum()))
+    boots = np.array(map_in_threads(one, draws()))
     return {"driver": driver, "delta": delta, "effect_per_point": point[0], "nps_now": net_promoter_score(yv),
             "nps_change": point[1], "nps_change_lo": _q(boots[:, 1])[0], "nps_change_hi": _q(boots[:, 1])[1],
             "score_change": point[2], "score_change_lo": _q(boots[:, 2])[0], "score_change_hi": _q(boots[:, 2])[1],

@@ -113,13 +113,15 @@ def _remove_folder(path: str | Path) -> None:
         shutil.rmtree(path)
 
 
-def read_journeys(journeys_path: str | Path, steps_path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Read what :meth:`Journeys.write` wrote: ``(journeys, steps)``."""
-    j, s = Path(journeys_path), Path(steps_path)
+def read_journeys(journeys_path: str | Path, steps_path: str | Path | None = None
+                  ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Read what :meth:`Journeys.write` wrote: ``(journeys, steps)``; without ``steps_path``
+    only the journey table (``steps`` None: the step table is one row per event)."""
+    j = Path(journeys_path)
     if not j.exists():
         raise FileNotFoundError(f"{j}: no journey table; run notebooks/02_journeys first "
                                 "(make report CLIENT=<client>)")
-    return pd.read_parquet(j), pd.read_parquet(s)
+    return pd.read_parquet(j), (pd.read_parquet(steps_path) if steps_path is not None else None)
 
 
 # --------------------------------------------------------------------------- definitions
