@@ -59,7 +59,7 @@ class JourneyDiagnosis:
     def engine_steps(self):
         """The step table where the reconstruction ran: a Spark DataFrame on Spark (variants and
         the directly-follows graph are counted there), else the pandas table."""
-        return self.recon.engine_steps if self.recon.engine_steps is not None else self.recon.steps
+        return self.recon.live_steps
 
     @property
     def n_events(self) -> int:
@@ -240,7 +240,8 @@ class JourneyDiagnosis:
 def check_journey_definitions(definitions: dict, steps: pd.DataFrame, journeys: pd.DataFrame,
                               touchpoint: str = "touchpoint", journey_type: str = "journey_type") -> list[str]:
     """One plain sentence per configured journey type that matched no journey, naming the
-    start or end touchpoints missing from the events and the nearest names that do occur."""
+    start or end touchpoints missing from the events and the nearest names that do occur.
+    ``steps``: the step table (pandas or Spark) or any table of the touchpoints that occur."""
     seen = set(query_frames(f'SELECT DISTINCT "{touchpoint}" AS t FROM st WHERE "{touchpoint}" IS NOT NULL',
                             st=select_columns(steps, [touchpoint]))["t"])
     found = set(journeys[journey_type].unique()) if len(journeys) else set()
@@ -276,9 +277,9 @@ def diagnose_journeys(events, analysis: Analysis, *, customers: pd.DataFrame | N
                                  engine=engine, spark=spark, lazy_steps=True)
     timings["reconstruct"] = time.perf_counter() - t0
     j = recon.journeys
-    on_engine = recon.engine_steps if recon.engine_steps is not None else recon.steps   # Spark's, or pandas
+    on_engine = recon.live_steps     # Spark's, or pandas
     step_counts, touchpoint_counts = count_steps(on_engine)
-    skipped += check_journey_definitions(analysis.journeys, on_engine, j)
+    skipped += check_journey_definitions(analysis.journeys, touchpoint_counts, j)   # its touchpoints suffice
     if surveys is None or not len(surveys):
         skipped.append("No survey table: journey scores, the watermelon check and the bimodality test are skipped.")
     j = assign_journey_scores(j, on_engine, surveys, analysis.green_threshold,

@@ -73,6 +73,12 @@ class Journeys:
     """On Spark, the step table as a Spark DataFrame: statistics over events (variants, the
     directly-follows graph) run there rather than on the pandas copy."""
 
+    @property
+    def live_steps(self):
+        """The step table where it lives: the Spark DataFrame on Spark, else the pandas table.
+        The statistics of :mod:`cxlib.journeys.stats` take either."""
+        return self.engine_steps if self.engine_steps is not None else self.steps
+
     def fetch_steps(self) -> pd.DataFrame:
         """The step table as pandas, sorted by journey and step; on Spark with ``lazy_steps`` it
         comes back from the cluster on the first call (a large client's may not fit)."""
