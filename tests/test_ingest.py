@@ -1,6 +1,8 @@
 """Ingestion: mapping, coercion, every quarantine reason, and the loud failures."""
+import re
 from datetime import datetime, timezone
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -273,3 +275,74 @@ def test_fast_is_in_agrees_with_pandas(values, allowed):
     from cxlib.ingest.validate import is_in
     expected = values.isin(allowed) & values.notna()
     pd.testing.assert_series_equal(is_in(values, allowed), expected, check_names=False)
+
+
+# Text that takes the fast paths (printable ASCII) and text that must not: tabs, a vertical
+# tab, no-break and ideographic spaces, Arabic-Indic digits, accents, a trailing newline.
+TRICKY_TEXT = pd.Series(["2025-01-01 10:00:00+02", "2025-01-01 10:00 Z", "2025-01-01 10:00:00\t+01:00",
+                         "2025-01-01 10:00:00\x0b+01:00", "2025-01-01 10:00:00\u00a0+0100", "١٢:٣٠ +02",
+                         "12:30", "00:07:49", "7:05", "99:99", "1.0", "1234.0", "١٢٣.0", "12.05", "Café 1.0",
+                         "€ 12,50", "12 EUR", "12\u3000EUR", "$5", "5$\n", None, ""], dtype="str")
+
+
+@pytest.mark.parametrize("pattern", [r"\d:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$",
+                                     r"\d+:[0-5]?\d(?::[0-5]?\d(?:\.\d+)?)?", r"^\d+\.0$",
+                                     r"^[€$£]\s*|\s*(?:EUR|USD|GBP|€|\$|£)$", r"(?<=1)2"])
+@pytest.mark.parametrize("full", [False, True])
+def test_match_text_agrees_with_pythons_re(pattern, full):
+    # Arrow's RE2 reads printable ASCII; everything else (and a pattern RE2 lacks: the
+    # lookbehind) must still be matched as Python's re matches it
+    from cxlib.ingest.coerce import match_text
+    text = pd.concat([TRICKY_TEXT] * 3, ignore_index=True)
+    expected = (text.astype(object).map(lambda v: isinstance(v, str) and bool(
+        (re.fullmatch if full else re.search)(pattern, v)))).to_numpy(dtype=bool)
+    assert (match_text(text, pattern, full=full) == expected).all()
+
+
+def test_durations_are_read_as_pandas_reads_them():
+    from cxlib.ingest.coerce import _duration_seconds
+    hms = pd.Series(["0:00:07", "1:02:03", "00:07:49", "0:7:5", "12:00:00.5", "0:0:7.123456789", "99:59:59",
+                     "٣:00:00", "5000000000:00:00", None, "0:00:00"], dtype="string")
+    expected = pd.to_timedelta(hms, errors="coerce").dt.total_seconds().to_numpy()
+    np.testing.assert_array_equal(_duration_seconds(hms), expected)
+
+
+def test_value_mapping_keeps_text_columns_text():
+    # the Arrow path (text mapped to text) gives what the general path gives, as a text column
+    from cxlib.ingest.mapping import map_values
+    values = pd.Series(["Phone", " PHONE ", None, "Web", "Fax", "web"], dtype="str")
+    mapping = {"phone": "call", "web": None}
+    fast = map_values(values, mapping)
+    general = map_values(values.astype(object), mapping)
+    assert fast.dtype == "str"
+    assert fast.isna().tolist() == general.isna().tolist()
+    assert fast.dropna().tolist() == general.dropna().tolist() == ["call", "call", "Fax"]
+    assert map_values(values, {"phone": True}).tolist()[:2] == [True, True]   # not text: the general path
+
+
+def test_event_semantics_are_decided_per_row():
+    from cxlib.ingest.semantics import DEFAULT_INITIATOR, DEFAULT_KIND, infer_event_semantics
+    rng = np.random.default_rng(3)
+    n = 400
+    events = pd.DataFrame({
+        "channel": rng.choice(["call", "bill", "sms", "web", "field_visit", "other", None], n),
+        "kind": rng.choice(["contact", "notification", "work_step", None, None], n),
+        "initiated_by": rng.choice(["customer", "company", None], n)}).astype("str")
+    out, table = infer_event_semantics(events)
+    for row, got_kind, got_by in zip(events.itertuples(), out["kind"], out["initiated_by"]):
+        kind = row.kind if isinstance(row.kind, str) else DEFAULT_KIND.get(row.channel, "contact")
+        assert got_kind == kind
+        assert got_by == (row.initiated_by if isinstance(row.initiated_by, str) else DEFAULT_INITIATOR[kind])
+    inferred = events["kind"].isna() | events["initiated_by"].isna()
+    known = events["channel"].notna()
+    assert table["events"].sum() == known.sum() and table["inferred"].sum() == (inferred & known).sum()
+    assert table["events"].is_monotonic_decreasing
+
+
+def test_duplicates_are_found_across_all_columns():
+    from cxlib.ingest.validate import find_duplicates
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame({"customer_id": rng.choice(["A", "B", "C"], 300), "timestamp": rng.integers(0, 4, 300),
+                          "touchpoint": rng.choice(["x", "y"], 300), "cost": rng.choice([1.0, np.nan], 300)})
+    cols = list(frame.columns)
+    pd.testing.assert_series_equal(find_duplicates(frame, cols), frame.duplicated(keep="first"))

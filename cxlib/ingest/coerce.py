@@ -18,6 +18,31 @@ _FALSE = {"false", "f", "no", "n", "0", "0.0"}
 _OFFSET = r"\d:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$"
 """A time of day followed by an offset: Z, +01:00, +0100, or the hour-only +02 of PostgreSQL's text form."""
 _HOUR_ONLY = r"(\d:\d{2}(?::\d{2}(?:\.\d+)?)?\s*[+-]\d{2})$"
+_CURRENCY = r"^[€$£]\s*|\s*(?:EUR|USD|GBP|€|\$|£)$"
+_PRINTABLE_ASCII = r"^[ -~]*$"
+
+
+def match_text(text: pd.Series, pattern: str, *, full: bool = False) -> np.ndarray:
+    """Which values of ``text`` match the Python regex ``pattern`` (anywhere, or the whole
+    value with ``full=True``); missing values never match. Values of printable ASCII, the
+    usual case in a large file, are matched by Arrow's RE2 engine, which reads ``\\s``, ``\\d``,
+    ``\\w`` and ``$`` as Python does on such text; pandas would send every value through
+    Python's ``re`` because of one ``\\s``. The rest go through Python's ``re``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    regex = f"^(?:{pattern})$" if full else pattern
+    try:
+        arr = pa.array(text.astype("string"), from_pandas=True)
+        hit = pc.match_substring_regex(arr, regex).fill_null(False).to_numpy(zero_copy_only=False)
+        plain = pc.match_substring_regex(arr, _PRINTABLE_ASCII).fill_null(True).to_numpy(zero_copy_only=False)
+    except pa.ArrowInvalid:    # a pattern RE2 does not support (lookaround, backreference): Python for all
+        hit, plain = np.zeros(len(text), dtype=bool), np.zeros(len(text), dtype=bool)
+    hit = hit.copy()
+    if not plain.all():
+        rest = text[~plain].astype("string")
+        found = rest.str.fullmatch(pattern) if full else rest.str.contains(pattern, regex=True)
+        hit[~plain] = found.fillna(False).to_numpy(dtype=bool)
+    return hit
 
 
 def parse_timestamps(values: pd.Series, tz: str, fmt: str | None = None) -> pd.Series:
@@ -34,7 +59,7 @@ def parse_timestamps(values: pd.Series, tz: str, fmt: str | None = None) -> pd.S
         return _localize(values, tz)
     text = values.astype("string").str.strip()
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[us, UTC]")
-    has_offset = text.str.contains(_OFFSET, regex=True).fillna(False).to_numpy(dtype=bool, copy=True)
+    has_offset = match_text(text, _OFFSET)
     if has_offset.any():
         with_offset = text[has_offset].str.replace(_HOUR_ONLY, r"\1:00", regex=True)   # +02 -> +02:00
         aware = pd.to_datetime(with_offset, format=fmt or "ISO8601", utc=True, errors="coerce")
@@ -76,19 +101,47 @@ def parse_numbers(values: pd.Series, decimal: str = ".", thousands: str | None =
     rest = text.notna().to_numpy(dtype=bool, copy=True)
     if durations:
         # hh:mm:ss or mm:ss with minutes and seconds below 60: '00:99:99' is no duration
-        is_dur = text.str.fullmatch(r"\d+:[0-5]?\d(?::[0-5]?\d(?:\.\d+)?)?").fillna(False).to_numpy(dtype=bool)
+        is_dur = match_text(text, r"\d+:[0-5]?\d(?::[0-5]?\d(?:\.\d+)?)?", full=True)
         if is_dur.any():
             dur = text[is_dur].where(text[is_dur].str.count(":") == 2, "0:" + text[is_dur])
-            out[is_dur] = pd.to_timedelta(dur, errors="coerce").dt.total_seconds()
+            out[is_dur] = _duration_seconds(dur)
             rest &= ~is_dur
     if rest.any():
-        t = text[rest].str.replace(r"^[€$£]\s*|\s*(?:EUR|USD|GBP|€|\$|£)$", "", regex=True)
+        t = text[rest]
+        marked = match_text(t, _CURRENCY)     # only these can change: the rest skip Python's re
+        if marked.any():
+            t = t.copy()
+            t[marked] = t[marked].str.replace(_CURRENCY, "", regex=True).to_numpy()
         if thousands:
             t = t.str.replace(thousands, "", regex=False)
         if decimal != ".":
             t = t.str.replace(decimal, ".", regex=False)
         out[rest] = pd.to_numeric(t, errors="coerce").astype("float64")
     return out.where(np.isfinite(out))      # inf, Infinity, 1e309: not a number anyone measured
+
+
+def _duration_seconds(hms: pd.Series) -> np.ndarray:
+    """Seconds of ``h:m:s`` texts, as ``pd.to_timedelta(...).dt.total_seconds()`` gives them.
+    Whole seconds of ASCII digits are summed as integers (the same value, without parsing
+    each text in Python); fractions and anything unusual go to pandas."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    seconds = np.full(len(hms), np.nan)
+    whole = ~hms.str.contains(".", regex=False).fillna(True).to_numpy(dtype=bool)
+    if whole.any():
+        try:
+            parts = pc.split_pattern(pa.array(hms[whole].astype("string"), from_pandas=True), ":")
+            h, m, s = (pc.cast(pc.list_element(parts, i), pa.int64()).to_numpy(zero_copy_only=False)
+                       for i in range(3))
+            small = h < 10**9      # far from int64's limits; pandas decides the rest
+            idx = np.flatnonzero(whole)
+            seconds[idx[small]] = (h * 3600 + m * 60 + s)[small].astype("float64")
+            whole[idx[~small]] = False
+        except (pa.ArrowInvalid, pa.ArrowTypeError):   # digits that are not ASCII: pandas reads them
+            whole[:] = False
+    if not whole.all():
+        seconds[~whole] = pd.to_timedelta(hms[~whole], errors="coerce").dt.total_seconds().to_numpy()
+    return seconds
 
 
 def parse_bools(values: pd.Series) -> pd.Series:
@@ -107,7 +160,10 @@ def _clean_strings(values: pd.Series) -> pd.Series:
     text = values.astype("string").str.strip()
     text = text.where(text != "", pd.NA)
     # Excel and Parquet deliver integer ids as floats: '1234.0' -> '1234'
-    return text.str.replace(r"^(\d+)\.0$", r"\1", regex=True).astype("str")
+    floats = match_text(text, r"^\d+\.0$")
+    if floats.any():
+        text[floats] = text[floats].str.replace(r"^(\d+)\.0$", r"\1", regex=True).to_numpy()
+    return text.astype("str")
 
 
 @dataclass

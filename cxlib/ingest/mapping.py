@@ -30,10 +30,21 @@ def map_values(series: pd.Series, mapping: dict) -> pd.Series:
     hit = np.array([_norm_key(u) in table for u in uniques], dtype=bool)
     recoded = np.empty(len(uniques), dtype=object)
     recoded[:] = [table.get(_norm_key(u)) for u in uniques]
+    if series.dtype == "str" and all(isinstance(v, str) or v is None for v in recoded[hit]):
+        return _recode_text(series, codes, np.where(hit, recoded, np.asarray(uniques, dtype=object)))
     rows = (codes >= 0) & np.append(hit, False)[codes]     # code -1 (missing) picks the False
     out = series.astype(object).copy()
     out[rows] = recoded[codes[rows]]
     return out
+
+
+def _recode_text(series: pd.Series, codes: np.ndarray, values: np.ndarray) -> pd.Series:
+    """``values[codes]`` as a text column like ``series`` (code -1: missing), built by Arrow
+    from the distinct values instead of one Python object per row."""
+    import pyarrow as pa
+    dictionary = pa.array(list(values), type=pa.large_string())
+    arr = pa.DictionaryArray.from_arrays(pa.array(codes, mask=codes < 0), dictionary).dictionary_decode()
+    return pd.Series(arr, dtype=series.dtype, index=series.index, name=series.name)
 
 
 def blank_missing(series: pd.Series, values: list) -> pd.Series:
@@ -84,8 +95,8 @@ def map_source(raw: pd.DataFrame, source: Source, table: str) -> pd.DataFrame:
             cols[c] = combine_columns(raw, source.combine[c])
         elif c in targets:
             cols[c] = raw[targets[c]]
-        else:
-            cols[c] = pd.Series(None, index=raw.index, dtype=object)
+        else:   # not in the file: an empty text column, which every parser reads as missing
+            cols[c] = pd.Series(index=raw.index, dtype="str")
     if table == "customers":
         mapped_raw = set(targets.values())
         for extra in found:

@@ -8,7 +8,9 @@ many rows each default filled so a reviewer can challenge it.
 """
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from cxlib.core.formatting import format_count, format_value, humanize
 
@@ -48,19 +50,34 @@ def infer_event_semantics(events: pd.DataFrame, *, channel: str = "channel", kin
     notifications, field visits are visits, ``other`` is a work step, the rest are contacts),
     then :data:`DEFAULT_INITIATOR` by kind."""
     out = events.copy()
-    k = out[kind] if kind in out else pd.Series(pd.NA, index=out.index, dtype="object")
-    i = out[initiated_by] if initiated_by in out else pd.Series(pd.NA, index=out.index, dtype="object")
-    k, i = k.astype("object"), i.astype("object")
-    no_kind, no_init = k.isna(), i.isna()
-    k = k.where(~no_kind, out[channel].astype("object").map(DEFAULT_KIND).fillna("contact"))
-    i = i.where(~no_init, k.map(DEFAULT_INITIATOR))
-    out[kind], out[initiated_by] = k.astype("string"), i.astype("string")
-    table = (pd.DataFrame({"channel": out[channel].astype("object"), "kind": k, "initiated_by": i,
-                           "inferred": (no_kind | no_init).astype(int)})
-             .groupby(["channel", "kind", "initiated_by"], observed=True)["inferred"].agg(["size", "sum"])
-             .reset_index().rename(columns={"size": "events", "sum": "inferred"})
-             .sort_values("events", ascending=False, kind="stable").reset_index(drop=True))
+    missing = pd.Series(index=out.index, dtype="str")
+    cols = [out[channel], out[kind] if kind in out else missing, out[initiated_by] if initiated_by in out else missing]
+    # the defaults depend only on (channel, kind, initiator): decide them once per distinct triple
+    coded = [pd.factorize(c) for c in cols]
+    key = np.zeros(len(out), dtype="int64")
+    for codes, uniques in coded:
+        key = key * (len(uniques) + 1) + (codes + 1)
+    combo, _ = pd.factorize(key)
+    rows = np.unique(combo, return_index=True)[1]
+    raw = [[None if codes[r] < 0 else uniques[codes[r]] for r in rows] for codes, uniques in coded]
+    k = [kd if kd is not None else DEFAULT_KIND.get(ch, "contact") for ch, kd in zip(raw[0], raw[1])]
+    i = [by if by is not None else DEFAULT_INITIATOR.get(kd) for kd, by in zip(k, raw[2])]
+    inferred = [kd is None or by is None for kd, by in zip(raw[1], raw[2])]
+    out[kind] = _decode(combo, k, out.index)
+    out[initiated_by] = _decode(combo, i, out.index)
+    per = pd.DataFrame({"channel": pd.Series(raw[0], dtype=object), "kind": pd.Series(k, dtype=object),
+                        "initiated_by": pd.Series(i, dtype=object), "events": np.bincount(combo)})
+    per["inferred"] = per["events"] * np.array(inferred, dtype="int64")
+    table = (per.groupby(["channel", "kind", "initiated_by"], observed=True)[["events", "inferred"]].sum()
+             .reset_index().sort_values("events", ascending=False, kind="stable").reset_index(drop=True))
     return out, table[SEMANTICS_COLUMNS]
+
+
+def _decode(codes: np.ndarray, values: list, index: pd.Index) -> pd.Series:
+    """``values[codes]`` as a text column (``None``: missing), built by Arrow from the few
+    distinct values."""
+    arr = pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(values, type=pa.large_string()))
+    return pd.Series(arr.dictionary_decode(), dtype="string", index=index)
 
 
 def describe_event_semantics(table: pd.DataFrame) -> str:

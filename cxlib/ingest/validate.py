@@ -97,16 +97,20 @@ def validate_table(c: Coerced, table: str, scales: dict[str, tuple[float, float]
     q = df.loc[~ok, list(META)].copy()
     q["reason"] = reason[~ok]
     q["column"] = column[~ok]
-    q["value"] = [_raw_value(c, df, col, i) for i, col in zip(q.index, q["column"])]
+    q["value"] = _raw_values(c, df, q["column"])
     return Validated(df.loc[ok].reset_index(drop=True), q)
 
 
-def _raw_value(c: Coerced, df: pd.DataFrame, col, i) -> str | None:
-    if col is None or (isinstance(col, float) and np.isnan(col)):
-        return None
-    src = c.raw_values.get(col, df[col])
-    v = src.loc[i]
-    return None if pd.isna(v) or str(v) == "nan" else str(v)[:200]
+def _raw_values(c: Coerced, df: pd.DataFrame, column: pd.Series) -> list[str | None]:
+    """What the file said in each quarantined row's failing column (``column``, indexed by
+    row), as text of at most 200 characters; None where it said nothing."""
+    out: list[str | None] = [None] * len(column)
+    for col in column.dropna().unique():
+        at = np.flatnonzero((column == col).to_numpy())
+        values = c.raw_values.get(col, df[col]).loc[column.index[at]]
+        for j, v in zip(at, values):
+            out[j] = None if pd.isna(v) or str(v) == "nan" else str(v)[:200]
+    return out
 
 
 def find_before_signup(frame: pd.DataFrame, customers: pd.DataFrame, table: str, tz: str,
@@ -148,6 +152,22 @@ def stitch_identities(frame: pd.DataFrame, id_map: pd.Series, known: pd.Index | 
     return out, stats
 
 
+def find_duplicates(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
+    """``frame[columns].duplicated(keep="first")``, hashing every column only for the rows
+    that already repeat on the customer and time: other rows cannot repeat on all columns."""
+    key = [c for c in ("customer_id", "timestamp") if c in columns]
+    try:
+        if not key or len(key) == len(columns):
+            return frame[columns].duplicated(keep="first")
+        maybe = frame[key].duplicated(keep=False).to_numpy()
+        dup = pd.Series(False, index=frame.index)
+        if maybe.any():
+            dup[maybe] = frame.loc[maybe, columns].duplicated(keep="first").to_numpy()
+        return dup
+    except TypeError:   # unhashable cells (lists from a JSON source): compare their text
+        return frame[columns].astype(str).duplicated(keep="first")
+
+
 def check_duplicates_and_references(frame: pd.DataFrame, table: str, known: pd.Index | None,
                                     keep_duplicates_from: set[str] | frozenset = frozenset()):
     """Quarantine exact duplicates (except rows from the files in ``keep_duplicates_from``),
@@ -155,10 +175,7 @@ def check_duplicates_and_references(frame: pd.DataFrame, table: str, known: pd.I
     (when the client has a customers table). Returns ``(kept, quarantined)``."""
     reason = pd.Series(None, index=frame.index, dtype=object)
     canon = [c for c in frame.columns if c not in META]
-    try:
-        dup = frame[canon].duplicated(keep="first")
-    except TypeError:   # unhashable cells (lists from a JSON source): compare their text
-        dup = frame[canon].astype(str).duplicated(keep="first")
+    dup = find_duplicates(frame, canon)
     if keep_duplicates_from:
         dup &= ~frame[SOURCE].isin(keep_duplicates_from)
     reason[dup] = "duplicate"
