@@ -502,3 +502,18 @@ def test_a_redacted_error_keeps_file_names_and_drops_paths_and_values():
                         "not found. First rows: line 2 {'id': 'ACC100234', 'mail': 'a@b.nl'}")
     assert text.startswith("01_ingest failed: IngestError: export_2025.csv: column 'x' not found")
     assert "/home/ana" not in text and "ACC100234" not in text and "a@b.nl" not in text
+
+
+def test_weekly_event_counts_match_pandas_resample():
+    # the events-over-time figure counts weeks directly; it must draw what resample("W") gives:
+    # Monday to Sunday labelled by the Sunday, a channel's empty weeks as zeros
+    from cxlib.plotting import _count_per_period
+    rng = np.random.default_rng(11)
+    base = pd.Timestamp("2025-03-02 23:59:59", tz="UTC")     # a Sunday, a second before Monday
+    offsets = np.concatenate([rng.integers(0, 90 * 86400, 500), [0, 1, 7 * 86400, 7 * 86400 + 1]])
+    events = pd.DataFrame({"timestamp": (base + pd.to_timedelta(offsets, unit="s")).astype("datetime64[us, UTC]"),
+                           "channel": rng.choice(["call", "web"], len(offsets))})
+    events = pd.concat([events, pd.DataFrame({"timestamp": [base + pd.Timedelta(days=200)], "channel": ["call"]})
+                        .astype(events.dtypes)], ignore_index=True)   # a long gap: zero weeks between
+    expected = events.set_index("timestamp").groupby("channel").resample("W").size().rename("events").reset_index()
+    pd.testing.assert_frame_equal(_count_per_period(events, "timestamp", "channel", "W"), expected)
