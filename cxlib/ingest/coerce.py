@@ -175,7 +175,7 @@ class Coerced:
 
 def coerce_table(df: pd.DataFrame, table: str, source: Source, tz: str) -> Coerced:
     """Coerce a mapped frame's canonical columns to their types; record parse failures."""
-    out = df.copy()
+    out = df.copy(deep=False)    # columns are replaced, never changed in place
     failed: dict[str, pd.Series] = {}
     raw_values: dict[str, pd.Series] = {}
     tz = source.timezone or tz

@@ -199,7 +199,9 @@ def ingest_client(config: ClientConfig, data_dir: str | Path, as_of: datetime | 
             accounting.append({"table": table, "source": source.path, "source_no": i,
                                "raw_rows": len(raw) + len(malformed) + filtered,
                                "rows_in": len(mapped) + len(malformed) + filtered, "filtered": filtered})
+            del raw, mapped, coerced, v, qs     # a large file's text is held once, not once per step
         frame = pd.concat(loaded_parts, ignore_index=True)
+        del loaded_parts
         source_of = pd.Series(source_of, index=frame.index, dtype=int)   # which source each loaded row came from
         if id_map is not None and "customer_id" in frame and table in ("events", "surveys"):
             frame, identity[table] = stitch_identities(frame, id_map, known)

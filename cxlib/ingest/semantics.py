@@ -49,7 +49,7 @@ def infer_event_semantics(events: pd.DataFrame, *, channel: str = "channel", kin
     Defaults: :data:`DEFAULT_KIND` by channel (bills are bills, letters and SMS are
     notifications, field visits are visits, ``other`` is a work step, the rest are contacts),
     then :data:`DEFAULT_INITIATOR` by kind."""
-    out = events.copy()
+    out = events.copy(deep=False)    # kind and initiator are replaced, not changed in place
     missing = pd.Series(index=out.index, dtype="str")
     cols = [out[channel], out[kind] if kind in out else missing, out[initiated_by] if initiated_by in out else missing]
     # the defaults depend only on (channel, kind, initiator): decide them once per distinct triple

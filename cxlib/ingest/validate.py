@@ -143,7 +143,7 @@ def stitch_identities(frame: pd.DataFrame, id_map: pd.Series, known: pd.Index | 
     secondary = is_in(ids, id_map.index)
     direct = is_in(ids, known) if known is not None else ~secondary
     stitch = ~direct & secondary
-    out = frame.copy()
+    out = frame.copy(deep=False)    # copy on write: only the id column is copied
     out.loc[stitch, customer_id] = ids[stitch].map(id_map)
     n = len(frame)
     unmatched = int((~direct & ~stitch).sum()) if known is not None else 0
