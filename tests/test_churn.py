@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from cxlib.drivers.churn import (CHURN_REASON_BENCHMARK, ChurnModel, _resampler, build_churn_table, calibrate,
+from cxlib.drivers.churn import (CHURN_REASON_BENCHMARK, ChurnModel, _resample_counts, build_churn_table, calibrate,
                          estimate_driver_revenue_at_risk, roc_auc, summarize_churn_reasons)
 
 
@@ -59,13 +59,18 @@ def test_calibrate_groups_and_intervals():
 
 def test_grouped_resampler_draws_whole_customers():
     groups = np.array(["a", "a", "a", "b", "c", "c"])
-    draw = _resampler(groups, len(groups))
+    draw = _resample_counts(groups, len(groups))
     rng = np.random.default_rng(3)
-    for _ in range(20):
-        idx = draw(rng)
-        counts = pd.Series(groups[idx]).value_counts()
-        assert counts.get("a", 0) % 3 == 0 and counts.get("c", 0) % 2 == 0
-        assert len(idx) == sum(counts)
+    drawn = []
+    for _ in range(200):
+        counts = draw(rng)
+        per = pd.Series(counts).groupby(groups).agg(["min", "max"])
+        assert (per["min"] == per["max"]).all()            # a customer's rows come together
+        assert per["max"].sum() == 3                        # three customers drawn, with replacement
+        drawn.append(per["max"])
+    assert pd.concat(drawn, axis=1).mean(axis=1).between(0.8, 1.2).all()   # each about once on average
+    plain = _resample_counts(None, 6)(rng)
+    assert plain.sum() == 6 and len(plain) == 6
 
 
 def _landmark_data():

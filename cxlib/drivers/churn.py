@@ -328,22 +328,15 @@ def split_stratified_groups(y, groups, n_splits: int, seed: int) -> list[tuple[n
     return [(np.flatnonzero(row_fold != i), np.flatnonzero(row_fold == i)) for i in range(n_splits)]
 
 
-def _resampler(groups, n: int):
-    """A function ``rng -> row indices`` drawing a bootstrap sample: rows with replacement, or
-    whole groups (customers) with replacement when ``groups`` is given."""
+def _resample_counts(groups, n: int):
+    """A function ``rng -> counts`` drawing a bootstrap sample as how many times each row is in
+    it: rows drawn with replacement, or whole groups (customers) with replacement when
+    ``groups`` is given, every row of a customer then counting as often as the customer is drawn."""
     if groups is None:
-        return lambda rng: rng.integers(0, n, n)
+        return lambda rng: np.bincount(rng.integers(0, n, n), minlength=n)
     codes, _ = pd.factorize(np.asarray(groups))
-    order = np.argsort(codes, kind="stable")
-    counts = np.bincount(codes)
-    starts = np.r_[0, np.cumsum(counts)[:-1]]
-
-    def draw(rng):
-        g = rng.integers(0, len(counts), len(counts))
-        lens = counts[g]
-        offsets = np.r_[0, np.cumsum(lens)[:-1]]
-        return order[np.repeat(starts[g] - offsets, lens) + np.arange(lens.sum())]
-    return draw
+    n_groups = int(codes.max()) + 1 if len(codes) else 0
+    return lambda rng: np.bincount(rng.integers(0, n_groups, n_groups), minlength=n_groups)[codes]
 
 
 class ChurnModel:
@@ -410,9 +403,9 @@ class ChurnModel:
         self.oof_ = pd.Series(oof, index=X.index, name="churn_probability")
         self.auc_cv_ = roc_auc(y, oof)
         rng = np.random.default_rng(self.seed)
-        draw = _resampler(groups, len(y))
+        draw = _resample_counts(groups, len(y))
         weighted = _weighted_auc(y, oof)
-        aucs = [weighted(np.bincount(draw(rng), minlength=len(y))) for _ in range(500)]
+        aucs = map_in_threads(weighted, (draw(rng) for _ in range(500)), self.n_jobs)   # drawn in seed order
         q = (1 - self.level) / 2
         self.auc_ci_ = (float(np.nanquantile(aucs, q)), float(np.nanquantile(aucs, 1 - q)))
         self.calibration_ = calibrate(y, oof)
@@ -424,7 +417,7 @@ class ChurnModel:
             m = self._lr(full).fit(Z[drawn], y[drawn], sample_weight=w[drawn])
             return m.coef_[0], m.intercept_[0]
 
-        draws = (np.bincount(draw(rng), minlength=len(y)) for _ in range(self.n_boot))   # in seed order
+        draws = (draw(rng) for _ in range(self.n_boot))   # in seed order
         fits = [f for f in map_in_threads(refit, draws, self.n_jobs) if f is not None]
         self.boot_coef_ = np.array([c for c, _ in fits]).reshape(-1, len(self.features_))
         self.boot_intercept_ = np.array([i for _, i in fits])
@@ -479,13 +472,10 @@ def estimate_driver_revenue_at_risk(model: ChurnModel, X: pd.DataFrame, revenue:
     coefs = np.vstack([model.coef_[None, :], model.boot_coef_.reshape(-1, len(model.features_))])
     icepts = np.r_[model.intercept_, model.boot_intercept_]
     Z = model._standardise(X[model.features_])
-    rows = []
     q = (1 - level) / 2
-    for j, f in enumerate(model.features_):
-        col = X[f]
-        if not set(np.unique(col)) <= {0.0, 1.0} or col.sum() == 0:
-            continue
-        on = col.to_numpy() == 1
+
+    def price(j: int) -> dict:
+        on = X[model.features_[j]].to_numpy() == 1
         # every fit at once: switching the driver off moves the standardised value by -1/scale
         eta_on = Z[on] @ coefs.T + icepts
         eta_off = eta_on - coefs[:, j] / model.scale_[j]
@@ -493,8 +483,12 @@ def estimate_driver_revenue_at_risk(model: ChurnModel, X: pd.DataFrame, revenue:
         vals, churners = rev[on] @ d, d.sum(axis=0)
         boot = np.array(vals[1:])
         lo, hi = (float(np.quantile(boot, q)), float(np.quantile(boot, 1 - q))) if len(boot) else (np.nan, np.nan)
-        rows.append({"driver": f, "customers": int(pd.Index(cust[on]).nunique()),
-                     "excess_churners": float(churners[0]) * per_year, "value": float(vals[0]), "lo": lo, "hi": hi})
+        return {"driver": model.features_[j], "customers": int(pd.Index(cust[on]).nunique()),
+                "excess_churners": float(churners[0]) * per_year, "value": float(vals[0]), "lo": lo, "hi": hi}
+
+    binary = [j for j, f in enumerate(model.features_)
+              if set(np.unique(X[f])) <= {0.0, 1.0} and X[f].sum() > 0]
+    rows = map_in_threads(price, binary, model.n_jobs, chunk=1)     # one driver per task, in order
     out = pd.DataFrame(rows, columns=["driver", "customers", "excess_churners", "value", "lo", "hi"])
     return out.set_index("driver").sort_values("value", ascending=False)
 
