@@ -50,12 +50,14 @@ C1,2025-04-01,TP,Call,CSAT,5
 """
 
 
-def make_config(tmp_path, **tables):
+def make_config(tmp_path, texts: dict | None = None, **tables):
+    """A config for ``tables`` ({table: source}), their files written from the texts above or
+    from ``texts`` ({table: file text})."""
     files = {"customers": ("customers.csv", CUSTOMERS), "events": ("events.csv", EVENTS),
              "surveys": ("surveys.csv", SURVEYS)}
     cfg = {"name": "Test", "timezone": "Europe/Amsterdam", "tables": {}}
     for table, source in tables.items():
-        fname, text = files[table]
+        fname, text = files[table][0], (texts or {}).get(table, files[table][1])
         (tmp_path / fname).write_text(text, encoding="utf-8")
         cfg["tables"][table] = [{"path": fname, **source}]
     return parse_config(cfg)
@@ -346,3 +348,70 @@ def test_duplicates_are_found_across_all_columns():
                           "touchpoint": rng.choice(["x", "y"], 300), "cost": rng.choice([1.0, np.nan], 300)})
     cols = list(frame.columns)
     pd.testing.assert_series_equal(find_duplicates(frame, cols), frame.duplicated(keep="first"))
+
+
+def _ingest_whole_and_in_parts(tmp_path, monkeypatch, rows: int, texts: dict, **tables):
+    import cxlib.ingest.read as read
+    cfg = make_config(tmp_path, texts, **tables)
+    monkeypatch.setattr(read, "CHUNK_ROWS", 10**9)
+    whole = ingest_client(cfg, tmp_path, as_of=AS_OF)
+    monkeypatch.setattr(read, "CHUNK_ROWS", rows)
+    return whole, ingest_client(cfg, tmp_path, as_of=AS_OF)
+
+
+@pytest.mark.parametrize("rows", [1, 2, 3, 5])
+def test_a_file_read_in_parts_gives_what_reading_it_at_once_gives(tmp_path, monkeypatch, rows):
+    # every quarantine reason, a malformed line (too few fields), a blank line, a personal column,
+    # invisible characters and reason rules: tables, quarantine, notes and accounting all equal
+    lines = EVENTS.strip("\n").split("\n")
+    lines = [lines[0] + ",why,email"] + [ln + ",bill query,a@b.c" for ln in lines[1:]]
+    lines.insert(4, "C1,2025-03-04 10:00:00,Phone")               # too few fields
+    lines.insert(6, "")                                           # a blank record
+    lines.append("C1,2025-03-05 10:00:00,Phone,Ca\u200bll,CS,,other thing,a@b.c")   # a zero-width space
+    lines.append('C1,2025-03-06 10:00:00,Phone,"Call, again",CS,,"bill, again",a@b.c')
+    source = {**EVENT_SOURCE, "columns": {**EVENT_SOURCE["columns"], "why": "contact_reason"},
+              "reason_rules": {"billing": "bill"}}
+    whole, parts = _ingest_whole_and_in_parts(tmp_path, monkeypatch, rows, {"events": "\n".join(lines) + "\n"},
+                                              customers=CUSTOMER_SOURCE, events=source)
+    assert whole.metrics()["events"]["by_reason"].get("malformed_row") == 1
+    assert {n["check"] for n in whole.notes} >= {"text_normalized", "personal_columns_dropped", "reasons_not_grouped"}
+    for name, frame in whole.tables.items():
+        pd.testing.assert_frame_equal(frame, parts.tables[name])
+    pd.testing.assert_frame_equal(whole.quarantine, parts.quarantine)
+    pd.testing.assert_frame_equal(whole.accounting, parts.accounting)
+    assert whole.notes == parts.notes and whole.identity == parts.identity
+    pd.testing.assert_frame_equal(whole.semantics, parts.semantics)
+
+
+def _events_with_bad_times(n_bad: int, n_good: int) -> str:
+    rows = [f"C1,not a time {i},Phone,Call,CS," for i in range(n_bad)]
+    rows += [f"C1,2025-03-{1 + i % 28:02d} 10:00:00,Phone,Call,CS," for i in range(n_good)]
+    return "cust,when,chan,what,dept,aht\n" + "\n".join(rows) + "\n"
+
+
+def test_parse_failures_are_judged_over_the_whole_file_not_a_part(tmp_path, monkeypatch):
+    import cxlib.ingest.read as read
+    monkeypatch.setattr(read, "CHUNK_ROWS", 4)
+    # the first part is all unreadable, the file is not mostly: rows are quarantined, no error
+    r = ingest_client(make_config(tmp_path, {"events": _events_with_bad_times(4, 8)}, events=EVENT_SOURCE),
+                      tmp_path, as_of=AS_OF)
+    assert r.metrics()["events"]["by_reason"] == {"unparsable_timestamp": 4}
+    # most of the file is unreadable, though no single part holds three failures
+    rows = ["cust,when,chan,what,dept,aht"]
+    rows += [f"C1,not a time {i},Phone,Call,CS," if i % 4 else f"C1,2025-03-0{1 + i // 4} 10:00:00,Phone,Call,CS,"
+             for i in range(12)]
+    monkeypatch.setattr(read, "CHUNK_ROWS", 2)
+    with pytest.raises(IngestError, match=r"9 of 12 values could not be read as timestamp \(e\.g\. line 3 'not a time 1'"):
+        ingest_client(make_config(tmp_path, {"events": "\n".join(rows) + "\n"}, events=EVENT_SOURCE), tmp_path,
+                      as_of=AS_OF)
+
+
+def test_mixed_date_conventions_are_found_across_parts(tmp_path, monkeypatch):
+    import cxlib.ingest.read as read
+    monkeypatch.setattr(read, "CHUNK_ROWS", 2)
+    customers = "id;since\n" + "\n".join(
+        [f"A{i};25-12-2020" for i in range(4)] + [f"B{i};12-25-2020" for i in range(4)]) + "\n"
+    source = {"delimiter": ";", "columns": {"id": "customer_id", "since": "signup_date"},
+              "formats": {"signup_date": "%d-%m-%Y"}}
+    with pytest.raises(IngestError, match=r"mixes day-first and month-first dates: 4 read only as .* line 2 '25-12-2020'"):
+        ingest_client(make_config(tmp_path, {"customers": customers}, customers=source), tmp_path, as_of=AS_OF)

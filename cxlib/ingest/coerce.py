@@ -9,7 +9,7 @@ import pandas as pd
 
 from cxlib.core.config import Source
 from cxlib.core.schema import columns_of
-from cxlib.ingest.contract import IngestError, ROW, SOURCE
+from cxlib.ingest.contract import IngestError, ROW
 from cxlib.ingest.mapping import _norm_key
 
 
@@ -211,22 +211,44 @@ _PARSE_HINTS = {
 }
 
 
-def check_parse_failures(c: Coerced, table: str, source: Source, max_share: float = 0.5,
+def measure_parse_failures(c: Coerced) -> dict[str, dict]:
+    """Per parsed column: how many values could not be parsed (``bad``), how many were present
+    (``present``) and the first three unparsable (``examples``: line and raw text), for
+    :func:`check_parse_failures`. The figures of parts of one file add up
+    (:func:`merge_check_counts`)."""
+    out = {}
+    for col, raw in c.raw_values.items():
+        present = raw.notna() & (raw.astype("string").str.strip() != "").fillna(False)
+        bad = c.failed.get(col)
+        hit = c.frame.loc[bad.to_numpy(dtype=bool)].head(3) if bad is not None else c.frame.iloc[:0]
+        out[col] = {"bad": int(bad.sum()) if bad is not None else 0, "present": int(present.sum()),
+                    "examples": [(r, str(raw.loc[i])[:40]) for i, r in zip(hit.index, hit[ROW])]}
+    return out
+
+
+def merge_check_counts(total: dict[str, dict], part: dict[str, dict], keep: int = 3) -> dict[str, dict]:
+    """``total`` with one more part's counts added per column (numbers summed, example lists
+    joined and cut to ``keep``)."""
+    for col, counts in part.items():
+        into = total.setdefault(col, {})
+        for k, v in counts.items():
+            into[k] = (into.get(k, []) + v)[:keep] if isinstance(v, list) else into.get(k, 0) + v
+    return total
+
+
+def check_parse_failures(counts: dict[str, dict], table: str, source: Source, fname: str, max_share: float = 0.5,
                          min_rows: int = 3) -> None:
     """Raise IngestError when most values of a column fail to parse: that is a
     configuration problem (a date format, a decimal comma), not bad rows, and
-    quarantining every row would hide it. Isolated failures are quarantined."""
+    quarantining every row would hide it. Isolated failures are quarantined. ``counts`` is
+    :func:`measure_parse_failures` of the file (its parts merged)."""
     raw_names = {t: r for r, ts in source.columns.items() for t in (ts if isinstance(ts, list) else [ts])}
-    for col, bad in c.failed.items():
-        raw = c.raw_values[col]
-        present = raw.notna() & (raw.astype("string").str.strip() != "").fillna(False)
-        n_bad, n_present = int(bad.sum()), int(present.sum())
+    for col, n in counts.items():
+        n_bad, n_present = n["bad"], n["present"]
         if n_bad < min_rows or n_bad <= max_share * n_present:
             continue
         kind = next(x.kind for x in columns_of(table) if x.name == col)
-        hit = c.frame.loc[bad.to_numpy(dtype=bool)].head(3)
-        examples = ", ".join(f"line {r} {str(raw.loc[i])[:40]!r}" for i, r in zip(hit.index, hit[ROW]))
-        fname = c.frame[SOURCE].iloc[0]
+        examples = ", ".join(f"line {r} {v!r}" for r, v in n["examples"])
         label = f"{raw_names[col]!r} ({col})" if col in raw_names else repr(col)
         raise IngestError(
             f"{fname}: column {label}: {n_bad:,} of {n_present:,} values could not be read as {kind} "
@@ -234,12 +256,13 @@ def check_parse_failures(c: Coerced, table: str, source: Source, max_share: floa
             "A few unreadable values are quarantined row by row; this many means the configuration does not fit the file.")
 
 
-def check_date_conventions(c: Coerced, table: str, source: Source) -> None:
-    """Raise IngestError when a date column mixes day-first and month-first values: some read
-    only with the configured format (e.g. '25/12/2025' under '%d/%m/%Y'), others only with day
-    and month swapped ('12/25/2025'). The ambiguous ones ('03/04/2025') cannot then be read
-    either way with confidence, so nothing is loaded silently one way."""
-    raw_names = {t: r for r, ts in source.columns.items() for t in (ts if isinstance(ts, list) else [ts])}
+def measure_date_conventions(c: Coerced, source: Source) -> dict[str, dict]:
+    """Per date column with a day-and-month format: the values that read only with the format
+    (``only_set``), only with day and month swapped (``only_swapped``) or either way
+    (``both``), with the first two of each kind (line and text), for
+    :func:`check_date_conventions`."""
+    out = {}
+    rows = c.frame[ROW]
     for col, fmt in source.formats.items():
         if col not in c.raw_values or "%d" not in fmt or "%m" not in fmt:
             continue
@@ -247,19 +270,35 @@ def check_date_conventions(c: Coerced, table: str, source: Source) -> None:
         text = text[text.notna() & (text != "")]
         if not len(text):
             continue
-        swapped = fmt.replace("%d", "\0").replace("%m", "%d").replace("\0", "%m")
+        swapped = _swap_day_month(fmt)
         as_set = pd.to_datetime(text, format=fmt, errors="coerce").notna()
         as_swapped = pd.to_datetime(text, format=swapped, errors="coerce").notna()
         only_set, only_swapped = text[as_set & ~as_swapped], text[as_swapped & ~as_set]
-        if len(only_set) and len(only_swapped):
-            fname = c.frame[SOURCE].iloc[0]
-            rows = c.frame[ROW]
-            ex = lambda s: ", ".join(f"line {rows.loc[i]} {v!r}" for i, v in s.head(2).items())  # noqa: E731
-            both = int((as_set & as_swapped).sum())
+        ex = lambda s: [(rows.loc[i], v) for i, v in s.head(2).items()]  # noqa: E731
+        out[col] = {"only_set": len(only_set), "only_swapped": len(only_swapped), "both": int((as_set & as_swapped).sum()),
+                    "set_examples": ex(only_set), "swapped_examples": ex(only_swapped)}
+    return out
+
+
+def _swap_day_month(fmt: str) -> str:
+    return fmt.replace("%d", "\0").replace("%m", "%d").replace("\0", "%m")
+
+
+def check_date_conventions(counts: dict[str, dict], source: Source, fname: str) -> None:
+    """Raise IngestError when a date column mixes day-first and month-first values: some read
+    only with the configured format (e.g. '25/12/2025' under '%d/%m/%Y'), others only with day
+    and month swapped ('12/25/2025'). The ambiguous ones ('03/04/2025') cannot then be read
+    either way with confidence, so nothing is loaded silently one way. ``counts`` is
+    :func:`measure_date_conventions` of the file (its parts merged)."""
+    raw_names = {t: r for r, ts in source.columns.items() for t in (ts if isinstance(ts, list) else [ts])}
+    for col, n in counts.items():
+        if n["only_set"] and n["only_swapped"]:
+            fmt = source.formats[col]
+            swapped = _swap_day_month(fmt)
+            ex = lambda pairs: ", ".join(f"line {r} {v!r}" for r, v in pairs[:2])  # noqa: E731
             label = f"{raw_names[col]!r} ({col})" if col in raw_names else repr(col)
             raise IngestError(
-                f"{fname}: column {label} mixes day-first and month-first dates: {len(only_set):,} read only as "
-                f"{fmt!r} (e.g. {ex(only_set)}), {len(only_swapped):,} only as {swapped!r} (e.g. "
-                f"{ex(only_swapped)}), and {both:,} could be either. Ask the client which rows use which "
+                f"{fname}: column {label} mixes day-first and month-first dates: {n['only_set']:,} read only as "
+                f"{fmt!r} (e.g. {ex(n['set_examples'])}), {n['only_swapped']:,} only as {swapped!r} (e.g. "
+                f"{ex(n['swapped_examples'])}), and {n['both']:,} could be either. Ask the client which rows use which "
                 "convention, or split the file; no reading of the ambiguous dates would be safe.")
-

@@ -34,10 +34,11 @@ from cxlib.core.formatting import format_count, format_value
 from cxlib.core.paths import ClientPaths
 from cxlib.core.privacy import drop_personal_columns, pseudonymize
 from cxlib.core.schema import ID_COLUMNS, TABLE_NAMES
-from cxlib.ingest.coerce import check_date_conventions, check_parse_failures, coerce_table
+from cxlib.ingest.coerce import (check_date_conventions, check_parse_failures, coerce_table, measure_date_conventions,
+                                 measure_parse_failures, merge_check_counts)
 from cxlib.ingest.contract import IngestError, META, QUARANTINE_COLUMNS, REASONS, ROW, SOURCE
 from cxlib.ingest.mapping import filter_rows, group_reasons, map_source
-from cxlib.ingest.read import normalize_text, read_source
+from cxlib.ingest.read import normalize_text, read_source_chunks
 from cxlib.ingest.semantics import infer_event_semantics
 from cxlib.ingest.validate import check_duplicates_and_references, find_before_signup, stitch_identities, validate_table
 
@@ -151,55 +152,11 @@ def ingest_client(config: ClientConfig, data_dir: str | Path, as_of: datetime | 
             continue
         loaded_parts, q_parts, source_of = [], [], []
         for i, source in enumerate(sources):
-            raw, malformed = read_source(source, data_dir, config.external_data)
-            cells = raw.attrs.get("cell_problems") or []
-            if cells:
-                notes.append({"table": table, "check": "spreadsheet_cells", "rows": len(cells),
-                              "examples": [f"{col!r} line {line}: {what}" for col, line, what in cells[:3]],
-                              "message": f"{Path(source.path).name}: {format_count(len(cells))} cell(s) hold an "
-                                         "error or a formula without a saved value (e.g. "
-                                         + "; ".join(f"column {col!r} line {line}: {what}" for col, line, what
-                                                     in cells[:3]) + "); they are read as missing"})
-            raw, normalized = normalize_text(raw)
-            if normalized:
-                notes.append({"table": table, "check": "text_normalized", "rows": normalized, "examples": [],
-                              "message": f"{Path(source.path).name}: {format_count(normalized)} text value(s) held "
-                                         "invisible characters (NUL, zero-width) or a non-standard Unicode form; "
-                                         "they were cleaned so that equal-looking values match"})
-            raw, filtered = filter_rows(raw, source)
-            raw, personal = drop_personal_columns(raw, config.privacy.personal_columns,
-                                                  keep={*source.columns, *META})
-            if personal:
-                notes.append({"table": table, "check": "personal_columns_dropped", "rows": len(raw), "examples": [],
-                              "message": f"{Path(source.path).name}: personal column(s) {personal} were dropped "
-                                         "at ingest (privacy.personal_columns); the diagnosis does not need them"})
-            log.info("read %s: %d rows", raw[SOURCE].iloc[0] if len(raw) else source.path, len(raw))
-            mapped = map_source(raw, source, table)
-            if source.reason_rules and "contact_reason" in mapped:
-                mapped["contact_reason"] = group_reasons(mapped["contact_reason"], source.reason_rules)
-                other = mapped["contact_reason"].eq("other")
-                if other.any():
-                    notes.append({"table": table, "check": "reasons_not_grouped", "rows": int(other.sum()),
-                                  "examples": [], "message": f"{Path(source.path).name}: "
-                                  f"{format_value(other.mean(), 'share', digits=1)} of the contact reasons "
-                                  "match no reason rule and are grouped as 'other'"})
-            coerced = coerce_table(mapped, table, source, config.timezone)
-            check_parse_failures(coerced, table, source)
-            check_date_conventions(coerced, table, source)
-            v = validate_table(coerced, table, scales, as_of_ts, config.checks.max_handle_time_hours * 3600)
-            raw_json = _raw_rows_json(raw, v.quarantined)
-            qs = v.quarantined.assign(raw=raw_json)
-            if len(malformed):
-                qs = pd.concat([qs, malformed.assign(reason="malformed_row", column=None, value=None,
-                                                     raw=malformed["text"]).drop(columns="text")],
-                               ignore_index=True)
-            loaded_parts.append(v.loaded)
-            source_of += [i] * len(v.loaded)
-            q_parts.append(qs.assign(table=table, _source_no=i))
-            accounting.append({"table": table, "source": source.path, "source_no": i,
-                               "raw_rows": len(raw) + len(malformed) + filtered,
-                               "rows_in": len(mapped) + len(malformed) + filtered, "filtered": filtered})
-            del raw, mapped, coerced, v, qs     # a large file's text is held once, not once per step
+            loaded, q, counts = _ingest_source(source, table, config, data_dir, scales, as_of_ts, notes)
+            loaded_parts.append(loaded)
+            source_of += [i] * len(loaded)
+            q_parts.append(q.assign(table=table, _source_no=i))
+            accounting.append({"table": table, "source": source.path, "source_no": i, **counts})
         frame = pd.concat(loaded_parts, ignore_index=True)
         del loaded_parts
         source_of = pd.Series(source_of, index=frame.index, dtype=int)   # which source each loaded row came from
@@ -238,6 +195,81 @@ def ingest_client(config: ClientConfig, data_dir: str | Path, as_of: datetime | 
         acc["quarantined"] = [int(per.get((t, n), 0)) for t, n in zip(acc["table"], acc["source_no"])]
         acc["loaded"] = acc["rows_in"] - acc["quarantined"] - acc["filtered"]
     return IngestResult(tables, quarantine, acc, absent, identity, notes, semantics)
+
+
+def _ingest_source(source, table: str, config: ClientConfig, data_dir, scales: dict, as_of_ts,
+                   notes: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Read, map, coerce and validate one source, a large CSV file in parts
+    (:func:`~cxlib.ingest.read.read_source_chunks`) so that its text is never held whole.
+    Returns the loaded rows, the quarantined rows (with the raw row as JSON, malformed lines
+    last) and the source's row counts; appends the source's notes to ``notes``. The checks
+    over a whole column (most values unparsable, mixed date conventions) judge the sums of
+    the parts, so the result is the same as reading the file at once."""
+    loaded, quarantined, malformed_parts = [], [], []
+    raw_rows = rows_in = filtered = normalized = other = n_mapped = kept = 0
+    parse_counts, date_counts = {}, {}
+    personal, fname = [], Path(source.path).name
+    parts = read_source_chunks(source, data_dir, config.external_data,
+                               chunk_rows=None if source.wide else "auto")   # a melt is ordered by question
+    for part, (raw, malformed) in enumerate(parts):
+        fname = raw[SOURCE].iloc[0] if len(raw) else fname
+        cells = raw.attrs.get("cell_problems") or []
+        if cells:
+            notes.append({"table": table, "check": "spreadsheet_cells", "rows": len(cells),
+                          "examples": [f"{col!r} line {line}: {what}" for col, line, what in cells[:3]],
+                          "message": f"{Path(source.path).name}: {format_count(len(cells))} cell(s) hold an "
+                                     "error or a formula without a saved value (e.g. "
+                                     + "; ".join(f"column {col!r} line {line}: {what}" for col, line, what
+                                                 in cells[:3]) + "); they are read as missing"})
+        raw, n = normalize_text(raw)
+        normalized += n
+        raw, n = filter_rows(raw, source)
+        filtered += n
+        raw_rows += len(raw) + len(malformed) + n
+        kept += len(raw)
+        raw, personal = drop_personal_columns(raw, config.privacy.personal_columns, keep={*source.columns, *META})
+        log.info("read %s: %d rows%s", fname, len(raw), f" (part {part + 1})" if part else "")
+        mapped = map_source(raw, source, table)
+        rows_in += len(mapped) + len(malformed) + n
+        if source.reason_rules and "contact_reason" in mapped:
+            mapped["contact_reason"] = group_reasons(mapped["contact_reason"], source.reason_rules)
+            other += int(mapped["contact_reason"].eq("other").sum())
+            n_mapped += len(mapped)
+        coerced = coerce_table(mapped, table, source, config.timezone)
+        merge_check_counts(parse_counts, measure_parse_failures(coerced))
+        merge_check_counts(date_counts, measure_date_conventions(coerced, source), keep=2)
+        v = validate_table(coerced, table, scales, as_of_ts, config.checks.max_handle_time_hours * 3600)
+        quarantined.append(v.quarantined.assign(raw=_raw_rows_json(raw, v.quarantined)))
+        loaded.append(v.loaded)
+        if len(malformed):
+            malformed_parts.append(malformed.assign(reason="malformed_row", column=None, value=None,
+                                                    raw=malformed["text"]).drop(columns="text"))
+        del raw, mapped, coerced, v     # a large file's text is held one part at a time
+    if normalized:
+        notes.append({"table": table, "check": "text_normalized", "rows": normalized, "examples": [],
+                      "message": f"{Path(source.path).name}: {format_count(normalized)} text value(s) held "
+                                 "invisible characters (NUL, zero-width) or a non-standard Unicode form; "
+                                 "they were cleaned so that equal-looking values match"})
+    if personal:
+        notes.append({"table": table, "check": "personal_columns_dropped", "rows": kept, "examples": [],
+                      "message": f"{Path(source.path).name}: personal column(s) {personal} were dropped "
+                                 "at ingest (privacy.personal_columns); the diagnosis does not need them"})
+    if other:
+        notes.append({"table": table, "check": "reasons_not_grouped", "rows": other,
+                      "examples": [], "message": f"{Path(source.path).name}: "
+                      f"{format_value(other / n_mapped, 'share', digits=1)} of the contact reasons "
+                      "match no reason rule and are grouped as 'other'"})
+    check_parse_failures(parse_counts, table, source, fname)
+    check_date_conventions(date_counts, source, fname)
+    frame = pd.concat(loaded, ignore_index=True) if len(loaded) > 1 else loaded[0]
+    q = quarantined[0]
+    if len(quarantined) > 1:    # the values' type is inferred over the whole file, as when read at once
+        q = pd.concat(quarantined, ignore_index=True)
+        for col in ("value", "raw"):
+            q[col] = pd.Series(q[col].tolist(), index=q.index)
+    if malformed_parts:
+        q = pd.concat([q, *malformed_parts], ignore_index=True)
+    return frame, q, {"raw_rows": raw_rows, "rows_in": rows_in, "filtered": filtered}
 
 
 def _raw_rows_json(raw: pd.DataFrame, q: pd.DataFrame) -> list[str]:

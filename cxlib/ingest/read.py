@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import re
 import unicodedata
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,11 @@ import pandas as pd
 from cxlib.core.config import Source
 from cxlib.core.paths import check_source_path, resolve_source_path
 from cxlib.ingest.contract import IngestError, ROW, SOURCE
+
+
+CHUNK_ROWS = 1_000_000
+"""Rows of a large CSV file read, mapped, coerced and validated at a time, so that a file's text
+is never held whole (the results are the same as reading it at once)."""
 
 
 def read_source(source: Source, base_dir: str | Path = ".", external: list[str] | tuple = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -24,6 +30,16 @@ def read_source(source: Source, base_dir: str | Path = ".", external: list[str] 
     client's folder or an ``external`` folder the config lists is read
     (:func:`~cxlib.core.paths.check_source_path`).
     """
+    return next(read_source_chunks(source, base_dir, external, chunk_rows=None))
+
+
+def read_source_chunks(source: Source, base_dir: str | Path = ".", external: list[str] | tuple = (), *,
+                       chunk_rows: int | None | str = "auto") -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+    """:func:`read_source` in parts of at most ``chunk_rows`` rows (``"auto"``:
+    :data:`CHUNK_ROWS`; None: the whole file), in the file's order. Only a CSV file of more
+    records than that is split; the malformed lines come with the first part."""
+    if chunk_rows == "auto":
+        chunk_rows = CHUNK_ROWS
     path = resolve_source_path(source, base_dir)
     try:
         check_source_path(path, base_dir, external)
@@ -37,14 +53,25 @@ def read_source(source: Source, base_dir: str | Path = ".", external: list[str] 
         if guess:
             raise IngestError(f"{path}: the text has a NUL byte between every character: it is {guess} without a "
                               f"byte-order mark. Set encoding: {guess} for this source in client.yml")
-    malformed = pd.DataFrame({ROW: pd.Series([], dtype="int64"), "text": pd.Series([], dtype="str")})
+    none = pd.DataFrame({ROW: pd.Series([], dtype="int64"), "text": pd.Series([], dtype="str")})
     try:
         if fmt == "csv":
-            frame, malformed = _read_csv(path, source)
+            parts = _read_csv_chunks(path, source, chunk_rows)
         elif fmt == "parquet":
-            frame = pd.read_parquet(path)
+            parts = iter([(pd.read_parquet(path), none)])
         else:
-            frame = _read_excel(path, source)
+            parts = iter([(_read_excel(path, source), none)])
+        for frame, malformed in parts:
+            frame.columns = [str(c).strip() for c in frame.columns]
+            if fmt == "csv":
+                check_delimiter(list(frame.columns), path, source.delimiter or ",")
+            frame = frame.reset_index(drop=True)
+            frame[SOURCE] = path.name
+            if fmt != "csv":    # a CSV's rows carry their physical line from _read_csv
+                frame[ROW] = (np.arange(2, len(frame) + 2, dtype="int64") if fmt != "parquet"
+                              else np.arange(1, len(frame) + 1))
+            malformed[SOURCE] = path.name
+            yield frame, malformed
     except IngestError:
         raise
     except UnicodeDecodeError:
@@ -54,42 +81,74 @@ def read_source(source: Source, base_dir: str | Path = ".", external: list[str] 
                           "from client.yml if the client has no such data") from None
     except Exception as err:  # unreadable: corrupt parquet/excel, permissions, ...
         raise IngestError(f"{path}: cannot read as {fmt}: {type(err).__name__}: {err}") from None
-    frame.columns = [str(c).strip() for c in frame.columns]
-    if fmt == "csv":
-        check_delimiter(list(frame.columns), path, source.delimiter or ",")
+
+
+def _csv_options(source: Source) -> dict:
+    return dict(sep=source.delimiter or ",", encoding=source.encoding, dtype=str,
+                na_values=source.na_values or None, keep_default_na=True, skipinitialspace=False)
+
+
+def _read_csv_chunks(path: Path, source: Source, chunk_rows: int | None):
+    """:func:`_read_csv` in parts of ``chunk_rows`` rows when the file has more records than that
+    and none with too many fields (those need pandas' Python engine, which reads the whole file)."""
+    if chunk_rows is None:
+        yield _read_csv(path, source)
+        return
+    kwargs = _csv_options(source)
+    records = scan_csv_records(path, source.encoding, kwargs["sep"])
+    n_cols = len(pd.read_csv(path, nrows=0, **kwargs).columns)
+    if len(records) <= chunk_rows or (records["fields"] > n_cols).any():
+        yield _read_csv(path, source, records)
+        return
+    kept = records[records["fields"] <= n_cols]          # what pandas reads, in order
+    bad = records[records["fields"] != n_cols]
+    malformed = pd.DataFrame({ROW: bad["line"].to_numpy(dtype="int64"), "text": bad["text"].tolist()})
+    done = 0
+    with pd.read_csv(path, chunksize=chunk_rows, **kwargs) as reader:
+        for frame in reader:
+            part = kept.iloc[done:done + len(frame)]
+            done += len(frame)
+            if len(part) != len(frame):
+                raise IngestError(f"{path}: the file has {len(records):,} data records but more than {len(kept):,} "
+                                  "were read; rows would be lost. Check the delimiter, quoting and encoding")
+            yield _number_rows(frame, part, n_cols), malformed
+            malformed = malformed.iloc[:0]
+    if done != len(kept):
+        raise IngestError(f"{path}: the file has {len(records):,} data records but {done:,} were read; rows "
+                          "would be lost. Check the delimiter, quoting and encoding")
+
+
+def _number_rows(frame: pd.DataFrame, kept: pd.DataFrame, n_cols: int) -> pd.DataFrame:
+    """``frame`` with each row's physical line (``kept``: the scanned records pandas read, in
+    order), without the short records pandas padded with nulls."""
     frame = frame.reset_index(drop=True)
-    frame[SOURCE] = path.name
-    if fmt != "csv":    # a CSV's rows carry their physical line from _read_csv
-        frame[ROW] = np.arange(2, len(frame) + 2, dtype="int64") if fmt != "parquet" else np.arange(1, len(frame) + 1)
-    malformed[SOURCE] = path.name
-    return frame, malformed
+    frame[ROW] = kept["line"].to_numpy()
+    short = (kept["fields"] < n_cols).to_numpy()
+    return frame.loc[~short].reset_index(drop=True)
 
 
-def _read_csv(path: Path, source: Source) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _read_csv(path: Path, source: Source, records: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The file's rows as text, each with the physical line it starts on (``_row``; a quoted
     field with line breaks does not shift later numbers), and the malformed lines aside: too
     many fields, or too few (a truncated last line, a short row), which pandas would pad with
     nulls and load as a partial record. A second, independent reader (the csv module) finds
-    them and checks that no row was lost."""
-    sep = source.delimiter or ","
-    kwargs = dict(sep=sep, encoding=source.encoding, dtype=str,
-                  na_values=source.na_values or None, keep_default_na=True, skipinitialspace=False)
+    them and checks that no row was lost (``records``: its count, when already taken)."""
+    kwargs = _csv_options(source)
+    sep = kwargs["sep"]
     try:
         frame = pd.read_csv(path, **kwargs)
     except pd.errors.ParserError:   # some lines have too many fields: re-read, keeping them aside
         csv.field_size_limit(1 << 30)  # the python engine uses the csv module: allow very long comments
         frame = pd.read_csv(path, engine="python", on_bad_lines=lambda fields: None, **kwargs)
     check_delimiter([str(c).strip() for c in frame.columns], path, sep)
-    records = scan_csv_records(path, source.encoding, sep)
+    if records is None:
+        records = scan_csv_records(path, source.encoding, sep)
     n_cols = len(frame.columns)
     kept = records[records["fields"] <= n_cols]          # what pandas read, in order
     if len(kept) != len(frame):
         raise IngestError(f"{path}: the file has {len(records):,} data records but {len(frame):,} were read; rows "
                           "would be lost. Check the delimiter, quoting and encoding")
-    frame = frame.reset_index(drop=True)
-    frame[ROW] = kept["line"].to_numpy()
-    short = (kept["fields"] < n_cols).to_numpy()
-    frame = frame.loc[~short].reset_index(drop=True)
+    frame = _number_rows(frame, kept, n_cols)
     bad = records[records["fields"] != n_cols]
     return frame, pd.DataFrame({ROW: bad["line"].to_numpy(dtype="int64"), "text": bad["text"].tolist()})
 
@@ -185,7 +244,7 @@ def normalize_text(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
                 out = frame.copy()
             fixed = values.copy()
             fixed[list(fixes)] = list(fixes.values())
-            out.iloc[:, j] = fixed
+            out.isetitem(j, pd.Series(fixed, index=out.index, dtype=s.dtype))   # iloc fails on one row
             changed += len(fixes)
     return out, changed
 
