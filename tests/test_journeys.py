@@ -438,3 +438,29 @@ def test_step_statistics_break_ties_as_pandas_mode_and_survive_missing_departmen
     assert loops.loc["Fault reported", "most_often_after"] == "Fault reported"
     assert loops.loc["Technician visit", "most_often_after"] == "Where is my technician"
     assert assign_owners(summarize_journeys(j.journeys), j.steps, REPAIR)["repair"] == "Zeta"   # 3 against Alpha's 2
+
+
+def test_steps_left_in_parquet_give_the_same_statistics_and_file(tmp_path):
+    # on DuckDB with lazy_steps the step table stays in a Parquet file: every statistic read
+    # there, the pandas copy and the written file equal those of the step table fetched to pandas
+    from cxlib.core.sql import ParquetTable
+    from cxlib.journeys.stats import assign_owners, count_steps, summarize_rework, top_transitions
+    ev = log([("A", 0, "Fault reported", "CS", "call"), ("A", 1, "Technician visit", "Field", "field_visit"),
+              ("A", 2, "Where is my technician", "CS", "call"), ("A", 3, "Technician visit", "Field", "field_visit"),
+              ("A", 4, "Fault resolved", "Tech", "email"), ("B", 0, "Fault reported", "CS", "call"),
+              ("B", 1, "Fault resolved", "Tech", "email"), ("C", 0, "Bill", "Billing", "bill")])
+    eager = reconstruct_journeys(ev, REPAIR)
+    lazy = reconstruct_journeys(ev, REPAIR, lazy_steps=True)
+    assert isinstance(lazy.live_steps, ParquetTable) and lazy.steps is None
+    pd.testing.assert_frame_equal(lazy.journeys, eager.journeys)
+    cat = summarize_journeys(eager.journeys)
+    for stat in (lambda s: find_variants(s, eager.journeys), lambda s: build_dfg(s), summarize_rework,
+                 lambda s: count_channel_switches(s), lambda s: map_stages(s, eager.journeys, "repair"),
+                 lambda s: top_transitions(s, ["repair"]), lambda s: count_steps(s)[0],
+                 lambda s: assign_owners(cat, s, REPAIR).to_frame()):
+        pd.testing.assert_frame_equal(stat(lazy.live_steps), stat(eager.steps))
+    lazy.write_steps(tmp_path / "lazy.parquet")
+    eager.write_steps(tmp_path / "eager.parquet")
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "lazy.parquet"), pd.read_parquet(tmp_path / "eager.parquet"))
+    pd.testing.assert_frame_equal(lazy.fetch_steps(), eager.steps)
+    assert lazy.coverage == eager.coverage

@@ -7,10 +7,36 @@ is written once, in DuckDB's dialect, and transpiled for Spark (see :mod:`cxlib.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Iterable
 
 import duckdb
 import pandas as pd
+
+
+@dataclass(frozen=True)
+class ParquetTable:
+    """A table left in a Parquet file, for :func:`query_frames` to read where it lies: the step
+    table of a large client need not come to pandas for its statistics (one row per event)."""
+
+    path: str
+    selected: tuple[str, ...] | None = None
+
+    @property
+    def columns(self) -> list[str]:
+        if self.selected is not None:
+            return list(self.selected)
+        import pyarrow.parquet as pq
+        return pq.read_schema(self.path).names
+
+    def __contains__(self, column: str) -> bool:
+        return column in self.columns
+
+    def select(self, *columns: str) -> "ParquetTable":
+        return ParquetTable(self.path, tuple(columns))
+
+    def to_pandas(self) -> pd.DataFrame:
+        return pd.read_parquet(self.path, columns=list(self.selected) if self.selected is not None else None)
 
 
 def is_spark_frame(frame) -> bool:
@@ -21,7 +47,7 @@ def is_spark_frame(frame) -> bool:
 def select_columns(frame, columns: Iterable[str]):
     """``frame`` narrowed to ``columns``, on either engine."""
     columns = list(columns)
-    return frame.select(*columns) if is_spark_frame(frame) else frame[columns]
+    return frame.select(*columns) if is_spark_frame(frame) or isinstance(frame, ParquetTable) else frame[columns]
 
 
 def sql_literal(value: str) -> str:
@@ -33,18 +59,24 @@ def query_frames(sql: str, **frames) -> pd.DataFrame:
     """Run the DuckDB-dialect ``sql`` over ``frames`` (each registered under its keyword) and
     return the result as pandas. With Spark frames it runs on their session, transpiled, and
     the pandas frames beside them (small ones: survey ratings, lookups) are sent there; with
-    pandas frames only, on a private DuckDB connection. Timestamps come back in UTC either way."""
+    pandas frames only (or :class:`ParquetTable`, read in place), on a private DuckDB connection.
+    Timestamps come back in UTC either way."""
     spark_frames = [f for f in frames.values() if is_spark_frame(f)]
     if spark_frames:
         from cxlib.core.spark import from_pandas, spark_select, to_pandas
         session = spark_frames[0].sparkSession
         for name, frame in frames.items():
+            frame = frame.to_pandas() if isinstance(frame, ParquetTable) else frame
             (frame if is_spark_frame(frame) else from_pandas(session, frame)).createOrReplaceTempView(name)
         return to_pandas(session.sql(spark_select(sql)))
     con = duckdb.connect()
     try:
         for name, frame in frames.items():
-            con.register(name, frame)
+            if isinstance(frame, ParquetTable):
+                cols = ", ".join(f'"{c}"' for c in frame.selected) if frame.selected is not None else "*"
+                con.execute(f"CREATE VIEW {name} AS SELECT {cols} FROM read_parquet({sql_literal(frame.path)})")
+            else:
+                con.register(name, frame)
         return arrow_to_pandas(con.sql(sql).to_arrow_table())
     finally:
         con.close()

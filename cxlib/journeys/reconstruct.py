@@ -40,7 +40,7 @@ import duckdb
 import pandas as pd
 
 from cxlib.core.config import JourneyDefinition
-from cxlib.core.sql import arrow_to_pandas, query_frames, select_columns, sql_literal
+from cxlib.core.sql import ParquetTable, arrow_to_pandas, query_frames, select_columns, sql_literal
 
 log = logging.getLogger(__name__)
 
@@ -70,19 +70,22 @@ class Journeys:
     n_events: int = 0
     n_journeys: int = 0
     engine_steps: object = None
-    """On Spark, the step table as a Spark DataFrame: statistics over events (variants, the
-    directly-follows graph) run there rather than on the pandas copy."""
+    """With ``lazy_steps``, the step table where the engine left it: a Spark DataFrame on Spark,
+    a Parquet file (:class:`~cxlib.core.sql.ParquetTable`) from DuckDB. Statistics over events
+    (variants, the directly-follows graph) run there rather than on a pandas copy."""
 
     @property
     def live_steps(self):
-        """The step table where it lives: the Spark DataFrame on Spark, else the pandas table.
-        The statistics of :mod:`cxlib.journeys.stats` take either."""
+        """The step table where it lives: the Spark DataFrame or the Parquet file, else the pandas
+        table. The statistics of :mod:`cxlib.journeys.stats` take each."""
         return self.engine_steps if self.engine_steps is not None else self.steps
 
     def fetch_steps(self) -> pd.DataFrame:
-        """The step table as pandas, sorted by journey and step; on Spark with ``lazy_steps`` it
-        comes back from the cluster on the first call (a large client's may not fit)."""
-        if self.steps is None and self.engine_steps is not None:
+        """The step table as pandas, sorted by journey and step; with ``lazy_steps`` it is read
+        on the first call (from the cluster, or the Parquet file; a large client's may not fit)."""
+        if self.steps is None and isinstance(self.engine_steps, ParquetTable):
+            self.steps = self.engine_steps.to_pandas()
+        elif self.steps is None and self.engine_steps is not None:
             from cxlib.core.spark import to_pandas as spark_to_pandas
             self.steps = spark_to_pandas(self.engine_steps.orderBy("journey_id", "step"))
         return self.steps
@@ -103,9 +106,13 @@ class Journeys:
 
     def write_steps(self, path: str | Path) -> None:
         """Write the step table as Parquet: from Spark when it lives there (a folder of parts,
-        sorted by journey and step), else from pandas (one file)."""
+        sorted by journey and step), DuckDB's file when it left one, else from pandas (one file)."""
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        if self.engine_steps is not None:
+        if isinstance(self.engine_steps, ParquetTable):   # DuckDB wrote it, sorted: copied as it is
+            import shutil
+            _remove_folder(path)
+            shutil.copyfile(self.engine_steps.path, path)
+        elif self.engine_steps is not None:
             from cxlib.core.spark import write_parquet
             write_parquet(self.engine_steps.orderBy("journey_id", "step"), path)
         else:
@@ -452,8 +459,9 @@ def reconstruct_journeys(events, definitions: Mapping[str, JourneyDefinition], *
     ``engine='spark'`` runs the same SQL on Spark (``spark``: a SparkSession, else a local
     one; see :mod:`cxlib.core.spark`); events are then Parquet path(s), a table name or a
     DataFrame, and with ``to_pandas=False`` the tables are written as Parquet folders. With
-    ``lazy_steps`` only the journey table comes back to pandas: the step table stays on Spark
-    (``engine_steps``) until :meth:`Journeys.fetch_steps` asks for it.
+    ``lazy_steps`` only the journey table comes back to pandas: the step table stays on Spark, or
+    from DuckDB in a Parquet file of its own (``engine_steps``), until :meth:`Journeys.fetch_steps`
+    asks for it.
     """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
@@ -501,11 +509,30 @@ def reconstruct_journeys(events, definitions: Mapping[str, JourneyDefinition], *
         return Journeys(steps=None, journeys=None, definitions=dict(definitions), timings=timings,
                         n_events=n_events, n_journeys=n_journeys)
     t0 = time.perf_counter()
-    steps = fetch_frame(con, _as_text(con, "steps") + " ORDER BY journey_id, step")
+    live = None
+    if lazy_steps:    # the step table stays in a Parquet file, sorted, as the pandas one would be written
+        import shutil
+        import tempfile
+        import weakref
+        folder = tempfile.mkdtemp(prefix="cxlib-steps-")
+        live = ParquetTable(str(Path(folder) / "journey_steps.parquet"))
+        con.execute("SET preserve_insertion_order = true")
+        con.execute(f"COPY ({_as_text(con, 'steps')} ORDER BY journey_id, step) TO {sql_literal(live.path)} "
+                    "(FORMAT parquet)")
+        steps = None
+    else:
+        steps = fetch_frame(con, _as_text(con, "steps") + " ORDER BY journey_id, step")
     journeys = fetch_frame(con, _as_text(con, "journeys") + " ORDER BY journey_id")
     timings["to pandas"] = time.perf_counter() - t0
     con.close()
-    return _finish(steps, journeys, definitions, as_of, journeys_path, steps_path, timings, n_events, n_journeys)
+    if live is None:
+        return _finish(steps, journeys, definitions, as_of, journeys_path, steps_path, timings, n_events, n_journeys)
+    out = _finish(None, journeys, definitions, as_of, None, None, timings, n_events, n_journeys)
+    out.engine_steps = live
+    weakref.finalize(out, shutil.rmtree, folder, True)    # the file goes with the result
+    if journeys_path is not None and steps_path is not None:
+        out.write(journeys_path, steps_path)
+    return out
 
 
 def _reconstruct_on_spark(events, definitions, *, gap_days, repeat_window_days, failure_touchpoints, as_of,
