@@ -515,7 +515,7 @@ def reconstruct_journeys(events, definitions: Mapping[str, JourneyDefinition], *
         import tempfile
         import weakref
         folder = tempfile.mkdtemp(prefix="cxlib-steps-")
-        live = ParquetTable(str(Path(folder) / "journey_steps.parquet"))
+        live = ParquetTable(str(Path(folder) / "steps.parquet"))
         con.execute("SET preserve_insertion_order = true")
         con.execute(f"COPY ({_as_text(con, 'steps')} ORDER BY journey_id, step) TO {sql_literal(live.path)} "
                     "(FORMAT parquet)")
