@@ -221,16 +221,16 @@ def _ingest_source(source, table: str, config: ClientConfig, data_dir, scales: d
                                      "error or a formula without a saved value (e.g. "
                                      + "; ".join(f"column {col!r} line {line}: {what}" for col, line, what
                                                  in cells[:3]) + "); they are read as missing"})
-        raw, n = normalize_text(raw)
-        normalized += n
-        raw, n = filter_rows(raw, source)
-        filtered += n
-        raw_rows += len(raw) + len(malformed) + n
+        raw, n_normalized = normalize_text(raw)
+        normalized += n_normalized
+        raw, n_filtered = filter_rows(raw, source)
+        filtered += n_filtered
+        raw_rows += len(raw) + len(malformed) + n_filtered
         kept += len(raw)
         raw, personal = drop_personal_columns(raw, config.privacy.personal_columns, keep={*source.columns, *META})
         log.info("read %s: %d rows%s", fname, len(raw), f" (part {part + 1})" if part else "")
         mapped = map_source(raw, source, table)
-        rows_in += len(mapped) + len(malformed) + n
+        rows_in += len(mapped) + len(malformed) + n_filtered
         if source.reason_rules and "contact_reason" in mapped:
             mapped["contact_reason"] = group_reasons(mapped["contact_reason"], source.reason_rules)
             other += int(mapped["contact_reason"].eq("other").sum())
