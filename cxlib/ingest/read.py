@@ -101,8 +101,7 @@ def _read_csv_chunks(path: Path, source: Source, chunk_rows: int | None):
         yield _read_csv(path, source, records)
         return
     kept = records[records["fields"] <= n_cols]          # what pandas reads, in order
-    bad = records[records["fields"] != n_cols]
-    malformed = pd.DataFrame({ROW: bad["line"].to_numpy(dtype="int64"), "text": bad["text"].tolist()})
+    malformed = _malformed(records, n_cols)
     done = 0
     with pd.read_csv(path, chunksize=chunk_rows, **kwargs) as reader:
         for frame in reader:
@@ -148,9 +147,13 @@ def _read_csv(path: Path, source: Source, records: pd.DataFrame | None = None) -
     if len(kept) != len(frame):
         raise IngestError(f"{path}: the file has {len(records):,} data records but {len(frame):,} were read; rows "
                           "would be lost. Check the delimiter, quoting and encoding")
-    frame = _number_rows(frame, kept, n_cols)
+    return _number_rows(frame, kept, n_cols), _malformed(records, n_cols)
+
+
+def _malformed(records: pd.DataFrame, n_cols: int) -> pd.DataFrame:
+    """The scanned records whose number of fields is not the header's: line and text."""
     bad = records[records["fields"] != n_cols]
-    return frame, pd.DataFrame({ROW: bad["line"].to_numpy(dtype="int64"), "text": bad["text"].tolist()})
+    return pd.DataFrame({ROW: bad["line"].to_numpy(dtype="int64"), "text": bad["text"].tolist()})
 
 
 def sniff_utf16(path: Path, n: int = 400) -> str | None:
