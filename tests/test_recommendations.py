@@ -236,6 +236,34 @@ def test_failure_signature_names_the_step_only_failing_journeys_have():
     assert sig["gap"].iat[0] == pytest.approx(1.0)
 
 
+def test_failure_signature_is_counted_where_the_steps_are(tmp_path):
+    """The signature read from the step table in pandas and in place from its Parquet file (how 04
+    reads it) is the same, and a step's day is the median over the journeys that have it of the
+    days from the journey's start: the middle two averaged for an even count, a journey without a
+    start left out."""
+    from cxlib.core.sql import ParquetTable
+    j, _ = _journeys()
+    j["start"] = T0 + pd.to_timedelta(j["journey_id"] % 5, unit="D")
+    j.loc[j.index[j["n_failed_steps"] > 0][:3], "start"] = pd.NaT
+    failed = j["n_failed_steps"] > 0
+    rows, days = [], []
+    for jid, f, start in zip(j["journey_id"], failed, j["start"]):
+        began = start if pd.notna(start) else T0
+        rows.append((jid, "install", "Order placed", "Sales", began))
+        if f:
+            d = 1.25 + (jid % 7) / 3
+            rows += [(jid, "install", "Order corrected", "Back office", began + pd.Timedelta(days=d)),
+                     (jid, "install", "Order corrected", "Planning", began + pd.Timedelta(days=d + 2))]
+            if pd.notna(start):
+                days.append(d)
+    steps = pd.DataFrame(rows, columns=["journey_id", "journey_type", "touchpoint", "department", "timestamp"])
+    sig = find_failure_signature(steps, j)
+    assert sig["touchpoint"].tolist() == ["Order corrected"] and sig["department"].iat[0] == "Back office"
+    assert len(days) % 2 == 0 and sig["day"].iat[0] == pytest.approx(float(np.median(days)), abs=1e-9)
+    steps.to_parquet(tmp_path / "steps.parquet", index=False)
+    pd.testing.assert_frame_equal(sig, find_failure_signature(ParquetTable(str(tmp_path / "steps.parquet")), j))
+
+
 def test_actions_rank_by_the_lower_end_of_their_value():
     a = rank_actions([
         {"title": "wide", "effort": "low", "value": 100, "value_lo": 10, "value_hi": 300},

@@ -15,8 +15,9 @@ import pytest
 from conftest import REPO, shared_file
 from cxlib.core.config import load_config
 from cxlib.journeys.reconstruct import reconstruct_journeys
-from cxlib.journeys.stats import (assign_owners, build_dfg, count_channel_switches, find_variants, map_stages,
-                                 summarize_journeys, summarize_rework)
+from cxlib.core.schema import AGENT_CHANNELS
+from cxlib.journeys.stats import (assign_owners, build_dfg, count_channel_switches, find_failure_signature,
+                                 find_variants, map_stages, summarize_journeys, summarize_rework)
 
 pytestmark = pytest.mark.slow
 
@@ -74,6 +75,11 @@ def assert_same_journeys(a, b):
                                   count_channel_switches(b.engine_steps, journey_types=types))
     cat = summarize_journeys(a.journeys)
     pd.testing.assert_series_equal(assign_owners(cat, a.steps, {}), assign_owners(cat, b.engine_steps, {}))
+    # 04's failure signature: what went-wrong journeys have, counted where the steps are
+    sig = find_failure_signature(a.steps, a.journeys, contact_channels=AGENT_CHANNELS)
+    pd.testing.assert_frame_equal(sig, find_failure_signature(b.engine_steps, b.journeys,
+                                                              contact_channels=AGENT_CHANNELS), check_exact=False, rtol=1e-12)
+    return sig
 
 
 def test_spark_reconstructs_the_demo_as_duckdb_does(spark, small_demo):
@@ -85,7 +91,8 @@ def test_spark_reconstructs_the_demo_as_duckdb_does(spark, small_demo):
     b = config_run(events, cfg, "spark", spark)
     assert a.n_journeys > 1000 and set(a.journeys["journey_type"]) >= {"new_install", "move", "repair"}
     assert len(summarize_rework(a.steps)) and count_channel_switches(a.steps, normalize=False).to_numpy().sum() > 100
-    assert_same_journeys(a, b)
+    sig = assert_same_journeys(a, b)
+    assert len(sig) and sig["day"].notna().all() and sig["department"].notna().all()
 
 
 def config_run(events, cfg, engine, spark):

@@ -426,17 +426,21 @@ def assign_owners(catalogue: pd.DataFrame, steps, definitions: dict) -> pd.Serie
 
 def flag_contact_touchpoints(steps, *, contact_channels: tuple[str, ...] = (),
                              journey_type: str = "journey_type", touchpoint: str = "touchpoint",
-                             only_type: str | None = None) -> pd.Series:
+                             only_type: str | None = None, journeys: pd.DataFrame | None = None) -> pd.Series:
     """Per journey type and touchpoint: True when most of its events are the customer's own
     contacts, the customer's reaction rather than the company's doing. Decided by ``kind``
     and ``initiated_by`` where the events say so, else by a contact reason (the customer got in
     touch about something), else by ``contact_channels``. ``steps`` is the step table as pandas
-    or Spark (counted where it lives); ``only_type`` limits it to one journey type."""
+    or Spark (counted where it lives); ``only_type`` limits it to one journey type and ``journeys``
+    (a frame with ``journey_id``) to the steps of those journeys."""
     present = [c for c in ("kind", "initiated_by", "contact_reason", "channel") if c in steps.columns]
-    st = select_columns(steps, [journey_type, touchpoint, *present])
-    where = f"WHERE {journey_type} = {sql_literal(only_type)}" if only_type is not None else ""
-    said = query_frames("SELECT " + ", ".join(f"count({c}) AS {c}" for c in present) + f" FROM st {where}", st=st) \
-        if present else pd.DataFrame([{}])
+    st = select_columns(steps, [journey_type, touchpoint, *present, *(["journey_id"] if journeys is not None else [])])
+    conds = ([f"{journey_type} = {sql_literal(only_type)}"] if only_type is not None else []) \
+        + (["journey_id IN (SELECT journey_id FROM ids)"] if journeys is not None else [])
+    where = "WHERE " + " AND ".join(conds) if conds else ""
+    ids = {"ids": journeys[["journey_id"]]} if journeys is not None else {}
+    said = query_frames("SELECT " + ", ".join(f"count({c}) AS {c}" for c in present) + f" FROM st {where}", st=st,
+                        **ids) if present else pd.DataFrame([{}])
     told = [c for c in ("kind", "initiated_by") if c in said and said[c].iat[0] > 0]
     if told:   # the events say what they are: a customer's contact is a contact the customer started
         own = " AND ".join(f"coalesce({c}, '{d}') = '{d}'" for c, d in (("kind", "contact"), ("initiated_by", "customer"))
@@ -451,12 +455,12 @@ def flag_contact_touchpoints(steps, *, contact_channels: tuple[str, ...] = (),
         SELECT {journey_type} AS jt, {touchpoint} AS tp,
                avg(CASE WHEN {own} THEN CAST(1 AS DOUBLE) ELSE CAST(0 AS DOUBLE) END) > 0.5 AS contact
         FROM st {where or "WHERE true"} AND {journey_type} IS NOT NULL AND {touchpoint} IS NOT NULL
-        GROUP BY {journey_type}, {touchpoint} ORDER BY jt, tp""", st=st)
+        GROUP BY {journey_type}, {touchpoint} ORDER BY jt, tp""", st=st, **ids)
     index = pd.MultiIndex.from_frame(out[["jt", "tp"]], names=[journey_type, touchpoint])
     return pd.Series(out["contact"].astype(bool).to_numpy(), index=index, name="contact")
 
 
-def find_failure_signature(steps: pd.DataFrame, journeys: pd.DataFrame, *, min_gap: float = 0.25,
+def find_failure_signature(steps, journeys: pd.DataFrame, *, min_gap: float = 0.25,
                            contact_channels: tuple[str, ...] = ()) -> pd.DataFrame:
     """What journeys that went wrong (:func:`flag_went_wrong`) have that the others lack:
     per journey type and touchpoint, the share of went-wrong and went-right journeys that
@@ -473,19 +477,26 @@ def find_failure_signature(steps: pd.DataFrame, journeys: pd.DataFrame, *, min_g
 
     Causes before symptoms: sorted by type, then company steps before customer contacts, then
     company steps that (by their median day in the journey, ``day``) come no later than the
-    customer's first separating contact, then the size of the gap."""
+    customer's first separating contact, then the size of the gap.
+
+    ``steps`` is the step table as pandas, a Parquet file or a Spark DataFrame: the counts over
+    its events are taken where it lives, and only counts per journey type and touchpoint return."""
     typed = journeys[journeys["journey_type"] != UNCLASSIFIED]
     wrong = flag_went_wrong(typed)
     cols = ["journey_type", "touchpoint", "department", "contact", "present", "share_wrong", "share_right", "gap",
             "n_wrong", "day"]
     if not len(typed) or not wrong.any():
         return pd.DataFrame(columns=cols)
-    flag = pd.Series(wrong.to_numpy(), index=typed["journey_id"].to_numpy())
-    s = steps[steps["journey_id"].isin(flag.index)]
-    has = s.drop_duplicates(["journey_id", "touchpoint"])[["journey_id", "journey_type", "touchpoint"]]
-    has = has.assign(wrong=flag.reindex(has["journey_id"]).to_numpy())
+    flags = pd.DataFrame({"journey_id": typed["journey_id"].to_numpy(), "wrong": wrong.to_numpy()})
+    s = select_columns(steps, [c for c in ("journey_id", "journey_type", "touchpoint", "department", "timestamp",
+                                           "kind", "initiated_by", "contact_reason", "channel") if c in steps.columns])
     n = typed.assign(wrong=wrong.to_numpy()).groupby(["journey_type", "wrong"]).size()
-    cnt = has.groupby(["journey_type", "touchpoint", "wrong"]).size().rename("k").reset_index()
+    cnt = query_frames("""
+        SELECT s.journey_type, s.touchpoint, f.wrong, count(DISTINCT s.journey_id) AS k
+        FROM st s JOIN flags f ON s.journey_id = f.journey_id
+        WHERE s.journey_type IS NOT NULL AND s.touchpoint IS NOT NULL
+        GROUP BY s.journey_type, s.touchpoint, f.wrong ORDER BY s.journey_type, s.touchpoint, f.wrong""",
+                       st=s, flags=flags)
     cnt["share"] = cnt["k"] / n.reindex(list(zip(cnt["journey_type"], cnt["wrong"]))).to_numpy()
     wide = cnt.pivot_table(index=["journey_type", "touchpoint"], columns="wrong", values="share", fill_value=0.0)
     wide = wide.reindex(columns=[True, False], fill_value=0.0)
@@ -499,10 +510,12 @@ def find_failure_signature(steps: pd.DataFrame, journeys: pd.DataFrame, *, min_g
         if len(last) else np.zeros(len(out), dtype=bool)
     out["present"] = out["gap"] > 0
     out = out[(out["gap"] >= min_gap) | ((out["gap"] <= -min_gap) & ~closes)]
-    dept = s.groupby(["journey_type", "touchpoint"])["department"].agg(lambda x: x.mode().iat[0] if x.notna().any() else None)
     idx = list(zip(out["journey_type"], out["touchpoint"]))
-    contact = flag_contact_touchpoints(s, contact_channels=contact_channels)
-    out["department"] = dept.reindex(idx).to_numpy()
+    in_typed = "(SELECT * FROM st WHERE journey_id IN (SELECT journey_id FROM flags))"
+    dept = query_frames(_mode_sql(f"{in_typed} t", ["journey_type", "touchpoint"], "department"), st=s, flags=flags) \
+        .set_index(["journey_type", "touchpoint"])["department"] if "department" in s.columns else pd.Series(dtype=object)
+    contact = flag_contact_touchpoints(s, contact_channels=contact_channels, journeys=flags[["journey_id"]])
+    out["department"] = dept.reindex(idx).to_numpy() if len(dept) else None
     out["contact"] = contact.reindex(idx).fillna(False).to_numpy()
     out["n_wrong"] = n.reindex(list(zip(out["journey_type"], [True] * len(out)))).to_numpy()
     out = out[out["present"] | ~out["contact"]]     # a contact the customer did not make is no finding
@@ -515,18 +528,31 @@ def find_failure_signature(steps: pd.DataFrame, journeys: pd.DataFrame, *, min_g
     )[cols].reset_index(drop=True)
 
 
-def _median_day_in_journey(steps: pd.DataFrame, journeys: pd.DataFrame) -> pd.Series:
+def _median_day_in_journey(steps, journeys: pd.DataFrame) -> pd.Series:
     """Per journey type and touchpoint: the median number of days from the journey's start to
-    the touchpoint's first occurrence, over the journeys that have it (the start is the journey
-    table's ``start``, else the journey's first step)."""
-    if "timestamp" not in steps:
+    the touchpoint's first occurrence, over the journeys of ``journeys`` that have it (the start
+    is the journey table's ``start``, else the journey's first step). Counted where ``steps``
+    lives (pandas, Parquet or Spark)."""
+    if "timestamp" not in steps.columns:
         return pd.Series(dtype=float)
-    start = pd.to_datetime(journeys.set_index("journey_id")["start"] if "start" in journeys
-                           else steps.groupby("journey_id")["timestamp"].min(), utc=True)
-    first = steps.groupby(["journey_type", "touchpoint", "journey_id"], observed=True)["timestamp"].min().reset_index()
-    began = pd.to_datetime(pd.Series(start.reindex(first["journey_id"]).to_numpy(), index=first.index), utc=True)
-    first["day"] = (pd.to_datetime(first["timestamp"], utc=True) - began).dt.total_seconds() / 86400
-    return first.groupby(["journey_type", "touchpoint"], observed=True)["day"].median()
+    ids = pd.DataFrame({"journey_id": journeys["journey_id"].to_numpy()})
+    if "start" in journeys:
+        ids["start"] = pd.to_datetime(journeys["start"], utc=True).reset_index(drop=True)
+        began = "SELECT journey_id, start FROM j"
+    else:
+        began = 'SELECT journey_id, min("timestamp") AS start FROM st GROUP BY journey_id'
+    out = query_frames(f"""
+        WITH first AS (
+            SELECT journey_type, touchpoint, journey_id, min("timestamp") AS t FROM st
+            WHERE journey_id IN (SELECT journey_id FROM j)
+              AND journey_type IS NOT NULL AND touchpoint IS NOT NULL AND journey_id IS NOT NULL
+            GROUP BY journey_type, touchpoint, journey_id),
+        began AS ({began})
+        SELECT f.journey_type, f.touchpoint,
+               median(CAST(date_diff('microsecond', b.start, f.t) AS DOUBLE) / 1e6 / 86400) AS day
+        FROM first f JOIN began b ON f.journey_id = b.journey_id
+        GROUP BY f.journey_type, f.touchpoint""", st=steps, j=ids)
+    return out.set_index(["journey_type", "touchpoint"])["day"]
 
 
 def top_journey_measures(ranked: pd.DataFrame) -> pd.DataFrame:
