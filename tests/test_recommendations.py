@@ -55,6 +55,37 @@ def test_each_avoidable_cause_is_found_and_nothing_else():
     assert cause[[0, 2, 7, 11]].isna().all()   # first contacts, late ones and the trigger's own handling
 
 
+def test_contact_windows_hold_at_their_edges_whatever_the_row_order():
+    """Failure demand needs a failure strictly before the contact and at most the window before
+    it; of two failures at one time the contact follows the later row; status chasing without a
+    reason or a journey names the touchpoint; shuffling the rows (the tied failures kept in their
+    order) changes nothing."""
+    sec = 1 / 86400
+    e = ev([
+        ("A", 0, "bill", "Incorrect bill", None, "incorrect", None, None, None, None, False),          # 0
+        ("A", 0, "call", "Bill query", "bill", "resolved", "AG1", None, None, None, False),           # 1 same time
+        ("B", 0, "bill", "Incorrect bill", None, "incorrect", None, None, None, None, False),          # 2
+        ("B", 7, "call", "Bill query", "bill", "resolved", "AG1", None, None, None, False),           # 3 exactly 7 days
+        ("C", 0, "bill", "Incorrect bill", None, "incorrect", None, None, None, None, False),          # 4
+        ("C", 7 + sec, "call", "Bill query", "bill", "resolved", "AG1", None, None, None, False),     # 5 a second late
+        ("D", 0, "bill", "Incorrect bill", None, "incorrect", None, None, None, None, False),          # 6
+        ("D", 0, "field_visit", "Meter reading", None, "failed", None, None, None, None, False),      # 7 same time
+        ("D", 1, "call", "Bill query", "bill", "resolved", "AG2", None, None, None, False),           # 8
+        ("E", 0, "call", "Where is my refund", None, "resolved", "AG2", None, None, None, False),      # 9
+        ("E", 3, "call", "Bill query", "bill", "unresolved", "AG2", None, None, None, False),         # 10
+        ("E", 3 + 7, "call", "Bill query", "bill", "resolved", "AG1", None, None, None, False),       # 11 repeat at 7 days
+    ])
+    out = classify_avoidable_contacts(e, window_days=7)
+    cause = out["avoidable_cause"]
+    assert cause[[1, 5, 10]].isna().all()
+    assert cause[3] == "failure_demand" and out.loc[3, "follows"] == 2
+    assert cause[8] == "failure_demand" and out.loc[8, "follows"] == 7 and out.loc[8, "root_cause"] == "Meter reading failed"
+    assert cause[9] == "status_chasing" and out.loc[9, "root_cause"] == "no update on Where is my refund"
+    assert cause[11] == "repeat" and out.loc[11, "follows"] == 10
+    shuffled = classify_avoidable_contacts(e.iloc[[11, 4, 9, 6, 0, 3, 7, 2, 10, 1, 8, 5]], window_days=7)
+    pd.testing.assert_frame_equal(shuffled.sort_index(), out)
+
+
 def test_summary_shares_and_costs_add_up():
     c = pd.DataFrame({"avoidable_cause": ["repeat", None, "repeat", "status_chasing", None, None, None, None],
                       "contact_cost": [5.0] * 8})

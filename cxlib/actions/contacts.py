@@ -27,6 +27,7 @@ import pandas as pd
 from cxlib.journeys.reconstruct import UNCLASSIFIED
 from cxlib.ingest.semantics import flag_customer_contacts
 from cxlib.core.schema import AGENT_CHANNELS, SELF_SERVICE_CHANNELS
+from cxlib.core.sql import fetch_columns, query_frames, sql_literal
 from cxlib.core.uncertainty import poisson_rate_interval, wilson_interval
 
 CAUSES = ("repeat", "status_chasing", "failure_demand")
@@ -49,21 +50,24 @@ def flag_agent_contacts(events: pd.DataFrame, *, agent: str = "agent_id", channe
     return flag.rename("agent_contact")
 
 
-def link_journeys(events: pd.DataFrame, steps: pd.DataFrame | None, *, customer_id: str = "customer_id",
+def link_journeys(events: pd.DataFrame, steps, *, customer_id: str = "customer_id",
                   timestamp: str = "timestamp", touchpoint: str = "touchpoint") -> pd.DataFrame:
     """``events`` with the journey each event belongs to (``journey_id``, ``journey_type``,
     ``step``, ``rework``, ``failed_step``) from the step table of
-    :func:`cxlib.journeys.reconstruct_journeys`. When these are the events the steps were built
+    :func:`cxlib.journeys.reconstruct_journeys` (pandas, its Parquet file or Spark: only the
+    columns used come to pandas). When these are the events the steps were built
     from, each step's ``event_row`` points at its event (checked: customer, time and touchpoint
     must agree on every row). Otherwise events are matched on customer, time and touchpoint (and
     their order among exact ties). Events without a step keep nulls."""
     cols = ["journey_id", "journey_type", "step", "rework", "failed_step"]
+    key = [customer_id, timestamp, touchpoint]
     out = events.copy()
+    if steps is not None:
+        steps = fetch_columns(steps, ["event_row", "eid", *key, *cols])
     if steps is None or not len(steps):
         for c in cols:
             out[c] = None
         return out
-    key = [customer_id, timestamp, touchpoint]
     rows = _event_rows(events, steps, key)
     if rows is not None:   # the events the steps came from: one positional take, no key join
         at = np.full(len(events), -1, dtype=np.int64)
@@ -140,103 +144,148 @@ def classify_avoidable_contacts(events: pd.DataFrame, *, window_days: float = 7,
     ``"unresolved"`` (after an agent contact whose outcome is in ``unresolved_outcomes``) or
     ``"same_reason"`` (after any agent contact about it: for extracts without outcomes, or
     where any second contact counts as failure to resolve).
+
+    The windows over each customer's events run as one SQL query (:func:`cxlib.core.sql.query_frames`);
+    the status pattern is a Python regular expression, matched once per distinct touchpoint and
+    reason.
     """
     if repeat_rule not in ("unresolved", "same_reason"):
         raise ValueError(f"repeat_rule must be 'unresolved' or 'same_reason', not {repeat_rule!r}")
-    used = [c for c in dict.fromkeys((customer_id, timestamp, agent_contact, reason, touchpoint, outcome, journey_id,
-                                      journey_type, step, rework)) if c in events]
-    ev = events[used].take(_customer_time_order(events, customer_id, timestamp))   # only the columns used
-    is_agent = ev[agent_contact].astype(bool)
-    t = pd.to_datetime(ev[timestamp])
-    window = pd.Timedelta(days=window_days)
-    n = len(ev)
-    cause = np.full(n, None, dtype=object)
-    root = np.full(n, None, dtype=object)
-    follows = np.full(n, None, dtype=object)
-    has_journey = journey_id in ev and ev[journey_id].notna().any()
-    jtype = ev[journey_type].astype(object).where(ev[journey_type].notna(), None) if journey_type in ev \
-        else pd.Series(None, index=ev.index, dtype=object)
-    typed = jtype.notna() & jtype.ne(UNCLASSIFIED)
-
-    def assign(mask: np.ndarray, label, why, prior=None):
-        """Label the agent contacts in ``mask`` not labelled yet; ``why`` is the root cause, or
-        a function giving it for the rows labelled (text is built for those rows only)."""
-        free = mask & is_agent.to_numpy() & pd.isna(cause)
-        if not free.any():
-            return
-        cause[free] = label if np.ndim(label) == 0 else np.asarray(label, dtype=object)[free]
-        root[free] = why(np.flatnonzero(free)) if callable(why) else \
-            (np.asarray(why, dtype=object)[free] if np.ndim(why) else why)
-        if prior is not None:
-            follows[free] = np.asarray(prior, dtype=object)[free]
-
+    e = _contact_frame(events, agent_contact=agent_contact, customer_id=customer_id, timestamp=timestamp,
+                       reason=reason, touchpoint=touchpoint, outcome=outcome, journey_id=journey_id,
+                       journey_type=journey_type, step=step, rework=rework)
+    has = set(e.columns)
+    window = int(pd.Timedelta(days=window_days).value)     # nanoseconds, as the event times
+    parts, whens = [], []
     # 1a. repeat: same reason again within the window after an agent contact that left it unresolved
     # (or, with repeat_rule "same_reason", after any agent contact about it)
     by_reason_only = repeat_rule == "same_reason"
-    if reason in ev and (outcome in ev or by_reason_only):
-        a = ev[is_agent & ev[reason].notna()]
-        g = a.groupby([customer_id, reason], sort=False)
-        prev_t = g[timestamp].shift()
-        prev_out = g[outcome].shift() if outcome in a else pd.Series(None, index=a.index, dtype=object)
-        prev_idx = pd.Series(a.index, index=a.index).groupby([a[customer_id], a[reason]], sort=False).shift()
-        hit = (pd.to_datetime(a[timestamp]) - pd.to_datetime(prev_t)) <= window
-        if not by_reason_only:
-            hit &= prev_out.isin(list(unresolved_outcomes))
-        mask = ev.index.isin(a.index[hit.to_numpy()])
-        prefix = "repeated " if by_reason_only else "unresolved "
-        prior = pd.Series(prev_idx, index=a.index).reindex(ev.index).to_numpy()
-        assign(mask, "repeat", lambda rows: (prefix + ev[reason].iloc[rows].astype(str)).to_numpy(), prior)
+    if "reason" in has and ("outcome" in has or by_reason_only):
+        unresolved = "" if by_reason_only else f"AND prev_out IN ({_sql_values(unresolved_outcomes)})"
+        prev_out = "lag(outcome) OVER w" if "outcome" in has else "NULL"
+        parts.append(f"""rep AS (
+            SELECT pos, prev_pos, {sql_literal('repeated ' if by_reason_only else 'unresolved ')} || CAST(reason AS VARCHAR)
+                   AS why
+            FROM (SELECT pos, tn, reason, lag(pos) OVER w AS prev_pos, lag(tn) OVER w AS prev_tn,
+                         {prev_out} AS prev_out
+                  FROM e WHERE agent AND reason IS NOT NULL AND cust IS NOT NULL
+                  WINDOW w AS (PARTITION BY cust, reason ORDER BY ord)) r
+            WHERE tn - prev_tn <= {window} {unresolved})""")
+        whens.append(("rep", "'repeat'"))
     # 1b. repeat: a touchpoint the journey already had (rework), in a typed journey
-    if has_journey and rework in ev:
-        again = ev[rework].fillna(False).astype(bool) & typed
-        tj = ev[typed.to_numpy()]     # a journey's steps are all of its type: the typed rows hold every group
-        prior = pd.Series(tj.index, index=tj.index).groupby([tj[journey_id], tj[touchpoint]], sort=False).shift() \
-            .reindex(ev.index)
-        assign(again.to_numpy(), "repeat", lambda rows: (ev[touchpoint].iloc[rows].astype(str) + " repeated in "
-                                                         + jtype.iloc[rows].astype(str)).to_numpy(), prior.to_numpy())
-    # 2. status chasing
-    text = ev[touchpoint].astype(str)
-    if reason in ev:
-        text = text + " | " + ev[reason].fillna("").astype(str)
-    chasing = text.str.contains(status_pattern, case=False, regex=True).to_numpy()
-    other = ev[reason] if reason in ev else ev[touchpoint]
-
-    def no_update(rows):
-        about = np.where(typed.iloc[rows], jtype.iloc[rows].astype(str), other.iloc[rows].astype(str))
-        return np.char.add("no update on ", about.astype(str))
-    assign(chasing, "status_chasing", no_update)
+    if "journey_id" in has and "rework" in has:
+        parts.append("""rw AS (
+            SELECT pos, prev_pos, tp || ' repeated in ' || jtype AS why
+            FROM (SELECT pos, rework, tp, jtype,
+                         CASE WHEN journey_id IS NOT NULL AND tp IS NOT NULL
+                              THEN lag(pos) OVER (PARTITION BY journey_id, tp ORDER BY ord) END AS prev_pos
+                  FROM e WHERE typed) r
+            WHERE rework)""")
+        whens.append(("rw", "'repeat'"))
+    # 2. status chasing: the pattern matched once per distinct touchpoint and reason
+    pairs = query_frames("SELECT DISTINCT tp" + (", reason" if "reason" in has else "") + " FROM e", e=e)
+    text = pairs["tp"].astype(str)
+    if "reason" in has:
+        text = text + " | " + pairs["reason"].fillna("").astype(str)
+    chase = pairs[text.str.contains(status_pattern, case=False, regex=True).fillna(False).to_numpy(dtype=bool)]
+    on_reason = " AND e.reason IS NOT DISTINCT FROM c.reason" if "reason" in has else ""
+    parts.append(f"""chasing AS (
+        SELECT e.pos, NULL AS prev_pos,
+               'no update on ' || CASE WHEN e.typed THEN e.jtype ELSE {"coalesce(e.reason, e.tp)" if "reason" in has
+                                                                       else "e.tp"} END AS why
+        FROM e JOIN chase c ON e.tp IS NOT DISTINCT FROM c.tp{on_reason} WHERE e.agent)""")
+    whens.append(("chasing", "'status_chasing'"))
     # 3. failure demand: after a failure event (a failure outcome or a failure touchpoint; not a
     # journey's trigger) within the window
-    if outcome in ev or failure_touchpoints:
-        fail = ev[outcome].isin(list(failure_outcomes)) if outcome in ev else pd.Series(False, index=ev.index)
-        fail |= ev[touchpoint].isin(list(failure_touchpoints))
-        if has_journey and step in ev:
-            fail &= ~(typed & (pd.to_numeric(ev[step], errors="coerce") == 1))
-        failed_as = ev[outcome].where(ev[outcome].isin(list(failure_outcomes))) if outcome in ev \
-            else pd.Series(None, index=ev.index, dtype=object)
-        why = ev[touchpoint].astype(str) + (" " + failed_as.astype("string")).fillna("")
-        f = pd.DataFrame({"_t": t[fail], "_c": ev.loc[fail, customer_id].astype(str), "_why": why[fail],
-                          "_idx": ev.index[fail]}).sort_values("_t")
-        ag = np.flatnonzero(is_agent.to_numpy())      # only agent contacts can be failure demand
-        q = pd.DataFrame({"_t": t.iloc[ag], "_c": ev[customer_id].iloc[ag].astype(str), "_pos": ag}).sort_values("_t")
-        if len(f) and len(q):
-            m = pd.merge_asof(q, f, on="_t", by="_c", direction="backward", tolerance=window,
-                              allow_exact_matches=False).sort_values("_pos")
-            whys, after = np.full(n, None, dtype=object), np.full(n, None, dtype=object)
-            whys[ag], after[ag] = m["_why"].to_numpy(dtype=object), m["_idx"].to_numpy()
-            assign(pd.notna(after), "failure_demand", whys, after)
+    if "outcome" in has or failure_touchpoints:
+        failed = f"outcome IN ({_sql_values(failure_outcomes)})" if "outcome" in has else "false"
+        is_fail = f"(coalesce({failed}, false) OR coalesce(tp IN ({_sql_values(failure_touchpoints)}), false))"
+        if "journey_id" in has and "step" in has:
+            is_fail += " AND NOT coalesce(typed AND step = 1, false)"
+        parts.append(f"""fails AS (
+            SELECT pos, ord, cust, tn,
+                   tp || coalesce(' ' || CASE WHEN {failed} THEN outcome END, '') AS why
+            FROM e WHERE {is_fail} AND cust IS NOT NULL AND tn IS NOT NULL),
+        fd AS (
+            SELECT pos, prev_pos, why FROM (
+                SELECT q.pos, f.pos AS prev_pos, f.why,
+                       row_number() OVER (PARTITION BY q.pos ORDER BY f.tn DESC, f.ord DESC) AS r
+                FROM e q JOIN fails f ON q.cust = f.cust AND f.tn < q.tn AND q.tn - f.tn <= {window}
+                WHERE q.agent) m
+            WHERE r = 1)""")
+        whens.append(("fd", "'failure_demand'"))
     # 4. configured rules per contact reason
-    for rule in rules:
-        mask = ev[reason].eq(rule["reason"]) if reason in ev else pd.Series(False, index=ev.index)
+    for k, rule in enumerate(rules):
+        if "reason" not in has:
+            break
+        cond = [f"reason = {sql_literal(rule['reason'])}"]
         if rule.get("touchpoint"):
-            mask &= ev[touchpoint].eq(rule["touchpoint"])
+            cond.append(f"tp = {sql_literal(rule['touchpoint'])}")
         if rule.get("journey"):
-            mask &= jtype.eq(rule["journey"])
-        assign(mask.to_numpy(), rule["cause"], rule.get("root_cause") or f"{rule['reason']} (rule)")
-    agent = is_agent.to_numpy()
-    out = pd.DataFrame({"avoidable_cause": cause[agent], "root_cause": root[agent], "follows": follows[agent]},
-                       index=ev.index[agent])
-    return out.reindex(events.index[events[agent_contact].astype(bool).to_numpy()])
+            cond.append(f"jtype = {sql_literal(rule['journey'])}" if "jtype" in has else "false")
+        why = rule.get("root_cause") or f"{rule['reason']} (rule)"
+        parts.append(f"""rule{k} AS (SELECT pos, NULL AS prev_pos, {sql_literal(why)} AS why
+                         FROM e WHERE agent AND {" AND ".join(cond)})""")
+        whens.append((f"rule{k}", sql_literal(rule["cause"])))
+    joins = "\n".join(f"LEFT JOIN {name} ON {name}.pos = e.pos" for name, _ in whens)
+
+    def first(column: str) -> str:     # the first cause that matches wins
+        cases = " ".join(f"WHEN {name}.pos IS NOT NULL THEN {label if column == 'cause' else f'{name}.{column}'}"
+                         for name, label in whens)
+        return f"CASE {cases} END AS {column}"
+    out = query_frames(f"""
+        WITH {", ".join(parts)}
+        SELECT e.pos, {first("cause")}, {first("why")}, {first("prev_pos")}
+        FROM e {joins} WHERE e.agent ORDER BY e.pos""", e=e, chase=chase)
+    follows = np.full(len(out), None, dtype=object)
+    known = out["prev_pos"].notna().to_numpy()
+    follows[known] = events.index.to_numpy()[out["prev_pos"].to_numpy()[known].astype(np.int64)]
+    return pd.DataFrame({"avoidable_cause": out["cause"].astype(object).where(out["cause"].notna(), None).to_numpy(),
+                         "root_cause": out["why"].astype(object).where(out["why"].notna(), None).to_numpy(),
+                         "follows": follows}, index=events.index[out["pos"].to_numpy()])
+
+
+def _sql_values(values: Iterable[str]) -> str:
+    """``'a', 'b'`` for an IN list; ``NULL`` for none (so that ``x IN (NULL)`` matches nothing)."""
+    return ", ".join(sql_literal(v) for v in values) or "NULL"
+
+
+def _contact_frame(events: pd.DataFrame, *, agent_contact: str, customer_id: str, timestamp: str, reason: str,
+                   touchpoint: str, outcome: str, journey_id: str, journey_type: str, step: str,
+                   rework: str) -> pd.DataFrame:
+    """The narrow table :func:`classify_avoidable_contacts` queries: the event's position (``pos``),
+    its place among the customer's events (``ord``: customer, time, then source order), the
+    customer as an integer code, the time in nanoseconds and the columns the causes read."""
+    n = len(events)
+    ord_ = np.empty(n, dtype=np.int64)
+    ord_[_customer_time_order(events, customer_id, timestamp)] = np.arange(n)
+    codes, _ = pd.factorize(events[customer_id])
+    t = pd.to_datetime(events[timestamp], utc=True)
+    tn = t.dt.tz_convert(None).to_numpy(dtype="datetime64[ns]", na_value=np.datetime64(0, "ns")).view("int64")
+    e = pd.DataFrame({"pos": np.arange(n), "ord": ord_,
+                      "cust": pd.array(codes, dtype="Int64").where(codes >= 0, pd.NA) if (codes < 0).any()
+                      else codes.astype(np.int64),
+                      "tn": pd.array(tn, dtype="Int64").where(t.notna().to_numpy(), pd.NA) if t.isna().any() else tn,
+                      "agent": events[agent_contact].fillna(False).astype(bool).to_numpy(),
+                      "tp": events[touchpoint].to_numpy()})
+    for name, col in (("reason", reason), ("outcome", outcome)):
+        if col in events:
+            e[name] = events[col].to_numpy()
+    if journey_id in events and events[journey_id].notna().any():
+        jtype = events[journey_type] if journey_type in events else pd.Series(None, index=events.index, dtype=object)
+        e["journey_id"] = events[journey_id].to_numpy()
+        e["jtype"] = jtype.to_numpy()
+        e["typed"] = (jtype.notna() & jtype.ne(UNCLASSIFIED)).to_numpy()
+        if step in events:
+            e["step"] = pd.to_numeric(events[step], errors="coerce").to_numpy(dtype=float)
+        if rework in events:
+            e["rework"] = events[rework].fillna(False).astype(bool).to_numpy()
+    elif journey_type in events:
+        e["jtype"] = events[journey_type].to_numpy()
+        e["typed"] = (events[journey_type].notna() & events[journey_type].ne(UNCLASSIFIED)).to_numpy()
+    else:
+        e["jtype"], e["typed"] = pd.array([None] * n, dtype="str"), False
+    return e
 
 
 def _customer_time_order(events: pd.DataFrame, customer_id: str, timestamp: str) -> np.ndarray:

@@ -212,7 +212,7 @@ def _journey_findings(findings: list[dict]) -> dict[str, list[str]]:
 
 def diagnose_recommendations(config: ClientConfig, *, customers: pd.DataFrame | None, events: pd.DataFrame | None,
                              surveys: pd.DataFrame | None, journeys: pd.DataFrame | None,
-                             steps: pd.DataFrame | None, as_of, scenarios: list[dict] | None = None,
+                             steps, as_of, scenarios: list[dict] | None = None,
                              journey_findings: list[dict] | None = None, driver_priorities: list[dict] | None = None,
                              seed: int = 0,
                              progress: bool = False) -> RecommendationDiagnosis:
@@ -220,7 +220,10 @@ def diagnose_recommendations(config: ClientConfig, *, customers: pd.DataFrame | 
     (the improvement scenarios of the drivers section) value the journey fixes;
     ``journey_findings`` (watermelon and two-group findings of the journey section) are cited
     in their evidence; ``driver_priorities`` (the fix-first drivers of the drivers section) become
-    ranked, unpriced actions, so a survey-only client gets an action list too."""
+    ranked, unpriced actions, so a survey-only client gets an action list too. ``steps`` is the step
+    table as pandas, its Parquet file (:func:`cxlib.journeys.read_journeys` with ``steps_in_place``)
+    or Spark: its statistics are counted there, and only the columns that link events to their
+    journeys come to pandas."""
     say = print if progress else (lambda *a, **k: None)
     a, cs, rs = config.analysis, config.analysis.contacts, config.analysis.recommendations
     dx = RecommendationDiagnosis(currency=config.currency)

@@ -26,8 +26,14 @@ class ParquetTable:
     def columns(self) -> list[str]:
         if self.selected is not None:
             return list(self.selected)
-        import pyarrow.parquet as pq
-        return pq.read_schema(self.path).names
+        import pyarrow.dataset as ds
+        return ds.dataset(self.path, format="parquet").schema.names
+
+    @property
+    def files(self) -> str:
+        """What DuckDB reads: the file, or the parts of a folder (as Spark writes a table)."""
+        from pathlib import Path
+        return str(Path(self.path) / "*.parquet") if Path(self.path).is_dir() else self.path
 
     def __contains__(self, column: str) -> bool:
         return column in self.columns
@@ -48,6 +54,18 @@ def select_columns(frame, columns: Iterable[str]):
     """``frame`` narrowed to ``columns``, on either engine."""
     columns = list(columns)
     return frame.select(*columns) if is_spark_frame(frame) or isinstance(frame, ParquetTable) else frame[columns]
+
+
+def fetch_columns(frame, columns: Iterable[str]) -> pd.DataFrame:
+    """The ``columns`` of ``frame`` that it has, as pandas: from a pandas frame, a Parquet file or
+    Spark (the only rows of an event-level table that leave the engine)."""
+    present = [c for c in columns if c in frame.columns]
+    if isinstance(frame, ParquetTable):
+        return frame.select(*present).to_pandas()
+    if is_spark_frame(frame):
+        from cxlib.core.spark import to_pandas
+        return to_pandas(frame.select(*present))
+    return frame[present]
 
 
 def sql_literal(value: str) -> str:
@@ -74,7 +92,7 @@ def query_frames(sql: str, **frames) -> pd.DataFrame:
         for name, frame in frames.items():
             if isinstance(frame, ParquetTable):
                 cols = ", ".join(f'"{c}"' for c in frame.selected) if frame.selected is not None else "*"
-                con.execute(f"CREATE VIEW {name} AS SELECT {cols} FROM read_parquet({sql_literal(frame.path)})")
+                con.execute(f"CREATE VIEW {name} AS SELECT {cols} FROM read_parquet({sql_literal(frame.files)})")
             else:
                 con.register(name, frame)
         return arrow_to_pandas(con.sql(sql).to_arrow_table())

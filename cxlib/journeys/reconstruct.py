@@ -126,15 +126,22 @@ def _remove_folder(path: str | Path) -> None:
         shutil.rmtree(path)
 
 
-def read_journeys(journeys_path: str | Path, steps_path: str | Path | None = None
-                  ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+def read_journeys(journeys_path: str | Path, steps_path: str | Path | None = None, *, steps_in_place: bool = False
+                  ) -> tuple[pd.DataFrame, pd.DataFrame | ParquetTable | None]:
     """Read what :meth:`Journeys.write` wrote: ``(journeys, steps)``; without ``steps_path``
-    only the journey table (``steps`` None: the step table is one row per event)."""
+    only the journey table (``steps`` None: the step table is one row per event). With
+    ``steps_in_place`` the step table stays in its file (a :class:`~cxlib.core.sql.ParquetTable`):
+    the statistics that take it read it there, and only the columns they need come to pandas."""
     j = Path(journeys_path)
     if not j.exists():
         raise FileNotFoundError(f"{j}: no journey table; run notebooks/02_journeys first "
                                 "(make report CLIENT=<client>)")
-    return pd.read_parquet(j), (pd.read_parquet(steps_path) if steps_path is not None else None)
+    if steps_path is None:
+        return pd.read_parquet(j), None
+    if steps_in_place and not Path(steps_path).exists():
+        raise FileNotFoundError(f"{steps_path}: no step table; run notebooks/02_journeys first "
+                                "(make report CLIENT=<client>)")
+    return pd.read_parquet(j), (ParquetTable(str(steps_path)) if steps_in_place else pd.read_parquet(steps_path))
 
 
 # --------------------------------------------------------------------------- definitions
