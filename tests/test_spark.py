@@ -95,6 +95,26 @@ def test_spark_reconstructs_the_demo_as_duckdb_does(spark, small_demo):
     assert len(sig) and sig["day"].notna().all() and sig["department"].notna().all()
 
 
+def test_avoidable_contacts_are_classified_on_spark_as_in_duckdb(spark, small_demo):
+    """04's avoidable-contact query, transpiled and run on Spark, labels every agent contact of
+    the demo as DuckDB does: cause, root cause and the event each follows."""
+    from cxlib.actions.contacts import classify_avoidable_contacts, flag_agent_contacts, link_journeys
+    from cxlib.ingest import ingest_client
+    root, _ = small_demo
+    cfg = load_config(root / "demo" / "client.yml")
+    events = ingest_client(cfg, root / "demo").tables["events"]
+    ev = link_journeys(events, config_run(events, cfg, "duckdb", None).steps)
+    ev["agent_contact"] = flag_agent_contacts(ev)
+    cs = cfg.analysis.contacts
+    kw = dict(window_days=cfg.analysis.repeat_window_days, failure_outcomes=cs.failure_outcomes,
+              unresolved_outcomes=cs.unresolved_outcomes, status_pattern=cs.status_pattern,
+              failure_touchpoints=cs.failure_touchpoints,
+              rules=[{"reason": "bill_explanation", "journey": "billing_dispute", "cause": "failure_demand"}])
+    a = classify_avoidable_contacts(ev, **kw)
+    assert set(a["avoidable_cause"].dropna()) == {"repeat", "status_chasing", "failure_demand"}
+    pd.testing.assert_frame_equal(a, classify_avoidable_contacts(ev, spark=spark, **kw))
+
+
 def config_run(events, cfg, engine, spark):
     an = cfg.analysis
     return reconstruct_journeys(events, an.journeys, gap_days=an.unclassified_gap_days,

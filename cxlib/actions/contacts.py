@@ -130,7 +130,7 @@ def classify_avoidable_contacts(events: pd.DataFrame, *, window_days: float = 7,
                                 timestamp: str = "timestamp", reason: str = "contact_reason",
                                 touchpoint: str = "touchpoint", outcome: str = "outcome",
                                 journey_id: str = "journey_id", journey_type: str = "journey_type",
-                                step: str = "step", rework: str = "rework") -> pd.DataFrame:
+                                step: str = "step", rework: str = "rework", spark=None) -> pd.DataFrame:
     """Classify every agent contact in ``events`` as avoidable or not.
 
     ``events`` holds all events (self-service and failures matter too) with a boolean
@@ -145,8 +145,9 @@ def classify_avoidable_contacts(events: pd.DataFrame, *, window_days: float = 7,
     ``"same_reason"`` (after any agent contact about it: for extracts without outcomes, or
     where any second contact counts as failure to resolve).
 
-    The windows over each customer's events run as one SQL query (:func:`cxlib.core.sql.query_frames`);
-    the status pattern is a Python regular expression, matched once per distinct touchpoint and
+    The windows over each customer's events run as one SQL query (:func:`cxlib.core.sql.query_frames`)
+    over a narrow table of integer codes: in DuckDB, or on ``spark`` (a SparkSession) when given.
+    The status pattern is a Python regular expression, matched once per distinct touchpoint and
     reason.
     """
     if repeat_rule not in ("unresolved", "same_reason"):
@@ -155,6 +156,9 @@ def classify_avoidable_contacts(events: pd.DataFrame, *, window_days: float = 7,
                        reason=reason, touchpoint=touchpoint, outcome=outcome, journey_id=journey_id,
                        journey_type=journey_type, step=step, rework=rework)
     has = set(e.columns)
+    if spark is not None:
+        from cxlib.core.spark import from_pandas
+        e = from_pandas(spark, e)
     window = int(pd.Timedelta(days=window_days).value)     # nanoseconds, as the event times
     parts, whens = [], []
     # 1a. repeat: same reason again within the window after an agent contact that left it unresolved
