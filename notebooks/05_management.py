@@ -44,7 +44,8 @@ seed: int = 42
 # paths.metrics (the figures of 02-04); writes paths.callbacks and the management figures.
 paths, config = open_section(client, data_root, reports_root)
 tables, metrics = read_tables(paths), read_json(paths.metrics, {})
-journeys, steps = read_journeys(paths.journeys, paths.journey_steps) if paths.journeys.exists() else (None, None)
+journeys, steps = read_journeys(paths.journeys, paths.journey_steps, steps_in_place=True) \
+    if paths.journeys.exists() else (None, None)
 
 # %%
 mx = diagnose_management(config, metrics, customers=tables.get("customers"), events=tables.get("events"),
