@@ -226,6 +226,26 @@ def test_self_service_containment_is_the_share_without_an_agent_follow_up():
     assert fit["saving"] == pytest.approx(fit["movable"] * 4.9)
 
 
+def test_self_service_is_not_contained_by_an_agent_contact_up_to_the_window_end():
+    """An agent contact about the same reason at the attempt's time or exactly the window after it
+    is a follow-up; a second later, another reason or another customer is not."""
+    sec = pd.Timedelta(seconds=1)
+    follow = [pd.Timedelta(0), pd.Timedelta(days=3), pd.Timedelta(days=3) + sec, None, None]
+    rows = []
+    for i in range(50):
+        kind = i % 5
+        rows.append((f"C{i}", T0, "app", "payment", False))
+        if kind < 3:
+            rows.append((f"C{i}", T0 + follow[kind], "call", "payment", True))
+        elif kind == 3:
+            rows.append((f"C{i}", T0 + pd.Timedelta(hours=1), "call", "moving", True))
+        else:
+            rows.append((f"C{i + 1000}", T0 + pd.Timedelta(hours=1), "call", "payment", True))
+    e = pd.DataFrame(rows, columns=["customer_id", "timestamp", "channel", "contact_reason", "agent_contact"])
+    fit = measure_self_service(e, segment=None, containment_days=3, min_attempts=10).set_index("contact_reason")
+    assert fit.loc["payment", "attempts"] == 50 and fit.loc["payment", "containment"] == pytest.approx(3 / 5)
+
+
 def _journeys():
     rng = np.random.default_rng(4)
     n = 400

@@ -95,10 +95,12 @@ def test_spark_reconstructs_the_demo_as_duckdb_does(spark, small_demo):
     assert len(sig) and sig["day"].notna().all() and sig["department"].notna().all()
 
 
-def test_avoidable_contacts_are_classified_on_spark_as_in_duckdb(spark, small_demo):
+def test_the_contact_cascade_runs_on_spark_as_in_duckdb(spark, small_demo):
     """04's avoidable-contact query, transpiled and run on Spark, labels every agent contact of
-    the demo as DuckDB does: cause, root cause and the event each follows."""
-    from cxlib.actions.contacts import classify_avoidable_contacts, flag_agent_contacts, link_journeys
+    the demo as DuckDB does (cause, root cause and the event each follows), and self-service
+    containment and fit per reason and segment are the same."""
+    from cxlib.actions.contacts import (classify_avoidable_contacts, flag_agent_contacts, link_journeys,
+                                        measure_self_service, price_contacts)
     from cxlib.ingest import ingest_client
     root, _ = small_demo
     cfg = load_config(root / "demo" / "client.yml")
@@ -113,6 +115,11 @@ def test_avoidable_contacts_are_classified_on_spark_as_in_duckdb(spark, small_de
     a = classify_avoidable_contacts(ev, **kw)
     assert set(a["avoidable_cause"].dropna()) == {"repeat", "status_chasing", "failure_demand"}
     pd.testing.assert_frame_equal(a, classify_avoidable_contacts(ev, spark=spark, **kw))
+    ev["contact_cost"] = price_contacts(ev, cfg.analysis.cost_per_contact)
+    ss = measure_self_service(ev, segment=None, min_attempts=5)
+    assert len(ss) and ss["saving"].notna().all()
+    pd.testing.assert_frame_equal(ss, measure_self_service(ev, segment=None, min_attempts=5, spark=spark),
+                                  check_exact=False, rtol=1e-12)
 
 
 def config_run(events, cfg, engine, spark):

@@ -254,6 +254,18 @@ def _sql_values(values: Iterable[str]) -> str:
     return ", ".join(sql_literal(v) for v in values) or "NULL"
 
 
+def _customer_codes_and_times(events: pd.DataFrame, customer_id: str, timestamp: str) -> tuple[pd.array, pd.array]:
+    """The customer as an integer code and the time in nanoseconds since 1970 (UTC), null where
+    missing: the keys the contact queries join and order on, exact and cheap to compare."""
+    codes, _ = pd.factorize(events[customer_id])
+    t = pd.to_datetime(events[timestamp], utc=True)
+    ns = t.dt.tz_convert(None).to_numpy(dtype="datetime64[ns]", na_value=np.datetime64(0, "ns")).view("int64")
+    cust, tn = pd.array(codes, dtype="Int64"), pd.array(ns, dtype="Int64")
+    cust[codes < 0] = pd.NA
+    tn[t.isna().to_numpy()] = pd.NA
+    return cust, tn
+
+
 def _contact_frame(events: pd.DataFrame, *, agent_contact: str, customer_id: str, timestamp: str, reason: str,
                    touchpoint: str, outcome: str, journey_id: str, journey_type: str, step: str,
                    rework: str) -> pd.DataFrame:
@@ -263,13 +275,8 @@ def _contact_frame(events: pd.DataFrame, *, agent_contact: str, customer_id: str
     n = len(events)
     ord_ = np.empty(n, dtype=np.int64)
     ord_[_customer_time_order(events, customer_id, timestamp)] = np.arange(n)
-    codes, _ = pd.factorize(events[customer_id])
-    t = pd.to_datetime(events[timestamp], utc=True)
-    tn = t.dt.tz_convert(None).to_numpy(dtype="datetime64[ns]", na_value=np.datetime64(0, "ns")).view("int64")
-    e = pd.DataFrame({"pos": np.arange(n), "ord": ord_,
-                      "cust": pd.array(codes, dtype="Int64").where(codes >= 0, pd.NA) if (codes < 0).any()
-                      else codes.astype(np.int64),
-                      "tn": pd.array(tn, dtype="Int64").where(t.notna().to_numpy(), pd.NA) if t.isna().any() else tn,
+    cust, tn = _customer_codes_and_times(events, customer_id, timestamp)
+    e = pd.DataFrame({"pos": np.arange(n), "ord": ord_, "cust": cust, "tn": tn,
                       "agent": events[agent_contact].fillna(False).astype(bool).to_numpy(),
                       "tp": events[touchpoint].to_numpy()})
     for name, col in (("reason", reason), ("outcome", outcome)):
@@ -373,7 +380,7 @@ def measure_self_service(events: pd.DataFrame, *, segment: str | None = "segment
                          customer_id: str = "customer_id", timestamp: str = "timestamp",
                          channel: str = "channel", reason: str = "contact_reason",
                          handle_time: str = "handle_time_s", outcome: str = "outcome",
-                         score: str | None = "score", cost: str = "contact_cost") -> pd.DataFrame:
+                         score: str | None = "score", cost: str = "contact_cost", spark=None) -> pd.DataFrame:
     """Self-service fit per contact reason × segment (``segment`` is a column of ``events``).
 
     * ``attempts``: self-service events (IVR, web, app) with the reason; ``containment``:
@@ -387,46 +394,65 @@ def measure_self_service(events: pd.DataFrame, *, segment: str | None = "segment
     * ``movable`` agent contacts per year (× containment, with its interval) and the
       ``saving`` per year at the channels' cost difference.
 
-    Only groups with at least ``min_attempts`` self-service attempts are scored."""
-    ev = events.copy()
-    ev["_seg"] = ev[segment].fillna("(none)").astype(str) if segment and segment in ev else "all"
-    is_agent = ev[agent_contact].astype(bool)
-    ss = ev[ev[channel].isin(SELF_SERVICE_CHANNELS) & ev[reason].notna()]
-    ag = ev[is_agent & ev[reason].notna()]
+    Only groups with at least ``min_attempts`` self-service attempts are scored. The follow-ups
+    and the sums per group are one SQL query (in DuckDB, or on ``spark`` when given); only a row
+    per contact reason and segment comes back."""
     cols = ["contact_reason", "segment", "attempts", "containment", "containment_lo", "containment_hi",
             "agent_contacts", "complexity", "not_resolved", "score_self", "score_assisted", "fit",
             "movable", "movable_lo", "movable_hi", "saving", "saving_lo", "saving_hi"]
-    if not len(ss) or not len(ag):
+    cust, tn = _customer_codes_and_times(events, customer_id, timestamp)
+    num = lambda c: pd.to_numeric(events[c], errors="coerce").to_numpy(dtype=float) if c and c in events \
+        else np.full(len(events), np.nan)  # noqa: E731
+    e = pd.DataFrame({"pos": np.arange(len(events)), "cust": cust, "tn": tn,
+                      "reason": events[reason].to_numpy(),
+                      "seg": (events[segment].fillna("(none)").astype(str) if segment and segment in events
+                              else pd.Series("all", index=events.index)).to_numpy(),
+                      "is_self": events[channel].isin(SELF_SERVICE_CHANNELS).to_numpy(),
+                      "agent": events[agent_contact].astype(bool).to_numpy(),
+                      "ht": num(handle_time), "score": num(score), "cost": num(cost),
+                      "unresolved": events[outcome].isin(["unresolved", "transferred"]).to_numpy(dtype=float)
+                      if outcome in events else np.full(len(events), np.nan)})
+    if spark is not None:
+        from cxlib.core.spark import from_pandas
+        e = from_pandas(spark, e)
+    window = int(pd.Timedelta(days=containment_days).value)
+    g = query_frames(f"""
+        WITH ss AS (SELECT * FROM e WHERE is_self AND reason IS NOT NULL),
+        ag AS (SELECT * FROM e WHERE agent AND reason IS NOT NULL),
+        followed AS (SELECT DISTINCT s.pos FROM ss s JOIN ag a
+                     ON a.cust = s.cust AND a.reason = s.reason AND a.tn >= s.tn AND a.tn - s.tn <= {window}),
+        tried AS (SELECT ss.reason, ss.seg, count(*) AS attempts, count(*) - count(f.pos) AS contained,
+                         avg(score) AS score_self, avg(cost) AS cost_self
+                  FROM ss LEFT JOIN followed f ON ss.pos = f.pos GROUP BY ss.reason, ss.seg),
+        helped AS (SELECT reason, seg, count(*) AS n_agent, avg(ht) AS ht, avg(unresolved) AS not_resolved,
+                          avg(score) AS score_assisted, avg(cost) AS cost_agent FROM ag GROUP BY reason, seg)
+        SELECT t.*, h.n_agent, h.ht, h.not_resolved, h.score_assisted, h.cost_agent,
+               (SELECT avg(ht) FROM ag) AS mean_ht, (SELECT count(*) FROM ag) AS all_agent,
+               (SELECT max(score) - min(score) FROM e) AS span
+        FROM tried t LEFT JOIN helped h ON t.reason = h.reason AND t.seg = h.seg
+        ORDER BY t.reason, t.seg""", e=e)
+    if not len(g) or not g["all_agent"].iat[0]:
         return pd.DataFrame(columns=cols)
-    key = lambda f: f[customer_id].astype(str) + "\x1f" + f[reason].astype(str)  # noqa: E731
-    q = pd.DataFrame({"_t": pd.to_datetime(ss[timestamp]), "_k": key(ss), "_pos": np.arange(len(ss))}).sort_values("_t")
-    r = pd.DataFrame({"_t": pd.to_datetime(ag[timestamp]), "_k": key(ag), "_hit": True}).sort_values("_t")
-    m = pd.merge_asof(q, r, on="_t", by="_k", direction="forward", tolerance=pd.Timedelta(days=containment_days),
-                      allow_exact_matches=True).sort_values("_pos")
-    ss = ss.assign(_contained=m["_hit"].isna().to_numpy())
-    ht = pd.to_numeric(ag[handle_time], errors="coerce") if handle_time in ag else pd.Series(np.nan, index=ag.index)
-    mean_ht = float(ht.mean()) if ht.notna().any() else np.nan
-    sc = score if score and score in ev else None
-    span = float(ev[sc].max() - ev[sc].min()) if sc and ev[sc].notna().any() else np.nan
     rows = []
-    for (rsn, seg), g in ss.groupby([reason, "_seg"]):
-        if len(g) < min_attempts:
-            continue
-        a = ag[(ag[reason] == rsn) & (ag["_seg"] == seg)]
-        k, n = int(g["_contained"].sum()), len(g)
+    for r in g[g["attempts"] >= min_attempts].itertuples(index=False):
+        k, n = int(r.contained), int(r.attempts)
         p = k / n
         lo, hi = wilson_interval(k, n)
-        cx = float(ht.loc[a.index].mean() / mean_ht) if len(a) and ht.loc[a.index].notna().any() else np.nan
-        unres = float(a[outcome].isin(["unresolved", "transferred"]).mean()) if outcome in a and len(a) else np.nan
-        s_self = float(g[sc].mean()) if sc else np.nan
-        s_ass = float(a[sc].mean()) if sc and len(a) else np.nan
+        n_agent = 0 if pd.isna(r.n_agent) else int(r.n_agent)
+        cx = float(r.ht / r.mean_ht) if n_agent and pd.notna(r.ht) else np.nan
+        unres = float(r.not_resolved) if outcome in events and n_agent else np.nan
+        s_self = float(r.score_self) if score and score in events and pd.notna(r.score_self) else np.nan
+        s_ass = float(r.score_assisted) if score and score in events and n_agent and pd.notna(r.score_assisted) \
+            else np.nan
+        span = float(r.span) if pd.notna(r.span) else np.nan
         penalty = 1.0 if np.isnan(s_self) or np.isnan(s_ass) or not span else min(1.0, 1 + (s_self - s_ass) / span)
         fit = p * (min(1.0, 1 / cx) if cx and not np.isnan(cx) else 1.0) * max(penalty, 0.0)
-        vol = len(a) * per_year
-        unit = (float(a[cost].mean()) - float(g[cost].mean())) if cost in ev and len(a) else np.nan
-        rows.append({"contact_reason": rsn, "segment": seg, "attempts": n, "containment": p, "containment_lo": lo,
-                     "containment_hi": hi, "agent_contacts": vol, "complexity": cx, "not_resolved": unres,
-                     "score_self": s_self, "score_assisted": s_ass, "fit": fit, "movable": vol * p,
-                     "movable_lo": vol * lo, "movable_hi": vol * hi, "saving": vol * p * unit,
+        vol = n_agent * per_year
+        unit = (float(r.cost_agent) - float(r.cost_self)) if cost in events and n_agent \
+            and pd.notna(r.cost_agent) and pd.notna(r.cost_self) else np.nan
+        rows.append({"contact_reason": r.reason, "segment": r.seg, "attempts": n, "containment": p,
+                     "containment_lo": lo, "containment_hi": hi, "agent_contacts": vol, "complexity": cx,
+                     "not_resolved": unres, "score_self": s_self, "score_assisted": s_ass, "fit": fit,
+                     "movable": vol * p, "movable_lo": vol * lo, "movable_hi": vol * hi, "saving": vol * p * unit,
                      "saving_lo": vol * lo * unit, "saving_hi": vol * hi * unit})
     return pd.DataFrame(rows, columns=cols).sort_values("saving", ascending=False).reset_index(drop=True)
