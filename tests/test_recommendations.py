@@ -246,6 +246,23 @@ def test_self_service_is_not_contained_by_an_agent_contact_up_to_the_window_end(
     assert fit.loc["payment", "attempts"] == 50 and fit.loc["payment", "containment"] == pytest.approx(3 / 5)
 
 
+def test_an_event_gets_the_first_rating_of_its_touchpoint_within_the_window():
+    """The customer's first rating of the same touchpoint from the event's time to the window's end,
+    both included; of two ratings at one time the earlier row; ids compared as text when the two
+    tables type them differently."""
+    from cxlib.actions.contacts import link_touchpoint_scores
+    day, sec = pd.Timedelta(days=1), pd.Timedelta(seconds=1)
+    events = pd.DataFrame({"customer_id": [1, 2, 3, 4, 5, 6],
+                           "timestamp": [T0] * 6, "touchpoint": ["Call", "Call", "Call", "Call", "Call", "Web"]})
+    surveys = pd.DataFrame({"customer_id": ["1", "2", "3", "4", "4", "5", "5", "6", "1"],
+                            "timestamp": [T0, T0 + 3 * day, T0 + 3 * day + sec, T0 + 2 * day, T0 + day, T0 + day,
+                                          T0 + day, T0 + day, T0 - sec],
+                            "subject": ["Call"] * 7 + ["Call", "Call"], "score": [9, 8, 7, 6, 5, 4, 3, 2, 1],
+                            "level": "touchpoint", "metric": "csat"})
+    got = link_touchpoint_scores(events, surveys, within_days=3)
+    assert got.fillna(-1).tolist() == [9.0, 8.0, -1.0, 5.0, 4.0, -1.0]
+
+
 def _journeys():
     rng = np.random.default_rng(4)
     n = 400

@@ -97,14 +97,15 @@ def test_spark_reconstructs_the_demo_as_duckdb_does(spark, small_demo):
 
 def test_the_contact_cascade_runs_on_spark_as_in_duckdb(spark, small_demo):
     """04's avoidable-contact query, transpiled and run on Spark, labels every agent contact of
-    the demo as DuckDB does (cause, root cause and the event each follows), and self-service
-    containment and fit per reason and segment are the same."""
+    the demo as DuckDB does (cause, root cause and the event each follows), and each event's
+    touchpoint score and self-service containment and fit per reason are the same."""
     from cxlib.actions.contacts import (classify_avoidable_contacts, flag_agent_contacts, link_journeys,
-                                        measure_self_service, price_contacts)
+                                        link_touchpoint_scores, measure_self_service, price_contacts)
     from cxlib.ingest import ingest_client
     root, _ = small_demo
     cfg = load_config(root / "demo" / "client.yml")
-    events = ingest_client(cfg, root / "demo").tables["events"]
+    tables = ingest_client(cfg, root / "demo").tables
+    events = tables["events"]
     ev = link_journeys(events, config_run(events, cfg, "duckdb", None).steps)
     ev["agent_contact"] = flag_agent_contacts(ev)
     cs = cfg.analysis.contacts
@@ -116,6 +117,10 @@ def test_the_contact_cascade_runs_on_spark_as_in_duckdb(spark, small_demo):
     assert set(a["avoidable_cause"].dropna()) == {"repeat", "status_chasing", "failure_demand"}
     pd.testing.assert_frame_equal(a, classify_avoidable_contacts(ev, spark=spark, **kw))
     ev["contact_cost"] = price_contacts(ev, cfg.analysis.cost_per_contact)
+    surveys = tables["surveys"]
+    ev["score"] = link_touchpoint_scores(ev, surveys)
+    assert ev["score"].notna().sum() > 100
+    pd.testing.assert_series_equal(ev["score"], link_touchpoint_scores(ev, surveys, spark=spark))
     ss = measure_self_service(ev, segment=None, min_attempts=5)
     assert len(ss) and ss["saving"].notna().all()
     pd.testing.assert_frame_equal(ss, measure_self_service(ev, segment=None, min_attempts=5, spark=spark),

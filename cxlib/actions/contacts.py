@@ -258,12 +258,18 @@ def _customer_codes_and_times(events: pd.DataFrame, customer_id: str, timestamp:
     """The customer as an integer code and the time in nanoseconds since 1970 (UTC), null where
     missing: the keys the contact queries join and order on, exact and cheap to compare."""
     codes, _ = pd.factorize(events[customer_id])
-    t = pd.to_datetime(events[timestamp], utc=True)
-    ns = t.dt.tz_convert(None).to_numpy(dtype="datetime64[ns]", na_value=np.datetime64(0, "ns")).view("int64")
-    cust, tn = pd.array(codes, dtype="Int64"), pd.array(ns, dtype="Int64")
+    cust = pd.array(codes, dtype="Int64")
     cust[codes < 0] = pd.NA
-    tn[t.isna().to_numpy()] = pd.NA
-    return cust, tn
+    return cust, _nanoseconds(events[timestamp])
+
+
+def _nanoseconds(times: pd.Series) -> pd.array:
+    """Times as integer nanoseconds since 1970 in UTC (naive times read as UTC), null where missing."""
+    t = pd.to_datetime(times, utc=True)
+    out = pd.array(t.dt.tz_convert(None).to_numpy(dtype="datetime64[ns]", na_value=np.datetime64(0, "ns"))
+                   .view("int64"), dtype="Int64")
+    out[t.isna().to_numpy()] = pd.NA
+    return out
 
 
 def _contact_frame(events: pd.DataFrame, *, agent_contact: str, customer_id: str, timestamp: str, reason: str,
@@ -345,10 +351,11 @@ def summarize_avoidable(contacts: pd.DataFrame, *, by: str | list[str] | None = 
 
 def link_touchpoint_scores(events: pd.DataFrame, surveys: pd.DataFrame | None, *, within_days: float = 3,
                            customer_id: str = "customer_id", timestamp: str = "timestamp",
-                           touchpoint: str = "touchpoint", metric: str | None = None) -> pd.Series:
+                           touchpoint: str = "touchpoint", metric: str | None = None, spark=None) -> pd.Series:
     """The touchpoint survey score each event received: the customer's first touchpoint
-    rating of the same touchpoint within ``within_days`` after it (NaN when none). With
-    ``metric`` only ratings of that metric count; otherwise the most common metric is used."""
+    rating of the same touchpoint within ``within_days`` after it (NaN when none; of two ratings
+    at one time, the earlier row). With ``metric`` only ratings of that metric count; otherwise
+    the most common metric is used. The match is one SQL range join (in DuckDB, or on ``spark``)."""
     out = pd.Series(np.nan, index=events.index, name="score")
     if surveys is None or not len(surveys):
         return out
@@ -357,21 +364,29 @@ def link_touchpoint_scores(events: pd.DataFrame, surveys: pd.DataFrame | None, *
         return out
     metric = metric or s["metric"].mode().iat[0]
     s = s[s["metric"] == metric]
-    key = lambda c, tp: c.astype(str) + "\x1f" + tp.astype(str)  # noqa: E731
-    r = pd.DataFrame({"_t": pd.to_datetime(s["timestamp"]), "_k": key(s["customer_id"], s["subject"]),
-                      "score": s["score"].astype(float)}).sort_values("_t")
+    same = events[customer_id].dtype == s["customer_id"].dtype and events[touchpoint].dtype == s["subject"].dtype
+    key = lambda c: c if same else c.astype(str)  # noqa: E731
     pos = np.arange(len(events))
-    if events[customer_id].dtype == s["customer_id"].dtype and events[touchpoint].dtype == s["subject"].dtype:
-        # only events of a rated customer at a rated touchpoint can have a score: the rest stay NaN
+    if same and spark is None:   # only events of a rated customer at a rated touchpoint can have a score
         pos = np.flatnonzero((events[customer_id].isin(s["customer_id"].unique())
                               & events[touchpoint].isin(s["subject"].unique())).to_numpy())
     ev = events.iloc[pos]
-    q = pd.DataFrame({"_t": pd.to_datetime(ev[timestamp]), "_k": key(ev[customer_id], ev[touchpoint]),
-                      "_pos": pos}).sort_values("_t")
-    m = pd.merge_asof(q, r, on="_t", by="_k", direction="forward", tolerance=pd.Timedelta(days=within_days))
-    m = m.sort_values("_pos")
+    e = pd.DataFrame({"pos": pos, "cust": key(ev[customer_id]).to_numpy(), "tp": key(ev[touchpoint]).to_numpy(),
+                      "tn": _nanoseconds(ev[timestamp])})
+    r = pd.DataFrame({"i": np.arange(len(s)), "cust": key(s["customer_id"]).to_numpy(),
+                      "tp": key(s["subject"]).to_numpy(), "tn": _nanoseconds(s["timestamp"]),
+                      "score": s["score"].astype(float).to_numpy()})
+    if spark is not None:
+        from cxlib.core.spark import from_pandas
+        e = from_pandas(spark, e)
+    m = query_frames(f"""
+        SELECT pos, score FROM (
+            SELECT e.pos, r.score, row_number() OVER (PARTITION BY e.pos ORDER BY r.tn, r.i) AS k
+            FROM e JOIN r ON r.cust = e.cust AND r.tp = e.tp AND r.tn >= e.tn
+                          AND r.tn - e.tn <= {int(pd.Timedelta(days=within_days).value)}) m
+        WHERE k = 1""", e=e, r=r)
     values = out.to_numpy(copy=True)
-    values[m["_pos"].to_numpy()] = m["score"].to_numpy()
+    values[m["pos"].to_numpy(dtype=np.int64)] = m["score"].to_numpy(dtype=float)
     return pd.Series(values, index=events.index, name="score")
 
 
