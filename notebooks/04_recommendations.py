@@ -38,11 +38,12 @@ n_boot: int = 0  # bootstrap resamples (0: as configured; 50: a quick look while
 
 # %%
 # Reads paths.table(...) (01), paths.journeys, paths.journey_steps and paths.journey_findings (02) and
-# paths.scenarios (03); writes the recommendation figures. The step table (one row per event) is read
-# where it lies: only the columns that link events to journeys come to pandas.
+# paths.scenarios (03); writes the recommendation figures. Only typed journeys are read, and the step
+# table (one row per event) is read where it lies: only the columns that link events to journeys come
+# to pandas.
 paths, config = open_section(client, data_root, reports_root)
 tables, as_of = read_tables(paths), extract_time(config)
-journeys, steps = read_journeys(paths.journeys, paths.journey_steps, steps_in_place=True) \
+journeys, steps = read_journeys(paths.journeys, paths.journey_steps, steps_in_place=True, typed_only=True) \
     if paths.journeys.exists() else (None, None)
 top = config.analysis.recommendations.top
 

@@ -126,22 +126,29 @@ def _remove_folder(path: str | Path) -> None:
         shutil.rmtree(path)
 
 
-def read_journeys(journeys_path: str | Path, steps_path: str | Path | None = None, *, steps_in_place: bool = False
-                  ) -> tuple[pd.DataFrame, pd.DataFrame | ParquetTable | None]:
+def read_journeys(journeys_path: str | Path, steps_path: str | Path | None = None, *, steps_in_place: bool = False,
+                  typed_only: bool = False) -> tuple[pd.DataFrame, pd.DataFrame | ParquetTable | None]:
     """Read what :meth:`Journeys.write` wrote: ``(journeys, steps)``; without ``steps_path``
     only the journey table (``steps`` None: the step table is one row per event). With
     ``steps_in_place`` the step table stays in its file (a :class:`~cxlib.core.sql.ParquetTable`):
-    the statistics that take it read it there, and only the columns they need come to pandas."""
+    the statistics that take it read it there, and only the columns they need come to pandas.
+    With ``typed_only`` the journey table holds the typed journeys only (the unclassified
+    episodes of a large log are most of its rows)."""
     j = Path(journeys_path)
     if not j.exists():
         raise FileNotFoundError(f"{j}: no journey table; run notebooks/02_journeys first "
                                 "(make report CLIENT=<client>)")
+    typed = None
+    if typed_only:
+        import pyarrow.compute as pc
+        typed = (pc.field("journey_type") != UNCLASSIFIED) | pc.field("journey_type").is_null()
+    journeys = pd.read_parquet(j, filters=typed)
     if steps_path is None:
-        return pd.read_parquet(j), None
+        return journeys, None
     if steps_in_place and not Path(steps_path).exists():
         raise FileNotFoundError(f"{steps_path}: no step table; run notebooks/02_journeys first "
                                 "(make report CLIENT=<client>)")
-    return pd.read_parquet(j), (ParquetTable(str(steps_path)) if steps_in_place else pd.read_parquet(steps_path))
+    return journeys, (ParquetTable(str(steps_path)) if steps_in_place else pd.read_parquet(steps_path))
 
 
 # --------------------------------------------------------------------------- definitions
