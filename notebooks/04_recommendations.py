@@ -35,6 +35,7 @@ data_root: str = "../data"
 reports_root: str = "../reports"
 seed: int = 42
 n_boot: int = 0  # bootstrap resamples (0: as configured; 50: a quick look while iterating)
+engine: str = ""  # duckdb or spark for the event-level queries (empty: as client.yml says)
 
 # %%
 # Reads paths.table(...) (01), paths.journeys, paths.journey_steps and paths.journey_findings (02) and
@@ -46,13 +47,15 @@ tables, as_of = read_tables(paths), extract_time(config)
 journeys, steps = read_journeys(paths.journeys, paths.journey_steps, steps_in_place=True, typed_only=True) \
     if paths.journeys.exists() else (None, None)
 top = config.analysis.recommendations.top
+engine = engine or config.engine
 
 # %%
 rx = diagnose_recommendations(config, customers=tables.get("customers"), events=tables.get("events"),
                               surveys=tables.get("surveys"), journeys=journeys, steps=steps, as_of=as_of,
                               scenarios=read_json(paths.scenarios, []),
                               journey_findings=read_json(paths.journey_findings, []),
-                              driver_priorities=read_json(paths.driver_priorities, []), seed=seed)
+                              driver_priorities=read_json(paths.driver_priorities, []), seed=seed,
+                              engine=engine, spark=config.spark)
 record_metrics(paths.metrics, "recommendations", rx.metrics())
 cur, acts = rx.currency, rx.actions
 

@@ -22,6 +22,7 @@ from cxlib.journeys.stats import assign_owners, find_failure_signature
 from cxlib.journeys.reconstruct import UNCLASSIFIED
 from cxlib.actions.kpis import build_journey_kpis
 from cxlib.core.schema import AGENT_CHANNELS
+from cxlib.core.sql import ParquetTable
 from cxlib.actions.value import (estimate_cost_to_serve, explain_unprofitable, suggest_service_tiers, summarize_unprofitable,
                     summarize_value_deciles)
 
@@ -29,6 +30,7 @@ from cxlib.actions.value import (estimate_cost_to_serve, explain_unprofitable, s
 @dataclass
 class RecommendationDiagnosis:
     currency: str = ""
+    engine: str = "duckdb"                     # where the event-level queries ran (duckdb or spark)
     per_year: float = 1.0
     per: str = "a year"                        # what counts and money are per: a year, or the days observed
     period_note: str | None = None             # extrapolated, or too short to annualise
@@ -72,7 +74,7 @@ class RecommendationDiagnosis:
                 "unprofitable_share": num(u.get("share")), "unprofitable_share_lo": num(u.get("lo")),
                 "unprofitable_share_hi": num(u.get("hi")), "customers": u.get("n"),
                 "agent_outliers": [] if self.agents is None else sorted(self.agents.index[self.agents["outlier"]]),
-                "currency": self.currency, "money_per": self.per, "period_note": self.period_note,
+                "currency": self.currency, "money_per": self.per, "period_note": self.period_note, "engine": self.engine,
                 "actions": actions, "skipped": list(self.skipped)}
 
     def list_priorities(self, top: int = 5) -> list[str]:
@@ -214,8 +216,8 @@ def diagnose_recommendations(config: ClientConfig, *, customers: pd.DataFrame | 
                              surveys: pd.DataFrame | None, journeys: pd.DataFrame | None,
                              steps, as_of, scenarios: list[dict] | None = None,
                              journey_findings: list[dict] | None = None, driver_priorities: list[dict] | None = None,
-                             seed: int = 0,
-                             progress: bool = False) -> RecommendationDiagnosis:
+                             seed: int = 0, progress: bool = False, engine: str = "duckdb",
+                             spark=None) -> RecommendationDiagnosis:
     """Run every part of the recommendations that the client's tables allow. ``scenarios``
     (the improvement scenarios of the drivers section) value the journey fixes;
     ``journey_findings`` (watermelon and two-group findings of the journey section) are cited
@@ -223,10 +225,18 @@ def diagnose_recommendations(config: ClientConfig, *, customers: pd.DataFrame | 
     ranked, unpriced actions, so a survey-only client gets an action list too. ``steps`` is the step
     table as pandas, its Parquet file (:func:`cxlib.journeys.read_journeys` with ``steps_in_place``)
     or Spark: its statistics are counted there, and only the columns that link events to their
-    journeys come to pandas."""
+    journeys come to pandas. ``engine='spark'`` runs the event-level queries (the failure signature,
+    touchpoint scores, avoidable contacts, self-service) on Spark (``spark``: a session, or the
+    client's SparkSettings); the step table is then read there too."""
     say = print if progress else (lambda *a, **k: None)
     a, cs, rs = config.analysis, config.analysis.contacts, config.analysis.recommendations
-    dx = RecommendationDiagnosis(currency=config.currency)
+    dx = RecommendationDiagnosis(currency=config.currency, engine=engine)
+    session = None
+    if engine == "spark":
+        from cxlib.core.spark import open_spark
+        session = open_spark(spark)
+        if isinstance(steps, ParquetTable):
+            steps = session.read.parquet(steps.path)
     owners = {}
     if journeys is not None and steps is not None and (journeys["journey_type"] != UNCLASSIFIED).any():
         cat = journeys[journeys["journey_type"] != UNCLASSIFIED].groupby("journey_type").size().to_frame("n")
@@ -248,7 +258,7 @@ def diagnose_recommendations(config: ClientConfig, *, customers: pd.DataFrame | 
         if customers is not None and "segment" in customers:
             ev["segment"] = ev["customer_id"].map(customers.drop_duplicates("customer_id")
                                                   .set_index("customer_id")["segment"])
-        ev["score"] = link_touchpoint_scores(ev, surveys)
+        ev["score"] = link_touchpoint_scores(ev, surveys, spark=session)
         period = measure_period(ev["timestamp"], min_days=a.min_annualise_days)
         dx.per_year, dx.per, dx.period_note = period.factor, period.label, period.note()
         if not ev["agent_contact"].any():
@@ -264,7 +274,7 @@ def diagnose_recommendations(config: ClientConfig, *, customers: pd.DataFrame | 
                                               unresolved_outcomes=cs.unresolved_outcomes,
                                               status_pattern=cs.status_pattern, repeat_rule=cs.repeat_rule,
                                               failure_touchpoints=cs.failure_touchpoints,
-                                              rules=[r.model_dump() for r in cs.rules])
+                                              rules=[r.model_dump() for r in cs.rules], spark=session)
             c = ev.loc[cls.index].join(cls)
             c["journey_type"] = c["journey_type"].where(c["journey_type"].ne(UNCLASSIFIED))
             dx.contacts = c
@@ -277,7 +287,8 @@ def diagnose_recommendations(config: ClientConfig, *, customers: pd.DataFrame | 
                     dx.skipped.append("contact costs: the events carry no cost and the client's settings give no cost per contact")
                 _summarize_avoidable(dx, c)
             say("self-service fit and agents ...", flush=True)
-            dx.self_service = measure_self_service(ev, containment_days=cs.containment_days, per_year=dx.per_year)
+            dx.self_service = measure_self_service(ev, containment_days=cs.containment_days, per_year=dx.per_year,
+                                                   spark=session)
             if "agent_id" in c and c["agent_id"].notna().any():
                 dx.agents = score_agents(c, min_contacts=cs.min_agent_contacts)
                 dx.caused_repeats = count_caused_repeats(c, per_year=dx.per_year)

@@ -62,6 +62,16 @@ def get_spark(master: str = "local[2]", remote: str | None = None, conf: dict | 
     return spark
 
 
+def open_spark(spark):
+    """A SparkSession from ``spark``: a session as it is, else the client's ``SparkSettings``
+    (or a dict of ``master``, ``remote`` and ``conf``; None for local mode) opened with
+    :func:`get_spark`."""
+    if hasattr(spark, "sql"):
+        return spark
+    settings = spark.model_dump() if hasattr(spark, "model_dump") else dict(spark or {})
+    return get_spark(**settings)
+
+
 @contextlib.contextmanager
 def _quiet():
     """pyspark 4.x warns on every pandas conversion that it does not fully support pandas 3

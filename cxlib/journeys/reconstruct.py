@@ -552,10 +552,8 @@ def reconstruct_journeys(events, definitions: Mapping[str, JourneyDefinition], *
 def _reconstruct_on_spark(events, definitions, *, gap_days, repeat_window_days, failure_touchpoints, as_of,
                           progress, to_pandas, journeys_path, steps_path, spark, lazy_steps=False) -> Journeys:
     """:func:`reconstruct_journeys` on Spark: the same SQL, transpiled (no ENUMs there)."""
-    from cxlib.core.spark import from_pandas, get_spark, read_events, run_script, to_pandas as spark_to_pandas
-    if not hasattr(spark, "sql"):   # settings (the client's SparkSettings or a dict), not a session
-        settings = spark.model_dump() if hasattr(spark, "model_dump") else dict(spark or {})
-        spark = get_spark(**settings)
+    from cxlib.core.spark import from_pandas, open_spark, read_events, run_script, to_pandas as spark_to_pandas
+    spark = open_spark(spark)   # the client's SparkSettings (or a dict) open a session
     timings: dict[str, float] = {}
     from_pandas(spark, definitions_frame(definitions)).createOrReplaceTempView("defs")
     read_events(spark, events, EVENT_COLUMNS).where("customer_id IS NOT NULL AND `timestamp` IS NOT NULL") \
