@@ -210,6 +210,25 @@ def test_cost_to_serve_by_hand():
     assert summarize_unprofitable(v)["share"] == pytest.approx(0.5)
 
 
+def test_cost_to_serve_is_summed_where_the_events_are(tmp_path):
+    """Events without a channel are left out, a channel whose costs are unknown costs 0, a customer
+    without events costs the service cost only, and the events read in place from Parquet give the
+    same table."""
+    from cxlib.core.sql import ParquetTable
+    cust = pd.DataFrame({"customer_id": ["A", "B", "C"], "monthly_revenue": [30.0, 10.0, 5.0]})
+    e = pd.DataFrame({"customer_id": ["A", "A", "A", "B"], "channel": ["call", None, "web", "call"],
+                      "timestamp": pd.to_datetime(["2025-01-01", "2025-01-02", "2025-01-03", "2025-01-05"], utc=True),
+                      "contact_cost": [6.0, 99.0, np.nan, 3.0]})
+    v = estimate_cost_to_serve(cust, e, as_of="2025-12-31", service_cost_monthly=1.0)
+    months = (pd.Timestamp("2025-12-31") - pd.Timestamp("2025-01-01")).days / 30.4375
+    assert list(v.columns[:4]) == ["months", "cost_call", "cost_web", "contact_cost"]
+    assert v["contact_cost"].tolist() == pytest.approx([6 / months, 3 / months, 0.0])
+    assert v.loc["C", "cost_to_serve"] == 1.0 and v["cost_web"].eq(0).all()
+    e.to_parquet(tmp_path / "events.parquet", index=False)
+    pd.testing.assert_frame_equal(v, estimate_cost_to_serve(cust, ParquetTable(str(tmp_path / "events.parquet")),
+                                                            as_of="2025-12-31", service_cost_monthly=1.0))
+
+
 def test_self_service_containment_is_the_share_without_an_agent_follow_up():
     rng = np.random.default_rng(3)
     n = 400

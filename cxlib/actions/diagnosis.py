@@ -226,8 +226,8 @@ def diagnose_recommendations(config: ClientConfig, *, customers: pd.DataFrame | 
     table as pandas, its Parquet file (:func:`cxlib.journeys.read_journeys` with ``steps_in_place``)
     or Spark: its statistics are counted there, and only the columns that link events to their
     journeys come to pandas. ``engine='spark'`` runs the event-level queries (the failure signature,
-    touchpoint scores, avoidable contacts, self-service) on Spark (``spark``: a session, or the
-    client's SparkSettings); the step table is then read there too."""
+    touchpoint scores, avoidable contacts, self-service, cost to serve) on Spark (``spark``: a
+    session, or the client's SparkSettings); the step table is then read there too."""
     say = print if progress else (lambda *a, **k: None)
     a, cs, rs = config.analysis, config.analysis.contacts, config.analysis.recommendations
     dx = RecommendationDiagnosis(currency=config.currency, engine=engine)
@@ -296,7 +296,8 @@ def diagnose_recommendations(config: ClientConfig, *, customers: pd.DataFrame | 
                 dx.skipped.append("agent performance: the events have no agent ids")
         if customers is not None and "monthly_revenue" in customers and customers["monthly_revenue"].notna().any():
             say("cost to serve ...", flush=True)
-            dx.value = estimate_cost_to_serve(customers, ev, as_of=as_of, service_cost_monthly=a.service_cost_monthly)
+            dx.value = estimate_cost_to_serve(customers, ev, as_of=as_of, service_cost_monthly=a.service_cost_monthly,
+                                              spark=session)
             dx.unprofitable = summarize_unprofitable(dx.value)
             dx.deciles = summarize_value_deciles(dx.value)
             skip = {"customer_id", "signup_date", "churned", "churn_date", "churn_reason", "monthly_revenue"}

@@ -12,22 +12,32 @@ import numpy as np
 import pandas as pd
 
 from cxlib.core.dates import naive_utc
+from cxlib.core.sql import query_frames, select_columns
 from cxlib.core.uncertainty import wilson_interval
 
 DAYS_PER_MONTH = 30.4375
 TIERS = ("Premium", "Standard", "Digital-first")
 
 
-def estimate_cost_to_serve(customers: pd.DataFrame, events: pd.DataFrame, *, as_of, service_cost_monthly: float = 0.0,
+def estimate_cost_to_serve(customers: pd.DataFrame, events, *, as_of, service_cost_monthly: float = 0.0,
                            cost: str = "contact_cost", customer_id: str = "customer_id",
                            timestamp: str = "timestamp", channel: str = "channel",
                            revenue: str = "monthly_revenue", signup_date: str = "signup_date",
-                           churn_date: str = "churn_date") -> pd.DataFrame:
+                           churn_date: str = "churn_date", spark=None) -> pd.DataFrame:
     """One row per customer: ``months`` observed, monthly contact cost per channel
     (``cost_<channel>``), ``cost_to_serve`` per month, ``monthly_revenue``, ``margin`` and
-    ``unprofitable`` (cost to serve above revenue; null without revenue)."""
-    t = pd.to_datetime(events[timestamp])
-    log_start = naive_utc(t.min()) if len(t) else naive_utc(as_of)
+    ``unprofitable`` (cost to serve above revenue; null without revenue). ``events`` (pandas, a
+    Parquet file or Spark; pandas events go to ``spark`` when given) are summed where they live:
+    one row per customer and channel returns."""
+    ev = select_columns(events, [customer_id, timestamp, channel, cost])
+    if spark is not None and isinstance(ev, pd.DataFrame):
+        from cxlib.core.spark import from_pandas
+        ev = from_pandas(spark, ev)
+    sums = query_frames(f"""
+        SELECT "{customer_id}" AS customer_id, "{channel}" AS channel, sum("{cost}") AS cost FROM ev
+        WHERE "{channel}" IS NOT NULL AND "{customer_id}" IS NOT NULL GROUP BY "{customer_id}", "{channel}" """, ev=ev)
+    start = query_frames(f'SELECT min("{timestamp}") AS t FROM ev', ev=ev)["t"].iat[0]
+    log_start = naive_utc(start) if pd.notna(start) else naive_utc(as_of)
     as_of = naive_utc(as_of)
     c = customers.drop_duplicates(customer_id).set_index(customer_id)
 
@@ -40,8 +50,8 @@ def estimate_cost_to_serve(customers: pd.DataFrame, events: pd.DataFrame, *, as_
     begin = naive(signup_date).fillna(log_start).clip(lower=log_start)
     stop = naive(churn_date).fillna(as_of).clip(upper=as_of)
     months = ((stop - begin).dt.total_seconds() / 86400 / DAYS_PER_MONTH).clip(lower=1.0)
-    by_channel = events.pivot_table(index=customer_id, columns=channel, values=cost, aggfunc="sum", fill_value=0.0)
-    by_channel = by_channel.reindex(c.index).fillna(0.0).div(months, axis=0)
+    by_channel = sums.pivot(index="customer_id", columns="channel", values="cost").fillna(0.0)
+    by_channel = by_channel[sorted(by_channel.columns)].reindex(c.index).fillna(0.0).div(months, axis=0)
     out = pd.DataFrame({"months": months}, index=c.index)
     for ch in by_channel.columns:
         out[f"cost_{ch}"] = by_channel[ch]
