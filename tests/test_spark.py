@@ -98,8 +98,8 @@ def test_spark_reconstructs_the_demo_as_duckdb_does(spark, small_demo):
 def test_the_contact_cascade_runs_on_spark_as_in_duckdb(spark, small_demo):
     """04's avoidable-contact query, transpiled and run on Spark, labels every agent contact of
     the demo as DuckDB does (cause, root cause and the event each follows), and each event's
-    touchpoint score, self-service containment and fit per reason and each customer's cost to serve
-    are the same."""
+    touchpoint score, self-service containment and fit per reason, each agent's figures and each
+    customer's cost to serve are the same."""
     from cxlib.actions.contacts import (classify_avoidable_contacts, flag_agent_contacts, link_journeys,
                                         link_touchpoint_scores, measure_self_service, price_contacts)
     from cxlib.ingest import ingest_client
@@ -126,6 +126,12 @@ def test_the_contact_cascade_runs_on_spark_as_in_duckdb(spark, small_demo):
     assert len(ss) and ss["saving"].notna().all()
     pd.testing.assert_frame_equal(ss, measure_self_service(ev, segment=None, min_attempts=5, spark=spark),
                                   check_exact=False, rtol=1e-12)
+    from cxlib.actions.agents import score_agents
+    contacts = ev.loc[a.index].join(a)
+    agents = score_agents(contacts, min_contacts=5)
+    assert len(agents) > 10 and agents.attrs["metrics"] == ["fcr", "aht_s", "csat"]
+    pd.testing.assert_frame_equal(agents, score_agents(contacts, min_contacts=5, spark=spark), check_exact=False,
+                                  rtol=1e-12)
     from cxlib.actions.value import estimate_cost_to_serve
     as_of = ev["timestamp"].max()
     value = estimate_cost_to_serve(tables["customers"], ev, as_of=as_of)

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from cxlib.core.sql import query_frames, select_columns, sql_literal
 from cxlib.core.uncertainty import poisson_rate_interval
 
 FUNNEL_LEVEL = 0.998
@@ -59,7 +60,7 @@ def score_agents(contacts: pd.DataFrame, *, agent: str = "agent_id", outcome: st
                  handle_time: str = "handle_time_s", channel: str = "channel", score: str | None = "score",
                  resolved: tuple[str, ...] = ("resolved",),
                  judged: tuple[str, ...] = ("resolved", "unresolved", "transferred"),
-                 min_contacts: int = 30, level: float = 0.95) -> pd.DataFrame:
+                 min_contacts: int = 30, level: float = 0.95, spark=None) -> pd.DataFrame:
     """One row per agent with at least ``min_contacts`` contacts: ``contacts`` and, per
     metric (``fcr``, ``aht_s``, ``csat``), the raw value, the shrunk estimate with its
     interval, the number it rests on and an outlier flag in the worse direction
@@ -68,33 +69,27 @@ def score_agents(contacts: pd.DataFrame, *, agent: str = "agent_id", outcome: st
     FCR is the share of contacts with a judged outcome that were resolved. Handle time is
     adjusted for channel mix: each contact's time over its channel's mean, averaged per
     agent, times the overall mean. CSAT is the mean touchpoint score linked to the contact
-    (see :func:`cxlib.actions.contacts.link_touchpoint_scores`)."""
-    c = contacts[contacts[agent].notna()]
-    n = c.groupby(agent).size()
-    keep = n.index[n >= min_contacts]
-    c = c[c[agent].isin(keep)]
-    out = pd.DataFrame({"contacts": n.reindex(keep)})
+    (see :func:`cxlib.actions.contacts.link_touchpoint_scores`). The sums per agent are one SQL
+    query (in DuckDB, or on ``spark`` when given); only a row per agent comes back."""
+    a = _agent_sums(contacts, agent=agent, outcome=outcome, handle_time=handle_time, channel=channel, score=score,
+                    resolved=resolved, judged=judged, min_contacts=min_contacts, spark=spark)
+    keep = pd.Index(a["agent"], name=agent)
+    a = a.set_index(keep)
+    out = pd.DataFrame({"contacts": a["contacts"].astype(int)})
     metrics = []
-    if outcome in c and c[outcome].isin(judged).any():
-        j = c[c[outcome].isin(judged)]
-        k = j[outcome].isin(resolved).groupby(j[agent]).sum().reindex(keep).fillna(0)
-        m = j.groupby(agent).size().reindex(keep).fillna(0)
+    if len(a) and a["fcr_m"].sum() > 0:
+        k, m = a["fcr_k"].fillna(0).astype(float), a["fcr_m"].fillna(0).astype(float)
         p0 = k.sum() / m.sum()
         metrics.append(("fcr", k / m, np.sqrt(p0 * (1 - p0) / m.where(m > 0)), m, -1))
-    if handle_time in c and c[handle_time].notna().any():
-        h = c[c[handle_time].notna() & (c[handle_time] > 0)]
-        ratio = h[handle_time] / h.groupby(channel)[handle_time].transform("mean")
-        mean_ht = float(h[handle_time].mean())
-        sd = float(ratio.groupby(h[agent]).transform(lambda x: x - x.mean()).std())
-        m = h.groupby(agent).size().reindex(keep).fillna(0)
-        y = ratio.groupby(h[agent]).mean().reindex(keep) * mean_ht
+    if len(a) and a["n_ht"].iat[0] > 0:
+        mean_ht, sd = float(a["mean_ht"].iat[0]), float(a["aht_sd"].iat[0])
+        m = a["aht_m"].fillna(0).astype(float)
+        y = a["aht_ratio"].astype(float) * mean_ht
         metrics.append(("aht_s", y, sd * mean_ht / np.sqrt(m.where(m > 0)), m, +1))
-    if score and score in c and c[score].notna().any():
-        s = c[c[score].notna()]
-        sd = float(s[score].groupby(s[agent]).transform(lambda x: x - x.mean()).std())
-        m = s.groupby(agent).size().reindex(keep).fillna(0)
-        y = s.groupby(agent)[score].mean().reindex(keep)
-        metrics.append(("csat", y, sd / np.sqrt(m.where(m >= 5)), m, -1))
+    if len(a) and a["n_score"].iat[0] > 0:
+        sd = float(a["csat_sd"].iat[0])
+        m = a["csat_m"].fillna(0).astype(float)
+        metrics.append(("csat", a["csat_y"].astype(float), sd / np.sqrt(m.where(m >= 5)), m, -1))
     for name, y, se, m, worse in metrics:
         sh = shrink_toward_mean(y, se, level=level)
         out[name] = y
@@ -112,6 +107,51 @@ def score_agents(contacts: pd.DataFrame, *, agent: str = "agent_id", outcome: st
     out["outlier"] = out[flags].any(axis=1) if flags else False
     out.attrs["metrics"] = [name for name, *_ in metrics]
     return out.rename_axis("agent_id")
+
+
+def _agent_sums(contacts: pd.DataFrame, *, agent: str, outcome: str, handle_time: str, channel: str,
+                score: str | None, resolved: tuple[str, ...], judged: tuple[str, ...], min_contacts: int,
+                spark=None) -> pd.DataFrame:
+    """One row per agent with at least ``min_contacts`` contacts, in agent order: ``contacts``;
+    judged and resolved contacts (``fcr_m``, ``fcr_k``); handle time as the mean of each contact's
+    time over its channel's mean (``aht_ratio``, of ``aht_m`` contacts with a positive time); the
+    mean score (``csat_y``, of ``csat_m``). Over all these agents' contacts, repeated on every row:
+    ``mean_ht``, the spread of the ratios and scores within agents (``aht_sd``, ``csat_sd``) and
+    how many contacts have a handle time or a score at all (``n_ht``, ``n_score``)."""
+    def col(name):
+        return f'"{name}"' if name and name in contacts else "CAST(NULL AS DOUBLE)"
+
+    def text(name):
+        return f'"{name}"' if name and name in contacts else "CAST(NULL AS VARCHAR)"
+
+    def values(xs):
+        return ", ".join(sql_literal(x) for x in xs) or "NULL"
+    c = select_columns(contacts, [x for x in (agent, outcome, handle_time, channel, score) if x and x in contacts])
+    if spark is not None:
+        from cxlib.core.spark import from_pandas
+        c = from_pandas(spark, c)
+    return query_frames(f"""
+        WITH c AS (SELECT "{agent}" AS agent, {text(outcome)} AS outcome, CAST({col(handle_time)} AS DOUBLE) AS ht,
+                          {text(channel)} AS channel, CAST({col(score)} AS DOUBLE) AS score
+                   FROM contacts WHERE "{agent}" IS NOT NULL),
+        n AS (SELECT agent, count(*) AS contacts FROM c GROUP BY agent),
+        k AS (SELECT c.* FROM c JOIN n ON c.agent = n.agent WHERE n.contacts >= {int(min_contacts)}),
+        f AS (SELECT agent, count(*) AS fcr_m, sum(CASE WHEN outcome IN ({values(resolved)}) THEN 1 ELSE 0 END) AS fcr_k
+              FROM k WHERE outcome IN ({values(judged)}) GROUP BY agent),
+        h AS (SELECT agent, ht, ratio, ratio - avg(ratio) OVER (PARTITION BY agent) AS dev
+              FROM (SELECT agent, ht, CASE WHEN channel IS NOT NULL
+                                           THEN ht / avg(ht) OVER (PARTITION BY channel) END AS ratio
+                    FROM k WHERE ht > 0) r),
+        ha AS (SELECT agent, avg(ratio) AS aht_ratio, count(*) AS aht_m FROM h GROUP BY agent),
+        s AS (SELECT agent, score, score - avg(score) OVER (PARTITION BY agent) AS dev FROM k WHERE score IS NOT NULL),
+        sa AS (SELECT agent, avg(score) AS csat_y, count(*) AS csat_m FROM s GROUP BY agent),
+        g AS (SELECT (SELECT avg(ht) FROM h) AS mean_ht, (SELECT stddev_samp(dev) FROM h) AS aht_sd,
+                     (SELECT stddev_samp(dev) FROM s) AS csat_sd, (SELECT count(ht) FROM k) AS n_ht,
+                     (SELECT count(score) FROM k) AS n_score)
+        SELECT n.agent, n.contacts, f.fcr_m, f.fcr_k, ha.aht_ratio, ha.aht_m, sa.csat_y, sa.csat_m, g.*
+        FROM n LEFT JOIN f ON n.agent = f.agent LEFT JOIN ha ON n.agent = ha.agent LEFT JOIN sa ON n.agent = sa.agent
+             CROSS JOIN g
+        WHERE n.contacts >= {int(min_contacts)} ORDER BY n.agent""", contacts=c)
 
 
 def count_caused_repeats(contacts: pd.DataFrame, *, agent: str = "agent_id", cause: str = "avoidable_cause",

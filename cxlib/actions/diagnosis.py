@@ -226,8 +226,8 @@ def diagnose_recommendations(config: ClientConfig, *, customers: pd.DataFrame | 
     table as pandas, its Parquet file (:func:`cxlib.journeys.read_journeys` with ``steps_in_place``)
     or Spark: its statistics are counted there, and only the columns that link events to their
     journeys come to pandas. ``engine='spark'`` runs the event-level queries (the failure signature,
-    touchpoint scores, avoidable contacts, self-service, cost to serve) on Spark (``spark``: a
-    session, or the client's SparkSettings); the step table is then read there too."""
+    touchpoint scores, avoidable contacts, self-service, agent figures, cost to serve) on Spark
+    (``spark``: a session, or the client's SparkSettings); the step table is then read there too."""
     say = print if progress else (lambda *a, **k: None)
     a, cs, rs = config.analysis, config.analysis.contacts, config.analysis.recommendations
     dx = RecommendationDiagnosis(currency=config.currency, engine=engine)
@@ -290,7 +290,7 @@ def diagnose_recommendations(config: ClientConfig, *, customers: pd.DataFrame | 
             dx.self_service = measure_self_service(ev, containment_days=cs.containment_days, per_year=dx.per_year,
                                                    spark=session)
             if "agent_id" in c and c["agent_id"].notna().any():
-                dx.agents = score_agents(c, min_contacts=cs.min_agent_contacts)
+                dx.agents = score_agents(c, min_contacts=cs.min_agent_contacts, spark=session)
                 dx.caused_repeats = count_caused_repeats(c, per_year=dx.per_year)
             else:
                 dx.skipped.append("agent performance: the events have no agent ids")
