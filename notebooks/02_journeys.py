@@ -42,8 +42,8 @@ engine: str = ""  # duckdb or spark for the reconstruction (empty: as client.yml
 # Reads paths.table(...) (01); writes paths.journeys, paths.journey_steps, paths.journey_catalogue and
 # paths.journey_findings (read by 04) and the journey figures.
 paths, config = open_section(client, data_root, reports_root)
-tables, as_of = read_tables(paths), extract_time(config)
-has_events = "events" in tables and len(tables["events"]) > 0
+tables, as_of = read_tables(paths, ["customers", "surveys"]), extract_time(config)   # the engine reads the events
+has_events = paths.table("events").exists()     # ingest writes a table only when it loaded rows
 engine = engine or config.engine
 
 # %%

@@ -43,7 +43,7 @@ n_boot: int = 0  # bootstrap resamples (0: as configured; 50: a quick look while
 # Reads paths.table(...) (01) and paths.journeys (02); writes paths.scenarios (read by 04), paths.churn_risk
 # (read by 05) and the driver figures.
 paths, config = open_section(client, data_root, reports_root)
-tables, as_of = read_tables(paths), extract_time(config)
+tables, as_of = read_tables(paths, ["customers", "surveys"]), extract_time(config)
 journeys = read_journeys(paths.journeys)[0] if paths.journeys.exists() else None     # the journey table only
 
 # %%

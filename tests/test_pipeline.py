@@ -95,11 +95,21 @@ def test_provenance(report):
     assert "sha256" not in index.read_text().lower() and "href='index.html'" in appendix
 
 
-def test_tables_written_for_later_notebooks(report):
+def test_tables_written_for_later_notebooks(report, small_demo):
+    """The tables 01 writes, read back whole or only those a section asks for (02 and 03 leave the
+    events out); a misspelt table name is an error, not an empty dict."""
+    from cxlib.core.paths import resolve_client_paths
+    from cxlib.ingest import read_tables
     index, _ = report
     assert sorted(p.name for p in (index.parent / "tables").glob("*.parquet")) == \
         ["customers.parquet", "events.parquet", "identities.parquet", "staff.parquet", "surveys.parquet"]
     assert (index.parent / "quarantine" / "quarantine.csv").exists()
+    paths = resolve_client_paths("demo", small_demo[0], index.parent.parent)
+    assert set(read_tables(paths)) >= {"events", "customers", "surveys"}
+    some = read_tables(paths, ["surveys", "customers"])
+    assert sorted(some) == ["customers", "surveys"] and len(some["surveys"]) > 100
+    with pytest.raises(ValueError, match="no canonical table named event;"):
+        read_tables(paths, ["event"])
 
 
 def test_unknown_parameter_is_an_error(small_demo, tmp_path):

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
@@ -312,10 +313,15 @@ def write_ingest(result: IngestResult, paths: ClientPaths) -> dict[str, Path]:
     return written
 
 
-def read_tables(paths: ClientPaths) -> dict[str, pd.DataFrame]:
-    """Read the canonical tables a previous ingest wrote; absent tables (and tables with no
-    loaded rows, which ingest does not write) are simply not in the dict."""
+def read_tables(paths: ClientPaths, names: Iterable[str] | None = None) -> dict[str, pd.DataFrame]:
+    """Read the canonical tables a previous ingest wrote (``names``: only these; a section that
+    leaves the events to the engine need not hold them in memory); absent tables (and tables
+    with no loaded rows, which ingest does not write) are simply not in the dict."""
     if not paths.tables_dir.exists():
         raise FileNotFoundError(f"{paths.tables_dir}: no ingested tables; run notebooks/01_ingest first "
                                 "(make report CLIENT=<client>)")
-    return {name: pd.read_parquet(paths.table(name)) for name in TABLE_NAMES if paths.table(name).exists()}
+    unknown = sorted(set(names or ()) - set(TABLE_NAMES))
+    if unknown:
+        raise ValueError(f"no canonical table named {', '.join(unknown)}; the tables are {', '.join(TABLE_NAMES)}")
+    wanted = TABLE_NAMES if names is None else [n for n in TABLE_NAMES if n in set(names)]
+    return {name: pd.read_parquet(paths.table(name)) for name in wanted if paths.table(name).exists()}
