@@ -141,19 +141,6 @@ def test_link_journeys_by_event_row_agrees_with_the_key_match_and_never_trusts_s
     assert pd.isna(out["journey_id"].iloc[5]) and out["journey_id"].drop(index=edited.index[5]).notna().all()
 
 
-def test_the_contact_order_is_a_stable_sort_by_customer_and_time_with_missing_last():
-    """classify_avoidable_contacts orders events without sorting the wide frame: the positions
-    must be exactly those of a stable sort_values, missing ids and times last, ties in order."""
-    from cxlib.actions.contacts import _customer_time_order
-    rng = np.random.default_rng(3)
-    n = 400
-    e = pd.DataFrame({"customer_id": pd.array(rng.choice(["b", "a", "c10", "c9", None], n), dtype="str"),
-                      "timestamp": T0 + pd.to_timedelta(rng.integers(0, 5, n), unit="D")}, index=rng.permutation(n) * 7)
-    e.loc[e.index[rng.choice(n, 30, replace=False)], "timestamp"] = pd.NaT
-    expected = e.sort_values(["customer_id", "timestamp"], kind="stable").index
-    assert (e.index[_customer_time_order(e, "customer_id", "timestamp")] == expected).all()
-
-
 def test_shrinkage_flags_planted_outliers_and_pulls_small_agents_harder():
     rng = np.random.default_rng(0)
     n = rng.integers(40, 2000, 80).astype(float)

@@ -27,7 +27,7 @@ import pandas as pd
 from cxlib.journeys.reconstruct import UNCLASSIFIED
 from cxlib.ingest.semantics import flag_customer_contacts
 from cxlib.core.schema import AGENT_CHANNELS, SELF_SERVICE_CHANNELS
-from cxlib.core.sql import fetch_columns, query_frames, sql_literal
+from cxlib.core.sql import fetch_columns, query_frames, select_columns, sql_literal
 from cxlib.core.uncertainty import poisson_rate_interval, wilson_interval
 
 CAUSES = ("repeat", "status_chasing", "failure_demand")
@@ -152,13 +152,9 @@ def classify_avoidable_contacts(events: pd.DataFrame, *, window_days: float = 7,
     """
     if repeat_rule not in ("unresolved", "same_reason"):
         raise ValueError(f"repeat_rule must be 'unresolved' or 'same_reason', not {repeat_rule!r}")
-    e = _contact_frame(events, agent_contact=agent_contact, customer_id=customer_id, timestamp=timestamp,
-                       reason=reason, touchpoint=touchpoint, outcome=outcome, journey_id=journey_id,
-                       journey_type=journey_type, step=step, rework=rework)
-    has = set(e.columns)
-    if spark is not None:
-        from cxlib.core.spark import from_pandas
-        e = from_pandas(spark, e)
+    ev, view, has = _contact_view(events, agent_contact=agent_contact, customer_id=customer_id, timestamp=timestamp,
+                                  reason=reason, touchpoint=touchpoint, outcome=outcome, journey_id=journey_id,
+                                  journey_type=journey_type, step=step, rework=rework, spark=spark)
     window = int(pd.Timedelta(days=window_days).value)     # nanoseconds, as the event times
     parts, whens = [], []
     # 1a. repeat: same reason again within the window after an agent contact that left it unresolved
@@ -173,7 +169,7 @@ def classify_avoidable_contacts(events: pd.DataFrame, *, window_days: float = 7,
             FROM (SELECT pos, tn, reason, lag(pos) OVER w AS prev_pos, lag(tn) OVER w AS prev_tn,
                          {prev_out} AS prev_out
                   FROM e WHERE agent AND reason IS NOT NULL AND cust IS NOT NULL
-                  WINDOW w AS (PARTITION BY cust, reason ORDER BY ord)) r
+                  WINDOW w AS (PARTITION BY cust, reason ORDER BY tn NULLS LAST, pos)) r
             WHERE tn - prev_tn <= {window} {unresolved})""")
         whens.append(("rep", "'repeat'"))
     # 1b. repeat: a touchpoint the journey already had (rework), in a typed journey
@@ -182,12 +178,13 @@ def classify_avoidable_contacts(events: pd.DataFrame, *, window_days: float = 7,
             SELECT pos, prev_pos, tp || ' repeated in ' || jtype AS why
             FROM (SELECT pos, rework, tp, jtype,
                          CASE WHEN journey_id IS NOT NULL AND tp IS NOT NULL
-                              THEN lag(pos) OVER (PARTITION BY journey_id, tp ORDER BY ord) END AS prev_pos
+                              THEN lag(pos) OVER (PARTITION BY journey_id, tp ORDER BY tn NULLS LAST, pos) END AS prev_pos
                   FROM e WHERE typed) r
             WHERE rework)""")
         whens.append(("rw", "'repeat'"))
     # 2. status chasing: the pattern matched once per distinct touchpoint and reason
-    pairs = query_frames("SELECT DISTINCT tp" + (", reason" if "reason" in has else "") + " FROM e", e=e)
+    pairs = query_frames(f"WITH e AS ({view}) SELECT DISTINCT tp" + (", reason" if "reason" in has else "") + " FROM e",
+                         ev=ev)
     text = pairs["tp"].astype(str)
     if "reason" in has:
         text = text + " | " + pairs["reason"].fillna("").astype(str)
@@ -207,13 +204,13 @@ def classify_avoidable_contacts(events: pd.DataFrame, *, window_days: float = 7,
         if "journey_id" in has and "step" in has:
             is_fail += " AND NOT coalesce(typed AND step = 1, false)"
         parts.append(f"""fails AS (
-            SELECT pos, ord, cust, tn,
+            SELECT pos, cust, tn,
                    tp || coalesce(' ' || CASE WHEN {failed} THEN outcome END, '') AS why
             FROM e WHERE {is_fail} AND cust IS NOT NULL AND tn IS NOT NULL),
         fd AS (
             SELECT pos, prev_pos, why FROM (
                 SELECT q.pos, f.pos AS prev_pos, f.why,
-                       row_number() OVER (PARTITION BY q.pos ORDER BY f.tn DESC, f.ord DESC) AS r
+                       row_number() OVER (PARTITION BY q.pos ORDER BY f.tn DESC, f.pos DESC) AS r
                 FROM e q JOIN fails f ON q.cust = f.cust AND f.tn < q.tn AND q.tn - f.tn <= {window}
                 WHERE q.agent) m
             WHERE r = 1)""")
@@ -238,29 +235,23 @@ def classify_avoidable_contacts(events: pd.DataFrame, *, window_days: float = 7,
                          for name, label in whens)
         return f"CASE {cases} END AS {column}"
     out = query_frames(f"""
-        WITH {", ".join(parts)}
+        WITH e AS ({view}), {", ".join(parts)}
         SELECT e.pos, {first("cause")}, {first("why")}, {first("prev_pos")}
-        FROM e {joins} WHERE e.agent ORDER BY e.pos""", e=e, chase=chase)
+        FROM e {joins} WHERE e.agent ORDER BY e.pos""", ev=ev, chase=chase)
+    labels = events.index.to_numpy() if isinstance(events, pd.DataFrame) else None    # else the pos column
     follows = np.full(len(out), None, dtype=object)
     known = out["prev_pos"].notna().to_numpy()
-    follows[known] = events.index.to_numpy()[out["prev_pos"].to_numpy()[known].astype(np.int64)]
+    prior = out["prev_pos"].to_numpy()[known].astype(np.int64)
+    follows[known] = labels[prior] if labels is not None else prior
+    pos = out["pos"].to_numpy(dtype=np.int64)
     return pd.DataFrame({"avoidable_cause": out["cause"].astype(object).where(out["cause"].notna(), None).to_numpy(),
                          "root_cause": out["why"].astype(object).where(out["why"].notna(), None).to_numpy(),
-                         "follows": follows}, index=events.index[out["pos"].to_numpy()])
+                         "follows": follows}, index=pd.Index(labels[pos]) if labels is not None else pd.Index(pos, name="pos"))
 
 
 def _sql_values(values: Iterable[str]) -> str:
     """``'a', 'b'`` for an IN list; ``NULL`` for none (so that ``x IN (NULL)`` matches nothing)."""
     return ", ".join(sql_literal(v) for v in values) or "NULL"
-
-
-def _customer_codes_and_times(events: pd.DataFrame, customer_id: str, timestamp: str) -> tuple[pd.array, pd.array]:
-    """The customer as an integer code and the time in nanoseconds since 1970 (UTC), null where
-    missing: the keys the contact queries join and order on, exact and cheap to compare."""
-    codes, _ = pd.factorize(events[customer_id])
-    cust = pd.array(codes, dtype="Int64")
-    cust[codes < 0] = pd.NA
-    return cust, _nanoseconds(events[timestamp])
 
 
 def _nanoseconds(times: pd.Series) -> pd.array:
@@ -272,51 +263,35 @@ def _nanoseconds(times: pd.Series) -> pd.array:
     return out
 
 
-def _contact_frame(events: pd.DataFrame, *, agent_contact: str, customer_id: str, timestamp: str, reason: str,
-                   touchpoint: str, outcome: str, journey_id: str, journey_type: str, step: str,
-                   rework: str) -> pd.DataFrame:
-    """The narrow table :func:`classify_avoidable_contacts` queries: the event's position (``pos``),
-    its place among the customer's events (``ord``: customer, time, then source order), the
-    customer as an integer code, the time in nanoseconds and the columns the causes read."""
-    n = len(events)
-    ord_ = np.empty(n, dtype=np.int64)
-    ord_[_customer_time_order(events, customer_id, timestamp)] = np.arange(n)
-    cust, tn = _customer_codes_and_times(events, customer_id, timestamp)
-    e = pd.DataFrame({"pos": np.arange(n), "ord": ord_, "cust": cust, "tn": tn,
-                      "agent": events[agent_contact].fillna(False).astype(bool).to_numpy(),
-                      "tp": events[touchpoint].to_numpy()})
-    for name, col in (("reason", reason), ("outcome", outcome)):
-        if col in events:
-            e[name] = events[col].to_numpy()
-    if journey_id in events and events[journey_id].notna().any():
-        jtype = events[journey_type] if journey_type in events else pd.Series(None, index=events.index, dtype=object)
-        e["journey_id"] = events[journey_id].to_numpy()
-        e["jtype"] = jtype.to_numpy()
-        e["typed"] = (jtype.notna() & jtype.ne(UNCLASSIFIED)).to_numpy()
-        if step in events:
-            e["step"] = pd.to_numeric(events[step], errors="coerce").to_numpy(dtype=float)
-        if rework in events:
-            e["rework"] = events[rework].fillna(False).astype(bool).to_numpy()
-    elif journey_type in events:
-        e["jtype"] = events[journey_type].to_numpy()
-        e["typed"] = (events[journey_type].notna() & events[journey_type].ne(UNCLASSIFIED)).to_numpy()
-    else:
-        e["jtype"], e["typed"] = pd.array([None] * n, dtype="str"), False
-    return e
-
-
-def _customer_time_order(events: pd.DataFrame, customer_id: str, timestamp: str) -> np.ndarray:
-    """Positions that sort ``events`` by customer, then time, then their order (missing last),
-    as a stable ``sort_values`` does, without moving the other columns."""
-    try:
-        codes, _ = pd.factorize(events[customer_id], sort=True)
-    except TypeError:     # ids of mixed types: let pandas order them
-        return events.reset_index(drop=True).sort_values([customer_id, timestamp], kind="stable").index.to_numpy()
-    codes = np.where(codes < 0, len(codes), codes)
-    t = pd.to_datetime(events[timestamp], utc=True)
-    ti = np.where(t.isna().to_numpy(), np.iinfo(np.int64).max,
-                  t.dt.tz_convert(None).to_numpy(dtype="datetime64[ns]", na_value=np.datetime64(0, "ns")).view("int64"))
-    return np.lexsort((ti, codes))
+def _contact_view(events, *, agent_contact: str, customer_id: str, timestamp: str, reason: str, touchpoint: str,
+                  outcome: str, journey_id: str, journey_type: str, step: str, rework: str, spark=None):
+    """``(table, select, columns)``: the events to register as ``ev`` (a pandas frame gets its row
+    position as ``pos``; a Parquet file or Spark frame must carry ``pos``), the SELECT over ``ev``
+    that :func:`classify_avoidable_contacts` queries as ``e`` (``cust``, ``tn``: the time in
+    nanoseconds, ``agent``, ``tp`` and the columns the causes read) and the names of its columns."""
+    cols = list(events.columns)
+    used = [x for x in dict.fromkeys((customer_id, timestamp, agent_contact, touchpoint, reason, outcome, journey_id,
+                                      journey_type, step, rework)) if x in cols]
+    has_journey = journey_id in cols and bool(
+        query_frames(f'SELECT count("{journey_id}") AS n FROM ev', ev=select_columns(events, [journey_id]))["n"].iat[0])
+    select = [f'"{customer_id}" AS cust', f'epoch_ns("{timestamp}") AS tn',
+              f'coalesce(CAST("{agent_contact}" AS BOOLEAN), false) AS agent', f'"{touchpoint}" AS tp']
+    select += [f'"{col}" AS {name}' for name, col in (("reason", reason), ("outcome", outcome)) if col in cols]
+    jtype = f'"{journey_type}"' if journey_type in cols else "CAST(NULL AS VARCHAR)"
+    select += [f"{jtype} AS jtype", f"coalesce({jtype} <> {sql_literal(UNCLASSIFIED)}, false) AS typed"]
+    if has_journey:
+        select.append(f'"{journey_id}" AS journey_id')
+        if step in cols:
+            select.append(f'TRY_CAST("{step}" AS DOUBLE) AS step')
+        if rework in cols:
+            select.append(f'coalesce(CAST("{rework}" AS BOOLEAN), false) AS rework')
+    table = events[used].assign(pos=np.arange(len(events))) if isinstance(events, pd.DataFrame) \
+        else select_columns(events, ["pos", *used])
+    if spark is not None and isinstance(table, pd.DataFrame):
+        from cxlib.core.spark import from_pandas
+        table = from_pandas(spark, table)
+    names = {"pos", "cust", "tn", "agent", "tp", "jtype", "typed"} | {s.rsplit(" AS ", 1)[1] for s in select}
+    return table, "SELECT pos, " + ", ".join(select) + " FROM ev", names
 
 
 def summarize_avoidable(contacts: pd.DataFrame, *, by: str | list[str] | None = None, per_year: float = 1.0,
@@ -415,24 +390,26 @@ def measure_self_service(events: pd.DataFrame, *, segment: str | None = "segment
     cols = ["contact_reason", "segment", "attempts", "containment", "containment_lo", "containment_hi",
             "agent_contacts", "complexity", "not_resolved", "score_self", "score_assisted", "fit",
             "movable", "movable_lo", "movable_hi", "saving", "saving_lo", "saving_hi"]
-    cust, tn = _customer_codes_and_times(events, customer_id, timestamp)
-    num = lambda c: pd.to_numeric(events[c], errors="coerce").to_numpy(dtype=float) if c and c in events \
-        else np.full(len(events), np.nan)  # noqa: E731
-    e = pd.DataFrame({"pos": np.arange(len(events)), "cust": cust, "tn": tn,
-                      "reason": events[reason].to_numpy(),
-                      "seg": (events[segment].fillna("(none)").astype(str) if segment and segment in events
-                              else pd.Series("all", index=events.index)).to_numpy(),
-                      "is_self": events[channel].isin(SELF_SERVICE_CHANNELS).to_numpy(),
-                      "agent": events[agent_contact].astype(bool).to_numpy(),
-                      "ht": num(handle_time), "score": num(score), "cost": num(cost),
-                      "unresolved": events[outcome].isin(["unresolved", "transferred"]).to_numpy(dtype=float)
-                      if outcome in events else np.full(len(events), np.nan)})
-    if spark is not None:
+    present = list(events.columns)
+    num = lambda c: f'TRY_CAST("{c}" AS DOUBLE)' if c and c in present else "CAST(NULL AS DOUBLE)"  # noqa: E731
+    seg = f"coalesce(CAST(\"{segment}\" AS VARCHAR), '(none)')" if segment and segment in present else "'all'"
+    unresolved = (f"""CASE WHEN "{outcome}" IN ('unresolved', 'transferred') THEN CAST(1 AS DOUBLE) """
+                  "ELSE CAST(0 AS DOUBLE) END") if outcome in present else "CAST(NULL AS DOUBLE)"
+    view = f"""SELECT pos, "{customer_id}" AS cust, epoch_ns("{timestamp}") AS tn, "{reason}" AS reason, {seg} AS seg,
+                      coalesce("{channel}" IN ({", ".join(sql_literal(x) for x in SELF_SERVICE_CHANNELS)}), false) AS is_self,
+                      coalesce(CAST("{agent_contact}" AS BOOLEAN), false) AS agent, {num(handle_time)} AS ht,
+                      {num(score)} AS score, {num(cost)} AS cost, {unresolved} AS unresolved FROM ev"""
+    used = [x for x in dict.fromkeys((customer_id, timestamp, reason, segment, channel, agent_contact, handle_time,
+                                      score, cost, outcome)) if x and x in present]
+    ev = events[used].assign(pos=np.arange(len(events))) if isinstance(events, pd.DataFrame) \
+        else select_columns(events, ["pos", *used])
+    if spark is not None and isinstance(ev, pd.DataFrame):
         from cxlib.core.spark import from_pandas
-        e = from_pandas(spark, e)
+        ev = from_pandas(spark, ev)
     window = int(pd.Timedelta(days=containment_days).value)
     g = query_frames(f"""
-        WITH ss AS (SELECT * FROM e WHERE is_self AND reason IS NOT NULL),
+        WITH e AS ({view}),
+        ss AS (SELECT * FROM e WHERE is_self AND reason IS NOT NULL),
         ag AS (SELECT * FROM e WHERE agent AND reason IS NOT NULL),
         followed AS (SELECT DISTINCT s.pos FROM ss s JOIN ag a
                      ON a.cust = s.cust AND a.reason = s.reason AND a.tn >= s.tn AND a.tn - s.tn <= {window}),
@@ -445,7 +422,7 @@ def measure_self_service(events: pd.DataFrame, *, segment: str | None = "segment
                (SELECT avg(ht) FROM ag) AS mean_ht, (SELECT count(*) FROM ag) AS all_agent,
                (SELECT max(score) - min(score) FROM e) AS span
         FROM tried t LEFT JOIN helped h ON t.reason = h.reason AND t.seg = h.seg
-        ORDER BY t.reason, t.seg""", e=e)
+        ORDER BY t.reason, t.seg""", ev=ev)
     if not len(g) or not g["all_agent"].iat[0]:
         return pd.DataFrame(columns=cols)
     rows = []
