@@ -23,7 +23,7 @@ from cxlib.actions import diagnose_recommendations, format_kpi_table
 from cxlib.core.dates import extract_time
 from cxlib.core.formatting import format_bullets, format_numbered, style_table
 from cxlib.core.jsonio import read_json
-from cxlib.ingest import read_tables
+from cxlib.ingest import open_table, read_tables
 from cxlib.journeys import read_journeys
 from cxlib.plotting import plot_agent_funnel, plot_money, plot_shares, plot_value_deciles
 from cxlib.report.metrics import record_metrics
@@ -39,18 +39,18 @@ engine: str = ""  # duckdb or spark for the event-level queries (empty: as clien
 
 # %%
 # Reads paths.table(...) (01), paths.journeys, paths.journey_steps and paths.journey_findings (02) and
-# paths.scenarios (03); writes the recommendation figures. Only typed journeys are read, and the step
-# table (one row per event) is read where it lies: only the columns that link events to journeys come
-# to pandas.
+# paths.scenarios (03); writes the recommendation figures. Only typed journeys are read; the events and
+# the step table (a row per event) stay in their files, where the contact queries read them.
 paths, config = open_section(client, data_root, reports_root)
-tables, as_of = read_tables(paths), extract_time(config)
+tables, as_of = read_tables(paths, ["customers", "surveys"]), extract_time(config)
+events = open_table(paths, "events")
 journeys, steps = read_journeys(paths.journeys, paths.journey_steps, steps_in_place=True, typed_only=True) \
     if paths.journeys.exists() else (None, None)
 top = config.analysis.recommendations.top
 engine = engine or config.engine
 
 # %%
-rx = diagnose_recommendations(config, customers=tables.get("customers"), events=tables.get("events"),
+rx = diagnose_recommendations(config, customers=tables.get("customers"), events=events,
                               surveys=tables.get("surveys"), journeys=journeys, steps=steps, as_of=as_of,
                               scenarios=read_json(paths.scenarios, []),
                               journey_findings=read_json(paths.journey_findings, []),

@@ -86,6 +86,38 @@ def test_contact_windows_hold_at_their_edges_whatever_the_row_order():
     pd.testing.assert_frame_equal(shuffled.sort_index(), out)
 
 
+def test_the_contact_table_is_built_the_same_from_pandas_and_from_the_events_file(tmp_path):
+    """build_contact_events gives every event its row position, an agent flag (agent ids where the
+    source has them; a company's or a system's contact never counts), its own cost where it reads as
+    a number else its channel's, the customer's first segment and the first rating of its touchpoint
+    within three days; read from the events' Parquet file it is the same table."""
+    from cxlib.actions.contacts import build_contact_events, fetch_contacts
+    from cxlib.core.sql import ParquetTable
+    day = pd.Timedelta(days=1)
+    events = pd.DataFrame({"customer_id": ["A", "A", "B", "B", "C"],
+                           "timestamp": [T0, T0 + day, T0, T0 + 2 * day, T0],
+                           "channel": ["call", "call", "web", "call", "chat"],
+                           "touchpoint": ["Call", "Call", "Portal", "Call", "Chat"],
+                           "agent_id": ["AG1", None, None, "AG2", "AG3"],
+                           "initiated_by": ["customer", "customer", "customer", "customer", "company"],
+                           "cost": ["7.5", "n/a", None, None, "1"]})
+    customers = pd.DataFrame({"customer_id": ["A", "B", "A"], "segment": ["gold", "basic", "silver"]})
+    surveys = pd.DataFrame({"customer_id": ["A", "B"], "timestamp": [T0 + 2 * day, T0 + 6 * day],
+                            "subject": ["Call", "Call"], "score": [9.0, 3.0], "level": "touchpoint", "metric": "csat"})
+    kw = dict(customers=customers, surveys=surveys, cost_per_contact={"call": 4.0, "web": 0.2})
+    got = build_contact_events(events, None, **kw).to_pandas()
+    assert got["pos"].tolist() == [0, 1, 2, 3, 4]
+    assert got["agent_contact"].tolist() == [True, False, False, True, False]
+    assert got["contact_cost"].fillna(-1).tolist() == [7.5, 4.0, 0.2, 4.0, 1.0]
+    assert got["segment"].fillna("-").tolist() == ["gold", "gold", "basic", "basic", "-"]
+    assert got["score"].fillna(-1).tolist() == [9.0, 9.0, -1.0, -1.0, -1.0]
+    assert got["journey_id"].isna().all()
+    events.to_parquet(tmp_path / "events.parquet", index=False)
+    from_file = build_contact_events(ParquetTable(str(tmp_path / "events.parquet")), None, **kw)
+    pd.testing.assert_frame_equal(from_file.to_pandas(), got)
+    assert fetch_contacts(from_file).index.tolist() == [0, 3]
+
+
 def test_summary_shares_and_costs_add_up():
     c = pd.DataFrame({"avoidable_cause": ["repeat", None, "repeat", "status_chasing", None, None, None, None],
                       "contact_cost": [5.0] * 8})
@@ -124,10 +156,11 @@ def test_link_journeys_by_event_row_agrees_with_the_key_match_and_never_trusts_s
     events = canonical_events(simulate_demo(150, 4))
     steps = reconstruct_journeys(events, cfg.analysis.journeys).steps
     assert "event_row" in steps and len(steps) == len(events)
-    from cxlib.actions.contacts import _event_rows
+    from cxlib.actions.contacts import _link_sql, _numbered
     key = ["customer_id", "timestamp", "touchpoint"]
-    assert _event_rows(events, steps, key) is not None          # the fast path is taken...
-    assert _event_rows(events.sample(frac=1, random_state=1), steps, key) is None   # ...only when it is right
+    by_row = lambda ev: "s.event_row = e.pos" in _link_sql(_numbered(ev[key]), steps, key)  # noqa: E731
+    assert by_row(events)                                          # the join on event_row is taken...
+    assert not by_row(events.sample(frac=1, random_state=1))       # ...only when it is right
     direct = link_journeys(events, steps)
     assert (direct["journey_id"].to_numpy() == steps.set_index("event_row")["journey_id"]
             .reindex(range(len(events))).to_numpy()).all()

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+import duckdb
 import numpy as np
 import pandas as pd
 
 from cxlib.journeys.reconstruct import UNCLASSIFIED
-from cxlib.ingest.semantics import flag_customer_contacts
 from cxlib.core.schema import AGENT_CHANNELS, SELF_SERVICE_CHANNELS
-from cxlib.core.sql import fetch_columns, query_frames, select_columns, sql_literal
+from cxlib.core.sql import ParquetTable, query_frames, query_table, select_columns, sql_literal
 from cxlib.core.uncertainty import poisson_rate_interval, wilson_interval
 
 CAUSES = ("repeat", "status_chasing", "failure_demand")
@@ -41,84 +41,224 @@ def flag_agent_contacts(events: pd.DataFrame, *, agent: str = "agent_id", channe
     social). When the events say what they are (``kind``), only contacts count: a work step
     with a resource, a notification or a bill is not a customer's contact; when they say who
     started them (``initiated_by``), a contact the company or a system started (an outbound
-    call) does not count either."""
-    if agent in events and events[agent].notna().any():
-        flag = events[agent].notna()
-    else:
-        flag = events[channel].isin(AGENT_CHANNELS)
-    flag &= flag_customer_contacts(events, kind=kind, initiated_by=initiated_by)
-    return flag.rename("agent_contact")
+    call) does not count either. (The SQL of :func:`build_contact_events`, on a pandas frame.)"""
+    sql = _agent_contact_sql(events.columns, _has_agent_ids(events, agent), agent=agent, channel=channel, kind=kind,
+                             initiated_by=initiated_by)
+    out = query_frames(f"SELECT {sql} AS flag FROM ev ORDER BY pos", ev=_numbered(events))
+    return pd.Series(out["flag"].to_numpy(dtype=bool), index=events.index, name="agent_contact")
 
 
 def link_journeys(events: pd.DataFrame, steps, *, customer_id: str = "customer_id",
                   timestamp: str = "timestamp", touchpoint: str = "touchpoint") -> pd.DataFrame:
     """``events`` with the journey each event belongs to (``journey_id``, ``journey_type``,
     ``step``, ``rework``, ``failed_step``) from the step table of
-    :func:`cxlib.journeys.reconstruct_journeys` (pandas, its Parquet file or Spark: only the
-    columns used come to pandas). When these are the events the steps were built
-    from, each step's ``event_row`` points at its event (checked: customer, time and touchpoint
-    must agree on every row). Otherwise events are matched on customer, time and touchpoint (and
-    their order among exact ties). Events without a step keep nulls."""
-    cols = ["journey_id", "journey_type", "step", "rework", "failed_step"]
+    :func:`cxlib.journeys.reconstruct_journeys` (pandas, its Parquet file or Spark). When these are
+    the events the steps were built from, each step's ``event_row`` points at its event (checked:
+    customer, time and touchpoint must agree on every row). Otherwise events are matched on
+    customer, time and touchpoint (and their order among exact ties). Events without a step keep
+    nulls. (The SQL of :func:`build_contact_events`, on a pandas frame.)"""
     key = [customer_id, timestamp, touchpoint]
-    out = events.copy()
-    if steps is not None:
-        steps = fetch_columns(steps, ["event_row", "eid", *key, *cols])
-    if steps is None or not len(steps):
-        for c in cols:
-            out[c] = None
+    out = events.copy(deep=False)
+    if steps is None or not _has_rows(steps):
+        for col in JOURNEY_COLUMNS:
+            out[col] = None
         return out
-    rows = _event_rows(events, steps, key)
-    if rows is not None:   # the events the steps came from: one positional take, no key join
-        at = np.full(len(events), -1, dtype=np.int64)
-        at[rows] = np.arange(len(steps))
-        found = at >= 0
-        for c in cols:
-            v = steps[c].to_numpy()[np.where(found, at, 0)]
-            out[c] = pd.Series(v, index=events.index).where(found, None) if not found.all() else v
-        return out
-    left = events[key].copy()
-    left["_pos"] = np.arange(len(events))
-    left["_tie"] = left.groupby(key, dropna=False).cumcount()
-    right = steps.sort_values("eid")[[*key, *cols]].copy()
-    right["_tie"] = right.groupby(key, dropna=False).cumcount()
-    m = left.merge(right, on=[*key, "_tie"], how="left").sort_values("_pos")
-    for c in cols:
-        out[c] = m[c].to_numpy()
+    ev = _numbered(events[key])
+    st = select_columns(steps, [col for col in ("event_row", "eid", *key, *JOURNEY_COLUMNS) if col in steps.columns])
+    m = query_frames(_link_sql(ev, st, key) + " ORDER BY pos", ev=ev, st=st)
+    for col in JOURNEY_COLUMNS:
+        out[col] = m[col].to_numpy() if not m[col].isna().any() else m[col].astype(object).where(m[col].notna(), None) \
+            .to_numpy()
     return out
-
-
-def _event_rows(events: pd.DataFrame, steps: pd.DataFrame, key: list[str]) -> np.ndarray | None:
-    """The positions in ``events`` of the steps' events, when ``event_row`` says so and every
-    step's customer, time and touchpoint equal its event's; else None."""
-    if "event_row" not in steps:
-        return None
-    rows = steps["event_row"].to_numpy()
-    if len(rows) > len(events) or rows.min() < 0 or rows.max() >= len(events):
-        return None
-    seen = np.zeros(len(events), dtype=bool)
-    seen[rows] = True
-    if seen.sum() != len(rows):   # an event taken twice: not rows of these events
-        return None
-    for c in key:
-        a, b = events[c].iloc[rows].reset_index(drop=True), steps[c].reset_index(drop=True)
-        try:
-            same = a.eq(b) | (a.isna() & b.isna())
-        except TypeError:   # not comparable (a time zone on one side only): not the same events
-            return None
-        if not same.all():
-            return None
-    return rows
 
 
 def price_contacts(events: pd.DataFrame, cost_per_contact: Mapping[str, float], *, channel: str = "channel",
                    cost: str = "cost") -> pd.Series:
     """Cost of each event: the source's own ``cost`` where it has one, else the configured
-    cost of its channel (NaN when neither is known)."""
-    by_channel = events[channel].map(dict(cost_per_contact)).astype(float)
-    if cost in events:
-        return pd.to_numeric(events[cost], errors="coerce").fillna(by_channel).rename("contact_cost")
-    return by_channel.rename("contact_cost")
+    cost of its channel (NaN when neither is known). (The SQL of :func:`build_contact_events`.)"""
+    sql = _contact_cost_sql(events.columns, cost_per_contact, channel=channel, cost=cost)
+    out = query_frames(f"SELECT {sql} AS cost FROM ev ORDER BY pos", ev=_numbered(events))
+    return pd.Series(out["cost"].to_numpy(dtype=float), index=events.index, name="contact_cost")
+
+
+JOURNEY_COLUMNS = ("journey_id", "journey_type", "step", "rework", "failed_step")
+"""What :func:`link_journeys` adds to each event from the step table."""
+
+
+def _numbered(events, spark=None):
+    """``events`` with each row's position as ``pos``: a pandas frame's row, a Parquet file's row
+    (one file), or the ``pos`` a Spark frame already carries; pandas goes to ``spark`` when given."""
+    if isinstance(events, pd.DataFrame):
+        out = events.assign(pos=np.arange(len(events)))
+        if spark is not None:
+            from cxlib.core.spark import from_pandas
+            return from_pandas(spark, out)
+        return out
+    if isinstance(events, ParquetTable):
+        return events if events.row_number == "pos" else events.with_row_numbers("pos")
+    if "pos" not in events.columns:
+        raise ValueError("events on Spark need a pos column: each event's row in the table the steps were built from")
+    return events
+
+
+def _has_rows(table) -> bool:
+    if isinstance(table, (pd.DataFrame, ParquetTable)):
+        return len(table) > 0
+    return table.limit(1).count() > 0
+
+
+def _agent_contact_sql(columns, has_agent_ids: bool, *, agent: str = "agent_id", channel: str = "channel",
+                       kind: str = "kind", initiated_by: str = "initiated_by") -> str:
+    """The SQL of :func:`flag_agent_contacts` over a table with ``columns``."""
+    flag = f'"{agent}" IS NOT NULL' if has_agent_ids else \
+        f'coalesce("{channel}" IN ({_sql_values(AGENT_CHANNELS)}), false)'
+    for col, default in ((kind, "contact"), (initiated_by, "customer")):     # see flag_customer_contacts
+        if col in columns:
+            flag += f" AND coalesce(\"{col}\", '{default}') = '{default}'"
+    return flag
+
+
+def _has_agent_ids(events, agent: str = "agent_id") -> bool:
+    if agent not in events.columns:
+        return False
+    if isinstance(events, pd.DataFrame):
+        return bool(events[agent].notna().any())
+    return bool(query_frames(f'SELECT count("{agent}") AS n FROM ev', ev=select_columns(events, [agent]))["n"].iat[0])
+
+
+def _contact_cost_sql(columns, cost_per_contact: Mapping[str, float] | None, *, channel: str = "channel",
+                      cost: str = "cost") -> str:
+    """The SQL of :func:`price_contacts`: the event's own cost where it reads as a number, else its
+    channel's configured cost."""
+    cases = " ".join(f"WHEN {sql_literal(ch)} THEN CAST({float(v)!r} AS DOUBLE)"
+                     for ch, v in dict(cost_per_contact or {}).items())
+    by_channel = f'CASE "{channel}" {cases} END' if cases else "CAST(NULL AS DOUBLE)"
+    return f'coalesce(TRY_CAST("{cost}" AS DOUBLE), {by_channel})' if cost in columns else by_channel
+
+
+def _touchpoint_ratings(surveys: pd.DataFrame | None, metric: str | None = None) -> pd.DataFrame | None:
+    """The touchpoint ratings an event can receive (one metric: ``metric`` or the most common),
+    keyed by customer and touchpoint as text, with the time in nanoseconds; None when there are none."""
+    if surveys is None or not len(surveys):
+        return None
+    s = surveys[(surveys["level"] == "touchpoint") & surveys["score"].notna() & surveys["subject"].notna()]
+    if not len(s):
+        return None
+    s = s[s["metric"] == (metric or s["metric"].mode().iat[0])]
+    return pd.DataFrame({"i": np.arange(len(s)), "cust": s["customer_id"].astype(str).to_numpy(),
+                         "tp": s["subject"].astype(str).to_numpy(), "tn": _nanoseconds(s["timestamp"]),
+                         "score": s["score"].astype(float).to_numpy()})
+
+
+def _score_sql(within_days: float, *, customer_id: str, timestamp: str, touchpoint: str) -> str:
+    """``pos, score``: each event's first rating of its touchpoint within the window (ties: the
+    earlier rating row), from ``ev`` and the ratings ``r`` of :func:`_touchpoint_ratings`."""
+    return f"""
+        SELECT pos, score FROM (
+            SELECT e.pos, r.score, row_number() OVER (PARTITION BY e.pos ORDER BY r.tn, r.i) AS k
+            FROM ev e JOIN r ON r.cust = CAST(e."{customer_id}" AS VARCHAR) AND r.tp = CAST(e."{touchpoint}" AS VARCHAR)
+                 AND r.tn >= epoch_ns(e."{timestamp}")
+                 AND r.tn - epoch_ns(e."{timestamp}") <= {int(pd.Timedelta(days=within_days).value)}) m
+        WHERE k = 1"""
+
+
+def _link_sql(ev, st, key: list[str]) -> str:
+    """``pos`` and the journey columns of each event's step: by ``event_row`` when every step's
+    customer, time and touchpoint equal those of the event it points at (these are the events the
+    steps were built from), else by the key and the order among exact ties."""
+    cols = [c for c in JOURNEY_COLUMNS if c in st.columns]
+    same = " AND ".join(f'e."{k}" IS NOT DISTINCT FROM s."{k}"' for k in key)
+    if "event_row" in st.columns:
+        try:
+            chk = query_frames(f"""
+                SELECT count(*) AS n, count(DISTINCT s.event_row) AS d,
+                       sum(CASE WHEN e.pos IS NULL OR NOT ({same}) THEN 1 ELSE 0 END) AS bad
+                FROM st s LEFT JOIN ev e ON e.pos = s.event_row""", ev=ev, st=st).iloc[0]
+            by_row = chk["n"] == chk["d"] and not chk["bad"]
+        except duckdb.Error:   # not comparable (a time zone on one side only): not the same events
+            by_row = False
+        if by_row:
+            return f"SELECT e.pos, {', '.join(f's.{c}' for c in cols)} FROM ev e LEFT JOIN st s ON s.event_row = e.pos"
+    part = ", ".join(f'"{k}"' for k in key)
+    return f"""
+        SELECT e.pos, {', '.join(f's.{c}' for c in cols)}
+        FROM (SELECT *, row_number() OVER (PARTITION BY {part} ORDER BY pos) AS tie FROM ev) e
+        LEFT JOIN (SELECT *, row_number() OVER (PARTITION BY {part} ORDER BY eid) AS tie FROM st) s
+             ON {same} AND e.tie = s.tie"""
+
+
+def build_contact_events(events, steps=None, *, customers: pd.DataFrame | None = None,
+                         surveys: pd.DataFrame | None = None, cost_per_contact: Mapping[str, float] | None = None,
+                         within_days: float = 3, segment: str = "segment", spark=None,
+                         customer_id: str = "customer_id", timestamp: str = "timestamp",
+                         touchpoint: str = "touchpoint"):
+    """The contact cascade's table of events, built where the events live: every event with its
+    row position (``pos``), its journey step (:func:`link_journeys`), whether an agent handled it
+    (``agent_contact``, :func:`flag_agent_contacts`), its cost (``contact_cost``,
+    :func:`price_contacts`), the customer's ``segment`` and the touchpoint score it received
+    (``score``, :func:`link_touchpoint_scores`).
+
+    ``events`` is a pandas frame, the events' Parquet file (:class:`~cxlib.core.sql.ParquetTable`)
+    or a Spark frame with ``pos``; ``steps`` the step table anywhere. The result stays out of
+    pandas (:func:`cxlib.core.sql.query_table`): a temporary Parquet file, or a Spark frame when
+    ``spark`` is given or the events are on Spark. The queries of the cascade read it there."""
+    ev = _numbered(events, spark)
+    cols = [c for c in ev.columns if c != "pos"]
+    frames = {"ev": ev}
+    key = [customer_id, timestamp, touchpoint]
+    parts, joins, replaced = [], [], set()
+    if steps is not None and _has_rows(steps):
+        st = select_columns(steps, [c for c in ("event_row", "eid", *key, *JOURNEY_COLUMNS) if c in steps.columns])
+        if spark is not None and isinstance(st, pd.DataFrame):
+            from cxlib.core.spark import from_pandas
+            st = from_pandas(spark, st)
+        frames["st"] = st
+        parts.append(f"linked AS ({_link_sql(ev, st, key)})")
+        joins.append("LEFT JOIN linked ON linked.pos = ev.pos")
+        journey = [f"linked.{c}" for c in JOURNEY_COLUMNS if c in st.columns]
+    else:
+        journey = ["CAST(NULL AS BIGINT) AS journey_id", "CAST(NULL AS VARCHAR) AS journey_type",
+                   "CAST(NULL AS BIGINT) AS step", "CAST(NULL AS BOOLEAN) AS rework",
+                   "CAST(NULL AS BOOLEAN) AS failed_step"]
+    replaced |= set(JOURNEY_COLUMNS)
+    extra = [f"{_agent_contact_sql(cols, _has_agent_ids(ev))} AS agent_contact",
+             f"{_contact_cost_sql(cols, cost_per_contact)} AS contact_cost"]
+    replaced |= {"agent_contact", "contact_cost"}
+    if customers is not None and segment in customers:
+        seg = customers.drop_duplicates(customer_id)
+        frames["seg"] = pd.DataFrame({"cid": seg[customer_id].astype(str).to_numpy(),
+                                      "segment": seg[segment].to_numpy()})
+        joins.append(f'LEFT JOIN seg ON seg.cid = CAST(ev."{customer_id}" AS VARCHAR)')
+        extra.append("seg.segment AS segment")
+        replaced.add("segment")
+    r = _touchpoint_ratings(surveys)
+    if r is not None:
+        frames["r"] = r
+        parts.append(f"scored AS ({_score_sql(within_days, customer_id=customer_id, timestamp=timestamp, touchpoint=touchpoint)})")
+        joins.append("LEFT JOIN scored ON scored.pos = ev.pos")
+        extra.append("scored.score AS score")
+    else:
+        extra.append("CAST(NULL AS DOUBLE) AS score")
+    replaced.add("score")
+    keep = [f'ev."{c}"' for c in cols if c not in replaced]
+    with_ = f"WITH {', '.join(parts)} " if parts else ""
+    return query_table(f"""{with_}SELECT ev.pos, {', '.join(keep + journey + extra)}
+                           FROM ev {' '.join(joins)} ORDER BY ev.pos""", **frames)
+
+
+CONTACT_COLUMNS = ("customer_id", "timestamp", "channel", "touchpoint", "contact_reason", "outcome", "agent_id",
+                   "handle_time_s", "department", "cost", "journey_id", "journey_type", "contact_cost", "score",
+                   "segment")
+"""The columns of an agent contact the summaries, agent figures and actions read."""
+
+
+def fetch_contacts(events, columns=CONTACT_COLUMNS) -> pd.DataFrame:
+    """The agent contacts of :func:`build_contact_events`' table as pandas, indexed by ``pos``:
+    the one event-level table that comes back (the agent contacts, with the ``columns`` it has)."""
+    cols = [c for c in columns if c in events.columns]
+    sel = ", ".join(f'"{c}"' for c in cols)
+    return query_frames(f"SELECT pos, {sel} FROM ev WHERE agent_contact ORDER BY pos",
+                        ev=select_columns(events, ["pos", "agent_contact", *cols])).set_index("pos")
 
 
 def classify_avoidable_contacts(events: pd.DataFrame, *, window_days: float = 7,
@@ -330,36 +470,15 @@ def link_touchpoint_scores(events: pd.DataFrame, surveys: pd.DataFrame | None, *
     """The touchpoint survey score each event received: the customer's first touchpoint
     rating of the same touchpoint within ``within_days`` after it (NaN when none; of two ratings
     at one time, the earlier row). With ``metric`` only ratings of that metric count; otherwise
-    the most common metric is used. The match is one SQL range join (in DuckDB, or on ``spark``)."""
+    the most common metric is used. The match is one SQL range join (in DuckDB, or on ``spark``),
+    the one :func:`build_contact_events` runs."""
     out = pd.Series(np.nan, index=events.index, name="score")
-    if surveys is None or not len(surveys):
+    r = _touchpoint_ratings(surveys, metric)
+    if r is None:
         return out
-    s = surveys[(surveys["level"] == "touchpoint") & surveys["score"].notna() & surveys["subject"].notna()]
-    if not len(s):
-        return out
-    metric = metric or s["metric"].mode().iat[0]
-    s = s[s["metric"] == metric]
-    same = events[customer_id].dtype == s["customer_id"].dtype and events[touchpoint].dtype == s["subject"].dtype
-    key = lambda c: c if same else c.astype(str)  # noqa: E731
-    pos = np.arange(len(events))
-    if same and spark is None:   # only events of a rated customer at a rated touchpoint can have a score
-        pos = np.flatnonzero((events[customer_id].isin(s["customer_id"].unique())
-                              & events[touchpoint].isin(s["subject"].unique())).to_numpy())
-    ev = events.iloc[pos]
-    e = pd.DataFrame({"pos": pos, "cust": key(ev[customer_id]).to_numpy(), "tp": key(ev[touchpoint]).to_numpy(),
-                      "tn": _nanoseconds(ev[timestamp])})
-    r = pd.DataFrame({"i": np.arange(len(s)), "cust": key(s["customer_id"]).to_numpy(),
-                      "tp": key(s["subject"]).to_numpy(), "tn": _nanoseconds(s["timestamp"]),
-                      "score": s["score"].astype(float).to_numpy()})
-    if spark is not None:
-        from cxlib.core.spark import from_pandas
-        e = from_pandas(spark, e)
-    m = query_frames(f"""
-        SELECT pos, score FROM (
-            SELECT e.pos, r.score, row_number() OVER (PARTITION BY e.pos ORDER BY r.tn, r.i) AS k
-            FROM e JOIN r ON r.cust = e.cust AND r.tp = e.tp AND r.tn >= e.tn
-                          AND r.tn - e.tn <= {int(pd.Timedelta(days=within_days).value)}) m
-        WHERE k = 1""", e=e, r=r)
+    ev = _numbered(events[[customer_id, timestamp, touchpoint]], spark)
+    m = query_frames(_score_sql(within_days, customer_id=customer_id, timestamp=timestamp, touchpoint=touchpoint),
+                     ev=ev, r=r)
     values = out.to_numpy(copy=True)
     values[m["pos"].to_numpy(dtype=np.int64)] = m["score"].to_numpy(dtype=float)
     return pd.Series(values, index=events.index, name="score")
@@ -432,15 +551,15 @@ def measure_self_service(events: pd.DataFrame, *, segment: str | None = "segment
         lo, hi = wilson_interval(k, n)
         n_agent = 0 if pd.isna(r.n_agent) else int(r.n_agent)
         cx = float(r.ht / r.mean_ht) if n_agent and pd.notna(r.ht) else np.nan
-        unres = float(r.not_resolved) if outcome in events and n_agent else np.nan
-        s_self = float(r.score_self) if score and score in events and pd.notna(r.score_self) else np.nan
-        s_ass = float(r.score_assisted) if score and score in events and n_agent and pd.notna(r.score_assisted) \
+        unres = float(r.not_resolved) if outcome in present and n_agent else np.nan
+        s_self = float(r.score_self) if score and score in present and pd.notna(r.score_self) else np.nan
+        s_ass = float(r.score_assisted) if score and score in present and n_agent and pd.notna(r.score_assisted) \
             else np.nan
         span = float(r.span) if pd.notna(r.span) else np.nan
         penalty = 1.0 if np.isnan(s_self) or np.isnan(s_ass) or not span else min(1.0, 1 + (s_self - s_ass) / span)
         fit = p * (min(1.0, 1 / cx) if cx and not np.isnan(cx) else 1.0) * max(penalty, 0.0)
         vol = n_agent * per_year
-        unit = (float(r.cost_agent) - float(r.cost_self)) if cost in events and n_agent \
+        unit = (float(r.cost_agent) - float(r.cost_self)) if cost in present and n_agent \
             and pd.notna(r.cost_agent) and pd.notna(r.cost_self) else np.nan
         rows.append({"contact_reason": r.reason, "segment": r.seg, "attempts": n, "containment": p,
                      "containment_lo": lo, "containment_hi": hi, "agent_contacts": vol, "complexity": cx,

@@ -16,13 +16,13 @@ from cxlib.actions.agents import count_caused_repeats, score_agents
 from cxlib.core.config import ClientConfig
 from cxlib.core.period import measure_period
 from cxlib.core.formatting import format_count, format_estimate, format_interval, format_value, humanize, is_known
-from cxlib.actions.contacts import (classify_avoidable_contacts, flag_agent_contacts, link_journeys,
-                       link_touchpoint_scores, measure_self_service, price_contacts, summarize_avoidable)
+from cxlib.actions.contacts import (build_contact_events, classify_avoidable_contacts, fetch_contacts,
+                                    measure_self_service, summarize_avoidable)
 from cxlib.journeys.stats import assign_owners, find_failure_signature
 from cxlib.journeys.reconstruct import UNCLASSIFIED
 from cxlib.actions.kpis import build_journey_kpis
 from cxlib.core.schema import AGENT_CHANNELS
-from cxlib.core.sql import ParquetTable
+from cxlib.core.sql import ParquetTable, query_frames, select_columns
 from cxlib.actions.value import (estimate_cost_to_serve, explain_unprofitable, suggest_service_tiers, summarize_unprofitable,
                     summarize_value_deciles)
 
@@ -252,18 +252,21 @@ def diagnose_recommendations(config: ClientConfig, *, customers: pd.DataFrame | 
         dx.skipped.append("contact cascade and cost to serve: there is no events table")
     else:
         say("classifying avoidable contacts ...", flush=True)
-        ev = link_journeys(events, steps)
-        ev["agent_contact"] = flag_agent_contacts(ev)
-        ev["contact_cost"] = price_contacts(ev, a.cost_per_contact)
-        if customers is not None and "segment" in customers:
-            ev["segment"] = ev["customer_id"].map(customers.drop_duplicates("customer_id")
-                                                  .set_index("customer_id")["segment"])
-        ev["score"] = link_touchpoint_scores(ev, surveys, spark=session)
-        period = measure_period(ev["timestamp"], min_days=a.min_annualise_days)
+        ev = build_contact_events(events, steps, customers=customers, surveys=surveys,
+                                  cost_per_contact=a.cost_per_contact, spark=session)
+        facts = query_frames("""
+            SELECT min("timestamp") AS first, max("timestamp") AS last,
+                   sum(CASE WHEN agent_contact THEN 1 ELSE 0 END) AS agent_contacts,
+                   (SELECT max(n) FROM (SELECT count(*) AS n FROM ev WHERE customer_id IS NOT NULL
+                                        GROUP BY customer_id) g) AS most_events
+            FROM ev""", ev=select_columns(ev, ["customer_id", "timestamp", "agent_contact"])).iloc[0]
+        period = measure_period(pd.Series([facts["first"], facts["last"]]), min_days=a.min_annualise_days)
         dx.per_year, dx.per, dx.period_note = period.factor, period.label, period.note()
-        if not ev["agent_contact"].any():
-            if "kind" in ev and not ev["kind"].fillna("contact").eq("contact").any():
-                kinds = " or ".join(sorted(ev["kind"].dropna().astype(str).map(humanize).unique()))
+        if not facts["agent_contacts"]:
+            kinds = query_frames('SELECT DISTINCT "kind" FROM ev', ev=select_columns(ev, ["kind"]))["kind"] \
+                if "kind" in ev.columns else None
+            if kinds is not None and not kinds.fillna("contact").eq("contact").any():
+                kinds = " or ".join(sorted(kinds.dropna().astype(str).map(humanize).unique()))
                 dx.skipped.append(f"avoidable contacts and agents: every event is a {kinds}, not a customer contact")
             else:
                 dx.skipped.append("avoidable contacts and agents: no agent contacts (no agent ids and no call, chat, "
@@ -274,12 +277,11 @@ def diagnose_recommendations(config: ClientConfig, *, customers: pd.DataFrame | 
                                               unresolved_outcomes=cs.unresolved_outcomes,
                                               status_pattern=cs.status_pattern, repeat_rule=cs.repeat_rule,
                                               failure_touchpoints=cs.failure_touchpoints,
-                                              rules=[r.model_dump() for r in cs.rules], spark=session)
-            c = ev.loc[cls.index].join(cls)
+                                              rules=[r.model_dump() for r in cs.rules])
+            c = fetch_contacts(ev).join(cls)
             c["journey_type"] = c["journey_type"].where(c["journey_type"].ne(UNCLASSIFIED))
             dx.contacts = c
-            one_each = ev.groupby("customer_id").size().max() <= 1
-            if one_each:
+            if facts["most_events"] <= 1:
                 dx.skipped.append("avoidable contacts: every customer has a single event in the extract, so repeat "
                                   "contacts and failure demand cannot be seen (a share would be zero by construction)")
             else:
@@ -287,8 +289,7 @@ def diagnose_recommendations(config: ClientConfig, *, customers: pd.DataFrame | 
                     dx.skipped.append("contact costs: the events carry no cost and the client's settings give no cost per contact")
                 _summarize_avoidable(dx, c)
             say("self-service fit and agents ...", flush=True)
-            dx.self_service = measure_self_service(ev, containment_days=cs.containment_days, per_year=dx.per_year,
-                                                   spark=session)
+            dx.self_service = measure_self_service(ev, containment_days=cs.containment_days, per_year=dx.per_year)
             if "agent_id" in c and c["agent_id"].notna().any():
                 dx.agents = score_agents(c, min_contacts=cs.min_agent_contacts, spark=session)
                 dx.caused_repeats = count_caused_repeats(c, per_year=dx.per_year)
@@ -296,8 +297,7 @@ def diagnose_recommendations(config: ClientConfig, *, customers: pd.DataFrame | 
                 dx.skipped.append("agent performance: the events have no agent ids")
         if customers is not None and "monthly_revenue" in customers and customers["monthly_revenue"].notna().any():
             say("cost to serve ...", flush=True)
-            dx.value = estimate_cost_to_serve(customers, ev, as_of=as_of, service_cost_monthly=a.service_cost_monthly,
-                                              spark=session)
+            dx.value = estimate_cost_to_serve(customers, ev, as_of=as_of, service_cost_monthly=a.service_cost_monthly)
             dx.unprofitable = summarize_unprofitable(dx.value)
             dx.deciles = summarize_value_deciles(dx.value)
             skip = {"customer_id", "signup_date", "churned", "churn_date", "churn_reason", "monthly_revenue"}

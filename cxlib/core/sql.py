@@ -7,42 +7,70 @@ is written once, in DuckDB's dialect, and transpiled for Spark (see :mod:`cxlib.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Iterable
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 
 @dataclass(frozen=True)
 class ParquetTable:
     """A table left in a Parquet file, for :func:`query_frames` to read where it lies: the step
-    table of a large client need not come to pandas for its statistics (one row per event)."""
+    table of a large client need not come to pandas for its statistics (one row per event).
+    ``row_number`` names a column holding each row's position in the file (a single file only),
+    as a pandas frame's row position. ``keep`` holds what must outlive the file's readers (the
+    owner of a temporary file)."""
 
     path: str
     selected: tuple[str, ...] | None = None
+    row_number: str | None = None
+    keep: object = field(default=None, compare=False, repr=False)
 
     @property
     def columns(self) -> list[str]:
         if self.selected is not None:
             return list(self.selected)
         import pyarrow.dataset as ds
-        return ds.dataset(self.path, format="parquet").schema.names
+        names = ds.dataset(self.path, format="parquet").schema.names
+        return [self.row_number, *names] if self.row_number else names
 
     @property
     def files(self) -> str:
         """What DuckDB reads: the file, or the parts of a folder (as Spark writes a table)."""
-        from pathlib import Path
         return str(Path(self.path) / "*.parquet") if Path(self.path).is_dir() else self.path
 
     def __contains__(self, column: str) -> bool:
         return column in self.columns
 
+    def __len__(self) -> int:
+        import pyarrow.dataset as ds
+        return ds.dataset(self.path, format="parquet").count_rows()
+
     def select(self, *columns: str) -> "ParquetTable":
-        return ParquetTable(self.path, tuple(columns))
+        return replace(self, selected=tuple(columns), keep=self.keep or self)
+
+    def with_row_numbers(self, name: str = "pos") -> "ParquetTable":
+        """The same file with each row's position as column ``name``."""
+        if Path(self.path).is_dir():
+            raise ValueError(f"{self.path}: row numbers are positions in one file, not in a folder of parts")
+        return replace(self, row_number=name, selected=None)
+
+    def view_sql(self) -> str:
+        """The SELECT DuckDB reads this table with."""
+        cols = self.columns
+        exprs = [f"file_row_number AS \"{c}\"" if c == self.row_number else f'"{c}"' for c in cols]
+        numbered = ", file_row_number = true" if self.row_number else ""
+        return f"SELECT {', '.join(exprs)} FROM read_parquet({sql_literal(self.files)}{numbered})"
 
     def to_pandas(self) -> pd.DataFrame:
-        return pd.read_parquet(self.path, columns=list(self.selected) if self.selected is not None else None)
+        cols = [c for c in self.columns if c != self.row_number]
+        out = pd.read_parquet(self.path, columns=cols if self.selected is not None else None)
+        if self.row_number and self.row_number in self.columns:
+            out.insert(self.columns.index(self.row_number), self.row_number, np.arange(len(out)))
+        return out
 
 
 def is_spark_frame(frame) -> bool:
@@ -91,13 +119,47 @@ def query_frames(sql: str, **frames) -> pd.DataFrame:
     try:
         for name, frame in frames.items():
             if isinstance(frame, ParquetTable):
-                cols = ", ".join(f'"{c}"' for c in frame.selected) if frame.selected is not None else "*"
-                con.execute(f"CREATE VIEW {name} AS SELECT {cols} FROM read_parquet({sql_literal(frame.files)})")
+                con.execute(f"CREATE VIEW {name} AS {frame.view_sql()}")
             else:
                 con.register(name, frame)
         return arrow_to_pandas(con.sql(sql).to_arrow_table())
     finally:
         con.close()
+
+
+def query_table(sql: str, **frames):
+    """Like :func:`query_frames`, but the result stays where it was computed, for later queries
+    to read: a Spark DataFrame (checkpointed) when any frame is on Spark, else a temporary Parquet
+    file written by DuckDB (a :class:`ParquetTable`, removed when the last table reading it is
+    gone). For a per-event table that several queries read and pandas need not hold."""
+    if any(is_spark_frame(f) for f in frames.values()):
+        from cxlib.core.spark import from_pandas, spark_select
+        session = next(f for f in frames.values() if is_spark_frame(f)).sparkSession
+        for name, frame in frames.items():
+            frame = frame.to_pandas() if isinstance(frame, ParquetTable) else frame
+            (frame if is_spark_frame(frame) else from_pandas(session, frame)).createOrReplaceTempView(name)
+        return session.sql(spark_select(sql)).localCheckpoint()
+    import shutil
+    import tempfile
+    import weakref
+    folder = tempfile.mkdtemp(prefix="cxlib-table-")
+    con = duckdb.connect()
+    try:
+        for name, frame in frames.items():
+            if isinstance(frame, ParquetTable):
+                con.execute(f"CREATE VIEW {name} AS {frame.view_sql()}")
+            else:
+                con.register(name, frame)
+        path = str(Path(folder) / "table.parquet")
+        con.execute(f"COPY ({sql}) TO {sql_literal(path)} (FORMAT parquet)")
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    finally:
+        con.close()
+    out = ParquetTable(path)
+    weakref.finalize(out, shutil.rmtree, folder, True)
+    return out
 
 
 def arrow_to_pandas(table) -> pd.DataFrame:

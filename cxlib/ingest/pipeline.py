@@ -313,6 +313,15 @@ def write_ingest(result: IngestResult, paths: ClientPaths) -> dict[str, Path]:
     return written
 
 
+def open_table(paths: ClientPaths, name: str):
+    """A canonical table a previous ingest wrote, left in its Parquet file for the engine to read
+    in place (:class:`~cxlib.core.sql.ParquetTable`); None when ingest wrote none (no loaded rows)."""
+    from cxlib.core.sql import ParquetTable
+    if name not in TABLE_NAMES:
+        raise ValueError(f"no canonical table named {name}; the tables are {', '.join(TABLE_NAMES)}")
+    return ParquetTable(str(paths.table(name))) if paths.table(name).exists() else None
+
+
 def read_tables(paths: ClientPaths, names: Iterable[str] | None = None) -> dict[str, pd.DataFrame]:
     """Read the canonical tables a previous ingest wrote (``names``: only these; a section that
     leaves the events to the engine need not hold them in memory); absent tables (and tables
