@@ -26,7 +26,7 @@ from cxlib.actions.management import diagnose_management
 from cxlib.actions.tracking import name_kpi
 from cxlib.core.formatting import format_bullets, style_table
 from cxlib.core.jsonio import read_json
-from cxlib.ingest import read_tables
+from cxlib.ingest import open_table, read_tables
 from cxlib.journeys import read_journeys
 from cxlib.plotting import (plot_against_reference, plot_barriers, plot_kpi_series, plot_nps_series,
                             plot_touchpoint_inventory)
@@ -43,12 +43,13 @@ seed: int = 42
 # Reads paths.table(...) (01), paths.journeys and paths.journey_steps (02), paths.churn_risk (03) and
 # paths.metrics (the figures of 02-04); writes paths.callbacks and the management figures.
 paths, config = open_section(client, data_root, reports_root)
-tables, metrics = read_tables(paths), read_json(paths.metrics, {})
+tables, metrics = read_tables(paths, ["customers", "surveys", "staff"]), read_json(paths.metrics, {})
+events = open_table(paths, "events")     # left in its file: the inventory counts it there
 journeys, steps = read_journeys(paths.journeys, paths.journey_steps, steps_in_place=True) \
     if paths.journeys.exists() else (None, None)
 
 # %%
-mx = diagnose_management(config, metrics, customers=tables.get("customers"), events=tables.get("events"),
+mx = diagnose_management(config, metrics, customers=tables.get("customers"), events=events,
                          steps=steps, surveys=tables.get("surveys"), journeys=journeys,
                          churn_risk=read_churn_risk(paths.churn_risk), staff=tables.get("staff"),
                          client_dir=paths.data_dir, seed=seed)

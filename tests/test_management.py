@@ -143,8 +143,11 @@ def test_without_beliefs_or_benchmarks_it_says_what_is_not_analysed(demo_journey
     assert mx.callbacks is None and "consent to be contacted" in mx.skipped_about("call-back list")
 
 
-def test_inventory_counts_costs_rates_and_ranks_each_touchpoint():
+def test_inventory_counts_costs_rates_and_ranks_each_touchpoint(tmp_path):
+    """By hand, from pandas and from the events' Parquet file (how 05 reads them)."""
     import pandas as pd
+
+    from cxlib.core.sql import ParquetTable
 
     from cxlib.actions.inventory import build_touchpoint_inventory
     t0 = pd.Timestamp("2025-01-01", tz="UTC")
@@ -172,6 +175,11 @@ def test_inventory_counts_costs_rates_and_ranks_each_touchpoint():
     assert inv.loc["Call", "satisfied"] == 1.0 and inv.loc["Call", "journeys"] == "repair"
     assert inv.loc["Call", "repeat_share"] == 0.5 and inv.loc["Web", "rated"] == 0
     assert bool(inv.loc["Visit", "moment_that_matters"]) and not inv.loc["Call", "moment_that_matters"]
+    events.to_parquet(tmp_path / "events.parquet", index=False)
+    in_file = build_touchpoint_inventory(ParquetTable(str(tmp_path / "events.parquet")), steps=steps, surveys=surveys,
+                                         green_threshold={"csat": 4}, moments={"Visit": "separates repair scores"},
+                                         cost_per_contact={"field_visit": 60.0, "call": 5.0, "web": 0.1})
+    pd.testing.assert_frame_equal(in_file.set_index("touchpoint"), inv)
 
 
 def test_the_inventory_finds_the_planted_costliest_touchpoint_and_the_install_moment(management):
@@ -271,3 +279,16 @@ def test_the_demo_call_back_list_lists_only_customers_who_agreed(management, tmp
     paths.run_dir.mkdir(parents=True)
     mx.write(paths)
     assert set(pd.read_csv(paths.callbacks)["customer_id"]) == listed
+
+
+def test_a_touchpoint_on_two_channels_equally_often_gets_the_first_seen():
+    import pandas as pd
+
+    from cxlib.actions.inventory import build_touchpoint_inventory
+    t0 = pd.Timestamp("2025-01-01", tz="UTC")
+    events = pd.DataFrame({"customer_id": ["a", "b", "c", "d", "e"], "timestamp": [t0] * 5,
+                           "touchpoint": ["X", "X", "X", "X", "Y"], "channel": ["web", "call", "call", "web", "app"],
+                           "department": [None, "Care", "Digital", "Digital", None]})
+    inv = build_touchpoint_inventory(events).set_index("touchpoint")
+    assert inv.loc["X", "channel"] == "web" and inv.loc["X", "department"] == "Digital"
+    assert pd.isna(inv.loc["Y", "department"]) and inv.loc["X", "per_year"] == 4

@@ -7,21 +7,19 @@ moment that matters (the touchpoint that separates a journey's low scores from i
 a driver of the survey outcome). Sorted so that costly, poorly rated touchpoints come first."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
 from cxlib.core.period import measure_period
+from cxlib.core.sql import ParquetTable, query_frames, select_columns, sql_literal
 from cxlib.core.uncertainty import wilson_interval
 from cxlib.journeys.findings import find_separating_touchpoint
 from cxlib.journeys.reconstruct import UNCLASSIFIED
 
 COLUMNS = ["touchpoint", "channel", "department", "per_year", "reach", "journeys", "cost_per_year", "rated",
            "satisfied", "satisfied_lo", "satisfied_hi", "repeat_share", "moment_that_matters", "why_it_matters"]
-
-
-def _mode(s: pd.Series):
-    s = s.dropna()
-    return s.value_counts().index[0] if len(s) else None
 
 
 def find_moments_that_matter(metrics: dict) -> dict[str, str]:
@@ -40,7 +38,7 @@ def find_moments_that_matter(metrics: dict) -> dict[str, str]:
     return out
 
 
-def build_touchpoint_inventory(events: pd.DataFrame, *, steps: pd.DataFrame | None = None,
+def build_touchpoint_inventory(events, *, steps: pd.DataFrame | None = None,
                                surveys: pd.DataFrame | None = None, cost_per_contact: dict | None = None,
                                green_threshold: dict | None = None, moments: dict[str, str] | None = None,
                                min_days: float = 56, touchpoint: str = "touchpoint", channel: str = "channel",
@@ -49,18 +47,48 @@ def build_touchpoint_inventory(events: pd.DataFrame, *, steps: pd.DataFrame | No
     """One row per touchpoint of ``events`` (see the module docstring). Volumes and cost are a
     year when the events cover at least ``min_days``, else over the days observed (the frame's
     ``attrs['per']`` says which). Ratings are touchpoint-level survey scores whose subject is
-    the touchpoint; satisfied means at or above ``green_threshold`` for the metric."""
-    ev = events[events[touchpoint].notna()]
-    if not len(ev):
+    the touchpoint; satisfied means at or above ``green_threshold`` for the metric. ``events``
+    (pandas, a Parquet file or Spark) are counted where they live: a row per touchpoint returns."""
+    cols = list(events.columns)
+    ev = select_columns(events, [c for c in (touchpoint, channel, department, customer_id, timestamp) if c in cols])
+    if isinstance(ev, pd.DataFrame):
+        ev = ev.assign(_row=np.arange(len(ev)))
+    elif isinstance(ev, ParquetTable) and Path(ev.path).is_file():
+        ev = ev.with_row_numbers("_row").select("_row", *ev.columns)
+    first = "min(_row)" if "_row" in ev.columns else f'min("{timestamp}")'      # a tie goes to the first seen
+
+    def busiest(col: str, name: str) -> str:      # the most frequent value per touchpoint
+        return f"""{name} AS (SELECT tp, v AS {name} FROM (
+                    SELECT tp, v, row_number() OVER (PARTITION BY tp ORDER BY n DESC, seen) AS r
+                    FROM (SELECT "{touchpoint}" AS tp, "{col}" AS v, count(*) AS n, {first} AS seen FROM e
+                          WHERE "{col}" IS NOT NULL GROUP BY "{touchpoint}", "{col}") c) m WHERE r = 1)"""
+    cases = " ".join(f"WHEN {sql_literal(k)} THEN CAST({float(v)!r} AS DOUBLE)"
+                     for k, v in (cost_per_contact or {}).items())
+    price = f'CASE "{channel}" {cases} END' if cases and channel in cols else "CAST(NULL AS DOUBLE)"
+    modes = [(c, n) for c, n in ((channel, "ch"), (department, "dept")) if c in cols]
+    # the cost is a price per channel: counted per channel, then priced, it is exact however the events are split
+    by_channel = f'"{channel}"' if channel in cols else "NULL"
+    g = query_frames(f"""
+        WITH e AS (SELECT * FROM ev WHERE "{touchpoint}" IS NOT NULL),
+        t AS (SELECT "{touchpoint}" AS tp, count(*) AS n, count(DISTINCT "{customer_id}") AS customers
+              FROM e GROUP BY "{touchpoint}"),
+        priced AS (SELECT tp, sum(k * price) AS cost
+                   FROM (SELECT "{touchpoint}" AS tp, count(*) AS k, {price} AS price FROM e
+                         GROUP BY "{touchpoint}", {by_channel}) c GROUP BY tp){"".join(", " + busiest(c, n) for c, n in modes)}
+        SELECT t.*, priced.cost, {"".join(f"{n}.{n}, " for _, n in modes)}
+               (SELECT count(DISTINCT "{customer_id}") FROM e) AS all_customers,
+               (SELECT min("{timestamp}") FROM e) AS first, (SELECT max("{timestamp}") FROM e) AS last
+        FROM t LEFT JOIN priced ON priced.tp = t.tp {" ".join(f"LEFT JOIN {n} ON {n}.tp = t.tp" for _, n in modes)}
+        ORDER BY t.tp""", ev=ev)
+    if not len(g):
         return pd.DataFrame(columns=COLUMNS)
-    period = measure_period(ev[timestamp], min_days=min_days)
-    g = ev.groupby(touchpoint, observed=True)
-    out = pd.DataFrame({"channel": g[channel].agg(_mode) if channel in ev else None,
-                        "department": g[department].agg(_mode) if department in ev else None,
-                        "per_year": g.size() * period.factor,
-                        "reach": g[customer_id].nunique() / ev[customer_id].nunique()})
-    costs = ev[channel].map(cost_per_contact or {}).astype(float) if channel in ev else pd.Series(np.nan, index=ev.index)
-    out["cost_per_year"] = costs.groupby(ev[touchpoint]).sum(min_count=1) * period.factor
+    period = measure_period(pd.Series([g["first"].iat[0], g["last"].iat[0]]), min_days=min_days)
+    g = g.set_index("tp")
+    out = pd.DataFrame({"channel": g["ch"] if channel in cols else None,
+                        "department": g["dept"] if department in cols else None,
+                        "per_year": g["n"] * period.factor, "reach": g["customers"] / g["all_customers"]},
+                       index=g.index.rename(touchpoint))
+    out["cost_per_year"] = g["cost"] * period.factor
     out["journeys"] = ""
     out["repeat_share"] = np.nan
     if steps is not None and len(steps):

@@ -272,7 +272,7 @@ class ManagementDiagnosis:
 
 
 def diagnose_management(config, metrics: dict, *, customers: pd.DataFrame | None = None,
-                        events: pd.DataFrame | None = None, steps=None,
+                        events=None, steps=None,
                         surveys: pd.DataFrame | None = None, journeys: pd.DataFrame | None = None,
                         churn_risk: pd.DataFrame | None = None, staff: pd.DataFrame | None = None,
                         client_dir: str | Path | None = None, seed: int = 0) -> ManagementDiagnosis:
@@ -282,8 +282,9 @@ def diagnose_management(config, metrics: dict, *, customers: pd.DataFrame | None
     change from the ``journeys``; the call-back list from the surveys, the customers' consent,
     the ``journeys`` and each customer's ``churn_risk`` (03); the employee barriers from the
     ``staff`` pulse survey, beside the journeys that break. A benchmarks file is read from
-    ``client_dir`` (the folder holding client.yml). ``steps`` is the step table as pandas, its
-    Parquet file or Spark: only the columns used here come to pandas."""
+    ``client_dir`` (the folder holding client.yml). ``events`` and ``steps`` are pandas, their Parquet
+    files or Spark: the events are counted where they are, and only the step columns used here come
+    to pandas."""
     from cxlib.core.paths import check_source_path
     from cxlib.core.sql import fetch_columns
     from cxlib.drivers.churn import summarize_churn_reasons
