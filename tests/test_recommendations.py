@@ -91,7 +91,7 @@ def test_the_contact_table_is_built_the_same_from_pandas_and_from_the_events_fil
     source has them; a company's or a system's contact never counts), its own cost where it reads as
     a number else its channel's, the customer's first segment and the first rating of its touchpoint
     within three days; read from the events' Parquet file it is the same table."""
-    from cxlib.actions.contacts import build_contact_events, fetch_contacts
+    from cxlib.actions.contacts import build_contact_events, classify_avoidable_contacts, join_contacts
     from cxlib.core.sql import ParquetTable
     day = pd.Timedelta(days=1)
     events = pd.DataFrame({"customer_id": ["A", "A", "B", "B", "C"],
@@ -115,7 +115,8 @@ def test_the_contact_table_is_built_the_same_from_pandas_and_from_the_events_fil
     events.to_parquet(tmp_path / "events.parquet", index=False)
     from_file = build_contact_events(ParquetTable(str(tmp_path / "events.parquet")), None, **kw)
     pd.testing.assert_frame_equal(from_file.to_pandas(), got)
-    assert fetch_contacts(from_file).index.tolist() == [0, 3]
+    contacts = join_contacts(from_file, classify_avoidable_contacts(from_file, as_table=True)).to_pandas()
+    assert contacts["pos"].tolist() == [0, 3] and contacts["segment"].tolist() == ["gold", "basic"]
 
 
 def test_summary_shares_and_costs_add_up():

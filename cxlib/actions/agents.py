@@ -118,16 +118,18 @@ def _agent_sums(contacts: pd.DataFrame, *, agent: str, outcome: str, handle_time
     mean score (``csat_y``, of ``csat_m``). Over all these agents' contacts, repeated on every row:
     ``mean_ht``, the spread of the ratios and scores within agents (``aht_sd``, ``csat_sd``) and
     how many contacts have a handle time or a score at all (``n_ht``, ``n_score``)."""
+    present = list(contacts.columns)
+
     def col(name):
-        return f'"{name}"' if name and name in contacts else "CAST(NULL AS DOUBLE)"
+        return f'"{name}"' if name and name in present else "CAST(NULL AS DOUBLE)"
 
     def text(name):
-        return f'"{name}"' if name and name in contacts else "CAST(NULL AS VARCHAR)"
+        return f'"{name}"' if name and name in present else "CAST(NULL AS VARCHAR)"
 
     def values(xs):
         return ", ".join(sql_literal(x) for x in xs) or "NULL"
-    c = select_columns(contacts, [x for x in (agent, outcome, handle_time, channel, score) if x and x in contacts])
-    if spark is not None:
+    c = select_columns(contacts, [x for x in (agent, outcome, handle_time, channel, score) if x and x in present])
+    if spark is not None and isinstance(c, pd.DataFrame):
         from cxlib.core.spark import from_pandas
         c = from_pandas(spark, c)
     return query_frames(f"""
@@ -154,18 +156,31 @@ def _agent_sums(contacts: pd.DataFrame, *, agent: str, outcome: str, handle_time
         WHERE n.contacts >= {int(min_contacts)} ORDER BY n.agent""", contacts=c)
 
 
-def count_caused_repeats(contacts: pd.DataFrame, *, agent: str = "agent_id", cause: str = "avoidable_cause",
+def count_caused_repeats(contacts, *, agent: str = "agent_id", cause: str = "avoidable_cause",
                          follows: str = "follows", cost: str = "contact_cost", per_year: float = 1.0) -> pd.DataFrame:
     """Per agent: repeat contacts that followed their contacts (``follows`` points at the
-    contact a repeat came back about), the number expected at the team rate, the excess
-    and its yearly cost with an exact Poisson interval on the observed count."""
-    rep = contacts[contacts[cause].eq("repeat") & contacts[follows].notna()]
-    origin = contacts[agent].reindex(rep[follows].to_numpy()).to_numpy()
-    caused = pd.Series(1, index=origin).groupby(level=0).sum() if len(rep) else pd.Series(dtype=float)
-    n = contacts[contacts[agent].notna()].groupby(agent).size()
-    caused = caused.reindex(n.index).fillna(0)
+    contact a repeat came back about: its index label in pandas, its ``pos`` in a table of
+    :func:`cxlib.actions.contacts.classify_avoidable_contacts`), the number expected at the team
+    rate, the excess and its yearly cost with an exact Poisson interval on the observed count.
+    Counted where ``contacts`` lives; a row per agent comes back."""
+    present = list(contacts.columns)
+    t = contacts.assign(pos=contacts.index) if isinstance(contacts, pd.DataFrame) else contacts
+    t = select_columns(t, ["pos", agent, cause, follows, *([cost] if cost in present else [])])
+    paid = f'"{cost}"' if cost in present else "CAST(NULL AS DOUBLE)"
+    g = query_frames(f"""
+        WITH rep AS (SELECT "{follows}" AS follows, {paid} AS cost FROM c
+                     WHERE "{cause}" = 'repeat' AND "{follows}" IS NOT NULL),
+        n AS (SELECT "{agent}" AS agent, count(*) AS n FROM c WHERE "{agent}" IS NOT NULL GROUP BY "{agent}"),
+        caused AS (SELECT o."{agent}" AS agent, count(*) AS k FROM rep JOIN c o ON o.pos = rep.follows
+                   GROUP BY o."{agent}")
+        SELECT n.agent, n.n, coalesce(caused.k, 0) AS caused, (SELECT avg(cost) FROM rep) AS unit,
+               (SELECT count(*) FROM rep) AS repeats
+        FROM n LEFT JOIN caused ON caused.agent = n.agent ORDER BY n.agent""", c=t)
+    n = pd.Series(g["n"].to_numpy(), index=pd.Index(g["agent"], name=agent))
+    caused = pd.Series(g["caused"].to_numpy(dtype=float), index=n.index)
     rate = caused.sum() / n.sum() if n.sum() else 0.0
-    unit = float(rep[cost].mean()) * per_year if cost in rep and len(rep) else 0.0
+    repeats = int(g["repeats"].iat[0]) if len(g) else 0
+    unit = float(g["unit"].iat[0]) * per_year if cost in present and repeats else 0.0
     expected = n * rate
     ci = [poisson_rate_interval(k, 1.0) for k in caused]
     out = pd.DataFrame({"contacts": n, "caused": caused.astype(int), "expected": expected,

@@ -252,13 +252,20 @@ CONTACT_COLUMNS = ("customer_id", "timestamp", "channel", "touchpoint", "contact
 """The columns of an agent contact the summaries, agent figures and actions read."""
 
 
-def fetch_contacts(events, columns=CONTACT_COLUMNS) -> pd.DataFrame:
-    """The agent contacts of :func:`build_contact_events`' table as pandas, indexed by ``pos``:
-    the one event-level table that comes back (the agent contacts, with the ``columns`` it has)."""
-    cols = [c for c in columns if c in events.columns]
-    sel = ", ".join(f'"{c}"' for c in cols)
-    return query_frames(f"SELECT pos, {sel} FROM ev WHERE agent_contact ORDER BY pos",
-                        ev=select_columns(events, ["pos", "agent_contact", *cols])).set_index("pos")
+def join_contacts(events, classified, columns=CONTACT_COLUMNS):
+    """The agent contacts of :func:`build_contact_events`' table (with the ``columns`` it has) and
+    their classification (:func:`classify_avoidable_contacts` with ``as_table``), left where they
+    were computed for the summaries and agent figures; ``journey_type`` is null outside typed
+    journeys."""
+    cols = [c for c in columns if c in events.columns and c != "journey_type"]
+    jtype = f"CASE WHEN e.journey_type <> {sql_literal(UNCLASSIFIED)} THEN e.journey_type END" \
+        if "journey_type" in events.columns else "CAST(NULL AS VARCHAR)"
+    return query_table(f"""
+        SELECT e.pos, {", ".join(f'e."{c}"' for c in cols)}, {jtype} AS journey_type,
+               k.avoidable_cause, k.root_cause, k.follows
+        FROM ev e JOIN k ON k.pos = e.pos ORDER BY e.pos""",
+                       ev=select_columns(events, ["pos", *cols, *(["journey_type"] if "journey_type" in events.columns
+                                                                 else [])]), k=classified)
 
 
 def classify_avoidable_contacts(events: pd.DataFrame, *, window_days: float = 7,
@@ -270,7 +277,7 @@ def classify_avoidable_contacts(events: pd.DataFrame, *, window_days: float = 7,
                                 timestamp: str = "timestamp", reason: str = "contact_reason",
                                 touchpoint: str = "touchpoint", outcome: str = "outcome",
                                 journey_id: str = "journey_id", journey_type: str = "journey_type",
-                                step: str = "step", rework: str = "rework", spark=None) -> pd.DataFrame:
+                                step: str = "step", rework: str = "rework", spark=None, as_table: bool = False):
     """Classify every agent contact in ``events`` as avoidable or not.
 
     ``events`` holds all events (self-service and failures matter too) with a boolean
@@ -288,7 +295,8 @@ def classify_avoidable_contacts(events: pd.DataFrame, *, window_days: float = 7,
     The windows over each customer's events run as one SQL query (:func:`cxlib.core.sql.query_frames`)
     over a narrow table of integer codes: in DuckDB, or on ``spark`` (a SparkSession) when given.
     The status pattern is a Python regular expression, matched once per distinct touchpoint and
-    reason.
+    reason. With ``as_table`` the result stays where it was computed (``pos``, ``avoidable_cause``,
+    ``root_cause`` and ``follows`` as the prior event's ``pos``; see :func:`cxlib.core.sql.query_table`).
     """
     if repeat_rule not in ("unresolved", "same_reason"):
         raise ValueError(f"repeat_rule must be 'unresolved' or 'same_reason', not {repeat_rule!r}")
@@ -374,10 +382,14 @@ def classify_avoidable_contacts(events: pd.DataFrame, *, window_days: float = 7,
         cases = " ".join(f"WHEN {name}.pos IS NOT NULL THEN {label if column == 'cause' else f'{name}.{column}'}"
                          for name, label in whens)
         return f"CASE {cases} END AS {column}"
-    out = query_frames(f"""
+    sql = f"""
         WITH e AS ({view}), {", ".join(parts)}
         SELECT e.pos, {first("cause")}, {first("why")}, {first("prev_pos")}
-        FROM e {joins} WHERE e.agent ORDER BY e.pos""", ev=ev, chase=chase)
+        FROM e {joins} WHERE e.agent ORDER BY e.pos"""
+    if as_table:
+        return query_table(f"SELECT pos, cause AS avoidable_cause, why AS root_cause, prev_pos AS follows FROM ({sql}) k",
+                           ev=ev, chase=chase)
+    out = query_frames(sql, ev=ev, chase=chase)
     labels = events.index.to_numpy() if isinstance(events, pd.DataFrame) else None    # else the pos column
     follows = np.full(len(out), None, dtype=object)
     known = out["prev_pos"].notna().to_numpy()
@@ -434,28 +446,37 @@ def _contact_view(events, *, agent_contact: str, customer_id: str, timestamp: st
     return table, "SELECT pos, " + ", ".join(select) + " FROM ev", names
 
 
-def summarize_avoidable(contacts: pd.DataFrame, *, by: str | list[str] | None = None, per_year: float = 1.0,
+def summarize_avoidable(contacts, *, by: str | list[str] | None = None, per_year: float = 1.0,
                         cause: str = "avoidable_cause", cost: str = "contact_cost") -> pd.DataFrame:
     """Avoidable agent contacts overall (``by`` None) or per group with any: the group's
     ``contacts``, the ``avoidable`` ones, their ``share`` of the group and ``share_all`` of
     all agent contacts (Wilson intervals), and their ``cost_per_year`` with an exact Poisson
-    interval on the count (scaled by the group's mean avoidable contact cost)."""
-    avoid = contacts[cause].notna()
-    c = contacts.assign(_avoid=avoid, _cost=contacts[cost].where(avoid, 0.0).fillna(0.0) if cost in contacts else 0.0)
-    total = len(c)
-    groups = [((), c)] if by is None else list(c.groupby(by, sort=False))
+    interval on the count (scaled by the group's mean avoidable contact cost). ``contacts`` is
+    pandas or a table of :func:`classify_avoidable_contacts` (``as_table``) anywhere: the counts
+    are one ``GROUP BY`` where it lives; groups keep the order they first appear in."""
     names = [] if by is None else ([by] if isinstance(by, str) else list(by))
+    cols = list(contacts.columns)
+    t = contacts.assign(pos=np.arange(len(contacts))) if isinstance(contacts, pd.DataFrame) else contacts
+    t = select_columns(t, ["pos", cause, *([cost] if cost in cols else []), *names])
+    keys = ", ".join(f'"{n}"' for n in names)
+    spent = f'CASE WHEN "{cause}" IS NOT NULL THEN coalesce(CAST("{cost}" AS DOUBLE), 0) ELSE 0 END' \
+        if cost in cols else "CAST(0 AS DOUBLE)"
+    g = query_frames(f"""
+        SELECT {keys + ", " if keys else ""}count(*) AS n, count("{cause}") AS k, sum({spent}) AS spent,
+               min(pos) AS first, (SELECT count(*) FROM c) AS total
+        FROM c {"WHERE " + " AND ".join(f'"{x}" IS NOT NULL' for x in names) if names else ""}
+        {"GROUP BY " + keys if keys else ""} ORDER BY first""", c=t)
     rows = []
-    for key, g in groups:
-        k, n = int(g["_avoid"].sum()), len(g)
+    for r in g.to_dict("records"):
+        k, n, total = int(r["k"]), int(r["n"]), int(r["total"])
         if by is not None and k == 0:
             continue
         lo, hi = wilson_interval(k, n)
         lo_all, hi_all = wilson_interval(k, total)
-        yearly = float(g["_cost"].sum()) * per_year
+        yearly = float(r["spent"] or 0.0) * per_year
         c_lo, c_hi = poisson_rate_interval(k, 1.0)
         unit = yearly / k if k else 0.0
-        rows.append({**dict(zip(names, key if isinstance(key, tuple) else (key,))),
+        rows.append({**{x: r[x] for x in names},
                      "contacts": n, "avoidable": k, "share": k / n if n else np.nan, "share_lo": lo, "share_hi": hi,
                      "share_all": k / total if total else np.nan, "share_all_lo": lo_all, "share_all_hi": hi_all,
                      "cost_per_year": yearly, "cost_lo": c_lo * unit, "cost_hi": c_hi * unit})

@@ -16,13 +16,13 @@ from cxlib.actions.agents import count_caused_repeats, score_agents
 from cxlib.core.config import ClientConfig
 from cxlib.core.period import measure_period
 from cxlib.core.formatting import format_count, format_estimate, format_interval, format_value, humanize, is_known
-from cxlib.actions.contacts import (build_contact_events, classify_avoidable_contacts, fetch_contacts,
+from cxlib.actions.contacts import (build_contact_events, classify_avoidable_contacts, join_contacts,
                                     measure_self_service, summarize_avoidable)
 from cxlib.journeys.stats import assign_owners, find_failure_signature
 from cxlib.journeys.reconstruct import UNCLASSIFIED
 from cxlib.actions.kpis import build_journey_kpis
 from cxlib.core.schema import AGENT_CHANNELS
-from cxlib.core.sql import ParquetTable, query_frames, select_columns
+from cxlib.core.sql import ParquetTable, mode_sql, query_frames, select_columns
 from cxlib.actions.value import (estimate_cost_to_serve, explain_unprofitable, suggest_service_tiers, summarize_unprofitable,
                     summarize_value_deciles)
 
@@ -277,20 +277,21 @@ def diagnose_recommendations(config: ClientConfig, *, customers: pd.DataFrame | 
                                               unresolved_outcomes=cs.unresolved_outcomes,
                                               status_pattern=cs.status_pattern, repeat_rule=cs.repeat_rule,
                                               failure_touchpoints=cs.failure_touchpoints,
-                                              rules=[r.model_dump() for r in cs.rules])
-            c = fetch_contacts(ev).join(cls)
-            c["journey_type"] = c["journey_type"].where(c["journey_type"].ne(UNCLASSIFIED))
-            dx.contacts = c
+                                              rules=[r.model_dump() for r in cs.rules], as_table=True)
+            c = dx.contacts = join_contacts(ev, cls)
+            has = query_frames("SELECT " + ", ".join(f'count("{x}") AS "{x}"' for x in ("cost", "agent_id") if x in c.columns)
+                               + " FROM c", c=select_columns(c, [x for x in ("cost", "agent_id") if x in c.columns])) \
+                if {"cost", "agent_id"} & set(c.columns) else pd.DataFrame([{}])
             if facts["most_events"] <= 1:
                 dx.skipped.append("avoidable contacts: every customer has a single event in the extract, so repeat "
                                   "contacts and failure demand cannot be seen (a share would be zero by construction)")
             else:
-                if not a.cost_per_contact and ("cost" not in c or c["cost"].isna().all()):
+                if not a.cost_per_contact and not has.get("cost", pd.Series([0])).iat[0]:
                     dx.skipped.append("contact costs: the events carry no cost and the client's settings give no cost per contact")
                 _summarize_avoidable(dx, c)
             say("self-service fit and agents ...", flush=True)
             dx.self_service = measure_self_service(ev, containment_days=cs.containment_days, per_year=dx.per_year)
-            if "agent_id" in c and c["agent_id"].notna().any():
+            if has.get("agent_id", pd.Series([0])).iat[0]:
                 dx.agents = score_agents(c, min_contacts=cs.min_agent_contacts, spark=session)
                 dx.caused_repeats = count_caused_repeats(c, per_year=dx.per_year)
             else:
@@ -314,18 +315,39 @@ def diagnose_recommendations(config: ClientConfig, *, customers: pd.DataFrame | 
     return dx
 
 
-def _summarize_avoidable(dx: RecommendationDiagnosis, c: pd.DataFrame) -> None:
+def _summarize_avoidable(dx: RecommendationDiagnosis, c) -> None:
     """The avoidable share and cost overall, by cause, by journey and by root cause (with the
-    department and journey each root cause mostly sits in)."""
+    department and journey each root cause mostly sits in: the most frequent, and the journey
+    only when most of the root cause's contacts have one). ``c`` is the contact table anywhere."""
     dx.avoidable = summarize_avoidable(c, per_year=dx.per_year).iloc[0].to_dict()
     dx.by_cause = summarize_avoidable(c, by="avoidable_cause", per_year=dx.per_year)
     dx.by_journey = summarize_avoidable(c, by="journey_type", per_year=dx.per_year)
     dx.by_root = summarize_avoidable(c, by=["avoidable_cause", "root_cause"], per_year=dx.per_year)
-    dept = c[c["avoidable_cause"].notna()].groupby("root_cause")["department"].agg(lambda x: x.mode().iat[0])
-    jt = c[c["avoidable_cause"].notna()].groupby("root_cause")["journey_type"].agg(
-        lambda x: x.mode().iat[0] if x.notna().mean() > 0.5 else None)
-    dx.by_root["owner"] = dx.by_root["root_cause"].map(dept)
-    dx.by_root["journey_type"] = dx.by_root["root_cause"].map(jt)
+    cols = [x for x in ("avoidable_cause", "root_cause", "department", "journey_type") if x in c.columns]
+    where = "(SELECT * FROM c WHERE avoidable_cause IS NOT NULL AND root_cause IS NOT NULL) a"
+    for col, out in (("department", "owner"), ("journey_type", "journey_type")):
+        if col not in cols:
+            dx.by_root[out] = None
+            continue
+        most = query_frames(f"""
+            WITH m AS ({mode_sql(where, ["root_cause"], col, "v")}),
+            s AS (SELECT root_cause, count({col}) / count(*) AS known FROM {where} GROUP BY root_cause)
+            SELECT m.root_cause, m.v, s.known FROM m JOIN s ON s.root_cause = m.root_cause""",
+                            c=select_columns(c, cols))
+        if col == "journey_type":
+            most = most[most["known"] > 0.5]
+        dx.by_root[out] = dx.by_root["root_cause"].map(dict(zip(most["root_cause"], most["v"])))
+
+
+def _agents_department(contacts, agents) -> str | None:
+    """The department the given agents' contacts mostly sit in (None without any)."""
+    if "department" not in contacts.columns or not len(agents):
+        return None
+    ids = pd.DataFrame({"agent_id": list(agents)})
+    most = query_frames(mode_sql("(SELECT 1 AS one, department FROM c WHERE agent_id IN (SELECT agent_id FROM ids)) a",
+                                 ["one"], "department"),
+                        c=select_columns(contacts, ["agent_id", "department"]), ids=ids)
+    return most["department"].iat[0] if len(most) else None
 
 
 def _rank(dx: RecommendationDiagnosis, scenarios: list[dict], findings: list[dict], priorities: list[dict],
@@ -341,9 +363,8 @@ def _rank(dx: RecommendationDiagnosis, scenarios: list[dict], findings: list[dic
         cands += act.propose_contact_actions(dx.by_root, currency=cur, fix=fix, per=per)
     cands += act.propose_self_service_actions(dx.self_service, currency=cur, fix=fix, per=per)
     if dx.agents is not None:
-        owner = dx.contacts.loc[dx.contacts["agent_id"].isin(dx.agents.index[dx.agents["outlier"]]), "department"]
         cands += act.propose_agent_action(dx.agents, dx.caused_repeats, currency=cur, fix=fix,
-                                          owner=owner.mode().iat[0] if len(owner) else None)
+                                          owner=_agents_department(dx.contacts, dx.agents.index[dx.agents["outlier"]]))
     if dx.value is not None:
         cands += act.propose_value_action(dx.value, dx.unprofitable, currency=cur, fix=fix, seed=seed)
     cands += act.propose_driver_actions(priorities)

@@ -101,6 +101,16 @@ def sql_literal(value: str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+def mode_sql(table: str, keys: list[str], col: str, alias: str | None = None) -> str:
+    """A SELECT of ``keys`` and the most frequent non-null ``col`` per ``keys`` (as ``alias``);
+    ties go to the smallest value, as pandas' ``mode().iat[0]`` does."""
+    k = ", ".join(keys)
+    return (f"SELECT {k}, {col} AS {alias or col} FROM (\n"
+            f"    SELECT {k}, {col}, row_number() OVER (PARTITION BY {k} ORDER BY n DESC, {col}) AS r\n"
+            f"    FROM (SELECT {k}, {col}, count(*) AS n FROM {table} WHERE {col} IS NOT NULL GROUP BY {k}, {col}) c\n"
+            f") m WHERE r = 1")
+
+
 def query_frames(sql: str, **frames) -> pd.DataFrame:
     """Run the DuckDB-dialect ``sql`` over ``frames`` (each registered under its keyword) and
     return the result as pandas. With Spark frames it runs on their session, transpiled, and

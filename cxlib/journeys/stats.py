@@ -14,20 +14,10 @@ import pandas as pd
 from cxlib.core.dates import naive_utc, naive_utc_series
 from cxlib.core.formatting import format_count, format_value
 from cxlib.journeys.reconstruct import UNCLASSIFIED
-from cxlib.core.sql import query_frames, select_columns, sql_literal
+from cxlib.core.sql import mode_sql, query_frames, select_columns, sql_literal
 from cxlib.core.uncertainty import mean_interval, poisson_rate_interval, wilson_interval
 
 ARROW = " → "
-
-
-def _mode_sql(table: str, keys: list[str], col: str, alias: str | None = None) -> str:
-    """A SELECT of ``keys`` and the most frequent non-null ``col`` per ``keys`` (as ``alias``);
-    ties go to the smallest value, as pandas' ``mode().iat[0]`` does."""
-    k = ", ".join(keys)
-    return (f"SELECT {k}, {col} AS {alias or col} FROM (\n"
-            f"    SELECT {k}, {col}, row_number() OVER (PARTITION BY {k} ORDER BY n DESC, {col}) AS r\n"
-            f"    FROM (SELECT {k}, {col}, count(*) AS n FROM {table} WHERE {col} IS NOT NULL GROUP BY {k}, {col}) c\n"
-            f") m WHERE r = 1")
 
 
 def _types_filter(journey_types, column: str = "journey_type") -> str:
@@ -336,8 +326,8 @@ def map_stages(steps, journeys: pd.DataFrame, journey_type: str) -> pd.DataFrame
         k AS (SELECT touchpoint, sum(CASE WHEN rework THEN 1 ELSE 0 END) AS rework,
                      sum(CASE WHEN repeat_contact THEN 1 ELSE 0 END) AS repeat_contacts,
                      sum(CASE WHEN failed_step THEN 1 ELSE 0 END) AS failed FROM s GROUP BY touchpoint),
-        d AS ({_mode_sql("first", ["touchpoint"], "department")}),
-        c AS ({_mode_sql("first", ["touchpoint"], "channel")})
+        d AS ({mode_sql("first", ["touchpoint"], "department")}),
+        c AS ({mode_sql("first", ["touchpoint"], "channel")})
         SELECT g.touchpoint, g.median_day, d.department, c.channel, g.reach, g.median_wait_days,
                k.rework, k.repeat_contacts, k.failed
         FROM g JOIN k ON g.touchpoint = k.touchpoint
@@ -400,7 +390,7 @@ def summarize_rework(steps, *, top: int = 10, journey_types=None) -> pd.DataFram
         n AS (SELECT journey_type, count(DISTINCT journey_id) AS n FROM st WHERE true {where} GROUP BY journey_type),
         g AS (SELECT journey_type, touchpoint, count(*) AS repeats, count(DISTINCT journey_id) AS journeys
               FROM s GROUP BY journey_type, touchpoint),
-        a AS ({_mode_sql("s", ["journey_type", "touchpoint"], "prev_touchpoint", "most_often_after")})
+        a AS ({mode_sql("s", ["journey_type", "touchpoint"], "prev_touchpoint", "most_often_after")})
         SELECT g.journey_type, g.touchpoint, g.repeats, g.journeys, g.journeys / n.n AS share_of_journeys,
                a.most_often_after
         FROM g JOIN n ON g.journey_type = n.journey_type
@@ -417,7 +407,7 @@ def summarize_rework(steps, *, top: int = 10, journey_types=None) -> pd.DataFram
 def assign_owners(catalogue: pd.DataFrame, steps, definitions: dict) -> pd.Series:
     """Owning department per journey type: the configured ``owner``, else the department
     that handles most of the type's steps (counted where the step table lives: pandas or Spark)."""
-    busiest = query_frames(_mode_sql("st", ["journey_type"], "department"),
+    busiest = query_frames(mode_sql("st", ["journey_type"], "department"),
                            st=select_columns(steps, ["journey_type", "department"])) \
         .set_index("journey_type")["department"]
     return pd.Series({jt: (definitions[jt].owner if jt in definitions and definitions[jt].owner else busiest.get(jt))
@@ -512,7 +502,7 @@ def find_failure_signature(steps, journeys: pd.DataFrame, *, min_gap: float = 0.
     out = out[(out["gap"] >= min_gap) | ((out["gap"] <= -min_gap) & ~closes)]
     idx = list(zip(out["journey_type"], out["touchpoint"]))
     in_typed = "(SELECT * FROM st WHERE journey_id IN (SELECT journey_id FROM flags))"
-    dept = query_frames(_mode_sql(f"{in_typed} t", ["journey_type", "touchpoint"], "department"), st=s, flags=flags) \
+    dept = query_frames(mode_sql(f"{in_typed} t", ["journey_type", "touchpoint"], "department"), st=s, flags=flags) \
         .set_index(["journey_type", "touchpoint"])["department"] if "department" in s.columns else pd.Series(dtype=object)
     contact = flag_contact_touchpoints(s, contact_channels=contact_channels, journeys=flags[["journey_id"]])
     out["department"] = dept.reindex(idx).to_numpy() if len(dept) else None
