@@ -38,6 +38,7 @@ client: str = "demo"
 data_root: str = "../data"
 reports_root: str = "../reports"
 seed: int = 42
+engine: str = ""  # duckdb or spark for the touchpoint inventory's counts (empty: as client.yml says)
 
 # %%
 # Reads paths.table(...) (01), paths.journeys and paths.journey_steps (02), paths.churn_risk (03) and
@@ -45,6 +46,7 @@ seed: int = 42
 paths, config = open_section(client, data_root, reports_root)
 tables, metrics = read_tables(paths, ["customers", "surveys", "staff"]), read_json(paths.metrics, {})
 events = open_table(paths, "events")     # left in its file: the inventory counts it there
+engine = engine or config.engine
 journeys, steps = read_journeys(paths.journeys, paths.journey_steps, steps_in_place=True) \
     if paths.journeys.exists() else (None, None)
 
@@ -52,7 +54,7 @@ journeys, steps = read_journeys(paths.journeys, paths.journey_steps, steps_in_pl
 mx = diagnose_management(config, metrics, customers=tables.get("customers"), events=events,
                          steps=steps, surveys=tables.get("surveys"), journeys=journeys,
                          churn_risk=read_churn_risk(paths.churn_risk), staff=tables.get("staff"),
-                         client_dir=paths.data_dir, seed=seed)
+                         client_dir=paths.data_dir, seed=seed, engine=engine, spark=config.spark)
 mx.write(paths)
 record_metrics(paths.metrics, "management", mx.metrics())
 hyp, bench, inv, calls, trk, bar = mx.hypotheses, mx.benchmarks, mx.inventory, mx.callbacks, mx.tracking, mx.barriers

@@ -207,10 +207,10 @@ def assert_same_figures(a, b, path="", rel=1e-12):
 
 
 def test_a_report_on_spark_gives_the_same_figures(spark, small_demo, tmp_path):
-    """make report ENGINE=spark: the notebooks run the reconstruction (02) and the contact cascade's
-    event-level queries (04) on Spark (their own local session) and every figure of metrics.json
-    (journeys, drivers, recommendations, headlines, ingest) is the one DuckDB gives (floats to
-    1e-12)."""
+    """make report ENGINE=spark: the notebooks run the reconstruction (02), the contact cascade's
+    event-level queries (04) and the touchpoint inventory (05) on Spark (their own local session)
+    and every figure of metrics.json (ingest, headlines, journeys, drivers, recommendations,
+    management) is the one DuckDB gives (floats to 1e-12)."""
     from cxlib.report.runner import run_report
     root, _ = small_demo
     from cxlib.journeys.reconstruct import read_journeys
@@ -221,12 +221,14 @@ def test_a_report_on_spark_gives_the_same_figures(spark, small_demo, tmp_path):
         run = index.parent / "journeys"
         tables[engine] = read_journeys(run / "journeys.parquet", run / "journey_steps.parquet")
         figures[engine] = _sections(index.parent / "metrics.json",
-                                    ["ingest", "headlines", "journeys", "drivers", "recommendations"])
+                                    ["ingest", "headlines", "journeys", "drivers", "recommendations", "management"])
         provenance = json.loads((index.parent / "provenance.json").read_text())
         assert provenance["parameters"]["engine"] == engine
         assert figures[engine]["journeys"].pop("engine") == engine     # it did run there
         assert figures[engine]["recommendations"].pop("engine") == engine
+        assert figures[engine]["management"].pop("engine") == engine
     assert figures["duckdb"]["journeys"] and figures["duckdb"]["recommendations"]["actions"]
+    assert figures["duckdb"]["management"]["inventory"]
     assert_same_figures(figures["spark"], figures["duckdb"])
     # the step table Spark wrote itself (02 never pulls it to pandas) reads back as DuckDB's, dtypes too
     assert (tmp_path / "spark").rglob("journey_steps.parquet") and \

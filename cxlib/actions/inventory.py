@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from cxlib.core.period import measure_period
-from cxlib.core.sql import ParquetTable, query_frames, select_columns, sql_literal
+from cxlib.core.sql import ParquetTable, is_spark_frame, query_frames, select_columns, sql_literal
 from cxlib.core.uncertainty import wilson_interval
 from cxlib.journeys.findings import find_separating_touchpoint
 from cxlib.journeys.reconstruct import UNCLASSIFIED
@@ -43,18 +43,22 @@ def build_touchpoint_inventory(events, *, steps: pd.DataFrame | None = None,
                                green_threshold: dict | None = None, moments: dict[str, str] | None = None,
                                min_days: float = 56, touchpoint: str = "touchpoint", channel: str = "channel",
                                department: str = "department", customer_id: str = "customer_id",
-                               timestamp: str = "timestamp") -> pd.DataFrame:
+                               timestamp: str = "timestamp", spark=None) -> pd.DataFrame:
     """One row per touchpoint of ``events`` (see the module docstring). Volumes and cost are a
     year when the events cover at least ``min_days``, else over the days observed (the frame's
     ``attrs['per']`` says which). Ratings are touchpoint-level survey scores whose subject is
     the touchpoint; satisfied means at or above ``green_threshold`` for the metric. ``events``
-    (pandas, a Parquet file or Spark) are counted where they live: a row per touchpoint returns."""
+    (pandas, a Parquet file or Spark; on ``spark`` when given) are counted where they live: a row
+    per touchpoint returns."""
     cols = list(events.columns)
     ev = select_columns(events, [c for c in (touchpoint, channel, department, customer_id, timestamp) if c in cols])
     if isinstance(ev, pd.DataFrame):
         ev = ev.assign(_row=np.arange(len(ev)))
     elif isinstance(ev, ParquetTable) and Path(ev.path).is_file():
         ev = ev.with_row_numbers("_row").select("_row", *ev.columns)
+    if spark is not None and not is_spark_frame(ev):
+        from cxlib.core.spark import from_pandas
+        ev = from_pandas(spark, ev.to_pandas() if isinstance(ev, ParquetTable) else ev)
     first = "min(_row)" if "_row" in ev.columns else f'min("{timestamp}")'      # a tie goes to the first seen
 
     def busiest(col: str, name: str) -> str:      # the most frequent value per touchpoint

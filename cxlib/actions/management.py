@@ -155,6 +155,7 @@ class ManagementDiagnosis:
     callbacks: Callbacks | None = None                              # cxlib.actions.callbacks
     tracking: Tracking | None = None                                # cxlib.actions.tracking
     barriers: Barriers | None = None                                # cxlib.actions.barriers
+    engine: str = "duckdb"                                          # where the inventory counted the events
 
     def write(self, paths) -> None:
         """Write the call-back list (with real ids, for the client's team) to the run folder;
@@ -268,14 +269,15 @@ class ManagementDiagnosis:
                 "callbacks": self.callbacks.metrics() if self.callbacks is not None else None,
                 "tracking": self.tracking.metrics() if self.tracking is not None else None,
                 "barriers": self.barriers.metrics() if self.barriers is not None else None,
-                "skipped": list(self.skipped)}
+                "engine": self.engine, "skipped": list(self.skipped)}
 
 
 def diagnose_management(config, metrics: dict, *, customers: pd.DataFrame | None = None,
                         events=None, steps=None,
                         surveys: pd.DataFrame | None = None, journeys: pd.DataFrame | None = None,
                         churn_risk: pd.DataFrame | None = None, staff: pd.DataFrame | None = None,
-                        client_dir: str | Path | None = None, seed: int = 0) -> ManagementDiagnosis:
+                        client_dir: str | Path | None = None, seed: int = 0, engine: str = "duckdb",
+                        spark=None) -> ManagementDiagnosis:
     """Beliefs and benchmarks of one client, from the run's ``metrics`` (the figures of the
     sections before) and, for churn-reason measures, the ``customers`` table; the touchpoint
     inventory from the events; the KPIs over time and the before/after test of each named
@@ -284,11 +286,16 @@ def diagnose_management(config, metrics: dict, *, customers: pd.DataFrame | None
     ``staff`` pulse survey, beside the journeys that break. A benchmarks file is read from
     ``client_dir`` (the folder holding client.yml). ``events`` and ``steps`` are pandas, their Parquet
     files or Spark: the events are counted where they are, and only the step columns used here come
-    to pandas."""
+    to pandas. ``engine='spark'`` counts the inventory on Spark (``spark``: a session, or the
+    client's SparkSettings)."""
     from cxlib.core.paths import check_source_path
     from cxlib.core.sql import fetch_columns
     from cxlib.drivers.churn import summarize_churn_reasons
     an = config.analysis
+    session = None
+    if engine == "spark":
+        from cxlib.core.spark import open_spark
+        session = open_spark(spark)
     if steps is not None:
         steps = fetch_columns(steps, ["journey_id", "journey_type", "touchpoint", "department", "repeat_contact",
                                       "failed_step"])
@@ -309,7 +316,7 @@ def diagnose_management(config, metrics: dict, *, customers: pd.DataFrame | None
         from cxlib.actions.inventory import build_touchpoint_inventory, find_moments_that_matter
         inventory = build_touchpoint_inventory(events, steps=steps, surveys=surveys, cost_per_contact=an.cost_per_contact,
                                                green_threshold=an.green_threshold, min_days=an.min_annualise_days,
-                                               moments=find_moments_that_matter(metrics))
+                                               moments=find_moments_that_matter(metrics), spark=session)
     else:
         skipped.append("touchpoint inventory: there is no events table")
     tracking, why = track_journeys(journeys, surveys, an.interventions, period=an.tracking.period,
@@ -328,7 +335,7 @@ def diagnose_management(config, metrics: dict, *, customers: pd.DataFrame | None
         skipped.append(f"call-back list: {why}")
     return ManagementDiagnosis(evaluate_hypotheses(an.hypotheses, metrics, reasons=reasons),
                                compare_benchmarks(benchmarks, metrics, reasons=reasons), skipped, inventory,
-                               config.currency, callbacks, tracking, barriers)
+                               config.currency, callbacks, tracking, barriers, engine=engine)
 
 
 def _callbacks(config, customers, surveys, journeys, steps, churn_risk) -> tuple[Callbacks | None, str]:
