@@ -117,24 +117,41 @@ def query_frames(sql: str, **frames) -> pd.DataFrame:
     the pandas frames beside them (small ones: survey ratings, lookups) are sent there; with
     pandas frames only (or :class:`ParquetTable`, read in place), on a private DuckDB connection.
     Timestamps come back in UTC either way."""
-    spark_frames = [f for f in frames.values() if is_spark_frame(f)]
-    if spark_frames:
-        from cxlib.core.spark import from_pandas, spark_select, to_pandas
-        session = spark_frames[0].sparkSession
-        for name, frame in frames.items():
-            frame = frame.to_pandas() if isinstance(frame, ParquetTable) else frame
-            (frame if is_spark_frame(frame) else from_pandas(session, frame)).createOrReplaceTempView(name)
+    session = _spark_views(frames)
+    if session is not None:
+        from cxlib.core.spark import spark_select, to_pandas
         return to_pandas(session.sql(spark_select(sql)))
-    con = duckdb.connect()
+    con = _duckdb_views(frames)
     try:
-        for name, frame in frames.items():
-            if isinstance(frame, ParquetTable):
-                con.execute(f"CREATE VIEW {name} AS {frame.view_sql()}")
-            else:
-                con.register(name, frame)
         return arrow_to_pandas(con.sql(sql).to_arrow_table())
     finally:
         con.close()
+
+
+def _spark_views(frames: dict):
+    """When any frame is on Spark, its session with every frame registered as a view of its name
+    (pandas frames and Parquet files sent there); else None."""
+    spark_frames = [f for f in frames.values() if is_spark_frame(f)]
+    if not spark_frames:
+        return None
+    from cxlib.core.spark import from_pandas
+    session = spark_frames[0].sparkSession
+    for name, frame in frames.items():
+        frame = frame.to_pandas() if isinstance(frame, ParquetTable) else frame
+        (frame if is_spark_frame(frame) else from_pandas(session, frame)).createOrReplaceTempView(name)
+    return session
+
+
+def _duckdb_views(frames: dict):
+    """A private DuckDB connection with every frame registered under its name (a Parquet file as a
+    view that reads it in place)."""
+    con = duckdb.connect()
+    for name, frame in frames.items():
+        if isinstance(frame, ParquetTable):
+            con.execute(f"CREATE VIEW {name} AS {frame.view_sql()}")
+        else:
+            con.register(name, frame)
+    return con
 
 
 def query_table(sql: str, **frames):
@@ -142,31 +159,24 @@ def query_table(sql: str, **frames):
     to read: a Spark DataFrame (checkpointed) when any frame is on Spark, else a temporary Parquet
     file written by DuckDB (a :class:`ParquetTable`, removed when the last table reading it is
     gone). For a per-event table that several queries read and pandas need not hold."""
-    if any(is_spark_frame(f) for f in frames.values()):
-        from cxlib.core.spark import from_pandas, spark_select
-        session = next(f for f in frames.values() if is_spark_frame(f)).sparkSession
-        for name, frame in frames.items():
-            frame = frame.to_pandas() if isinstance(frame, ParquetTable) else frame
-            (frame if is_spark_frame(frame) else from_pandas(session, frame)).createOrReplaceTempView(name)
+    session = _spark_views(frames)
+    if session is not None:
+        from cxlib.core.spark import spark_select
         return session.sql(spark_select(sql)).localCheckpoint()
     import shutil
     import tempfile
     import weakref
     folder = tempfile.mkdtemp(prefix="cxlib-table-")
-    con = duckdb.connect()
+    path = str(Path(folder) / "table.parquet")
     try:
-        for name, frame in frames.items():
-            if isinstance(frame, ParquetTable):
-                con.execute(f"CREATE VIEW {name} AS {frame.view_sql()}")
-            else:
-                con.register(name, frame)
-        path = str(Path(folder) / "table.parquet")
-        con.execute(f"COPY ({sql}) TO {sql_literal(path)} (FORMAT parquet)")
+        con = _duckdb_views(frames)
+        try:
+            con.execute(f"COPY ({sql}) TO {sql_literal(path)} (FORMAT parquet)")
+        finally:
+            con.close()
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    finally:
-        con.close()
     out = ParquetTable(path)
     weakref.finalize(out, shutil.rmtree, folder, True)
     return out
