@@ -180,6 +180,11 @@ def test_inventory_counts_costs_rates_and_ranks_each_touchpoint(tmp_path):
                                          green_threshold={"csat": 4}, moments={"Visit": "separates repair scores"},
                                          cost_per_contact={"field_visit": 60.0, "call": 5.0, "web": 0.1})
     pd.testing.assert_frame_equal(in_file.set_index("touchpoint"), inv)
+    # without satisfaction thresholds nothing counts as rated, and the rest is the same
+    bare = build_touchpoint_inventory(events, steps=steps, surveys=surveys,
+                                      cost_per_contact={"field_visit": 60.0, "call": 5.0, "web": 0.1}).set_index("touchpoint")
+    assert bare["rated"].eq(0).all() and bare["satisfied"].isna().all()
+    pd.testing.assert_series_equal(bare["cost_per_year"].sort_index(), inv["cost_per_year"].sort_index())
 
 
 def test_the_inventory_finds_the_planted_costliest_touchpoint_and_the_install_moment(management):

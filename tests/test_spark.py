@@ -140,6 +140,39 @@ def test_the_contact_cascade_runs_on_spark_as_in_duckdb(spark, small_demo):
                                   check_exact=False, rtol=1e-12)
 
 
+def test_spark_reads_the_run_folders_files_where_they_lie(spark, small_demo, tmp_path, monkeypatch):
+    """On Spark, 04's contact table and 05's touchpoint inventory read the events' and steps'
+    Parquet files in place (each event's row in its file as ``pos``), never through pandas, and
+    give DuckDB's rows and values."""
+    from cxlib.actions.contacts import build_contact_events
+    from cxlib.actions.inventory import build_touchpoint_inventory
+    from cxlib.core.spark import to_pandas
+    from cxlib.core.sql import ParquetTable, is_spark_frame
+    from cxlib.ingest import ingest_client
+    root, _ = small_demo
+    cfg = load_config(root / "demo" / "client.yml")
+    tables = ingest_client(cfg, root / "demo").tables
+    tables["events"].to_parquet(tmp_path / "events.parquet", index=False)
+    config_run(tables["events"], cfg, "duckdb", None).steps.to_parquet(tmp_path / "steps.parquet", index=False)
+    events, steps = ParquetTable(str(tmp_path / "events.parquet")), ParquetTable(str(tmp_path / "steps.parquet"))
+    kw = dict(customers=tables["customers"], surveys=tables["surveys"], cost_per_contact=cfg.analysis.cost_per_contact)
+    inv_kw = dict(surveys=tables["surveys"], cost_per_contact=cfg.analysis.cost_per_contact,
+                  green_threshold=cfg.analysis.green_threshold)
+    a = build_contact_events(events, steps, **kw).to_pandas().sort_values("pos", ignore_index=True)
+    inventory = build_touchpoint_inventory(events, **inv_kw)
+    assert a["journey_id"].notna().mean() > 0.9 and a["score"].notna().sum() > 100 and a["agent_contact"].any()
+
+    def through_pandas(self):
+        raise AssertionError(f"{self.path} was read into pandas on the way to Spark")
+    monkeypatch.setattr(ParquetTable, "to_pandas", through_pandas)
+    b = build_contact_events(events, steps, spark=spark, **kw)
+    assert is_spark_frame(b)
+    b = to_pandas(b).sort_values("pos", ignore_index=True)
+    pd.testing.assert_frame_equal(a, b[a.columns], check_dtype=False, check_exact=False, rtol=1e-12)
+    pd.testing.assert_frame_equal(inventory, build_touchpoint_inventory(events, spark=spark, **inv_kw),
+                                  check_exact=False, rtol=1e-12)
+
+
 def config_run(events, cfg, engine, spark):
     an = cfg.analysis
     return reconstruct_journeys(events, an.journeys, gap_days=an.unclassified_gap_days,

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from cxlib.core.sql import query_frames, select_columns, sql_literal
+from cxlib.core.sql import on_engine, query_frames, select_columns, sql_literal
 from cxlib.core.uncertainty import poisson_rate_interval
 
 FUNNEL_LEVEL = 0.998
@@ -129,9 +129,7 @@ def _agent_sums(contacts: pd.DataFrame, *, agent: str, outcome: str, handle_time
     def values(xs):
         return ", ".join(sql_literal(x) for x in xs) or "NULL"
     c = select_columns(contacts, [x for x in (agent, outcome, handle_time, channel, score) if x and x in present])
-    if spark is not None and isinstance(c, pd.DataFrame):
-        from cxlib.core.spark import from_pandas
-        c = from_pandas(spark, c)
+    c = on_engine(c, spark)
     return query_frames(f"""
         WITH c AS (SELECT "{agent}" AS agent, {text(outcome)} AS outcome, CAST({col(handle_time)} AS DOUBLE) AS ht,
                           {text(channel)} AS channel, CAST({col(score)} AS DOUBLE) AS score

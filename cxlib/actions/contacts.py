@@ -27,7 +27,7 @@ import pandas as pd
 
 from cxlib.journeys.reconstruct import UNCLASSIFIED
 from cxlib.core.schema import AGENT_CHANNELS, SELF_SERVICE_CHANNELS
-from cxlib.core.sql import ParquetTable, query_frames, query_table, select_columns, sql_literal
+from cxlib.core.sql import ParquetTable, on_engine, query_frames, query_table, select_columns, sql_literal
 from cxlib.core.uncertainty import poisson_rate_interval, wilson_interval
 
 CAUSES = ("repeat", "status_chasing", "failure_demand")
@@ -89,13 +89,9 @@ def _numbered(events, spark=None):
     """``events`` with each row's position as ``pos``: a pandas frame's row, a Parquet file's row
     (one file), or the ``pos`` a Spark frame already carries; pandas goes to ``spark`` when given."""
     if isinstance(events, pd.DataFrame):
-        out = events.assign(pos=np.arange(len(events)))
-        if spark is not None:
-            from cxlib.core.spark import from_pandas
-            return from_pandas(spark, out)
-        return out
+        return on_engine(events.assign(pos=np.arange(len(events))), spark)
     if isinstance(events, ParquetTable):
-        return events if events.row_number == "pos" else events.with_row_numbers("pos")
+        return on_engine(events if events.row_number == "pos" else events.with_row_numbers("pos"), spark)
     if "pos" not in events.columns:
         raise ValueError("events on Spark need a pos column: each event's row in the table the steps were built from")
     return events
@@ -209,9 +205,7 @@ def build_contact_events(events, steps=None, *, customers: pd.DataFrame | None =
     parts, joins, replaced = [], [], set()
     if steps is not None and _has_rows(steps):
         st = select_columns(steps, [c for c in ("event_row", "eid", *key, *JOURNEY_COLUMNS) if c in steps.columns])
-        if spark is not None and isinstance(st, pd.DataFrame):
-            from cxlib.core.spark import from_pandas
-            st = from_pandas(spark, st)
+        st = on_engine(st, spark)
         frames["st"] = st
         parts.append(f"linked AS ({_link_sql(ev, st, key)})")
         joins.append("LEFT JOIN linked ON linked.pos = ev.pos")
@@ -439,9 +433,7 @@ def _contact_view(events, *, agent_contact: str, customer_id: str, timestamp: st
             select.append(f'coalesce(CAST("{rework}" AS BOOLEAN), false) AS rework')
     table = events[used].assign(pos=np.arange(len(events))) if isinstance(events, pd.DataFrame) \
         else select_columns(events, ["pos", *used])
-    if spark is not None and isinstance(table, pd.DataFrame):
-        from cxlib.core.spark import from_pandas
-        table = from_pandas(spark, table)
+    table = on_engine(table, spark)
     names = {"pos", "cust", "tn", "agent", "tp", "jtype", "typed"} | {s.rsplit(" AS ", 1)[1] for s in select}
     return table, "SELECT pos, " + ", ".join(select) + " FROM ev", names
 
@@ -543,9 +535,7 @@ def measure_self_service(events: pd.DataFrame, *, segment: str | None = "segment
                                       score, cost, outcome)) if x and x in present]
     ev = events[used].assign(pos=np.arange(len(events))) if isinstance(events, pd.DataFrame) \
         else select_columns(events, ["pos", *used])
-    if spark is not None and isinstance(ev, pd.DataFrame):
-        from cxlib.core.spark import from_pandas
-        ev = from_pandas(spark, ev)
+    ev = on_engine(ev, spark)
     window = int(pd.Timedelta(days=containment_days).value)
     g = query_frames(f"""
         WITH e AS ({view}),

@@ -22,7 +22,7 @@ from cxlib.journeys.stats import assign_owners, find_failure_signature
 from cxlib.journeys.reconstruct import UNCLASSIFIED
 from cxlib.actions.kpis import build_journey_kpis
 from cxlib.core.schema import AGENT_CHANNELS
-from cxlib.core.sql import ParquetTable, mode_sql, query_frames, select_columns
+from cxlib.core.sql import ParquetTable, mode_sql, on_engine, query_frames, select_columns
 from cxlib.actions.value import (estimate_cost_to_serve, explain_unprofitable, suggest_service_tiers, summarize_unprofitable,
                     summarize_value_deciles)
 
@@ -235,8 +235,7 @@ def diagnose_recommendations(config: ClientConfig, *, customers: pd.DataFrame | 
     if engine == "spark":
         from cxlib.core.spark import open_spark
         session = open_spark(spark)
-        if isinstance(steps, ParquetTable):
-            steps = session.read.parquet(steps.path)
+        steps = on_engine(steps, session) if isinstance(steps, ParquetTable) else steps
     owners = {}
     if journeys is not None and steps is not None and (journeys["journey_type"] != UNCLASSIFIED).any():
         cat = journeys[journeys["journey_type"] != UNCLASSIFIED].groupby("journey_type").size().to_frame("n")

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from cxlib.core.period import measure_period
-from cxlib.core.sql import ParquetTable, is_spark_frame, query_frames, select_columns, sql_literal
+from cxlib.core.sql import ParquetTable, on_engine, query_frames, select_columns, sql_literal
 from cxlib.core.uncertainty import wilson_interval
 from cxlib.journeys.findings import find_separating_touchpoint
 from cxlib.journeys.reconstruct import UNCLASSIFIED
@@ -56,9 +56,7 @@ def build_touchpoint_inventory(events, *, steps: pd.DataFrame | None = None,
         ev = ev.assign(_row=np.arange(len(ev)))
     elif isinstance(ev, ParquetTable) and Path(ev.path).is_file():
         ev = ev.with_row_numbers("_row").select("_row", *ev.columns)
-    if spark is not None and not is_spark_frame(ev):
-        from cxlib.core.spark import from_pandas
-        ev = from_pandas(spark, ev.to_pandas() if isinstance(ev, ParquetTable) else ev)
+    ev = on_engine(ev, spark)
     first = "min(_row)" if "_row" in ev.columns else f'min("{timestamp}")'      # a tie goes to the first seen
 
     def busiest(col: str, name: str) -> str:      # the most frequent value per touchpoint
@@ -120,7 +118,7 @@ def _ratings(surveys: pd.DataFrame | None, green: dict, index: pd.Index) -> pd.D
     if surveys is None or not len(surveys) or "subject" not in surveys:
         return pd.DataFrame({c: (0 if c == "rated" else np.nan) for c in cols}, index=index)
     sv = surveys[(surveys["level"] == "touchpoint") & surveys["score"].notna() & surveys["metric"].isin(list(green))]
-    sv = sv.assign(ok=sv["score"] >= sv["metric"].map(green))
+    sv = sv.assign(ok=sv["score"] >= sv["metric"].map(green).astype(float))   # (float: no thresholds map to text)
     agg = sv.groupby(sv["subject"].astype(str))["ok"].agg(["size", "sum"]).reindex(index)
     n = agg["size"].fillna(0).astype(int)
     k = agg["sum"].fillna(0)

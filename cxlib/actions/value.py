@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from cxlib.core.dates import naive_utc
-from cxlib.core.sql import query_frames, select_columns
+from cxlib.core.sql import on_engine, query_frames, select_columns
 from cxlib.core.uncertainty import wilson_interval
 
 DAYS_PER_MONTH = 30.4375
@@ -30,9 +30,7 @@ def estimate_cost_to_serve(customers: pd.DataFrame, events, *, as_of, service_co
     Parquet file or Spark; pandas events go to ``spark`` when given) are summed where they live:
     one row per customer and channel returns."""
     ev = select_columns(events, [customer_id, timestamp, channel, cost])
-    if spark is not None and isinstance(ev, pd.DataFrame):
-        from cxlib.core.spark import from_pandas
-        ev = from_pandas(spark, ev)
+    ev = on_engine(ev, spark)
     sums = query_frames(f"""
         SELECT "{customer_id}" AS customer_id, "{channel}" AS channel, sum("{cost}") AS cost FROM ev
         WHERE "{channel}" IS NOT NULL AND "{customer_id}" IS NOT NULL GROUP BY "{customer_id}", "{channel}" """, ev=ev)

@@ -183,6 +183,16 @@ def write_parquet(frame, path: str | Path) -> None:
     frame.write.mode("overwrite").parquet(str(path))
 
 
+def read_parquet_table(spark, table):
+    """A :class:`~cxlib.core.sql.ParquetTable` read by Spark where it lies, never through pandas:
+    its selected columns, and its row numbers as ``_metadata.row_index`` (the row's position in
+    its file, as DuckDB's ``file_row_number``)."""
+    from pyspark.sql import functions as F
+    frame = spark.read.parquet(table.path)
+    return frame.select(*[F.col("_metadata.row_index").alias(c) if c == table.row_number else F.col(f"`{c}`")
+                          for c in table.columns])
+
+
 def from_pandas(spark, frame: pd.DataFrame):
     """A small pandas frame (a lookup table) as a Spark DataFrame."""
     with _quiet():

@@ -128,17 +128,25 @@ def query_frames(sql: str, **frames) -> pd.DataFrame:
         con.close()
 
 
+def on_engine(frame, spark=None):
+    """``frame`` where the queries will run: as it is without ``spark`` (or when already on Spark);
+    else on ``spark``: a Parquet file read there in place (never through pandas), a pandas frame
+    (a lookup table) sent there."""
+    if spark is None or is_spark_frame(frame):
+        return frame
+    from cxlib.core.spark import from_pandas, read_parquet_table
+    return read_parquet_table(spark, frame) if isinstance(frame, ParquetTable) else from_pandas(spark, frame)
+
+
 def _spark_views(frames: dict):
     """When any frame is on Spark, its session with every frame registered as a view of its name
-    (pandas frames and Parquet files sent there); else None."""
+    (Parquet files read there, pandas frames sent there); else None."""
     spark_frames = [f for f in frames.values() if is_spark_frame(f)]
     if not spark_frames:
         return None
-    from cxlib.core.spark import from_pandas
     session = spark_frames[0].sparkSession
     for name, frame in frames.items():
-        frame = frame.to_pandas() if isinstance(frame, ParquetTable) else frame
-        (frame if is_spark_frame(frame) else from_pandas(session, frame)).createOrReplaceTempView(name)
+        on_engine(frame, session).createOrReplaceTempView(name)
     return session
 
 
