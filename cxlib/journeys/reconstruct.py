@@ -501,16 +501,18 @@ def reconstruct_journeys(events, definitions: Mapping[str, JourneyDefinition], *
     con.register("defs_raw", defs)
     _source_relation(con, events)
 
-    def run(name, sql):
+    def run(name, sql, done=()):
         t0 = time.perf_counter()
         con.execute(sql)
+        for table in done:    # what later statements no longer read: memory the next ones can use
+            con.execute(f"DROP TABLE {table}")
         timings[name] = time.perf_counter() - t0
         if progress:
             print(f"  journeys: {name} ({timings[name]:.1f} s)", flush=True)
 
     assign, steps_sql = _scripts(gap_days, repeat_window_days, failure_touchpoints, enums=True)
-    run("assign events", assign)
-    run("steps", steps_sql)
+    run("assign events", assign, done=("ev", "case_type", "marks", "inst", "def_assign"))
+    run("steps", steps_sql, done=("multi", "unc"))
     run("journeys", _journeys_sql(con, definitions))
     n_events, n_journeys = con.execute("SELECT (SELECT count(*) FROM steps), (SELECT count(*) FROM journeys)").fetchall()[0]
     if not to_pandas:
