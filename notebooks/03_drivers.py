@@ -44,7 +44,7 @@ n_boot: int = 0  # bootstrap resamples (0: as configured; 50: a quick look while
 # (read by 05) and the driver figures.
 paths, config = open_section(client, data_root, reports_root)
 tables, as_of = read_tables(paths, ["customers", "surveys"]), extract_time(config)
-journeys = read_journeys(paths.journeys)[0] if paths.journeys.exists() else None     # the journey table only
+journeys = read_journeys(paths.journeys, typed_only=True)[0] if paths.journeys.exists() else None   # no steps
 
 # %%
 dx, why_not = diagnose_drivers_if_possible(tables.get("surveys"), config, customers=tables.get("customers"),

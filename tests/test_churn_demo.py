@@ -95,3 +95,35 @@ def test_churn_risk_scores_each_customer_at_the_last_landmark(churn_model, demo_
     p = risk["churn_probability"].to_numpy()
     assert wrong.sum() > 20 and p[wrong].mean() > 2 * p[~wrong].mean()
     assert ChurnDiagnosis().churn_risk().empty
+
+
+def test_the_typed_journeys_alone_give_the_same_churn_table_and_money(demo_journeys, tmp_path):
+    """03 reads only the typed journeys (most rows of a large log are unclassified episodes): the
+    span of the whole table travels with them, so the landmarks, the churn table, the baseline
+    and the money per journey type are those of the whole table."""
+    import pandas as pd
+
+    from cxlib.drivers.money import estimate_journey_revenue_at_risk, measure_journey_period
+    from cxlib.journeys import read_journeys
+    from cxlib.journeys.reconstruct import UNCLASSIFIED, get_journey_span
+    from cxlib.journeys.stats import estimate_baseline_churn
+    d = demo_journeys
+    full = d["diagnosis"].journeys
+    full.to_parquet(tmp_path / "journeys.parquet", index=False)
+    typed = read_journeys(tmp_path / "journeys.parquet", typed_only=True)[0]
+    assert len(typed) == (full["journey_type"] != UNCLASSIFIED).sum() < len(full)
+    # the whole table starts earlier than its first typed journey: without the span the landmarks would move
+    assert full["start"].min() < typed["start"].min()
+    assert get_journey_span(typed) == (full["start"].min(), full["end"].max())
+    assert get_journey_span(typed[typed["journey_type"] == "move"]) == get_journey_span(full)
+    customers, horizon = d["tables"]["customers"], d["config"].analysis.churn_window_days
+    a, b = (build_churn_table(customers, j, as_of=d["as_of"], horizon_days=horizon) for j in (full, typed))
+    pd.testing.assert_frame_equal(a[0], b[0])
+    pd.testing.assert_series_equal(a[1], b[1])
+    assert a[2]["landmarks"] == b[2]["landmarks"]
+    assert measure_journey_period(typed) == measure_journey_period(full)
+    base = [estimate_baseline_churn(customers, get_journey_span(j)[0], d["as_of"], window_days=horizon)
+            for j in (full, typed)]
+    assert base[0] == base[1]
+    money = [estimate_journey_revenue_at_risk(j, customers, baseline=base[0], n_boot=200, seed=1) for j in (full, typed)]
+    pd.testing.assert_frame_equal(money[0], money[1])

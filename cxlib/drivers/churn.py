@@ -28,7 +28,7 @@ from sklearn.model_selection import StratifiedKFold
 from cxlib.core.dates import naive_utc
 from cxlib.core.parallel import map_in_threads
 from cxlib.journeys.stats import flag_went_wrong
-from cxlib.journeys.reconstruct import UNCLASSIFIED
+from cxlib.journeys.reconstruct import UNCLASSIFIED, get_journey_span
 from cxlib.core.uncertainty import wilson_interval
 
 CHURN_REASON_BENCHMARK = {"Died": 0.01, "Moved": 0.03, "Other relationships": 0.05, "Competition": 0.09,
@@ -176,7 +176,7 @@ def build_churn_table(customers: pd.DataFrame, journeys: pd.DataFrame | None = N
     dates_known = churn_date in c and c[churn_date].notna().any()
     landmarks = []
     if journeys is not None and len(journeys) and dates_known and as_of is not None:
-        start = naive_utc(journeys["start"].min())
+        start = naive_utc(get_journey_span(journeys)[0])
         landmarks = _landmarks(naive_utc(as_of), start, horizon_days, lookback_days, max_landmarks)
     if landmarks:
         cd = pd.to_datetime(c[churn_date])

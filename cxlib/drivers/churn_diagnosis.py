@@ -17,7 +17,7 @@ from cxlib.core.formatting import format_count, format_estimate, format_interval
 from cxlib.core.jsonio import write_json
 from cxlib.core.paths import ClientPaths
 from cxlib.journeys.stats import estimate_baseline_churn, flag_went_wrong
-from cxlib.journeys.reconstruct import UNCLASSIFIED
+from cxlib.journeys.reconstruct import UNCLASSIFIED, get_journey_span
 from cxlib.drivers.money import (estimate_failure_effect, estimate_journey_revenue_at_risk, measure_journey_period,
                                  simulate_failure_reduction, simulate_score_rise)
 
@@ -272,7 +272,7 @@ def diagnose_churn(customers: pd.DataFrame | None, config: ClientConfig, *, jour
     dx.journey_per = period.label
     if period.note():
         dx.skipped.append(f"journey volumes: {period.note()}")
-    dx.baseline = estimate_baseline_churn(customers, journeys["start"].min(), as_of, window_days=a.churn_window_days)
+    dx.baseline = estimate_baseline_churn(customers, get_journey_span(journeys)[0], as_of, window_days=a.churn_window_days)
     money = estimate_journey_revenue_at_risk(journeys, customers, baseline=dx.baseline,
                                              horizon_months=a.revenue_horizon_months,
                                              window_days=a.churn_window_days, seed=seed,

@@ -20,13 +20,13 @@ from scipy.special import expit
 from cxlib.core.parallel import map_in_threads
 from cxlib.core.period import Period, measure_period
 from cxlib.journeys.stats import flag_went_wrong
-from cxlib.journeys.reconstruct import UNCLASSIFIED
+from cxlib.journeys.reconstruct import UNCLASSIFIED, get_journey_span
 
 
 def measure_journey_period(journeys: pd.DataFrame, *, min_days: float = 56) -> Period:
     """The span the journey table covers (first start to last end): journeys are counted per
     year when it is at least ``min_days`` long, else over the days observed."""
-    return measure_period(pd.concat([journeys["start"], journeys["end"]]), min_days=min_days)
+    return measure_period(pd.Series(get_journey_span(journeys)), min_days=min_days)
 
 
 def _per_year(journeys: pd.DataFrame, min_days: float = 56) -> float:

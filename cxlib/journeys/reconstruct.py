@@ -133,7 +133,8 @@ def read_journeys(journeys_path: str | Path, steps_path: str | Path | None = Non
     ``steps_in_place`` the step table stays in its file (a :class:`~cxlib.core.sql.ParquetTable`):
     the statistics that take it read it there, and only the columns they need come to pandas.
     With ``typed_only`` the journey table holds the typed journeys only (the unclassified
-    episodes of a large log are most of its rows)."""
+    episodes of a large log are most of its rows); ``attrs['span']`` keeps the first start and
+    last end of the whole table (:func:`get_journey_span`)."""
     j = Path(journeys_path)
     if not j.exists():
         raise FileNotFoundError(f"{j}: no journey table; run notebooks/02_journeys first "
@@ -143,12 +144,25 @@ def read_journeys(journeys_path: str | Path, steps_path: str | Path | None = Non
         import pyarrow.compute as pc
         typed = (pc.field("journey_type") != UNCLASSIFIED) | pc.field("journey_type").is_null()
     journeys = pd.read_parquet(j, filters=typed)
+    if typed_only:
+        import pyarrow.compute as pc
+        import pyarrow.dataset as ds
+        ends = ds.dataset(j, format="parquet").to_table(columns=["start", "end"])
+        journeys.attrs["span"] = tuple(pd.Timestamp(v.as_py()) if v.is_valid else pd.NaT
+                                       for v in (pc.min(ends["start"]), pc.max(ends["end"])))
     if steps_path is None:
         return journeys, None
     if steps_in_place and not Path(steps_path).exists():
         raise FileNotFoundError(f"{steps_path}: no step table; run notebooks/02_journeys first "
                                 "(make report CLIENT=<client>)")
     return journeys, (ParquetTable(str(steps_path)) if steps_in_place else pd.read_parquet(steps_path))
+
+
+def get_journey_span(journeys: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The first start and last end of the journey table ``journeys`` came from: its
+    ``attrs['span']`` when :func:`read_journeys` read only the typed journeys, else its own."""
+    span = journeys.attrs.get("span")
+    return span if span is not None else (journeys["start"].min(), journeys["end"].max())
 
 
 # --------------------------------------------------------------------------- definitions
