@@ -47,7 +47,8 @@ def _journey_features(journeys: pd.DataFrame, customers: pd.Index, start, stop) 
     and whether one went wrong (a failed step, rework or a drop-out), plus handoffs, repeat
     contacts and the mean journey score (missing when none was rated)."""
     j = journeys[(journeys["journey_type"] != UNCLASSIFIED) & (journeys["end"] > start) & (journeys["end"] <= stop)]
-    j = j[j["customer_id"].isin(customers)].copy()
+    known = customers if customers.is_unique else customers.unique()
+    j = j[known.get_indexer(j["customer_id"]) >= 0].copy()   # a hash lookup: isin on Arrow text walks Python values
     num = lambda c: pd.to_numeric(j[c], errors="coerce").fillna(0) if c in j else 0  # noqa: E731
     j["_wrong"] = flag_went_wrong(j)
     j["_handoffs"], j["_repeats"] = num("n_handoffs"), num("n_repeat_contacts")

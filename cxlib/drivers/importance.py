@@ -455,7 +455,8 @@ def build_driver_table(surveys: pd.DataFrame, *, outcome_level: str = "relations
         raise ValueError(f"no rated {outcome_level} {outcome_metric} responses to use as the outcome")
     last = out.sort_values("timestamp").groupby(respondent).tail(1)
     y = last.set_index(respondent)["score"].rename(outcome_metric)
-    d = surveys[surveys["level"].isin(driver_levels) & surveys[respondent].isin(y.index)]
+    rated = y.index if y.index.is_unique else y.index.unique()
+    d = surveys[surveys["level"].isin(driver_levels) & (rated.get_indexer(surveys[respondent]) >= 0)]
     if same_response:
         d = d.merge(last[[respondent, "timestamp"]], on=[respondent, "timestamp"])
     if not len(d):
