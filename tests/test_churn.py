@@ -229,3 +229,18 @@ def test_stratified_group_folds_are_scikit_learns_folds():
             np.testing.assert_array_equal(tr, tr_ref, err_msg=f"trial {trial}")
         test_groups = [set(groups[te]) for _, te in got]
         assert all(not (a & b) for i, a in enumerate(test_groups) for b in test_groups[i + 1:])
+
+
+def test_text_attributes_are_parsed_as_numbers_once_per_value_as_to_numeric_would():
+    import numpy as np
+    import pandas as pd
+
+    from cxlib.drivers.churn import _as_numbers
+    cases = [pd.Series(["1", "2.5", None, "x", " 3 "], dtype="str"), pd.Series(["a", "b"], dtype="str"),
+             pd.Series([], dtype="str"), pd.Series([None, None], dtype="str"),
+             pd.Series(["1e3", "-2", "inf", "NaN"], dtype=object), pd.Series(["7", "8"], dtype="str", index=[5, 9]),
+             pd.Series([True, "1", 2.0], dtype=object)]
+    for s in cases:
+        expected = pd.to_numeric(s, errors="coerce").astype(float)
+        got = _as_numbers(s)
+        assert np.array_equal(got.to_numpy(), expected.to_numpy(), equal_nan=True) and got.index.equals(s.index)

@@ -65,6 +65,15 @@ def _journey_features(journeys: pd.DataFrame, customers: pd.Index, start, stop) 
     return out
 
 
+def _as_numbers(s: pd.Series) -> pd.Series:
+    """``pd.to_numeric(s, errors='coerce')`` of a text column, parsed once per distinct value
+    (a customer attribute has a handful; parsing every row cost seconds at a million rows)."""
+    codes, uniques = pd.factorize(s)
+    parsed = pd.to_numeric(pd.Series(np.asarray(uniques, dtype=object)), errors="coerce").to_numpy(dtype=float)
+    return pd.Series(np.where(codes >= 0, parsed[np.maximum(codes, 0)] if len(parsed) else np.nan, np.nan),
+                     index=s.index, name=s.name)
+
+
 def _encode(frame: pd.DataFrame, y: pd.Series, *, max_levels: int, min_share: float) -> tuple[pd.DataFrame, dict]:
     """Numbers stay numbers (a missing value gets the median and a '<col>: missing' flag);
     text becomes one 0/1 column per level against a reference level: the level with the lowest
@@ -75,7 +84,7 @@ def _encode(frame: pd.DataFrame, y: pd.Series, *, max_levels: int, min_share: fl
         s = frame[c]
         if s.dtype == bool or str(s.dtype) == "boolean":
             s = s.astype(float)
-        num = pd.to_numeric(s, errors="coerce") if s.dtype == object or str(s.dtype).startswith(("str", "string")) else s
+        num = _as_numbers(s) if s.dtype == object or str(s.dtype).startswith(("str", "string")) else s
         numeric = pd.api.types.is_numeric_dtype(num) and num.notna().sum() >= 0.95 * s.notna().sum() and s.notna().any()
         if numeric:
             num = num.astype(float)
@@ -96,7 +105,7 @@ def _encode(frame: pd.DataFrame, y: pd.Series, *, max_levels: int, min_share: fl
         rates = y.groupby(s).mean()
         common = rates[counts.reindex(rates.index) >= 0.05]
         ref = (common if len(common) else rates).idxmin()
-        for level in sorted(set(s) - {ref}):
+        for level in sorted(set(s.unique()) - {ref}):
             cols[f"{c} = {level}"] = (s == level).astype(float)
         info[c] = {"kind": "categorical", "reference": ref}
     return pd.DataFrame(cols, index=frame.index), info
