@@ -26,6 +26,35 @@ def test_generator_is_deterministic(tmp_path):
     assert a["contact_history.csv.gz"] != c["contact_history.csv.gz"]
 
 
+def test_a_large_client_generated_in_parts_is_one_client_with_every_planted_flaw_counted(tmp_path):
+    """layout='large' above part_customers: each part has its own customers and cases, the files
+    are appended part by part, and ingest finds exactly the dirt planted in all parts together."""
+    from conftest import REPO
+    from cxlib.demo.export import LARGE_NAMES
+    truth = generate_demo(tmp_path / "big", n_customers=2500, seed=5, layout="large", part_customers=1000)
+    assert truth["parts"]["count"] == 3 and truth["n_customers"] == 2500
+    config = (REPO / "data" / "demo" / "client.yml").read_text()
+    for old, new in LARGE_NAMES.items():
+        config = config.replace(f"raw/{old}", f"raw/{new}")
+    (tmp_path / "big" / "client.yml").write_text(
+        "\n".join(line for line in config.splitlines() if line.strip() != "sheet: Responses") + "\n")
+    raw_dir = tmp_path / "big" / "raw"
+    crm = pd.read_csv(raw_dir / "crm_customers.csv", sep=";", dtype=str)
+    staff = pd.read_csv(raw_dir / "staff_pulse.csv", dtype=str)
+    assert truth["raw_rows"]["crm_customers.csv"] == len(crm) and truth["raw_rows"]["staff_pulse.csv"] == len(staff)
+    assert crm["AccountNo"].dropna().nunique() == 2500
+    assert truth["raw_rows"]["contact_history.csv"] == len(pd.read_csv(raw_dir / "contact_history.csv", dtype=str))
+    result = ingest_client(load_config(tmp_path / "big" / "client.yml"), tmp_path / "big")
+    m = result.metrics()
+    for table in ("customers", "events", "surveys", "staff"):
+        assert m[table]["by_reason"] == truth["dirt"][table], table
+    customers, ev = result.tables["customers"], result.tables["events"]
+    assert len(customers) == customers["customer_id"].nunique() == 2500
+    # a case (an order or a move) belongs to one customer: no two parts share a case number
+    per_case = ev.dropna(subset=["case_id"]).groupby("case_id")["customer_id"].nunique()
+    assert len(per_case) > 100 and per_case.max() == 1
+
+
 @pytest.fixture(scope="module")
 def raw(small_demo):
     root, truth = small_demo

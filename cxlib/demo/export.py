@@ -15,7 +15,7 @@ import pandas as pd
 from cxlib.core.config import DEFAULT_SEED
 
 from cxlib.demo.simulate import (CHANNEL_LABELS, DIRECTION_LABELS, OUTCOME_LABELS, RECORD_TYPE_LABELS, RELATIONSHIP_ATTRIBUTE_QUESTIONS,
-                                  RELATIONSHIP_JOURNEY_QUESTIONS, TZ, DemoData, simulate_demo)
+                                  RELATIONSHIP_JOURNEY_QUESTIONS, TZ, DemoData, shift_ids, simulate_demo)
 
 
 def _local_str(ts: np.ndarray, fmt: str) -> np.ndarray:
@@ -50,8 +50,10 @@ _BAD_TS = np.array(["2025-02-30 10:15:00", "31/13/2025 09:00", "not recorded", "
                    dtype=object)
 
 
-def raw_frames(d: DemoData, rng) -> tuple[dict[str, pd.DataFrame], dict]:
-    """The client's raw exports with planted dirt; returns (frames by file name, dirt counts by table)."""
+def raw_frames(d: DemoData, rng, *, unknown_base: int = 900_000) -> tuple[dict[str, pd.DataFrame], dict]:
+    """The client's raw exports with planted dirt; returns (frames by file name, dirt counts by table).
+    Planted unknown customers are numbered from ``unknown_base`` + 10,000 up (above every real
+    customer number)."""
     cust, ev = d.customers, d.events
     ids = cust["customer_id"].to_numpy()
     # --- CRM export: ';' separated, decimal comma, dd-mm-yyyy
@@ -94,8 +96,8 @@ def raw_frames(d: DemoData, rng) -> tuple[dict[str, pd.DataFrame], dict]:
     pos = _plant(rng, n, counts)
     raw_ev.loc[pos["unparsable_timestamp"], "event_time"] = rng.choice(_BAD_TS, len(pos["unparsable_timestamp"]))
     raw_ev.loc[pos["missing_customer_id"], "acct"] = ""
-    raw_ev.loc[pos["unknown_customer"], "acct"] = np.char.add("ACC9", rng.integers(10000, 99999, len(
-        pos["unknown_customer"])).astype(str))
+    raw_ev.loc[pos["unknown_customer"], "acct"] = np.char.add("ACC", (unknown_base + rng.integers(10000, 99999, len(
+        pos["unknown_customer"]))).astype(str))
     # chat and e-mail systems key contacts by a hashed e-mail address, not the account number:
     # every third such row (deterministic, no randomness used) carries it; identity_map.csv links them
     digital = raw_ev["chan"].isin(["Chat", "E-mail"]).to_numpy() & raw_ev["acct"].isin(ids).to_numpy()
@@ -207,14 +209,24 @@ LARGE_NAMES = {"contact_history.csv.gz": "contact_history.csv", "relationship_su
 """File names of the ``layout='large'`` demo (see :func:`generate_demo`)."""
 
 
+LARGE_PART = 250_000
+"""Customers simulated at a time by ``layout='large'`` (see :func:`generate_demo`)."""
+
+
 def generate_demo(out_dir: str | Path, n_customers: int = 20_000, seed: int = DEFAULT_SEED, progress: bool = False,
-                  layout: str = "demo") -> dict:
+                  layout: str = "demo", part_customers: int = LARGE_PART) -> dict:
     """Write the demo client's raw files and ``truth.json`` into ``out_dir``; return the truth.
 
     ``layout='demo'`` writes the files as the demo's ``client.yml`` reads them (gzip contact
     history, Excel relationship survey). ``layout='large'`` writes both as plain CSV
     (:data:`LARGE_NAMES`), for clients of hundreds of thousands of customers: gzip and Excel
     dominate the time there. The rows are the same.
+
+    Above ``part_customers`` customers the large layout simulates the client in parts of that
+    many, each with its own seed (drawn from ``seed``) and its own customer and case numbers,
+    and appends each part to the files: memory stays that of one part (about 6 GB for 250,000
+    customers) however large the client. Its ``truth.json`` then holds the first part's realised
+    figures beside row and dirt counts of every part (``parts`` says so).
     """
     if layout not in ("demo", "large"):
         raise ValueError(f"layout must be 'demo' or 'large', not {layout!r}")
@@ -222,37 +234,95 @@ def generate_demo(out_dir: str | Path, n_customers: int = 20_000, seed: int = DE
     raw_dir = out_dir / "raw"
     raw_dir.mkdir(parents=True, exist_ok=True)
     say = print if progress else (lambda *a, **k: None)
-    say(f"simulating {n_customers:,} customers (seed {seed}) ...", flush=True)
-    data = simulate_demo(n_customers, seed)
-    frames, dirt = raw_frames(data, np.random.default_rng([seed, 1]))
-    if layout == "large":   # uncompressed CSV instead of gzip and Excel: both are slow to write and read
-        frames = {LARGE_NAMES.get(name, name): frame for name, frame in frames.items()}
-    for name, frame in frames.items():
-        path = raw_dir / name
-        say(f"writing {path} ({len(frame):,} rows)", flush=True)
-        if name.endswith(".xlsx"):
-            _write_excel(path, frame)
-        else:
-            _write_csv(path, frame, sep=";" if name == "crm_customers.csv" else ",")
-    truth = data.truth
-    truth["dirt"] = dirt
-    truth["raw_rows"] = {name: int(len(f)) for name, f in frames.items()}
+    if layout == "large" and n_customers > part_customers:
+        truth = _generate_in_parts(raw_dir, n_customers, seed, part_customers, say)
+    else:
+        say(f"simulating {n_customers:,} customers (seed {seed}) ...", flush=True)
+        data = simulate_demo(n_customers, seed)
+        frames, dirt = raw_frames(data, np.random.default_rng([seed, 1]))
+        truth = data.truth
+        truth["dirt"] = dirt
+        truth["raw_rows"] = _write_frames(raw_dir, frames, layout, say)
     (out_dir / "truth.json").write_text(json.dumps(truth, indent=2, default=_json_default) + "\n")
     say(f"wrote {out_dir / 'truth.json'}", flush=True)
     return truth
 
 
-def _write_csv(path: Path, frame: pd.DataFrame, sep: str) -> None:
+def _generate_in_parts(raw_dir: Path, n_customers: int, seed: int, part: int, say) -> dict:
+    """:func:`generate_demo` of a large client, ``part`` customers at a time; returns the truth."""
+    starts = range(0, n_customers, part)
+    truth, rows, dirt = {}, {}, {}
+    for k, start in enumerate(starts):
+        size = min(part, n_customers - start)
+        part_seed = seed if k == 0 else int(np.random.SeedSequence([seed, k]).generate_state(1)[0])
+        say(f"part {k + 1} of {len(starts)}: simulating {size:,} customers (seed {part_seed}) ...", flush=True)
+        data = simulate_demo(size, part_seed)
+        shift_ids(data, start)
+        # planted unknown customers are numbered above every real one
+        frames, part_dirt = raw_frames(data, np.random.default_rng([seed, 1, k]),
+                                       unknown_base=max(900_000, 100_000 + n_customers))
+        if k == 0:
+            truth = data.truth
+        else:    # one staff pulse survey per client, not per part
+            frames.pop("staff_pulse.csv")
+            part_dirt.pop("staff", None)
+        del data
+        for name, n in _write_frames(raw_dir, frames, "large", say, append=k > 0).items():
+            rows[name] = rows.get(name, 0) + n
+        _add_counts(dirt, part_dirt)
+    truth.update(n_customers=n_customers, dirt=dirt, raw_rows=rows,
+                 parts={"count": len(starts), "customers_each": part,
+                        "note": "the realised figures are the first part's; raw_rows and dirt count every part"})
+    return truth
+
+
+def _add_counts(total: dict, part: dict) -> None:
+    """Add the counts of ``part`` into ``total`` (nested dicts; other values: the first seen)."""
+    for key, value in part.items():
+        if isinstance(value, dict):
+            _add_counts(total.setdefault(key, {}), value)
+        elif isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+            total[key] = total.get(key, 0) + value
+        else:
+            total.setdefault(key, value)
+
+
+def _write_frames(raw_dir: Path, frames: dict[str, pd.DataFrame], layout: str, say, append: bool = False) -> dict:
+    """Write the raw exports (releasing each once written); returns the rows written per file."""
+    rows = {}
+    for name in list(frames):
+        frame = frames.pop(name)
+        if layout == "large":   # uncompressed CSV instead of gzip and Excel: both are slow to write and read
+            name = LARGE_NAMES.get(name, name)
+        path = raw_dir / name
+        say(f"{'appending to' if append else 'writing'} {path} ({len(frame):,} rows)", flush=True)
+        if name.endswith(".xlsx"):
+            _write_excel(path, frame)
+        else:
+            _write_csv(path, frame, sep=";" if name == "crm_customers.csv" else ",", append=append)
+        rows[name] = int(len(frame))
+    return rows
+
+
+def _write_csv(path: Path, frame: pd.DataFrame, sep: str, append: bool = False) -> None:
     """Write ``frame`` as CSV with DuckDB (gzip when the name ends in .gz): a parallel writer,
     about 10x faster than pandas on millions of rows. Empty strings are written as empty
-    fields, as the client's systems do."""
+    fields, as the client's systems do. ``append`` adds the rows, without a header, to the end
+    of the file."""
+    import shutil
+
     import duckdb
+    target = path.with_name(path.name + ".part") if append else path
     con = duckdb.connect()
     con.execute("SET enable_progress_bar = false")
     con.register("frame", frame.replace("", None))
-    options = f"HEADER, DELIMITER '{sep}'" + (", COMPRESSION gzip" if path.suffix == ".gz" else "")
-    con.execute(f"COPY frame TO '{path}' ({options})")
+    options = f"HEADER {str(not append).lower()}, DELIMITER '{sep}'" + (", COMPRESSION gzip" if path.suffix == ".gz" else "")
+    con.execute(f"COPY frame TO '{target}' ({options})")
     con.close()
+    if append:    # (gzip members may follow each other: the file stays one gzip stream to readers)
+        with open(path, "ab") as out, open(target, "rb") as part:
+            shutil.copyfileobj(part, out)
+        target.unlink()
 
 
 def _write_excel(path: Path, frame: pd.DataFrame) -> None:

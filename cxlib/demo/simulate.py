@@ -296,6 +296,19 @@ def simulate_demo(n_customers: int = 20_000, seed: int = DEFAULT_SEED) -> DemoDa
     return data
 
 
+def shift_ids(d: DemoData, offset: int) -> None:
+    """Move the customer and case numbers of ``d`` up by ``offset``, in place: one chunk of a
+    client generated in parts (:func:`cxlib.demo.generate_demo`), whose ids must not meet the
+    other chunks'. Events and surveys point at customers by position, so only the ids change."""
+    d.customers["customer_id"] = np.char.add("ACC", (100000 + offset + np.arange(len(d.customers))).astype(str))
+    for frame in (d.events, d.journeys):
+        if "case" in frame:
+            case = frame["case"].astype(object)
+            has = case.notna().to_numpy()
+            text = case[has].astype(str)
+            frame["case"] = case.where(~has, text.str[:3] + (text.str[3:].astype(np.int64) + offset).astype(str))
+
+
 def _simulate_customers(rng, n) -> pd.DataFrame:
     P = PLANTED
     seg = np.where(rng.random(n) < 0.2, "business", "residential")
