@@ -31,8 +31,11 @@ def test_a_large_client_generated_in_parts_is_one_client_with_every_planted_flaw
     are appended part by part, and ingest finds exactly the dirt planted in all parts together."""
     from conftest import REPO
     from cxlib.demo.export import LARGE_NAMES
-    truth = generate_demo(tmp_path / "big", n_customers=2500, seed=5, layout="large", part_customers=1000)
+    truth = generate_demo(tmp_path / "big", n_customers=2500, seed=5, layout="large", part_customers=1000, n_jobs=2)
     assert truth["parts"]["count"] == 3 and truth["n_customers"] == 2500
+    # the parts are simulated side by side, but the files are those of one part after another
+    generate_demo(tmp_path / "one", n_customers=2500, seed=5, layout="large", part_customers=1000, n_jobs=1)
+    assert digest(tmp_path / "one") == digest(tmp_path / "big")      # truth.json included
     config = (REPO / "data" / "demo" / "client.yml").read_text()
     for old, new in LARGE_NAMES.items():
         config = config.replace(f"raw/{old}", f"raw/{new}")

@@ -214,7 +214,7 @@ LARGE_PART = 250_000
 
 
 def generate_demo(out_dir: str | Path, n_customers: int = 20_000, seed: int = DEFAULT_SEED, progress: bool = False,
-                  layout: str = "demo", part_customers: int = LARGE_PART) -> dict:
+                  layout: str = "demo", part_customers: int = LARGE_PART, n_jobs: int | None = None) -> dict:
     """Write the demo client's raw files and ``truth.json`` into ``out_dir``; return the truth.
 
     ``layout='demo'`` writes the files as the demo's ``client.yml`` reads them (gzip contact
@@ -224,9 +224,10 @@ def generate_demo(out_dir: str | Path, n_customers: int = 20_000, seed: int = DE
 
     Above ``part_customers`` customers the large layout simulates the client in parts of that
     many, each with its own seed (drawn from ``seed``) and its own customer and case numbers,
-    and appends each part to the files: memory stays that of one part (about 6 GB for 250,000
-    customers) however large the client. Its ``truth.json`` then holds the first part's realised
-    figures beside row and dirt counts of every part (``parts`` says so).
+    ``n_jobs`` parts at once (processes; None: every core), and appends the parts to the files in
+    order: memory stays that of one part per process (about 6 GB for 250,000 customers) however
+    large the client, and the files do not depend on ``n_jobs``. Its ``truth.json`` then holds the
+    first part's realised figures beside row and dirt counts of every part (``parts`` says so).
     """
     if layout not in ("demo", "large"):
         raise ValueError(f"layout must be 'demo' or 'large', not {layout!r}")
@@ -235,7 +236,7 @@ def generate_demo(out_dir: str | Path, n_customers: int = 20_000, seed: int = DE
     raw_dir.mkdir(parents=True, exist_ok=True)
     say = print if progress else (lambda *a, **k: None)
     if layout == "large" and n_customers > part_customers:
-        truth = _generate_in_parts(raw_dir, n_customers, seed, part_customers, say)
+        truth = _generate_in_parts(raw_dir, n_customers, seed, part_customers, say, n_jobs)
     else:
         say(f"simulating {n_customers:,} customers (seed {seed}) ...", flush=True)
         data = simulate_demo(n_customers, seed)
@@ -248,32 +249,58 @@ def generate_demo(out_dir: str | Path, n_customers: int = 20_000, seed: int = DE
     return truth
 
 
-def _generate_in_parts(raw_dir: Path, n_customers: int, seed: int, part: int, say) -> dict:
-    """:func:`generate_demo` of a large client, ``part`` customers at a time; returns the truth."""
+def _generate_in_parts(raw_dir: Path, n_customers: int, seed: int, part: int, say, n_jobs: int | None) -> dict:
+    """:func:`generate_demo` of a large client, ``part`` customers at a time, ``n_jobs`` parts at
+    once (one process each); returns the truth. Each part is written to a folder of its own and
+    appended to the client's files in order."""
+    import multiprocessing
+    import shutil
+    import tempfile
+    from concurrent.futures import ProcessPoolExecutor
+
+    from cxlib.core.parallel import count_jobs
     starts = range(0, n_customers, part)
+    unknown_base = max(900_000, 100_000 + n_customers)   # planted unknown customers: above every real one
     truth, rows, dirt = {}, {}, {}
-    for k, start in enumerate(starts):
-        size = min(part, n_customers - start)
-        part_seed = seed if k == 0 else int(np.random.SeedSequence([seed, k]).generate_state(1)[0])
-        say(f"part {k + 1} of {len(starts)}: simulating {size:,} customers (seed {part_seed}) ...", flush=True)
-        data = simulate_demo(size, part_seed)
-        shift_ids(data, start)
-        # planted unknown customers are numbered above every real one
-        frames, part_dirt = raw_frames(data, np.random.default_rng([seed, 1, k]),
-                                       unknown_base=max(900_000, 100_000 + n_customers))
-        if k == 0:
-            truth = data.truth
-        else:    # one staff pulse survey per client, not per part
-            frames.pop("staff_pulse.csv")
-            part_dirt.pop("staff", None)
-        del data
-        for name, n in _write_frames(raw_dir, frames, "large", say, append=k > 0).items():
-            rows[name] = rows.get(name, 0) + n
-        _add_counts(dirt, part_dirt)
+    with tempfile.TemporaryDirectory(dir=raw_dir, prefix=".parts-") as tmp:
+        work = [(Path(tmp) / f"part{k}", k, len(starts), start, min(part, n_customers - start), seed, unknown_base)
+                for k, start in enumerate(starts)]
+        workers = min(count_jobs(n_jobs), len(work))
+        say(f"simulating {n_customers:,} customers in {len(work)} parts of up to {part:,}, {workers} at a time ...",
+            flush=True)
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            for (folder, k, *_), (part_truth, part_rows, part_dirt) in zip(work, pool.map(_simulate_part, work)):
+                for name, n in part_rows.items():      # in part order, whichever finished first
+                    with open(raw_dir / name, "wb" if k == 0 else "ab") as out, open(folder / name, "rb") as src:
+                        shutil.copyfileobj(src, out, 16 << 20)
+                    rows[name] = rows.get(name, 0) + n
+                shutil.rmtree(folder)
+                truth = truth or part_truth
+                _add_counts(dirt, part_dirt)
     truth.update(n_customers=n_customers, dirt=dirt, raw_rows=rows,
                  parts={"count": len(starts), "customers_each": part,
                         "note": "the realised figures are the first part's; raw_rows and dirt count every part"})
     return truth
+
+
+def _simulate_part(job) -> tuple[dict, dict, dict]:
+    """One part of :func:`_generate_in_parts` (run in a process of its own): simulate it with its
+    own seed, move its customer and case numbers past the parts before it, and write its raw
+    exports to ``folder`` (the first part with the header lines). Returns (its truth, rows per
+    file, dirt counts)."""
+    folder, k, n_parts, start, size, seed, unknown_base = job
+    part_seed = seed if k == 0 else int(np.random.SeedSequence([seed, k]).generate_state(1)[0])
+    print(f"  part {k + 1} of {n_parts}: {size:,} customers (seed {part_seed}) ...", flush=True)
+    data = simulate_demo(size, part_seed)
+    shift_ids(data, start)
+    frames, dirt = raw_frames(data, np.random.default_rng([seed, 1, k]), unknown_base=unknown_base)
+    if k > 0:    # one staff pulse survey per client, not per part
+        frames.pop("staff_pulse.csv")
+        dirt.pop("staff", None)
+    truth = data.truth if k == 0 else {}
+    del data
+    folder.mkdir(parents=True)
+    return truth, _write_frames(folder, frames, "large", lambda *a, **kw: None, header=k == 0), dirt
 
 
 def _add_counts(total: dict, part: dict) -> None:
@@ -287,42 +314,35 @@ def _add_counts(total: dict, part: dict) -> None:
             total.setdefault(key, value)
 
 
-def _write_frames(raw_dir: Path, frames: dict[str, pd.DataFrame], layout: str, say, append: bool = False) -> dict:
-    """Write the raw exports (releasing each once written); returns the rows written per file."""
+def _write_frames(raw_dir: Path, frames: dict[str, pd.DataFrame], layout: str, say, header: bool = True) -> dict:
+    """Write the raw exports (releasing each once written); returns the rows written per file.
+    Without ``header`` the CSV files have no header line (a part appended to another)."""
     rows = {}
     for name in list(frames):
         frame = frames.pop(name)
         if layout == "large":   # uncompressed CSV instead of gzip and Excel: both are slow to write and read
             name = LARGE_NAMES.get(name, name)
         path = raw_dir / name
-        say(f"{'appending to' if append else 'writing'} {path} ({len(frame):,} rows)", flush=True)
+        say(f"writing {path} ({len(frame):,} rows)", flush=True)
         if name.endswith(".xlsx"):
             _write_excel(path, frame)
         else:
-            _write_csv(path, frame, sep=";" if name == "crm_customers.csv" else ",", append=append)
+            _write_csv(path, frame, sep=";" if name == "crm_customers.csv" else ",", header=header)
         rows[name] = int(len(frame))
     return rows
 
 
-def _write_csv(path: Path, frame: pd.DataFrame, sep: str, append: bool = False) -> None:
+def _write_csv(path: Path, frame: pd.DataFrame, sep: str, header: bool = True) -> None:
     """Write ``frame`` as CSV with DuckDB (gzip when the name ends in .gz): a parallel writer,
     about 10x faster than pandas on millions of rows. Empty strings are written as empty
-    fields, as the client's systems do. ``append`` adds the rows, without a header, to the end
-    of the file."""
-    import shutil
-
+    fields, as the client's systems do."""
     import duckdb
-    target = path.with_name(path.name + ".part") if append else path
     con = duckdb.connect()
     con.execute("SET enable_progress_bar = false")
     con.register("frame", frame.replace("", None))
-    options = f"HEADER {str(not append).lower()}, DELIMITER '{sep}'" + (", COMPRESSION gzip" if path.suffix == ".gz" else "")
-    con.execute(f"COPY frame TO '{target}' ({options})")
+    options = f"HEADER {str(header).lower()}, DELIMITER '{sep}'" + (", COMPRESSION gzip" if path.suffix == ".gz" else "")
+    con.execute(f"COPY frame TO '{path}' ({options})")
     con.close()
-    if append:    # (gzip members may follow each other: the file stays one gzip stream to readers)
-        with open(path, "ab") as out, open(target, "rb") as part:
-            shutil.copyfileobj(part, out)
-        target.unlink()
 
 
 def _write_excel(path: Path, frame: pd.DataFrame) -> None:
