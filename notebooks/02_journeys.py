@@ -223,7 +223,7 @@ elif dx is not None:
 if dx is not None and not dx.has_journey_scores():
     display(Markdown("*Skipped:* there are no journey ratings to test."))
 elif dx is not None and dx.bimodality:
-    display(style_table(dx.bimodality_table(), counts=["n scores"], decimals={"ΔBIC": 1, "valley/peak": 2}))
+    display(style_table(dx.bimodality_table(), counts=["n scores"], rounded=["ΔBIC"], decimals={"valley/peak": 2}))
     for jt, sep in dx.separations.items():
         b = dx.bimodality[jt]
         plot_bimodality(b.hist, antimode=b.antimode, title=f"{humanize(jt)}: journey scores (n = {b.n:,})")

@@ -252,7 +252,7 @@ if priced is not None and len(priced):
                xlabel=f"{cur} {cx.per} (95% CI)")
     plt.show()
 if cx.driver_money is not None:
-    display(style_table(cx.driver_money_table(), counts=["customers"], decimals={"excess_churners": 1},
+    display(style_table(cx.driver_money_table(), counts=["customers"], rounded=["excess_churners"],
                         money=["value", "lo", "hi"]))
 if jm is None and cx.driver_money is None:
     display(Markdown("*Skipped:* " + "; ".join(cx.skipped)))
@@ -275,6 +275,7 @@ if sc is not None and len(sc):
     plt.show()
     cols = [c for c in sc if c.startswith(("churners_saved", "revenue_kept", "nps_change"))]
     display(style_table(sc[cols], money=[c for c in cols if c.startswith("revenue")],
-                        decimals={c: 1 for c in cols if not c.startswith("revenue")}))
+                        rounded=[c for c in cols if c.startswith("churners")],
+                        decimals={c: 1 for c in cols if c.startswith("nps")}))
 else:
     display(Markdown("*Skipped:* " + (cx.skipped_about("scenario") or "no scenarios apply.")))

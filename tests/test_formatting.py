@@ -107,3 +107,16 @@ def test_capitalize_reaches_past_opening_markup():
     from cxlib.core.formatting import capitalize
     assert capitalize("**new install (journey)** matters most") == "**New install (journey)** matters most"
     assert capitalize("<b>move</b> puts") == "<b>Move</b> puts" and capitalize("12.5% of") == "12.5% of"
+
+
+def test_estimates_keep_a_decimal_only_below_100():
+    import pandas as pd
+
+    from cxlib.core.formatting import format_rounded, style_table
+    assert [format_rounded(v) for v in (12.44, -3.05, 99.94, 100.0, 2016.96, -6203.9, None)] == \
+        ["12.4", "-3.0", "99.9", "100", "2,017", "-6,204", "n/a"]
+    df = pd.DataFrame({"churners_saved": [2016.96, 7.25], "n": [3, 4]})
+    html = style_table(df, rounded=["churners_saved"], counts=["n"]).to_html()
+    assert "2,017<" in html and "7.2<" in html and "2,017.0" not in html
+    side = style_table(df, rounded=["churners_saved"], transpose=True).to_html()
+    assert "2,017<" in side and "7.2<" in side

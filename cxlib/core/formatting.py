@@ -28,6 +28,14 @@ def format_count(n) -> str:
     return f"{int(round(float(n))):,}" if is_known(n) else "n/a"
 
 
+def format_rounded(x) -> str:
+    """An estimate such as an expected count or a BIC gain: '12.4' below 100, '2,017' from there
+    (a decimal on thousands of churners is noise, not precision); 'n/a' when unknown."""
+    if not is_known(x):
+        return "n/a"
+    return f"{float(x):,.1f}" if abs(float(x)) < 100 else f"{float(x):,.0f}"
+
+
 def format_money(x, currency: str = "") -> str:
     """'EUR 1.2m', 'EUR 73k' or 'EUR 6,585'; 'n/a' when unknown."""
     if not is_known(x):
@@ -147,17 +155,19 @@ WIDE = 10   # a table with more columns than this, and fewer rows than columns, 
 
 
 def style_table(df, *, counts=(), shares=(), money=(), decimals: dict | None = None, share_digits: int = 1,
-                hide_index: bool = False, transpose: bool | None = None):
+                hide_index: bool = False, transpose: bool | None = None, rounded=()):
     """A table as a client reads it: column names in words ('completion rate', 'journey NPS'),
-    counts as whole numbers, shares as percentages, money without decimals, ``decimals``
+    counts as whole numbers, shares as percentages, money without decimals, ``rounded`` estimates
+    (churners saved, BIC gains) by :func:`format_rounded`, ``decimals``
     ({column: digits}) for the rest, missing values as '–', text left-aligned and every text
     cell HTML-escaped. Columns the frame lacks are ignored. A wide table (more than ``WIDE``
     columns and fewer rows than columns; or ``transpose=True``) is shown transposed, one row
     per column, so it fits a page."""
     if transpose or (transpose is None and len(df.columns) > WIDE and len(df) < len(df.columns) and not hide_index):
-        return _style_transposed(df, counts, shares, money, decimals, share_digits)
+        return _style_transposed(df, counts, shares, money, decimals, share_digits, rounded)
     cols = set(df.columns)
     fmt = {c: (lambda v: format_count(v) if is_known(v) else "–") for c in counts if c in cols}
+    fmt |= {c: (lambda v: format_rounded(v) if is_known(v) else "–") for c in rounded if c in cols}
     fmt |= {c: (lambda v, d=share_digits: format_value(v, "share", digits=d) if is_known(v) else "–")
             for c in shares if c in cols}
     fmt |= {c: (lambda v: f"{float(v):,.0f}" if is_known(v) else "–") for c in money if c in cols}
@@ -179,7 +189,7 @@ def style_table(df, *, counts=(), shares=(), money=(), decimals: dict | None = N
     return styler.hide(axis="index") if hide_index else styler
 
 
-def _style_transposed(df, counts, shares, money, decimals, share_digits):
+def _style_transposed(df, counts, shares, money, decimals, share_digits, rounded=()):
     """:func:`style_table` of ``df`` turned on its side: each cell formatted by its original
     column first, so a row keeps its column's format."""
     import pandas as pd
@@ -188,6 +198,8 @@ def _style_transposed(df, counts, shares, money, decimals, share_digits):
         col = df[c]
         if c in counts:
             f = lambda v: format_count(v)  # noqa: E731
+        elif c in rounded:
+            f = format_rounded
         elif c in shares:
             f = lambda v: format_value(v, "share", digits=share_digits)  # noqa: E731
         elif c in money:
