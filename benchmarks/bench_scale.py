@@ -1,7 +1,8 @@
 """Benchmark: a generated client of many customers, reported end to end.
 
 Generates the demo client at ``--customers`` (default 1,000,000, about 23M events) in the
-large layout (plain CSV: gzip and Excel are slow to write and read at this size), writes a
+large layout (plain CSV: gzip and Excel are slow to write and read at this size; parts of
+250,000 customers simulated side by side, so memory stays about 6 GB per process), writes a
 ``client.yml`` for it (the demo's, pointed at those files), and runs the whole report. Prints
 generation and per-notebook wall time, CPU time and the peak memory of the largest process.
 

@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--customers", type=int, default=20_000)
     demo.add_argument("--seed", type=int, default=DEFAULT_SEED)
     demo.add_argument("--layout", choices=["demo", "large"], default="demo",
-                      help="large: plain CSV instead of gzip and Excel, for hundreds of thousands of customers")
+                      help="large: plain CSV instead of gzip and Excel, for hundreds of thousands of customers "
+                           "(above 250,000 simulated in parts, one process per core)")
 
     chk = sub.add_parser("check-config", help="validate a client.yml and report every problem")
     chk.add_argument("path")
