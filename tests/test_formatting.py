@@ -120,3 +120,16 @@ def test_estimates_keep_a_decimal_only_below_100():
     assert "2,017<" in html and "7.2<" in html and "2,017.0" not in html
     side = style_table(df, rounded=["churners_saved"], transpose=True).to_html()
     assert "2,017<" in side and "7.2<" in side
+
+
+def test_an_interval_whose_bounds_would_print_alike_gets_more_digits():
+    """A million responses give an NPS interval narrower than a point: '-23 (95% CI -23 to -23)'
+    would read as no uncertainty. The bounds (and the estimate) get a digit or two more; a wide
+    interval, money and a true zero-width interval keep theirs."""
+    from cxlib.core.formatting import format_estimate, format_interval
+    assert format_estimate(-23.1, -23.4, -22.8, digits=0, n=417558) == "-23.1 (95% CI -23.4 to -22.8, n = 417,558)"
+    assert format_estimate(0.2161, 0.2158, 0.2164, "share", digits=1) == "21.61% (95% CI 21.58–21.64%)"
+    assert format_estimate(0.34, 0.31, 0.37, "share", digits=0, n=720) == "34% (95% CI 31–37%, n = 720)"
+    assert format_interval(2.0, 2.0, digits=0) == "95% CI 2–2"
+    assert format_interval(1.00001, 1.00002, digits=0) == "95% CI 1.00–1.00"     # at most two more
+    assert format_interval(2.2e6, 2.21e6, "money", currency="EUR") == "95% CI EUR 2.2m–EUR 2.2m"

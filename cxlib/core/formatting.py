@@ -63,11 +63,24 @@ def format_value(x, kind: str = "number", *, digits: int = 2, currency: str = ""
     return f"{float(x):,.{digits}f}"
 
 
+def interval_digits(lo, hi, kind: str = "number", digits: int = 2) -> int:
+    """``digits``, or up to two more when the interval's bounds would print the same ('95% CI
+    -23 to -23' from a million responses reads as no uncertainty at all: '-23.4 to -22.8')."""
+    if kind not in ("number", "share") or not (is_known(lo) and is_known(hi)) or float(lo) == float(hi):
+        return digits
+    d = digits
+    while d < digits + 2 and format_value(lo, kind, digits=d) == format_value(hi, kind, digits=d):
+        d += 1
+    return d
+
+
 def format_interval(lo, hi, kind: str = "number", *, digits: int = 2, currency: str = "") -> str:
     """'95% CI 31–37%' (shares keep one percent sign), '95% CI EUR 64k–EUR 81k', '95% CI 0.81–0.86';
-    'to' instead of a dash when a bound is negative ('95% CI -25 to -22')."""
+    'to' instead of a dash when a bound is negative ('95% CI -25 to -22'). Bounds that would print
+    the same get a digit or two more (:func:`interval_digits`)."""
     if not (is_known(lo) and is_known(hi)):
         return f"{LEVEL} n/a"
+    digits = interval_digits(lo, hi, kind, digits)
     a = format_value(lo, kind, digits=digits, currency=currency)
     b = format_value(hi, kind, digits=digits, currency=currency)
     if kind == "money" and 1e3 <= abs(float(lo)) < 1e4 <= abs(float(hi)) < 1e6:   # one unit: 'EUR 9.6k–EUR 48k'
@@ -80,7 +93,8 @@ def format_interval(lo, hi, kind: str = "number", *, digits: int = 2, currency: 
 def format_estimate(x, lo, hi, kind: str = "number", *, digits: int = 2, currency: str = "",
                     n=None, unit: str = "") -> str:
     """'34% (95% CI 31–37%, n = 720)': an estimate with its interval and the n it rests on
-    (``unit`` names what n counts: 'n = 720 journeys')."""
+    (``unit`` names what n counts: 'n = 720 journeys'). The estimate keeps its interval's digits."""
+    digits = interval_digits(lo, hi, kind, digits)
     text = format_value(x, kind, digits=digits, currency=currency)
     if text == "n/a":
         return text
