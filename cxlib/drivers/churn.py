@@ -25,6 +25,7 @@ from scipy.stats import rankdata
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
+from cxlib.core.lookup import is_in
 from cxlib.core.dates import naive_utc
 from cxlib.core.parallel import map_in_threads
 from cxlib.journeys.stats import flag_went_wrong
@@ -47,8 +48,7 @@ def _journey_features(journeys: pd.DataFrame, customers: pd.Index, start, stop) 
     and whether one went wrong (a failed step, rework or a drop-out), plus handoffs, repeat
     contacts and the mean journey score (missing when none was rated)."""
     j = journeys[(journeys["journey_type"] != UNCLASSIFIED) & (journeys["end"] > start) & (journeys["end"] <= stop)]
-    known = customers if customers.is_unique else customers.unique()
-    j = j[known.get_indexer(j["customer_id"]) >= 0].copy()   # a hash lookup: isin on Arrow text walks Python values
+    j = j[is_in(j["customer_id"], customers)].copy()
     num = lambda c: pd.to_numeric(j[c], errors="coerce").fillna(0) if c in j else 0  # noqa: E731
     j["_wrong"] = flag_went_wrong(j)
     j["_handoffs"], j["_repeats"] = num("n_handoffs"), num("n_repeat_contacts")

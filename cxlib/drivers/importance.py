@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
+from cxlib.core.lookup import is_in
 from cxlib.core.parallel import map_in_threads
 
 MAX_EXACT_DRIVERS = 15
@@ -455,8 +456,7 @@ def build_driver_table(surveys: pd.DataFrame, *, outcome_level: str = "relations
         raise ValueError(f"no rated {outcome_level} {outcome_metric} responses to use as the outcome")
     last = out.sort_values("timestamp").groupby(respondent).tail(1)
     y = last.set_index(respondent)["score"].rename(outcome_metric)
-    rated = y.index if y.index.is_unique else y.index.unique()
-    d = surveys[surveys["level"].isin(driver_levels) & (rated.get_indexer(surveys[respondent]) >= 0)]
+    d = surveys[surveys["level"].isin(driver_levels) & is_in(surveys[respondent], y.index)]
     if same_response:
         d = d.merge(last[[respondent, "timestamp"]], on=[respondent, "timestamp"])
     if not len(d):

@@ -123,10 +123,19 @@ def journey_features(journeys: pd.DataFrame, steps=None, *, journey_type: str | 
         if len(pairs):
             counts = pairs.groupby("touchpoint")["n"].sum()
             top = counts.sort_values(ascending=False, kind="stable").index[:max_touchpoints]
-            has = pd.crosstab(pairs["journey_id"], pairs["touchpoint"])[list(top)].gt(0).astype(float)
-            has.columns = [f"has: {c}" for c in has.columns]
+            has = _indicators(pairs["journey_id"], pairs["touchpoint"], top)
             f = f.join(has, how="left").fillna({c: 0.0 for c in has.columns})
     return f.fillna(0.0)
+
+
+def _indicators(rows: pd.Series, values: pd.Series, columns: pd.Index) -> pd.DataFrame:
+    """1.0 where a row key (a journey) has a value (a touchpoint) among ``columns``, else 0.0: one
+    row per distinct key, columns ``has: <value>`` (a crosstab, without its count per cell)."""
+    codes, keys = pd.factorize(rows)
+    col = pd.Index(columns).get_indexer(values)
+    out = np.zeros((len(keys), len(columns)))
+    out[codes[col >= 0], col[col >= 0]] = 1.0
+    return pd.DataFrame(out, index=pd.Index(keys, name=rows.name), columns=[f"has: {c}" for c in columns])
 
 
 def explain_bimodality(journeys: pd.DataFrame, features: pd.DataFrame, antimode: float, *,

@@ -39,6 +39,7 @@ from typing import Iterable, Mapping
 import duckdb
 import pandas as pd
 
+from cxlib.core.lookup import is_in, map_values
 from cxlib.core.config import JourneyDefinition
 from cxlib.core.sql import ParquetTable, arrow_to_pandas, query_frames, select_columns, sql_literal
 
@@ -614,7 +615,7 @@ def _finish(steps, journeys, definitions, as_of, journeys_path, steps_path, timi
 def _journey_status(j: pd.DataFrame, definitions: Mapping[str, JourneyDefinition], as_of) -> pd.DataFrame:
     """completed / dropped_out / in_progress for typed journeys; unclassified for the rest."""
     j = j.copy(deep=False)   # only whole columns are set: a deep copy costs seconds on millions of journeys
-    max_days = j["journey_type"].map({k: d.max_duration_days for k, d in definitions.items()})
+    max_days = map_values(j["journey_type"], {k: d.max_duration_days for k, d in definitions.items()})
     if as_of is None:
         as_of = j["end"].max() if len(j) else None
     as_of = pd.Timestamp(as_of) if as_of is not None else None
@@ -727,13 +728,13 @@ def flag_churn_after(journeys: pd.DataFrame, customers: pd.DataFrame | None, *, 
     cd = pd.to_datetime(cd)
     if cd.dt.tz is None:
         cd = cd.dt.tz_localize("UTC")
-    c = out[customer_id].map(cd)
+    c = map_values(out[customer_id], cd)
     end = out["end"]
     as_of = pd.Timestamp(as_of) if as_of is not None else end.max()
     if as_of.tzinfo is None:
         as_of = as_of.tz_localize("UTC")
     window = pd.Timedelta(days=window_days)
-    known = out[customer_id].isin(cd.index)
+    known = is_in(out[customer_id], cd.index)
     observed = (end + window <= as_of) | (c.notna() & (c <= end + window))
     churned = c.notna() & (c >= out["start"].dt.floor("D")) & (c <= end + window)
     out["churned_in_window"] = churned.astype("boolean").where(known & observed)
@@ -752,9 +753,9 @@ def flag_ended_by_departure(journeys: pd.DataFrame, customers: pd.DataFrame | No
     cd = pd.to_datetime(customers.drop_duplicates(customer_id).set_index(customer_id)[churn_date])
     if cd.dt.tz is None:
         cd = cd.dt.tz_localize("UTC")
-    left = journeys[customer_id].map(cd)
+    left = map_values(journeys[customer_id], cd)
     open_until = journeys["start"] + pd.to_timedelta(
-        journeys["journey_type"].map({k: d.max_duration_days for k, d in definitions.items()}).fillna(0), unit="D")
+        map_values(journeys["journey_type"], {k: d.max_duration_days for k, d in definitions.items()}).fillna(0), unit="D")
     ended = journeys["status"].eq("dropped_out") & left.notna() & (left >= journeys["start"].dt.floor("D")) & \
         (left <= open_until)
     return flag | ended.fillna(False).astype(bool)

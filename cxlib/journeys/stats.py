@@ -86,9 +86,9 @@ def summarize_journeys(journeys: pd.DataFrame, *, baseline: float | None = None,
     duration (median, p90), touchpoints, handoffs, journey score, touchpoint green
     share and 90-day churn against ``baseline``; every share and mean has a 95% CI and its n."""
     rows = []
+    if not include_unclassified:    # (before grouping: most rows of a large log are unclassified episodes)
+        journeys = journeys[journeys[journey_type] != UNCLASSIFIED]
     for jt, g in journeys.groupby(journey_type, sort=False):
-        if jt == UNCLASSIFIED and not include_unclassified:
-            continue
         comp = _share(g["completed"]) if "completed" in g else (np.nan, np.nan, np.nan, 0)
         score = g["journey_score"].dropna() if "journey_score" in g else pd.Series(dtype=float)
         sci = mean_interval(score)

@@ -1,0 +1,38 @@
+"""map_values and is_in give what pandas' map and isin give, on Arrow text, objects and numbers,
+with missing and unknown keys, for dict and Series mappings of any value dtype."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from cxlib.core.lookup import is_in, map_values
+
+
+def _keys(dtype):
+    return pd.Series(["b", None, "a", "zz", "a", "c"], dtype=dtype, index=[5, 4, 3, 2, 1, 0], name="k")
+
+
+@pytest.mark.parametrize("dtype", ["str", object])
+@pytest.mark.parametrize("mapping", [
+    {"a": 1.5, "b": 2},
+    {"a": True},
+    {},
+    pd.Series(pd.to_datetime(["2025-01-02", None, "2025-03-04"], utc=True), index=["a", "b", "c"]),
+    pd.Series([1, 2], index=pd.Index(["c", "a"], dtype="str")),
+    pd.Series(["x", "y"], index=["a", "b"], dtype="str"),
+])
+def test_map_values_is_series_map(dtype, mapping):
+    keys = _keys(dtype)
+    pd.testing.assert_series_equal(map_values(keys, mapping), keys.map(mapping))
+
+
+def test_map_values_of_numbers_and_of_nothing():
+    keys = pd.Series([3, 1, 3, 7], name="n")
+    pd.testing.assert_series_equal(map_values(keys, {1: "one", 3: "three"}), keys.map({1: "one", 3: "three"}))
+    empty = pd.Series([], dtype="str")
+    pd.testing.assert_series_equal(map_values(empty, {"a": 1.0}), empty.map({"a": 1.0}))
+
+
+def test_is_in_is_isin_also_with_a_repeated_index():
+    keys = _keys("str")
+    for index in (pd.Index(["a", "c"]), pd.Index(["a", "a", "q"], dtype="str"), pd.Index([], dtype="str")):
+        assert np.array_equal(is_in(keys, index), keys.isin(index).to_numpy())
