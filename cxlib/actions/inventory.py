@@ -118,7 +118,8 @@ def _ratings(surveys: pd.DataFrame | None, green: dict, index: pd.Index) -> pd.D
     if surveys is None or not len(surveys) or "subject" not in surveys:
         return pd.DataFrame({c: (0 if c == "rated" else np.nan) for c in cols}, index=index)
     sv = surveys[(surveys["level"] == "touchpoint") & surveys["score"].notna() & surveys["metric"].isin(list(green))]
-    sv = sv.assign(ok=sv["score"] >= sv["metric"].map(green).astype(float))   # (float: no thresholds map to text)
+    # as float: without thresholds the mapped (empty) column would be text, and compare as text
+    sv = sv.assign(ok=sv["score"] >= sv["metric"].map(green).astype(float))
     agg = sv.groupby(sv["subject"].astype(str))["ok"].agg(["size", "sum"]).reindex(index)
     n = agg["size"].fillna(0).astype(int)
     k = agg["sum"].fillna(0)

@@ -263,14 +263,14 @@ def _generate_in_parts(raw_dir: Path, n_customers: int, seed: int, part: int, sa
     unknown_base = max(900_000, 100_000 + n_customers)   # planted unknown customers: above every real one
     truth, rows, dirt = {}, {}, {}
     with tempfile.TemporaryDirectory(dir=raw_dir, prefix=".parts-") as tmp:
-        work = [(Path(tmp) / f"part{k}", k, len(starts), start, min(part, n_customers - start), seed, unknown_base)
-                for k, start in enumerate(starts)]
+        work = [(Path(tmp) / f"part{k}", k, len(starts), start, min(part, n_customers - start), seed, unknown_base,
+                 say is print) for k, start in enumerate(starts)]
         workers = min(count_jobs(n_jobs), len(work))
         say(f"simulating {n_customers:,} customers in {len(work)} parts of up to {part:,}, {workers} at a time ...",
             flush=True)
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             for (folder, k, *_), (part_truth, part_rows, part_dirt) in zip(work, pool.map(_simulate_part, work)):
-                for name, n in part_rows.items():      # in part order, whichever finished first
+                for name, n in part_rows.items():      # map gives the parts in order, whichever finishes first
                     with open(raw_dir / name, "wb" if k == 0 else "ab") as out, open(folder / name, "rb") as src:
                         shutil.copyfileobj(src, out, 16 << 20)
                     rows[name] = rows.get(name, 0) + n
@@ -288,9 +288,10 @@ def _simulate_part(job) -> tuple[dict, dict, dict]:
     own seed, move its customer and case numbers past the parts before it, and write its raw
     exports to ``folder`` (the first part with the header lines). Returns (its truth, rows per
     file, dirt counts)."""
-    folder, k, n_parts, start, size, seed, unknown_base = job
+    folder, k, n_parts, start, size, seed, unknown_base, progress = job
     part_seed = seed if k == 0 else int(np.random.SeedSequence([seed, k]).generate_state(1)[0])
-    print(f"  part {k + 1} of {n_parts}: {size:,} customers (seed {part_seed}) ...", flush=True)
+    if progress:
+        print(f"  part {k + 1} of {n_parts}: {size:,} customers (seed {part_seed}) ...", flush=True)
     data = simulate_demo(size, part_seed)
     shift_ids(data, start)
     frames, dirt = raw_frames(data, np.random.default_rng([seed, 1, k]), unknown_base=unknown_base)
