@@ -59,17 +59,18 @@ def test_calibrate_groups_and_intervals():
 
 def test_grouped_resampler_draws_whole_customers():
     groups = np.array(["a", "a", "a", "b", "c", "c"])
-    draw = _resample_counts(groups, len(groups))
+    draw, codes = _resample_counts(groups, len(groups))
     rng = np.random.default_rng(3)
     drawn = []
     for _ in range(200):
-        counts = draw(rng)
+        counts = draw(rng)[codes]
         per = pd.Series(counts).groupby(groups).agg(["min", "max"])
         assert (per["min"] == per["max"]).all()            # a customer's rows come together
         assert per["max"].sum() == 3                        # three customers drawn, with replacement
         drawn.append(per["max"])
     assert pd.concat(drawn, axis=1).mean(axis=1).between(0.8, 1.2).all()   # each about once on average
-    plain = _resample_counts(None, 6)(rng)
+    draw, codes = _resample_counts(None, 6)
+    plain = draw(rng)[codes]
     assert plain.sum() == 6 and len(plain) == 6
 
 
@@ -144,6 +145,66 @@ def test_driver_revenue_at_risk_is_the_excess_probability_times_revenue():
     assert r["customers"] == on.sum()
 
 
+def test_money_per_driver_is_summed_over_blocks_of_rows_and_every_bootstrap_fit(monkeypatch):
+    """The money per driver is computed a block of rows at a time, every fit at once: each
+    driver's value and interval must be what each fit's predictions give by hand."""
+    import cxlib.drivers.churn as churn
+    X, y, _ = _planted(n=3000)
+    X["second"] = (np.arange(len(X)) % 3 == 0).astype(float)
+    m = ChurnModel(n_boot=20, seed=1).fit(X, y)
+    revenue = pd.Series(np.linspace(20, 80, len(X)), index=X.index)
+    monkeypatch.setattr(churn, "ROWS_PER_TASK", 700)      # five blocks, the last one short
+    money = estimate_driver_revenue_at_risk(m, X, revenue, horizon_months=12, per_year=0.5)
+    assert set(money.index) == {"failed install", "second"}
+    for driver in money.index:
+        on = X[driver] == 1
+        off = X[on].assign(**{driver: 0.0})
+
+        def value(coef=None, intercept=None):
+            d = m.predict_proba(X[on], coef=coef, intercept=intercept) - m.predict_proba(off, coef=coef, intercept=intercept)
+            return (d * revenue[on] * 12 * 0.5).sum(), d.sum() * 0.5
+        boot = [value(c, i)[0] for c, i in zip(m.boot_coef_, m.boot_intercept_)]
+        r = money.loc[driver]
+        assert r["value"] == pytest.approx(value()[0], rel=1e-12)
+        assert r["excess_churners"] == pytest.approx(value()[1], rel=1e-12)
+        assert (r["lo"], r["hi"]) == pytest.approx(tuple(np.quantile(boot, [0.025, 0.975])), rel=1e-12)
+
+
+def test_many_logistic_fits_at_once_are_scikit_learns_fits(monkeypatch):
+    """Bootstrap refits and fold fits are solved together, with one shared Hessian: each must
+    be the optimum scikit-learn finds for its weights, and a fit that does not converge is
+    handed to scikit-learn."""
+    from sklearn.linear_model import LogisticRegression
+
+    import cxlib.drivers.churn as churn
+    X, y, _ = _planted(n=4000, seed=3)
+    Z = ((X - X.mean()) / X.std(ddof=0)).to_numpy()
+    y = y.to_numpy()
+    groups = np.arange(len(y)) // 3                           # customers of three rows each
+    draw, codes = _resample_counts(groups, len(y))
+    rng = np.random.default_rng(0)
+    weights = np.column_stack([draw(rng) for _ in range(6)] + [(np.arange(codes.max() + 1) % 5 != 0).astype(int)])
+    full = LogisticRegression(C=0.5, solver="newton-cholesky", tol=1e-12).fit(Z, y)
+    monkeypatch.setattr(churn, "ROWS_PER_TASK", 900)
+    beta, converged = churn.fit_logistic_many(Z, y, weights, codes, C=0.5, coef=full.coef_[0],
+                                              intercept=float(full.intercept_[0]), n_jobs=2)
+    assert converged.all()
+    for b in range(weights.shape[1]):
+        w = weights[codes, b].astype(float)
+        ref = LogisticRegression(C=0.5, solver="newton-cholesky", tol=1e-12).fit(Z[w > 0], y[w > 0], sample_weight=w[w > 0])
+        np.testing.assert_allclose(beta[:, b], np.r_[ref.intercept_, ref.coef_[0]], atol=1e-9)
+    _, stopped = churn.fit_logistic_many(Z, y, weights, codes, C=0.5, coef=full.coef_[0],
+                                         intercept=float(full.intercept_[0]), max_iter=1)
+    assert not stopped.any()
+
+    solved = ChurnModel(n_boot=8, seed=2).fit(X, y, groups=groups)
+    real = churn.fit_logistic_many
+    monkeypatch.setattr(churn, "fit_logistic_many", lambda *a, **k: (real(*a, **k)[0] * np.nan, np.zeros(a[2].shape[1], bool)))
+    handed_over = ChurnModel(n_boot=8, seed=2).fit(X, y, groups=groups)
+    np.testing.assert_allclose(handed_over.boot_coef_, solved.boot_coef_, atol=1e-6)
+    np.testing.assert_allclose(handed_over.oof_, solved.oof_, atol=1e-6)
+
+
 def test_churn_reasons_account_for_every_churner():
     customers, _ = _landmark_data()
     customers.loc[len(customers)] = {"customer_id": "F", "churned": True, "churn_reason": None}
@@ -206,6 +267,12 @@ def test_the_resampled_auc_from_counts_equals_the_auc_of_the_resampled_rows():
         i = rng.integers(0, 3000, 3000)
         assert auc(np.bincount(i, minlength=3000)) == pytest.approx(roc_auc(y[i], score[i]), abs=1e-12)
     assert np.isnan(auc(np.where(y, 1, 0)))                   # only churners drawn: undefined
+    codes = np.arange(3000) // 4                              # counts per customer of four rows
+    by_customer = _weighted_auc(y, score, codes)
+    for _ in range(10):
+        c = np.bincount(rng.integers(0, 750, 750), minlength=750)
+        rows = np.repeat(np.arange(3000), c[codes])
+        assert by_customer(c) == pytest.approx(roc_auc(y[rows], score[rows]), abs=1e-12)
 
 
 def test_stratified_group_folds_are_scikit_learns_folds():

@@ -38,6 +38,9 @@ CHURN_REASON_BENCHMARK = {"Died": 0.01, "Moved": 0.03, "Other relationships": 0.
 relationships, 9% leave for competitors, 14% are dissatisfied with the product and 68% leave
 because of an attitude of indifference from staff)."""
 
+ROWS_PER_TASK = 65_536
+"""Rows per block when work over a large table is split among threads."""
+
 _NOT_FEATURES = {"customer_id", "churned", "churn_date", "churn_reason", "signup_date", "monthly_revenue"}
 
 
@@ -252,22 +255,32 @@ def roc_auc(y: np.ndarray, score: np.ndarray) -> float:
     return float((r[y].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
-def _weighted_auc(y, score):
-    """A function ``counts -> AUC`` of the sample that holds row i ``counts[i]`` times: the same
-    figure as :func:`roc_auc` on the resampled rows (ties count half), from one sort of the
-    scores instead of a rank per resample."""
+def _weighted_auc(y, score, codes: np.ndarray | None = None):
+    """A function ``counts -> AUC`` of the sample that holds row i ``counts[i]`` times (with
+    ``codes``: ``counts[codes[i]]`` times, a count per customer): the same figure as
+    :func:`roc_auc` on the resampled rows (ties count half), from one sort of the scores
+    instead of a rank per resample.
+
+    The negatives are sorted by score once; a resample's running count of them then gives,
+    for every positive, the negatives below its score and those tied with it. The sums are
+    whole numbers (halves for ties), so the figure does not depend on the order of addition."""
     y = np.asarray(y).astype(bool)
-    codes, _ = pd.factorize(np.asarray(score, dtype=float), sort=True)   # tied scores share a code
-    n_codes = codes.max() + 1 if len(codes) else 0
+    rank, _ = pd.factorize(np.asarray(score, dtype=float), sort=True)   # tied scores share a rank
+    neg = np.flatnonzero(~y)
+    neg = neg[np.argsort(rank[neg], kind="stable")]
+    pos = np.flatnonzero(y)
+    lo = np.searchsorted(rank[neg], rank[pos], side="left")     # negatives below each positive
+    hi = np.searchsorted(rank[neg], rank[pos], side="right")    # ... and those tied with it
+    if codes is not None:
+        neg, pos = codes[neg], codes[pos]
 
     def auc(counts: np.ndarray) -> float:
-        pos = np.bincount(codes, weights=counts * y, minlength=n_codes)
-        neg = np.bincount(codes, weights=counts * ~y, minlength=n_codes)
-        n1, n0 = pos.sum(), neg.sum()
+        below = np.concatenate([[0], np.cumsum(counts[neg])])
+        n_pos, n1, n0 = counts[pos], counts[pos].sum(), below[-1]
         if n1 == 0 or n0 == 0:
             return float("nan")
-        below = np.cumsum(neg) - neg                      # negatives with a lower score
-        return float((pos * (below + neg / 2)).sum() / (n1 * n0))
+        twice = (n_pos * (below[lo] + below[hi])).sum()           # 2 x (below + ties / 2)
+        return float(twice / 2 / (float(n1) * float(n0)))
     return auc
 
 
@@ -284,6 +297,18 @@ def calibrate(y, p, *, bins: int = 10) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("bin")
 
 
+def _spread(v: list[float]) -> float:
+    """``np.std(v)`` in plain floats, summed in numpy's order for short vectors."""
+    total = v[0]
+    for x in v[1:]:
+        total += x
+    mean = total / len(v)
+    ss = (v[0] - mean) * (v[0] - mean)
+    for x in v[1:]:
+        ss += (x - mean) * (x - mean)
+    return math.sqrt(ss / len(v))
+
+
 def split_stratified_groups(y, groups, n_splits: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """(train, test) row indices for ``n_splits`` folds that keep each group (customer) in one
     fold and balance the classes: the folds of scikit-learn's
@@ -295,7 +320,8 @@ def split_stratified_groups(y, groups, n_splits: int, seed: int) -> list[tuple[n
     numpy calls: identical folds (tested), 0.3 s instead of 3.8 s for 20k customers, and
     linear in customers."""
     _, y_inv, y_cnt = np.unique(np.asarray(y), return_inverse=True, return_counts=True)
-    _, g_inv, g_cnt = np.unique(np.asarray(groups), return_inverse=True, return_counts=True)
+    g_inv, _ = pd.factorize(np.asarray(groups), sort=True)     # np.unique's codes, by hashing
+    g_cnt = np.bincount(g_inv)
     n_groups, n_classes = len(g_cnt), len(y_cnt)
     if n_splits > n_groups:
         raise ValueError(f"cannot split {n_groups} customers into {n_splits} folds")
@@ -307,30 +333,37 @@ def split_stratified_groups(y, groups, n_splits: int, seed: int) -> list[tuple[n
     order = np.argsort(-np.std(counts, axis=1), kind="stable")
     totals = y_cnt.astype(float).tolist()
     per_fold = [[0.0] * n_classes for _ in range(n_splits)]
+    # each class's shares per fold without the group, and their spread: a class the group does
+    # not hold has that spread whichever fold takes the group (the same floats), so it is kept
+    # until a fold's count of that class changes
+    shares = [[0.0] * n_splits for _ in range(n_classes)]
+    spread = [_spread(v) for v in shares]
+    sizes = [0.0] * n_splits
     rows = counts.tolist()
     fold_of = np.empty(n_groups, dtype=np.int64)
     for gi in order.tolist():
         g = rows[gi]
+        held = [c for c in range(n_classes) if g[c] != 0]
         best, min_eval, min_n = -1, math.inf, math.inf
         for i in range(n_splits):
             stds = 0.0
             for c in range(n_classes):
-                v = [(per_fold[k][c] + g[c] if k == i else per_fold[k][c]) / totals[c] for k in range(n_splits)]
-                total = v[0]
-                for x in v[1:]:
-                    total += x
-                mean = total / n_splits
-                ss = (v[0] - mean) * (v[0] - mean)
-                for x in v[1:]:
-                    ss += (x - mean) * (x - mean)
-                stds += math.sqrt(ss / n_splits)
+                if g[c] != 0:
+                    v = shares[c][:]
+                    v[i] = (per_fold[i][c] + g[c]) / totals[c]
+                    stds += _spread(v)
+                else:
+                    stds += spread[c]
             fold_eval = stds / n_classes
-            n_in = sum(per_fold[i])
+            n_in = sizes[i]
             if fold_eval < min_eval or (abs(fold_eval - min_eval) <= 1e-8 + 1e-5 * abs(min_eval)
                                         and n_in < min_n):       # np.isclose
                 best, min_eval, min_n = i, fold_eval, n_in
-        for c in range(n_classes):
+        for c in held:
             per_fold[best][c] += g[c]
+            shares[c][best] = per_fold[best][c] / totals[c]
+            spread[c] = _spread(shares[c])
+        sizes[best] = sum(per_fold[best])
         fold_of[gi] = best
     row_fold = np.empty(n_groups, dtype=np.int64)
     row_fold[perm] = fold_of                           # back from the shuffled order to the groups
@@ -339,14 +372,95 @@ def split_stratified_groups(y, groups, n_splits: int, seed: int) -> list[tuple[n
 
 
 def _resample_counts(groups, n: int):
-    """A function ``rng -> counts`` drawing a bootstrap sample as how many times each row is in
-    it: rows drawn with replacement, or whole groups (customers) with replacement when
-    ``groups`` is given, every row of a customer then counting as often as the customer is drawn."""
+    """A bootstrap sample drawn as how many times each resampling unit is in it: rows drawn
+    with replacement, or whole groups (customers) with replacement when ``groups`` is given,
+    every row of a customer then counting as often as the customer is drawn. Returns
+    ``(draw, codes)``: ``draw(rng)`` gives the count per unit and ``codes`` each row's unit,
+    so ``draw(rng)[codes]`` is the count per row."""
     if groups is None:
-        return lambda rng: np.bincount(rng.integers(0, n, n), minlength=n)
-    codes, _ = pd.factorize(np.asarray(groups))
-    n_groups = int(codes.max()) + 1 if len(codes) else 0
-    return lambda rng: np.bincount(rng.integers(0, n_groups, n_groups), minlength=n_groups)[codes]
+        codes, n_units = np.arange(n), n
+    else:
+        codes, _ = pd.factorize(np.asarray(groups))
+        n_units = int(codes.max()) + 1 if len(codes) else 0
+    return (lambda rng: np.bincount(rng.integers(0, n_units, n_units), minlength=n_units)), codes
+
+
+def fit_logistic_many(Z: np.ndarray, y: np.ndarray, weights: np.ndarray, codes: np.ndarray, *, C: float,
+                      coef: np.ndarray, intercept: float, tol: float = 1e-10, max_iter: int = 200, memory: int = 5,
+                      n_jobs: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Many weighted L2 logistic fits of ``y`` on ``Z`` at once: one per column of ``weights``.
+
+    Row i of fit b has weight ``weights[codes[i], b]`` (the rows of a customer drawn k times in
+    a bootstrap weigh k; a fold's training rows weigh 1 and its other rows 0). Each fit
+    minimises the objective scikit-learn's ``LogisticRegression(C=C)`` minimises with those
+    sample weights (the intercept unpenalised), from the full-data fit ``coef``/``intercept``.
+
+    The fits share one Hessian, the full data's at the start scaled by each fit's total
+    weight, instead of a Hessian per fit and step: a resample's optimum is near the full
+    data's and so is its Hessian, so the iteration converges to the same optimum (linearly, a
+    digit or two a step on thousands of rows), and every step of every fit is one pass over
+    ``Z`` for all fits together (two matrix products per block of rows, on ``n_jobs`` threads).
+    Stops when no coefficient moves by more than ``tol``. Returns the coefficients
+    (``(len(coef) + 1) x fits``, the intercept first) and which fits converged: a fit that did
+    not (within ``max_iter`` steps, or with a non-finite step) is for the caller to solve
+    otherwise."""
+    n, k = Z.shape
+    n_fits = weights.shape[1]
+    blocks = [slice(a, min(a + ROWS_PER_TASK, n)) for a in range(0, n, ROWS_PER_TASK)]
+    yf = np.asarray(y, dtype=float)
+
+    def hessian(rows: slice) -> np.ndarray:
+        p = expit(Z[rows] @ coef + intercept)
+        s = p * (1 - p)
+        A = np.column_stack([np.ones(len(s)), Z[rows]])
+        return (A * s[:, None]).T @ A
+
+    H0 = sum(map_in_threads(hessian, blocks, n_jobs, chunk=1))
+    ridge = np.diag(np.r_[0.0, np.full(k, 1 / C)])
+    share = np.bincount(codes, minlength=len(weights)) @ weights.astype(float) / n   # each fit's weight / n
+    H = share[:, None, None] * H0 + ridge                          # fits x (k+1) x (k+1)
+    beta = np.tile(np.r_[intercept, coef][:, None], (1, n_fits))
+    converged = np.zeros(n_fits, dtype=bool)
+    active = np.arange(n_fits)
+    past_x, past_f = [], []        # the last few iterates and steps, for Anderson's extrapolation
+    for _ in range(max_iter):
+        b, w = beta[:, active], weights[:, active]
+
+        def gradient(rows: slice, b=b, w=w) -> np.ndarray:
+            r = Z[rows] @ b[1:]            # in place: 1 / (1 + exp(-eta)), minus y, times the weight
+            r += b[0]
+            np.negative(r, out=r)
+            with np.errstate(over="ignore"):
+                np.exp(r, out=r)
+            r += 1
+            np.reciprocal(r, out=r)
+            r -= yf[rows, None]
+            r *= w[codes[rows]]
+            return np.vstack([r.sum(axis=0), Z[rows].T @ r])
+
+        g = sum(map_in_threads(gradient, blocks, n_jobs, chunk=1))
+        g[1:] += b[1:] / C
+        step = np.zeros_like(beta)
+        step[:, active] = -np.linalg.solve(H[active], g.T[:, :, None])[:, :, 0].T
+        past_x, past_f = (past_x + [beta.copy()])[-(memory + 1):], (past_f + [step])[-(memory + 1):]
+        size = np.abs(step[:, active]).max(axis=0)
+        finite = np.isfinite(size)
+        done = finite & (size <= tol)
+        beta[:, active[done]] += step[:, active[done]]
+        converged[active[done]] = True
+        active = active[finite & ~done]
+        if not len(active):
+            break
+        for j in active:     # Anderson: the step that best cancels the recent steps' residuals
+            f = step[:, j]
+            if len(past_x) > 1:
+                dx = np.diff(np.column_stack([x[:, j] for x in past_x]), axis=1)
+                df = np.diff(np.column_stack([x[:, j] for x in past_f]), axis=1)
+                gamma = np.linalg.lstsq(df, f, rcond=None)[0]
+                beta[:, j] += f - (dx + df) @ gamma
+            else:
+                beta[:, j] += f
+    return beta, converged
 
 
 class ChurnModel:
@@ -405,34 +519,51 @@ class ChurnModel:
         n_splits = max(2, min(self.n_splits, int(min(y.sum(), len(y) - y.sum()))))
         full = self._lr().fit(Z, y)      # first: the folds and the resamples start from it
         self.coef_, self.intercept_ = full.coef_[0], float(full.intercept_[0])
+        folds = list(split_stratified_groups(y, groups, n_splits, self.seed) if groups is not None
+                     else StratifiedKFold(n_splits, shuffle=True, random_state=self.seed).split(Z, y))
+        train = np.ones((len(y), len(folds)), dtype=np.uint8)
+        for f, (_, te) in enumerate(folds):
+            train[te, f] = 0
+        beta = self._refit(Z, y, train, np.arange(len(y)), full)
         oof = np.zeros(len(y))
-        folds = (split_stratified_groups(y, groups, n_splits, self.seed)
-                 if groups is not None else StratifiedKFold(n_splits, shuffle=True, random_state=self.seed).split(Z, y))
-        for tr, te in folds:
-            oof[te] = self._lr(full).fit(Z[tr], y[tr]).predict_proba(Z[te])[:, 1]
+        for f, (_, te) in enumerate(folds):
+            oof[te] = expit(Z[te] @ beta[1:, f] + beta[0, f])
         self.oof_ = pd.Series(oof, index=X.index, name="churn_probability")
         self.auc_cv_ = roc_auc(y, oof)
         rng = np.random.default_rng(self.seed)
-        draw = _resample_counts(groups, len(y))
-        weighted = _weighted_auc(y, oof)
+        draw, codes = _resample_counts(groups, len(y))
+        weighted = _weighted_auc(y, oof, codes)
         aucs = map_in_threads(weighted, (draw(rng) for _ in range(500)), self.n_jobs)   # drawn in seed order
         q = (1 - self.level) / 2
         self.auc_ci_ = (float(np.nanquantile(aucs, q)), float(np.nanquantile(aucs, 1 - q)))
         self.calibration_ = calibrate(y, oof)
 
-        def refit(w):
-            drawn = w > 0             # a row drawn k times enters once with weight k: the same fit
-            if len(np.unique(y[drawn])) < 2:
-                return None
-            m = self._lr(full).fit(Z[drawn], y[drawn], sample_weight=w[drawn])
-            return m.coef_[0], m.intercept_[0]
-
-        draws = (draw(rng) for _ in range(self.n_boot))   # in seed order
-        fits = [f for f in map_in_threads(refit, draws, self.n_jobs) if f is not None]
-        self.boot_coef_ = np.array([c for c, _ in fits]).reshape(-1, len(self.features_))
-        self.boot_intercept_ = np.array([i for _, i in fits])
+        counts = [draw(rng) for _ in range(self.n_boot)]          # in seed order
+        counts = [c.astype(np.uint16) if len(c) and c.max() <= np.iinfo(np.uint16).max else c for c in counts]
+        n_units = int(codes.max()) + 1 if len(codes) else 0
+        weights = np.column_stack(counts) if counts else np.zeros((n_units, 0), dtype=np.uint16)
+        churners = np.bincount(codes, weights=y, minlength=n_units) @ weights
+        stayers = np.bincount(codes, weights=1 - y, minlength=n_units) @ weights
+        both = (churners > 0) & (stayers > 0)      # a resample with one class only has no fit
+        beta = self._refit(Z, y, weights[:, both], codes, full)
+        self.boot_coef_ = beta[1:].T.reshape(-1, len(self.features_))
+        self.boot_intercept_ = beta[0].copy()
         self.drivers_ = self._drivers(X)
         return self
+
+    def _refit(self, Z: np.ndarray, y: np.ndarray, weights: np.ndarray, codes: np.ndarray,
+               full: LogisticRegression) -> np.ndarray:
+        """The fits of :func:`fit_logistic_many` (a column of coefficients, the intercept first,
+        per column of ``weights``); a fit that it did not bring to convergence is solved by
+        scikit-learn instead."""
+        beta, converged = fit_logistic_many(Z, y, weights, codes, C=self.C, coef=full.coef_[0],
+                                            intercept=float(full.intercept_[0]), n_jobs=self.n_jobs)
+        for b in np.flatnonzero(~converged):
+            w = weights[codes, b].astype(float)
+            drawn = w > 0             # a row drawn k times enters once with weight k: the same fit
+            m = self._lr(full).fit(Z[drawn], y[drawn], sample_weight=w[drawn])
+            beta[:, b] = np.r_[m.intercept_[0], m.coef_[0]]
+        return beta
 
     def _drivers(self, X: pd.DataFrame) -> pd.DataFrame:
         binary = np.array([set(np.unique(X[c])) <= {0.0, 1.0} for c in self.features_])
@@ -481,24 +612,34 @@ def estimate_driver_revenue_at_risk(model: ChurnModel, X: pd.DataFrame, revenue:
     rev = pd.to_numeric(revenue.reindex(cust), errors="coerce").fillna(0).to_numpy() * horizon_months * per_year
     coefs = np.vstack([model.coef_[None, :], model.boot_coef_.reshape(-1, len(model.features_))])
     icepts = np.r_[model.intercept_, model.boot_intercept_]
-    Z = model._standardise(X[model.features_])
     q = (1 - level) / 2
-
-    def price(j: int) -> dict:
-        on = X[model.features_[j]].to_numpy() == 1
-        # every fit at once: switching the driver off moves the standardised value by -1/scale
-        eta_on = Z[on] @ coefs.T + icepts
-        eta_off = eta_on - coefs[:, j] / model.scale_[j]
-        d = expit(eta_on) - expit(eta_off)   # one fused call each: 8x faster than 1 / (1 + exp(-x))
-        vals, churners = rev[on] @ d, d.sum(axis=0)
-        boot = np.array(vals[1:])
-        lo, hi = (float(np.quantile(boot, q)), float(np.quantile(boot, 1 - q))) if len(boot) else (np.nan, np.nan)
-        return {"driver": model.features_[j], "customers": int(pd.Index(cust[on]).nunique()),
-                "excess_churners": float(churners[0]) * per_year, "value": float(vals[0]), "lo": lo, "hi": hi}
-
     binary = [j for j, f in enumerate(model.features_)
               if set(np.unique(X[f])) <= {0.0, 1.0} and X[f].sum() > 0]
-    rows = map_in_threads(price, binary, model.n_jobs, chunk=1)     # one driver per task, in order
+    on = X[[model.features_[j] for j in binary]].to_numpy() == 1
+    shift = coefs[:, binary] / model.scale_[binary]     # switching a driver off moves its standardised value by -1/scale
+
+    def price(rows: slice) -> tuple[np.ndarray, np.ndarray]:
+        """For a block of rows, per driver and fit: the revenue and the churners its carriers'
+        excess churn probability costs (every fit at once; the prediction as they are is
+        computed once for all drivers)."""
+        eta = model._standardise(X[model.features_].iloc[rows]) @ coefs.T + icepts
+        p = expit(eta)
+        vals, churners = np.zeros((len(binary), len(icepts))), np.zeros((len(binary), len(icepts)))
+        for k in range(len(binary)):
+            carry = on[rows, k]
+            d = p[carry] - expit(eta[carry] - shift[:, k])    # one fused call: 8x faster than 1 / (1 + exp(-x))
+            vals[k], churners[k] = rev[rows][carry] @ d, d.sum(axis=0)
+        return vals, churners
+
+    blocks = [slice(a, min(a + ROWS_PER_TASK, len(X))) for a in range(0, len(X), ROWS_PER_TASK)]
+    parts = map_in_threads(price, blocks, model.n_jobs, chunk=1)        # summed in block order
+    vals, churners = sum(v for v, _ in parts), sum(c for _, c in parts)
+    rows = []
+    for k, j in enumerate(binary):
+        boot = vals[k, 1:]
+        lo, hi = (float(np.quantile(boot, q)), float(np.quantile(boot, 1 - q))) if len(boot) else (np.nan, np.nan)
+        rows.append({"driver": model.features_[j], "customers": int(pd.Index(cust[on[:, k]]).nunique()),
+                     "excess_churners": float(churners[k, 0]) * per_year, "value": float(vals[k, 0]), "lo": lo, "hi": hi})
     out = pd.DataFrame(rows, columns=["driver", "customers", "excess_churners", "value", "lo", "hi"])
     return out.set_index("driver").sort_values("value", ascending=False)
 
