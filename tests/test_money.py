@@ -93,6 +93,31 @@ def test_the_nps_shift_is_the_same_on_any_number_of_threads(monkeypatch):
     assert money.simulate_nps_shift(X, y, "d", 1.5, n_boot=60, seed=4) != threaded     # the seed does matter
 
 
+def test_scenarios_share_the_nps_regressions_resamples():
+    """Scenarios on the same driver draw the same resamples: the effects kept by one call are
+    each resample's regression on its rows, and a later call that reuses them gives what a
+    call on its own gives."""
+    import cxlib.drivers.money as money
+    rng = np.random.default_rng(5)
+    n = 1500
+    x = rng.integers(0, 11, n).astype(float)
+    X = pd.DataFrame({"d": x, "e": rng.integers(0, 11, n).astype(float)})
+    X.loc[X.index % 4 == 0, "d"] = np.nan
+    y = pd.Series(np.clip(np.round(0.4 * x + 3 + rng.normal(0, 1, n)), 0, 10))
+    effects = {}
+    money.simulate_nps_shift(X, y, "d", 0.5, n_boot=40, seed=7, effects=effects)
+    kept = effects[("d", 40, 7)]
+    draw = np.random.default_rng(7)                 # the point's rounding draws, then the first resample
+    draw.random(int(X["d"].notna().sum()))
+    i = draw.integers(0, n, n)
+    A = np.column_stack([np.ones(n), X.fillna(X.mean()).to_numpy()])[i]
+    assert kept[1] == pytest.approx(np.linalg.lstsq(A, y.to_numpy()[i], rcond=None)[0][1], rel=1e-10)
+    alone = money.simulate_nps_shift(X, y, "d", 2.0, n_boot=40, seed=7)
+    assert money.simulate_nps_shift(X, y, "d", 2.0, n_boot=40, seed=7, effects=effects) == alone
+    effects[("d", 40, 7)] = np.zeros_like(kept)     # the kept effects are what a later call uses
+    assert money.simulate_nps_shift(X, y, "d", 2.0, n_boot=40, seed=7, effects=effects)["nps_change_hi"] == 0
+
+
 def test_churn_after_another_journeys_failure_is_not_counted_twice():
     from cxlib.drivers.money import flag_other_failure_nearby
     ts = lambda s: pd.Timestamp(s, tz="UTC")  # noqa: E731

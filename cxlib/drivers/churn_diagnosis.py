@@ -281,12 +281,12 @@ def diagnose_churn(customers: pd.DataFrame | None, config: ClientConfig, *, jour
     dx.skipped += unpriced
     scenarios = [sc.model_dump() for sc in s.scenarios] or _default_scenarios(
         journeys, list(driver_X.columns) if driver_X is not None else [], a.recommendations.fix_share)
-    rows = []
+    rows, effects = [], {}      # effects: the NPS regressions' resamples, shared by the scenarios
     for sc in scenarios:
         jt = sc["journey"]
         driver = next((d for d in (f"journey: {jt}", jt) if driver_X is not None and d in driver_X), None)
         kw = dict(horizon_months=a.revenue_horizon_months, X=driver_X, y=driver_y, driver=driver, seed=seed,
-                  min_days=a.min_annualise_days)
+                  min_days=a.min_annualise_days, effects=effects)
         try:
             if sc.get("wrong_share_to") is not None:
                 rows.append(simulate_failure_reduction(journeys, customers, jt, to_share=sc["wrong_share_to"], **kw))

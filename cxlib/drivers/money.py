@@ -152,14 +152,18 @@ def _stochastic_round(x: np.ndarray, u: np.ndarray) -> np.ndarray:
 
 
 def simulate_nps_shift(X: pd.DataFrame, y: pd.Series, driver: str, delta: float, *, scale=(0, 10),
-                       n_boot: int = 500, seed: int = 0) -> dict:
+                       n_boot: int = 500, seed: int = 0, effects: dict | None = None) -> dict:
     """Relationship NPS if everyone who rated ``driver`` rated it ``delta`` points higher.
 
     The effect of a point on the driver comes from a linear regression of the outcome on all
     drivers ('not rated' imputed with the driver's mean, so it adds nothing). Each affected
     respondent's score moves by effect x delta, rounded stochastically to whole points (so
     the expected score moves exactly) and clipped to the scale. Returns the NPS now, the change
-    in NPS points and in mean score, each with a bootstrap 95% interval over respondents."""
+    in NPS points and in mean score, each with a bootstrap 95% interval over respondents.
+
+    ``effects``, a dict shared by calls on the same ``X`` and ``y`` (one client's scenarios),
+    keeps each resample's effect: a later call for the same driver, seed and ``n_boot`` draws
+    the same resamples and reuses them instead of solving the regressions again."""
     if driver not in X:
         raise ValueError(f"{driver!r} is not a driver; drivers are {list(X.columns)}")
     Xf = X.fillna(X.mean()).to_numpy(float)
@@ -168,27 +172,34 @@ def simulate_nps_shift(X: pd.DataFrame, y: pd.Series, driver: str, delta: float,
     j = list(X.columns).index(driver)
     rng = np.random.default_rng(seed)
     A = np.column_stack([np.ones(len(yv)), Xf])
+    known = effects.get((driver, n_boot, seed)) if effects is not None else None
+
+    def effect(i: np.ndarray) -> float:
+        c = np.bincount(i, minlength=len(yv)).astype(float)    # how often each respondent was drawn
+        try:    # normal equations weighted by the counts: no copy of the resampled rows
+            return np.linalg.solve((A * c[:, None]).T @ A, A.T @ (c * yv))[1 + j]
+        except np.linalg.LinAlgError:   # collinear drivers in this resample
+            return np.linalg.lstsq(A[i], yv[i], rcond=None)[0][1 + j]
 
     def one(draw):
-        i, u = draw       # the resample and one uniform per rated respondent in it (for the rounding)
-        Ai, yi = A[i], yv[i]
-        try:    # normal equations: 3x faster than lstsq on tens of thousands of rows
-            beta = np.linalg.solve(Ai.T @ Ai, Ai.T @ yi)[1 + j]
-        except np.linalg.LinAlgError:   # collinear drivers in this resample
-            beta = np.linalg.lstsq(Ai, yi, rcond=None)[0][1 + j]
-        new = yv[i].copy()
+        i, u, beta = draw   # the resample, one uniform per rated respondent in it (for the rounding), its effect if known
+        beta = effect(i) if beta is None else beta
+        yi = yv[i]
+        new = yi.copy()
         r = rated[i]
         new[r] = np.clip(_stochastic_round(new[r] + beta * delta, u), *scale)
-        return beta, net_promoter_score(new) - net_promoter_score(yv[i]), float(new.mean() - yv[i].mean())
+        return beta, net_promoter_score(new) - net_promoter_score(yi), float(new.mean() - yi.mean())
 
     everyone = np.arange(len(yv))
-    point = one((everyone, rng.random(int(rated.sum()))))
+    point = one((everyone, rng.random(int(rated.sum())), None if known is None else known[0]))
 
     def draws():      # drawn here, in order, so the figures do not depend on the threads
-        for _ in range(n_boot):
+        for b in range(n_boot):
             i = rng.integers(0, len(yv), len(yv))
-            yield i, rng.random(int(rated[i].sum()))
-    boots = np.array(map_in_threads(one, draws()))
+            yield i, rng.random(int(rated[i].sum())), None if known is None else known[1 + b]
+    boots = np.array(map_in_threads(one, draws())).reshape(-1, 3)
+    if effects is not None:
+        effects[(driver, n_boot, seed)] = np.r_[point[0], boots[:, 0]]
     return {"driver": driver, "delta": delta, "effect_per_point": point[0], "nps_now": net_promoter_score(yv),
             "nps_change": point[1], "nps_change_lo": _q(boots[:, 1])[0], "nps_change_hi": _q(boots[:, 1])[1],
             "score_change": point[2], "score_change_lo": _q(boots[:, 2])[0], "score_change_hi": _q(boots[:, 2])[1],
@@ -199,13 +210,13 @@ def simulate_failure_reduction(journeys: pd.DataFrame, customers: pd.DataFrame |
                                to_share: float, horizon_months: int = 12, X: pd.DataFrame | None = None,
                                y: pd.Series | None = None, driver: str | None = None, churn: str = "churned_in_window",
                                revenue: str = "monthly_revenue", n_boot: int = 1000, seed: int = 0,
-                               min_days: float = 56) -> dict:
+                               min_days: float = 56, effects: dict | None = None) -> dict:
     """'If the share of ``journey_type`` journeys that go wrong fell from today's to
     ``to_share``': fewer churners per year (journeys/year x fall in share x churn difference
     wrong vs right), revenue kept (x monthly revenue x ``horizon_months``) and, when the
     relationship-survey drivers ``X``/``y`` include ``driver``, the change in NPS (the journey
     score rises by the fall in share x the score difference wrong vs right). 95% intervals
-    throughout."""
+    throughout. ``effects``: see :func:`simulate_nps_shift`."""
     eff = estimate_failure_effect(journeys, journey_type, churn=churn, n_boot=n_boot, seed=seed)
     if "churn_diff" not in eff:
         raise ValueError("too few closed churn windows among the journeys that went wrong and those that went right")
@@ -223,7 +234,8 @@ def simulate_failure_reduction(journeys: pd.DataFrame, customers: pd.DataFrame |
             "revenue_kept_lo": out["churners_saved_lo"] * rev_mean * horizon_months,
             "revenue_kept_hi": out["churners_saved_hi"] * rev_mean * horizon_months}
     if X is not None and driver in X and "score_diff" in eff:
-        nps = simulate_nps_shift(X, y, driver, -fall * eff["score_diff"], n_boot=min(n_boot, 300), seed=seed)
+        nps = simulate_nps_shift(X, y, driver, -fall * eff["score_diff"], n_boot=min(n_boot, 300), seed=seed,
+                                 effects=effects)
         out |= {k: nps[k] for k in ("nps_now", "nps_change", "nps_change_lo", "nps_change_hi")}
     return out
 
@@ -253,11 +265,12 @@ def simulate_score_rise(journeys: pd.DataFrame, customers: pd.DataFrame | None, 
                         delta: float, horizon_months: int = 12, X: pd.DataFrame | None = None,
                         y: pd.Series | None = None, driver: str | None = None, churn: str = "churned_in_window",
                         score: str = "journey_score", scale=(0, 10), revenue: str = "monthly_revenue",
-                        n_boot: int = 500, seed: int = 0, min_days: float = 56) -> dict:
+                        n_boot: int = 500, seed: int = 0, min_days: float = 56, effects: dict | None = None) -> dict:
     """'If the ``journey_type`` journey score rose by ``delta`` points': the change in NPS via
     :func:`simulate_nps_shift`, and churners saved and revenue kept from a logistic fit of
     churn after the journey on its journey score (rated journeys with a closed window; the
-    same relation is assumed for unrated ones). 95% bootstrap intervals."""
+    same relation is assumed for unrated ones). 95% bootstrap intervals. ``effects``: see
+    :func:`simulate_nps_shift`."""
     g = journeys[journeys["journey_type"] == journey_type]
     d = g[g[score].notna() & g[churn].notna()] if score in g and churn in g else g.iloc[:0]
     period = measure_journey_period(journeys, min_days=min_days)
@@ -291,6 +304,6 @@ def simulate_score_rise(journeys: pd.DataFrame, customers: pd.DataFrame | None, 
                 "revenue_kept": v * p * rev_mean * horizon_months, "revenue_kept_lo": v * lo * rev_mean * horizon_months,
                 "revenue_kept_hi": v * hi * rev_mean * horizon_months, "n_rated": len(d)}
     if X is not None and driver in X:
-        nps = simulate_nps_shift(X, y, driver, delta, scale=scale, n_boot=min(n_boot, 300), seed=seed)
+        nps = simulate_nps_shift(X, y, driver, delta, scale=scale, n_boot=min(n_boot, 300), seed=seed, effects=effects)
         out |= {k: nps[k] for k in ("nps_now", "nps_change", "nps_change_lo", "nps_change_hi")}
     return out
