@@ -149,3 +149,19 @@ def test_fit_logistic_1d_matches_scikit_learn_and_treats_weights_as_repeated_row
     s0, s1 = fit_logistic_1d(x, y, np.ones(len(x)), C=1e-6)
     ref = LogisticRegression(C=1e-6).fit(x[:, None], y)
     assert abs(s1) < abs(b1) / 10 and abs(s1 - ref.coef_[0, 0]) < 1e-5
+
+
+def test_resampled_means_are_drawn_in_blocks_from_the_same_random_numbers():
+    """Bootstrap means are drawn a block of resamples at a time (so a large table's index
+    matrix is never held whole): they must be exactly the means of the one-shot draw, for one
+    array and for several resampled together, whatever the block size."""
+    from cxlib.core.uncertainty import resample_means
+    rng = np.random.default_rng(4)
+    for n in (1, 37, 1001):
+        y, v = (rng.random(n) < 0.2).astype(float), rng.normal(50, 9, n)
+        idx = np.random.default_rng(9).integers(0, n, (203, n))
+        for cells in (n, 7 * n + 3, 10**7):
+            np.testing.assert_array_equal(resample_means(np.random.default_rng(9), y, 203, cells=cells),
+                                          y[idx].mean(axis=1))
+            both = resample_means(np.random.default_rng(9), [y, v], 203, cells=cells)
+            np.testing.assert_array_equal(both, np.vstack([y[idx].mean(axis=1), v[idx].mean(axis=1)]))

@@ -44,6 +44,24 @@ def poisson_rate_interval(count: float, exposure: float, level: float = 0.95) ->
     return (lo / exposure, hi / exposure)
 
 
+def resample_means(rng: np.random.Generator, values, n_boot: int, *, cells: int = 4_000_000) -> np.ndarray:
+    """Means of ``n_boot`` bootstrap resamples of ``values``: the figures of
+    ``values[rng.integers(0, n, (n_boot, n))].mean(axis=1)``, from the same random numbers,
+    drawn a block of resamples at a time (about ``cells`` drawn rows each) so that the index
+    matrix of a large table is never held whole. ``values`` may be a list of arrays of one
+    length, resampled together (the same rows for each); the result then has a row per array."""
+    many = isinstance(values, (list, tuple))
+    arrays = [np.asarray(v, dtype=float) for v in (values if many else [values])]
+    n = len(arrays[0])
+    out = np.empty((len(arrays), n_boot))
+    per = max(1, cells // max(n, 1))
+    for start in range(0, n_boot, per):
+        idx = rng.integers(0, n, (min(per, n_boot - start), n))
+        for k, v in enumerate(arrays):
+            out[k, start:start + len(idx)] = v[idx].mean(axis=1)
+    return out if many else out[0]
+
+
 def bootstrap_difference(a, b, *, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
     """Difference of means ``mean(a) - mean(b)`` with a percentile bootstrap interval."""
     a = np.asarray(a, dtype=float)
@@ -52,9 +70,9 @@ def bootstrap_difference(a, b, *, n_boot: int = 2000, seed: int = 0, level: floa
     if len(a) == 0 or len(b) == 0:
         return (float("nan"), float("nan"), float("nan"))
     rng = np.random.default_rng(seed)
-    ma = a[rng.integers(0, len(a), (n_boot, len(a)))].mean(axis=1) if len(a) * n_boot <= 5e7 else \
+    ma = resample_means(rng, a, n_boot) if len(a) * n_boot <= 5e7 else \
         rng.normal(a.mean(), a.std(ddof=1) / math.sqrt(len(a)), n_boot)
-    mb = b[rng.integers(0, len(b), (n_boot, len(b)))].mean(axis=1) if len(b) * n_boot <= 5e7 else \
+    mb = resample_means(rng, b, n_boot) if len(b) * n_boot <= 5e7 else \
         rng.normal(b.mean(), b.std(ddof=1) / math.sqrt(len(b)), n_boot)
     d = ma - mb
     q = (1 - level) / 2

@@ -19,6 +19,7 @@ from scipy.special import expit
 
 from cxlib.core.parallel import map_in_threads
 from cxlib.core.period import Period, measure_period
+from cxlib.core.uncertainty import resample_means
 from cxlib.journeys.stats import flag_went_wrong
 from cxlib.journeys.reconstruct import UNCLASSIFIED, get_journey_span
 
@@ -99,8 +100,7 @@ def estimate_journey_revenue_at_risk(journeys: pd.DataFrame, customers: pd.DataF
         rev = _revenue_of(closed, customers, revenue)
         rev = np.where(np.isnan(rev), np.nanmean(rev) if (~np.isnan(rev)).any() else 0.0, rev)
         volume = len(g) * per_year
-        idx = rng.integers(0, len(y), (n_boot, len(y)))
-        rate_b, rev_b = y[idx].mean(axis=1), rev[idx].mean(axis=1)
+        rate_b, rev_b = resample_means(rng, [y, rev], n_boot)
         value_b = volume * np.maximum(rate_b - b_draw, 0) * rev_b * horizon_months
         uplift = y.mean() - b
         rows.append({"journey_type": jt, "journeys_per_year": volume, "churn": y.mean(),
@@ -131,7 +131,7 @@ def estimate_failure_effect(journeys: pd.DataFrame, journey_type: str, *, churn:
         a, b = v[wrong & ~np.isnan(v)], v[~wrong & ~np.isnan(v)]
         if len(a) < 10 or len(b) < 10:
             continue
-        d = a[rng.integers(0, len(a), (n_boot, len(a)))].mean(1) - b[rng.integers(0, len(b), (n_boot, len(b)))].mean(1)
+        d = resample_means(rng, a, n_boot) - resample_means(rng, b, n_boot)
         out |= {f"{name}_wrong": a.mean(), f"{name}_right": b.mean(), f"{name}_diff": a.mean() - b.mean(),
                 f"{name}_diff_lo": _q(d)[0], f"{name}_diff_hi": _q(d)[1], f"{name}_n_wrong": len(a),
                 f"{name}_n_right": len(b), f"_{name}_boot": d}
