@@ -245,6 +245,12 @@ def test_levels_the_other_features_determine_are_left_out_and_named():
     assert set(dropped) == {"security = yes", "total"} and all(r2 > 0.99 for r2 in dropped.values())
     assert list(kept.columns) == ["internet = dsl", "internet = fiber", "security = no", "noise", "revenue"]
     assert np.linalg.matrix_rank(np.column_stack([np.ones(500), kept])) == kept.shape[1] + 1
+    # each R² is the regression on the rows of the columns kept before it (here: all of them)
+    A = np.column_stack([np.ones(500), kept])
+    for col, r2 in dropped.items():
+        z = X[col].to_numpy()
+        resid = z - A @ np.linalg.lstsq(A, z, rcond=None)[0]
+        assert r2 == pytest.approx(1 - resid @ resid / ((z - z.mean()) @ (z - z.mean())), abs=1e-9)
 
 
 def test_money_spanning_more_than_a_factor_of_ten_is_not_sized():

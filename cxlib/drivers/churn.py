@@ -123,17 +123,16 @@ def drop_collinear(X: pd.DataFrame, *, max_r2: float = 0.99, first: tuple[str, .
     order = [c for c in first if c in X] + [c for c in X if c not in first]
     Z = X[order].to_numpy(float)
     Z = Z - Z.mean(axis=0)
+    G = Z.T @ Z       # every regression below is on these cross-products: one pass over the rows
     kept, dropped = [], {}
     for j, col in enumerate(order):
-        z = Z[:, j]
-        ss = float(z @ z)
+        ss = float(G[j, j])
         if ss == 0:
             dropped[col] = 1.0
             continue
         if kept:
-            A = Z[:, kept]
-            resid = z - A @ np.linalg.lstsq(A, z, rcond=None)[0]
-            r2 = 1 - float(resid @ resid) / ss
+            b = np.linalg.lstsq(G[np.ix_(kept, kept)], G[kept, j], rcond=None)[0]
+            r2 = 1 - max(ss - float(G[j, kept] @ b), 0.0) / ss
             if r2 >= max_r2:
                 dropped[col] = r2
                 continue
