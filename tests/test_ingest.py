@@ -415,3 +415,34 @@ def test_mixed_date_conventions_are_found_across_parts(tmp_path, monkeypatch):
               "formats": {"signup_date": "%d-%m-%Y"}}
     with pytest.raises(IngestError, match=r"mixes day-first and month-first dates: 4 read only as .* line 2 '25-12-2020'"):
         ingest_client(make_config(tmp_path, {"customers": customers}, customers=source), tmp_path, as_of=AS_OF)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "latin-1"])
+def test_a_large_file_read_by_arrow_gives_what_pandas_gives(tmp_path, monkeypatch, encoding):
+    """A file of more records than a part is read by Arrow's parser (UTF-8) instead of pandas':
+    every value must be what pandas reads, missing-value strings, the source's own, quoting,
+    line breaks in quotes and spaces included, with the same line numbers and malformed lines."""
+    from pandas._libs.parsers import STR_NA_VALUES
+
+    import cxlib.ingest.read as read
+    from cxlib.core.config import Source
+    values = sorted(STR_NA_VALUES) + ["-", " NA", "NA ", '"NA"', '"a, b"', '"two\nlines"', '""', "  ", "x y",
+                                      "é ü", "0001", "1e5", '"say ""hi"""', "None", "#N/A"]
+    lines = ["id,value,other"] + [f"{i},{v},o{i}" for i, v in enumerate(values)]
+    lines.insert(5, "99,short")                       # too few fields: malformed
+    lines.insert(8, "")                               # a blank line
+    text = "\n".join(lines) + "\n"
+    path = tmp_path / "big.csv"
+    path.write_bytes(text.encode(encoding))
+    source = Source(path="big.csv", encoding=encoding, na_values=["-"])
+    used = []
+    real = read._open_arrow_csv
+    monkeypatch.setattr(read, "_open_arrow_csv", lambda *a: used.append(real(*a)) or used[-1])
+    whole, whole_bad = next(read.read_source_chunks(source, tmp_path, chunk_rows=None))
+    parts = list(read.read_source_chunks(source, tmp_path, chunk_rows=4))
+    assert (used[0] is not None) == (encoding == "utf-8-sig")        # Arrow reads UTF-8 only
+    got = pd.concat([p for p, _ in parts], ignore_index=True)
+    pd.testing.assert_frame_equal(got, whole)
+    pd.testing.assert_frame_equal(pd.concat([m for _, m in parts], ignore_index=True), whole_bad)
+    assert len(got) == len(values) and whole_bad[read.ROW].tolist() == [6]
+    assert got["value"].isna().sum() == len(STR_NA_VALUES) + 5      # the defaults and '-', '"NA"', '""', 'None', '#N/A'

@@ -100,21 +100,95 @@ def _read_csv_chunks(path: Path, source: Source, chunk_rows: int | None):
     if len(records) <= chunk_rows or (records["fields"] > n_cols).any():
         yield _read_csv(path, source, records)
         return
-    kept = records[records["fields"] <= n_cols]          # what pandas reads, in order
     malformed = _malformed(records, n_cols)
+    arrow = _open_arrow_csv(path, source, n_cols)
+    if arrow is not None:      # reads only the records of the header's width: the short ones are malformed
+        kept, parts, number = records[records["fields"] == n_cols], _arrow_parts(arrow, chunk_rows), _line_numbers
+    else:
+        kept, parts, number = records[records["fields"] <= n_cols], pd.read_csv(path, chunksize=chunk_rows, **kwargs), _number_rows
     done = 0
-    with pd.read_csv(path, chunksize=chunk_rows, **kwargs) as reader:
+    with parts as reader:
         for frame in reader:
             part = kept.iloc[done:done + len(frame)]
             done += len(frame)
             if len(part) != len(frame):
                 raise IngestError(f"{path}: the file has {len(records):,} data records but more than {len(kept):,} "
                                   "were read; rows would be lost. Check the delimiter, quoting and encoding")
-            yield _number_rows(frame, part, n_cols), malformed
+            yield number(frame, part, n_cols), malformed
             malformed = malformed.iloc[:0]
     if done != len(kept):
         raise IngestError(f"{path}: the file has {len(records):,} data records but {done:,} were read; rows "
                           "would be lost. Check the delimiter, quoting and encoding")
+
+
+def _open_arrow_csv(path: Path, source: Source, n_cols: int):
+    """Arrow's CSV reader over ``path`` set to give what pandas' parser gives with ``dtype=str``
+    (every column text; pandas' missing-value strings and the source's read as missing; quoted
+    fields may hold line breaks), skipping the records whose number of fields is not the
+    header's. Arrow parses on every core and fills the text columns directly, where pandas
+    makes a Python string of every value first: 2.8 s instead of 8.0 s for 5.8M events.
+
+    None when Arrow would not read the file as pandas does: another encoding than UTF-8, a single
+    column (a line of spaces would be a row), or a header Arrow names differently."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    from pandas._libs.parsers import STR_NA_VALUES     # pandas' own list of missing-value strings
+
+    if source.encoding.lower().replace("_", "-") not in ("utf-8", "utf-8-sig", "utf8") or n_cols < 2:
+        return None
+    header = [str(c) for c in pd.read_csv(path, nrows=0, **_csv_options(source)).columns]
+    if len(set(header)) != len(header):
+        return None
+    reader = pacsv.open_csv(
+        path, read_options=pacsv.ReadOptions(block_size=16 << 20),
+        parse_options=pacsv.ParseOptions(delimiter=source.delimiter or ",", newlines_in_values=True,
+                                         invalid_row_handler=lambda row: "skip"),
+        convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in header},
+                                             null_values=sorted(set(STR_NA_VALUES) | set(source.na_values)),
+                                             strings_can_be_null=True, quoted_strings_can_be_null=True))
+    if reader.schema.names != header or any(t != pa.string() for t in reader.schema.types):
+        reader.close()
+        return None
+    return reader
+
+
+class _arrow_parts:
+    """The batches of an Arrow CSV reader as pandas frames of ``rows`` rows (the last may be
+    shorter), with text columns of pandas' ``str`` type; a context manager like pandas' reader."""
+
+    def __init__(self, reader, rows: int):
+        self.reader, self.rows = reader, rows
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.reader.close()
+
+    def __iter__(self):
+        import pyarrow as pa
+        text = pd.Series([], dtype=str).dtype
+        held, n = [], 0
+
+        def frame(table) -> pd.DataFrame:
+            return pd.DataFrame({name: pd.arrays.ArrowStringArray(table.column(name), dtype=text)
+                                 for name in table.column_names})
+        for batch in self.reader:
+            held.append(batch)
+            n += batch.num_rows
+            while n >= self.rows:
+                table = pa.Table.from_batches(held, schema=self.reader.schema)
+                yield frame(table.slice(0, self.rows))
+                rest = table.slice(self.rows)
+                held, n = rest.to_batches(), rest.num_rows
+        if n:
+            yield frame(pa.Table.from_batches(held, schema=self.reader.schema))
+
+
+def _line_numbers(frame: pd.DataFrame, kept: pd.DataFrame, n_cols: int) -> pd.DataFrame:
+    """``frame`` with each row's physical line (``kept``: the scanned records it holds, in order)."""
+    frame[ROW] = kept["line"].to_numpy()
+    return frame
 
 
 def _number_rows(frame: pd.DataFrame, kept: pd.DataFrame, n_cols: int) -> pd.DataFrame:
