@@ -619,11 +619,13 @@ def estimate_driver_revenue_at_risk(model: ChurnModel, X: pd.DataFrame, revenue:
     on = X[[model.features_[j] for j in binary]].to_numpy() == 1
     shift = coefs[:, binary] / model.scale_[binary]     # switching a driver off moves its standardised value by -1/scale
 
+    features = X[model.features_].to_numpy(float)
+
     def price(rows: slice) -> tuple[np.ndarray, np.ndarray]:
         """For a block of rows, per driver and fit: the revenue and the churners its carriers'
         excess churn probability costs (every fit at once; the prediction as they are is
         computed once for all drivers)."""
-        eta = model._standardise(X[model.features_].iloc[rows]) @ coefs.T + icepts
+        eta = (features[rows] - model.mean_) / model.scale_ @ coefs.T + icepts
         p = expit(eta)
         vals, churners = np.zeros((len(binary), len(icepts))), np.zeros((len(binary), len(icepts)))
         for k in range(len(binary)):
