@@ -446,3 +446,16 @@ def test_a_large_file_read_by_arrow_gives_what_pandas_gives(tmp_path, monkeypatc
     pd.testing.assert_frame_equal(pd.concat([m for _, m in parts], ignore_index=True), whole_bad)
     assert len(got) == len(values) and whole_bad[read.ROW].tolist() == [6]
     assert got["value"].isna().sum() == len(STR_NA_VALUES) + 5      # the defaults and '-', '"NA"', '""', 'None', '#N/A'
+
+
+def test_a_line_of_delimiters_only_is_a_row_of_missing_values_not_a_lost_record(tmp_path):
+    # pandas reads ",,,,," as a row of missing values; the record scan must count it (it once
+    # skipped it as blank, and the reader's extra row stopped ingest with "rows would be lost")
+    text = EVENTS.replace("C9,2025-03-03 14:00:00,Phone,Call,CS,\n", "C9,2025-03-03 14:00:00,Phone,Call,CS,\n,,,,,\n\n")
+    r = ingest_client(make_config(tmp_path, {"events": text}, events=EVENT_SOURCE), tmp_path, as_of=AS_OF)
+    q = r.quarantine[r.quarantine["table"] == "events"]
+    line = len(text.strip("\n").split("\n"))           # its line; the blank line after it is not a row
+    assert q.loc[q["row"] == line, "reason"].tolist() == ["missing_customer_id"]
+    acc = r.accounting.set_index("table").loc["events"]
+    data_rows = len(EVENTS.strip("\n").split("\n")) - 1
+    assert acc["rows_in"] == data_rows + 1 and acc["rows_in"] == acc["loaded"] + acc["quarantined"]

@@ -274,8 +274,7 @@ def scan_csv_records(path: Path, encoding: str, delimiter: str) -> pd.DataFrame:
         width = len(header)
         start = reader.line_num + 1
         for rec in reader:
-            # a record with some text (blank records are not rows); the first field usually says so
-            if (rec and rec[0].strip()) or "".join(rec).strip():
+            if not is_blank_record(rec):
                 if len(rec) != width:       # the text is kept only where it is reported: malformed records
                     odd[len(lines)] = len(rec)
                     texts[len(lines)] = delimiter.join(rec)[:500]
@@ -286,6 +285,12 @@ def scan_csv_records(path: Path, encoding: str, delimiter: str) -> pd.DataFrame:
     text = np.full(len(lines), None, dtype=object)
     text[list(texts)] = list(texts.values())
     return pd.DataFrame({"line": np.array(lines, dtype="int64"), "fields": fields, "text": text})
+
+
+def is_blank_record(fields: list[str]) -> bool:
+    """Whether a CSV record is a blank line, which pandas skips: no field, or one of spaces. A line
+    of delimiters only (``,,,,``) is a record of missing values: pandas reads it as a row."""
+    return len(fields) <= 1 and not "".join(fields).strip()
 
 
 INVISIBLE = re.compile("[\u0000\u200b\u200c\u200d\u2060\ufeff\u00ad]")
