@@ -20,9 +20,9 @@ from IPython.display import Markdown, display
 from cxlib.core.formatting import format_bullets, style_table
 from cxlib.ingest import ingest_client, list_quarantine_examples, write_ingest
 from cxlib.ingest.semantics import describe_event_semantics, semantics_table
-from cxlib.ingest.profile import (count_events_per_customer, describe_interactions, describe_standard_headlines,
-                                  measure_standard_headlines, profile_coverage, summarize_channel_mix,
-                                  summarize_contact_reasons, summarize_survey_response)
+from cxlib.ingest.profile import (count_events_per_customer, count_events_per_week, describe_interactions,
+                                  describe_standard_headlines, measure_standard_headlines, profile_coverage,
+                                  summarize_channel_mix, summarize_contact_reasons, summarize_survey_response)
 from cxlib.plotting import (plot_channel_mix, plot_events_over_time, plot_events_per_customer,
                             plot_quarantine_reasons, plot_row_accounting, plot_score_distributions)
 from cxlib.report.metrics import record_metrics
@@ -35,13 +35,15 @@ data_root: str = "../data"
 reports_root: str = "../reports"
 seed: int = 42
 n_boot: int = 0  # bootstrap resamples (0: as configured; 50: a quick look while iterating)
+engine: str = ""  # duckdb or spark for the events (empty: as client.yml says)
 
 # %%
 # Reads the client's files (client.yml); writes paths.tables_dir, paths.quarantine_dir and the ingest figures.
 paths, config = open_section(client, data_root, reports_root)
+engine = engine or config.engine
 
 # %%
-result = ingest_client(config, paths.data_dir)
+result = ingest_client(config, paths.data_dir, engine=engine, spark=config.spark)   # on Spark the events stay there
 write_ingest(result, paths)
 record_metrics(paths.metrics, "ingest", result.metrics())
 tables = result.tables
@@ -121,9 +123,9 @@ display(style_table(profile_coverage(tables), counts=["rows", "days"]))
 # %%
 if "events" in tables:
     events = tables["events"]
-    per_customer = count_events_per_customer(events)
+    per_customer = count_events_per_customer(events)    # counted where the events are (pandas or Spark)
     mix = summarize_channel_mix(events)
-    display(Markdown(describe_interactions(events, per_customer, mix)))
+    display(Markdown(describe_interactions(per_customer, mix)))
     plot_channel_mix(mix)
     display(style_table(mix, counts=["events", "with_agent"], shares=["share", "agent_share"]))
 else:
@@ -157,7 +159,7 @@ else:
 
 # %%
 if "events" in tables:
-    plot_events_over_time(tables["events"])
+    plot_events_over_time(count_events_per_week(tables["events"]))
     plot_events_per_customer(per_customer);
 
 # %% [markdown]

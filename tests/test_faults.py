@@ -505,9 +505,9 @@ def test_a_redacted_error_keeps_file_names_and_drops_paths_and_values():
 
 
 def test_weekly_event_counts_match_pandas_resample():
-    # the events-over-time figure counts weeks directly; it must draw what resample("W") gives:
-    # Monday to Sunday labelled by the Sunday, a channel's empty weeks as zeros
-    from cxlib.plotting import _count_per_period
+    # the events-over-time figure counts weeks where the events are; it must draw what resample("W")
+    # gives: Monday to Sunday labelled by the Sunday, a channel's empty weeks as zeros
+    from cxlib.ingest.profile import count_events_per_week
     rng = np.random.default_rng(11)
     base = pd.Timestamp("2025-03-02 23:59:59", tz="UTC")     # a Sunday, a second before Monday
     offsets = np.concatenate([rng.integers(0, 90 * 86400, 500), [0, 1, 7 * 86400, 7 * 86400 + 1]])
@@ -516,4 +516,4 @@ def test_weekly_event_counts_match_pandas_resample():
     events = pd.concat([events, pd.DataFrame({"timestamp": [base + pd.Timedelta(days=200)], "channel": ["call"]})
                         .astype(events.dtypes)], ignore_index=True)   # a long gap: zero weeks between
     expected = events.set_index("timestamp").groupby("channel").resample("W").size().rename("events").reset_index()
-    pd.testing.assert_frame_equal(_count_per_period(events, "timestamp", "channel", "W"), expected)
+    pd.testing.assert_frame_equal(count_events_per_week(events), expected)

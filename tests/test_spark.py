@@ -240,8 +240,9 @@ def assert_same_figures(a, b, path="", rel=1e-12):
 
 
 def test_a_report_on_spark_gives_the_same_figures(spark, small_demo, tmp_path):
-    """make report ENGINE=spark: the notebooks run the reconstruction (02), the contact cascade's
-    event-level queries (04) and the touchpoint inventory (05) on Spark (their own local session)
+    """make report ENGINE=spark: the notebooks run the events' ingest (01), the reconstruction (02),
+    the contact cascade's event-level queries (04) and the touchpoint inventory (05) on Spark (their
+    own local session)
     and every figure of metrics.json (ingest, headlines, journeys, drivers, recommendations,
     management) is the one DuckDB gives (floats to 1e-12)."""
     from cxlib.report.runner import run_report
@@ -255,6 +256,8 @@ def test_a_report_on_spark_gives_the_same_figures(spark, small_demo, tmp_path):
         tables[engine] = read_journeys(run / "journeys.parquet", run / "journey_steps.parquet")
         figures[engine] = _sections(index.parent / "metrics.json",
                                     ["ingest", "headlines", "journeys", "drivers", "recommendations", "management"])
+        # 01 ingested the events on Spark, which wrote them as Parquet parts (pandas writes one file)
+        assert (index.parent / "tables" / "events.parquet").is_dir() == (engine == "spark")
         provenance = json.loads((index.parent / "provenance.json").read_text())
         assert provenance["parameters"]["engine"] == engine
         assert figures[engine]["journeys"].pop("engine") == engine     # it did run there
@@ -268,3 +271,122 @@ def test_a_report_on_spark_gives_the_same_figures(spark, small_demo, tmp_path):
         next((tmp_path / "spark").rglob("journey_steps.parquet")).is_dir()
     for x, y in zip(tables["duckdb"], tables["spark"]):
         pd.testing.assert_frame_equal(x, y, check_exact=False, rtol=1e-12)
+
+
+# ----------------------------------------------------------------------------- ingest on Spark
+
+def assert_same_ingest(a, b):
+    """Ingest on Spark gives what ingest on pandas gives: the events row for row (Spark's read
+    back to pandas), the other tables, the quarantine (reasons, files, lines, values and raw rows,
+    in the same order), the accounting, the notes, identity counts and the event semantics."""
+    from cxlib.core.spark import to_pandas
+    assert a.tables.keys() == b.tables.keys()
+    for name, frame in a.tables.items():
+        other = to_pandas(b.tables[name]) if name == "events" else b.tables[name]
+        pd.testing.assert_frame_equal(frame.reset_index(drop=True), other, check_dtype=name != "events")
+        if name == "events":
+            assert [str(t).replace("string", "str") for t in frame.dtypes] == [str(t) for t in other.dtypes]
+    missing_as_none = lambda q: q.astype({c: object for c in ("column", "value", "raw")}).where(q.notna(), None)  # noqa: E731
+    pd.testing.assert_frame_equal(missing_as_none(a.quarantine), missing_as_none(b.quarantine))
+    pd.testing.assert_frame_equal(a.accounting, b.accounting)
+    assert a.notes == b.notes and a.identity == b.identity and a.metrics() == b.metrics()
+    pd.testing.assert_frame_equal(a.semantics, b.semantics)
+
+
+def test_events_ingested_on_spark_are_what_pandas_ingest_gives(spark, small_demo):
+    """The demo's events (a gzip CSV with every kind of bad row the generator plants, secondary
+    ids to stitch, duplicates and unknown customers) ingested on Spark: the same loaded events,
+    quarantine, accounting and notes as on pandas."""
+    from cxlib.ingest import ingest_client
+    root, _ = small_demo
+    cfg = load_config(root / "demo" / "client.yml")
+    a = ingest_client(cfg, root / "demo")
+    b = ingest_client(cfg, root / "demo", engine="spark", spark=spark)
+    assert a.metrics()["events"]["quarantined"] > 100 and a.identity["events"]["stitched"] > 100
+    assert type(b.tables["events"]).__module__.startswith("pyspark.")      # the events stayed on Spark
+    assert_same_ingest(a, b)
+
+
+def test_an_awkward_csv_ingested_on_spark_in_many_partitions(spark, tmp_path):
+    """Every quarantine reason, a short line, a long line, a blank line, a line of empty fields,
+    quoted delimiters, an invisible character, a personal column, reason rules, a second source
+    whose duplicates are kept, and the file split into many partitions (so each line's number
+    is its partition's offset plus its place): the same result as pandas, line numbers included."""
+    from test_ingest import AS_OF, CUSTOMER_SOURCE, EVENT_SOURCE, EVENTS, make_config
+    from cxlib.core.config import parse_config
+    from cxlib.ingest import ingest_client
+    lines = EVENTS.strip("\n").split("\n")
+    lines = [lines[0] + ",why,email"] + [ln + ",bill query,a@b.c" for ln in lines[1:]]
+    lines.insert(4, "C1,2025-03-04 10:00:00,Phone")                       # too few fields
+    lines.insert(5, "C1,2025-03-04 10:00:00,Phone,Call,CS,,x,y,z")         # too many
+    lines.insert(7, "")                                                   # a blank line
+    lines.insert(9, ",,,,,,,")                                            # a row of missing values
+    lines.append("C1,2025-03-05 10:00:00,Phone,Ca\u200bll,CS,,other thing,a@b.c")
+    lines.append('C1,2025-03-06 10:00:00,Phone,"Call, again",CS,,"bill, again",a@b.c')
+    lines.append("C3,2025-03-07 10:00:00,WEB,Login,Digital,NA,n/a,a@b.c")  # pandas' missing-value strings
+    source = {**EVENT_SOURCE, "columns": {**EVENT_SOURCE["columns"], "why": "contact_reason"},
+              "reason_rules": {"billing": "bill"}}
+    make_config(tmp_path, {"events": "\n".join(lines) + "\n"}, customers=CUSTOMER_SOURCE, events=source)
+    (tmp_path / "more.csv").write_text("\n".join([lines[0], lines[1], lines[1], lines[2]]) + "\n")
+    cfg = parse_config({"name": "Test", "timezone": "Europe/Amsterdam", "tables": {
+        "customers": [{"path": "customers.csv", **CUSTOMER_SOURCE}],
+        "events": [{"path": "events.csv", **source}, {"path": "more.csv", **source, "duplicates": "keep"}]}})
+    a = ingest_client(cfg, tmp_path, as_of=AS_OF)
+    spark.conf.set("spark.sql.files.maxPartitionBytes", "96")
+    try:
+        assert spark.read.text(str(tmp_path / "events.csv")).rdd.getNumPartitions() > 5
+        b = ingest_client(cfg, tmp_path, as_of=AS_OF, engine="spark", spark=spark)
+    finally:
+        spark.conf.unset("spark.sql.files.maxPartitionBytes")
+    by_reason = a.metrics()["events"]["by_reason"]
+    assert by_reason["malformed_row"] == 2 and by_reason["duplicate"] == 1 and by_reason["unknown_customer"] >= 1
+    assert by_reason["missing_customer_id"] == 2            # the row of missing values is quarantined, not lost
+    assert a.accounting.set_index("source").loc["more.csv", "quarantined"] == 0     # its duplicates are kept
+    assert {n["check"] for n in a.notes} >= {"text_normalized", "personal_columns_dropped", "reasons_not_grouped"}
+    assert_same_ingest(a, b)
+
+
+def test_a_parquet_source_and_a_config_error_on_spark(spark, tmp_path):
+    """A Parquet export (typed columns, UTC timestamps) ingests on Spark as on pandas; a column
+    that mostly fails to parse stops the run with pandas' message, judged over all partitions."""
+    from test_ingest import AS_OF, EVENT_SOURCE, make_config
+    from cxlib.ingest import IngestError, ingest_client
+    from cxlib.core.config import parse_config
+    n = 40
+    pd.DataFrame({"customer_id": [f"C{i % 7}" for i in range(n)],
+                  "timestamp": pd.date_range("2025-01-01 10:00", periods=n, freq="37h", tz="UTC"),
+                  "channel": ["web", "call", "Pigeon", "app"] * 10, "touchpoint": ["A", "B"] * 20,
+                  "department": ["CS"] * (n - 1) + [None], "handle_time_s": [60.0, -1.0, None, 5.5] * 10}
+                 ).to_parquet(tmp_path / "e.parquet")
+    cfg = parse_config({"name": "T", "tables": {"events": [{"path": "e.parquet"}]}})
+    a = ingest_client(cfg, tmp_path, as_of=AS_OF)
+    assert set(a.metrics()["events"]["by_reason"]) == {"unknown_channel", "negative_value", "missing_department"}
+    assert_same_ingest(a, ingest_client(cfg, tmp_path, as_of=AS_OF, engine="spark", spark=spark))
+    rows = "\n".join(f"C1,{'not a time' if i % 3 else '2025-03-01 10:00:00'},Phone,Call,CS," for i in range(30))
+    cfg = make_config(tmp_path, {"events": "cust,when,chan,what,dept,aht\n" + rows + "\n"}, events=EVENT_SOURCE)
+    with pytest.raises(IngestError) as pandas_error:
+        ingest_client(cfg, tmp_path, as_of=AS_OF)
+    spark.conf.set("spark.sql.files.maxPartitionBytes", "200")
+    try:
+        with pytest.raises(IngestError) as spark_error:
+            ingest_client(cfg, tmp_path, as_of=AS_OF, engine="spark", spark=spark)
+    finally:
+        spark.conf.unset("spark.sql.files.maxPartitionBytes")
+    assert str(spark_error.value) == str(pandas_error.value) and "20 of 30 values" in str(spark_error.value)
+
+
+def test_parquet_parts_are_numbered_in_table_order_on_both_engines(spark, tmp_path):
+    """A table Spark wrote as several ordered parts: each row's position in the whole table, on
+    Spark and in DuckDB, is its place in the order it was written (what ties in the journeys
+    and the contact table's join by event row rely on)."""
+    from cxlib.core.spark import from_pandas, number_parquet_rows, to_pandas, write_parquet
+    from cxlib.core.sql import ParquetTable, query_frames
+    frame = pd.DataFrame({"k": range(500), "v": [f"x{i}" for i in range(500)]})
+    write_parquet(from_pandas(spark, frame.sample(frac=1, random_state=3)).orderBy("k").repartitionByRange(5, "k")
+                  .sortWithinPartitions("k"), tmp_path / "t.parquet")
+    assert len(list((tmp_path / "t.parquet").glob("*.parquet"))) == 5
+    on_spark = to_pandas(number_parquet_rows(spark, str(tmp_path / "t.parquet"), "pos")).sort_values("pos")
+    assert on_spark["pos"].tolist() == list(range(500)) and on_spark["k"].tolist() == list(range(500))
+    in_duckdb = query_frames("SELECT k, pos FROM t ORDER BY pos",
+                             t=ParquetTable(str(tmp_path / "t.parquet")).with_row_numbers("pos"))
+    assert in_duckdb["pos"].tolist() == list(range(500)) and in_duckdb["k"].tolist() == list(range(500))

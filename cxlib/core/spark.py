@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import warnings
 from pathlib import Path
 from typing import Iterable
@@ -48,6 +49,8 @@ def get_spark(master: str = "local[2]", remote: str | None = None, conf: dict | 
         builder = SparkSession.builder.remote(remote)
     else:
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        # Python work on the partitions (ingest's mapInPandas) runs in this interpreter, with cxlib and pandas
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         builder = (SparkSession.builder.master(master).appName("cxlib")
                    .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
                    .config("spark.driver.host", "127.0.0.1")
@@ -157,8 +160,7 @@ def read_events(spark, events, columns: Iterable[str]):
         for p in paths:
             if not Path(p).exists() and "://" not in p:
                 raise FileNotFoundError(f"{p}: events file not found")
-        parts = [spark.read.parquet(p).select("*", (F.lit(i * 1_000_000_000_000) + F.col("_metadata.row_index"))
-                                             .alias("src_row")) for i, p in enumerate(paths)]
+        parts = [number_parquet_rows(spark, p, "src_row", offset=i * 1_000_000_000_000) for i, p in enumerate(paths)]
         df = parts[0]
         for part in parts[1:]:
             df = df.unionByName(part, allowMissingColumns=True)
@@ -188,9 +190,31 @@ def read_parquet_table(spark, table):
     its selected columns, and its row numbers as ``_metadata.row_index`` (the row's position in
     its file, as DuckDB's ``file_row_number``)."""
     from pyspark.sql import functions as F
-    frame = spark.read.parquet(table.path)
-    return frame.select(*[F.col("_metadata.row_index").alias(c) if c == table.row_number else F.col(f"`{c}`")
-                          for c in table.columns])
+    if table.row_number is None:
+        return spark.read.parquet(table.path).select(*[F.col(f"`{c}`") for c in table.columns])
+    return number_parquet_rows(spark, table.path, table.row_number).select(*[F.col(f"`{c}`") for c in table.columns])
+
+
+def number_parquet_rows(spark, path: str, column: str, offset: int = 0):
+    """The Parquet file or folder of parts at ``path`` read by Spark, with ``column``: each row's
+    position in the table from ``offset`` (a folder's parts in the order of their names, as Spark
+    writes an ordered table), from each file's ``_metadata.row_index`` and the row counts of the
+    parts before it. For one file that is DuckDB's ``file_row_number``."""
+    from pyspark.sql import functions as F
+    frame = spark.read.parquet(str(path))
+    files = sorted(frame.inputFiles(), key=lambda f: f.rsplit("/", 1)[-1])
+    if len(files) <= 1:
+        return frame.select("*", (F.col("_metadata.row_index") + offset).alias(column))
+    frame = frame.select("*", F.col("_metadata.file_name").alias("_part"), F.col("_metadata.row_index").alias("_pos"))
+    counts = dict((r["_part"], r["count"]) for r in frame.groupBy("_part").count().collect())
+    starts, total = [], offset
+    for f in files:
+        name = f.rsplit("/", 1)[-1]
+        starts.append((name, total))
+        total += counts.get(name, 0)
+    start = spark.createDataFrame(starts, "_part string, _start long")
+    return (frame.join(F.broadcast(start), "_part").withColumn(column, F.col("_start") + F.col("_pos"))
+            .drop("_part", "_pos", "_start"))
 
 
 def from_pandas(spark, frame: pd.DataFrame):

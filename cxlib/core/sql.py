@@ -54,16 +54,14 @@ class ParquetTable:
 
     def with_row_numbers(self, name: str = "pos") -> "ParquetTable":
         """The same file with each row's position as column ``name``."""
-        if Path(self.path).is_dir():
-            raise ValueError(f"{self.path}: row numbers are positions in one file, not in a folder of parts")
         return replace(self, row_number=name, selected=None)
 
     def view_sql(self) -> str:
         """The SELECT DuckDB reads this table with."""
-        cols = self.columns
-        exprs = [f"file_row_number AS \"{c}\"" if c == self.row_number else f'"{c}"' for c in cols]
-        numbered = ", file_row_number = true" if self.row_number else ""
-        return f"SELECT {', '.join(exprs)} FROM read_parquet({sql_literal(self.files)}{numbered})"
+        names = ", ".join(f'"{c}"' for c in self.columns)
+        if not self.row_number:
+            return f"SELECT {names} FROM read_parquet({sql_literal(self.files)})"
+        return f"SELECT {names} FROM ({parquet_rows_sql(self.path, self.row_number)})"
 
     def to_pandas(self) -> pd.DataFrame:
         cols = [c for c in self.columns if c != self.row_number]
@@ -76,6 +74,23 @@ class ParquetTable:
 def is_spark_frame(frame) -> bool:
     """Whether ``frame`` is a Spark DataFrame (classic or Spark Connect), without importing pyspark."""
     return type(frame).__module__.startswith("pyspark.")
+
+
+def parquet_rows_sql(path: str | Path, column: str, offset: int = 0) -> str:
+    """A DuckDB SELECT of the Parquet file or folder of parts at ``path`` with ``column``: each
+    row's position in the table from ``offset`` (a folder's parts in the order of their names, as
+    Spark writes an ordered table; :func:`cxlib.core.spark.number_parquet_rows` numbers them
+    the same on Spark)."""
+    if not Path(path).is_dir():
+        return (f"SELECT * EXCLUDE (file_row_number), {int(offset)} + file_row_number AS \"{column}\" "
+                f"FROM read_parquet({sql_literal(str(path))}, file_row_number = true)")
+    files = sql_literal(str(Path(path) / "*.parquet"))
+    return f"""SELECT r.* EXCLUDE (file_row_number, filename), {int(offset)} + s.start + r.file_row_number AS "{column}"
+        FROM read_parquet({files}, file_row_number = true, filename = true) r
+        JOIN (SELECT filename, coalesce(sum(n) OVER (ORDER BY parse_filename(filename) ROWS BETWEEN UNBOUNDED
+                                                     PRECEDING AND 1 PRECEDING), 0) AS start
+              FROM (SELECT filename, count(*) AS n FROM read_parquet({files}, filename = true) GROUP BY filename)) s
+        USING (filename)"""
 
 
 def select_columns(frame, columns: Iterable[str]):
@@ -154,6 +169,7 @@ def _duckdb_views(frames: dict):
     """A private DuckDB connection with every frame registered under its name (a Parquet file as a
     view that reads it in place)."""
     con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")     # cxlib's timestamps are UTC: dates and weeks are cut there, on any machine
     for name, frame in frames.items():
         if isinstance(frame, ParquetTable):
             con.execute(f"CREATE VIEW {name} AS {frame.view_sql()}")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from dataclasses import dataclass, field
 from collections.abc import Iterable
 from datetime import datetime
@@ -34,6 +35,7 @@ from cxlib.core.dates import extract_time
 from cxlib.core.formatting import format_count, format_value
 from cxlib.core.paths import ClientPaths
 from cxlib.core.privacy import drop_personal_columns, pseudonymize
+from cxlib.core.sql import is_spark_frame
 from cxlib.core.schema import ID_COLUMNS, TABLE_NAMES
 from cxlib.ingest.coerce import (check_date_conventions, check_parse_failures, coerce_table, measure_date_conventions,
                                  measure_parse_failures, merge_check_counts)
@@ -135,9 +137,15 @@ class IngestResult:
         return r.assign(meaning=r["reason"].map(REASONS))
 
 
-def ingest_client(config: ClientConfig, data_dir: str | Path, as_of: datetime | None = None) -> IngestResult:
+def ingest_client(config: ClientConfig, data_dir: str | Path, as_of: datetime | None = None, *,
+                  engine: str = "duckdb", spark=None) -> IngestResult:
     """Ingest every configured table of a client. Customers go first so that events and
-    surveys can be checked against known customer ids."""
+    surveys can be checked against known customer ids. ``engine='spark'`` ingests the events
+    on Spark (:mod:`cxlib.ingest.engine`; ``spark``: a session or the client's SparkSettings):
+    the loaded events are then a Spark DataFrame that :func:`write_ingest` writes as Parquet
+    parts; the other tables (customer-level or smaller) are read by pandas."""
+    if engine not in ("duckdb", "spark"):
+        raise ValueError(f"engine must be duckdb or spark, not {engine!r}")
     as_of_ts = extract_time(config, as_of)
     scales = config.all_scales()
     tables, quarantines, accounting, absent = {}, [], [], []
@@ -150,6 +158,22 @@ def ingest_client(config: ClientConfig, data_dir: str | Path, as_of: datetime | 
         if not sources:
             if table not in ("identities", "staff"):  # optional: few clients have either
                 absent.append(table)
+            continue
+        if engine == "spark" and table == "events":
+            from cxlib.core.spark import open_spark
+            from cxlib.ingest.engine import ingest_table_on_spark
+            log.info("ingesting %s on Spark", table)
+            frame, q, acc, ident, semantics = ingest_table_on_spark(
+                open_spark(spark), sources, table, config, data_dir, scales, as_of_ts, notes, known=known,
+                id_map=id_map, customers=tables.get("customers") if known is not None else None)
+            accounting += acc
+            quarantines.append(q)
+            if ident is not None:
+                identity[table] = ident
+            if sum(a["rows_in"] - a["filtered"] for a in acc) > len(q):   # rows were loaded
+                tables[table] = frame
+            else:
+                notes.append(_no_rows_note(table, sources))
             continue
         loaded_parts, q_parts, source_of = [], [], []
         for i, source in enumerate(sources):
@@ -175,10 +199,7 @@ def ingest_client(config: ClientConfig, data_dir: str | Path, as_of: datetime | 
             tables[table] = frame.drop(columns=list(META))
         quarantines.append(q)
         if not len(frame):
-            files = ", ".join(Path(s.path).name for s in sources)
-            notes.append({"table": table, "check": "no_rows", "rows": 0, "examples": [],
-                          "message": f"no {table} rows were loaded from {files}; the analyses that need "
-                                     f"{table} treat the table as absent"})
+            notes.append(_no_rows_note(table, sources))
         if table == "customers":
             known = pd.Index(tables["customers"]["customer_id"]) if len(frame) else None
             if known is None:
@@ -198,6 +219,75 @@ def ingest_client(config: ClientConfig, data_dir: str | Path, as_of: datetime | 
     return IngestResult(tables, quarantine, acc, absent, identity, notes, semantics)
 
 
+@dataclass
+class Part:
+    """One part of a source read, mapped, coerced and validated (:func:`process_part`): its
+    loaded and quarantined rows and the counts the source's accounting and checks sum."""
+
+    loaded: pd.DataFrame
+    quarantined: pd.DataFrame            # META + reason, column, value, raw (the raw row as JSON)
+    counts: dict                         # raw_rows, rows_in, filtered, kept, normalized, other, n_mapped
+    parse_counts: dict                   # measure_parse_failures of the part
+    date_counts: dict                    # measure_date_conventions of the part
+    personal: list                       # personal columns dropped
+
+
+def process_part(raw: pd.DataFrame, malformed: pd.DataFrame, source, table: str, config: ClientConfig,
+                 scales: dict, as_of_ts) -> Part:
+    """Normalise, filter, map, coerce and validate one part of a source's raw rows (text columns
+    with ``_source`` and ``_row``): the row-level work of ingest. Rows are independent, so the
+    parts of a file can be processed anywhere (:mod:`cxlib.ingest.engine` runs this on Spark's
+    partitions) and their counts summed (:func:`merge_check_counts`)."""
+    raw, n_normalized = normalize_text(raw)
+    raw, n_filtered = filter_rows(raw, source)
+    counts = {"raw_rows": len(raw) + len(malformed) + n_filtered, "kept": len(raw), "filtered": n_filtered,
+              "normalized": n_normalized, "other": 0, "n_mapped": 0}
+    raw, personal = drop_personal_columns(raw, config.privacy.personal_columns, keep={*source.columns, *META})
+    mapped = map_source(raw, source, table)
+    counts["rows_in"] = len(mapped) + len(malformed) + n_filtered
+    if source.reason_rules and "contact_reason" in mapped:
+        mapped["contact_reason"] = group_reasons(mapped["contact_reason"], source.reason_rules)
+        counts["other"] = int(mapped["contact_reason"].eq("other").sum())
+        counts["n_mapped"] = len(mapped)
+    coerced = coerce_table(mapped, table, source, config.timezone)
+    v = validate_table(coerced, table, scales, as_of_ts, config.checks.max_handle_time_hours * 3600)
+    return Part(v.loaded, v.quarantined.assign(raw=_raw_rows_json(raw, v.quarantined)), counts,
+                measure_parse_failures(coerced), measure_date_conventions(coerced, source), personal)
+
+
+def describe_source_counts(table: str, fname: str, counts: dict, personal: list) -> list[dict]:
+    """The notes a source's summed counts call for: text cleaned, personal columns dropped,
+    contact reasons no rule grouped."""
+    notes = []
+    if counts["normalized"]:
+        notes.append({"table": table, "check": "text_normalized", "rows": counts["normalized"], "examples": [],
+                      "message": f"{fname}: {format_count(counts['normalized'])} text value(s) held "
+                                 "invisible characters (NUL, zero-width) or a non-standard Unicode form; "
+                                 "they were cleaned so that equal-looking values match"})
+    if personal:
+        notes.append({"table": table, "check": "personal_columns_dropped", "rows": counts["kept"], "examples": [],
+                      "message": f"{fname}: personal column(s) {personal} were dropped "
+                                 "at ingest (privacy.personal_columns); the diagnosis does not need them"})
+    if counts["other"]:
+        notes.append({"table": table, "check": "reasons_not_grouped", "rows": counts["other"],
+                      "examples": [], "message": f"{fname}: "
+                      f"{format_value(counts['other'] / counts['n_mapped'], 'share', digits=1)} of the contact reasons "
+                      "match no reason rule and are grouped as 'other'"})
+    return notes
+
+
+def malformed_quarantine(malformed: pd.DataFrame) -> pd.DataFrame:
+    """Quarantine rows for lines that could not be split into the file's columns."""
+    return malformed.assign(reason="malformed_row", column=None, value=None, raw=malformed["text"]).drop(columns="text")
+
+
+def _no_rows_note(table: str, sources) -> dict:
+    files = ", ".join(Path(s.path).name for s in sources)
+    return {"table": table, "check": "no_rows", "rows": 0, "examples": [],
+            "message": f"no {table} rows were loaded from {files}; the analyses that need "
+                       f"{table} treat the table as absent"}
+
+
 def _ingest_source(source, table: str, config: ClientConfig, data_dir, scales: dict, as_of_ts,
                    notes: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Read, map, coerce and validate one source, a large CSV file in parts
@@ -207,7 +297,7 @@ def _ingest_source(source, table: str, config: ClientConfig, data_dir, scales: d
     over a whole column (most values unparsable, mixed date conventions) judge the sums of
     the parts, so the result is the same as reading the file at once."""
     loaded, quarantined, malformed_parts = [], [], []
-    raw_rows = rows_in = filtered = normalized = other = n_mapped = kept = 0
+    counts = dict.fromkeys(SOURCE_COUNTS, 0)
     parse_counts, date_counts = {}, {}
     personal, fname = [], Path(source.path).name
     parts = read_source_chunks(source, data_dir, config.external_data,
@@ -222,44 +312,19 @@ def _ingest_source(source, table: str, config: ClientConfig, data_dir, scales: d
                                      "error or a formula without a saved value (e.g. "
                                      + "; ".join(f"column {col!r} line {line}: {what}" for col, line, what
                                                  in cells[:3]) + "); they are read as missing"})
-        raw, n_normalized = normalize_text(raw)
-        normalized += n_normalized
-        raw, n_filtered = filter_rows(raw, source)
-        filtered += n_filtered
-        raw_rows += len(raw) + len(malformed) + n_filtered
-        kept += len(raw)
-        raw, personal = drop_personal_columns(raw, config.privacy.personal_columns, keep={*source.columns, *META})
         log.info("read %s: %d rows%s", fname, len(raw), f" (part {part + 1})" if part else "")
-        mapped = map_source(raw, source, table)
-        rows_in += len(mapped) + len(malformed) + n_filtered
-        if source.reason_rules and "contact_reason" in mapped:
-            mapped["contact_reason"] = group_reasons(mapped["contact_reason"], source.reason_rules)
-            other += int(mapped["contact_reason"].eq("other").sum())
-            n_mapped += len(mapped)
-        coerced = coerce_table(mapped, table, source, config.timezone)
-        merge_check_counts(parse_counts, measure_parse_failures(coerced))
-        merge_check_counts(date_counts, measure_date_conventions(coerced, source), keep=2)
-        v = validate_table(coerced, table, scales, as_of_ts, config.checks.max_handle_time_hours * 3600)
-        quarantined.append(v.quarantined.assign(raw=_raw_rows_json(raw, v.quarantined)))
-        loaded.append(v.loaded)
+        done = process_part(raw, malformed, source, table, config, scales, as_of_ts)
+        for k, v in done.counts.items():
+            counts[k] += v
+        personal = done.personal
+        merge_check_counts(parse_counts, done.parse_counts)
+        merge_check_counts(date_counts, done.date_counts, keep=2)
+        quarantined.append(done.quarantined)
+        loaded.append(done.loaded)
         if len(malformed):
-            malformed_parts.append(malformed.assign(reason="malformed_row", column=None, value=None,
-                                                    raw=malformed["text"]).drop(columns="text"))
-        del raw, mapped, coerced, v     # a large file's text is held one part at a time
-    if normalized:
-        notes.append({"table": table, "check": "text_normalized", "rows": normalized, "examples": [],
-                      "message": f"{Path(source.path).name}: {format_count(normalized)} text value(s) held "
-                                 "invisible characters (NUL, zero-width) or a non-standard Unicode form; "
-                                 "they were cleaned so that equal-looking values match"})
-    if personal:
-        notes.append({"table": table, "check": "personal_columns_dropped", "rows": kept, "examples": [],
-                      "message": f"{Path(source.path).name}: personal column(s) {personal} were dropped "
-                                 "at ingest (privacy.personal_columns); the diagnosis does not need them"})
-    if other:
-        notes.append({"table": table, "check": "reasons_not_grouped", "rows": other,
-                      "examples": [], "message": f"{Path(source.path).name}: "
-                      f"{format_value(other / n_mapped, 'share', digits=1)} of the contact reasons "
-                      "match no reason rule and are grouped as 'other'"})
+            malformed_parts.append(malformed_quarantine(malformed))
+        del raw, done     # a large file's text is held one part at a time
+    notes += describe_source_counts(table, Path(source.path).name, counts, personal)
     check_parse_failures(parse_counts, table, source, fname)
     check_date_conventions(date_counts, source, fname)
     frame = pd.concat(loaded, ignore_index=True) if len(loaded) > 1 else loaded[0]
@@ -270,7 +335,10 @@ def _ingest_source(source, table: str, config: ClientConfig, data_dir, scales: d
             q[col] = pd.Series(q[col].tolist(), index=q.index)
     if malformed_parts:
         q = pd.concat([q, *malformed_parts], ignore_index=True)
-    return frame, q, {"raw_rows": raw_rows, "rows_in": rows_in, "filtered": filtered}
+    return frame, q, {k: counts[k] for k in ("raw_rows", "rows_in", "filtered")}
+
+
+SOURCE_COUNTS = ("raw_rows", "rows_in", "filtered", "kept", "normalized", "other", "n_mapped")
 
 
 def _raw_rows_json(raw: pd.DataFrame, q: pd.DataFrame) -> list[str]:
@@ -303,9 +371,15 @@ def write_ingest(result: IngestResult, paths: ClientPaths) -> dict[str, Path]:
     paths.quarantine_dir.mkdir(parents=True, exist_ok=True)
     written = {}
     for name in TABLE_NAMES:
+        if paths.table(name).is_dir():      # the parts Spark wrote on an earlier run
+            shutil.rmtree(paths.table(name))
         paths.table(name).unlink(missing_ok=True)
     for name, frame in result.tables.items():
-        frame.to_parquet(paths.table(name), index=False)
+        if is_spark_frame(frame):           # ingested on Spark: written there, as parts in file order
+            from cxlib.core.spark import write_parquet
+            write_parquet(frame, paths.table(name))
+        else:
+            frame.to_parquet(paths.table(name), index=False)
         written[name] = paths.table(name)
     result.quarantine.to_parquet(paths.quarantine, index=False)
     write_csv(result.quarantine, paths.quarantine_csv)      # formulas neutralised: safe in a spreadsheet

@@ -6,85 +6,132 @@ import pandas as pd
 from cxlib.core.schema import BUILTIN_SCALES
 from cxlib.core.formatting import format_count, format_interval, format_value, humanize
 from cxlib.core.uncertainty import nps_interval, wilson_interval
-from cxlib.ingest.semantics import flag_customer_contacts
+from cxlib.core.sql import query_frames, select_columns, sql_literal
 
 
-def profile_coverage(tables: dict[str, pd.DataFrame], time_columns: dict[str, str] | None = None) -> pd.DataFrame:
-    """First and last date, span in days and rows per table."""
+def profile_coverage(tables: dict, time_columns: dict[str, str] | None = None) -> pd.DataFrame:
+    """First and last date, span in days and rows per table (a table may be a pandas frame, or
+    events left on the engine: counted there)."""
     time_columns = time_columns or {"customers": "signup_date", "events": "timestamp", "surveys": "timestamp"}
     rows = []
     for name, frame in tables.items():
         col = time_columns.get(name)
-        ts = frame[col].dropna() if col in frame else pd.Series([], dtype="datetime64[us]")
-        first, last = (ts.min(), ts.max()) if len(ts) else (pd.NaT, pd.NaT)
-        rows.append({"table": name, "rows": len(frame), "from": first, "to": last,
-                     "days": (last - first).days if len(ts) else None})
+        if isinstance(frame, pd.DataFrame):
+            n = len(frame)
+            ts = frame[col].dropna() if col in frame else pd.Series([], dtype="datetime64[us]")
+            first, last = (ts.min(), ts.max()) if len(ts) else (pd.NaT, pd.NaT)
+        else:
+            span = f'min("{col}") AS first, max("{col}") AS last' if col in frame.columns else \
+                "NULL AS first, NULL AS last"
+            r = query_frames(f"SELECT count(*) AS n, {span} FROM t", t=frame).iloc[0]
+            n, first, last = int(r["n"]), r["first"], r["last"]
+        rows.append({"table": name, "rows": n, "from": first, "to": last,
+                     "days": (last - first).days if pd.notna(first) else None})
     return pd.DataFrame(rows).set_index("table")
 
 
-def count_events_per_customer(events: pd.DataFrame, customer_col: str = "customer_id") -> pd.Series:
-    """Number of events per customer, sorted by customer."""
-    return events.groupby(customer_col, sort=True).size().rename("events")
+def _own_contacts(events, kind: str = "kind", initiated_by: str = "initiated_by") -> str:
+    """The SQL condition of :func:`cxlib.ingest.semantics.flag_customer_contacts`."""
+    cond = ["true"]
+    if kind in events.columns:
+        cond.append(f"coalesce(\"{kind}\", 'contact') = 'contact'")
+    if initiated_by in events.columns:
+        cond.append(f"coalesce(\"{initiated_by}\", 'customer') = 'customer'")
+    return " AND ".join(cond)
 
 
-def summarize_channel_mix(events: pd.DataFrame, channel_col: str = "channel",
-                          agent_col: str = "agent_id") -> pd.DataFrame:
-    """Events per channel, their share, and the share handled by an agent."""
-    g = events.groupby(channel_col)
-    out = pd.DataFrame({"events": g.size(), "with_agent": g[agent_col].count()})
+def count_events_per_customer(events, customer_col: str = "customer_id") -> pd.Series:
+    """Number of events per customer, sorted by customer (counted where the events are)."""
+    per = query_frames(f'SELECT "{customer_col}" AS c, count(*) AS events FROM ev GROUP BY 1 ORDER BY 1',
+                       ev=select_columns(events, [customer_col]))
+    return pd.Series(per["events"].to_numpy(dtype="int64"), index=pd.Index(per["c"], name=customer_col),
+                     name="events")
+
+
+def summarize_channel_mix(events, channel_col: str = "channel", agent_col: str = "agent_id") -> pd.DataFrame:
+    """Events per channel, their share, and the share handled by an agent (counted where the
+    events are); the busiest channel first."""
+    agents = f'count("{agent_col}")' if agent_col in events.columns else "0"
+    out = query_frames(f'SELECT "{channel_col}" AS ch, count(*) AS events, {agents} AS with_agent FROM ev '
+                       f'WHERE "{channel_col}" IS NOT NULL GROUP BY 1 ORDER BY events DESC, ch', ev=events)
+    out = out.set_index(pd.Index(out["ch"], name=channel_col))[["events", "with_agent"]].astype("int64")
     out["share"] = out["events"] / out["events"].sum()
     out["agent_share"] = out["with_agent"] / out["events"]
-    return out.sort_values("events", ascending=False)
+    return out
 
 
-def select_customer_contacts(events: pd.DataFrame) -> pd.DataFrame:
-    """The events that are contacts the customer started (:func:`flag_customer_contacts`)."""
-    return events[flag_customer_contacts(events)]
-
-
-def summarize_contact_reasons(events: pd.DataFrame, *, reason: str = "contact_reason",
+def summarize_contact_reasons(events, *, reason: str = "contact_reason",
                               customer_col: str = "customer_id", top: int = 10) -> pd.DataFrame:
     """Why customers get in touch: per contact reason of the customer's own contacts, the
     contacts, their share of contacts with a reason (95% Wilson interval) and the customers.
-    The ``top`` reasons, the rest summed as 'all other reasons'. Empty without reasons."""
+    The ``top`` reasons, the rest summed as 'all other reasons'. Empty without reasons.
+    Counted where the events are."""
     cols = ["contact_reason", "contacts", "share", "share_lo", "share_hi", "customers"]
-    c = select_customer_contacts(events)
-    c = c[c[reason].notna()] if reason in c else c.iloc[:0]
-    if not len(c):
+    if reason not in events.columns:
         return pd.DataFrame(columns=cols)
-    n = len(c)
-    g = c.groupby(c[reason].astype(str), observed=True)
-    out = pd.DataFrame({"contacts": g.size(), "customers": g[customer_col].nunique()}).sort_values(
-        "contacts", ascending=False, kind="stable")
+    own = f'{_own_contacts(events)} AND "{reason}" IS NOT NULL'
+    per = query_frames(f'SELECT CAST("{reason}" AS VARCHAR) AS r, count(*) AS contacts, '
+                       f'count(DISTINCT "{customer_col}") AS customers FROM ev WHERE {own} '
+                       'GROUP BY 1 ORDER BY contacts DESC, r', ev=events)
+    if not len(per):
+        return pd.DataFrame(columns=cols)
+    n = int(per["contacts"].sum())
+    out = per.set_index("r")[["contacts", "customers"]].astype("int64")
     if len(out) > top:
-        rest = out.iloc[top:]
-        out = pd.concat([out.iloc[:top], pd.DataFrame({"contacts": [rest["contacts"].sum()],
-                                                       "customers": [c[c[reason].astype(str).isin(rest.index)]
-                                                                     [customer_col].nunique()]},
-                                                      index=["all other reasons"])])
+        kept = ", ".join(sql_literal(r) for r in out.index[:top])
+        rest = query_frames(f'SELECT count(DISTINCT "{customer_col}") AS n FROM ev WHERE {own} '
+                            f'AND CAST("{reason}" AS VARCHAR) NOT IN ({kept})', ev=events)["n"].iloc[0]
+        out = pd.concat([out.iloc[:top], pd.DataFrame({"contacts": [int(out["contacts"].iloc[top:].sum())],
+                                                       "customers": [int(rest)]}, index=["all other reasons"])])
     ci = [wilson_interval(int(k), n) for k in out["contacts"]]
     out = out.assign(share=out["contacts"] / n, share_lo=[a for a, _ in ci], share_hi=[b for _, b in ci])
     return out.rename_axis("contact_reason").reset_index()[cols]
 
 
-def measure_contact_headline(events: pd.DataFrame | None, *, min_n: int = 30) -> dict | None:
+def measure_contact_headline(events, *, min_n: int = 30) -> dict | None:
     """The most common reason customers get in touch (share of their contacts with a reason,
     interval, n) and the share of contacting customers who got in touch more than once in the
-    period, or None with fewer than ``min_n`` contacts with a reason."""
-    if events is None or not len(events):
+    period, or None with fewer than ``min_n`` contacts with a reason. Counted where the
+    events are."""
+    if events is None:
         return None
     reasons = summarize_contact_reasons(events, top=1)
     if not len(reasons) or reasons["contacts"].sum() < min_n:
         return None
     top = reasons.iloc[0]
-    c = select_customer_contacts(events)
-    per = c.groupby("customer_id").size()
-    k, m = int((per > 1).sum()), len(per)
+    span = 'min("timestamp") AS first, max("timestamp") AS last' if "timestamp" in events.columns else \
+        "NULL AS first, NULL AS last"
+    r = query_frames(f"""SELECT count(*) AS m, count(*) FILTER (WHERE n > 1) AS k, min(first) AS first,
+                                max(last) AS last
+                         FROM (SELECT customer_id, count(*) AS n, {span} FROM ev WHERE {_own_contacts(events)}
+                               GROUP BY customer_id)""", ev=events).iloc[0]
+    k, m = int(r["k"]), int(r["m"])
     lo, hi = wilson_interval(k, m)
     return {"top_reason": str(top["contact_reason"]), "value": float(top["share"]), "lo": float(top["share_lo"]),
             "hi": float(top["share_hi"]), "n": int(reasons["contacts"].sum()),
             "more_than_once": k / m, "more_than_once_lo": lo, "more_than_once_hi": hi, "customers": m,
-            "period": _period(c["timestamp"]) if "timestamp" in c else None}
+            "period": _period(pd.Series([r["first"], r["last"]])) if "timestamp" in events.columns else None}
+
+
+def count_events_per_week(events, time_col: str = "timestamp", channel_col: str = "channel") -> pd.DataFrame:
+    """Events per channel and week (Monday to Sunday, labelled by the Sunday, UTC), with the empty
+    weeks between a channel's first and last as zeros: what ``groupby(channel).resample("W")
+    .size()`` gives. Counted where the events are; only the weeks come back."""
+    per = query_frames(f"""SELECT "{channel_col}" AS ch, CAST(date_trunc('week', "{time_col}") AS DATE) AS monday,
+                                  count(*) AS events
+                           FROM ev WHERE "{time_col}" IS NOT NULL AND "{channel_col}" IS NOT NULL
+                           GROUP BY 1, 2 ORDER BY 1, 2""", ev=select_columns(events, [time_col, channel_col]))
+    unit = events[time_col].dtype.unit if isinstance(events, pd.DataFrame) else "us"
+    tz = getattr(events[time_col].dtype, "tz", None) if isinstance(events, pd.DataFrame) else "UTC"
+    parts = []
+    for ch, c in per.groupby("ch", sort=True):
+        sunday = pd.DatetimeIndex(pd.to_datetime(c["monday"]) + pd.Timedelta(days=6)).as_unit(unit)
+        sunday = sunday.tz_localize(tz) if tz is not None else sunday
+        counts = pd.Series(c["events"].to_numpy(dtype="int64"), index=sunday)
+        full = pd.date_range(sunday.min(), sunday.max(), freq="W", unit=unit)
+        parts.append(pd.DataFrame({channel_col: ch, time_col: full,
+                                   "events": counts.reindex(full, fill_value=0).to_numpy()}))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[channel_col, time_col, "events"])
 
 
 def summarize_survey_response(surveys: pd.DataFrame, customers: pd.DataFrame | None = None,
@@ -100,13 +147,14 @@ def summarize_survey_response(surveys: pd.DataFrame, customers: pd.DataFrame | N
     return out
 
 
-def describe_interactions(events: pd.DataFrame, per_customer: pd.Series, mix: pd.DataFrame) -> str:
+def describe_interactions(per_customer: pd.Series, mix: pd.DataFrame) -> str:
     """One sentence on event volume: events and customers, the median and 90th percentile of
     events per customer, and the share an agent handled."""
-    return (f"{format_count(len(events))} events from {format_count(per_customer.size)} customers: a median of "
+    n = int(mix["events"].sum())
+    return (f"{format_count(n)} events from {format_count(per_customer.size)} customers: a median of "
             f"{format_count(per_customer.median())} events per customer (90% of customers have at most "
             f"{format_count(per_customer.quantile(0.9))}). "
-            f"{format_value(mix['with_agent'].sum() / max(len(events), 1), 'share', digits=1)} of events were "
+            f"{format_value(mix['with_agent'].sum() / max(n, 1), 'share', digits=1)} of events were "
             "handled by an agent.")
 
 

@@ -60,17 +60,26 @@ def infer_event_semantics(events: pd.DataFrame, *, channel: str = "channel", kin
     combo, _ = pd.factorize(key)
     rows = np.unique(combo, return_index=True)[1]
     raw = [[None if codes[r] < 0 else uniques[codes[r]] for r in rows] for codes, uniques in coded]
-    k = [kd if kd is not None else DEFAULT_KIND.get(ch, "contact") for ch, kd in zip(raw[0], raw[1])]
-    i = [by if by is not None else DEFAULT_INITIATOR.get(kd) for kd, by in zip(k, raw[2])]
-    inferred = [kd is None or by is None for kd, by in zip(raw[1], raw[2])]
+    k, i, table = fill_semantics(*raw, np.bincount(combo))
     out[kind] = _decode(combo, k, out.index)
     out[initiated_by] = _decode(combo, i, out.index)
-    per = pd.DataFrame({"channel": pd.Series(raw[0], dtype=object), "kind": pd.Series(k, dtype=object),
-                        "initiated_by": pd.Series(i, dtype=object), "events": np.bincount(combo)})
+    return out, table
+
+
+def fill_semantics(channels: list, kinds: list, initiators: list, events) -> tuple[list, list, pd.DataFrame]:
+    """The defaults for distinct (channel, kind, initiator) triples as read (None: missing) with
+    their ``events``: the filled kinds and initiators, and the semantics table (per channel,
+    kind and initiator: events, and how many were inferred). Ingest on pandas and on Spark
+    both decide the defaults here, once per distinct triple."""
+    k = [kd if kd is not None else DEFAULT_KIND.get(ch, "contact") for ch, kd in zip(channels, kinds)]
+    i = [by if by is not None else DEFAULT_INITIATOR.get(kd) for kd, by in zip(k, initiators)]
+    inferred = [kd is None or by is None for kd, by in zip(kinds, initiators)]
+    per = pd.DataFrame({"channel": pd.Series(channels, dtype=object), "kind": pd.Series(k, dtype=object),
+                        "initiated_by": pd.Series(i, dtype=object), "events": np.asarray(events, dtype="int64")})
     per["inferred"] = per["events"] * np.array(inferred, dtype="int64")
     table = (per.groupby(["channel", "kind", "initiated_by"], observed=True)[["events", "inferred"]].sum()
              .reset_index().sort_values("events", ascending=False, kind="stable").reset_index(drop=True))
-    return out, table[SEMANTICS_COLUMNS]
+    return k, i, table[SEMANTICS_COLUMNS]
 
 
 def _decode(codes: np.ndarray, values: list, index: pd.Index) -> pd.Series:

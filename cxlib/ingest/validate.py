@@ -126,12 +126,20 @@ def find_before_signup(frame: pd.DataFrame, customers: pd.DataFrame, table: str,
         return []
     days = (start[early] - day[early]).dt.days
     hit = frame.loc[early].head(3)
-    return [{"table": table, "check": "before_signup", "rows": int(early.sum()),
-             "message": f"{int(early.sum()):,} {table} ({early.mean():.1%}) are dated before their customer's "
-                        f"signup date (median {days.median():.0f} days, at most {days.max():,} days before). "
-                        "They are loaded: orders and sales contacts can precede the contract's start date; if "
-                        "signup_date is something else, check the customer ids.",
-             "examples": [f"{s} line {r}" for s, r in zip(hit[SOURCE], hit[ROW])]}]
+    return [describe_before_signup(table, int(early.sum()), len(frame), days.median(), days.max(),
+                                   list(zip(hit[SOURCE], hit[ROW])))]
+
+
+def describe_before_signup(table: str, n_early: int, n: int, median_days: float, max_days: int,
+                           examples: list[tuple[str, int]]) -> dict:
+    """The before-signup note: ``n_early`` of ``n`` rows dated before their customer's signup,
+    how many days before (median and most) and up to three examples (file and line)."""
+    return {"table": table, "check": "before_signup", "rows": n_early,
+            "message": f"{n_early:,} {table} ({n_early / n:.1%}) are dated before their customer's "
+                       f"signup date (median {median_days:.0f} days, at most {int(max_days):,} days before). "
+                       "They are loaded: orders and sales contacts can precede the contract's start date; if "
+                       "signup_date is something else, check the customer ids.",
+            "examples": [f"{s} line {r}" for s, r in examples]}
 
 
 def stitch_identities(frame: pd.DataFrame, id_map: pd.Series, known: pd.Index | None,
@@ -174,8 +182,7 @@ def check_duplicates_and_references(frame: pd.DataFrame, table: str, known: pd.I
     second records of a customer id, and rows whose customer id is not in ``known``
     (when the client has a customers table). Returns ``(kept, quarantined)``."""
     reason = pd.Series(None, index=frame.index, dtype=object)
-    canon = [c for c in frame.columns if c not in META]
-    dup = find_duplicates(frame, canon)
+    dup = find_duplicates(frame, [c for c in frame.columns if c not in META])
     if keep_duplicates_from:
         dup &= ~frame[SOURCE].isin(keep_duplicates_from)
     reason[dup] = "duplicate"
@@ -187,11 +194,18 @@ def check_duplicates_and_references(frame: pd.DataFrame, table: str, known: pd.I
     if table != "customers" and known is not None and "customer_id" in frame:
         reason[reason.isna() & ~is_in(frame["customer_id"], known)] = "unknown_customer"
     bad = reason.notna()
-    q = frame.loc[bad, list(META)].copy()
-    q["reason"] = reason[bad]
+    return frame.loc[~bad].reset_index(drop=True), quarantine_table_rows(frame.loc[bad], reason[bad])
+
+
+def quarantine_table_rows(bad: pd.DataFrame, reason: pd.Series) -> pd.DataFrame:
+    """Quarantine rows for the rows ``bad`` that a table-level check failed, with their
+    ``reason``: the column it concerns, the customer id and the row's canonical values as JSON."""
+    canon = [c for c in bad.columns if c not in META]
+    q = bad[list(META)].copy()
+    q["reason"] = reason
     q["column"] = np.select([q["reason"] == "duplicate", q["reason"] == "ambiguous_identity"],
                             [None, "secondary_id"], "customer_id")
-    q["value"] = frame.loc[bad, "customer_id"].astype(str) if "customer_id" in frame else None
-    q["raw"] = [json.dumps(r, ensure_ascii=False) for r in frame.loc[bad, canon].astype(str).to_dict("records")] \
-        if bad.any() else pd.Series(dtype=str)
-    return frame.loc[~bad].reset_index(drop=True), q
+    q["value"] = bad["customer_id"].astype(str) if "customer_id" in bad else None
+    q["raw"] = [json.dumps(r, ensure_ascii=False) for r in bad[canon].astype(str).to_dict("records")] \
+        if len(bad) else pd.Series(dtype=str)
+    return q

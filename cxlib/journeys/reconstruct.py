@@ -41,7 +41,7 @@ import pandas as pd
 
 from cxlib.core.lookup import is_in, map_values
 from cxlib.core.config import JourneyDefinition
-from cxlib.core.sql import ParquetTable, arrow_to_pandas, query_frames, select_columns, sql_literal
+from cxlib.core.sql import ParquetTable, arrow_to_pandas, parquet_rows_sql, query_frames, select_columns, sql_literal
 
 log = logging.getLogger(__name__)
 
@@ -408,8 +408,7 @@ def _source_relation(con: duckdb.DuckDBPyConnection, events) -> None:
         for p in paths:
             if not Path(p).exists():
                 raise FileNotFoundError(f"{p}: events file not found")
-        parts = [f"SELECT * EXCLUDE (file_row_number), {i} * 1000000000000 + file_row_number AS src_row "
-                 f"FROM read_parquet({_sql_list([p])}, file_row_number = true)" for i, p in enumerate(paths)]
+        parts = [parquet_rows_sql(p, "src_row", offset=i * 1_000_000_000_000) for i, p in enumerate(paths)]
         con.execute("CREATE OR REPLACE TEMP VIEW src_raw AS " + " UNION ALL BY NAME ".join(parts))
     cols = {r[0] for r in con.execute("DESCRIBE src_raw").fetchall()}
     # low-cardinality labels become ENUMs: one or two bytes per value instead of a string,

@@ -71,15 +71,15 @@ def data_period(paths: ClientPaths, config=None) -> tuple[str, str] | None:
     """First and last date in the loaded events (else surveys), or None when neither exists.
     A table whose every source sets its timestamp as a constant in ``config`` (an export
     without dates) has no period of its own and is passed over."""
-    import pyarrow.parquet as pq
+    from cxlib.core.sql import ParquetTable, query_frames
     for table, col in (("events", "timestamp"), ("surveys", "timestamp")):
         if config is not None and table in config.undated_tables():
             continue
-        f = paths.table(table)
-        if f.exists() and col in pq.read_schema(f).names:
-            ts = pq.read_table(f, columns=[col]).column(col).to_pandas().dropna()
-            if len(ts):
-                return (f"{ts.min():%Y-%m-%d}", f"{ts.max():%Y-%m-%d}")
+        f = paths.table(table)      # a file, or the parts Spark wrote: read where it lies, one column
+        if f.exists() and col in ParquetTable(str(f)).columns:
+            r = query_frames(f'SELECT min("{col}") AS first, max("{col}") AS last FROM t', t=ParquetTable(str(f))).iloc[0]
+            if r["first"] is not None and r["first"] == r["first"]:
+                return (f"{r['first']:%Y-%m-%d}", f"{r['last']:%Y-%m-%d}")
     return None
 
 

@@ -64,7 +64,7 @@ def run_report(client: str, data_root: str | Path = "data", reports_root: str | 
 
 
 OPTIONAL_PARAMETERS = ("engine", "n_boot")
-"""Parameters passed only to the notebooks that declare them: the engine matters to 02, 04 and 05
+"""Parameters passed only to the notebooks that declare them: the engine matters to 01, 02, 04 and 05
 (the event-level work), the bootstrap size to the sections that bootstrap."""
 
 
