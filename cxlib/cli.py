@@ -28,7 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--reports-root", default="reports")
     rep.add_argument("--seed", type=int, default=DEFAULT_SEED)
     rep.add_argument("--engine", choices=["duckdb", "spark"], default=None,
-                     help="where journey reconstruction runs (default: the client.yml's engine, else duckdb)")
+                     help="where the event-level work runs: the events' ingest, the journeys, the contact "
+                          "cascade, the touchpoint inventory (default: the client.yml's engine, else duckdb)")
     rep.add_argument("-p", "--param", action="append", type=_parse_param, default=[],
                      help="extra notebook parameter NAME=VALUE (must be declared in the notebooks)")
 

@@ -390,3 +390,49 @@ def test_parquet_parts_are_numbered_in_table_order_on_both_engines(spark, tmp_pa
     in_duckdb = query_frames("SELECT k, pos FROM t ORDER BY pos",
                              t=ParquetTable(str(tmp_path / "t.parquet")).with_row_numbers("pos"))
     assert in_duckdb["pos"].tolist() == list(range(500)) and in_duckdb["k"].tolist() == list(range(500))
+
+
+def test_events_from_a_catalogue_table_or_a_parquet_folder_on_spark(spark, tmp_path):
+    """Where a large client's events already live: a table in the Spark catalogue (format: table)
+    or a folder of Parquet parts. Both ingest on Spark to what pandas ingests from the same rows
+    in one Parquet file; pandas itself refuses them with the fix; the provenance record hashes a
+    folder part by part and names a table without a hash."""
+    from cxlib.core.config import parse_config
+    from cxlib.core.spark import from_pandas, write_parquet
+    from cxlib.ingest import IngestError, ingest_client
+    from cxlib.report.provenance import hash_inputs
+    n = 60
+    events = pd.DataFrame({"customer_id": [f"C{i % 9}" for i in range(n)],
+                           "timestamp": pd.date_range("2025-01-01 10:00", periods=n, freq="29h", tz="UTC"),
+                           "channel": ["web", "call", "Pigeon"] * 20, "touchpoint": ["A", "B", "A", None] * 15,
+                           "department": ["CS"] * n, "handle_time_s": [60.0, -1.0, None, 5.5, 7.0] * 12})
+    events.to_parquet(tmp_path / "one.parquet")
+    write_parquet(from_pandas(spark, events).repartitionByRange(4, "timestamp").sortWithinPartitions("timestamp"),
+                  tmp_path / "parts.parquet")         # the rows in their order (times rise), in four parts
+    assert len(list((tmp_path / "parts.parquet").glob("*.parquet"))) == 4
+    from_pandas(spark, events).createOrReplaceTempView("crm_events")
+    config = lambda source: parse_config({"name": "T", "tables": {"events": [source]}})  # noqa: E731
+    a = ingest_client(config({"path": "one.parquet"}), tmp_path)
+    assert a.metrics()["events"]["quarantined"] > 10
+    for source in ({"path": "parts.parquet"}, {"path": "crm_events", "format": "table"}):
+        b = ingest_client(config(source), tmp_path, engine="spark", spark=spark)
+        assert b.metrics() == a.metrics()
+        pd.testing.assert_frame_equal(to_pandas_sorted(b.tables["events"]), to_pandas_sorted(a.tables["events"]),
+                                      check_dtype=False)
+        with pytest.raises(IngestError, match="is read by Spark: set engine: spark") if source.get("format") \
+                else pytest.raises(IngestError, match="not a regular file"):
+            ingest_client(config(source), tmp_path)
+    with pytest.raises(IngestError, match="Spark has no such table"):
+        ingest_client(config({"path": "no_such_events", "format": "table"}), tmp_path, engine="spark", spark=spark)
+    (tmp_path / "client.yml").write_text("name: T\n")
+    inputs = {r["path"]: r for r in hash_inputs(parse_config({"name": "T", "tables": {"events": [
+        {"path": "parts.parquet"}, {"path": "crm_events", "format": "table"}]}}), tmp_path / "client.yml")}
+    folder = inputs[str(tmp_path / "parts.parquet")]
+    assert folder["bytes"] > 0 and len(folder["sha256"]) == 64
+    assert inputs["crm_events"]["sha256"] is None and "read by Spark" in inputs["crm_events"]["hashed"]
+
+
+def to_pandas_sorted(frame) -> pd.DataFrame:
+    from cxlib.core.spark import to_pandas
+    out = to_pandas(frame) if not isinstance(frame, pd.DataFrame) else frame
+    return out.sort_values(["timestamp", "customer_id"]).reset_index(drop=True)

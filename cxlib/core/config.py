@@ -62,9 +62,12 @@ class WideGroup(_Strict):
 class Source(_Strict):
     """One raw file feeding a canonical table."""
 
-    path: str = Field(description="File path, relative to the client's folder (absolute paths allowed).")
-    format: Literal["csv", "parquet", "excel"] | None = Field(
-        default=None, description="File format; inferred from the extension (.csv, .csv.gz, .parquet, .xlsx) when omitted.")
+    path: str = Field(description="File path, relative to the client's folder (absolute paths allowed). With "
+                      "engine: spark an event source may also be a Parquet folder, an object-store URI "
+                      "(s3://, abfss://, gs://) or, with format: table, a table name in the Spark catalogue.")
+    format: Literal["csv", "parquet", "excel", "table"] | None = Field(
+        default=None, description="File format; inferred from the extension (.csv, .csv.gz, .parquet, .xlsx) when omitted. "
+        "table: path names a table in the Spark catalogue (events only, engine: spark).")
     delimiter: str | None = Field(default=None, description="CSV field delimiter; default ','.")
     encoding: str = Field(default="utf-8-sig", description="Text encoding of a CSV (utf-8-sig also strips a byte-order mark).")
     decimal: str = Field(default=".", description="Decimal separator of numbers in a CSV, e.g. ','.")

@@ -225,20 +225,28 @@ def resolve_client_paths(client: str, data_root: str | Path = "data",
     )
 
 
-def check_source_path(path: Path, base_dir: str | Path, external: list[str] | tuple = ()) -> Path:
+def check_source_path(path: Path, base_dir: str | Path, external: list[str] | tuple = (), *,
+                      folders: bool = False) -> Path:
     """``path`` resolved (symbolic links followed) when it is a regular file inside the client's
     folder ``base_dir`` or inside one of the ``external`` folders the config opts into; else a
-    ValueError that says which rule it breaks. A device (``/dev/zero``), a FIFO or a folder is
-    never read, and nothing of the file is echoed."""
+    ValueError that says which rule it breaks. A device (``/dev/zero``) or a FIFO is never read,
+    nor a folder unless ``folders`` (a Parquet table of parts, read by Spark), and nothing of the
+    file is echoed."""
     base = Path(base_dir).resolve()
     target = Path(path).resolve()
     roots = [base, *((Path(r) if Path(r).is_absolute() else base / r).resolve() for r in external)]
     if not any(target == r or target.is_relative_to(r) for r in roots):
         raise ValueError(f"{path}: outside the client's folder ({base}); to read it, list its folder under "
                          "external_data in client.yml")
-    if target.exists() and not target.is_file():
+    if target.exists() and not target.is_file() and not (folders and target.is_dir()):
         raise ValueError(f"{path}: not a regular file (a folder, device or pipe); a source must be a data file")
     return target
+
+
+def is_remote(path: str) -> bool:
+    """Whether a source path is an object-store or cluster URI (``s3://``, ``abfss://``, ...),
+    which only Spark reads."""
+    return "://" in str(path)
 
 
 def resolve_source_path(source, base_dir: str | Path) -> Path:

@@ -28,7 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from cxlib.core.config import ClientConfig
-from cxlib.core.paths import check_source_path, resolve_source_path
+from cxlib.core.paths import check_source_path, is_remote, resolve_source_path
 from cxlib.core.schema import columns_of
 from cxlib.ingest.contract import META, ROW, SOURCE, IngestError
 from cxlib.ingest.read import check_delimiter, check_unique_header, is_blank_record
@@ -46,18 +46,25 @@ def read_raw_on_spark(spark, source, data_dir: str | Path, external=()):
     = 1; a Parquet row's position from 1, as pandas numbers them). A CSV comes as its lines
     (``_line``), split into fields on the partitions (:func:`split_lines`)."""
     from pyspark.sql import functions as F
-    path = resolve_source_path(source, data_dir)
-    try:
-        check_source_path(path, data_dir, external)
-    except ValueError as err:
-        raise IngestError(f"tables source {source.path!r}: {err}") from None
-    if not path.exists():
-        raise IngestError(f"{path}: file not found (tables source path {source.path!r})")
     fmt = source.resolved_format()
+    if fmt == "table":      # a table in the Spark catalogue: rows numbered in the order Spark reads them
+        try:
+            frame = spark.table(source.path)
+        except Exception as err:   # AnalysisException: no such table
+            raise IngestError(f"tables source {source.path!r} (format: table): Spark has no such table: "
+                              f"{str(err).splitlines()[0][:300]}") from None
+        frame = frame.select(*[F.col(f"`{c}`").alias(str(c).strip()) for c in frame.columns])
+        return number_records(frame, offset=1).withColumn(SOURCE, F.lit(source.path))
+    path = source_location(source, data_dir, external)
     if fmt == "parquet":
         frame = spark.read.parquet(str(path))
-        return frame.select(*[F.col(f"`{c}`").alias(str(c).strip()) for c in frame.columns],
-                            F.lit(path.name).alias(SOURCE), (F.col("_metadata.row_index") + 1).alias(ROW))
+        if len(frame.inputFiles()) > 1:     # a folder of parts: numbered in the parts' order
+            from cxlib.core.spark import number_parquet_rows
+            numbered = number_parquet_rows(spark, str(path), ROW, offset=1)
+        else:
+            numbered = frame.select("*", (F.col("_metadata.row_index") + 1).alias(ROW))
+        return numbered.select(*[F.col(f"`{c}`").alias(str(c).strip()) for c in frame.columns],
+                               F.lit(source_name(path)).alias(SOURCE), ROW)
     if fmt != "csv":
         raise IngestError(f"{path}: engine: spark reads CSV and Parquet sources; convert this {fmt} file to CSV "
                           "or Parquet, or ingest it with engine: duckdb")
@@ -65,18 +72,42 @@ def read_raw_on_spark(spark, source, data_dir: str | Path, external=()):
         raise IngestError(f"{path}: engine: spark reads CSV files in UTF-8, not {source.encoding}; re-encode the "
                           f"file (iconv -f {source.encoding} -t utf-8) or export it as Parquet")
     lines = spark.read.text(str(path))
+    if len(lines.inputFiles()) > 1:
+        raise IngestError(f"{path}: a CSV source is one file; list each file as a source of its own, or read a "
+                          "folder of parts as Parquet")
     first = lines.first()
     if first is None:
         raise IngestError(f"{path}: the file is empty (no header row); re-export it, or remove the source "
                           "from client.yml if the client has no such data")
     return (number_records(lines, offset=1).where(F.col(ROW) > 1)
-            .select(F.col("value").alias(LINE), ROW, F.lit(path.name).alias(SOURCE)))
+            .select(F.col("value").alias(LINE), ROW, F.lit(source_name(path)).alias(SOURCE)))
+
+
+def source_location(source, data_dir, external=()):
+    """Where Spark reads a file source: an object-store URI as given, else the local path checked
+    as the pandas reader checks it (inside the client's folder or an external one; a Parquet
+    folder allowed)."""
+    if is_remote(source.path):
+        return source.path
+    path = resolve_source_path(source, data_dir)
+    try:
+        check_source_path(path, data_dir, external, folders=source.resolved_format() == "parquet")
+    except ValueError as err:
+        raise IngestError(f"tables source {source.path!r}: {err}") from None
+    if not path.exists():
+        raise IngestError(f"{path}: file not found (tables source path {source.path!r})")
+    return path
+
+
+def source_name(path) -> str:
+    """The name the quarantine gives a row's source: the file's (or folder's) name."""
+    return str(path).rstrip("/").rsplit("/", 1)[-1]
 
 
 def read_header(spark, source, data_dir) -> list[str]:
     """A CSV source's column names, checked as the pandas reader checks them (unique; the
     delimiter plausible)."""
-    path = resolve_source_path(source, data_dir)
+    path = source_location(source, data_dir)
     sep = source.delimiter or ","
     header = next(csv.reader([spark.read.text(str(path)).first()["value"].lstrip("\ufeff")], delimiter=sep), [])
     check_unique_header(header, path)
@@ -186,7 +217,7 @@ def ingest_source_on_spark(spark, source, table: str, config: ClientConfig, data
     from cxlib.ingest.coerce import check_date_conventions, check_parse_failures, merge_check_counts
     from cxlib.ingest.pipeline import SOURCE_COUNTS, describe_source_counts
     raw = read_raw_on_spark(spark, source, data_dir, config.external_data)
-    fname = resolve_source_path(source, data_dir).name
+    fname = source.path if source.resolved_format() == "table" else source_name(source_location(source, data_dir))
     utc = [f.name for f in raw.schema.fields if f.dataType.typeName() == "timestamp" and f.name not in META]
     header = read_header(spark, source, data_dir) if LINE in raw.columns else None
     run = _process_partitions(source, table, config, scales, as_of_ts, utc, header)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from cxlib.core.config import Source
-from cxlib.core.paths import check_source_path, resolve_source_path
+from cxlib.core.paths import check_source_path, is_remote, resolve_source_path
 from cxlib.ingest.contract import IngestError, ROW, SOURCE
 
 
@@ -40,6 +40,11 @@ def read_source_chunks(source: Source, base_dir: str | Path = ".", external: lis
     records than that is split; the malformed lines come with the first part."""
     if chunk_rows == "auto":
         chunk_rows = CHUNK_ROWS
+    if source.resolved_format() == "table" or is_remote(source.path):
+        raise IngestError(f"tables source {source.path!r}: "
+                          + ("a table in the Spark catalogue" if source.resolved_format() == "table" else "an object-store URI")
+                          + " is read by Spark: set engine: spark in client.yml (or make report ENGINE=spark); only "
+                          "the events are ingested there")
     path = resolve_source_path(source, base_dir)
     try:
         check_source_path(path, base_dir, external)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from cxlib.core.config import ClientConfig
 from cxlib.core.jsonio import write_json
-from cxlib.core.paths import resolve_source_path
+from cxlib.core.paths import is_remote, resolve_source_path
 from cxlib.core.schema import TABLE_NAMES
 
 PACKAGES = ("cxlib", "pandas", "numpy", "pyarrow", "duckdb", "scipy", "scikit-learn", "matplotlib", "seaborn",
@@ -28,16 +28,31 @@ def hash_file(path: str | Path, chunk: int = 1 << 20) -> str:
 
 
 def hash_inputs(config: ClientConfig, config_path: str | Path) -> list[dict]:
-    """Path, size and SHA-256 of the config and every configured source file."""
+    """Path, size and SHA-256 of the config and every configured source file. A Parquet folder
+    (read by Spark) is hashed part by part (the hash of its parts' names and hashes, in name
+    order); a Spark catalogue table or an object-store URI is not local and is recorded by name
+    with ``sha256`` null and ``hashed`` saying why."""
     config_path = Path(config_path)
     files = [("config", config_path)]
     for table in TABLE_NAMES:
-        files += [(table, resolve_source_path(s, config_path.parent)) for s in config.sources(table)]
+        for s in config.sources(table):
+            remote = s.resolved_format() == "table" or is_remote(s.path)
+            files.append((table, s.path if remote else resolve_source_path(s, config_path.parent)))
     out = []
     for role, path in files:
+        if isinstance(path, str):
+            out.append({"role": role, "path": path, "bytes": None, "sha256": None,
+                        "hashed": "no: read by Spark where it lies (a catalogue table or an object-store URI)"})
+            continue
         exists = path.exists()
-        out.append({"role": role, "path": str(path), "bytes": path.stat().st_size if exists else None,
-                    "sha256": hash_file(path) if exists else None})
+        parts = sorted(path.glob("*.parquet")) if path.is_dir() else []
+        if parts:
+            digest = hashlib.sha256("".join(f"{p.name}:{hash_file(p)}\n" for p in parts).encode()).hexdigest()
+            out.append({"role": role, "path": str(path), "bytes": sum(p.stat().st_size for p in parts),
+                        "sha256": digest})
+            continue
+        out.append({"role": role, "path": str(path), "bytes": path.stat().st_size if exists and path.is_file() else None,
+                    "sha256": hash_file(path) if exists and path.is_file() else None})
     return out
 
 
