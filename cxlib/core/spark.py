@@ -51,6 +51,8 @@ def get_spark(master: str = "local[2]", remote: str | None = None, conf: dict | 
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         # Python work on the partitions (ingest's mapInPandas) runs in this interpreter, with cxlib and pandas
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        # and without pyspark's pandas-3 warning in every worker's output (see _quiet)
+        os.environ.setdefault("PYTHONWARNINGS", "ignore:PySpark does not yet fully support pandas:FutureWarning")
         builder = (SparkSession.builder.master(master).appName("cxlib")
                    .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
                    .config("spark.driver.host", "127.0.0.1")

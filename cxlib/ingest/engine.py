@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import json
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -225,7 +226,9 @@ def ingest_source_on_spark(spark, source, table: str, config: ClientConfig, data
     before = spark.conf.get(key, None)
     spark.conf.set(key, str(BATCH_ROWS))
     try:
-        out = raw.mapInPandas(run, output_schema(table)).localCheckpoint()
+        with warnings.catch_warnings():    # pyspark's notice that it does not fully support pandas 3 (tested here)
+            warnings.filterwarnings("ignore", "PySpark does not yet fully support pandas", FutureWarning)
+            out = raw.mapInPandas(run, output_schema(table)).localCheckpoint()
         parts = sorted((json.loads(r["raw"]) for r in out.where(F.col(KIND) == "counts").select("raw").collect()),
                        key=lambda p: p["first_row"])
     finally:
