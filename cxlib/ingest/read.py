@@ -40,9 +40,9 @@ def read_source_chunks(source: Source, base_dir: str | Path = ".", external: lis
     records than that is split; the malformed lines come with the first part."""
     if chunk_rows == "auto":
         chunk_rows = CHUNK_ROWS
-    if source.resolved_format() == "table" or is_remote(source.path):
+    if source.format == "table" or is_remote(source.path):
         raise IngestError(f"tables source {source.path!r}: "
-                          + ("a table in the Spark catalogue" if source.resolved_format() == "table" else "an object-store URI")
+                          + ("a table in the Spark catalogue" if source.format == "table" else "an object-store URI")
                           + " is read by Spark: set engine: spark in client.yml (or make report ENGINE=spark); only "
                           "the events are ingested there")
     path = resolve_source_path(source, base_dir)

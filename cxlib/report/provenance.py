@@ -36,7 +36,7 @@ def hash_inputs(config: ClientConfig, config_path: str | Path) -> list[dict]:
     files = [("config", config_path)]
     for table in TABLE_NAMES:
         for s in config.sources(table):
-            remote = s.resolved_format() == "table" or is_remote(s.path)
+            remote = s.format == "table" or is_remote(s.path)
             files.append((table, s.path if remote else resolve_source_path(s, config_path.parent)))
     out = []
     for role, path in files:
