@@ -42,10 +42,12 @@ _Q = ["reason", "column", "value", "raw"]
 
 
 def read_raw_on_spark(spark, source, data_dir: str | Path, external=()):
-    """One source's raw records on Spark: the file's columns (as read: text from a CSV, typed
-    from Parquet), ``_source`` (the file name) and ``_row`` (a CSV record's physical line, header
-    = 1; a Parquet row's position from 1, as pandas numbers them). A CSV comes as its lines
-    (``_line``), split into fields on the partitions (:func:`split_lines`)."""
+    """One source's raw records on Spark, its CSV header (None for Parquet or a table) and its
+    name. The records: the file's columns (typed from Parquet or a table), ``_source`` (the
+    name) and ``_row`` (a CSV line's physical number, header = 1; a row's position from 1, as
+    pandas numbers them); a CSV comes as its lines (``_line``), split into the header's fields
+    on the partitions (:func:`split_lines`). The header is checked as the pandas reader checks
+    it (unique names, a plausible delimiter)."""
     from pyspark.sql import functions as F
     fmt = source.resolved_format()
     if fmt == "table":      # a table in the Spark catalogue: rows numbered in the order Spark reads them
@@ -55,8 +57,9 @@ def read_raw_on_spark(spark, source, data_dir: str | Path, external=()):
             raise IngestError(f"tables source {source.path!r} (format: table): Spark has no such table: "
                               f"{str(err).splitlines()[0][:300]}") from None
         frame = frame.select(*[F.col(f"`{c}`").alias(str(c).strip()) for c in frame.columns])
-        return number_records(frame, offset=1).withColumn(SOURCE, F.lit(source.path))
+        return number_records(frame, offset=1).withColumn(SOURCE, F.lit(source.path)), None, source.path
     path = source_location(source, data_dir, external)
+    name = source_name(path)
     if fmt == "parquet":
         frame = spark.read.parquet(str(path))
         if len(frame.inputFiles()) > 1:     # a folder of parts: numbered in the parts' order
@@ -65,7 +68,7 @@ def read_raw_on_spark(spark, source, data_dir: str | Path, external=()):
         else:
             numbered = frame.select("*", (F.col("_metadata.row_index") + 1).alias(ROW))
         return numbered.select(*[F.col(f"`{c}`").alias(str(c).strip()) for c in frame.columns],
-                               F.lit(source_name(path)).alias(SOURCE), ROW)
+                               F.lit(name).alias(SOURCE), ROW), None, name
     if fmt != "csv":
         raise IngestError(f"{path}: engine: spark reads CSV and Parquet sources; convert this {fmt} file to CSV "
                           "or Parquet, or ingest it with engine: duckdb")
@@ -80,8 +83,13 @@ def read_raw_on_spark(spark, source, data_dir: str | Path, external=()):
     if first is None:
         raise IngestError(f"{path}: the file is empty (no header row); re-export it, or remove the source "
                           "from client.yml if the client has no such data")
+    sep = source.delimiter or ","
+    header = next(csv.reader([first["value"].lstrip("\ufeff")], delimiter=sep), [])
+    check_unique_header(header, path)
+    header = [h.strip() for h in header]
+    check_delimiter(header, path, sep)
     return (number_records(lines, offset=1).where(F.col(ROW) > 1)
-            .select(F.col("value").alias(LINE), ROW, F.lit(source_name(path)).alias(SOURCE)))
+            .select(F.col("value").alias(LINE), ROW, F.lit(name).alias(SOURCE))), header, name
 
 
 def source_location(source, data_dir, external=()):
@@ -103,18 +111,6 @@ def source_location(source, data_dir, external=()):
 def source_name(path) -> str:
     """The name the quarantine gives a row's source: the file's (or folder's) name."""
     return str(path).rstrip("/").rsplit("/", 1)[-1]
-
-
-def read_header(spark, source, data_dir) -> list[str]:
-    """A CSV source's column names, checked as the pandas reader checks them (unique; the
-    delimiter plausible)."""
-    path = source_location(source, data_dir)
-    sep = source.delimiter or ","
-    header = next(csv.reader([spark.read.text(str(path)).first()["value"].lstrip("\ufeff")], delimiter=sep), [])
-    check_unique_header(header, path)
-    header = [h.strip() for h in header]
-    check_delimiter(header, path, sep)
-    return header
 
 
 def split_lines(lines: pd.Series, rows: pd.Series, header: list[str], sep: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -217,10 +213,8 @@ def ingest_source_on_spark(spark, source, table: str, config: ClientConfig, data
     from cxlib.core.spark import to_pandas
     from cxlib.ingest.coerce import check_date_conventions, check_parse_failures, merge_check_counts
     from cxlib.ingest.pipeline import SOURCE_COUNTS, describe_source_counts
-    raw = read_raw_on_spark(spark, source, data_dir, config.external_data)
-    fname = source.path if source.resolved_format() == "table" else source_name(source_location(source, data_dir))
+    raw, header, fname = read_raw_on_spark(spark, source, data_dir, config.external_data)
     utc = [f.name for f in raw.schema.fields if f.dataType.typeName() == "timestamp" and f.name not in META]
-    header = read_header(spark, source, data_dir) if LINE in raw.columns else None
     run = _process_partitions(source, table, config, scales, as_of_ts, utc, header)
     key = "spark.sql.execution.arrow.maxRecordsPerBatch"
     before = spark.conf.get(key, None)
