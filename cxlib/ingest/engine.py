@@ -32,7 +32,8 @@ from cxlib.core.config import ClientConfig
 from cxlib.core.paths import check_source_path, is_remote, resolve_source_path
 from cxlib.core.schema import columns_of
 from cxlib.ingest.contract import META, ROW, SOURCE, IngestError
-from cxlib.ingest.read import check_delimiter, check_unique_header, is_blank_record
+from cxlib.ingest.read import check_delimiter
+from cxlib.ingest.scan import check_unique_header, is_blank_record
 
 KIND = "_kind"          # loaded | quarantined | counts: the three kinds of row a partition gives back
 LINE = "_line"         # a CSV line as read, split into fields on the partitions
@@ -115,7 +116,7 @@ def source_name(path) -> str:
 
 def split_lines(lines: pd.Series, rows: pd.Series, header: list[str], sep: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """CSV lines split into the header's columns with the csv module, as the pandas path's record
-    scan (:func:`cxlib.ingest.read.scan_csv_records`) splits them: the records of the header's
+    scan (:func:`cxlib.ingest.scan.scan_csv_records`) splits them: the records of the header's
     width (text, with ``_row``), and the others as malformed (line and text). A blank line is
     not a row. Each line is one record: a quoted value cannot span lines."""
     texts = lines.tolist()

@@ -14,6 +14,7 @@ import pandas as pd
 from cxlib.core.config import Source
 from cxlib.core.paths import check_source_path, is_remote, resolve_source_path
 from cxlib.ingest.contract import IngestError, ROW, SOURCE
+from cxlib.ingest.scan import check_unique_header, scan_csv_records
 
 
 CHUNK_ROWS = 1_000_000
@@ -252,51 +253,6 @@ def sniff_utf16(path: Path, n: int = 400) -> str | None:
     return None
 
 
-def check_unique_header(header: list[str], path: Path | str) -> None:
-    """Raise IngestError when two columns share a name: a reader would keep one and rename the
-    other ('mrr' and 'mrr.1'), and a mapping would silently use the wrong one."""
-    seen: dict[str, int] = {}
-    for i, name in enumerate(header, 1):
-        key = str(name).strip()
-        if key in seen:
-            raise IngestError(f"{path}: the header has two columns named {key!r} (columns {seen[key]} and {i}); a "
-                              "mapping cannot tell them apart. Rename one in the file, or drop the one not needed")
-        seen[key] = i
-
-
-def scan_csv_records(path: Path, encoding: str, delimiter: str) -> pd.DataFrame:
-    """Every data record of a CSV file (header and blank records left out) with the physical
-    line it starts on and its number of fields, read with the csv module: an accounting check on
-    the reader that does not trust the reader. ``text`` (first 500 characters) is filled for the
-    records whose number of fields differs from the header's, the ones reported as malformed."""
-    csv.field_size_limit(1 << 30)
-    lines, odd, texts = [], {}, {}
-    append = lines.append
-    with _open_text(path, encoding) as fh:
-        reader = csv.reader(fh, delimiter=delimiter)
-        header = next(reader, [])
-        check_unique_header(header, path)
-        width = len(header)
-        start = reader.line_num + 1
-        for rec in reader:
-            if not is_blank_record(rec):
-                if len(rec) != width:       # the text is kept only where it is reported: malformed records
-                    odd[len(lines)] = len(rec)
-                    texts[len(lines)] = delimiter.join(rec)[:500]
-                append(start)
-            start = reader.line_num + 1
-    fields = np.full(len(lines), width, dtype="int64")
-    fields[list(odd)] = list(odd.values())
-    text = np.full(len(lines), None, dtype=object)
-    text[list(texts)] = list(texts.values())
-    return pd.DataFrame({"line": np.array(lines, dtype="int64"), "fields": fields, "text": text})
-
-
-def is_blank_record(fields: list[str]) -> bool:
-    """Whether a CSV record is a blank line, which pandas skips: no field, or one of spaces. A line
-    of delimiters only (``,,,,``) is a record of missing values: pandas reads it as a row."""
-    return len(fields) <= 1 and not "".join(fields).strip()
-
 
 INVISIBLE = re.compile("[\u0000\u200b\u200c\u200d\u2060\ufeff\u00ad]")
 """NUL, zero-width spaces and joiners, the word joiner, a stray byte-order mark, the soft hyphen."""
@@ -402,13 +358,6 @@ def describe_decode_error(path: Path, encoding: str) -> str:
             else "set 'encoding' for this source, e.g. latin-1"
         return (f"{path}: cannot decode the file as {encoding!r}: byte {data[err.start]:#04x} on line {line_no} "
                 f"({line.strip()!r}); {hint}")
-
-
-def _open_text(path: Path, encoding: str):
-    import gzip
-    if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding=encoding, newline="")
-    return open(path, encoding=encoding, newline="")
 
 
 def _read_excel(path: Path, source: Source) -> pd.DataFrame:
