@@ -109,7 +109,7 @@ if dx is not None and len(cat):
 
 # %%
 if dx is not None:
-    variants = find_variants(dx.engine_steps, dx.journeys, top=8)
+    variants = find_variants(dx.engine_steps, dx.journeys, top=8, journey_types=dx.types)
     for jt in dx.types:
         stages = map_stages(dx.engine_steps, dx.journeys, jt)
         fig, ax = plt.subplots(figsize=(12, 1.2 + 0.55 * max(stages["department"].nunique(), 1)))

@@ -396,6 +396,11 @@ def test_variants_say_how_many_paths_there_are_and_what_the_top_ones_cover():
     steps = pd.DataFrame(rows, columns=["journey_id", "journey_type", "step", "touchpoint"])
     v = find_variants(steps, top=2)
     assert v["n"].tolist() == [6, 3] and v.attrs["variants"] == {"t": 3}
+    other = pd.concat([steps, steps.assign(journey_id=steps["journey_id"] + "u", journey_type="unclassified")])
+    typed = find_variants(other, top=2, journey_types=["t"])      # the report's call: typed journeys only
+    pd.testing.assert_frame_equal(typed, v)
+    assert typed.attrs == v.attrs and set(find_variants(other, top=2)["journey_type"]) == {"t", "unclassified"}
+    assert find_variants(other, journey_types=[]).empty
     assert describe_variants(v, "t") == "3 distinct paths over 10 journeys; the 2 shown cover 90% of them."
     assert describe_variants(find_variants(steps, top=5), "t").endswith("all shown.")
 

@@ -185,16 +185,18 @@ def find_watermelon_pockets(journeys: pd.DataFrame, groups: dict[str, pd.Series]
 
 
 def find_variants(steps, journeys: pd.DataFrame | None = None, *, top: int = 10,
-                  journey_type: str | None = None) -> pd.DataFrame:
+                  journey_type: str | None = None, journey_types=None) -> pd.DataFrame:
     """The most frequent paths (touchpoint sequences) per journey type, with their count,
-    share, completion rate, median duration and mean journey score. ``steps`` is the step table
+    share, completion rate, median duration and mean journey score, over one ``journey_type``
+    or the ``journey_types`` listed (all by default: on a large log the unclassified episodes
+    are most of the journeys, so a report asks for the typed ones). ``steps`` is the step table
     as pandas or as a Spark DataFrame (a client on Spark): the paths are built where it lives and
     one row per journey comes back."""
-    where = "" if journey_type is None else f"WHERE journey_type = {sql_literal(journey_type)}"
+    types = [journey_type] if journey_type is not None else journey_types
     paths = query_frames(f"""
         SELECT journey_id, any_value(journey_type) AS journey_type,
                string_agg(touchpoint, '{ARROW}' ORDER BY step) AS variant, count(*) AS length
-        FROM st {where} GROUP BY journey_id""",
+        FROM st WHERE true {_types_filter(types)} GROUP BY journey_id""",
                          st=select_columns(steps, ["journey_id", "journey_type", "step", "touchpoint"]))
     if journeys is not None:
         extra = [c for c in ("completed", "duration_days", "journey_score", "churned_in_window") if c in journeys]
