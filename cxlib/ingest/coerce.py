@@ -159,11 +159,21 @@ def parse_bools(values: pd.Series) -> pd.Series:
 def _clean_strings(values: pd.Series) -> pd.Series:
     text = values.astype("string").str.strip()
     text = text.where(text != "", pd.NA)
-    # Excel and Parquet deliver integer ids as floats: '1234.0' -> '1234'
+    # Excel and Parquet deliver integer ids as floats: '1234.0' -> '1234'. The regex runs only when
+    # some value ends in '.0' (the text is stripped): on a large text file usually none does
+    if not _any_ends_with(text, ".0"):
+        return text.astype("str")
     floats = match_text(text, r"^\d+\.0$")
     if floats.any():
         text[floats] = text[floats].str.replace(r"^(\d+)\.0$", r"\1", regex=True).to_numpy()
     return text.astype("str")
+
+
+def _any_ends_with(text: pd.Series, suffix: str) -> bool:
+    """Whether any value of ``text`` ends with ``suffix`` (one Arrow pass, no regex)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    return bool(pc.any(pc.ends_with(pa.array(text, from_pandas=True), suffix)).as_py())
 
 
 @dataclass
@@ -181,10 +191,10 @@ def coerce_table(df: pd.DataFrame, table: str, source: Source, tz: str) -> Coerc
     tz = source.timezone or tz
     for col in columns_of(table):
         s = out[col.name]
-        present = s.notna() & (s.astype("string").str.strip() != "").fillna(False)
         if col.kind == "string":
             out[col.name] = _clean_strings(s)
             continue
+        present = s.notna() & (s.astype("string").str.strip() != "").fillna(False)
         if col.kind == "timestamp":
             parsed = parse_timestamps(s, tz, source.formats.get(col.name))
         elif col.kind == "date":
