@@ -302,18 +302,23 @@ def _ingest_source(source, table: str, config: ClientConfig, data_dir, scales: d
     personal, fname = [], Path(source.path).name
     parts = read_source_chunks(source, data_dir, config.external_data,
                                chunk_rows=None if source.wide else "auto")   # a melt is ordered by question
-    for part, (raw, malformed) in enumerate(parts):
-        fname = raw[SOURCE].iloc[0] if len(raw) else fname
-        cells = raw.attrs.get("cell_problems") or []
-        if cells:
-            notes.append({"table": table, "check": "spreadsheet_cells", "rows": len(cells),
-                          "examples": [f"{col!r} line {line}: {what}" for col, line, what in cells[:3]],
-                          "message": f"{Path(source.path).name}: {format_count(len(cells))} cell(s) hold an "
-                                     "error or a formula without a saved value (e.g. "
-                                     + "; ".join(f"column {col!r} line {line}: {what}" for col, line, what
-                                                 in cells[:3]) + "); they are read as missing"})
-        log.info("read %s: %d rows%s", fname, len(raw), f" (part {part + 1})" if part else "")
-        done = process_part(raw, malformed, source, table, config, scales, as_of_ts)
+
+    def read_parts():
+        nonlocal fname
+        for part, (raw, malformed) in enumerate(parts):
+            fname = raw[SOURCE].iloc[0] if len(raw) else fname
+            cells = raw.attrs.get("cell_problems") or []
+            if cells:
+                notes.append({"table": table, "check": "spreadsheet_cells", "rows": len(cells),
+                              "examples": [f"{col!r} line {line}: {what}" for col, line, what in cells[:3]],
+                              "message": f"{Path(source.path).name}: {format_count(len(cells))} cell(s) hold an "
+                                         "error or a formula without a saved value (e.g. "
+                                         + "; ".join(f"column {col!r} line {line}: {what}" for col, line, what
+                                                     in cells[:3]) + "); they are read as missing"})
+            log.info("read %s: %d rows%s", fname, len(raw), f" (part {part + 1})" if part else "")
+            yield raw, malformed
+
+    for raw, malformed, done in _process_ahead(read_parts(), source, table, config, scales, as_of_ts):
         for k, v in done.counts.items():
             counts[k] += v
         personal = done.personal
@@ -336,6 +341,23 @@ def _ingest_source(source, table: str, config: ClientConfig, data_dir, scales: d
     if malformed_parts:
         q = pd.concat([q, *malformed_parts], ignore_index=True)
     return frame, q, {k: counts[k] for k in ("raw_rows", "rows_in", "filtered")}
+
+
+def _process_ahead(parts, source, table: str, config: ClientConfig, scales: dict, as_of_ts):
+    """``(raw, malformed, process_part(...))`` for each part of ``parts``, in order, each part
+    processed on a worker thread while the next one is read: Arrow's parsing and most of
+    ``process_part`` (Arrow kernels) release the GIL, so the two overlap on two cores. At most
+    two parts are held at once."""
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest") as pool:
+        ahead = None
+        for raw, malformed in parts:
+            job = (raw, malformed, pool.submit(process_part, raw, malformed, source, table, config, scales, as_of_ts))
+            if ahead is not None:
+                yield ahead[0], ahead[1], ahead[2].result()
+            ahead = job
+        if ahead is not None:
+            yield ahead[0], ahead[1], ahead[2].result()
 
 
 SOURCE_COUNTS = ("raw_rows", "rows_in", "filtered", "kept", "normalized", "other", "n_mapped")
