@@ -185,3 +185,17 @@ def test_relationship_nps_weights_recorded(raw):
     nps = pd.to_numeric(f["rel"]["How likely are you to recommend us? (0-10)"])
     assert len(nps) == truth["relationship_nps"]["n"]
     assert np.isclose(nps[nps <= 10].mean(), truth["relationship_nps"]["mean"], atol=0.05)
+
+
+def test_event_times_are_written_as_strftime_writes_them_across_daylight_saving():
+    """The demo's event times are formatted by table lookups (millions of rows); they must be
+    the local-time text strftime gives, through both clock changes and across years."""
+    from cxlib.demo.export import _local_datetime_text, _local_str
+    rng = np.random.default_rng(3)
+    edges = np.array(["2025-03-30T00:59:59", "2025-03-30T01:00:00", "2025-10-26T00:59:59", "2025-10-26T01:00:00",
+                      "2024-12-31T23:00:00", "2026-02-28T23:59:59"], dtype="datetime64[s]")
+    ts = np.concatenate([edges, np.datetime64("2023-01-01T00:00:00") + rng.integers(0, 4 * 365 * 86400, 20_000)
+                         .astype("timedelta64[s]")])
+    fast = np.asarray(_local_datetime_text(ts), dtype=object)
+    assert (fast == _local_str(ts, "%Y-%m-%d %H:%M:%S")).all()
+    assert fast[1] == "2025-03-30 03:00:00" and fast[3] == "2025-10-26 02:00:00"

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from cxlib.core.config import DEFAULT_SEED
+from cxlib.core.lookup import map_values
 
 from cxlib.demo.simulate import (CHANNEL_LABELS, DIRECTION_LABELS, OUTCOME_LABELS, RECORD_TYPE_LABELS, RELATIONSHIP_ATTRIBUTE_QUESTIONS,
                                   RELATIONSHIP_JOURNEY_QUESTIONS, TZ, DemoData, shift_ids, simulate_demo)
@@ -24,6 +25,21 @@ def _local_str(ts: np.ndarray, fmt: str) -> np.ndarray:
 
 
 _CLOCK = np.array([f"{h:02d}:{m:02d}:{s:02d}" for h in range(24) for m in range(60) for s in range(60)], dtype=object)
+
+
+def _local_datetime_text(ts: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """``_local_str(ts, '%Y-%m-%d %H:%M:%S')`` for millions of events, as pandas text: each
+    value's date and clock are looked up in tables (its days, the 86,400 seconds of a day) and
+    joined by Arrow, where a per-value strftime took about 1 µs (6 s for a 250,000-customer part)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    local = pd.DatetimeIndex(pd.to_datetime(ts).tz_localize("UTC")).tz_convert(TZ).tz_localize(None)
+    day, sec = np.divmod(local.to_numpy().astype("datetime64[s]").astype(np.int64), 86400)
+    first = int(day.min()) if len(day) else 0
+    dates = pd.to_datetime((first + np.arange(int(day.max()) - first + 1 if len(day) else 0)) * 86400, unit="s")
+    text = pc.binary_join_element_wise(pa.array(np.asarray(dates.strftime("%Y-%m-%d"), dtype=object)).take(day - first),
+                                       pa.array(_CLOCK).take(sec), " ")
+    return pd.arrays.ArrowStringArray(text, dtype=pd.Series([], dtype=str).dtype)
 
 
 def _hh_mm_ss(seconds: np.ndarray) -> np.ndarray:
@@ -81,14 +97,16 @@ def raw_frames(d: DemoData, rng, *, unknown_base: int = 900_000) -> tuple[dict[s
     # --- contact history: local time, own labels, hh:mm:ss durations
     ht = ev["handle_time_s"].to_numpy()
     dur = _hh_mm_ss(ht)
+    # text columns stay Arrow text (.array, take, map_values): no round trip through Python strings
     raw_ev = pd.DataFrame({
-        "acct": ids[ev["cust"].to_numpy()], "event_time": _local_str(ev["ts"].to_numpy(), "%Y-%m-%d %H:%M:%S"),
-        "chan": ev["channel"].map(CHANNEL_LABELS).to_numpy(), "activity": ev["touchpoint"].to_numpy(),
-        "dept": ev["department"].to_numpy(), "reason_code": ev["reason"].to_numpy(),
+        "acct": cust["customer_id"].array.take(ev["cust"].to_numpy()),
+        "event_time": _local_datetime_text(ev["ts"].to_numpy()),
+        "chan": map_values(ev["channel"], CHANNEL_LABELS).array, "activity": ev["touchpoint"].array,
+        "dept": ev["department"].array, "reason_code": ev["reason"].array,
         "result": ev["outcome"].map(OUTCOME_LABELS).to_numpy(), "agent": ev["agent"].to_numpy(),
-        "duration": dur, "order_ref": ev["case"].to_numpy(),
-        "record_type": ev["kind"].map(RECORD_TYPE_LABELS).to_numpy(),
-        "direction": ev["initiated_by"].map(DIRECTION_LABELS).to_numpy(),
+        "duration": dur, "order_ref": ev["case"].array,
+        "record_type": map_values(ev["kind"], RECORD_TYPE_LABELS).array,
+        "direction": map_values(ev["initiated_by"], DIRECTION_LABELS).array,
     })
     n = len(raw_ev)
     counts = {"unparsable_timestamp": max(1, n // 700), "missing_customer_id": max(1, n // 500),
