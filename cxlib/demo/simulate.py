@@ -182,10 +182,11 @@ every other event is a contact the customer started."""
 
 def _event_semantics(events: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """(kind, initiated_by) per event, from :data:`COMPANY_EVENTS` and the channel."""
-    tp = events["touchpoint"].to_numpy()
+    codes, tps = pd.factorize(events["touchpoint"])      # each distinct touchpoint looked up once
+    tps = [*tps, None]                                   # code -1, a missing touchpoint, reads the last
     bill = events["channel"].to_numpy() == "bill"
-    kind = np.array([COMPANY_EVENTS.get(t, ("contact",))[0] for t in tp], dtype=object)
-    by = np.array([COMPANY_EVENTS.get(t, (None, "customer"))[1] for t in tp], dtype=object)
+    kind = np.array([COMPANY_EVENTS.get(t, ("contact",))[0] for t in tps], dtype=object)[codes]
+    by = np.array([COMPANY_EVENTS.get(t, (None, "customer"))[1] for t in tps], dtype=object)[codes]
     return np.where(bill, "bill", kind), np.where(bill, "company", by)
 
 
