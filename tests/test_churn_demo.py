@@ -127,3 +127,23 @@ def test_the_typed_journeys_alone_give_the_same_churn_table_and_money(demo_journ
     assert base[0] == base[1]
     money = [estimate_journey_revenue_at_risk(j, customers, baseline=base[0], n_boot=200, seed=1) for j in (full, typed)]
     pd.testing.assert_frame_equal(money[0], money[1])
+
+
+def test_pricing_journeys_beside_the_model_gives_what_one_after_the_other_gives(demo_journeys):
+    """diagnose_churn fits the churn model and prices the journeys on two threads: every figure
+    and note is the one the two steps give run one after the other."""
+    import json
+    from cxlib.drivers.churn_diagnosis import ChurnDiagnosis, _fit_churn_model, diagnose_churn, price_journeys
+    d = demo_journeys
+    customers, journeys, cfg = d["tables"]["customers"], d["diagnosis"].journeys, d["config"]
+    both = diagnose_churn(customers, cfg, journeys=journeys, as_of=d["as_of"], n_boot=30, seed=3)
+    alone = ChurnDiagnosis(currency=cfg.currency or "", horizon_months=cfg.analysis.revenue_horizon_months)
+    _fit_churn_model(alone, customers, journeys, cfg, as_of=d["as_of"], n_boot=30, seed=3)
+    part = price_journeys(customers, journeys, cfg, as_of=d["as_of"], seed=3)
+    alone.skipped += part.pop("skipped")
+    for key, value in part.items():
+        setattr(alone, key, value)
+    assert both.scenarios is not None and len(both.scenarios) and both.journey_money is not None
+    assert json.dumps(both.metrics(), sort_keys=True, default=str) == json.dumps(alone.metrics(), sort_keys=True,
+                                                                                default=str)
+    assert both.skipped == alone.skipped and both.journey_per == alone.journey_per

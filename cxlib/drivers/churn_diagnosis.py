@@ -225,15 +225,34 @@ def diagnose_churn(customers: pd.DataFrame | None, config: ClientConfig, *, jour
                    as_of=None, driver_X: pd.DataFrame | None = None, driver_y: pd.Series | None = None,
                    n_boot: int | None = None, seed: int = 0) -> ChurnDiagnosis:
     """Churn model, revenue at risk and scenarios for one client. ``driver_X``/``driver_y``
-    (the relationship-survey driver table) let scenarios predict the change in NPS."""
+    (the relationship-survey driver table) let scenarios predict the change in NPS.
+
+    The journeys are priced (:func:`price_journeys`) on a worker thread while the churn model is
+    fitted: neither reads the other's results, and each has long stretches on one core (the
+    churn table and the fold assignment; the scenarios' regressions) that the other fills."""
+    from concurrent.futures import ThreadPoolExecutor
+    dx = ChurnDiagnosis(currency=config.currency or "", horizon_months=config.analysis.revenue_horizon_months)
+    if customers is None:
+        dx.skipped.append("the client sent no customer table, so there is no churn to model")
+        return dx
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="journey-money") as pool:
+        priced = pool.submit(price_journeys, customers, journeys, config, as_of=as_of, driver_X=driver_X,
+                             driver_y=driver_y, seed=seed)
+        _fit_churn_model(dx, customers, journeys, config, as_of=as_of, n_boot=n_boot, seed=seed)
+        part = priced.result()
+    dx.skipped += part.pop("skipped")       # after the model's notes, as when run one after the other
+    for key, value in part.items():
+        setattr(dx, key, value)
+    return dx
+
+
+def _fit_churn_model(dx: ChurnDiagnosis, customers: pd.DataFrame, journeys: pd.DataFrame | None,
+                     config: ClientConfig, *, as_of, n_boot: int | None, seed: int) -> None:
+    """The churn model, its money per driver and the stated churn reasons, set on ``dx``."""
     a = config.analysis
     s = a.churn
     n_boot = s.n_boot if n_boot is None else n_boot
     horizon = s.horizon_days or a.churn_window_days
-    dx = ChurnDiagnosis(currency=config.currency or "", horizon_months=a.revenue_horizon_months)
-    if customers is None:
-        dx.skipped.append("the client sent no customer table, so there is no churn to model")
-        return dx
     revenue = customers.drop_duplicates("customer_id").set_index("customer_id").get("monthly_revenue")
     try:
         X, y, info = build_churn_table(customers, journeys, as_of=as_of, horizon_days=horizon,
@@ -262,23 +281,34 @@ def diagnose_churn(customers: pd.DataFrame | None, config: ClientConfig, *, jour
         dx.reasons = summarize_churn_reasons(customers, categories=s.reason_categories)
     else:
         dx.skipped.append("churn reasons: the customer table has no stated reasons")
+
+
+def price_journeys(customers: pd.DataFrame, journeys: pd.DataFrame | None, config: ClientConfig, *, as_of=None,
+                   driver_X: pd.DataFrame | None = None, driver_y: pd.Series | None = None, seed: int = 0) -> dict:
+    """Revenue at risk per journey type and the improvement scenarios: the :class:`ChurnDiagnosis`
+    fields they fill (``journey_per``, ``baseline``, ``journey_money``, ``scenarios``) and
+    ``skipped``, the notes on what could not be priced."""
+    a = config.analysis
+    s = a.churn
+    out: dict = {"skipped": []}
     if journeys is None or not len(journeys) or not (journeys["journey_type"] != UNCLASSIFIED).any():
-        dx.skipped.append("revenue at risk per journey type and scenarios: there are no typed journeys")
-        return dx
+        out["skipped"].append("revenue at risk per journey type and scenarios: there are no typed journeys")
+        return out
     if "churned_in_window" not in journeys or journeys["churned_in_window"].isna().all():
-        dx.skipped.append("revenue at risk per journey type: no churn after journeys could be observed")
-        return dx
+        out["skipped"].append("revenue at risk per journey type: no churn after journeys could be observed")
+        return out
     period = measure_journey_period(journeys, min_days=a.min_annualise_days)
-    dx.journey_per = period.label
+    out["journey_per"] = period.label
     if period.note():
-        dx.skipped.append(f"journey volumes: {period.note()}")
-    dx.baseline = estimate_baseline_churn(customers, get_journey_span(journeys)[0], as_of, window_days=a.churn_window_days)
-    money = estimate_journey_revenue_at_risk(journeys, customers, baseline=dx.baseline,
+        out["skipped"].append(f"journey volumes: {period.note()}")
+    out["baseline"] = estimate_baseline_churn(customers, get_journey_span(journeys)[0], as_of,
+                                              window_days=a.churn_window_days)
+    money = estimate_journey_revenue_at_risk(journeys, customers, baseline=out["baseline"],
                                              horizon_months=a.revenue_horizon_months,
                                              window_days=a.churn_window_days, seed=seed,
                                              min_days=a.min_annualise_days)
-    dx.journey_money, unpriced = keep_journeys_that_hurt_when_wrong(money, journeys, seed=seed)
-    dx.skipped += unpriced
+    out["journey_money"], unpriced = keep_journeys_that_hurt_when_wrong(money, journeys, seed=seed)
+    out["skipped"] += unpriced
     scenarios = [sc.model_dump() for sc in s.scenarios] or _default_scenarios(
         journeys, list(driver_X.columns) if driver_X is not None else [], a.recommendations.fix_share)
     rows, effects = [], {}      # effects: the NPS regressions' resamples, shared by the scenarios
@@ -293,6 +323,6 @@ def diagnose_churn(customers: pd.DataFrame | None, config: ClientConfig, *, jour
             else:
                 rows.append(simulate_score_rise(journeys, customers, jt, delta=sc["score_change"], **kw))
         except ValueError as err:
-            dx.skipped.append(f"scenario for {humanize(jt)}: {err}")
-    dx.scenarios = pd.DataFrame(rows).set_index("scenario") if rows else None
-    return dx
+            out["skipped"].append(f"scenario for {humanize(jt)}: {err}")
+    out["scenarios"] = pd.DataFrame(rows).set_index("scenario") if rows else None
+    return out
