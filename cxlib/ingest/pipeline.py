@@ -328,7 +328,7 @@ def _ingest_source(source, table: str, config: ClientConfig, data_dir, scales: d
         loaded.append(done.loaded)
         if len(malformed):
             malformed_parts.append(malformed_quarantine(malformed))
-        del raw, done     # a large file's text is held one part at a time
+        del raw, done     # a large file's text is held two parts at a time (one read, one processed)
     notes += describe_source_counts(table, Path(source.path).name, counts, personal)
     check_parse_failures(parse_counts, table, source, fname)
     check_date_conventions(date_counts, source, fname)
