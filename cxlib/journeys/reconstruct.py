@@ -547,7 +547,9 @@ def reconstruct_journeys(events, definitions: Mapping[str, JourneyDefinition], *
         folder = tempfile.mkdtemp(prefix="cxlib-steps-")
         live = ParquetTable(str(Path(folder) / "steps.parquet"))
         con.execute("SET preserve_insertion_order = true")
-        con.execute(f"COPY ({_as_text(con, 'steps')} ORDER BY journey_id, step) TO {sql_literal(live.path)} "
+        # the ENUM columns go as they are: DuckDB writes them as Parquet strings, the same values a
+        # cast to text gives, without decoding every row first (at 250k customers 1.5 s against 3.6-14.6 s)
+        con.execute(f"COPY (SELECT * FROM steps ORDER BY journey_id, step) TO {sql_literal(live.path)} "
                     "(FORMAT parquet)")
         steps = None
     else:
