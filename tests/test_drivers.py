@@ -99,6 +99,29 @@ def test_pairwise_missing_ratings_are_not_zero():
         correlation_matrix(Xm, y, missing="zero")
 
 
+def test_complete_data_correlations_weighted_and_not():
+    # 'mean' and 'listwise' leave every pair complete and take the short route: the same
+    # matrix as the pairwise moments on those complete rows, and as numpy's weighted covariance
+    from cxlib.drivers.importance import _weighted_pairwise_corr
+    X, y = correlated(5_000, 5, seed=3)
+    rng = np.random.default_rng(4)
+    Xm = np.where(rng.random(X.shape) < 0.2, np.nan, X)
+    w = rng.integers(0, 4, len(y)).astype(float) * rng.gamma(2.0, 1.0, len(y))
+    for missing in ("mean", "listwise"):
+        for weights in (None, w):
+            C = correlation_matrix(Xm, y, missing=missing, weights=weights)
+            Z, ww = np.column_stack([Xm, y]), np.ones(len(y)) if weights is None else weights
+            if missing == "mean":
+                means = np.nansum(Z * ww[:, None], axis=0) / ((~np.isnan(Z)) * ww[:, None]).sum(axis=0)
+                Z = np.where(np.isnan(Z), means, Z)
+            else:
+                keep = ~np.isnan(Z).any(axis=1)
+                Z, ww = Z[keep], ww[keep]
+            np.testing.assert_allclose(C, _weighted_pairwise_corr(Z, ww)[0], rtol=1e-12, atol=1e-13)
+            S = np.cov(Z.T, aweights=ww)
+            np.testing.assert_allclose(C, S / np.sqrt(np.outer(np.diag(S), np.diag(S))), atol=1e-10)
+
+
 def test_bootstrap_intervals_cover_population_shares_and_ranking_matches():
     p = 8
     pop = shapley_from_subsets(subset_r2(population_corr(p)), p)

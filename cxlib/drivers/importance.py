@@ -79,6 +79,22 @@ def _weighted_pairwise_corr(X: np.ndarray, w: np.ndarray | None = None) -> tuple
     return _corr_from_blocks(moment_blocks(X), w)
 
 
+def _complete_corr(Z: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:
+    """(Weighted) correlation matrix of the columns of ``Z``, which has no missing value: the
+    raw moments :func:`_corr_from_blocks` forms when every pair is complete (n, sums, sums of
+    squares and cross-products), without its presence blocks, a third of the work."""
+    Zw = Z if w is None else Z * w[:, None]
+    n = float(len(Z)) if w is None else float(w.sum())
+    sxy = Zw.T @ Z
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m = Zw.sum(axis=0) / n
+        cov = sxy / n - np.outer(m, m)
+        v = np.diag(sxy) / n - m ** 2
+        corr = cov / np.sqrt(np.outer(v, v))
+    np.fill_diagonal(corr, 1.0)
+    return corr
+
+
 def _usable(C: np.ndarray) -> np.ndarray:
     """``C`` repaired to positive definite, or a plain error when a correlation is undefined."""
     if np.isnan(C).any():
@@ -113,6 +129,8 @@ def correlation_matrix(X: np.ndarray, y: np.ndarray, *, missing: str = "pairwise
         weights = weights[keep] if weights is not None else None
     elif missing != "pairwise":
         raise ValueError(f"missing must be 'pairwise', 'listwise' or 'mean', got {missing!r}")
+    if missing != "pairwise":   # every pair complete now
+        return _usable(_complete_corr(Z, weights))
     return _usable(_weighted_pairwise_corr(Z, weights)[0])
 
 
