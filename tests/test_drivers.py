@@ -102,7 +102,7 @@ def test_pairwise_missing_ratings_are_not_zero():
 def test_complete_data_correlations_weighted_and_not():
     # 'mean' and 'listwise' leave every pair complete and take the short route: the same
     # matrix as the pairwise moments on those complete rows, and as numpy's weighted covariance
-    from cxlib.drivers.importance import _weighted_pairwise_corr
+    from cxlib.drivers.importance import _mean_filled_corr, _weighted_pairwise_corr
     X, y = correlated(5_000, 5, seed=3)
     rng = np.random.default_rng(4)
     Xm = np.where(rng.random(X.shape) < 0.2, np.nan, X)
@@ -120,6 +120,14 @@ def test_complete_data_correlations_weighted_and_not():
             np.testing.assert_allclose(C, _weighted_pairwise_corr(Z, ww)[0], rtol=1e-12, atol=1e-13)
             S = np.cov(Z.T, aweights=ww)
             np.testing.assert_allclose(C, S / np.sqrt(np.outer(np.diag(S), np.diag(S))), atol=1e-10)
+    # a bootstrap's 'mean' route reads the blocks of every row with the counts as weights, zeros included
+    blocks = moment_blocks(np.column_stack([Xm, y]))
+    for weights in (None, w):
+        kept = slice(None) if weights is None else weights > 0
+        np.testing.assert_allclose(
+            _mean_filled_corr(blocks, weights),
+            correlation_matrix(Xm[kept], y[kept], missing="mean", weights=None if weights is None else w[kept]),
+            rtol=1e-12, atol=1e-13)
 
 
 def test_bootstrap_intervals_cover_population_shares_and_ranking_matches():

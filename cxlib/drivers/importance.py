@@ -95,6 +95,15 @@ def _complete_corr(Z: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:
     return corr
 
 
+def _mean_filled_corr(L: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:
+    """``correlation_matrix(..., missing='mean')`` from the :func:`moment_blocks` ``L`` of the
+    columns: each column's missing values read as its (weighted) mean over the rows that have
+    one. A bootstrap passes its counts as ``w`` instead of copying the drawn rows."""
+    q = L.shape[1] // 3
+    sums = L[:, :2 * q].sum(axis=0) if w is None else w @ L[:, :2 * q]    # [rated, sum of ratings]
+    return _complete_corr(np.where(L[:, :q] > 0, L[:, q:2 * q], sums[q:] / sums[:q]), w)
+
+
 def _usable(C: np.ndarray) -> np.ndarray:
     """``C`` repaired to positive definite, or a plain error when a correlation is undefined."""
     if np.isnan(C).any():
@@ -356,12 +365,14 @@ class DriverAnalysis:
         :func:`moment_blocks` ``L``; ``w`` weights the rows (bootstrap counts times any sample
         weight). ``start`` (the full sample's logistic coefficients) warm-starts a
         resample's logistic relative weights."""
+        if self.missing == "mean":   # from the blocks as they are: a row drawn zero times weighs nothing
+            C = _usable(_mean_filled_corr(L, w))
         if w is not None:  # a bootstrap resample: rows drawn zero times do not count
             used = w > 0
             y, L, w = y[used], L[used], w[used]
         if self.missing == "pairwise":
             C = _usable(_corr_from_blocks(L, w)[0])
-        else:
+        elif self.missing == "listwise":
             C = correlation_matrix(X if w is None else X[used], y, missing=self.missing, weights=w)
         phi, se = shapley_r2(C, n_permutations=self.n_permutations, seed=self.seed)
         r2 = float(phi.sum())
