@@ -469,3 +469,40 @@ def test_steps_left_in_parquet_give_the_same_statistics_and_file(tmp_path):
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "lazy.parquet"), pd.read_parquet(tmp_path / "eager.parquet"))
     pd.testing.assert_frame_equal(lazy.fetch_steps(), eager.steps)
     assert lazy.coverage == eager.coverage
+
+
+@pytest.mark.parametrize("n_touchpoints", [12, 80])
+def test_rework_and_repeat_contacts_match_their_definition_on_a_random_log(n_touchpoints):
+    """Rework (the journey had the touchpoint before, not a notification) and repeat contacts (the
+    customer's contact about the same reason within 7 days, in the same journey) against pandas
+    on each step's own columns; with up to 63 touchpoints DuckDB takes the touchpoints seen
+    before from the step window's bits, with more from a window of their own: both are checked,
+    with missing touchpoints, several customers on one case and interleaved journeys."""
+    rng = np.random.default_rng(n_touchpoints)
+    n = 4000
+    names = [f"tp{i:02d}" for i in range(n_touchpoints)]
+    tps = rng.choice(names, n).astype(object)
+    tps[rng.random(n) < 0.03] = None
+    ev = pd.DataFrame({
+        "customer_id": rng.choice([f"C{i}" for i in range(60)], n),
+        "timestamp": T0 + pd.to_timedelta(rng.integers(0, 200 * 24, n), unit="h"),
+        "touchpoint": tps, "department": rng.choice(["CS", "Field", None], n),
+        "channel": rng.choice(["call", "web", "sms"], n), "contact_reason": rng.choice(["fault", "bill", None], n),
+        "outcome": rng.choice(["completed", "failed", None], n),
+        "case_id": np.where(rng.random(n) < 0.2, rng.choice(["K1", "K2", "K3", "K4"], n), None),
+        "kind": rng.choice(["contact", "notification", "visit", None], n),
+        "initiated_by": rng.choice(["customer", "company", None], n)})
+    defs = {"t": JourneyDefinition(start=[names[0]], end=[names[1]], touchpoints=names[2:6], max_duration_days=20)}
+    st = reconstruct_journeys(ev, defs, as_of=T0 + pd.Timedelta(days=300)).steps.sort_values("eid")
+    assert st["journey_id"].nunique() < len(st) and st["touchpoint"].isna().any()
+    seen = st.groupby(["journey_id", "touchpoint"], dropna=False).cumcount() > 0
+    rework = seen & st["kind"].fillna("contact").ne("notification")
+    assert rework.sum() > 50
+    assert st["rework"].tolist() == rework.tolist()
+    contact = st["contact_reason"].notna() & st["kind"].fillna("contact").eq("contact") & \
+        st["initiated_by"].fillna("customer").eq("customer")
+    c = st[contact]
+    since = c["timestamp"] - c.groupby(["journey_id", "contact_reason"])["timestamp"].shift()
+    repeat = (since <= pd.Timedelta(days=7)).reindex(st.index, fill_value=False)
+    assert repeat.sum() > 20
+    assert st["repeat_contact"].tolist() == repeat.tolist()

@@ -288,19 +288,13 @@ WITH s AS (
            lag(m.t) OVER w AS prev_t,
            lag(m.department) OVER w AS prev_department,
            lag(m.channel) OVER w AS prev_channel,
-           lag(m.touchpoint) OVER w AS prev_touchpoint
+           lag(m.touchpoint) OVER w AS prev_touchpoint{seen_before_s}
     FROM multi m
     WINDOW w AS (PARTITION BY m.journey_id ORDER BY m.eid)
 ), k AS (  -- per event, on narrow rows (one join back): a repeat contact is the same reason again within
          -- the window, inside the journey, among contacts (a second notification or work step about the
          -- same reason is not the customer coming back); rework is a touchpoint the journey already had
-    SELECT eid, row_number() OVER (PARTITION BY journey_id, touchpoint ORDER BY eid) > 1 AS seen_before,
-           CASE WHEN contact THEN t - lag(t) OVER (PARTITION BY journey_id, contact, contact_reason ORDER BY eid)
-           END AS since_same_reason
-    FROM (SELECT eid, journey_id, touchpoint, contact_reason, t,
-                 contact_reason IS NOT NULL AND coalesce(kind::VARCHAR, 'contact') = 'contact'
-                 AND coalesce(initiated_by::VARCHAR, 'customer') = 'customer' AS contact
-          FROM multi)
+{k_select}
 )
 SELECT s.journey_id, s.journey_type, s.assigned_by, s.eid, s.event_row, s.customer_id, s.ts AS "timestamp",
        s.step, s.touchpoint, s.channel, s.department, s.contact_reason, s.outcome, s.case_id, s.kind,
@@ -311,11 +305,11 @@ SELECT s.journey_id, s.journey_type, s.assigned_by, s.eid, s.event_row, s.custom
        coalesce(s.channel IS DISTINCT FROM s.prev_channel AND s.step > 1, false) AS channel_switch,
        s.prev_channel,
        coalesce(k.since_same_reason <= {repeat_s}, false) AS repeat_contact,
-       (k.seen_before AND coalesce(s.kind::VARCHAR, 'contact') <> 'notification') AS rework,
+       ({seen_before} AND coalesce(s.kind::VARCHAR, 'contact') <> 'notification') AS rework,
        -- a failure that starts a typed journey (the incorrect bill of a billing dispute) is its trigger, not a step that failed
        coalesce((s.outcome IN {failures} OR s.touchpoint::VARCHAR IN {failure_touchpoints})
                 AND (s.step > 1 OR s.assigned_by = 'episode'), false) AS failed_step
-FROM s JOIN k ON s.eid = k.eid;
+FROM s {k_join} k ON s.eid = k.eid;
 
 -- one-event episodes: the same columns without a window (no wait, handoff, repeat or rework)
 CREATE OR REPLACE TEMP TABLE steps_single AS
@@ -373,12 +367,16 @@ def _journeys_sql(con: duckdb.DuckDBPyConnection | None, definitions: Mapping[st
     def n_distinct(col: str) -> str:
         if con is None:
             return f"count(DISTINCT st.{col})"
-        size = con.execute(f"SELECT len(enum_range(NULL::cx_{col}))").fetchall()[0][0]
-        if size <= 63:
+        if _enum_size(con, col) <= 63:
             return f"bit_count(bit_or(CASE WHEN st.{col} IS NULL THEN 0::UBIGINT ELSE 1::UBIGINT << enum_code(st.{col}) END))"
         return f"count(DISTINCT st.{col})"
 
     return _JOURNEYS_SQL.format(is_end=is_end, n_channels=n_distinct("channel"), n_departments=n_distinct("department"))
+
+
+def _enum_size(con: duckdb.DuckDBPyConnection, column: str) -> int:
+    """How many values the ENUM of a coded event column (``cx_<column>``) holds."""
+    return con.execute(f"SELECT len(enum_range(NULL::cx_{column}))").fetchall()[0][0]
 
 
 def fetch_frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> pd.DataFrame:
@@ -445,9 +443,32 @@ def _as_text(con: duckdb.DuckDBPyConnection, table: str) -> str:
         else f"SELECT * FROM {table}"
 
 
-def _scripts(gap_days: float, repeat_window_days: float, failure_touchpoints, *, enums: bool) -> tuple[str, str]:
+_CONTACT = ("contact_reason IS NOT NULL AND coalesce(kind::VARCHAR, 'contact') = 'contact' "
+            "AND coalesce(initiated_by::VARCHAR, 'customer') = 'customer'")
+"""A contact the customer made about a reason: the events a repeat contact is counted among."""
+
+_K_BOTH = f"""    SELECT eid, row_number() OVER (PARTITION BY journey_id, touchpoint ORDER BY eid) > 1 AS seen_before,
+           CASE WHEN contact THEN t - lag(t) OVER (PARTITION BY journey_id, contact, contact_reason ORDER BY eid)
+           END AS since_same_reason
+    FROM (SELECT eid, journey_id, touchpoint, contact_reason, t, {_CONTACT} AS contact FROM multi)"""
+
+_K_CONTACTS = f"""    SELECT eid, t - lag(t) OVER (PARTITION BY journey_id, contact_reason ORDER BY eid) AS since_same_reason
+    FROM multi WHERE {_CONTACT}"""
+
+_SEEN_BEFORE_BITS = """,
+           -- rework: the touchpoints of the earlier steps as bits of one integer (the code of a null: bit 63)
+           (bit_or(1::UBIGINT << coalesce(enum_code(m.touchpoint), 63))
+                   OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+            & (1::UBIGINT << coalesce(enum_code(m.touchpoint), 63))) <> 0 AS seen_before"""
+
+
+def _scripts(gap_days: float, repeat_window_days: float, failure_touchpoints, *, enums: bool,
+             touchpoint_bits: bool = False) -> tuple[str, str]:
     """The assignment and step SQL (DuckDB dialect) for these settings; ``enums`` types the
-    journey type as DuckDB's ENUM (False on Spark, which has none)."""
+    journey type as DuckDB's ENUM (False on Spark, which has none). With ``touchpoint_bits`` (a
+    touchpoint ENUM of at most 63 values) a step's touchpoint seen before in its journey comes
+    from the step window itself, as bits of the touchpoints so far; the second window then covers
+    only the contacts, for repeats (at 10M events 3.2-3.8 s against 4.3-4.8 s for the step table)."""
     assign = _ASSIGN_SQL.format(gap_s=float(gap_days) * 86400, unc=UNCLASSIFIED,
                                 journey_type_cast="::cx_journey_type" if enums else "",
                                 ev_cols=", ".join(f"e.{c}" for c in _EV_COLUMNS))
@@ -455,7 +476,11 @@ def _scripts(gap_days: float, repeat_window_days: float, failure_touchpoints, *,
                               failure_touchpoints=_sql_list(failure_touchpoints) if failure_touchpoints else "(NULL)",
                               unc=UNCLASSIFIED, journey_type_cast="::cx_journey_type" if enums else "",
                               touchpoint_type="cx_touchpoint" if enums else "VARCHAR",
-                              channel_type="cx_channel" if enums else "VARCHAR")
+                              channel_type="cx_channel" if enums else "VARCHAR",
+                              seen_before_s=_SEEN_BEFORE_BITS if touchpoint_bits else "",
+                              k_select=_K_CONTACTS if touchpoint_bits else _K_BOTH,
+                              k_join="LEFT JOIN" if touchpoint_bits else "JOIN",
+                              seen_before="coalesce(s.seen_before, false)" if touchpoint_bits else "k.seen_before")
     return assign, steps
 
 
@@ -524,7 +549,8 @@ def reconstruct_journeys(events, definitions: Mapping[str, JourneyDefinition], *
         if progress:
             print(f"  journeys: {name} ({timings[name]:.1f} s)", flush=True)
 
-    assign, steps_sql = _scripts(gap_days, repeat_window_days, failure_touchpoints, enums=True)
+    assign, steps_sql = _scripts(gap_days, repeat_window_days, failure_touchpoints, enums=True,
+                                 touchpoint_bits=_enum_size(con, "touchpoint") <= 63)
     run("assign events", assign, done=("ev", "case_type", "marks", "inst", "def_assign"))
     run("steps", steps_sql, done=("multi", "unc"))
     run("journeys", _journeys_sql(con, definitions))
