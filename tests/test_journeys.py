@@ -506,3 +506,21 @@ def test_rework_and_repeat_contacts_match_their_definition_on_a_random_log(n_tou
     repeat = (since <= pd.Timedelta(days=7)).reindex(st.index, fill_value=False)
     assert repeat.sum() > 20
     assert st["repeat_contact"].tolist() == repeat.tolist()
+
+
+def test_ordered_join_equals_an_ordered_string_agg():
+    """The paths' SQL (a sorted list of pairs) gives what ``string_agg(... ORDER BY ...)`` gives:
+    input in any order, null values skipped, a group of nulls only null, a quote in a value."""
+    import duckdb
+    from cxlib.core.sql import ordered_join_sql
+    rng = np.random.default_rng(7)
+    n = 5000
+    t = pd.DataFrame({"g": rng.integers(0, 700, n), "k": rng.permutation(n),
+                      "v": rng.choice(["a", "b's", "c → d", None], n)})
+    t.loc[t["g"] == 3, "v"] = None
+    con = duckdb.connect()
+    con.register("t", t)
+    got = con.execute(f"SELECT g, {ordered_join_sql('v', 'k', ' → ')} AS p FROM t GROUP BY g ORDER BY g").df()
+    want = con.execute("SELECT g, string_agg(v, ' → ' ORDER BY k) AS p FROM t GROUP BY g ORDER BY g").df()
+    assert got["p"].str.contains("b's").any() and pd.isna(got.set_index("g").loc[3, "p"])
+    pd.testing.assert_frame_equal(got, want)

@@ -14,7 +14,7 @@ import pandas as pd
 from cxlib.core.dates import naive_utc, naive_utc_series
 from cxlib.core.formatting import format_count, format_value
 from cxlib.journeys.reconstruct import UNCLASSIFIED
-from cxlib.core.sql import mode_sql, query_frames, select_columns, sql_literal
+from cxlib.core.sql import mode_sql, ordered_join_sql, query_frames, select_columns, sql_literal
 from cxlib.core.uncertainty import mean_interval, poisson_rate_interval, wilson_interval
 
 ARROW = " → "
@@ -139,7 +139,7 @@ def label_variants(steps: pd.DataFrame, *, top: int = 5, other: str | None = Non
     inside). The paths are joined in SQL, where the step table lives."""
     frame = query_frames(f"""
         SELECT journey_id, any_value(journey_type) AS journey_type,
-               string_agg(touchpoint, '{ARROW}' ORDER BY step) AS path
+               {ordered_join_sql('touchpoint', 'step', ARROW)} AS path
         FROM st WHERE journey_type <> {sql_literal(UNCLASSIFIED)} GROUP BY journey_id ORDER BY journey_id""",
                          st=select_columns(steps, ["journey_id", "journey_type", "step", "touchpoint"]))
     if not len(frame):
@@ -195,7 +195,7 @@ def find_variants(steps, journeys: pd.DataFrame | None = None, *, top: int = 10,
     types = [journey_type] if journey_type is not None else journey_types
     paths = query_frames(f"""
         SELECT journey_id, any_value(journey_type) AS journey_type,
-               string_agg(touchpoint, '{ARROW}' ORDER BY step) AS variant, count(*) AS length
+               {ordered_join_sql('touchpoint', 'step', ARROW)} AS variant, count(*) AS length
         FROM st WHERE true {_types_filter(types)} GROUP BY journey_id""",
                          st=select_columns(steps, ["journey_id", "journey_type", "step", "touchpoint"]))
     if journeys is not None:
