@@ -8,6 +8,7 @@ from cxlib.demo import generate_demo
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = (REPO.parent / "shared" / "data").resolve()
 SMALL_DEMO_CUSTOMERS = 2_000
+SMALL_REPORT_SEED = 5
 
 
 @pytest.fixture(scope="session")
@@ -17,6 +18,17 @@ def small_demo(tmp_path_factory):
     truth = generate_demo(root / "demo", n_customers=SMALL_DEMO_CUSTOMERS, seed=7)
     shutil.copy(REPO / "data" / "demo" / "client.yml", root / "demo" / "client.yml")
     return root, truth
+
+
+@pytest.fixture(scope="session")
+def small_report(small_demo, tmp_path_factory):
+    """The small demo's whole report on its own settings (seed SMALL_REPORT_SEED, 20 bootstrap
+    resamples), run once per session: the pipeline tests read its pages and files, and the Spark
+    test compares a run on Spark with it. Its index.html."""
+    from cxlib.report.runner import run_report
+    root, _ = small_demo
+    return run_report("demo", data_root=root, reports_root=tmp_path_factory.mktemp("reports"),
+                      seed=SMALL_REPORT_SEED, extra_parameters={"n_boot": 20}, progress=False)
 
 
 def shared_file(*parts) -> Path:

@@ -7,6 +7,7 @@ import shutil
 import pandas as pd
 import pytest
 
+from conftest import SMALL_REPORT_SEED
 from cxlib.core.privacy import visible_text
 from cxlib.report.notebooks import list_notebooks
 from cxlib.report.runner import ReportError, run_report
@@ -17,11 +18,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def report(small_demo, tmp_path_factory):
-    root, truth = small_demo
-    reports = tmp_path_factory.mktemp("reports")
-    index = run_report("demo", data_root=root, reports_root=reports, seed=11, progress=False)
-    return index, truth
+def report(small_report, small_demo):
+    """The small demo's report (shared with the Spark test: conftest.small_report) and its truth."""
+    return small_report, small_demo[1]
 
 
 def test_index_links_every_rendered_notebook(report):
@@ -82,7 +81,8 @@ def test_prose_numbers_come_from_the_data(report):
 def test_provenance(report):
     index, _ = report
     prov = json.loads((index.parent / "provenance.json").read_text())
-    assert prov["seed"] == 11 and prov["parameters"]["client"] == "demo" and prov["status"] == "ok"
+    assert prov["seed"] == SMALL_REPORT_SEED and prov["parameters"]["client"] == "demo" and prov["status"] == "ok"
+    assert prov["parameters"]["n_boot"] == 20
     roles = {i["role"] for i in prov["inputs"]}
     assert roles == {"config", "customers", "identities", "events", "surveys", "staff"}
     assert all(re.fullmatch(r"[0-9a-f]{64}", i["sha256"]) for i in prov["inputs"])
