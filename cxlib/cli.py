@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     bat.add_argument("--seed", type=int, default=DEFAULT_SEED)
     bat.add_argument("--jobs", type=int, default=None, help="reports at a time (default: one per core)")
     bat.add_argument("--clients", default=None, help="comma-separated client names (default: every folder with a client.yml)")
+    bat.add_argument("-p", "--param", action="append", type=_parse_param, default=[],
+                     help="extra notebook parameter NAME=VALUE for every client (must be declared in the notebooks)")
 
     br = sub.add_parser("check-report", help="read every page of a rendered report for what a client should not "
                                              "see (nan, errors, decimal counts, printed progress, empty headings), "
@@ -84,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
             if not clients:
                 print(f"error: no client.yml under {args.data_root}/", file=sys.stderr)
                 return 2
-            runs = run_batch(clients, args.data_root, args.reports_root, seed=args.seed, jobs=args.jobs)
+            runs = run_batch(clients, args.data_root, args.reports_root, seed=args.seed, jobs=args.jobs,
+                             parameters=dict(args.param))
             return 1 if any(r.status != "ok" for r in runs) else 0
         elif args.command == "check-report":
             from cxlib.core.paths import run_folder_paths, validate_client_name

@@ -205,63 +205,6 @@ def test_recommendations_section_shape_and_executive_summary(report):
     assert r["actions"][0]["title"].split("'")[0] in page        # the Styler escapes quotes its own way
 
 
-def test_summary_of_a_client_without_events_says_what_was_not_analysed(small_demo, tmp_path):
-    import yaml
-    root, _ = small_demo
-    data = tmp_path / "data"
-    shutil.copytree(root / "demo", data / "partial")
-    cfg = yaml.safe_load((data / "partial" / "client.yml").read_text())
-    del cfg["tables"]["events"]
-    (data / "partial" / "client.yml").write_text(yaml.safe_dump(cfg))
-    index = run_report("partial", data_root=data, reports_root=tmp_path / "reports", progress=False)
-    html = index.read_text()
-    assert "Not analysed" in html and "no events table" in html
-    assert "journeys: no events table: journeys cannot be reconstructed without events" in html
-    assert not (index.parent / "02_journeys.html").exists() and "href='02_journeys.html'" not in html
-    for nb in ("03_drivers", "04_recommendations"):
-        page = (index.parent / f"{nb}.html").read_text()
-        assert "Traceback" not in page and "02_journeys.html" not in page   # the nav skips the missing page
-    from cxlib.report.content import check_report_content
-    assert check_report_content(index.parent) == []       # no empty journey sections, no vacuous lines
-
-
-def test_degraded_client_reports_without_tracebacks(small_demo, tmp_path):
-    """Flat survey scores, a journey definition that matches nothing and an identity map with
-    a header only: the report completes and each section says what it could not do."""
-    import yaml
-    root, _ = small_demo
-    data = tmp_path / "data"
-    shutil.copytree(root / "demo", data / "flat")
-    folder, raw = data / "flat", data / "flat" / "raw"
-    cfg = yaml.safe_load((folder / "client.yml").read_text())
-    cfg["analysis"]["journeys"]["ghost"] = {"start": ["Nonexistent step"], "end": ["Never"]}
-    (folder / "client.yml").write_text(yaml.safe_dump(cfg))
-    sv = pd.read_csv(raw / "survey_responses.csv", dtype=str)
-    sv["answer"] = "4"
-    sv.to_csv(raw / "survey_responses.csv", index=False)
-    book = pd.read_excel(raw / "relationship_survey.xlsx", sheet_name=None, dtype=str, engine="calamine")
-    for col in book["Responses"]:
-        if "(0-10" in col or "(1-5" in col:
-            book["Responses"][col] = book["Responses"][col].where(book["Responses"][col].isna(), "4")
-    with pd.ExcelWriter(raw / "relationship_survey.xlsx") as w:
-        for name, frame in book.items():
-            frame.to_excel(w, sheet_name=name, index=False)
-    (raw / "identity_map.csv").write_text("email_sha1,account\n")
-    index = run_report("flat", data_root=data, reports_root=tmp_path / "reports", progress=False)
-    pages = {nb: (index.parent / f"{nb}.html").read_text() for nb in
-             ("01_ingest", "02_journeys", "03_drivers", "04_recommendations")}
-    for page in pages.values():
-        text = visible_text(page)
-        assert not any(word in text for word in ("Traceback", "Error", "Warning")), text[:2000]
-    assert "no identities rows were loaded" in pages["01_ingest"]
-    assert "Journey type &#39;ghost&#39; matched no journeys" in pages["02_journeys"] \
-        or "Journey type 'ghost' matched no journeys" in pages["02_journeys"]
-    assert "relationship nps ratings is 4 (zero variance), so there is nothing for drivers" in pages["03_drivers"]
-    assert "The action list" in pages["04_recommendations"]
-    from cxlib.report.content import check_report_content
-    assert check_report_content(index.parent) == []
-
-
 def test_reports_show_no_customer_ids_names_emails_or_comments(report, small_demo):
     """Scan every rendered page for the demo's planted identifiers: account numbers, hashed
     e-mail ids, names and e-mail addresses from the CRM, and the comments as written."""
@@ -293,26 +236,102 @@ def test_reports_show_no_customer_ids_names_emails_or_comments(report, small_dem
     assert not {"Name", "Email"} & set(pd.read_parquet(tables).columns)   # dropped at ingest
 
 
-def test_batch_runs_carry_on_past_a_failure_and_write_a_landing_page(small_demo, tmp_path, capsys):
+@pytest.fixture(scope="module")
+def batch(small_demo, tmp_path_factory):
+    """One batch of three clients made from the small demo, run two at a time as
+    ``make reports`` runs them: ``broken`` (its events file is missing: the run fails),
+    ``partial`` (no events table) and ``flat`` (flat survey scores, a journey definition that
+    matches nothing and an identity map with a header only). The runs, the data and reports
+    roots, and the batch's progress output."""
+    import contextlib
+    import io
+
+    import yaml
     from cxlib.core.paths import list_clients
     from cxlib.report.batch import run_batch
     root, _ = small_demo
-    data = tmp_path / "data"
-    shutil.copytree(root / "demo", data / "demo")
-    (data / "broken").mkdir()
+    tmp = tmp_path_factory.mktemp("batch")
+    data = tmp / "data"
+    (data / "broken").mkdir(parents=True)
     (data / "broken" / "client.yml").write_text("name: Broken\ntables:\n  events:\n    - path: raw/nowhere.csv\n")
-    assert list_clients(data) == ["broken", "demo"]
-    runs = run_batch(list_clients(data), data, tmp_path / "reports", seed=3, jobs=2)
-    assert [(r.client, r.status) for r in runs] == [("broken", "failed"), ("demo", "ok")]
-    assert "nowhere.csv: file not found" in runs[0].error
-    err = capsys.readouterr().err
-    assert "broken: FAILED" in err and "demo: ok" in err and "1 ok, 1 failed" in err
-    landing = (tmp_path / "reports" / "index.html").read_text()
-    metrics = json.loads((tmp_path / "reports" / "demo" / "metrics.json").read_text())
+
+    shutil.copytree(root / "demo", data / "partial")
+    cfg = yaml.safe_load((data / "partial" / "client.yml").read_text())
+    del cfg["tables"]["events"]
+    (data / "partial" / "client.yml").write_text(yaml.safe_dump(cfg))
+
+    shutil.copytree(root / "demo", data / "flat")
+    folder, raw = data / "flat", data / "flat" / "raw"
+    cfg = yaml.safe_load((folder / "client.yml").read_text())
+    cfg["analysis"]["journeys"]["ghost"] = {"start": ["Nonexistent step"], "end": ["Never"]}
+    (folder / "client.yml").write_text(yaml.safe_dump(cfg))
+    sv = pd.read_csv(raw / "survey_responses.csv", dtype=str)
+    sv["answer"] = "4"
+    sv.to_csv(raw / "survey_responses.csv", index=False)
+    book = pd.read_excel(raw / "relationship_survey.xlsx", sheet_name=None, dtype=str, engine="calamine")
+    for col in book["Responses"]:
+        if "(0-10" in col or "(1-5" in col:
+            book["Responses"][col] = book["Responses"][col].where(book["Responses"][col].isna(), "4")
+    with pd.ExcelWriter(raw / "relationship_survey.xlsx") as w:
+        for name, frame in book.items():
+            frame.to_excel(w, sheet_name=name, index=False)
+    (raw / "identity_map.csv").write_text("email_sha1,account\n")
+
+    assert list_clients(data) == ["broken", "flat", "partial"]
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        runs = run_batch(list_clients(data), data, tmp / "reports", seed=3, jobs=2, parameters={"n_boot": 20})
+    return {r.client: r for r in runs}, data, tmp / "reports", err.getvalue()
+
+
+def test_summary_of_a_client_without_events_says_what_was_not_analysed(batch):
+    runs, _, reports, _ = batch
+    assert runs["partial"].status == "ok", runs["partial"].error
+    index = reports / "partial" / "index.html"
+    html = index.read_text()
+    assert "Not analysed" in html and "no events table" in html
+    assert "journeys: no events table: journeys cannot be reconstructed without events" in html
+    assert not (index.parent / "02_journeys.html").exists() and "href='02_journeys.html'" not in html
+    for nb in ("03_drivers", "04_recommendations"):
+        page = (index.parent / f"{nb}.html").read_text()
+        assert "Traceback" not in page and "02_journeys.html" not in page   # the nav skips the missing page
+    from cxlib.report.content import check_report_content
+    assert check_report_content(index.parent) == []       # no empty journey sections, no vacuous lines
+
+
+def test_degraded_client_reports_without_tracebacks(batch):
+    """Flat survey scores, a journey definition that matches nothing and an identity map with
+    a header only: the report completes and each section says what it could not do."""
+    runs, _, reports, _ = batch
+    assert runs["flat"].status == "ok", runs["flat"].error
+    index = reports / "flat" / "index.html"
+    pages = {nb: (index.parent / f"{nb}.html").read_text() for nb in
+             ("01_ingest", "02_journeys", "03_drivers", "04_recommendations")}
+    for page in pages.values():
+        text = visible_text(page)
+        assert not any(word in text for word in ("Traceback", "Error", "Warning")), text[:2000]
+    assert "no identities rows were loaded" in pages["01_ingest"]
+    assert "Journey type &#39;ghost&#39; matched no journeys" in pages["02_journeys"] \
+        or "Journey type 'ghost' matched no journeys" in pages["02_journeys"]
+    assert "relationship nps ratings is 4 (zero variance), so there is nothing for drivers" in pages["03_drivers"]
+    assert "The action list" in pages["04_recommendations"]
+    from cxlib.report.content import check_report_content
+    assert check_report_content(index.parent) == []
+
+
+def test_batch_runs_carry_on_past_a_failure_and_write_a_landing_page(batch):
+    runs, _, reports, err = batch
+    assert [(c, r.status) for c, r in runs.items()] == [("broken", "failed"), ("flat", "ok"), ("partial", "ok")]
+    assert "nowhere.csv: file not found" in runs["broken"].error
+    assert "broken: FAILED" in err and "flat: ok" in err and "partial: ok" in err and "2 ok, 1 failed" in err
+    landing = (reports / "index.html").read_text()
+    metrics = json.loads((reports / "flat" / "metrics.json").read_text())
     rows_in = sum(v["rows_in"] for v in metrics["ingest"].values())
-    assert "href='demo/index.html'" in landing and f"{rows_in:,}" in landing
+    assert "href='flat/index.html'" in landing and f"{rows_in:,}" in landing
     assert f"{metrics['headlines']['churn']['value']:.1%} of customers churned" in landing   # a headline figure
     assert "nowhere.csv: file not found" in landing and "href='broken.log'" in landing
+    provenance = json.loads((reports / "flat" / "provenance.json").read_text())
+    assert provenance["parameters"]["n_boot"] == 20 and provenance["seed"] == 3    # the batch's notebook parameters
 
 
 @pytest.fixture(scope="session")

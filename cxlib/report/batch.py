@@ -4,6 +4,7 @@ lists each client's report with its status and headline figures."""
 from __future__ import annotations
 
 import html
+import json
 import os
 import subprocess
 import sys
@@ -50,19 +51,21 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"
 
 
 def run_client(client: str, data_root: str | Path, reports_root: str | Path, seed: int,
-               threads: int | None = None) -> ClientRun:
+               threads: int | None = None, parameters: dict | None = None) -> ClientRun:
     """Run one client's report in its own process; its output goes to the client's log.
     ``threads`` caps the numeric libraries' threads in that process (and its kernels), so
-    reports running side by side share the cores instead of oversubscribing them."""
+    reports running side by side share the cores instead of oversubscribing them.
+    ``parameters`` are extra notebook parameters (``cxlib report -p NAME=VALUE``)."""
     log = resolve_client_paths(client, data_root, reports_root).log
     log.parent.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     if threads:
         env |= {v: str(threads) for v in THREAD_VARIABLES if v not in os.environ}
+    extra = [a for k, v in (parameters or {}).items() for a in ("-p", f"{k}={json.dumps(v)}")]
     t0 = time.perf_counter()
     with open(log, "w", encoding="utf-8") as fh:
         code = subprocess.run([sys.executable, "-m", "cxlib", "report", "--client", client, "--data-root",
-                               str(data_root), "--reports-root", str(reports_root), "--seed", str(seed)],
+                               str(data_root), "--reports-root", str(reports_root), "--seed", str(seed), *extra],
                               stdout=fh, stderr=subprocess.STDOUT, env=env).returncode
     seconds = time.perf_counter() - t0
     error = None if code == 0 else _last_error(log.read_text(encoding="utf-8"))
@@ -71,9 +74,12 @@ def run_client(client: str, data_root: str | Path, reports_root: str | Path, see
 
 
 def run_batch(clients: list[str], data_root: str | Path = "data", reports_root: str | Path = "reports",
-              seed: int = DEFAULT_SEED, jobs: int | None = None, progress: bool = True) -> list[ClientRun]:
+              seed: int = DEFAULT_SEED, jobs: int | None = None, progress: bool = True,
+              parameters: dict | None = None) -> list[ClientRun]:
     """Run every client's report (``jobs`` at a time), say each one's outcome as it
-    finishes, write the landing page and return the runs in client order."""
+    finishes, write the landing page and return the runs in client order. ``parameters`` go
+    to every client's notebooks (as :func:`~cxlib.report.runner.run_report`'s
+    ``extra_parameters``), e.g. ``{"n_boot": 50}``."""
     jobs = jobs or default_jobs(len(clients))
     say = (lambda msg: print(msg, file=sys.stderr, flush=True)) if progress else (lambda msg: None)
     say(f"cxlib reports: {len(clients)} client(s), {jobs} at a time -> {batch_index(reports_root)}")
@@ -81,7 +87,7 @@ def run_batch(clients: list[str], data_root: str | Path = "data", reports_root: 
     started = datetime.now(timezone.utc)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         threads = max(1, (os.cpu_count() or 1) // jobs)
-        futures = {pool.submit(run_client, c, data_root, reports_root, seed, threads): c for c in clients}
+        futures = {pool.submit(run_client, c, data_root, reports_root, seed, threads, parameters): c for c in clients}
         for c in clients[:jobs]:
             say(f"  started {c}")
         for fut in as_completed(futures):
