@@ -12,7 +12,7 @@ import subprocess
 import pandas as pd
 import pytest
 
-from conftest import REPO, SMALL_REPORT_SEED, shared_file
+from conftest import REPO, SHORT_JVM, shared_file
 from cxlib.core.config import load_config
 from cxlib.journeys.reconstruct import reconstruct_journeys
 from cxlib.core.schema import AGENT_CHANNELS
@@ -20,13 +20,6 @@ from cxlib.journeys.stats import (assign_owners, build_dfg, count_channel_switch
                                  find_variants, map_stages, summarize_journeys, summarize_rework)
 
 pytestmark = pytest.mark.slow
-
-# The tests' Spark sessions run a few dozen small queries each, where the JIT's first tier alone
-# does best: the small demo's Spark report took 142 and 149 s against 163 and 171 s on 2 cores.
-# Only here: on a long job it is far slower (a 10M-event reconstruction took 575 s against 396 s,
-# benchmarks/README.md), so cxlib leaves the JVM's defaults to the client (spark.conf).
-SHORT_JVM = {"spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1"}
-
 
 def _java_ok() -> str | None:
     """Why Spark cannot run here, or None."""
@@ -245,25 +238,17 @@ def assert_same_figures(a, b, path="", rel=1e-12):
         assert a == b, path
 
 
-def test_a_report_on_spark_gives_the_same_figures(spark, small_demo, small_report, tmp_path):
+def test_a_report_on_spark_gives_the_same_figures(spark, small_report, spark_report):
     """make report ENGINE=spark: the notebooks run the events' ingest (01), the reconstruction (02),
     the contact cascade's event-level queries (04) and the touchpoint inventory (05) on Spark (their
     own local session)
     and every figure of metrics.json (ingest, headlines, journeys, drivers, recommendations,
-    management) is the one DuckDB gives (floats to 1e-12)."""
-    import yaml
-
+    management) is the one DuckDB gives (floats to 1e-12). The run on Spark started with the
+    session (conftest.spark_report_started), beside the other tests."""
     from cxlib.journeys.reconstruct import read_journeys
-    from cxlib.report.runner import run_report
-    root, _ = small_demo
-    shutil.copytree(root / "demo", tmp_path / "data" / "demo")     # the same client, its notebooks' JVMs as SHORT_JVM
-    settings = yaml.safe_load((root / "demo" / "client.yml").read_text())
-    assert "spark" not in settings
-    (tmp_path / "data" / "demo" / "client.yml").write_text(yaml.safe_dump({**settings, "spark": {"conf": SHORT_JVM}}))
     figures, tables = {}, {}
     runs = {"duckdb": small_report,       # the demo's client.yml says duckdb; the same seed and resamples
-            "spark": run_report("demo", data_root=tmp_path / "data", reports_root=tmp_path / "spark",
-                                seed=SMALL_REPORT_SEED, engine="spark", extra_parameters={"n_boot": 20}, progress=False)}
+            "spark": spark_report}
     for engine, index in runs.items():
         run = index.parent / "journeys"
         tables[engine] = read_journeys(run / "journeys.parquet", run / "journey_steps.parquet")
@@ -280,8 +265,7 @@ def test_a_report_on_spark_gives_the_same_figures(spark, small_demo, small_repor
     assert figures["duckdb"]["management"]["inventory"]
     assert_same_figures(figures["spark"], figures["duckdb"])
     # the step table Spark wrote itself (02 never pulls it to pandas) reads back as DuckDB's, dtypes too
-    assert (tmp_path / "spark").rglob("journey_steps.parquet") and \
-        next((tmp_path / "spark").rglob("journey_steps.parquet")).is_dir()
+    assert (spark_report.parent / "journeys" / "journey_steps.parquet").is_dir()
     for x, y in zip(tables["duckdb"], tables["spark"]):
         pd.testing.assert_frame_equal(x, y, check_exact=False, rtol=1e-12)
 
