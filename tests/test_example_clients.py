@@ -24,7 +24,7 @@ def _selected_clients(session) -> list[str]:
     test names none."""
     wanted = set()
     for item in session.items:
-        if item.module is None or item.module.__name__ != __name__:
+        if getattr(getattr(item, "module", None), "__name__", None) != __name__:
             continue
         client = item.callspec.params.get("client") if hasattr(item, "callspec") else None
         named = {c for c in DATASETS if item.originalname.startswith(f"test_{c}_")}
