@@ -20,69 +20,86 @@ def small_demo(tmp_path_factory):
     return root, truth
 
 
-@pytest.fixture(scope="session")
-def small_report(small_demo, tmp_path_factory):
-    """The small demo's whole report on its own settings (seed SMALL_REPORT_SEED, 20 bootstrap
-    resamples), run once per session: the pipeline tests read its pages and files, and the Spark
-    test compares a run on Spark with it. Its index.html."""
-    from cxlib.report.runner import run_report
-    root, _ = small_demo
-    return run_report("demo", data_root=root, reports_root=tmp_path_factory.mktemp("reports"),
-                      seed=SMALL_REPORT_SEED, extra_parameters={"n_boot": 20}, progress=False)
-
-
 # The tests' Spark sessions run a few dozen small queries each, where the JIT's first tier alone
 # does best: the small demo's Spark report took 142 and 149 s against 163 and 171 s on 2 cores.
 # Only here: on a long job it is far slower (a 10M-event reconstruction took 575 s against 396 s,
 # benchmarks/README.md), so cxlib leaves the JVM's defaults to the client (spark.conf).
 SHORT_JVM = {"spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1"}
-SPARK_REPORT_TEST = "test_spark.py::test_a_report_on_spark_gives_the_same_figures"
+
+
+class BackgroundReport:
+    """A client's report run in its own process (``python -m cxlib report``), started at once;
+    :meth:`index` waits for it. Its output goes to ``log``."""
+
+    def __init__(self, client: str, data_root: Path, reports_root: Path, *args: str):
+        import subprocess
+        import sys
+        self.index_path = reports_root / client / "index.html"
+        self.log = reports_root.parent / f"{client}-{reports_root.name}.log"
+        with open(self.log, "w") as fh:
+            self.proc = subprocess.Popen([sys.executable, "-m", "cxlib", "report", "--client", client,
+                                          "--data-root", str(data_root), "--reports-root", str(reports_root),
+                                          *args], stdout=fh, stderr=subprocess.STDOUT, cwd=REPO)
+
+    def index(self) -> Path:
+        """Its index.html once the run has finished; the test fails with the run's last lines
+        when it failed."""
+        code = self.proc.wait()
+        assert code == 0, f"the report failed (exit {code}), {self.log}:\n" + \
+            "\n".join(self.log.read_text().splitlines()[-30:])
+        return self.index_path
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=60)
+
+
+def _spark_available() -> bool:
+    import importlib.util
+    return all(importlib.util.find_spec(m) is not None for m in ("pyspark", "sqlglot")) and shutil.which("java") is not None
 
 
 @pytest.fixture(scope="session", autouse=True)
-def spark_report_started(request, tmp_path_factory):
-    """The small demo's report on Spark, started in the background as the session starts when
-    the Spark report test is selected (and pyspark and Java are there), so that it runs beside
-    the other tests: its notebooks' JVMs leave about a third of 2 cores idle. The same client
-    as :func:`small_report` (its notebooks' JVMs as ``SHORT_JVM``), seed and resamples.
-    ``(process, index.html, log)`` or None; :func:`spark_report` waits for it."""
-    import importlib.util
-    import subprocess
-    import sys
-
-    import yaml
-    if not any(SPARK_REPORT_TEST in item.nodeid for item in request.session.items) or \
-            importlib.util.find_spec("pyspark") is None or shutil.which("java") is None:
-        yield None
-        return
-    root, _ = request.getfixturevalue("small_demo")
-    tmp = tmp_path_factory.mktemp("spark")
-    shutil.copytree(root / "demo", tmp / "data" / "demo")
-    settings = yaml.safe_load((root / "demo" / "client.yml").read_text())
-    assert "spark" not in settings
-    (tmp / "data" / "demo" / "client.yml").write_text(yaml.safe_dump({**settings, "spark": {"conf": SHORT_JVM}}))
-    log = tmp / "report.log"
-    with open(log, "w") as fh:
-        proc = subprocess.Popen([sys.executable, "-m", "cxlib", "report", "--client", "demo", "--data-root",
-                                 str(tmp / "data"), "--reports-root", str(tmp / "reports"), "--seed",
-                                 str(SMALL_REPORT_SEED), "--engine", "spark", "-p", "n_boot=20"],
-                                stdout=fh, stderr=subprocess.STDOUT, cwd=REPO)
-    yield proc, tmp / "reports" / "demo" / "index.html", log
-    if proc.poll() is None:      # its test was not reached
-        proc.terminate()
-        proc.wait(timeout=60)
+def background_reports(request, tmp_path_factory):
+    """The session's two shared reports of the small demo, started as the session starts when a
+    selected test needs them, so that they run beside the other tests (a report's kernels and
+    JVMs leave much of 2 cores idle): ``small`` (:func:`small_report`) and ``spark``
+    (:func:`spark_report`, when pyspark and Java are there). Same seed and resamples for both."""
+    needed = {name for item in request.session.items for name in getattr(item, "fixturenames", ())}
+    runs = {}
+    if {"small_report", "spark_report"} & needed:
+        root, _ = request.getfixturevalue("small_demo")
+        common = ("--seed", str(SMALL_REPORT_SEED), "-p", "n_boot=20")
+        if "spark_report" in needed and _spark_available():
+            import yaml
+            tmp = tmp_path_factory.mktemp("spark")
+            shutil.copytree(root / "demo", tmp / "data" / "demo")    # the same client, its JVMs as SHORT_JVM
+            settings = yaml.safe_load((root / "demo" / "client.yml").read_text())
+            assert "spark" not in settings
+            (tmp / "data" / "demo" / "client.yml").write_text(yaml.safe_dump({**settings, "spark": {"conf": SHORT_JVM}}))
+            runs["spark"] = BackgroundReport("demo", tmp / "data", tmp / "reports", *common, "--engine", "spark")
+        runs["small"] = BackgroundReport("demo", root, tmp_path_factory.mktemp("reports"), *common)
+    yield runs
+    for run in runs.values():     # a run whose test was not reached
+        run.stop()
 
 
 @pytest.fixture(scope="session")
-def spark_report(spark_report_started):
-    """The index.html of the small demo's report on Spark (:func:`spark_report_started`), once it
-    has finished; the test fails with the run's last lines when the run failed."""
-    if spark_report_started is None:
-        pytest.skip("the Spark report was not started: its test was not selected, or pyspark or Java is missing")
-    proc, index, log = spark_report_started
-    code = proc.wait()
-    assert code == 0, f"the report on Spark failed (exit {code}):\n" + "\n".join(log.read_text().splitlines()[-30:])
-    return index
+def small_report(background_reports):
+    """The small demo's whole report on its own settings (seed SMALL_REPORT_SEED, 20 bootstrap
+    resamples, the client.yml's engine: duckdb), run once per session: the pipeline tests read
+    its pages and files, and the Spark test compares a run on Spark with it. Its index.html."""
+    return background_reports["small"].index()
+
+
+@pytest.fixture(scope="session")
+def spark_report(background_reports):
+    """The index.html of the small demo's report on Spark (the same client, seed and resamples
+    as :func:`small_report`, engine spark), once it has finished."""
+    if "spark" not in background_reports:
+        pytest.skip("Spark tests skipped: pyspark, sqlglot or Java is missing; run make setup")
+    return background_reports["spark"].index()
 
 
 def shared_file(*parts) -> Path:

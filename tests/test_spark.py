@@ -244,7 +244,7 @@ def test_a_report_on_spark_gives_the_same_figures(spark, small_report, spark_rep
     own local session)
     and every figure of metrics.json (ingest, headlines, journeys, drivers, recommendations,
     management) is the one DuckDB gives (floats to 1e-12). The run on Spark started with the
-    session (conftest.spark_report_started), beside the other tests."""
+    session (conftest.background_reports), beside the other tests."""
     from cxlib.journeys.reconstruct import read_journeys
     figures, tables = {}, {}
     runs = {"duckdb": small_report,       # the demo's client.yml says duckdb; the same seed and resamples
