@@ -197,7 +197,9 @@ def build_contact_events(events, steps=None, *, customers: pd.DataFrame | None =
     ``events`` is a pandas frame, the events' Parquet file (:class:`~cxlib.core.sql.ParquetTable`)
     or a Spark frame with ``pos``; ``steps`` the step table anywhere. The result stays out of
     pandas (:func:`cxlib.core.sql.query_table`): a temporary Parquet file, or a Spark frame when
-    ``spark`` is given or the events are on Spark. The queries of the cascade read it there."""
+    ``spark`` is given or the events are on Spark. The queries of the cascade read it there. Its
+    rows come in no particular order (sorting every event's row would cost more than the whole
+    cascade at a million customers); ``pos`` gives the events' order."""
     ev = _numbered(events, spark)
     cols = [c for c in ev.columns if c != "pos"]
     frames = {"ev": ev}
@@ -237,7 +239,7 @@ def build_contact_events(events, steps=None, *, customers: pd.DataFrame | None =
     keep = [f'ev."{c}"' for c in cols if c not in replaced]
     with_ = f"WITH {', '.join(parts)} " if parts else ""
     return query_table(f"""{with_}SELECT ev.pos, {', '.join(keep + journey + extra)}
-                           FROM ev {' '.join(joins)} ORDER BY ev.pos""", **frames)
+                           FROM ev {' '.join(joins)}""", **frames)
 
 
 CONTACT_COLUMNS = ("customer_id", "timestamp", "channel", "touchpoint", "contact_reason", "outcome", "agent_id",
@@ -257,7 +259,7 @@ def join_contacts(events, classified, columns=CONTACT_COLUMNS):
     return query_table(f"""
         SELECT e.pos, {", ".join(f'e."{c}"' for c in cols)}, {jtype} AS journey_type,
                k.avoidable_cause, k.root_cause, k.follows
-        FROM ev e JOIN k ON k.pos = e.pos ORDER BY e.pos""",
+        FROM ev e JOIN k ON k.pos = e.pos""",
                        ev=select_columns(events, ["pos", *cols, *(["journey_type"] if "journey_type" in events.columns
                                                                  else [])]), k=classified)
 
@@ -379,11 +381,11 @@ def classify_avoidable_contacts(events: pd.DataFrame, *, window_days: float = 7,
     sql = f"""
         WITH e AS ({view}), {", ".join(parts)}
         SELECT e.pos, {first("cause")}, {first("why")}, {first("prev_pos")}
-        FROM e {joins} WHERE e.agent ORDER BY e.pos"""
-    if as_table:
+        FROM e {joins} WHERE e.agent"""
+    if as_table:      # a table for later queries: in no particular order (a sort of every row would buy nothing)
         return query_table(f"SELECT pos, cause AS avoidable_cause, why AS root_cause, prev_pos AS follows FROM ({sql}) k",
                            ev=ev, chase=chase)
-    out = query_frames(sql, ev=ev, chase=chase)
+    out = query_frames(sql + " ORDER BY e.pos", ev=ev, chase=chase)
     labels = events.index.to_numpy() if isinstance(events, pd.DataFrame) else None    # else the pos column
     follows = np.full(len(out), None, dtype=object)
     known = out["prev_pos"].notna().to_numpy()
