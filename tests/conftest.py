@@ -1,5 +1,6 @@
 from pathlib import Path
 import shutil
+import subprocess
 
 import pytest
 
@@ -32,7 +33,6 @@ class BackgroundReport:
     :meth:`index` waits for it. Its output goes to ``log``."""
 
     def __init__(self, client: str, data_root: Path, reports_root: Path, *args: str):
-        import subprocess
         import sys
         self.index_path = reports_root / client / "index.html"
         self.log = reports_root.parent / f"{client}-{reports_root.name}.log"
@@ -55,9 +55,17 @@ class BackgroundReport:
             self.proc.wait(timeout=60)
 
 
-def _spark_available() -> bool:
+def spark_missing() -> str | None:
+    """Why Spark cannot run here (pyspark, sqlglot or Java 17+ missing), or None."""
     import importlib.util
-    return all(importlib.util.find_spec(m) is not None for m in ("pyspark", "sqlglot")) and shutil.which("java") is not None
+    missing = [m for m in ("pyspark", "sqlglot") if importlib.util.find_spec(m) is None]
+    if missing:
+        return f"{' and '.join(missing)} not installed; run make setup"
+    java = shutil.which("java")
+    if not java:
+        return "Java is not installed (Spark needs Java 17+); make setup installs openjdk-17-jre-headless"
+    out = subprocess.run([java, "-version"], capture_output=True, text=True).stderr
+    return None if any(f'version "{v}' in out for v in range(17, 40)) else f"Java 17+ needed, found: {out[:80]}"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -71,7 +79,7 @@ def background_reports(request, tmp_path_factory):
     if {"small_report", "spark_report"} & needed:
         root, _ = request.getfixturevalue("small_demo")
         common = ("--seed", str(SMALL_REPORT_SEED), "-p", "n_boot=20")
-        if "spark_report" in needed and _spark_available():
+        if "spark_report" in needed and spark_missing() is None:
             import yaml
             tmp = tmp_path_factory.mktemp("spark")
             shutil.copytree(root / "demo", tmp / "data" / "demo")    # the same client, its JVMs as SHORT_JVM
@@ -98,7 +106,7 @@ def spark_report(background_reports):
     """The index.html of the small demo's report on Spark (the same client, seed and resamples
     as :func:`small_report`, engine spark), once it has finished."""
     if "spark" not in background_reports:
-        pytest.skip("Spark tests skipped: pyspark, sqlglot or Java is missing; run make setup")
+        pytest.skip(f"Spark tests skipped: {spark_missing()}")
     return background_reports["spark"].index()
 
 

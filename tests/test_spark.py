@@ -6,13 +6,11 @@ The SQL is DuckDB's, transpiled by sqlglot (cxlib.core.spark); these tests are w
 two engines equal. They skip with a clear message when pyspark or Java 17 is missing (make
 setup installs both)."""
 import json
-import shutil
-import subprocess
 
 import pandas as pd
 import pytest
 
-from conftest import REPO, SHORT_JVM, shared_file
+from conftest import REPO, SHORT_JVM, shared_file, spark_missing
 from cxlib.core.config import load_config
 from cxlib.journeys.reconstruct import reconstruct_journeys
 from cxlib.core.schema import AGENT_CHANNELS
@@ -21,22 +19,9 @@ from cxlib.journeys.stats import (assign_owners, build_dfg, count_channel_switch
 
 pytestmark = pytest.mark.slow
 
-def _java_ok() -> str | None:
-    """Why Spark cannot run here, or None."""
-    import importlib.util
-    missing = [m for m in ("pyspark", "sqlglot") if importlib.util.find_spec(m) is None]
-    if missing:
-        return f"{' and '.join(missing)} not installed; run make setup"
-    java = shutil.which("java")
-    if not java:
-        return "Java is not installed (Spark needs Java 17+); make setup installs openjdk-17-jre-headless"
-    out = subprocess.run([java, "-version"], capture_output=True, text=True).stderr
-    return None if any(f'version "{v}' in out for v in range(17, 40)) else f"Java 17+ needed, found: {out[:80]}"
-
-
 @pytest.fixture(scope="session")
 def spark():
-    why = _java_ok()
+    why = spark_missing()
     if why:
         pytest.skip(f"Spark tests skipped: {why}")
     from cxlib.core.spark import get_spark
