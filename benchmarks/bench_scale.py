@@ -26,7 +26,9 @@ REPO = HERE.parent
 
 GENERATE = """
 import sys
+from cxlib.core.memory import keep_freed_memory
 from cxlib.demo import generate_demo
+keep_freed_memory()    # as `cxlib demo` does
 generate_demo(sys.argv[1], n_customers=int(sys.argv[2]), progress=True, layout="large")
 """
 

@@ -70,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("config-keys", help="print the documented list of client.yml keys")
 
     args = parser.parse_args(argv)
+    from cxlib.core.memory import keep_freed_memory
+    keep_freed_memory()    # the command's process ends with its work: freed memory is kept for reuse
     try:
         if args.command == "report":
             from cxlib.report.runner import ReportError, run_report

@@ -307,6 +307,8 @@ def _simulate_part(job) -> tuple[dict, dict, dict]:
     exports to ``folder`` (the first part with the header lines). Returns (its truth, rows per
     file, dirt counts)."""
     folder, k, n_parts, start, size, seed, unknown_base, progress = job
+    from cxlib.core.memory import keep_freed_memory
+    keep_freed_memory()       # a spawned process: its allocators start as they come
     part_seed = seed if k == 0 else int(np.random.SeedSequence([seed, k]).generate_state(1)[0])
     if progress:
         print(f"  part {k + 1} of {n_parts}: {size:,} customers (seed {part_seed}) ...", flush=True)

@@ -85,14 +85,17 @@ def check_parameters(path: str | Path, parameters: dict) -> None:
 
 def open_section(client: str, data_root: str, reports_root: str):
     """What every notebook does first: resolve the client's folders, load and validate its
-    config, and set the house plotting style and the client's display names. Returns
+    config, set the house plotting style and the client's display names, and keep freed memory
+    in the kernel for reuse (:func:`~cxlib.core.memory.keep_freed_memory`). Returns
     ``(paths, config)``."""
     from cxlib.core.config import load_config
     from cxlib.core.formatting import use_display_names
+    from cxlib.core.memory import keep_freed_memory
     from cxlib.core.paths import resolve_client_paths
     from cxlib.plotting import set_house_style
     paths = resolve_client_paths(client, data_root, reports_root)
     config = load_config(paths.config)
     set_house_style()
     use_display_names(config.display_names)
+    keep_freed_memory()
     return paths, config

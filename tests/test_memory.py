@@ -1,0 +1,73 @@
+"""Freed memory kept in the process for reuse (cxlib.core.memory).
+
+Each check runs in a fresh interpreter: the settings are process-wide and last until it ends."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from cxlib.core.memory import _glibc
+
+pytestmark = pytest.mark.skipif(_glibc() is None, reason="glibc's malloc only (Linux with glibc)")
+
+CHILD = r"""
+import json, sys
+import numpy as np
+
+def rss_mb():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096 / 2**20
+
+from cxlib.core.memory import keep_freed_memory
+{call}
+import pyarrow as pa
+a = np.ones(256 * 2**20 // 8)            # 256 MB, every page touched
+held = rss_mb()
+del a
+freed = rss_mb()
+b = np.ones(256 * 2**20 // 8)            # the same size again
+again = rss_mb()
+print(json.dumps({{"set": set_, "held": held, "freed": freed, "again": again,
+                  "pool": pa.default_memory_pool().backend_name}}))
+"""
+
+
+def run_child(call: str, keep: str | None = None) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "CXLIB_KEEP_FREED_MEMORY"}
+    if keep is not None:
+        env["CXLIB_KEEP_FREED_MEMORY"] = keep
+    out = subprocess.run([sys.executable, "-c", CHILD.format(call=call)], capture_output=True, text=True,
+                         env=env, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_a_freed_large_array_stays_in_the_process_and_the_next_one_reuses_it():
+    kept = run_child("set_ = keep_freed_memory()")
+    assert kept["set"] == {"malloc": True, "arrow": True} and kept["pool"] == "system"
+    assert kept["freed"] > kept["held"] - 16          # the 256 MB were not handed back
+    assert kept["again"] < kept["held"] + 16          # and the next array took them: no growth
+    default = run_child("set_ = None")                # malloc as it comes: the block is unmapped when freed
+    assert default["freed"] < default["held"] - 200
+    assert default["pool"] != "system"
+
+
+def test_the_setting_can_be_turned_off_and_calling_twice_is_harmless():
+    off = run_child("set_ = keep_freed_memory()", keep="0")
+    assert off["set"] == {"malloc": False, "arrow": False} and off["pool"] != "system"
+    assert off["freed"] < off["held"] - 200
+    twice = run_child("keep_freed_memory(); set_ = keep_freed_memory()")
+    assert twice["set"] == {"malloc": True, "arrow": True} and twice["freed"] > twice["held"] - 16
+
+
+def test_every_notebook_keeps_freed_memory_from_its_first_call(tmp_path):
+    """open_section is each notebook's first cxlib call: the kernel's allocators are set there."""
+    root = tmp_path / "data" / "c"
+    root.mkdir(parents=True)
+    (root / "client.yml").write_text("name: C\ntables:\n  events:\n    - path: raw/events.csv\n")
+    code = (f"from cxlib.report.notebooks import open_section; open_section('c', {str(tmp_path / 'data')!r}, "
+            f"{str(tmp_path / 'reports')!r}); import pyarrow as pa; print(pa.default_memory_pool().backend_name)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={k: v for k, v in os.environ.items() if k != "CXLIB_KEEP_FREED_MEMORY"})
+    assert out.stdout.strip().splitlines()[-1] == "system"
