@@ -12,6 +12,13 @@ SMALL_DEMO_CUSTOMERS = 2_000
 SMALL_REPORT_SEED = 5
 
 
+def pytest_configure(config):
+    """The test process keeps the memory it frees, as the notebooks' kernels and the cxlib
+    command do (cxlib.core.memory): the tests run the code as it runs for a client."""
+    from cxlib.core.memory import keep_freed_memory
+    keep_freed_memory()
+
+
 @pytest.fixture(scope="session")
 def small_demo(tmp_path_factory):
     """A small demo client (data root with data/demo/{client.yml, raw/, truth.json})."""
