@@ -31,6 +31,8 @@ def test_churn_model_finds_the_planted_drivers(churn_model, demo_journeys):
     planted = demo_journeys["truth"]["planted"]
     d = m.drivers_
     assert info["design"] == "landmark" and len(info["landmarks"]) >= 3
+    # a customer has a row per landmark: the design's customer count is of distinct customers
+    assert info["customers"] == len(set(info["groups"].tolist())) < info["n"]
     for driver in ("new_install: went wrong", "move: went wrong", "plan = Basic", "segment = residential"):
         assert d.loc[driver, "lo"] > 1, driver                  # each raises churn, clearly
     # the journey failures are the strongest drivers, ahead of any customer attribute

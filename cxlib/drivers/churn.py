@@ -239,7 +239,7 @@ def build_churn_table(customers: pd.DataFrame, journeys: pd.DataFrame | None = N
     controls = [f for f in X if any(f == k or f.startswith(f"{k} = ") for k in own)]
     return X, y, {"controls": controls, "design": design, "landmarks": landmarks, "horizon_days": horizon_days if landmarks else None,
                   "lookback_days": lookback_days if landmarks else None, "encoding": info, "groups": groups,
-                  "n": len(y), "customers": len(np.unique(groups)), "churners": int(y.sum())}
+                  "n": len(y), "customers": len(pd.unique(groups)), "churners": int(y.sum())}   # by hashing: np.unique sorts (4 s at 3.6M rows)
 
 
 # --------------------------------------------------------------------------- the model
