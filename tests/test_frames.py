@@ -57,3 +57,18 @@ def test_select_rows_keeps_repeated_names_and_frames_without_columns():
 def test_select_rows_refuses_a_mask_of_another_length():
     with pytest.raises(ValueError, match="a mask of .* for 11 rows"):
         select_rows(_frame(), np.ones(10, bool))
+
+
+def test_select_rows_can_consume_the_frame_column_by_column():
+    import weakref
+    f = _frame()
+    keep = np.arange(len(f)) % 3 != 0
+    expected = f.loc[keep].reset_index(drop=True)
+    big = np.arange(len(f), dtype=float)
+    f["big"] = big.copy()          # a column of its own: freed once filtered
+    expected["big"] = big[keep]
+    held = weakref.ref(f["text"].array)
+    got = select_rows(f, keep, consume=True)
+    pd.testing.assert_frame_equal(got, expected)
+    assert f.shape[1] == 0 and len(f) == len(keep)      # the input is left without columns
+    assert held() is None                               # and its columns are gone, not held twice

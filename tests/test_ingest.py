@@ -459,3 +459,22 @@ def test_a_line_of_delimiters_only_is_a_row_of_missing_values_not_a_lost_record(
     acc = r.accounting.set_index("table").loc["events"]
     data_rows = len(EVENTS.strip("\n").split("\n")) - 1
     assert acc["rows_in"] == data_rows + 1 and acc["rows_in"] == acc["loaded"] + acc["quarantined"]
+
+
+def test_quarantined_rows_as_json_are_json_dumps_of_each_row():
+    import json
+
+    from cxlib.ingest.validate import find_before_signup, format_rows_as_json
+    frame = pd.DataFrame({"id": ["C1", 'say "hi"\\', None, "C1", "Zoë\n\t"],
+                          "score": [1.5, np.nan, 2.0, 1.5, 0.0],
+                          "at": pd.to_datetime(["2025-01-01", None, "2025-01-02", "2025-01-01", "2025-03-01"], utc=True)})
+    for text in (frame.astype(str), frame.astype(object).astype(str), frame.iloc[:0].astype(str)):
+        assert format_rows_as_json(text) == [json.dumps(r, ensure_ascii=False) for r in text.to_dict("records")]
+    # rows dated before signup, found by the customer's position in the customer table
+    events = frame.assign(customer_id=["C1", "C2", "C9", "C1", None], _source="f.csv", _row=[2, 3, 4, 5, 6],
+                          timestamp=pd.to_datetime(["2024-12-31 23:30", "2025-02-01 00:00", "2025-01-01 00:00", "2025-01-03 00:00",
+                                                    "2025-01-01 00:00"], utc=True))
+    customers = pd.DataFrame({"customer_id": ["C2", "C1"], "signup_date": pd.to_datetime(["2025-01-15", "2025-01-02"])})
+    note, = find_before_signup(events.astype({"customer_id": "str"}), customers.astype({"customer_id": "str"}),
+                               "events", "Europe/Amsterdam")
+    assert note["rows"] == 1 and note["examples"] == ["f.csv line 2"]    # the others: on or after signup, or unknown

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cxlib.core.lookup import is_in, map_values
+from cxlib.core.lookup import _locate_text, is_in, locate, map_values
 
 
 def _keys(dtype):
@@ -36,3 +36,28 @@ def test_is_in_is_isin_also_with_a_repeated_index():
     keys = _keys("str")
     for index in (pd.Index(["a", "c"]), pd.Index(["a", "a", "q"], dtype="str"), pd.Index([], dtype="str")):
         assert np.array_equal(is_in(keys, index), keys.isin(index).to_numpy())
+
+
+@pytest.mark.parametrize("index", [
+    pd.Index(["a", "c", "q"], dtype="str"),
+    pd.Index(["c", "a"], dtype=object),
+    pd.Index(["a", None, "c"], dtype=object),      # a missing value in the index: pandas' own lookup
+    pd.Index([], dtype="str"),
+    pd.Index([1, 2]),
+])
+@pytest.mark.parametrize("dtype", ["str", object])
+def test_locate_is_get_indexer(index, dtype):
+    keys = _keys(dtype)
+    assert np.array_equal(locate(keys, index), index.get_indexer(keys))
+
+
+def test_locate_finds_text_in_chunks_by_arrow_and_refuses_a_repeated_index():
+    import pyarrow as pa
+    chunked = pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([["b", None], ["a", "zz", "a", "c"]])))
+    index = pd.Index(["c", "a", "b"], dtype="str")
+    assert _locate_text(chunked, index) is not None       # the fast path is taken for Arrow text
+    assert np.array_equal(locate(chunked, index), index.get_indexer(chunked.astype(object)))
+    mixed = pd.Series(["a", 1, None], dtype=object)
+    assert np.array_equal(locate(mixed, index), index.get_indexer(mixed))
+    with pytest.raises(pd.errors.InvalidIndexError):
+        locate(chunked, pd.Index(["a", "a"]))

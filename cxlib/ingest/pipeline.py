@@ -27,6 +27,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from cxlib.core.config import ClientConfig
@@ -175,20 +176,23 @@ def ingest_client(config: ClientConfig, data_dir: str | Path, as_of: datetime | 
             else:
                 notes.append(_no_rows_note(table, sources))
             continue
-        loaded_parts, q_parts, source_of = [], [], []
+        loaded_parts, q_parts = [], []
         for i, source in enumerate(sources):
             loaded, q, counts = _ingest_source(source, table, config, data_dir, scales, as_of_ts, notes)
             loaded_parts.append(loaded)
-            source_of += [i] * len(loaded)
             q_parts.append(q.assign(table=table, _source_no=i))
             accounting.append({"table": table, "source": source.path, "source_no": i, **counts})
+            del loaded      # only the combined frame may hold the rows: the check below frees them as it goes
+        # which source each loaded row came from
+        source_of = np.repeat(np.arange(len(loaded_parts)), [len(p) for p in loaded_parts])
         frame = pd.concat(loaded_parts, ignore_index=True)
         del loaded_parts
-        source_of = pd.Series(source_of, index=frame.index, dtype=int)   # which source each loaded row came from
+        source_of = pd.Series(source_of, index=frame.index)
         if id_map is not None and "customer_id" in frame and table in ("events", "surveys"):
             frame, identity[table] = stitch_identities(frame, id_map, known)
         keep_dups = {Path(s.path).name for s in sources if s.duplicates == "keep"}
-        frame, cross_q = check_duplicates_and_references(frame, table, known, keep_duplicates_from=keep_dups)
+        frame, cross_q = check_duplicates_and_references(frame, table, known, keep_duplicates_from=keep_dups,
+                                                         consume=True)   # held once, not twice
         q_parts.append(cross_q.assign(table=table, _source_no=source_of.loc[cross_q.index].to_numpy()))
         q = pd.concat(q_parts, ignore_index=True)
         if table == "events" and len(frame):

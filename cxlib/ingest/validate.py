@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from cxlib.core.frames import select_rows
+from cxlib.core.lookup import locate
 from cxlib.core.schema import CHANNELS, EVENT_KINDS, INITIATORS, SURVEY_LEVELS, columns_of, required_names
 from cxlib.ingest.coerce import Coerced
 from cxlib.ingest.contract import META, ROW, SOURCE
@@ -121,12 +122,14 @@ def find_before_signup(frame: pd.DataFrame, customers: pd.DataFrame, table: str,
     They are loaded: orders and sales contacts can precede the contract's start."""
     signup = customers.drop_duplicates(customer_id).set_index(customer_id)[signup_date]
     day = frame[timestamp].dt.tz_convert(tz).dt.tz_localize(None).dt.normalize()
-    start = frame[customer_id].map(signup)
+    start = pd.Series(signup.array.take(locate(frame[customer_id], signup.index), allow_fill=True), index=frame.index)
     early = (day < start).fillna(False).to_numpy(dtype=bool)
     if not early.any():
         return []
     days = (start[early] - day[early]).dt.days
-    hit = frame.loc[early].head(3)
+    first = np.zeros(len(frame), dtype=bool)
+    first[np.flatnonzero(early)[:3]] = True     # by Arrow's filter: a take from a large file's chunks can
+    hit = select_rows(frame[[SOURCE, ROW]], first)   # join them into one first (seconds for three rows)
     return [describe_before_signup(table, int(early.sum()), len(frame), days.median(), days.max(),
                                    list(zip(hit[SOURCE], hit[ROW])))]
 
@@ -170,32 +173,42 @@ def find_duplicates(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
             return frame[columns].duplicated(keep="first")
         maybe = frame[key].duplicated(keep=False).to_numpy()
         dup = pd.Series(False, index=frame.index)
-        if maybe.any():
-            dup[maybe] = frame.loc[maybe, columns].duplicated(keep="first").to_numpy()
+        if maybe.any():   # by Arrow's filter: .loc joins a large file's chunks into one first (select_rows)
+            dup[maybe] = select_rows(frame[columns], maybe).duplicated(keep="first").to_numpy()
         return dup
     except TypeError:   # unhashable cells (lists from a JSON source): compare their text
         return frame[columns].astype(str).duplicated(keep="first")
 
 
 def check_duplicates_and_references(frame: pd.DataFrame, table: str, known: pd.Index | None,
-                                    keep_duplicates_from: set[str] | frozenset = frozenset()):
+                                    keep_duplicates_from: set[str] | frozenset = frozenset(), *,
+                                    consume: bool = False):
     """Quarantine exact duplicates (except rows from the files in ``keep_duplicates_from``),
     second records of a customer id, and rows whose customer id is not in ``known``
-    (when the client has a customers table). Returns ``(kept, quarantined)``."""
-    reason = pd.Series(None, index=frame.index, dtype=object)
+    (when the client has a customers table). Returns ``(kept, quarantined)``; with ``consume``
+    the kept rows are taken out of ``frame`` column by column (:func:`select_rows`), which is
+    left without columns."""
+    reasons = ["duplicate", "duplicate_customer_id", "ambiguous_identity", "unknown_customer"]
+    code = np.zeros(len(frame), dtype=np.int8)     # 1 + the row's first failed check in reasons; 0: kept
+
+    def fail(mask, why: str) -> None:
+        code[np.asarray(mask, dtype=bool) & (code == 0)] = 1 + reasons.index(why)
+
     dup = find_duplicates(frame, [c for c in frame.columns if c not in META])
     if keep_duplicates_from:
         dup &= ~frame[SOURCE].isin(keep_duplicates_from)
-    reason[dup] = "duplicate"
+    fail(dup, "duplicate")
     if table == "customers":
-        reason[~dup & frame["customer_id"].duplicated(keep="first")] = "duplicate_customer_id"
+        fail(frame["customer_id"].duplicated(keep="first"), "duplicate_customer_id")
     if table == "identities":
         owners = frame[~dup].groupby("secondary_id")["customer_id"].nunique()
-        reason[~dup & frame["secondary_id"].isin(owners.index[owners > 1])] = "ambiguous_identity"
+        fail(frame["secondary_id"].isin(owners.index[owners > 1]), "ambiguous_identity")
     if table != "customers" and known is not None and "customer_id" in frame:
-        reason[reason.isna() & ~is_in(frame["customer_id"], known)] = "unknown_customer"
-    bad = reason.notna()
-    return select_rows(frame, ~bad), quarantine_table_rows(frame.loc[bad], reason[bad])
+        fail(~is_in(frame["customer_id"], known), "unknown_customer")
+    bad = code > 0
+    rows = select_rows(frame, bad).set_axis(frame.index[bad])    # the quarantine keeps the rows' labels
+    reason = pd.Series(np.array(reasons, dtype=object)[code[bad] - 1], index=rows.index)
+    return select_rows(frame, ~bad, consume=consume), quarantine_table_rows(rows, reason)
 
 
 def quarantine_table_rows(bad: pd.DataFrame, reason: pd.Series) -> pd.DataFrame:
@@ -207,6 +220,17 @@ def quarantine_table_rows(bad: pd.DataFrame, reason: pd.Series) -> pd.DataFrame:
     q["column"] = np.select([q["reason"] == "duplicate", q["reason"] == "ambiguous_identity"],
                             [None, "secondary_id"], "customer_id")
     q["value"] = bad["customer_id"].astype(str) if "customer_id" in bad else None
-    q["raw"] = [json.dumps(r, ensure_ascii=False) for r in bad[canon].astype(str).to_dict("records")] \
-        if len(bad) else pd.Series(dtype=str)
+    q["raw"] = format_rows_as_json(bad[canon].astype(str)) if len(bad) else pd.Series(dtype=str)
     return q
+
+
+def format_rows_as_json(frame: pd.DataFrame) -> list[str]:
+    """Each row of a frame of text as a JSON object, exactly as ``json.dumps(row_dict,
+    ensure_ascii=False)`` writes it, with each distinct value of a column encoded once (the
+    rows of a large file's quarantine repeat their touchpoints, channels and dates)."""
+    pieces = []
+    for col in frame.columns:
+        codes, uniques = pd.factorize(frame[col], use_na_sentinel=False)
+        key = json.dumps(str(col), ensure_ascii=False) + ": "
+        pieces.append(np.array([key + json.dumps(v, ensure_ascii=False) for v in uniques], dtype=object)[codes])
+    return ["{" + ", ".join(row) + "}" for row in zip(*pieces)] if pieces else ["{}"] * len(frame)
