@@ -47,8 +47,8 @@ paths, config = open_section(client, data_root, reports_root)
 tables, metrics = read_tables(paths, ["customers", "surveys", "staff"]), read_json(paths.metrics, {})
 events = open_table(paths, "events")     # left in its file: the inventory counts it there
 engine = engine or config.engine
-journeys, steps = read_journeys(paths.journeys, paths.journey_steps, steps_in_place=True) \
-    if paths.journeys.exists() else (None, None)
+journeys, steps = read_journeys(paths.journeys, paths.journey_steps, steps_in_place=True, typed_only=True) \
+    if paths.journeys.exists() else (None, None)     # tracking and call-backs follow the typed journeys only
 
 # %%
 mx = diagnose_management(config, metrics, customers=tables.get("customers"), events=events,

@@ -524,3 +524,16 @@ def test_ordered_join_equals_an_ordered_string_agg():
     want = con.execute("SELECT g, string_agg(v, ' → ' ORDER BY k) AS p FROM t GROUP BY g ORDER BY g").df()
     assert got["p"].str.contains("b's").any() and pd.isna(got.set_index("g").loc[3, "p"])
     pd.testing.assert_frame_equal(got, want)
+
+
+def test_duckdb_hands_text_to_pandas_as_large_strings():
+    import pyarrow as pa
+
+    from cxlib.core.sql import open_duckdb, query_frames
+    con = open_duckdb()
+    assert con.sql("SELECT 'a' AS s").to_arrow_table().schema.field("s").type == pa.large_string()
+    con.close()
+    out = query_frames("SELECT s, s || '!' AS t, n FROM f ORDER BY n",
+                       f=pd.DataFrame({"s": pd.Series(["x", None, "ü"], dtype="str"), "n": [1, 2, 3]}))
+    assert out["s"].dtype == pd.StringDtype(na_value=np.nan) and out["t"].tolist()[::2] == ["x!", "ü!"]
+    assert out["s"].isna().tolist() == [False, True, False]

@@ -41,7 +41,8 @@ import pandas as pd
 
 from cxlib.core.lookup import is_in, map_values
 from cxlib.core.config import JourneyDefinition
-from cxlib.core.sql import ParquetTable, arrow_to_pandas, parquet_rows_sql, query_frames, select_columns, sql_literal
+from cxlib.core.sql import (ParquetTable, arrow_to_pandas, open_duckdb, parquet_rows_sql, query_frames, select_columns,
+                             sql_literal)
 
 log = logging.getLogger(__name__)
 
@@ -523,7 +524,7 @@ def reconstruct_journeys(events, definitions: Mapping[str, JourneyDefinition], *
                                      failure_touchpoints=failure_touchpoints, as_of=as_of, progress=progress,
                                      to_pandas=to_pandas, journeys_path=journeys_path, steps_path=steps_path,
                                      spark=spark, lazy_steps=lazy_steps)
-    con = duckdb.connect()  # a private in-memory database: its temp tables cannot clash with the caller's
+    con = open_duckdb()  # a private in-memory database: its temp tables cannot clash with the caller's
     try:  # progress is ours to print (progress=True); DuckDB's bar would garble logs and captured stdout
         con.execute("SET enable_progress_bar = false")
     except duckdb.Error:  # under Jupyter DuckDB refuses the setting without ipywidgets; it draws no bar then
@@ -684,7 +685,7 @@ def assign_journey_scores(journeys: pd.DataFrame, steps: pd.DataFrame, surveys: 
     green = {k: float(v) for k, v in green_threshold.items()}
     sv = surveys[surveys["score"].notna()].copy()
     sv["green"] = (sv["score"] >= sv["metric"].map(green)).astype("boolean").where(sv["metric"].isin(green))
-    con = duckdb.connect()
+    con = open_duckdb()
     subj = {v: k for k, v in (journey_subjects or {}).items()}
     js = sv[sv["level"] == "journey"].copy()
     js["journey_type"] = js["subject"].map(lambda s: subj.get(s, s))
