@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cxlib.core.lookup import _locate_text, is_in, locate, map_values
+from cxlib.core.lookup import _locate_text, is_in, locate, map_values, take_values
 
 
 def _keys(dtype):
@@ -61,3 +61,14 @@ def test_locate_finds_text_in_chunks_by_arrow_and_refuses_a_repeated_index():
     assert np.array_equal(locate(mixed, index), index.get_indexer(mixed))
     with pytest.raises(pd.errors.InvalidIndexError):
         locate(chunked, pd.Index(["a", "a"]))
+
+
+@pytest.mark.parametrize("values", [
+    pd.Series([3, 1, 2], name="v"), pd.Series([True, False, True]), pd.Series(["x", None, "z"], dtype="str"),
+    pd.Series([1.5, np.nan, 2.0]), pd.Series([True, None, False], dtype="boolean"),
+    pd.Series(pd.to_datetime(["2025-01-02", None, "2025-03-04"], utc=True)), pd.Series(["a", 1, None], dtype=object),
+])
+def test_take_values_is_reindex_by_position(values):
+    for at in ([2, 0, 1, 1], [2, -1, 0, -1], []):
+        expected = values.reset_index(drop=True).reindex(at).reset_index(drop=True)
+        pd.testing.assert_series_equal(take_values(values, np.array(at, dtype=int)), expected)

@@ -25,8 +25,15 @@ def map_values(keys: pd.Series, mapping: Mapping | pd.Series) -> pd.Series:
         per_key = pd.Series(uniques, dtype=keys.dtype).map(mapping)
     else:
         codes, per_key = locate(keys, mapping.index), mapping
-    # label -1 is not among 0..n-1: a missing key reads a missing value, in the values' own dtype
-    return per_key.reset_index(drop=True).reindex(codes).set_axis(keys.index).rename(keys.name)
+    return take_values(per_key, codes).set_axis(keys.index).rename(keys.name)
+
+
+def take_values(values: pd.Series, positions: np.ndarray) -> pd.Series:
+    """The values at ``positions`` (-1: missing, in the values' own dtype, as ``reindex`` fills
+    it: integers become floats, booleans objects) with a fresh range index. A take, not a
+    ``reindex`` by label: that one looks every position up again (1.5 s per column for 14M journeys)."""
+    taken = values.array.take(np.asarray(positions, dtype=np.intp), allow_fill=True)
+    return pd.Series(taken, dtype=taken.dtype, name=values.name)    # objects stay objects, not inferred as text
 
 
 def is_in(keys: pd.Series, index: pd.Index) -> np.ndarray:

@@ -20,6 +20,7 @@ from cxlib.core.csvio import write_csv
 from cxlib.core.jsonio import write_json
 from cxlib.core.paths import ClientPaths
 from cxlib.core.schema import AGENT_CHANNELS
+from cxlib.core.lookup import map_values
 from cxlib.core.sql import query_frames, select_columns
 from cxlib.journeys.stats import (assign_owners, build_journey_metrics, count_steps, estimate_baseline_churn,
                                   find_watermelon_pockets, flag_contact_touchpoints, flag_watermelons,
@@ -305,7 +306,7 @@ def diagnose_journeys(events, analysis: Analysis, *, customers: pd.DataFrame | N
         groups = {"variant": label_variants(on_engine)}
         if customers is not None and "segment" in customers and customers["segment"].notna().any():
             seg = customers.drop_duplicates("customer_id").set_index("customer_id")["segment"]
-            groups["segment"] = pd.Series(seg.reindex(j["customer_id"]).to_numpy(), index=j["journey_id"].to_numpy())
+            groups["segment"] = pd.Series(map_values(j["customer_id"], seg).to_numpy(), index=j["journey_id"].to_numpy())
         pockets = find_watermelon_pockets(j, groups, touchpoint_green_min=analysis.watermelon_touchpoint_green,
                                           gap=analysis.watermelon_gap)
     bimodality, separations = {}, {}

@@ -39,7 +39,7 @@ from typing import Iterable, Mapping
 import duckdb
 import pandas as pd
 
-from cxlib.core.lookup import is_in, map_values
+from cxlib.core.lookup import is_in, map_values, take_values
 from cxlib.core.config import JourneyDefinition
 from cxlib.core.sql import (ParquetTable, arrow_to_pandas, open_duckdb, parquet_rows_sql, query_frames, select_columns,
                              sql_literal)
@@ -677,10 +677,10 @@ def assign_journey_scores(journeys: pd.DataFrame, steps: pd.DataFrame, surveys: 
     green but the journey rating is not. Not-rated stays null; it is never 0.
     """
     out = journeys.copy(deep=False)   # only whole columns are set
-    for c in ("journey_score", "journey_metric", "journey_green", "tp_n_rated", "tp_n_green_rated", "tp_n_green",
-              "tp_score_mean", "tp_green_share", "watermelon"):
-        out[c] = pd.Series(pd.NA, index=out.index, dtype=object)
     if surveys is None or not len(surveys):
+        for c in ("journey_score", "journey_metric", "journey_green", "tp_n_rated", "tp_n_green_rated", "tp_n_green",
+                  "tp_score_mean", "tp_green_share", "watermelon"):
+            out[c] = pd.Series(pd.NA, index=out.index, dtype=object)
         return _typed_scores(out)
     green = {k: float(v) for k, v in green_threshold.items()}
     sv = surveys[surveys["score"].notna()].copy()
@@ -722,9 +722,10 @@ def assign_journey_scores(journeys: pd.DataFrame, steps: pd.DataFrame, surveys: 
                avg(CASE WHEN green THEN CAST(1 AS DOUBLE) WHEN NOT green THEN CAST(0 AS DOUBLE) END) AS tp_green_share
         FROM linked WHERE r = 1 GROUP BY journey_id""",
                           ts=ts, st=select_columns(steps, ["journey_id", "eid", "customer_id", "timestamp", "touchpoint"]))
-    out = out.drop(columns=["journey_score", "journey_metric", "journey_green", "tp_n_rated", "tp_n_green_rated",
-                            "tp_n_green", "tp_score_mean", "tp_green_share", "watermelon"])
-    out = out.merge(jscore, on="journey_id", how="left").merge(tscore, on="journey_id", how="left")
+    for scores in (jscore, tscore):   # a left merge on the unique journey id, without copying every column
+        at = pd.Index(scores["journey_id"]).get_indexer(out["journey_id"])
+        for c in scores.columns.drop("journey_id"):
+            out[c] = take_values(scores[c], at).set_axis(out.index)
     for c in ("tp_n_rated", "tp_n_green_rated", "tp_n_green"):
         out[c] = out[c].fillna(0).astype(int)
     rated_all = (out["tp_n_green_rated"] > 0) & (out["tp_n_green"] == out["tp_n_green_rated"])
