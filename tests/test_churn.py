@@ -317,3 +317,87 @@ def test_text_attributes_are_parsed_as_numbers_once_per_value_as_to_numeric_woul
         expected = pd.to_numeric(s, errors="coerce").astype(float)
         got = _as_numbers(s)
         assert np.array_equal(got.to_numpy(), expected.to_numpy(), equal_nan=True) and got.index.equals(s.index)
+
+
+def _journey_features_by_text(journeys, customers, start, stop):
+    """The per-customer journey features by grouping on the text ids: the plain pandas way."""
+    from cxlib.journeys.stats import flag_went_wrong
+    j = journeys[(journeys["journey_type"] != "unclassified") & (journeys["end"] > start) & (journeys["end"] <= stop)]
+    j = j[j["customer_id"].isin(customers)].copy()
+    j["_wrong"] = flag_went_wrong(j)
+    out = pd.DataFrame(index=customers)
+    for jt, g in j.groupby("journey_type"):
+        by = g.groupby("customer_id")
+        out[jt] = by.size().reindex(customers).notna().astype(float)
+        out[f"{jt}: went wrong"] = by["_wrong"].any().reindex(customers).fillna(False).astype(float)
+    by = j.groupby("customer_id")
+    for col, name in (("n_handoffs", "handoffs"), ("n_repeat_contacts", "repeat contacts")):
+        out[name] = by[col].sum().reindex(customers).fillna(0.0).astype(float)
+    if j["journey_score"].notna().any():
+        out["journey score"] = by["journey_score"].mean().reindex(customers)
+    return out
+
+
+@pytest.mark.parametrize("text", ["str", "object"])
+def test_journey_features_by_customer_position_are_the_features_grouped_by_id(text):
+    from cxlib.drivers.churn import _journey_features
+    rng = np.random.default_rng(3)
+    n = 4000
+    ids = np.array([f"c{i}" for i in range(600)])
+    journeys = pd.DataFrame({
+        "journey_type": rng.choice(["move", "repair", "unclassified", "billing"], n, p=[0.3, 0.3, 0.3, 0.1]),
+        "customer_id": rng.choice(ids, n),
+        "start": pd.Timestamp("2025-01-01", tz="UTC") + pd.to_timedelta(rng.integers(0, 300, n), unit="D"),
+        "n_failed_steps": rng.integers(0, 2, n), "n_rework": rng.integers(0, 2, n) * (rng.random(n) < 0.2),
+        "n_handoffs": rng.integers(0, 5, n), "n_repeat_contacts": rng.integers(0, 3, n),
+        "status": rng.choice(["completed", "dropped_out", "in_progress"], n),
+        "journey_score": np.where(rng.random(n) < 0.6, np.nan, rng.integers(0, 11, n).astype(float))})
+    journeys["end"] = journeys["start"] + pd.to_timedelta(rng.integers(0, 30, n), unit="D")
+    journeys = journeys.astype({"journey_type": text, "customer_id": text})
+    # customers of the table, some with no journeys; journeys of customers not in it are left out
+    customers = pd.Index(np.r_[ids[:500], ["nobody", "none"]], dtype=text)
+    start, stop = pd.Timestamp("2025-03-01", tz="UTC"), pd.Timestamp("2025-08-01", tz="UTC")
+    got = _journey_features(journeys, customers, start, stop)
+    want = _journey_features_by_text(journeys, customers, start, stop)
+    assert got.columns.tolist() == ["billing", "billing: went wrong", "move", "move: went wrong", "repair",
+                                    "repair: went wrong", "handoffs", "repeat contacts", "journey score"]
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+    assert got["move"].sum() > 0 and got["journey score"].notna().sum() > 0
+    # an empty window: every customer without journeys, no type columns, no score
+    empty = _journey_features(journeys, customers, stop, stop)
+    assert empty.columns.tolist() == ["handoffs", "repeat contacts"] and (empty.to_numpy() == 0).all()
+
+
+def test_repeated_columns_are_found_bit_for_bit():
+    from cxlib.drivers.churn import _flag_repeated_columns, _is_binary
+    rng = np.random.default_rng(0)
+    a, b = rng.random(1000), (rng.random(1000) < 0.3).astype(float)
+    X = pd.DataFrame({"a": a, "b": b, "a again": a.copy(), "b shuffled": rng.permutation(b), "b again": b.copy(),
+                      "a, one bit off": np.nextafter(a, 2)})
+    assert _flag_repeated_columns(X).tolist() == [False, False, True, False, True, False]
+    assert _is_binary(b) and _is_binary([]) and not _is_binary(a) and not _is_binary([0.0, 1.0, np.nan])
+    assert not _is_binary([0.0, 2.0])
+
+
+def test_repeated_columns_survive_equal_weighted_sums(monkeypatch):
+    """Columns whose fingerprints collide are still compared in full."""
+    import cxlib.drivers.churn as churn
+    monkeypatch.setattr(churn.np.random, "default_rng", lambda seed: type("R", (), {"random": lambda self, n: np.zeros(n)})())
+    X = pd.DataFrame({"x": [1.0, 0.0, 0.0], "y": [0.0, 1.0, 0.0], "x again": [1.0, 0.0, 0.0]})
+    assert churn._flag_repeated_columns(X).tolist() == [False, False, True]
+
+
+def test_money_looks_revenue_up_by_customer_id_in_any_order():
+    X, y, _ = _planted(n=1500)
+    ids = pd.Index([f"c{i}" for i in range(len(X))], dtype="str")
+    X2 = pd.concat([X.set_axis(ids), X.set_axis(ids)], keys=["2025-01", "2025-04"]).swaplevel(0, 1)
+    y2 = pd.concat([y.set_axis(ids), y.set_axis(ids)], keys=["2025-01", "2025-04"]).swaplevel(0, 1)
+    m = ChurnModel(n_boot=10, seed=0).fit(X2, y2, groups=X2.index.get_level_values(0))
+    rev = pd.Series(np.arange(len(X), dtype=float) + 10, index=ids)
+    aligned = rev.copy()
+    aligned.iloc[:100] = 0.0                                     # customers the revenue table lacks count 0
+    shuffled = pd.concat([rev.iloc[100:].sample(frac=1, random_state=0), pd.Series([5.0], index=["someone else"])])
+    want = estimate_driver_revenue_at_risk(m, X2, aligned)
+    got = estimate_driver_revenue_at_risk(m, X2, shuffled.set_axis(shuffled.index.astype("str")))
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+    assert got.loc["failed install", "customers"] == int((X["failed install"] == 1).sum())
