@@ -471,6 +471,36 @@ def test_steps_left_in_parquet_give_the_same_statistics_and_file(tmp_path):
     assert lazy.coverage == eager.coverage
 
 
+@pytest.mark.parametrize("typed", [True, False])
+def test_unclassified_episodes_kept_apart_are_those_of_the_whole_table(tmp_path, typed):
+    # with lazy_unclassified only the typed journeys come to pandas; the episodes stay in DuckDB's
+    # file with the status the whole table gives them, and the written table holds every journey.
+    # Without as_of a journey runs until the last end of all journeys (here an episode's), and
+    # the steps of an episode alone count as a path.
+    from cxlib.core.sql import ParquetTable
+    from cxlib.journeys.reconstruct import get_journey_span, read_journeys
+    rows = [("A", 0, "Fault reported", "CS", "call"), ("A", 2, "Technician visit", "Field", "field_visit"),
+            ("C", 0, "Bill", "Billing", "bill"), ("C", 60, "Bill", "Billing", "bill"), ("C", 61, "Pay", "Billing", "web")]
+    ev = log(rows if typed else rows[2:])
+    eager = reconstruct_journeys(ev, REPAIR)
+    lazy = reconstruct_journeys(ev, REPAIR, lazy_unclassified=True)
+    is_unc = eager.journeys["journey_type"] == UNCLASSIFIED
+    assert isinstance(lazy.unclassified, ParquetTable) and len(lazy.unclassified) == is_unc.sum() == 2
+    pd.testing.assert_frame_equal(lazy.journeys, eager.journeys[~is_unc].reset_index(drop=True))
+    assert lazy.count_journeys() == len(eager.journeys) == lazy.n_journeys
+    assert get_journey_span(lazy.journeys) == (eager.journeys["start"].min(), eager.journeys["end"].max())
+    assert lazy.has_paths() and (not typed or lazy.journeys["status"].tolist() == ["dropped_out"])
+    lazy.write(tmp_path / "j.parquet", tmp_path / "s.parquet")
+    back = pd.read_parquet(tmp_path / "j.parquet")
+    expected = pd.concat([eager.journeys[~is_unc], eager.journeys[is_unc]]).reset_index(drop=True)
+    missing_as_none = lambda f: f.astype(object).where(f.notna(), None)  # noqa: E731
+    pd.testing.assert_frame_equal(missing_as_none(back), missing_as_none(expected))
+    assert read_journeys(tmp_path / "j.parquet", typed_only=True)[0].attrs["span"] == get_journey_span(lazy.journeys)
+    single = reconstruct_journeys(log([("C", 0, "Bill", "Billing", "bill"), ("D", 0, "Bill", "Billing", "bill")]),
+                                  REPAIR, lazy_unclassified=True)
+    assert not single.has_paths() and single.count_journeys() == 2 and not len(single.journeys)
+
+
 @pytest.mark.parametrize("n_touchpoints", [12, 80])
 def test_rework_and_repeat_contacts_match_their_definition_on_a_random_log(n_touchpoints):
     """Rework (the journey had the touchpoint before, not a notification) and repeat contacts (the

@@ -74,7 +74,9 @@ def test_metrics_section_has_the_documented_shape(demo):
 def test_summary_sentences_carry_the_findings_with_counts_and_intervals(demo):
     dx, _, m = demo
     lines = dx.summary()
-    assert lines[0].startswith(f"**{len(dx.journeys):,} journey instances**")
+    # every journey instance is counted, the unclassified episodes kept apart from dx.journeys too
+    assert dx.n_journeys == len(dx.journeys) + len(dx.recon.unclassified) == dx.recon.n_journeys
+    assert lines[0].startswith(f"**{dx.n_journeys:,} journey instances**")
     flagged = [jt for jt, v in m["types"].items() if v["watermelon"]]
     assert flagged == ["move"]                                          # the planted watermelon
     assert sum(line.startswith("**Watermelon: move.**") for line in lines) == 1
@@ -141,3 +143,38 @@ def test_the_directly_follows_graph_does_not_depend_on_row_order(demo):
     a = build_dfg(steps)
     assert a.duplicated(["journey_type", "n"]).any()          # there are ties to order
     pd.testing.assert_frame_equal(a, build_dfg(steps.sample(frac=1, random_state=3)))
+
+
+def test_unclassified_episodes_stay_in_a_file_and_are_written_after_the_typed_journeys(demo_journeys, tmp_path):
+    """diagnose_journeys keeps the unclassified episodes (most rows of a large log) out of pandas:
+    dx.journeys holds the typed journeys, the episodes stay in DuckDB's file, and the written
+    table is the typed journeys as diagnosed, then every episode as the reconstruction gives it
+    (with its status), its scores and churn flags null."""
+    import pandas as pd
+    from cxlib.core.sql import ParquetTable
+    from cxlib.journeys.reconstruct import (UNCLASSIFIED, get_journey_span, read_journeys, reconstruct_journeys,
+                                            write_journey_table)
+    dx, a = demo_journeys["diagnosis"], demo_journeys["config"].analysis
+    assert isinstance(dx.recon.unclassified, ParquetTable) and len(dx.recon.unclassified) > len(dx.journeys)
+    assert (dx.journeys["journey_type"] != UNCLASSIFIED).all() and dx.has_paths()
+    eager = reconstruct_journeys(demo_journeys["tables"]["events"], a.journeys, gap_days=a.unclassified_gap_days,
+                                 repeat_window_days=a.repeat_window_days, as_of=demo_journeys["as_of"],
+                                 failure_touchpoints=a.contacts.failure_touchpoints).journeys
+    assert get_journey_span(dx.journeys) == (eager["start"].min(), eager["end"].max())
+    path = tmp_path / "journeys.parquet"
+    write_journey_table(path, dx.journeys, dx.recon.unclassified)
+    written = pd.read_parquet(path)
+    assert len(written) == dx.n_journeys == len(eager)
+    typed = (written["journey_type"] != UNCLASSIFIED).to_numpy()
+    assert typed[:len(dx.journeys)].all() and not typed[len(dx.journeys):].any()     # the typed journeys first
+    back = read_journeys(path, typed_only=True)[0]
+    write_journey_table(tmp_path / "typed.parquet", dx.journeys)   # as pandas writes the typed journeys alone
+    pd.testing.assert_frame_equal(back, pd.read_parquet(tmp_path / "typed.parquet"))     # dtypes included
+    assert back.attrs["span"] == get_journey_span(dx.journeys)
+    episodes = written[~typed].reset_index(drop=True)
+    expected = eager[eager["journey_type"] == UNCLASSIFIED].reset_index(drop=True)
+    missing_as_none = lambda f: f.astype(object).where(f.notna(), None)  # noqa: E731  (NaN in pandas, None read back)
+    pd.testing.assert_frame_equal(missing_as_none(episodes[expected.columns]), missing_as_none(expected))
+    measured = written.columns.difference(expected.columns)
+    assert {"journey_score", "tp_n_rated", "churned_in_window"} <= set(measured)
+    assert episodes[measured].isna().all().all()

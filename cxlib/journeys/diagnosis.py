@@ -26,13 +26,15 @@ from cxlib.journeys.stats import (assign_owners, build_journey_metrics, count_st
                                   find_watermelon_pockets, flag_contact_touchpoints, flag_watermelons,
                                   label_variants, summarize_journeys, top_journey_measures)
 from cxlib.journeys.reconstruct import (UNCLASSIFIED, Journeys, assign_journey_scores, flag_churn_after,
-                                        flag_ended_by_departure, reconstruct_journeys)
+                                        flag_ended_by_departure, get_journey_span, reconstruct_journeys,
+                                        write_journey_table)
 
 
 @dataclass
 class JourneyDiagnosis:
     recon: Journeys
-    journeys: pd.DataFrame           # journey table with scores and churn
+    # the typed journeys with scores and churn; the unclassified episodes stay in recon.unclassified
+    journeys: pd.DataFrame
     catalogue: pd.DataFrame          # one row per typed journey
     baseline: dict                   # churn baseline of all customers
     watermelon: pd.Series            # per type
@@ -78,14 +80,19 @@ class JourneyDiagnosis:
     def types(self) -> list[str]:
         return [t for t in self.catalogue.index if t != UNCLASSIFIED]
 
+    @property
+    def n_journeys(self) -> int:
+        """Every journey instance rebuilt, the unclassified episodes included."""
+        return len(self.journeys) + (len(self.recon.unclassified) if self.recon.unclassified is not None else 0)
+
     def has_paths(self) -> bool:
         """Whether any journey has more than one step: with one event per case there is nothing
         to map (no steps, waits, handoffs or rework), whatever the extract calls a case."""
-        return bool((self.journeys["n_touchpoints"] > 1).any()) if len(self.journeys) else False
+        return self.recon.has_paths()
 
     def describe_no_paths(self) -> str:
         """Why a page of one-step journeys shows nothing."""
-        return (f"**Every case has a single event** ({format_count(len(self.journeys))} cases): there are no steps, "
+        return (f"**Every case has a single event** ({format_count(self.n_journeys)} cases): there are no steps, "
                 "waits, handoffs or rework to map, so journeys are not analysed. Events that share a case or "
                 "customer id across touchpoints would make them visible.")
 
@@ -104,7 +111,7 @@ class JourneyDiagnosis:
         """The section's findings as sentences: how many journeys, the one followed by the most
         churn, the watermelons, the two-group journeys and what was skipped."""
         cat = self.catalogue
-        lines = [f"**{format_count(len(self.journeys))} journey instances** were rebuilt from "
+        lines = [f"**{format_count(self.n_journeys)} journey instances** were rebuilt from "
                  f"{format_count(self.n_events)} events; {format_value(self.coverage, 'share', digits=1)} of events "
                  "belong to a defined journey type."]
         tc = self.touchpoint_counts
@@ -232,7 +239,7 @@ class JourneyDiagnosis:
         """Write what later notebooks read: the journey table (with scores and churn), the step
         table, the catalogue and the findings for the action list."""
         paths.journeys_dir.mkdir(parents=True, exist_ok=True)
-        self.journeys.to_parquet(paths.journeys, index=False)
+        write_journey_table(paths.journeys, self.journeys, self.recon.unclassified)
         self.recon.write_steps(paths.journey_steps)
         write_csv(self.catalogue, paths.journey_catalogue, index=True)
         write_json(paths.journey_findings, self.findings())
@@ -275,9 +282,12 @@ def diagnose_journeys(events, analysis: Analysis, *, customers: pd.DataFrame | N
     recon = reconstruct_journeys(events, analysis.journeys, gap_days=analysis.unclassified_gap_days,
                                  repeat_window_days=analysis.repeat_window_days, as_of=as_of, progress=progress,
                                  failure_touchpoints=analysis.contacts.failure_touchpoints,
-                                 engine=engine, spark=spark, lazy_steps=True)
+                                 engine=engine, spark=spark, lazy_steps=True, lazy_unclassified=True)
     timings["reconstruct"] = time.perf_counter() - t0
+    # the typed journeys only: no statistic reads the unclassified episodes, most rows of a large log;
+    # without an extract time, the journeys' own last end stands in (as it does in the reconstruction)
     j = recon.journeys
+    until = as_of if as_of is not None else get_journey_span(j)[1]
     on_engine = recon.live_steps     # Spark's, or pandas
     step_counts, touchpoint_counts = count_steps(on_engine)
     skipped += check_journey_definitions(analysis.journeys, touchpoint_counts, j)   # its touchpoints suffice
@@ -288,7 +298,7 @@ def diagnose_journeys(events, analysis: Analysis, *, customers: pd.DataFrame | N
     churn_ok = customers is not None and "churn_date" in customers and customers["churn_date"].notna().any()
     if not churn_ok:
         skipped.append("No churn dates in a customer table: churn after journeys is not measured.")
-    j = flag_churn_after(j, customers if churn_ok else None, window_days=analysis.churn_window_days, as_of=as_of)
+    j = flag_churn_after(j, customers if churn_ok else None, window_days=analysis.churn_window_days, as_of=until)
     # a journey the customer's departure ended has no "churn after" of its own: the drop-out is the churn
     j["ended_by_departure"] = flag_ended_by_departure(j, customers if churn_ok else None, analysis.journeys)
     j["churned_in_window"] = j["churned_in_window"].mask(j["ended_by_departure"])

@@ -75,6 +75,26 @@ class Journeys:
     """With ``lazy_steps``, the step table where the engine left it: a Spark DataFrame on Spark,
     a Parquet file (:class:`~cxlib.core.sql.ParquetTable`) from DuckDB. Statistics over events
     (variants, the directly-follows graph) run there rather than on a pandas copy."""
+    unclassified: object = None
+    """With ``lazy_unclassified``, the unclassified episodes kept apart from ``journeys`` (which
+    then holds the typed journeys only): DuckDB's Parquet file, or a pandas frame (Spark). They are
+    most rows of a large log and no statistic reads them; :meth:`write` puts both in one file."""
+
+    def count_journeys(self) -> int:
+        """Every journey instance, the unclassified episodes kept apart included."""
+        return len(self.journeys) + (len(self.unclassified) if self.unclassified is not None else 0)
+
+    def has_paths(self) -> bool:
+        """Whether any journey, typed or not, has more than one step."""
+        if len(self.journeys) and (self.journeys["n_touchpoints"] > 1).any():
+            return True
+        u = self.unclassified
+        if u is None or not len(u):
+            return False
+        if isinstance(u, pd.DataFrame):
+            return bool((u["n_touchpoints"] > 1).any())
+        return bool(query_frames("SELECT coalesce(max(n_touchpoints), 0) > 1 AS p FROM u",
+                                 u=u.select("n_touchpoints"))["p"].iloc[0])
 
     @property
     def live_steps(self):
@@ -102,8 +122,7 @@ class Journeys:
     def write(self, journeys_path: str | Path, steps_path: str | Path) -> None:
         """Write the journey table and the step table as Parquet for later notebooks; on Spark
         the step table is written by Spark itself (a folder of parts, sorted by journey and step)."""
-        Path(journeys_path).parent.mkdir(parents=True, exist_ok=True)
-        self.journeys.to_parquet(journeys_path, index=False)
+        write_journey_table(journeys_path, self.journeys, self.unclassified)
         self.write_steps(steps_path)
 
     def write_steps(self, path: str | Path) -> None:
@@ -120,6 +139,46 @@ class Journeys:
         else:
             _remove_folder(path)   # a Spark run leaves a folder; this run writes one file there
             self.steps.to_parquet(path, index=False)
+
+
+def write_journey_table(path: str | Path, journeys: pd.DataFrame, unclassified=None) -> None:
+    """Write the journey table as one Parquet file: ``journeys`` (pandas, as
+    :meth:`pandas.DataFrame.to_parquet` writes it), then the ``unclassified`` episodes kept apart
+    (:attr:`Journeys.unclassified`: a Parquet file or a pandas frame), read and written a part
+    at a time. Their columns that ``journeys`` lacks are dropped; the columns measured for typed
+    journeys only (scores, churn) are null for them."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_folder(path)   # a Spark run may have left a folder here
+    journeys = journeys.copy(deep=False)
+    journeys.attrs = {}     # the span is the file's own: pandas would try to store it as JSON
+    if unclassified is None:
+        journeys.to_parquet(path, index=False)
+        return
+    typed = pa.Table.from_pandas(journeys, preserve_index=False)
+    con = open_duckdb()
+    try:
+        if isinstance(unclassified, ParquetTable):   # DuckDB reads its file several times faster than pyarrow
+            con.execute("SET TimeZone = 'UTC'")
+            parts = con.sql(f"SELECT * FROM read_parquet({sql_literal(unclassified.path)})").to_arrow_reader(1 << 20)
+            other = parts.schema
+        else:
+            table = pa.Table.from_pandas(unclassified, preserve_index=False)
+            other, parts = table.schema, table.to_batches(max_chunksize=1 << 20)
+        # a column of an empty (or all-null) typed table has no type of its own: the episodes' serves
+        schema = pa.schema([pa.field(f.name, other.field(f.name).type)
+                            if pa.types.is_null(f.type) and f.name in other.names else f for f in typed.schema],
+                           metadata=typed.schema.metadata)
+        with pq.ParquetWriter(path, schema) as out:
+            out.write_table(typed.cast(schema))
+            for part in parts:
+                out.write_batch(pa.record_batch(
+                    [part.column(f.name).cast(f.type) if f.name in part.schema.names else pa.nulls(len(part), f.type)
+                     for f in schema], schema=schema))
+    finally:
+        con.close()
 
 
 def _remove_folder(path: str | Path) -> None:
@@ -494,7 +553,8 @@ def reconstruct_journeys(events, definitions: Mapping[str, JourneyDefinition], *
                          as_of=None, threads: int | None = None, progress: bool = False,
                          to_pandas: bool = True, journeys_path: str | Path | None = None,
                          steps_path: str | Path | None = None, memory_limit: str | None = None,
-                         engine: str = "duckdb", spark=None, lazy_steps: bool = False) -> Journeys:
+                         engine: str = "duckdb", spark=None, lazy_steps: bool = False,
+                         lazy_unclassified: bool = False) -> Journeys:
     """Split ``events`` into journey instances and describe each one.
 
     ``events`` is the canonical events table (a DataFrame) or the Parquet file(s)
@@ -515,7 +575,10 @@ def reconstruct_journeys(events, definitions: Mapping[str, JourneyDefinition], *
     DataFrame, and with ``to_pandas=False`` the tables are written as Parquet folders. With
     ``lazy_steps`` only the journey table comes back to pandas: the step table stays on Spark, or
     from DuckDB in a Parquet file of its own (``engine_steps``), until :meth:`Journeys.fetch_steps`
-    asks for it.
+    asks for it. With ``lazy_unclassified`` the journey table in pandas holds the typed journeys
+    only (``attrs['span']``: the first start and last end of all journeys); the unclassified
+    episodes, most rows of a large log, stay in DuckDB's Parquet file (a pandas frame on Spark)
+    as :attr:`Journeys.unclassified`, until :meth:`Journeys.write` writes both as one table.
     """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
@@ -523,7 +586,7 @@ def reconstruct_journeys(events, definitions: Mapping[str, JourneyDefinition], *
         return _reconstruct_on_spark(events, definitions, gap_days=gap_days, repeat_window_days=repeat_window_days,
                                      failure_touchpoints=failure_touchpoints, as_of=as_of, progress=progress,
                                      to_pandas=to_pandas, journeys_path=journeys_path, steps_path=steps_path,
-                                     spark=spark, lazy_steps=lazy_steps)
+                                     spark=spark, lazy_steps=lazy_steps, lazy_unclassified=lazy_unclassified)
     con = open_duckdb()  # a private in-memory database: its temp tables cannot clash with the caller's
     try:  # progress is ours to print (progress=True); DuckDB's bar would garble logs and captured stdout
         con.execute("SET enable_progress_bar = false")
@@ -566,14 +629,13 @@ def reconstruct_journeys(events, definitions: Mapping[str, JourneyDefinition], *
         return Journeys(steps=None, journeys=None, definitions=dict(definitions), timings=timings,
                         n_events=n_events, n_journeys=n_journeys)
     t0 = time.perf_counter()
-    live = None
-    if lazy_steps:    # the step table stays in a Parquet file, sorted, as the pandas one would be written
-        import shutil
+    live = unclassified = folder = None
+    if lazy_steps or lazy_unclassified:
         import tempfile
-        import weakref
         folder = tempfile.mkdtemp(prefix="cxlib-steps-")
+        con.execute("SET preserve_insertion_order = true")   # the files are written sorted
+    if lazy_steps:    # the step table stays in a Parquet file, sorted, as the pandas one would be written
         live = ParquetTable(str(Path(folder) / "steps.parquet"))
-        con.execute("SET preserve_insertion_order = true")
         # the ENUM columns go as they are: DuckDB writes them as Parquet strings, the same values a
         # cast to text gives, without decoding every row first (at 250k customers 1.5 s against 3.6-14.6 s)
         con.execute(f"COPY (SELECT * FROM steps ORDER BY journey_id, step) TO {sql_literal(live.path)} "
@@ -581,21 +643,38 @@ def reconstruct_journeys(events, definitions: Mapping[str, JourneyDefinition], *
         steps = None
     else:
         steps = fetch_frame(con, _as_text(con, "steps") + " ORDER BY journey_id, step")
-    journeys = fetch_frame(con, _as_text(con, "journeys") + " ORDER BY journey_id")
+    span = None
+    if lazy_unclassified:    # the episodes get the status _journey_status gives them, and go to a file
+        unclassified = ParquetTable(str(Path(folder) / "unclassified.parquet"))
+        con.execute(f"COPY (SELECT * EXCLUDE (reached_end), '{UNCLASSIFIED}' AS status, NULL::BOOLEAN AS completed "
+                    f"FROM journeys WHERE journey_type = '{UNCLASSIFIED}' ORDER BY journey_id) "
+                    f"TO {sql_literal(unclassified.path)} (FORMAT parquet)")
+        span = tuple(fetch_frame(con, 'SELECT min(start) AS s, max("end") AS e FROM journeys').iloc[0])
+        journeys = fetch_frame(con, _as_text(con, "journeys") + f" WHERE journey_type <> '{UNCLASSIFIED}' "
+                                                                "ORDER BY journey_id")
+    else:
+        journeys = fetch_frame(con, _as_text(con, "journeys") + " ORDER BY journey_id")
     timings["to pandas"] = time.perf_counter() - t0
     con.close()
-    if live is None:
+    if folder is None:
         return _finish(steps, journeys, definitions, as_of, journeys_path, steps_path, timings, n_events, n_journeys)
-    out = _finish(None, journeys, definitions, as_of, None, None, timings, n_events, n_journeys)
-    out.engine_steps = live
-    weakref.finalize(out, shutil.rmtree, folder, True)    # the file goes with the result
+    import shutil
+    import weakref
+    # without as_of, a journey runs until the last end of all journeys, as in the whole table
+    out = _finish(steps, journeys, definitions, as_of if span is None or as_of is not None else span[1], None, None,
+                  timings, n_events, n_journeys)
+    out.engine_steps, out.unclassified = live, unclassified
+    if span is not None:
+        out.journeys.attrs["span"] = span
+    weakref.finalize(out, shutil.rmtree, folder, True)    # the files go with the result
     if journeys_path is not None and steps_path is not None:
         out.write(journeys_path, steps_path)
     return out
 
 
 def _reconstruct_on_spark(events, definitions, *, gap_days, repeat_window_days, failure_touchpoints, as_of,
-                          progress, to_pandas, journeys_path, steps_path, spark, lazy_steps=False) -> Journeys:
+                          progress, to_pandas, journeys_path, steps_path, spark, lazy_steps=False,
+                          lazy_unclassified=False) -> Journeys:
     """:func:`reconstruct_journeys` on Spark: the same SQL, transpiled (no ENUMs there)."""
     from cxlib.core.spark import from_pandas, open_spark, read_events, run_script, to_pandas as spark_to_pandas
     spark = open_spark(spark)   # the client's SparkSettings (or a dict) open a session
@@ -625,9 +704,22 @@ def _reconstruct_on_spark(events, definitions, *, gap_days, repeat_window_days, 
     timings["to pandas"] = time.perf_counter() - t0
     out = _finish(steps, journeys, definitions, as_of, None, None, timings, n_events, n_journeys)
     out.engine_steps = frames["steps"]
+    if lazy_unclassified:    # the same split as DuckDB's, in pandas (the episodes came to the driver)
+        _keep_unclassified_apart(out)
     if journeys_path is not None and steps_path is not None:
         out.write(journeys_path, steps_path)
     return out
+
+
+def _keep_unclassified_apart(out: Journeys) -> None:
+    """Move the unclassified episodes of ``out.journeys`` to ``out.unclassified``; the typed
+    journeys keep the span of all (``attrs['span']``)."""
+    j = out.journeys
+    unc = (j["journey_type"] == UNCLASSIFIED).to_numpy()
+    span = (j["start"].min(), j["end"].max())
+    out.unclassified = j[unc].reset_index(drop=True)
+    out.journeys = j[~unc].reset_index(drop=True)
+    out.journeys.attrs["span"] = span
 
 
 def _finish(steps, journeys, definitions, as_of, journeys_path, steps_path, timings, n_events, n_journeys) -> Journeys:
@@ -656,7 +748,8 @@ def _journey_status(j: pd.DataFrame, definitions: Mapping[str, JourneyDefinition
     status[j["reached_end"].astype(bool)] = "completed"
     status[~typed] = UNCLASSIFIED
     j["status"] = status
-    j["completed"] = j["reached_end"].astype(bool).where(typed & (status != "in_progress"))
+    # object (True, False, NaN) whichever journeys the table holds: the typed journeys alone may have no NaN
+    j["completed"] = j["reached_end"].astype(bool).astype(object).where(typed & (status != "in_progress"))
     return j.drop(columns="reached_end")
 
 
