@@ -107,11 +107,11 @@ def test_the_typed_journeys_alone_give_the_same_churn_table_and_money(demo_journ
 
     from cxlib.drivers.money import estimate_journey_revenue_at_risk, measure_journey_period
     from cxlib.journeys import read_journeys
-    from cxlib.journeys.reconstruct import UNCLASSIFIED, get_journey_span
+    from cxlib.journeys.reconstruct import UNCLASSIFIED, get_journey_span, write_journey_table
     from cxlib.journeys.stats import estimate_baseline_churn
     d = demo_journeys
-    full = d["diagnosis"].journeys
-    full.to_parquet(tmp_path / "journeys.parquet", index=False)
+    write_journey_table(tmp_path / "journeys.parquet", d["diagnosis"].journeys, d["diagnosis"].recon.unclassified)
+    full = pd.read_parquet(tmp_path / "journeys.parquet")     # as 02 writes it: the unclassified episodes too
     typed = read_journeys(tmp_path / "journeys.parquet", typed_only=True)[0]
     assert len(typed) == (full["journey_type"] != UNCLASSIFIED).sum() < len(full)
     # the whole table starts earlier than its first typed journey: without the span the landmarks would move

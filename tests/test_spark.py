@@ -157,32 +157,11 @@ def test_spark_reads_the_run_folders_files_where_they_lie(spark, small_demo, tmp
                                   check_exact=False, rtol=1e-12)
 
 
-def config_run(events, cfg, engine, spark, **kwargs):
+def config_run(events, cfg, engine, spark):
     an = cfg.analysis
     return reconstruct_journeys(events, an.journeys, gap_days=an.unclassified_gap_days,
                                 repeat_window_days=an.repeat_window_days,
-                                failure_touchpoints=an.contacts.failure_touchpoints, engine=engine, spark=spark,
-                                **kwargs)
-
-
-def test_unclassified_episodes_are_kept_apart_on_spark_as_on_duckdb(spark, small_demo, tmp_path):
-    """lazy_unclassified (what diagnose_journeys asks for): the typed journeys in pandas, with
-    the span of all, and the episodes apart (DuckDB's file; a pandas frame on Spark) are the
-    same on both engines, and so is the journey table each writes."""
-    from cxlib.ingest import ingest_client
-    root, _ = small_demo
-    cfg = load_config(root / "demo" / "client.yml")
-    events = ingest_client(cfg, root / "demo").tables["events"]
-    a = config_run(events, cfg, "duckdb", None, lazy_unclassified=True, as_of=pd.Timestamp("2026-04-01", tz="UTC"))
-    b = config_run(events, cfg, "spark", spark, lazy_unclassified=True, as_of=pd.Timestamp("2026-04-01", tz="UTC"))
-    assert len(a.journeys) > 1000 and not (a.journeys["journey_type"] == "unclassified").any()
-    pd.testing.assert_frame_equal(a.journeys, b.journeys, check_exact=False, rtol=1e-12)
-    assert a.journeys.attrs["span"] == b.journeys.attrs["span"]
-    assert isinstance(b.unclassified, pd.DataFrame) and len(b.unclassified) == len(a.unclassified) > len(a.journeys)
-    for result, name in ((a, "duckdb.parquet"), (b, "spark.parquet")):
-        result.write(tmp_path / name, tmp_path / f"steps_{name}")
-    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "duckdb.parquet"), pd.read_parquet(tmp_path / "spark.parquet"),
-                                  check_exact=False, rtol=1e-12)
+                                failure_touchpoints=an.contacts.failure_touchpoints, engine=engine, spark=spark)
 
 
 def test_spark_reads_a_real_log_from_parquet_with_the_same_tie_breaks(spark, tmp_path):
