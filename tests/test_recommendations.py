@@ -160,9 +160,20 @@ def test_link_journeys_by_event_row_agrees_with_the_key_match_and_never_trusts_s
     assert "event_row" in steps and len(steps) == len(events)
     from cxlib.actions.contacts import _link_sql, _numbered
     key = ["customer_id", "timestamp", "touchpoint"]
-    by_row = lambda ev: "s.event_row = e.pos" in _link_sql(_numbered(ev[key]), steps, key)  # noqa: E731
+    by_row = lambda ev, st=steps: "s.event_row = e.pos" in _link_sql(_numbered(ev[key]), st, key)  # noqa: E731
     assert by_row(events)                                          # the join on event_row is taken...
     assert not by_row(events.sample(frac=1, random_state=1))       # ...only when it is right
+    swapped = steps.copy()                                         # two steps point at each other's event
+    a, b = swapped.index[[3, 40]]
+    assert (swapped.loc[a, key] != swapped.loc[b, key]).any()
+    swapped.loc[[a, b], "event_row"] = swapped.loc[[b, a], "event_row"].to_numpy()
+    assert not by_row(events, swapped)
+    twice = steps.copy()                                           # two steps point at one event
+    twice.loc[twice.index[7], ["event_row", *key]] = twice.loc[twice.index[8], ["event_row", *key]].to_numpy()
+    assert not by_row(events, twice)
+    blank = events.copy()                                          # an event without a customer has no step
+    blank.loc[blank.index[2], "customer_id"] = None
+    assert by_row(blank, reconstruct_journeys(blank, cfg.analysis.journeys).steps)
     direct = link_journeys(events, steps)
     assert (direct["journey_id"].to_numpy() == steps.set_index("event_row")["journey_id"]
             .reindex(range(len(events))).to_numpy()).all()
