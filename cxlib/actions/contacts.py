@@ -163,10 +163,10 @@ def _points_at_its_event(ev, st, key: list[str]) -> bool:
     """Whether every step's ``event_row`` is the position of an event with the step's customer,
     time and touchpoint, no two steps pointing at one event. On DuckDB: the steps' (event_row,
     key) rows are those of the events with a customer and a time (the ones a reconstruction
-    keeps), compared as two sums of 64-bit row hashes, two scans instead of a join of every step
-    to its event (13 s of 32 s at 23M events); a step table built from other rows gives another
-    sum (a false match has odds of about 2⁻⁶⁴, and the match on keys then decides nothing
-    else). On Spark, the join."""
+    keeps), compared as a count and a sum of 64-bit row hashes on each side: two scans instead of
+    a join of every step to its event (23M events: 0.9-1.0 s against 10.5-15.1 s). A step table
+    built from other rows gives another sum (a false match has odds of about 2⁻⁶⁴), and the
+    events are then matched on their keys. On Spark, the join."""
     row = lambda t, at: "hash(" + ", ".join([f"{t}.{at}", *(f'{t}."{k}"' for k in key)]) + ")"  # noqa: E731
     try:
         if not any(is_spark_frame(f) for f in (ev, st)):

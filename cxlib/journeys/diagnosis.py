@@ -83,7 +83,7 @@ class JourneyDiagnosis:
     @property
     def n_journeys(self) -> int:
         """Every journey instance rebuilt, the unclassified episodes included."""
-        return len(self.journeys) + (len(self.recon.unclassified) if self.recon.unclassified is not None else 0)
+        return self.recon.count_journeys()
 
     def has_paths(self) -> bool:
         """Whether any journey has more than one step: with one event per case there is nothing
