@@ -82,7 +82,7 @@ def test_summary_sentences_carry_the_findings_with_counts_and_intervals(demo):
     assert sum(line.startswith("**Watermelon: move.**") for line in lines) == 1
     assert any(line.startswith("**Two groups of new install scores.**") for line in lines)
     worst = dx.most_churn()
-    assert any(line.startswith(f"**{worst.replace('_', ' ')}** is followed by the most churn") and "95% CI" in line
+    assert any(line.startswith(f"**{worst.replace('_', ' ').capitalize()}** is followed by the most churn") and "95% CI" in line
                and f"within {dx.churn_window_days} days" in line for line in lines)
     assert not any("nan" in line for line in lines)
 

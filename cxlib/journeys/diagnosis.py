@@ -15,7 +15,7 @@ import pandas as pd
 from cxlib.journeys.findings import describe_largest_journey, list_journey_findings
 from cxlib.journeys.bimodality import Bimodality, describe_separation, detect_bimodality, explain_bimodality, journey_features
 from cxlib.core.config import Analysis
-from cxlib.core.formatting import format_count, format_estimate, format_interval, format_value, humanize
+from cxlib.core.formatting import capitalize, format_count, format_estimate, format_interval, format_value, humanize
 from cxlib.core.csvio import write_csv
 from cxlib.core.jsonio import write_json
 from cxlib.core.paths import ClientPaths
@@ -128,8 +128,8 @@ class JourneyDiagnosis:
             r = cat.loc[worst]
             churn = format_estimate(r["churn_in_window"], r["churn_in_window_ci_low"], r["churn_in_window_ci_high"],
                                     "share", digits=1, n=r["churn_in_window_n"], unit="journeys")
-            lines.append(f"**{humanize(worst)}** is followed by the most churn: {churn} of customers leave within "
-                         f"{self.churn_window_days} days, against "
+            lines.append(f"**{capitalize(humanize(worst))}** is followed by the most churn: {churn} of customers leave "
+                         f"within {self.churn_window_days} days, against "
                          f"{format_value(r['churn_in_window_baseline'], 'share', digits=1)} of all customers in any "
                          "such window.")
         for jt in cat.index[self.watermelon.reindex(cat.index, fill_value=False)]:
