@@ -161,13 +161,52 @@ def find_duplicates(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
     try:
         if not key or len(key) == len(columns):
             return frame[columns].duplicated(keep="first")
-        maybe = frame[key].duplicated(keep=False).to_numpy()
+        maybe = _may_repeat(frame, key)
         dup = pd.Series(False, index=frame.index)
         if maybe.any():   # by Arrow's filter: .loc joins a large file's chunks into one first (select_rows)
             dup[maybe] = select_rows(frame[columns], maybe).duplicated(keep="first").to_numpy()
         return dup
     except TypeError:   # unhashable cells (lists from a JSON source): compare their text
         return frame[columns].astype(str).duplicated(keep="first")
+
+
+def _may_repeat(frame: pd.DataFrame, key: list[str]) -> np.ndarray:
+    """True for every row whose ``key`` values another row also holds (missing equal to missing),
+    and for a few rows more: a 64-bit hash of the key's codes, sorted once, finds the repeated
+    hashes; two keys sharing a hash only add rows for the exact check to clear. Half the
+    time of ``frame[key].duplicated(keep=False)`` on 23M events (3.5 s against 7.5 s): no hash
+    table over the rows, and timestamps hashed as they are stored."""
+    h = np.zeros(len(frame), dtype=np.uint64)
+    for col in key:
+        values = frame[col]
+        if isinstance(values.array, pd.arrays.DatetimeArray):
+            codes = values.array.asi8          # NaT is one value like any other
+        else:
+            codes = pd.factorize(values)[0]    # -1 for every missing value
+        h = _mix64(h ^ _mix64(codes.astype(np.uint64)))
+    s = np.sort(h)
+    repeated = s[1:][s[1:] == s[:-1]]
+    # a bit table 64 times the repeated hashes passes the rows that may hold one (about 1.5% of the
+    # others), and only those are compared: np.isin over every row took 6-17 s for 23M events
+    bits = max(16, min(28, int(np.ceil(np.log2(max(len(repeated), 1) * 64)))))
+    low = np.uint64((1 << bits) - 1)
+    table = np.zeros(1 << bits, dtype=bool)
+    table[repeated & low] = True
+    maybe = np.flatnonzero(table[h & low])
+    out = np.zeros(len(h), dtype=bool)
+    out[maybe] = np.isin(h[maybe], repeated)
+    return out
+
+
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser, in place on a fresh uint64 array: every input bit moves about
+    half the output bits, so nearby codes (1, 2, 3; times a second apart) get unrelated hashes."""
+    x ^= x >> np.uint64(30)
+    x *= np.uint64(0xBF58476D1CE4E5B9)
+    x ^= x >> np.uint64(27)
+    x *= np.uint64(0x94D049BB133111EB)
+    x ^= x >> np.uint64(31)
+    return x
 
 
 def check_duplicates_and_references(frame: pd.DataFrame, table: str, known: pd.Index | None,
