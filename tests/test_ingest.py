@@ -322,21 +322,26 @@ def test_value_mapping_keeps_text_columns_text():
     assert map_values(values, {"phone": True}).tolist()[:2] == [True, True]   # not text: the general path
 
 
-def test_event_semantics_are_decided_per_row():
+@pytest.mark.parametrize("extra", [0, 60], ids=["schema values", "many unknown values"])
+def test_event_semantics_are_decided_per_row(extra):
+    """Per row, as the defaults say, whether the triples are counted over every possible one
+    (a few known values) or numbered as they occur (more than the rows could hold)."""
     from cxlib.ingest.semantics import DEFAULT_INITIATOR, DEFAULT_KIND, infer_event_semantics
     rng = np.random.default_rng(3)
     n = 400
+    odd = [f"x{j}" for j in range(extra)]
     events = pd.DataFrame({
-        "channel": rng.choice(["call", "bill", "sms", "web", "field_visit", "other", None], n),
-        "kind": rng.choice(["contact", "notification", "work_step", None, None], n),
-        "initiated_by": rng.choice(["customer", "company", None], n)}).astype("str")
+        "channel": rng.choice(["call", "bill", "sms", "web", "field_visit", "other", None, *odd], n),
+        "kind": rng.choice(["contact", "notification", "work_step", None, None, *odd], n),
+        "initiated_by": rng.choice(["customer", "company", None, *odd], n)}).astype("str")
     out, table = infer_event_semantics(events)
     for row, got_kind, got_by in zip(events.itertuples(), out["kind"], out["initiated_by"]):
         kind = row.kind if isinstance(row.kind, str) else DEFAULT_KIND.get(row.channel, "contact")
         assert got_kind == kind
-        assert got_by == (row.initiated_by if isinstance(row.initiated_by, str) else DEFAULT_INITIATOR[kind])
+        by = row.initiated_by if isinstance(row.initiated_by, str) else DEFAULT_INITIATOR.get(kind)
+        assert got_by == by or (by is None and pd.isna(got_by))     # an unknown kind has no default initiator
     inferred = events["kind"].isna() | events["initiated_by"].isna()
-    known = events["channel"].notna()
+    known = events["channel"].notna() & out["initiated_by"].notna()    # the table counts what was decided
     assert table["events"].sum() == known.sum() and table["inferred"].sum() == (inferred & known).sum()
     assert table["events"].is_monotonic_decreasing
 
@@ -348,6 +353,27 @@ def test_duplicates_are_found_across_all_columns():
                           "touchpoint": rng.choice(["x", "y"], 300), "cost": rng.choice([1.0, np.nan], 300)})
     cols = list(frame.columns)
     pd.testing.assert_series_equal(find_duplicates(frame, cols), frame.duplicated(keep="first"))
+
+
+@pytest.mark.parametrize("kind", ["utc", "naive", "text"])
+def test_duplicates_are_found_on_missing_ids_and_times(kind):
+    """The rows that repeat on the customer and time are found by a hash of the key's codes:
+    missing ids and missing times match each other, as in pandas' duplicated."""
+    from cxlib.ingest.validate import _may_repeat, find_duplicates
+    rng = np.random.default_rng(6)
+    n = 2000
+    times = pd.Series(pd.to_datetime("2026-01-01") + pd.to_timedelta(rng.integers(0, 6, n), unit="h"))
+    times[rng.random(n) < 0.1] = pd.NaT
+    times = {"utc": times.dt.tz_localize("UTC"), "naive": times, "text": times.astype(str)}[kind]
+    ids = pd.Series(rng.choice(["A", "B", "C", None], n), dtype="string[pyarrow]")
+    frame = pd.DataFrame({"customer_id": ids, "timestamp": times, "touchpoint": rng.choice(["x", "y"], n),
+                          "cost": rng.choice([1.0, np.nan], n)})
+    cols = list(frame.columns)
+    pd.testing.assert_series_equal(find_duplicates(frame, cols), frame.duplicated(keep="first"))
+    key = ["customer_id", "timestamp"]
+    assert (_may_repeat(frame, key) >= frame[key].duplicated(keep=False).to_numpy()).all()
+    unique = frame.drop_duplicates(key)
+    assert not _may_repeat(unique, key).any()      # no row of distinct keys is sent to the exact check
 
 
 def _ingest_whole_and_in_parts(tmp_path, monkeypatch, rows: int, texts: dict, **tables):

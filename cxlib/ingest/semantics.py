@@ -54,13 +54,24 @@ def infer_event_semantics(events: pd.DataFrame, *, channel: str = "channel", kin
     cols = [out[channel], out[kind] if kind in out else missing, out[initiated_by] if initiated_by in out else missing]
     # the defaults depend only on (channel, kind, initiator): decide them once per distinct triple
     coded = [pd.factorize(c) for c in cols]
+    sizes = [len(uniques) + 1 for _, uniques in coded]     # a code per value, and one for missing
     key = np.zeros(len(out), dtype="int64")
-    for codes, uniques in coded:
-        key = key * (len(uniques) + 1) + (codes + 1)
-    combo, _ = pd.factorize(key)
-    rows = np.unique(combo, return_index=True)[1]
-    raw = [[None if codes[r] < 0 else uniques[codes[r]] for r in rows] for codes, uniques in coded]
-    k, i, table = fill_semantics(*raw, np.bincount(combo))
+    for (codes, _), size in zip(coded, sizes):
+        key = key * size + (codes + 1)
+    if np.prod(sizes, dtype=float) <= max(len(out), 1 << 16):
+        # a handful of channels, kinds and initiators (ingest checked them): count every possible
+        # triple, instead of hashing 23M rows and sorting them to find each triple's first row
+        counts = np.bincount(key, minlength=int(np.prod(sizes)))
+        present = np.flatnonzero(counts)
+        combo, n_rows = (np.cumsum(counts > 0) - 1)[key], counts[present]    # triples numbered as present
+    else:   # values the schema does not know: number the triples that occur
+        combo, present = pd.factorize(key)
+        n_rows = np.bincount(combo)
+    raw, rest = [], present
+    for (_, uniques), size in reversed(list(zip(coded, sizes))):
+        raw.insert(0, [None if c == 0 else uniques[c - 1] for c in rest % size])
+        rest = rest // size
+    k, i, table = fill_semantics(*raw, n_rows)
     out[kind] = _decode(combo, k, out.index)
     out[initiated_by] = _decode(combo, i, out.index)
     return out, table
