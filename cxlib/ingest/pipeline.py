@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from collections.abc import Iterable
 from datetime import datetime
@@ -149,67 +150,46 @@ def ingest_client(config: ClientConfig, data_dir: str | Path, as_of: datetime | 
         raise ValueError(f"engine must be duckdb or spark, not {engine!r}")
     as_of_ts = extract_time(config, as_of)
     scales = config.all_scales()
-    tables, quarantines, accounting, absent = {}, [], [], []
-    known = None
-    id_map = None
-    identity, notes = {}, []
-    semantics = None
-    for table in TABLE_NAMES:
-        sources = config.sources(table)
-        if not sources:
-            if table not in ("identities", "staff"):  # optional: few clients have either
-                absent.append(table)
-            continue
-        if engine == "spark" and table == "events":
-            from cxlib.core.spark import open_spark
-            from cxlib.ingest.engine import ingest_table_on_spark
-            log.info("ingesting %s on Spark", table)
-            frame, q, acc, ident, semantics = ingest_table_on_spark(
-                open_spark(spark), sources, table, config, data_dir, scales, as_of_ts, notes, known=known,
-                id_map=id_map, customers=tables.get("customers") if known is not None else None)
-            accounting += acc
-            quarantines.append(q)
-            if ident is not None:
-                identity[table] = ident
-            if sum(a["rows_in"] - a["filtered"] for a in acc) > len(q):   # rows were loaded
-                tables[table] = frame
-            else:
-                notes.append(_no_rows_note(table, sources))
-            continue
-        loaded_parts, q_parts = [], []
-        for i, source in enumerate(sources):
-            loaded, q, counts = _ingest_source(source, table, config, data_dir, scales, as_of_ts, notes)
-            loaded_parts.append(loaded)
-            q_parts.append(q.assign(table=table, _source_no=i))
-            accounting.append({"table": table, "source": source.path, "source_no": i, **counts})
-            del loaded      # only the combined frame may hold the rows: the check below frees them as it goes
-        # which source each loaded row came from
-        source_of = np.repeat(np.arange(len(loaded_parts)), [len(p) for p in loaded_parts])
-        frame = pd.concat(loaded_parts, ignore_index=True)
-        del loaded_parts
-        source_of = pd.Series(source_of, index=frame.index)
-        if id_map is not None and "customer_id" in frame and table in ("events", "surveys"):
-            frame, identity[table] = stitch_identities(frame, id_map, known)
-        keep_dups = {Path(s.path).name for s in sources if s.duplicates == "keep"}
-        frame, cross_q = check_duplicates_and_references(frame, table, known, keep_duplicates_from=keep_dups,
-                                                         consume=True)   # held once, not twice
-        q_parts.append(cross_q.assign(table=table, _source_no=source_of.loc[cross_q.index].to_numpy()))
-        q = pd.concat(q_parts, ignore_index=True)
-        if table == "events" and len(frame):
-            frame, semantics = infer_event_semantics(frame)
-        if table in ("events", "surveys") and known is not None and "signup_date" in tables.get("customers", {}):
-            notes += find_before_signup(frame, tables["customers"], table, config.timezone)
-        if len(frame):
-            tables[table] = frame.drop(columns=list(META))
-        quarantines.append(q)
-        if not len(frame):
-            notes.append(_no_rows_note(table, sources))
-        if table == "customers":
-            known = pd.Index(tables["customers"]["customer_id"]) if len(frame) else None
-            if known is None:
-                notes[-1]["message"] += "; events and surveys were not checked against customer ids"
-        if table == "identities" and len(frame):
-            id_map = tables["identities"].set_index("secondary_id")["customer_id"]
+    done: dict[str, _Table] = {}
+    absent = []
+    known = id_map = None
+    later = None    # the events' table-level checks, on a worker thread while the surveys and staff are read
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-events") as pool:
+        try:
+            for table in TABLE_NAMES:
+                sources = config.sources(table)
+                if not sources:
+                    if table not in ("identities", "staff"):  # optional: few clients have either
+                        absent.append(table)
+                    continue
+                customers = done["customers"].frame if "customers" in done else None
+                args = (table, sources, config, data_dir, scales, as_of_ts, known, id_map, customers)
+                if engine == "spark" and table == "events":
+                    done[table] = _ingest_table_on_spark(*args, spark=spark)
+                elif table == "events":     # read here (a worker processes each part while the next is read)
+                    read = _read_table(table, sources, config, data_dir, scales, as_of_ts)
+                    later = pool.submit(_check_table, read, sources, config, known, id_map, customers)
+                    del read
+                    continue
+                else:
+                    done[table] = _ingest_table(*args)
+                frame = done[table].frame
+                if table == "customers":
+                    known = pd.Index(frame["customer_id"]) if frame is not None else None
+                    if known is None:
+                        done[table].notes[-1]["message"] += "; events and surveys were not checked against customer ids"
+                if table == "identities" and frame is not None:
+                    id_map = frame.set_index("secondary_id")["customer_id"]
+        finally:    # the events' error comes first, as when the tables were read one after the other
+            if later is not None:
+                done["events"] = later.result()
+    parts = [done[t] for t in TABLE_NAMES if t in done]
+    tables = {p.table: p.frame for p in parts if p.frame is not None}
+    quarantines = [p.quarantine for p in parts]
+    accounting = [row for p in parts for row in p.accounting]
+    identity = {p.table: p.identity for p in parts if p.identity is not None}
+    notes = [n for p in parts for n in p.notes]
+    semantics = done["events"].semantics if "events" in done else None
     quarantine = (pd.concat(quarantines, ignore_index=True) if quarantines
                   else pd.DataFrame(columns=[*QUARANTINE_COLUMNS, "_source_no"]))
     # per source, not per file: two sources may read one file (a ticket export giving opened and closed events)
@@ -221,6 +201,103 @@ def ingest_client(config: ClientConfig, data_dir: str | Path, as_of: datetime | 
         acc["quarantined"] = [int(per.get((t, n), 0)) for t, n in zip(acc["table"], acc["source_no"])]
         acc["loaded"] = acc["rows_in"] - acc["quarantined"] - acc["filtered"]
     return IngestResult(tables, quarantine, acc, absent, identity, notes, semantics)
+
+
+@dataclass
+class _Table:
+    """One table's share of an :class:`IngestResult`: its loaded rows (None when none were
+    loaded), quarantine, accounting rows, identity stitching counts, notes and, for the events,
+    their semantics."""
+
+    table: str
+    frame: pd.DataFrame | None
+    quarantine: pd.DataFrame
+    accounting: list[dict]
+    identity: dict | None = None
+    notes: list[dict] = field(default_factory=list)
+    semantics: pd.DataFrame | None = None
+
+
+def _ingest_table(table: str, sources, config: ClientConfig, data_dir, scales: dict, as_of_ts,
+                  known: pd.Index | None, id_map: pd.Series | None, customers: pd.DataFrame | None) -> _Table:
+    """Ingest one canonical table from its sources with pandas (:func:`_read_table`, then
+    :func:`_check_table`)."""
+    return _check_table(_read_table(table, sources, config, data_dir, scales, as_of_ts), sources, config, known,
+                        id_map, customers)
+
+
+@dataclass
+class _Read:
+    """The rows of all of a table's sources, before the table-level checks (:func:`_read_table`)."""
+
+    table: str
+    frame: pd.DataFrame           # the loaded rows of every source, with META
+    source_of: np.ndarray         # which source each row came from
+    quarantine: list[pd.DataFrame]    # per source
+    accounting: list[dict]
+    notes: list[dict]
+
+
+def _read_table(table: str, sources, config: ClientConfig, data_dir, scales: dict, as_of_ts) -> _Read:
+    """Each source of a table read, mapped, coerced and validated row by row: the loaded rows of
+    all sources in one frame (with META), the quarantined rows per source, the accounting and the
+    notes. The table-level checks are :func:`_check_table`'s."""
+    notes, accounting = [], []
+    loaded_parts, q_parts = [], []
+    for i, source in enumerate(sources):
+        loaded, q, counts = _ingest_source(source, table, config, data_dir, scales, as_of_ts, notes)
+        loaded_parts.append(loaded)
+        q_parts.append(q.assign(table=table, _source_no=i))
+        accounting.append({"table": table, "source": source.path, "source_no": i, **counts})
+        del loaded      # only the combined frame may hold the rows: the check frees them as it goes
+    source_of = np.repeat(np.arange(len(loaded_parts)), [len(p) for p in loaded_parts])
+    frame = pd.concat(loaded_parts, ignore_index=True)
+    return _Read(table, frame, source_of, q_parts, accounting, notes)
+
+
+def _check_table(read: _Read, sources, config: ClientConfig, known: pd.Index | None, id_map: pd.Series | None,
+                 customers: pd.DataFrame | None) -> _Table:
+    """The table-level checks over the rows :func:`_read_table` loaded from all of a table's
+    sources: identity stitching through ``id_map``, duplicates, customer ids not in ``known``,
+    the events' semantics and rows before the signup date in ``customers``."""
+    table, frame, q_parts, notes = read.table, read.frame, list(read.quarantine), list(read.notes)
+    source_of = pd.Series(read.source_of, index=frame.index)
+    read.frame = None       # only this function holds the rows: the check frees them as it goes
+    identity = None
+    if id_map is not None and "customer_id" in frame and table in ("events", "surveys"):
+        frame, identity = stitch_identities(frame, id_map, known)
+    keep_dups = {Path(s.path).name for s in sources if s.duplicates == "keep"}
+    frame, cross_q = check_duplicates_and_references(frame, table, known, keep_duplicates_from=keep_dups,
+                                                     consume=True)   # held once, not twice
+    q_parts.append(cross_q.assign(table=table, _source_no=source_of.loc[cross_q.index].to_numpy()))
+    q = pd.concat(q_parts, ignore_index=True)
+    semantics = None
+    if table == "events" and len(frame):
+        frame, semantics = infer_event_semantics(frame)
+    if table in ("events", "surveys") and known is not None and customers is not None and "signup_date" in customers:
+        notes += find_before_signup(frame, customers, table, config.timezone)
+    if not len(frame):
+        notes.append(_no_rows_note(table, sources))
+    return _Table(table, frame.drop(columns=list(META)) if len(frame) else None, q, read.accounting, identity, notes,
+                  semantics)
+
+
+def _ingest_table_on_spark(table: str, sources, config: ClientConfig, data_dir, scales: dict, as_of_ts,
+                           known: pd.Index | None, id_map: pd.Series | None, customers: pd.DataFrame | None, *,
+                           spark) -> _Table:
+    """The events ingested on Spark (:func:`~cxlib.ingest.engine.ingest_table_on_spark`): the
+    loaded events stay a Spark DataFrame."""
+    from cxlib.core.spark import open_spark
+    from cxlib.ingest.engine import ingest_table_on_spark
+    log.info("ingesting %s on Spark", table)
+    notes = []
+    frame, q, acc, ident, semantics = ingest_table_on_spark(
+        open_spark(spark), sources, table, config, data_dir, scales, as_of_ts, notes, known=known,
+        id_map=id_map, customers=customers if known is not None else None)
+    if not sum(a["rows_in"] - a["filtered"] for a in acc) > len(q):    # no rows were loaded
+        frame = None
+        notes.append(_no_rows_note(table, sources))
+    return _Table(table, frame, q, acc, ident, notes, semantics)
 
 
 @dataclass
