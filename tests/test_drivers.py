@@ -348,41 +348,6 @@ def test_bootstrap_gives_the_same_figures_on_any_number_of_threads():
     pd.testing.assert_frame_equal(lean, one[lean.columns])
 
 
-def test_map_in_threads_side_by_side_share_the_blas_limit():
-    """Two pools running at once (two analyses on two threads): BLAS stays at one thread until
-    the last pool ends, then is back to what it was, whichever pool ends first."""
-    import threading
-    from threadpoolctl import threadpool_info
-    blas = lambda: [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]   # noqa: E731
-    before = blas()
-    if not before:
-        pytest.skip("numpy has no BLAS library that threadpoolctl can see")
-    a_inside, b_inside, a_done, seen = threading.Event(), threading.Event(), threading.Event(), {}
-
-    def first(x):
-        a_inside.set()
-        b_inside.wait(10)
-        seen["a"] = blas()
-        return x
-
-    def second(x):
-        b_inside.set()
-        a_done.wait(10)
-        seen.setdefault("b", blas())     # after the first pool has ended
-        return x
-
-    a = threading.Thread(target=lambda: map_in_threads(first, range(2), 2))
-    a.start()
-    a_inside.wait(10)                    # the first pool is running: the second starts inside it
-    b = threading.Thread(target=lambda: map_in_threads(second, range(2), 2))
-    b.start()
-    a.join()
-    a_done.set()
-    b.join()
-    assert seen["a"] == seen["b"] == [1] * len(before)
-    assert blas() == before
-
-
 def test_map_in_threads_keeps_order_and_checks_jobs():
     assert map_in_threads(lambda x: x * x, (i for i in range(50)), 3, chunk=2) == [i * i for i in range(50)]
     assert count_jobs(2) == 2 and count_jobs(None) >= 1 and count_jobs(-1) == count_jobs(None)

@@ -9,9 +9,7 @@ figures with any number of workers.
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 from typing import TypeVar
@@ -45,33 +43,7 @@ def map_in_threads(fn: Callable[[T], R], items: Iterable[T], n_jobs: int | None 
         return [fn(x) for x in items]
     out: list[R] = []
     it: Iterator[T] = iter(items)
-    with _one_blas_thread(), ThreadPoolExecutor(max_workers=jobs) as pool:
+    with threadpool_limits(limits=1), ThreadPoolExecutor(max_workers=jobs) as pool:
         while batch := list(islice(it, jobs * chunk)):
             out.extend(pool.map(fn, batch))
     return out
-
-
-_blas_lock = threading.Lock()
-_blas_users = 0
-_blas_limit = None
-
-
-@contextmanager
-def _one_blas_thread():
-    """BLAS held to one thread while any :func:`map_in_threads` runs. The limit is process-wide,
-    so pools that run side by side (two analyses on two threads) share it: the first sets it and
-    the last restores what was there before. A limit per pool would let the first to finish
-    restore it under the other, and the other restore its own limit of one for good."""
-    global _blas_users, _blas_limit
-    with _blas_lock:
-        if _blas_users == 0:
-            _blas_limit = threadpool_limits(limits=1)
-        _blas_users += 1
-    try:
-        yield
-    finally:
-        with _blas_lock:
-            _blas_users -= 1
-            if _blas_users == 0:
-                _blas_limit.restore_original_limits()
-                _blas_limit = None
