@@ -145,7 +145,10 @@ def ingest_client(config: ClientConfig, data_dir: str | Path, as_of: datetime | 
     surveys can be checked against known customer ids. ``engine='spark'`` ingests the events
     on Spark (:mod:`cxlib.ingest.engine`; ``spark``: a session or the client's SparkSettings):
     the loaded events are then a Spark DataFrame that :func:`write_ingest` writes as Parquet
-    parts; the other tables (customer-level or smaller) are read by pandas."""
+    parts; the other tables (customer-level or smaller) are read by pandas. With pandas, the
+    events' table-level checks (:func:`_check_table`) run on a worker thread while the surveys
+    and staff, which need only the customers and identities, are read; the result is the same
+    as reading the tables one after the other."""
     if engine not in ("duckdb", "spark"):
         raise ValueError(f"engine must be duckdb or spark, not {engine!r}")
     as_of_ts = extract_time(config, as_of)
