@@ -83,6 +83,11 @@ def test_airline_gets_a_ranked_fix_first_action_list(reports):
     assert "not priced (it rests on survey data alone)" in index
     assert not (run_dir / "02_journeys.html").exists()          # no events: no journey page, named instead
     assert "journeys: no events table" in _summary(index)
+    # client.yml names the outcome 'overall satisfaction': the front page (written by the runner, not
+    # a notebook) and the action list's evidence use that name, never the raw 'relationship satisfied'
+    assert "drives overall satisfaction most" in _summary(index)
+    assert "explained variance in overall satisfaction" in page
+    assert "relationship satisfied" not in _summary(index) + page
 
 
 @pytest.mark.parametrize("client, expected", [

@@ -88,6 +88,23 @@ def test_humanize_reads_drivers_columns_and_the_clients_display_names():
     assert humanize("new_install") == "new install"
 
 
+def test_display_names_for_one_page_come_back_as_they_were():
+    """The report runner writes a client's front page inside ``display_names``: its names apply
+    there, and whatever names were in use before apply again afterwards."""
+    from cxlib.core.formatting import display_names, humanize, use_display_names
+    try:
+        use_display_names({"move": "House move"})
+        with display_names({"relationship satisfied": "overall satisfaction"}):
+            assert humanize("relationship satisfied") == "overall satisfaction"
+            assert humanize("move") == "move"
+        assert humanize("move") == "House move" and humanize("relationship satisfied") == "relationship satisfied"
+        with pytest.raises(RuntimeError), display_names({"move": "Relocation"}):
+            raise RuntimeError("a page failed")
+        assert humanize("move") == "House move"
+    finally:
+        use_display_names({})
+
+
 def test_a_money_interval_keeps_one_unit():
     assert format_interval(9584, 48000, "money", currency="EUR") == "95% CI EUR 9.6k–EUR 48k"
     assert format_interval(584, 4800, "money", currency="EUR") == "95% CI EUR 584–EUR 4,800"

@@ -427,6 +427,12 @@ def test_fix_first_drivers_become_ranked_unpriced_actions_after_the_priced_ones(
     wifi = ranked.iloc[1]["evidence"]
     assert "13.0% of the explained variance" in wifi and "95% CI 12.0–14.0%; rank 2–2; n rated = 1,000" in wifi
     assert "ranked, not priced" in wifi
+    assert "explained variance in relationship satisfied (" in wifi       # the outcome in words, not as a raw key
+    from cxlib.core.formatting import display_names
+    with display_names({"relationship satisfied": "overall satisfaction"}):
+        assert "variance in overall satisfaction (" in propose_driver_actions(priorities)[0]["evidence"]
+    nps = propose_driver_actions([{**priorities[0], "outcome": "relationship nps"}])[0]["evidence"]
+    assert "variance in relationship NPS (" in nps
 
 
 def test_the_agent_funnel_plot_draws_the_limits_the_outliers_fall_outside():

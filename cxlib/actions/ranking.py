@@ -260,7 +260,7 @@ def propose_driver_actions(priorities: list[dict], *, owner: str | None = None) 
                     "value_kind": "", "assumption": "", "rests_on": "survey ratings",
                     "urgency": p["share"] * room,
                     "evidence": f"'{humanize(p['driver'])}' holds {format_value(p['share'], 'share', digits=1)} of the explained "
-                                f"variance in {p['outcome']} ({format_interval(p['lo'], p['hi'], 'share', digits=1)}{ranks}; "
+                                f"variance in {humanize(p['outcome'])} ({format_interval(p['lo'], p['hi'], 'share', digits=1)}{ranks}; "
                                 f"n rated = {p['n_rated']:,}) and "
                                 f"{scored}, below the median driver: it matters and underperforms. Survey data alone: "
                                 "ranked, not priced.",

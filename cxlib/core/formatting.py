@@ -7,6 +7,7 @@ always reads "95% CI lo–hi", a count never carries decimals and a missing valu
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 LEVEL = "95% CI"
 
@@ -122,6 +123,19 @@ def use_display_names(names: dict[str, str] | None) -> None:
     that :func:`humanize` and :func:`style_table` use from now on in this process."""
     _DISPLAY_NAMES.clear()
     _DISPLAY_NAMES.update({str(k): str(v) for k, v in (names or {}).items()})
+
+
+@contextmanager
+def display_names(names: dict[str, str] | None):
+    """``with display_names(config.display_names):`` the client's display names, for code that
+    writes a page in a process that may write other clients' pages too (the report runner);
+    the names in use before come back afterwards."""
+    before = dict(_DISPLAY_NAMES)
+    use_display_names(names)
+    try:
+        yield
+    finally:
+        use_display_names(before)
 
 
 def display_name(value) -> str:

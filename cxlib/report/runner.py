@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from cxlib.core.config import DEFAULT_SEED, load_config
+from cxlib.core.formatting import display_names
 from cxlib.core.jsonio import read_json
 from cxlib.core.paths import ClientPaths, resolve_client_paths
 from cxlib.journeys.reconstruct import ENGINES
@@ -191,14 +192,17 @@ def _write_pages(paths: ClientPaths, config, runs: list[NotebookRun], executed: 
                         nav=build_nav(config.name, subtitle, runs, run.html.name))
     top = config.analysis.recommendations.top
     nav = build_nav(config.name, subtitle, runs, paths.index.name)
-    index = write_index(paths, config.name, runs, status, error, top=top, footer=footer, subtitle=subtitle, nav=nav)
+    with display_names(config.display_names):   # the front page's prose names things as the sections do
+        index = write_index(paths, config.name, runs, status, error, top=top, footer=footer, subtitle=subtitle,
+                            nav=nav)
     appendix = write_appendix(paths, provenance, name=config.name, css=CSS, footer=footer,
                               nav_html=render_nav(build_nav(config.name, subtitle, runs, paths.appendix.name)))
     # scan the sections, the appendix and the front page as written, then put the result on the front page
     # failed runs too: a failure page is a page a client may be sent
     privacy = check_privacy(paths, [*(r.html for r in runs if not r.empty), appendix, index], config)
-    write_index(paths, config.name, runs, status, error, top=top, privacy=privacy, footer=footer, subtitle=subtitle,
-                nav=nav)
+    with display_names(config.display_names):
+        write_index(paths, config.name, runs, status, error, top=top, privacy=privacy, footer=footer,
+                    subtitle=subtitle, nav=nav)
     if privacy and privacy["found"]:
         print(f"PRIVACY WARNING: {privacy['found']} identifier(s) or e-mail address(es) on {privacy['pages']}",
               file=sys.stderr, flush=True)
