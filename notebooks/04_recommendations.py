@@ -39,7 +39,7 @@ engine: str = ""  # duckdb or spark for the event-level queries (empty: as clien
 
 # %%
 # Reads paths.table(...) (01), paths.journeys, paths.journey_steps and paths.journey_findings (02) and
-# paths.scenarios (03); writes the recommendation figures. Only typed journeys are read; the events and
+# paths.scenarios and paths.churn_drivers (03); writes the recommendation figures. Only typed journeys are read; the events and
 # the step table (a row per event) stay in their files, where the contact queries read them.
 paths, config = open_section(client, data_root, reports_root)
 tables, as_of = read_tables(paths, ["customers", "surveys"]), extract_time(config)
@@ -54,7 +54,8 @@ rx = diagnose_recommendations(config, customers=tables.get("customers"), events=
                               surveys=tables.get("surveys"), journeys=journeys, steps=steps, as_of=as_of,
                               scenarios=read_json(paths.scenarios, []),
                               journey_findings=read_json(paths.journey_findings, []),
-                              driver_priorities=read_json(paths.driver_priorities, []), seed=seed,
+                              driver_priorities=read_json(paths.driver_priorities, []),
+                              churn_drivers=read_json(paths.churn_drivers, []), seed=seed,
                               engine=engine, spark=config.spark)
 record_metrics(paths.metrics, "recommendations", rx.metrics())
 cur, acts = rx.currency, rx.actions
@@ -71,11 +72,13 @@ display(Markdown(format_bullets(rx.summary()) or "*No recommendation could be ma
 # ## The action list
 #
 # Every finding of this report is a candidate action with its evidence, the data it rests on,
-# an owner, an effort level and the yearly value of doing it, as a 95% interval. A fix is
-# assumed to remove a share of its problem (half, within a range of a quarter to three
-# quarters, unless the client's settings say otherwise); each value says so, and its interval
-# is widened to carry that range. Journey fixes keep churners (revenue kept); contact, agent
-# and cost-to-serve actions save cost. The values overlap, so they do not add up.
+# an owner, an effort level and the value of doing it (a year where the data's period allows),
+# as a 95% interval. A fix is assumed to remove a share of its problem (half, within a range of
+# a quarter to three quarters, unless the client's settings say otherwise); each value says so,
+# and its interval is widened to carry that range. Journey fixes keep churners (revenue kept), and
+# so do churn-driver actions: customers with a trait the client can change (a contract type, a
+# payment method) who churn more for it. Contact, agent and cost-to-serve actions save cost. The
+# values overlap, so they do not add up.
 
 # %%
 priced = rx.priced_actions()

@@ -261,6 +261,31 @@ def test_money_spanning_more_than_a_factor_of_ten_is_not_sized():
     assert TOO_UNCERTAIN == 10 and list(cx.priced_drivers().index) == ["a"]   # b spans 90x, c crosses zero
 
 
+def test_only_the_priced_customer_attributes_go_to_the_action_list_as_churn_drivers(tmp_path):
+    """The churn drivers 04 turns into churn-driver actions: priced ones that are customer columns
+    the client listed as actionable. A priced journey driver is a journey action's, and a control
+    is never priced; the records carry the money's period."""
+    from cxlib.core.jsonio import read_json
+    from cxlib.core.paths import resolve_client_paths
+    from cxlib.drivers.churn_diagnosis import ChurnDiagnosis
+    money = pd.DataFrame({"customers": [3875, 900, 4000, 2000], "excess_churners": [927.0, 80.0, 50.0, 40.0],
+                          "value": [8e5, 2e5, 1e5, 5e4], "lo": [7e5, 1.5e5, 8e4, 3e4], "hi": [9e5, 2.5e5, 1.2e5, 7e4],
+                          "actionable": [True, True, False, True]},
+                         index=["Contract = Month-to-month", "move: went wrong", "segment = residential",
+                                "Contract = One year"])
+    cx = ChurnDiagnosis(driver_money=money, per="over the churn flag's period",
+                        info={"controls": ["Contract = Month-to-month", "segment = residential", "Contract = One year"]})
+    got = cx.attribute_drivers()
+    assert [d["driver"] for d in got] == ["Contract = Month-to-month", "Contract = One year"]
+    assert got[0] == {"driver": "Contract = Month-to-month", "customers": 3875, "excess_churners": 927.0,
+                      "value": 8e5, "lo": 7e5, "hi": 9e5, "per": "over the churn flag's period"}
+    assert ChurnDiagnosis().attribute_drivers() == []
+    paths = resolve_client_paths("x", tmp_path / "data", tmp_path / "reports")
+    cx.X = None
+    cx.write(paths)
+    assert read_json(paths.churn_drivers, None) == got
+
+
 def test_the_resampled_auc_from_counts_equals_the_auc_of_the_resampled_rows():
     """The AUC bootstrap scores a resample from its row counts (one sort) instead of ranking
     each resample: the figures must be identical, ties included."""

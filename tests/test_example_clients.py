@@ -74,6 +74,20 @@ def test_telco_opens_with_its_churn_rate_and_prices_only_what_it_can_act_on(repo
     drivers = json.loads((run_dir / "metrics.json").read_text())["drivers"]
     priced = drivers.get("revenue_at_risk_by_driver") or {}
     assert priced and all(k.split(" = ")[0] in ("Contract", "PaymentMethod", "PaperlessBilling") for k in priced)
+    # those priced drivers are its action list (it has no events, so no journeys or contacts to fix),
+    # by the lower end of their value, over the churn flag's period as the money is
+    from cxlib.actions.ranking import FixAssumption
+    from cxlib.core.config import load_config
+    rs = load_config(REPO / "data" / "telco" / "client.yml").analysis.recommendations
+    rec = json.loads((run_dir / "metrics.json").read_text())["recommendations"]
+    by_low = sorted(priced, key=lambda k: -priced[k]["lo"])
+    assert [a["title"] for a in rec["actions"]] == [f"Cut churn among customers with {k}" for k in by_low]
+    top = rec["actions"][0]
+    assert [top["value"], top["value_lo"], top["value_hi"]] == pytest.approx(
+        list(FixAssumption(rs.fix_share, *rs.fix_share_range).apply(*(priced[by_low[0]][x] for x in ("value", "lo", "hi")))))
+    assert rec["money_per"] == drivers["churn"]["money_per"] and "churn flag" in rec["money_per"]
+    assert f"The {min(5, len(priced))} priorities" in summary and "Cut churn among customers with" in summary
+    assert (run_dir / "04_recommendations.html").exists()
 
 
 def test_airline_gets_a_ranked_fix_first_action_list(reports):

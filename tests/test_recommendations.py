@@ -619,3 +619,58 @@ def test_value_based_service_says_the_customer_table_is_missing_when_it_is():
     dx = diagnose_recommendations(cfg, customers=None, events=ev, surveys=None, journeys=None, steps=None,
                                   as_of=pd.Timestamp("2025-02-01", tz="UTC"), seed=1)
     assert "value-based service: there is no customer table" in dx.skipped
+
+
+def _churn_driver(driver, value, lo, hi, per, customers=1000, excess=100.0):
+    return {"driver": driver, "customers": customers, "excess_churners": excess, "value": value, "lo": lo, "hi": hi,
+            "per": per}
+
+
+def test_actionable_churn_drivers_become_priced_actions_over_their_own_period():
+    """A customer-only client (a churn extract, no events): the churn drivers it listed as actionable
+    are its action list, valued over the period the churn money is (the flag's), by the lower end."""
+    from cxlib.actions.diagnosis import diagnose_recommendations
+    from cxlib.actions.ranking import FixAssumption
+    from cxlib.core.config import parse_config
+    per = "over the churn flag's period (the extract has no churn dates)"
+    drivers = [_churn_driver("PaymentMethod = Electronic check", 165_000.0, 87_000.0, 231_000.0, per, 2365, 177.0),
+               _churn_driver("Contract = Month-to-month", 799_000.0, 682_000.0, 950_000.0, per, 3875, 927.0)]
+    cfg = parse_config({"name": "x", "tables": {"customers": [{"path": "c.csv"}]}})
+    dx = diagnose_recommendations(cfg, customers=None, events=None, surveys=None, journeys=None, steps=None,
+                                  as_of=None, churn_drivers=drivers, seed=1)
+    a = dx.actions
+    assert dx.per == per and dx.metrics()["money_per"] == per
+    assert a["title"].tolist() == ["Cut churn among customers with Contract = Month-to-month",
+                                   "Cut churn among customers with PaymentMethod = Electronic check"]
+    fix = FixAssumption(cfg.analysis.recommendations.fix_share, *cfg.analysis.recommendations.fix_share_range)
+    assert a[["value", "value_lo", "value_hi"]].iloc[0].tolist() == pytest.approx(list(fix.apply(799_000, 682_000, 950_000)))
+    assert (a["value_kind"] == "revenue kept").all() and a["kind"].eq("churn driver").all()
+    assert "927 more churners among the 3,875 customers with Contract = Month-to-month" in a["evidence"].iat[0]
+    assert per in a["evidence"].iat[0] and "extra churn of the customers with" in a["assumption"].iat[0]
+    assert dx.action_table().columns.tolist()[3] == f"value {per}"
+    # at the client's gross margin the same drivers keep margin, not revenue
+    cfg = parse_config({"name": "x", "tables": {"customers": [{"path": "c.csv"}]},
+                        "analysis": {"recommendations": {"gross_margin": 0.4}}})
+    dx = diagnose_recommendations(cfg, customers=None, events=None, surveys=None, journeys=None, steps=None,
+                                  as_of=None, churn_drivers=drivers, seed=1)
+    assert dx.actions["value"].iat[0] == pytest.approx(0.4 * fix.apply(799_000, 682_000, 950_000)[0])
+    assert dx.actions["value_kind"].eq("margin kept").all()
+
+
+def test_churn_drivers_over_another_period_than_the_events_are_named_not_ranked():
+    from cxlib.actions.diagnosis import diagnose_recommendations
+    from cxlib.core.config import parse_config
+    ev = pd.DataFrame({"customer_id": ["A", "B"], "timestamp": pd.to_datetime(["2025-01-01", "2025-01-02"], utc=True),
+                       "channel": "call", "touchpoint": "Call", "department": "CS", "contact_reason": "billing",
+                       "kind": "contact", "initiated_by": "customer"})
+    cfg = parse_config({"name": "x", "tables": {"events": [{"path": "e.csv"}]}})
+    other = "over the churn flag's period (the extract has no churn dates)"
+    dx = diagnose_recommendations(cfg, customers=None, events=ev, surveys=None, journeys=None, steps=None,
+                                  as_of=pd.Timestamp("2025-02-01", tz="UTC"), seed=1,
+                                  churn_drivers=[_churn_driver("Contract = Month-to-month", 9e5, 8e5, 1e6, other)])
+    assert dx.per != other and not dx.actions["kind"].eq("churn driver").any()
+    assert any(s.startswith(f"churn-driver actions: their revenue at risk is {other}, not {dx.per}") for s in dx.skipped)
+    same = diagnose_recommendations(cfg, customers=None, events=ev, surveys=None, journeys=None, steps=None,
+                                    as_of=pd.Timestamp("2025-02-01", tz="UTC"), seed=1,
+                                    churn_drivers=[_churn_driver("Contract = Month-to-month", 9e5, 8e5, 1e6, dx.per)])
+    assert same.actions["kind"].eq("churn driver").sum() == 1 and not any("churn-driver" in s for s in same.skipped)

@@ -216,13 +216,15 @@ def diagnose_recommendations(config: ClientConfig, *, customers: pd.DataFrame | 
                              surveys: pd.DataFrame | None, journeys: pd.DataFrame | None,
                              steps, as_of, scenarios: list[dict] | None = None,
                              journey_findings: list[dict] | None = None, driver_priorities: list[dict] | None = None,
-                             seed: int = 0, progress: bool = False, engine: str = "duckdb",
+                             churn_drivers: list[dict] | None = None, seed: int = 0, progress: bool = False, engine: str = "duckdb",
                              spark=None) -> RecommendationDiagnosis:
     """Run every part of the recommendations that the client's tables allow. ``scenarios``
     (the improvement scenarios of the drivers section) value the journey fixes;
     ``journey_findings`` (watermelon and two-group findings of the journey section) are cited
     in their evidence; ``driver_priorities`` (the fix-first drivers of the drivers section) become
-    ranked, unpriced actions, so a survey-only client gets an action list too. ``steps`` is the step
+    ranked, unpriced actions, so a survey-only client gets an action list too; ``churn_drivers`` (the
+    priced churn drivers the client listed as actionable) become churn-driver actions, valued over
+    the period their money is (the events' period when there are events). ``steps`` is the step
     table as pandas, its Parquet file (:func:`cxlib.journeys.read_journeys` with ``steps_in_place``)
     or Spark: its statistics are counted there, and only the columns that link events to their
     journeys come to pandas. ``engine='spark'`` runs the event-level queries (the failure signature,
@@ -309,8 +311,16 @@ def diagnose_recommendations(config: ClientConfig, *, customers: pd.DataFrame | 
             dx.skipped.append("value-based service: " + ("there is no customer table" if customers is None
                                                           else "the customer table has no monthly revenue"))
     dx.margin = rs.gross_margin
+    churn_drivers = list(churn_drivers or [])
+    if churn_drivers and (events is None or not len(events)):
+        dx.per = churn_drivers[0].get("per", dx.per)   # no events, no period of their own: the churn money's
+    other = sorted({d["per"] for d in churn_drivers if d.get("per", dx.per) != dx.per})
+    if other:
+        dx.skipped.append(f"churn-driver actions: their revenue at risk is {other[0]}, not {dx.per} as the other "
+                          "values, so they are not ranked beside them (see Drivers)")
     fix = act.FixAssumption(rs.fix_share, *rs.fix_share_range)
-    dx.actions = _rank(dx, scenarios or [], journey_findings or [], driver_priorities or [], owners, fix, seed)
+    dx.actions = _rank(dx, scenarios or [], journey_findings or [], driver_priorities or [], owners, fix, seed,
+                       churn_drivers)
     return dx
 
 
@@ -350,7 +360,7 @@ def _agents_department(contacts, agents) -> str | None:
 
 
 def _rank(dx: RecommendationDiagnosis, scenarios: list[dict], findings: list[dict], priorities: list[dict],
-          owners: dict, fix: act.FixAssumption, seed: int) -> pd.DataFrame:
+          owners: dict, fix: act.FixAssumption, seed: int, churn_drivers: list[dict] = ()) -> pd.DataFrame:
     cur, per = dx.currency, dx.per
     cands = []
     if dx.signature is not None:
@@ -366,5 +376,6 @@ def _rank(dx: RecommendationDiagnosis, scenarios: list[dict], findings: list[dic
                                           owner=_agents_department(dx.contacts, dx.agents.index[dx.agents["outlier"]]))
     if dx.value is not None:
         cands += act.propose_value_action(dx.value, dx.unprofitable, currency=cur, fix=fix, seed=seed)
+    cands += act.propose_churn_driver_actions(list(churn_drivers), currency=cur, fix=fix, margin=dx.margin, per=per)
     cands += act.propose_driver_actions(priorities)
     return act.rank_actions(cands)

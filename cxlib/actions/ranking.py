@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from cxlib.core.formatting import format_interval, format_money, format_value, humanize, is_known
+from cxlib.core.formatting import format_estimate, format_interval, format_money, format_value, humanize, is_known
 from cxlib.core.uncertainty import poisson_rate_interval
 
 EFFORT_ORDER = {"low": 0, "medium": 1, "high": 2}
@@ -265,6 +265,35 @@ def propose_driver_actions(priorities: list[dict], *, owner: str | None = None) 
                                 f"{scored}, below the median driver: it matters and underperforms. Survey data alone: "
                                 "ranked, not priced.",
                     "section": "03_drivers"})
+    return out
+
+
+def propose_churn_driver_actions(drivers: list[dict], *, currency: str, fix: FixAssumption = FixAssumption(),
+                                 margin: float | None = None, per: str = "a year") -> list[dict]:
+    """Cut the extra churn of the customers who carry a churn driver the client can act on (a
+    level of a customer column listed in ``analysis.churn.actionable``: a month-to-month contract,
+    paying by electronic check). ``drivers`` are the records of
+    :meth:`~cxlib.drivers.churn_diagnosis.ChurnDiagnosis.attribute_drivers`. Value = the assumed
+    share (``fix``) of the driver's revenue at risk (at ``margin`` when given), its interval the
+    bootstrap's carried through the assumption's range. A record whose money is over another period
+    than ``per`` is left out: the list cannot rank it beside its values."""
+    out = []
+    m = margin or 1.0
+    for d in drivers:
+        if d.get("per", per) != per:
+            continue
+        name = humanize(d["driver"])
+        value, lo, hi = fix.apply(d["value"] * m, d["lo"] * m, d["hi"] * m)
+        out.append({"title": f"Cut churn among customers with {name}", "kind": "churn driver", "journey_type": None,
+                    "owner": None, "effort": "medium", "value": value, "value_lo": lo, "value_hi": hi,
+                    "value_kind": "margin kept" if margin else "revenue kept",
+                    "assumption": fix.describe(f"the extra churn of the customers with {name}"),
+                    "rests_on": "churn and revenue (customers)",
+                    "evidence": f"the churn model puts {d['excess_churners']:,.0f} more churners among the "
+                                f"{d['customers']:,} customers with {name} than the same customers would have "
+                                f"without it: {format_estimate(d['value'], d['lo'], d['hi'], 'money', currency=currency)}"
+                                f" of revenue at risk {d.get('per', per)}.",
+                    "section": "03_drivers", "urgency": 0.0})
     return out
 
 

@@ -49,6 +49,7 @@ class ClientPaths:
     02_journeys         journeys/findings.json 04 (watermelon and two-group findings)
     03_drivers          drivers/scenarios.json 04 (improvement scenarios)
     03_drivers          drivers/priorities.json 04 (fix-first drivers)
+    03_drivers          drivers/churn_drivers.json 04 (priced churn drivers the client can act on)
     03_drivers          drivers/churn_risk.parquet 05 (the call-back list's ranking)
     05_management       callbacks.csv          the client's team (real ids; never a page)
     every notebook      metrics.json           index.html, reports/index.html
@@ -127,6 +128,12 @@ class ClientPaths:
     def scenarios(self) -> Path:
         """The improvement scenarios of 03, for the journey actions of 04."""
         return self.drivers_dir / "scenarios.json"
+
+    @property
+    def churn_drivers(self) -> Path:
+        """The priced churn drivers of 03 that are customer attributes the client listed as
+        actionable (a contract type, a payment method), for the churn-driver actions of 04."""
+        return self.drivers_dir / "churn_drivers.json"
 
     # the report
     @property

@@ -103,6 +103,20 @@ class ChurnDiagnosis:
         m = self.driver_money
         return m[m["actionable"] & (m["lo"] > 0) & (m["hi"] <= TOO_UNCERTAIN * m["lo"])]
 
+    def attribute_drivers(self) -> list[dict]:
+        """The priced churn drivers that are levels of the customer columns the client listed as
+        actionable (``analysis.churn.actionable``: a month-to-month contract, a payment method), as
+        records for the action list of 04: the driver, the customers who carry it, the excess churners
+        the model puts among them, the revenue at risk with its interval and the period it is over.
+        Journey and contact drivers are left out: their fixes are the journey and contact actions."""
+        priced = self.priced_drivers()
+        if priced is None or not len(priced):
+            return []
+        own = priced[priced.index.isin(self.info.get("controls", []))]
+        return [{"driver": str(d), "customers": int(r["customers"]), "excess_churners": float(r["excess_churners"]),
+                 "value": float(r["value"]), "lo": float(r["lo"]), "hi": float(r["hi"]), "per": self.per}
+                for d, r in own.iterrows()]
+
     def driver_money_table(self) -> pd.DataFrame:
         """Revenue at risk per 0/1 churn driver with whether it is priced (actionable, interval
         above zero) as yes/no."""
@@ -157,9 +171,10 @@ class ChurnDiagnosis:
                              "at": at})[cols]
 
     def write(self, paths: ClientPaths) -> None:
-        """Write what the later sections read: the improvement scenarios (04) and each
-        customer's churn risk (the call-back list of 05)."""
+        """Write what the later sections read: the improvement scenarios and the priced churn
+        drivers the client can act on (04), and each customer's churn risk (the call-back list of 05)."""
         write_json(paths.scenarios, self.scenario_records() or [])
+        write_json(paths.churn_drivers, self.attribute_drivers())
         paths.churn_risk.parent.mkdir(parents=True, exist_ok=True)
         self.churn_risk().to_parquet(paths.churn_risk, index=False)
 
