@@ -24,6 +24,8 @@ def test_the_planted_measure_ranks_first_with_its_direction():
     assert top["n"] == 400 and ranked["shapley_share"].sum() == pytest.approx(1)
     text = describe_journey_measures(ranked)[0]
     assert "longest wait" in text and "Journeys with longer waits score lower" in text and "n = 400" in text
+    # the measure names a plural thing ('handoffs between departments'): no verb to agree with it
+    assert f"score:** {top['label']}, with " in text
 
 
 def test_nothing_is_said_when_no_measure_moves_the_score_or_too_few_journeys_are_scored():

@@ -97,7 +97,7 @@ def describe_journey_measures(ranked: pd.DataFrame) -> list[str]:
                         & (ranked["shapley_hi"] >= r["shapley_lo"])]
         level = (f", level with {' and '.join(others['label'])} (their intervals overlap)" if len(others) else "")
         direction = "lower" if r["r"] < 0 else "higher"
-        out.append(f"**What moves the {humanize(r['journey_type'])} score:** {r['label']} explains "
+        out.append(f"**What moves the {humanize(r['journey_type'])} score:** {r['label']}, with "
                    f"{format_value(r['shapley_share'], 'share', digits=0)} "
                    f"({format_interval(r['shapley_lo'], r['shapley_hi'], 'share', digits=0)}) of what the journey "
                    f"measures explain together (R² {r['r2']:.2f}){level}. "
