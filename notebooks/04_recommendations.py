@@ -94,7 +94,7 @@ else:
     display(Markdown("*Skipped:* no action could be proposed from the tables received."))
 
 # %% [markdown]
-# ## 1. Avoidable contacts
+# ## Contact cascade, step 1: avoidable contacts
 #
 # An agent contact is **avoidable** when the customer should not have needed it: a **repeat**
 # (the same reason again within the repeat window after a contact that left it unresolved, or a
@@ -120,7 +120,7 @@ else:
     display(Markdown("*Skipped:* " + (rx.skipped_about("contact") or "no agent contacts.")))
 
 # %% [markdown]
-# ## 2. Self-service fit
+# ## Contact cascade, step 2: self-service fit
 #
 # For each contact reason and segment: how often a self-service attempt (IVR, web, app) succeeds
 # without an agent contact about the same reason in the next days (**containment**), how complex the
@@ -141,7 +141,7 @@ else:
     display(Markdown("*Skipped:* no self-service attempts with a contact reason in the events."))
 
 # %% [markdown]
-# ## 3. Agent performance
+# ## Contact cascade, step 3: agent performance
 #
 # First-contact resolution (FCR), handle time (adjusted for channel mix) and CSAT per agent,
 # shrunk toward the team for small numbers (empirical Bayes) with 95% intervals. An agent is
@@ -167,7 +167,7 @@ else:
                                       "the agent contacts have no outcome, handle time or rating to score.")))
 
 # %% [markdown]
-# ## 4. Value-based service
+# ## Value-based service
 #
 # Revenue per customer against the cost of serving them: the fixed monthly service cost plus
 # their contacts priced by channel, over the months observed. Serve the most valuable customers
@@ -188,7 +188,7 @@ else:
     display(Markdown("*Skipped:* " + (rx.skipped_about("value") or "no revenue data.")))
 
 # %% [markdown]
-# ## 5. Journey KPIs and owners
+# ## Journey KPIs and owners
 #
 # The KPIs to manage per journey type, with today's value (95% interval), a target (a configured
 # benchmark, else the best customer segment) and the owning department (configured, else the

@@ -201,7 +201,7 @@ def test_recommendations_section_shape_and_executive_summary(report):
     watermelons = [jt for jt, v in m["journeys"]["types"].items() if v["watermelon"]]
     assert all(f"Watermelon, {jt.replace('_', ' ')}" in summary for jt in watermelons)
     page = (index.parent / "04_recommendations.html").read_text()
-    assert "The action list" in page and "Agent performance" in page and "<img" in page
+    assert "The action list" in page and "Contact cascade, step 3: agent performance" in page and "<img" in page
     assert r["actions"][0]["title"].split("'")[0] in page        # the Styler escapes quotes its own way
 
 
