@@ -154,3 +154,7 @@ def test_bpic16_complaints_open_with_what_customers_complain_about(reports):
     assert "of 289 customer contacts with a reason" in summary
     ingest = (run_dir / "01_ingest.html").read_text(encoding="utf-8")
     assert "staff attitude" in ingest and "all other reasons" not in ingest      # 8 groups, none left over
+    # no typed journeys, agent contacts or customer table: no action, so no recommendations page,
+    # and the front page says so (it held only the period the yearly figures would rest on)
+    assert not (run_dir / "04_recommendations.html").exists()
+    assert "recommendations: nothing to show" in _summary(index).split("Not analysed")[1]

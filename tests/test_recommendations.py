@@ -674,3 +674,20 @@ def test_churn_drivers_over_another_period_than_the_events_are_named_not_ranked(
                                     as_of=pd.Timestamp("2025-02-01", tz="UTC"), seed=1,
                                     churn_drivers=[_churn_driver("Contract = Month-to-month", 9e5, 8e5, 1e6, dx.per)])
     assert same.actions["kind"].eq("churn driver").sum() == 1 and not any("churn-driver" in s for s in same.skipped)
+
+
+def test_the_period_note_stands_only_beside_figures_it_is_about():
+    """'Figures a year are extrapolated from 240 days' on a page with no figure and no action made
+    an empty recommendations page look like a section (bpic16): the note goes with the figures."""
+    from cxlib.actions.diagnosis import RecommendationDiagnosis
+    from cxlib.actions.ranking import propose_driver_actions, rank_actions
+    note = "figures a year are extrapolated from the 240 days the data cover"
+    bare = RecommendationDiagnosis(period_note=note, skipped=["value-based service: there is no customer table"],
+                                   actions=rank_actions([]))
+    assert bare.summary() == ["*Not analysed:* value-based service: there is no customer table."]
+    p = {"driver": "Wifi", "outcome": "satisfied", "share": 0.13, "lo": 0.12, "hi": 0.14, "rank_lo": 1, "rank_hi": 2,
+         "performance": 0.4, "mean_score": 2.1, "n_rated": 500}
+    acted = RecommendationDiagnosis(period_note=note, actions=rank_actions(propose_driver_actions([p])))
+    assert f"*Period:* {note}." in acted.summary()
+    found = RecommendationDiagnosis(period_note=note, unprofitable={"share": 0.1, "lo": 0.08, "hi": 0.12, "n": 900})
+    assert f"*Period:* {note}." in found.summary()

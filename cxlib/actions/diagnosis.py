@@ -133,7 +133,8 @@ class RecommendationDiagnosis:
 
     def summary(self) -> list[str]:
         """The cascade and value findings as sentences: avoidable contacts, unprofitable
-        customers, flagged agents and what was not analysed."""
+        customers, flagged agents, the period the yearly figures rest on (when there are figures or
+        actions) and what was not analysed."""
         lines, cur = [], self.currency
         if self.avoidable:
             v = self.avoidable
@@ -152,8 +153,8 @@ class RecommendationDiagnosis:
             out = self.metrics()["agent_outliers"]
             lines.append(f"**Agents:** {len(out)} of {len(self.agents)} scored agents lie outside the team's 99.8% range"
                          + (f": {', '.join(out)}." if out else "."))
-        if self.period_note:
-            lines.append(f"*Period:* {self.period_note}.")
+        if self.period_note and (lines or (self.actions is not None and len(self.actions))):
+            lines.append(f"*Period:* {self.period_note}.")   # only beside figures it is about
         return lines + [f"*Not analysed:* {x}." for x in self.skipped]
 
     def describe_self_service_risk(self) -> str:
