@@ -119,3 +119,14 @@ def test_the_contact_headline_leaves_out_repeat_customers_when_every_id_is_one_c
                        "timestamp": pd.date_range("2025-01-01", periods=40, freq="D")})
     text = describe_standard_headlines(measure_standard_headlines({"events": ev}))[0]
     assert "'billing' is the most common reason" in text and "more than once" not in text
+
+
+def test_the_interactions_sentence_counts_one_event_in_the_singular():
+    from cxlib.ingest.profile import count_events_per_customer, describe_interactions, summarize_channel_mix
+    t0 = pd.Timestamp("2025-01-01", tz="UTC")
+    one = pd.DataFrame({"customer_id": ["A", "B", "C"], "timestamp": t0, "channel": "call", "agent_id": "x"})
+    text = describe_interactions(count_events_per_customer(one), summarize_channel_mix(one))
+    assert "a median of 1 event per customer" in text and "3 events from 3 customers" in text
+    two = pd.concat([one, one])
+    assert "a median of 2 events per customer" in describe_interactions(count_events_per_customer(two),
+                                                                       summarize_channel_mix(two))

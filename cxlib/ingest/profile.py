@@ -150,9 +150,9 @@ def summarize_survey_response(surveys: pd.DataFrame, customers: pd.DataFrame | N
 def describe_interactions(per_customer: pd.Series, mix: pd.DataFrame) -> str:
     """One sentence on event volume: events and customers, the median and 90th percentile of
     events per customer, and the share an agent handled."""
-    n = int(mix["events"].sum())
+    n, median = int(mix["events"].sum()), per_customer.median()
     return (f"{format_count(n)} events from {format_count(per_customer.size)} customers: a median of "
-            f"{format_count(per_customer.median())} events per customer (90% of customers have at most "
+            f"{format_count(median)} event{'' if median == 1 else 's'} per customer (90% of customers have at most "
             f"{format_count(per_customer.quantile(0.9))}). "
             f"{format_value(mix['with_agent'].sum() / max(n, 1), 'share', digits=1)} of events were "
             "handled by an agent.")
