@@ -217,8 +217,8 @@ def diagnose_recommendations(config: ClientConfig, *, customers: pd.DataFrame | 
                              surveys: pd.DataFrame | None, journeys: pd.DataFrame | None,
                              steps, as_of, scenarios: list[dict] | None = None,
                              journey_findings: list[dict] | None = None, driver_priorities: list[dict] | None = None,
-                             churn_drivers: list[dict] | None = None, seed: int = 0, progress: bool = False, engine: str = "duckdb",
-                             spark=None) -> RecommendationDiagnosis:
+                             churn_drivers: list[dict] | None = None, seed: int = 0, progress: bool = False,
+                             engine: str = "duckdb", spark=None) -> RecommendationDiagnosis:
     """Run every part of the recommendations that the client's tables allow. ``scenarios``
     (the improvement scenarios of the drivers section) value the journey fixes;
     ``journey_findings`` (watermelon and two-group findings of the journey section) are cited
