@@ -150,3 +150,23 @@ def test_an_interval_whose_bounds_would_print_alike_gets_more_digits():
     assert format_interval(2.0, 2.0, digits=0) == "95% CI 2–2"
     assert format_interval(1.00001, 1.00002, digits=0) == "95% CI 1.00–1.00"     # at most two more
     assert format_interval(2.2e6, 2.21e6, "money", currency="EUR") == "95% CI EUR 2.2m–EUR 2.2m"
+
+
+def test_identifier_columns_show_in_words_and_client_text_as_written():
+    """A journey type and the causes built from it are cxlib's identifiers: a table shows them in
+    words (the client's display name first). A touchpoint is the client's own text, shown as sent."""
+    from cxlib.core.formatting import style_table, use_display_names
+    df = pd.DataFrame({"journey_type": ["new_install", "billing_dispute"], "root_cause": ["no update on new_install",
+                       "unresolved change_plan"], "touchpoint": ["Order_corrected", "Bill"], "n": [3, 4]})
+    html = style_table(df, counts=["n"]).to_html()
+    assert "new install" in html and "no update on new install" in html and "unresolved change plan" in html
+    assert "new_install" not in html and "Order_corrected" in html
+    assert "field visit" in style_table(pd.DataFrame({"channel": ["field_visit"], "n": [2]})).to_html()
+    assert df["journey_type"].tolist() == ["new_install", "billing_dispute"]            # the caller's frame
+    try:
+        use_display_names({"billing_dispute": "Bill dispute"})
+        assert "Bill dispute" in style_table(df, counts=["n"]).to_html()
+    finally:
+        use_display_names({})
+    wide = pd.DataFrame({f"m{i}": [0.5] for i in range(11)} | {"journey_type": ["new_install"]})
+    assert "new install" in style_table(wide).to_html() and "new_install" not in style_table(wide).to_html()

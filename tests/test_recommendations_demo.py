@@ -85,6 +85,9 @@ def test_journey_kpis_have_owners_and_targets(recommendations, demo_journeys):
     assert k["owner"].notna().all()
     assert k.loc[k["journey_type"] == "new_install", "owner"].eq("Field services").all()   # configured owner
     assert k["target"].notna().all()
+    from cxlib.actions.kpis import format_kpi_table
+    shown = format_kpi_table(k)
+    assert "new install" in set(shown["journey"]) and not shown["journey"].str.contains("_").any()   # in words
 
 
 def test_summary_and_priorities_are_sentences_with_intervals(recommendations):
@@ -133,3 +136,9 @@ def test_a_short_extract_is_not_annualised(demo_journeys):
     assert avoid.endswith(f"{rx.per}.") and "a year" not in avoid
     assert any(line.startswith("*Period:* the data cover") for line in rx.summary())
     assert rx.metrics()["money_per"] == rx.per
+
+
+def test_unprofitable_customers_are_explained_by_channel_costs_named_in_words(recommendations):
+    d = recommendations.unprofitable_drivers
+    channels = set(d.loc[d["kind"] == "channel cost", "item"])
+    assert "field visit" in channels and not any("_" in c for c in channels)

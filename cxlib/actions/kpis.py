@@ -8,7 +8,7 @@ import pandas as pd
 
 from cxlib.journeys.stats import flag_went_wrong
 from cxlib.journeys.reconstruct import UNCLASSIFIED
-from cxlib.core.formatting import format_value
+from cxlib.core.formatting import format_value, humanize
 from cxlib.core.uncertainty import mean_interval, wilson_interval
 
 KPIS = {  # name: (label, better, kind)
@@ -97,7 +97,7 @@ def format_kpi_table(kpis: pd.DataFrame) -> pd.DataFrame:
         return format_value(r[col], kind, digits=1 if kind == "share" else 2)
 
     return pd.DataFrame({
-        "journey": kpis["journey_type"], "owner": kpis["owner"], "KPI": kpis["label"],
+        "journey": kpis["journey_type"].map(humanize), "owner": kpis["owner"], "KPI": kpis["label"],
         "value (95% CI)": [f"{shown(r, 'value')} ({shown(r, 'lo')}–{shown(r, 'hi')})" for _, r in kpis.iterrows()],
         "n": kpis["n"], "target": [shown(r, "target") for _, r in kpis.iterrows()],
         "target from": kpis["target_source"]})

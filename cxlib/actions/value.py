@@ -97,7 +97,7 @@ def explain_unprofitable(value: pd.DataFrame, customers: pd.DataFrame, *, attrib
     rows = []
     for col in [c for c in v if c.startswith("cost_") and c != "cost_to_serve"]:
         a, b = float(v.loc[bad, col].mean()), float(v.loc[~bad, col].mean())
-        rows.append({"kind": "channel cost", "item": col[5:], "unprofitable": a, "rest": b,
+        rows.append({"kind": "channel cost", "item": col[5:].replace("_", " "), "unprofitable": a, "rest": b,
                      "ratio": a / b if b > 0 else np.nan})
     attrs = customers.drop_duplicates(customer_id).set_index(customer_id).reindex(v.index)
     for col in attributes:

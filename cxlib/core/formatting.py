@@ -181,6 +181,16 @@ def format_bullets(lines) -> str:
 
 WIDE = 10   # a table with more columns than this, and fewer rows than columns, is shown transposed
 
+WORD_COLUMNS = ("journey_type", "avoidable_cause", "root_cause", "channel")
+"""Text columns whose values are identifiers cxlib names things by (a journey type, an avoidable
+cause, a root cause built from them and the client's codes, a channel of the data contract):
+:func:`style_table` shows them in words, as the client's display name or with underscores as spaces
+('no update on new install', 'field visit')."""
+
+
+def _in_words(value):
+    return _DISPLAY_NAMES.get(value) or value.replace("_", " ") if isinstance(value, str) else value
+
 
 def style_table(df, *, counts=(), shares=(), money=(), decimals: dict | None = None, share_digits: int = 1,
                 hide_index: bool = False, transpose: bool | None = None, rounded=()):
@@ -188,9 +198,12 @@ def style_table(df, *, counts=(), shares=(), money=(), decimals: dict | None = N
     counts as whole numbers, shares as percentages, money without decimals, ``rounded`` estimates
     (churners saved, BIC gains) by :func:`format_rounded`, ``decimals``
     ({column: digits}) for the rest, missing values as '–', text left-aligned and every text
-    cell HTML-escaped. Columns the frame lacks are ignored. A wide table (more than ``WIDE``
-    columns and fewer rows than columns; or ``transpose=True``) is shown transposed, one row
-    per column, so it fits a page."""
+    cell HTML-escaped; the identifiers of :data:`WORD_COLUMNS` in words. Columns the frame lacks are
+    ignored. A wide table (more than ``WIDE`` columns and fewer rows than columns; or
+    ``transpose=True``) is shown transposed, one row per column, so it fits a page."""
+    words = [c for c in WORD_COLUMNS if c in df.columns]
+    if words:    # a copy: the caller's frame keeps its identifiers
+        df = df.assign(**{c: df[c].map(_in_words) for c in words})
     if transpose or (transpose is None and len(df.columns) > WIDE and len(df) < len(df.columns) and not hide_index):
         return _style_transposed(df, counts, shares, money, decimals, share_digits, rounded)
     cols = set(df.columns)
