@@ -319,6 +319,7 @@ def diagnose_recommendations(config: ClientConfig, *, customers: pd.DataFrame | 
     if other:
         dx.skipped.append(f"churn-driver actions: their revenue at risk is {other[0]}, not {dx.per} as the other "
                           "values, so they are not ranked beside them (see Drivers)")
+    churn_drivers = [d for d in churn_drivers if d.get("per", dx.per) == dx.per]
     fix = act.FixAssumption(rs.fix_share, *rs.fix_share_range)
     dx.actions = _rank(dx, scenarios or [], journey_findings or [], driver_priorities or [], owners, fix, seed,
                        churn_drivers)
@@ -377,6 +378,6 @@ def _rank(dx: RecommendationDiagnosis, scenarios: list[dict], findings: list[dic
                                           owner=_agents_department(dx.contacts, dx.agents.index[dx.agents["outlier"]]))
     if dx.value is not None:
         cands += act.propose_value_action(dx.value, dx.unprofitable, currency=cur, fix=fix, seed=seed)
-    cands += act.propose_churn_driver_actions(list(churn_drivers), currency=cur, fix=fix, margin=dx.margin, per=per)
+    cands += act.propose_churn_driver_actions(list(churn_drivers), currency=cur, fix=fix, margin=dx.margin)
     cands += act.propose_driver_actions(priorities)
     return act.rank_actions(cands)

@@ -269,19 +269,18 @@ def propose_driver_actions(priorities: list[dict], *, owner: str | None = None) 
 
 
 def propose_churn_driver_actions(drivers: list[dict], *, currency: str, fix: FixAssumption = FixAssumption(),
-                                 margin: float | None = None, per: str = "a year") -> list[dict]:
+                                 margin: float | None = None) -> list[dict]:
     """Cut the extra churn of the customers who carry a churn driver the client can act on (a
     level of a customer column listed in ``analysis.churn.actionable``: a month-to-month contract,
     paying by electronic check). ``drivers`` are the records of
     :meth:`~cxlib.drivers.churn_diagnosis.ChurnDiagnosis.attribute_drivers`. Value = the assumed
     share (``fix``) of the driver's revenue at risk (at ``margin`` when given), its interval the
-    bootstrap's carried through the assumption's range. A record whose money is over another period
-    than ``per`` is left out: the list cannot rank it beside its values."""
+    bootstrap's carried through the assumption's range. The records' money must be over the period
+    of the list's other values (:func:`~cxlib.actions.diagnosis.diagnose_recommendations` keeps the
+    others out and says so)."""
     out = []
     m = margin or 1.0
     for d in drivers:
-        if d.get("per", per) != per:
-            continue
         name = humanize(d["driver"])
         value, lo, hi = fix.apply(d["value"] * m, d["lo"] * m, d["hi"] * m)
         out.append({"title": f"Cut churn among customers with {name}", "kind": "churn driver", "journey_type": None,
@@ -292,7 +291,7 @@ def propose_churn_driver_actions(drivers: list[dict], *, currency: str, fix: Fix
                     "evidence": f"the churn model puts {d['excess_churners']:,.0f} more churners among the "
                                 f"{d['customers']:,} customers with {name} than the same customers would have "
                                 f"without it: {format_estimate(d['value'], d['lo'], d['hi'], 'money', currency=currency)}"
-                                f" of revenue at risk {d.get('per', per)}.",
+                                f" of revenue at risk {d['per']}.",
                     "section": "03_drivers", "urgency": 0.0})
     return out
 
