@@ -70,7 +70,7 @@ import json, resource, sys, time
 import duckdb
 from cxlib.core.config import load_config
 from cxlib.journeys.reconstruct import reconstruct_journeys
-from cxlib.core.sql import ordered_join_sql
+from cxlib.journeys.stats import journey_paths_sql
 path, threads, out, memory_limit = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[5]
 cfg = load_config(sys.argv[4])
 t0 = time.perf_counter()
@@ -81,8 +81,8 @@ t1 = time.perf_counter()
 con = duckdb.connect(); con.execute(f"SET threads = {threads}"); con.execute("SET enable_progress_bar = false")
 con.execute(f"SET memory_limit = '{memory_limit}'")
 con.execute(f"CREATE VIEW st AS SELECT * FROM read_parquet('{out}/journey_steps.parquet')")
-nv = con.execute(f"SELECT count(*) FROM (SELECT {ordered_join_sql('touchpoint', 'step', ' > ')} v FROM st GROUP BY journey_id) "
-                 "GROUP BY v").fetchall()   # every journey's path, as find_variants joins it
+# every journey's path counted, as cxlib.journeys.stats joins paths (once per hash of the steps)
+nv = con.execute(f"SELECT path, sum(n) FROM ({journey_paths_sql(per_journey=False)}) GROUP BY path").fetchall()
 nd = con.execute("SELECT count(*) FROM st WHERE step > 1 GROUP BY prev_touchpoint, touchpoint").fetchall()
 t2 = time.perf_counter()
 print("\n" + json.dumps({"events": j.n_events, "journeys": j.n_journeys, "reconstruct_s": t1 - t0,

@@ -405,6 +405,28 @@ def test_variants_say_how_many_paths_there_are_and_what_the_top_ones_cover():
     assert describe_variants(find_variants(steps, top=5), "t").endswith("all shown.")
 
 
+def test_variants_tell_apart_paths_of_the_same_touchpoints_in_another_order():
+    """Paths are grouped by a hash of their steps before their text is joined: every order of
+    the same touchpoints, and repeats that a hash combined by XOR would cancel, stay apart,
+    each with its own count, as joining every journey's path counts them."""
+    from itertools import permutations
+    from cxlib.journeys.stats import journey_paths_sql, label_variants
+    from cxlib.core.sql import query_frames
+    paths = [list(p) for p in dict.fromkeys(permutations("AABBC"))] + [list("AAAAA"), list("ABABA")]
+    rows, expected = [], {}
+    for i, path in enumerate(paths):
+        for k in range(i % 4 + 1):             # counts 1-4, so merged paths would show
+            rows += [(f"j{i}-{k}", "t", s + 1, tp) for s, tp in enumerate(path)]
+        expected[" → ".join(path)] = i % 4 + 1
+    steps = pd.DataFrame(rows, columns=["journey_id", "journey_type", "step", "touchpoint"]).sample(frac=1, random_state=0)
+    v = find_variants(steps, top=1000)
+    assert dict(zip(v["variant"], v["n"])) == expected and v.attrs["variants"] == {"t": len(paths)}
+    labelled = label_variants(steps, top=1000)
+    assert labelled.value_counts().to_dict() == expected
+    counted = query_frames(f"SELECT path, sum(n) AS n FROM ({journey_paths_sql(per_journey=False)}) GROUP BY path", st=steps)
+    assert dict(zip(counted["path"], counted["n"].astype(int))) == expected
+
+
 def test_a_repeated_notification_is_neither_rework_nor_a_repeat_contact():
     """The company's second status message is not rework and not the customer coming back;
     the customer's second call about the same reason is a repeat contact."""

@@ -13,6 +13,7 @@ These differences are handled here rather than in the SQL:
   default, ``unix_timestamp``, drops the fraction.
 * ``quantile_cont(x, q)`` becomes the exact ``percentile(x, q)``, not ``percentile_approx``.
 * ``epoch_ns(ts)`` becomes ``unix_micros(ts) * 1000`` (Spark's timestamps hold microseconds).
+* ``hash(...)`` (64 bits in DuckDB) becomes ``xxhash64(...)``: Spark's ``hash`` has 32 bits.
 * sqlglot writes DuckDB's default ``NULLS LAST`` explicitly and rewrites ``QUALIFY`` (which
   Spark lacks) as a filtered subquery.
 
@@ -99,6 +100,8 @@ def _keep_duckdb_meaning(node):
                        expression=exp.Literal.number(1_000_000))
     if isinstance(node, exp.PercentileCont) and node.expression is not None:
         return exp.Anonymous(this="percentile", expressions=[node.this, node.expression])
+    if isinstance(node, exp.Anonymous) and str(node.this).lower() == "hash":   # DuckDB's is 64-bit, Spark's 32
+        return exp.Anonymous(this="xxhash64", expressions=[e.transform(_keep_duckdb_meaning) for e in node.expressions])
     if isinstance(node, exp.Anonymous) and str(node.this).lower() == "epoch_ns":   # Spark keeps microseconds
         return exp.Mul(this=exp.Anonymous(this="unix_micros", expressions=node.expressions),
                        expression=exp.Literal.number(1000))

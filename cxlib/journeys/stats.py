@@ -132,15 +132,42 @@ def flag_watermelons(catalogue: pd.DataFrame, *, touchpoint_green_min: float = 0
     return flag.fillna(False).astype(bool).rename("watermelon")
 
 
+def journey_paths_sql(where: str = "true", *, per_journey: bool = True) -> str:
+    """A query of the step table ``st`` over the journeys matching ``where``: one row per journey
+    with its ``journey_id``, ``journey_type``, ``path`` (its touchpoints in step order, joined by
+    ' → ') and ``length`` (its steps); without ``per_journey``, one row per path with ``n``, its
+    journeys (a path may come in two rows, see below: sum ``n`` by path).
+
+    The journeys are grouped first by type, length and an order-aware hash of their steps (the
+    XOR over the steps of a 64-bit hash of the touchpoint's hash plus the step number: a hash of
+    several columns would not do, as DuckDB combines their hashes by XOR, which the XOR over the
+    steps would undo), and each group's path is joined once, from its first journey: a large log
+    has millions of journeys but thousands of paths (10M steps, 6.3M journeys, every path
+    counted: 0.6 s against 2.6-2.8 s for joining every journey's path). Two paths share a hash
+    with a chance of 2⁻⁶⁴; one path may get two hashes (a null touchpoint, which the text leaves
+    out), so whoever counts paths groups by the text."""
+    groups = f"""
+        WITH j AS (
+            SELECT journey_id, any_value(journey_type) AS journey_type, count(*) AS length,
+                   bit_xor(hash(CAST(hash(touchpoint) // 2 AS BIGINT) + step)) AS h
+            FROM st WHERE {where} GROUP BY journey_id),
+        g AS (SELECT journey_type, length, h, count(*) AS n, min(journey_id) AS rep
+              FROM j GROUP BY journey_type, length, h),
+        p AS (SELECT g.journey_type, g.length, g.h, g.n, {ordered_join_sql('st.touchpoint', 'st.step', ARROW)} AS path
+              FROM g JOIN st ON st.journey_id = g.rep GROUP BY g.journey_type, g.length, g.h, g.n)"""
+    if not per_journey:
+        return groups + "\n        SELECT journey_type, path, length, n FROM p"
+    return groups + """
+        SELECT j.journey_id, j.journey_type, p.path, j.length
+        FROM j JOIN p ON j.journey_type = p.journey_type AND j.length = p.length AND j.h = p.h"""
+
+
 def label_variants(steps: pd.DataFrame, *, top: int = 5, other: str | None = None) -> pd.Series:
     """Per typed journey (index ``journey_id``): its path (touchpoints in step order, as in
     :func:`find_variants`), keeping the ``top`` most frequent paths of each journey type and
     labelling the rest ``other`` (missing by default: a mix of rare paths is no group to look
     inside). The paths are joined in SQL, where the step table lives."""
-    frame = query_frames(f"""
-        SELECT journey_id, any_value(journey_type) AS journey_type,
-               {ordered_join_sql('touchpoint', 'step', ARROW)} AS path
-        FROM st WHERE journey_type <> {sql_literal(UNCLASSIFIED)} GROUP BY journey_id ORDER BY journey_id""",
+    frame = query_frames(journey_paths_sql(f"journey_type <> {sql_literal(UNCLASSIFIED)}") + " ORDER BY journey_id",
                          st=select_columns(steps, ["journey_id", "journey_type", "step", "touchpoint"]))
     if not len(frame):
         return pd.Series(dtype=object, name="variant")
@@ -193,11 +220,9 @@ def find_variants(steps, journeys: pd.DataFrame | None = None, *, top: int = 10,
     as pandas or as a Spark DataFrame (a client on Spark): the paths are built where it lives and
     one row per journey comes back."""
     types = [journey_type] if journey_type is not None else journey_types
-    paths = query_frames(f"""
-        SELECT journey_id, any_value(journey_type) AS journey_type,
-               {ordered_join_sql('touchpoint', 'step', ARROW)} AS variant, count(*) AS length
-        FROM st WHERE true {_types_filter(types)} GROUP BY journey_id""",
-                         st=select_columns(steps, ["journey_id", "journey_type", "step", "touchpoint"]))
+    paths = query_frames(journey_paths_sql("true " + _types_filter(types)),
+                         st=select_columns(steps, ["journey_id", "journey_type", "step", "touchpoint"])) \
+        .rename(columns={"path": "variant"})
     if journeys is not None:
         extra = [c for c in ("completed", "duration_days", "journey_score", "churned_in_window") if c in journeys]
         paths = paths.merge(journeys[["journey_id", *extra]], on="journey_id", how="left")
