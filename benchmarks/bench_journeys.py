@@ -78,6 +78,7 @@ j = reconstruct_journeys(path, cfg.analysis.journeys, threads=threads, to_pandas
                          steps_path=f'{out}/journey_steps.parquet',
                          memory_limit=memory_limit)
 t1 = time.perf_counter()
+peak_reconstruct = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
 con = duckdb.connect(); con.execute(f"SET threads = {threads}"); con.execute("SET enable_progress_bar = false")
 con.execute(f"SET memory_limit = '{memory_limit}'")
 con.execute(f"CREATE VIEW st AS SELECT * FROM read_parquet('{out}/journey_steps.parquet')")
@@ -87,7 +88,8 @@ nd = con.execute("SELECT count(*) FROM st WHERE step > 1 GROUP BY prev_touchpoin
 t2 = time.perf_counter()
 print("\n" + json.dumps({"events": j.n_events, "journeys": j.n_journeys, "reconstruct_s": t1 - t0,
                   "variants_dfg_s": t2 - t1, "variants": len(nv), "dfg_edges": len(nd), "phases": j.timings,
-                  "peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2}))
+                  "peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2,
+                  "peak_reconstruct_gb": peak_reconstruct}))
 """
 
 CHILD_FLOOR = r"""
@@ -173,7 +175,8 @@ def main(argv=None) -> int:
         print(f"  reconstruction     {r['reconstruct_s']:6.1f} s  ({r['events'] / r['reconstruct_s']:,.0f} events/s)")
         print("    phases: " + ", ".join(f"{k} {v:.1f} s" for k, v in r["phases"].items()))
         print(f"  variants + DFG     {r['variants_dfg_s']:6.1f} s  ({r['variants']:,} variants, {r['dfg_edges']:,} edges)")
-        print(f"  total              {total:6.1f} s  ({r['events'] / total:,.0f} events/s), peak {r['peak_gb']:.2f} GB")
+        print(f"  total              {total:6.1f} s  ({r['events'] / total:,.0f} events/s), peak {r['peak_gb']:.2f} GB "
+              f"({r['peak_reconstruct_gb']:.2f} GB by the end of the reconstruction)")
         print(f"DuckDB read + sort + write of the same file (the floor): {floor['read_sort_write_s']:.1f} s, "
               f"peak {floor['peak_gb']:.2f} GB; cxlib total is {total / floor['read_sort_write_s']:.1f}x the floor")
         w = run_child(sys.executable, CHILD_WRITES, out, args.threads, args.memory_limit)
