@@ -28,8 +28,10 @@ def select_rows(frame: pd.DataFrame, keep, *, consume: bool = False) -> pd.DataF
     columns, attrs = frame.columns, dict(frame.attrs)
     arrays = [frame.iloc[:, i].array for i in range(frame.shape[1])]
     if consume:
-        for name in dict.fromkeys(columns):   # a repeated name goes at once
-            del frame[name]
+        # every column at once, under one shared label: deleting them one at a time rebuilds the other
+        # columns' blocks each time (10,000 columns took minutes; drop(inplace=True) is deprecated)
+        frame.columns = np.zeros(frame.shape[1], dtype=np.int64)
+        del frame[0]
     filtered = {}
     for i in range(len(arrays)):
         filtered[i] = arrays[i][keep]
