@@ -1,6 +1,8 @@
 """Journey reconstruction: scattered touchpoints become journey instances.
 
-The event-level work runs in DuckDB (over a DataFrame or Parquet files) and is
+The rules are stated once in SQL, the reference, which DuckDB and Spark run; a log that fits in
+memory is rebuilt in compiled passes to the same tables (:mod:`cxlib.journeys.passes`,
+:func:`choose_engine`). The event-level SQL runs in DuckDB (over a DataFrame or Parquet files) and is
 purely relational: joins, one shared window per pass and aggregates, with no
 Python loop over customers, so the same SQL can move to a distributed engine. An
 unclassified episode of one event (a bill, a one-off call: often most of a log) is
@@ -547,7 +549,49 @@ def _scripts(gap_days: float, repeat_window_days: float, failure_touchpoints, *,
     return assign, steps
 
 
-ENGINES = ("duckdb", "spark")
+ENGINES = ("auto", "duckdb", "compiled", "spark")
+
+BYTES_PER_EVENT = 300
+"""Memory the compiled passes hold per event at their peak (10M demo events: 2.7-3.0 GB)."""
+
+
+def choose_engine(events, memory_limit: str | None = None) -> str:
+    """The engine ``engine='auto'`` runs on one machine: the compiled passes
+    (:mod:`cxlib.journeys.passes`) when numba is installed, the events are a DataFrame or one
+    Parquet file, and their peak (:data:`BYTES_PER_EVENT` per event) fits in ``memory_limit`` (as
+    DuckDB reads it, e.g. ``'4GB'``; without one, in half the memory available); else DuckDB, which
+    spills to disk beyond its limit and reads folders and lists of files."""
+    from cxlib.journeys.passes import is_available
+    if not is_available():
+        return "duckdb"
+    if isinstance(events, pd.DataFrame):
+        n = len(events)
+    elif isinstance(events, (str, Path)) and Path(events).is_file():
+        import pyarrow.parquet as pq
+        try:
+            n = pq.ParquetFile(events).metadata.num_rows
+        except Exception:     # not a Parquet file DuckDB can't read either: its error says so
+            return "duckdb"
+    else:
+        return "duckdb"
+    return "compiled" if n * BYTES_PER_EVENT <= _memory_budget(memory_limit) else "duckdb"
+
+
+def _memory_budget(memory_limit: str | None) -> float:
+    """Bytes: ``memory_limit`` ('4GB', '500MB', '2GiB'), else half of the memory available now."""
+    if memory_limit:
+        import re
+        m = re.fullmatch(r"\s*([\d.]+)\s*([KMGT]?)(i?)B?\s*", str(memory_limit), re.IGNORECASE)
+        if m:
+            base = 1024 if m.group(3) else 1000
+            return float(m.group(1)) * base ** " KMGT".index(m.group(2).upper() or " ")
+    try:
+        with open("/proc/meminfo") as f:
+            info = dict(line.split(":", 1) for line in f)
+        return int(info["MemAvailable"].split()[0]) * 1024 / 2
+    except (OSError, KeyError, ValueError):
+        import os
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES") / 2
 
 
 def reconstruct_journeys(events, definitions: Mapping[str, JourneyDefinition], *,
@@ -556,7 +600,7 @@ def reconstruct_journeys(events, definitions: Mapping[str, JourneyDefinition], *
                          as_of=None, threads: int | None = None, progress: bool = False,
                          to_pandas: bool = True, journeys_path: str | Path | None = None,
                          steps_path: str | Path | None = None, memory_limit: str | None = None,
-                         engine: str = "duckdb", spark=None, lazy_steps: bool = False,
+                         engine: str = "auto", spark=None, lazy_steps: bool = False,
                          lazy_unclassified: bool = False) -> Journeys:
     """Split ``events`` into journey instances and describe each one.
 
@@ -573,7 +617,10 @@ def reconstruct_journeys(events, definitions: Mapping[str, JourneyDefinition], *
     journey tables to ``steps_path`` and ``journeys_path`` straight from DuckDB (that journey
     table has ``reached_end`` instead of ``status``) and returns counts only.
 
-    ``engine='spark'`` runs the same SQL on Spark (``spark``: a SparkSession, else a local
+    ``engine='auto'`` (the default) runs a log held in memory in compiled passes over its
+    sorted events (:mod:`cxlib.journeys.passes`, ``engine='compiled'``: the same tables, several
+    times faster) and anything larger, a folder or several files on DuckDB (``engine='duckdb'``);
+    :func:`choose_engine` decides. ``engine='spark'`` runs the same SQL on Spark (``spark``: a SparkSession, else a local
     one; see :mod:`cxlib.core.spark`); events are then Parquet path(s), a table name or a
     DataFrame, and with ``to_pandas=False`` the tables are written as Parquet folders. With
     ``lazy_steps`` only the journey table comes back to pandas: the step table stays on Spark, or
@@ -585,6 +632,16 @@ def reconstruct_journeys(events, definitions: Mapping[str, JourneyDefinition], *
     """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
+    if engine == "auto":
+        engine = choose_engine(events, memory_limit)
+    if engine == "compiled":
+        from cxlib.journeys.passes import is_available
+        if not is_available():
+            raise ImportError("engine='compiled' needs numba (pip install numba); engine='duckdb' needs nothing more")
+        return _reconstruct_compiled(events, definitions, gap_days=gap_days, repeat_window_days=repeat_window_days,
+                                     failure_touchpoints=failure_touchpoints, as_of=as_of, progress=progress,
+                                     to_pandas=to_pandas, journeys_path=journeys_path, steps_path=steps_path,
+                                     lazy_steps=lazy_steps, lazy_unclassified=lazy_unclassified)
     if engine == "spark":
         return _reconstruct_on_spark(events, definitions, gap_days=gap_days, repeat_window_days=repeat_window_days,
                                      failure_touchpoints=failure_touchpoints, as_of=as_of, progress=progress,
@@ -663,6 +720,15 @@ def reconstruct_journeys(events, definitions: Mapping[str, JourneyDefinition], *
         journeys = fetch_frame(con, _as_text(con, "journeys") + " ORDER BY journey_id")
     timings["to pandas"] = time.perf_counter() - t0
     con.close()
+    return _hand_over(steps, journeys, definitions, as_of, journeys_path, steps_path, timings, n_events, n_journeys,
+                      folder=folder, live=live, unclassified=unclassified, span=span)
+
+
+def _hand_over(steps, journeys, definitions, as_of, journeys_path, steps_path, timings, n_events, n_journeys, *,
+               folder=None, live=None, unclassified=None, span=None) -> Journeys:
+    """The result of an in-memory engine, its tables in pandas or in the files of ``folder`` (the
+    step table ``live``, the ``unclassified`` episodes, with ``span`` the first start and last end
+    of all journeys); the files go with the result."""
     if folder is None:
         return _finish(steps, journeys, definitions, as_of, journeys_path, steps_path, timings, n_events, n_journeys)
     import shutil
@@ -677,6 +743,68 @@ def reconstruct_journeys(events, definitions: Mapping[str, JourneyDefinition], *
     if journeys_path is not None and steps_path is not None:
         out.write(journeys_path, steps_path)
     return out
+
+
+def _reconstruct_compiled(events, definitions, *, gap_days, repeat_window_days, failure_touchpoints, as_of,
+                          progress, to_pandas, journeys_path, steps_path, lazy_steps=False,
+                          lazy_unclassified=False) -> Journeys:
+    """:func:`reconstruct_journeys` in compiled passes over sorted arrays
+    (:mod:`cxlib.journeys.passes`): the same rules and tables as the SQL, for a log held in memory."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from cxlib.journeys.passes import reconstruct_on_arrays, write_batches
+    timings: dict[str, float] = {}
+    res = reconstruct_on_arrays(events, definitions, gap_days=gap_days, repeat_window_days=repeat_window_days,
+                                failure_outcomes=FAILURE_OUTCOMES, failure_touchpoints=failure_touchpoints,
+                                timings=timings, progress=progress)
+    n_events, n_journeys = res.n_events, res.n_journeys
+
+    def timed(name, work):
+        t0 = time.perf_counter()
+        out = work()
+        timings[name] = time.perf_counter() - t0
+        if progress:
+            print(f"  journeys: {name} ({timings[name]:.1f} s)", flush=True)
+        return out
+    if not to_pandas:
+        for p in (journeys_path, steps_path):
+            Path(p).parent.mkdir(parents=True, exist_ok=True)
+            _remove_folder(p)    # a Spark run leaves a folder; this run writes one file there
+        timed("write parquet", lambda: res.write(steps_path, journeys_path))
+        return Journeys(steps=None, journeys=None, definitions=dict(definitions), timings=timings,
+                        n_events=n_events, n_journeys=n_journeys)
+
+    def as_pandas(table):   # the labels as text, as DuckDB hands them over
+        return arrow_to_pandas(pa.table({c: table[c].cast(pa.large_string()) if pa.types.is_dictionary(table[c].type)
+                                         else table[c] for c in table.column_names}))
+
+    def tables():
+        live = unclassified = folder = span = None
+        if lazy_steps or lazy_unclassified:
+            import tempfile
+            folder = tempfile.mkdtemp(prefix="cxlib-steps-")
+        if lazy_steps:    # the step table stays in a Parquet file, in journey and step order
+            live = ParquetTable(str(Path(folder) / "steps.parquet"))
+            write_batches(res.step_batches(), live.path)
+            steps = None
+        else:
+            steps = as_pandas(res.steps_table())
+        journeys = res.journeys_table()
+        if lazy_unclassified:    # the episodes get the status _journey_status gives them, and go to a file
+            unclassified = ParquetTable(str(Path(folder) / "unclassified.parquet"))
+            episode = pc.equal(journeys["journey_type"].cast(pa.string()), UNCLASSIFIED)
+            apart = journeys.filter(episode).drop_columns(["reached_end"])
+            apart = apart.append_column("status", pa.array([UNCLASSIFIED] * apart.num_rows, pa.string())) \
+                .append_column("completed", pa.nulls(apart.num_rows, pa.bool_()))
+            write_batches(apart.to_batches(), unclassified.path)
+            span = tuple(arrow_to_pandas(pa.table({"s": [pc.min(journeys["start"])], "e": [pc.max(journeys["end"])]}))
+                         .iloc[0]) if journeys.num_rows else (pd.NaT, pd.NaT)
+            journeys = journeys.filter(pc.invert(episode))
+        return steps, as_pandas(journeys), live, unclassified, folder, span
+    steps, journeys, live, unclassified, folder, span = timed("to pandas", tables)
+    return _hand_over(steps, journeys, definitions, as_of, journeys_path, steps_path, timings, n_events, n_journeys,
+                      folder=folder, live=live, unclassified=unclassified, span=span)
 
 
 def _reconstruct_on_spark(events, definitions, *, gap_days, repeat_window_days, failure_touchpoints, as_of,
@@ -749,7 +877,8 @@ def _journey_status(j: pd.DataFrame, definitions: Mapping[str, JourneyDefinition
     if as_of is not None and as_of.tzinfo is None and len(j) and j["start"].dt.tz is not None:
         as_of = as_of.tz_localize("UTC")
     typed = j["journey_type"] != UNCLASSIFIED
-    running = (j["start"] + pd.to_timedelta(max_days.fillna(0), unit="D")) > as_of if as_of is not None else False
+    running = (j["start"] + pd.to_timedelta(max_days.fillna(0), unit="D")) > as_of if as_of is not None \
+        else pd.Series(False, index=j.index)    # no journeys, so no extract time: nothing runs
     status = pd.Series("dropped_out", index=j.index, dtype=object)
     status[running] = "in_progress"
     status[j["reached_end"].astype(bool)] = "completed"
