@@ -490,7 +490,8 @@ class ClientConfig(_Strict):
                                   description="Bounds beyond which an ingested value is implausible.")
     engine: Literal["duckdb", "spark"] = Field(
         default="duckdb", description="Where the event-level work runs (journey reconstruction and its statistics, "
-        "the contact cascade's queries, the touchpoint inventory): duckdb (embedded, one machine) or spark (the same SQL on a Spark cluster, "
+        "the contact cascade's queries, the touchpoint inventory): duckdb (embedded, one machine; the journeys of a log that fits in "
+        "memory are rebuilt in compiled passes, the same tables several times faster) or spark (the same SQL on a Spark cluster, "
         "for logs beyond one machine). make report ENGINE=spark overrides it.")
     spark: SparkSettings = Field(default_factory=SparkSettings, description="How to reach Spark when engine is spark.")
     display_names: dict[str, str] = Field(

@@ -272,7 +272,9 @@ def diagnose_journeys(events, analysis: Analysis, *, customers: pd.DataFrame | N
     """Reconstruct journeys from ``events`` (DataFrame or Parquet path) with the client's
     ``analysis`` settings, attach survey scores and churn, and build the catalogue, the
     watermelon flags and the bimodality tests with their separators. ``engine='spark'`` runs
-    the reconstruction on Spark (``spark``: a session, or the client's SparkSettings)."""
+    the reconstruction on Spark (``spark``: a session, or the client's SparkSettings);
+    ``engine='duckdb'`` on this machine: in compiled passes when the log fits in memory, else in
+    DuckDB (:func:`~cxlib.journeys.reconstruct.choose_engine`)."""
     t0 = time.perf_counter()
     timings = {}
     skipped = []
@@ -282,7 +284,8 @@ def diagnose_journeys(events, analysis: Analysis, *, customers: pd.DataFrame | N
     recon = reconstruct_journeys(events, analysis.journeys, gap_days=analysis.unclassified_gap_days,
                                  repeat_window_days=analysis.repeat_window_days, as_of=as_of, progress=progress,
                                  failure_touchpoints=analysis.contacts.failure_touchpoints,
-                                 engine=engine, spark=spark, lazy_steps=True, lazy_unclassified=True)
+                                 engine="auto" if engine == "duckdb" else engine, spark=spark, lazy_steps=True,
+                                 lazy_unclassified=True)
     timings["reconstruct"] = time.perf_counter() - t0
     # the typed journeys only: no statistic reads the unclassified episodes, most rows of a large log;
     # without an extract time, the journeys' own last end stands in (as it does in the reconstruction)
