@@ -100,8 +100,8 @@ class Labels:
 
 def read_events(events, columns: Sequence[str] = EVENT_COLUMNS) -> pa.Table:
     """The event ``columns`` of a DataFrame or one Parquet file as Arrow (text columns
-    dictionary-encoded, as the file holds them), with each row's position as ``src_row`` and
-    without rows lacking a customer or a time (as the SQL reads them). A column the events lack
+    dictionary-encoded, as the file holds them) without rows lacking a customer or a time, and then
+    each row's position as ``src_row`` (without it, a row's position is its own) (as the SQL reads them). A column the events lack
     is all null, and named in the table's metadata (``cxlib.absent``)."""
     if isinstance(events, (str, Path)):
         import pyarrow.parquet as pq
@@ -120,25 +120,31 @@ def read_events(events, columns: Sequence[str] = EVENT_COLUMNS) -> pa.Table:
             raise ValueError(f"events: missing required column(s) {missing}; found {list(events.columns)}")
         present = [c for c in columns if c in events.columns]
         table = pa.Table.from_pandas(events[present], preserve_index=False)
-    table = table.append_column("src_row", pa.array(np.arange(table.num_rows, dtype=np.int64)))
     absent = [c for c in columns if c not in table.column_names]
     for c in absent:   # typed as DuckDB types them: text from a file, untyped from a DataFrame
         table = table.append_column(c, pa.nulls(table.num_rows, pa.string() if isinstance(events, (str, Path))
                                                 else pa.null()))
     table = table.replace_schema_metadata({b"cxlib.absent": ",".join(absent).encode()})
-    keep = pc.and_(pc.is_valid(table["customer_id"]), pc.is_valid(table["timestamp"]))
     if table["customer_id"].null_count or table["timestamp"].null_count:
-        table = table.filter(keep)
+        table = table.append_column("src_row", pa.array(np.arange(table.num_rows, dtype=np.int64)))
+        table = table.filter(pc.and_(pc.is_valid(table["customer_id"]), pc.is_valid(table["timestamp"])))
     return table
 
 
 def to_micros(column: pa.ChunkedArray) -> np.ndarray:
     """A timestamp column as int64 microseconds since the epoch (UTC, or wall time without a zone)."""
     unit_type = pa.timestamp("us", getattr(column.type, "tz", None))
-    if not len(column):
-        return np.zeros(0, np.int64)
-    # finer times are cut to the microsecond, as DuckDB reads them
-    return pc.cast(column, unit_type, safe=False).combine_chunks().view(pa.int64()).to_numpy(zero_copy_only=False)
+    out = np.empty(len(column), np.int64)
+    at = 0
+    for chunk in column.chunks:
+        if chunk.type.unit in ("s", "ms") and not chunk.null_count:
+            np.multiply(chunk.view(pa.int64()).to_numpy(), 1_000_000 if chunk.type.unit == "s" else 1000,
+                        out=out[at:at + len(chunk)])
+        else:    # finer times are cut to the microsecond, as DuckDB reads them
+            out[at:at + len(chunk)] = pc.cast(chunk, unit_type, safe=False).view(pa.int64()) \
+                .to_numpy(zero_copy_only=False)
+        at += len(chunk)
+    return out
 
 
 def _sort_events(rank, micros, n_customers):
@@ -361,7 +367,7 @@ def _steps(order, at, jid, how, kind, micros, rank, tp, channel, department, rea
     ``kind`` are; ``at`` its row in the events read, where the other event arrays are. Label codes
     are -1 for null; the lookup tables (``failing_tp``, ``type_end``) hold a last entry for null."""
     n = len(order)
-    step = np.empty(n, np.int64)
+    step = np.empty(n, np.int32)
     wait = np.full(n, np.nan)
     prev_tp = np.full(n, -1, np.int32)
     prev_ch = np.full(n, -1, np.int32)
@@ -377,13 +383,13 @@ def _steps(order, at, jid, how, kind, micros, rank, tp, channel, department, rea
     hi = np.empty(n_journeys, np.int64)
     customer = np.empty(n_journeys, np.int32)
     reached = np.zeros(n_journeys, np.bool_)
-    n_channels = np.zeros(n_journeys, np.int64)
-    n_departments = np.zeros(n_journeys, np.int64)
-    n_switches = np.zeros(n_journeys, np.int64)
-    n_handoffs = np.zeros(n_journeys, np.int64)
-    n_repeats = np.zeros(n_journeys, np.int64)
-    n_rework = np.zeros(n_journeys, np.int64)
-    n_failed = np.zeros(n_journeys, np.int64)
+    n_channels = np.zeros(n_journeys, np.int32)
+    n_departments = np.zeros(n_journeys, np.int32)
+    n_switches = np.zeros(n_journeys, np.int32)
+    n_handoffs = np.zeros(n_journeys, np.int32)
+    n_repeats = np.zeros(n_journeys, np.int32)
+    n_rework = np.zeros(n_journeys, np.int32)
+    n_failed = np.zeros(n_journeys, np.int32)
     max_wait = np.full(n_journeys, np.nan)
     tp_seen = np.full(n_tp + 1, -1, np.int64)            # the journey that last had each touchpoint (null last)
     reason_seen = np.full(n_reasons + 1, -1, np.int64)   # ... that last had a contact about each reason
@@ -536,7 +542,7 @@ def reconstruct_on_arrays(events, definitions: Mapping[str, JourneyDefinition], 
     cust, case = coded.pop("customer_id"), coded.pop("case_id")
     labels = coded
     ts_type = table.schema.field("timestamp").type
-    src_row = table["src_row"].to_numpy()
+    src_row = table["src_row"].to_numpy() if "src_row" in table.column_names else None
     del table
     done("read events", t0)
 
@@ -604,7 +610,7 @@ class PassResult:
     customers: Labels
     case: Labels
     labels: dict
-    src_row: np.ndarray
+    src_row: np.ndarray | None   # each event's row in the source (None: its position among the events read)
     micros: np.ndarray
     order: np.ndarray       # per step (journey order): its position in (customer, time) order ...
     at: np.ndarray          # ... and its row in the events read
@@ -654,9 +660,9 @@ class PassResult:
                 "journey_id": take(self.jid, order) + 1,
                 "journey_type": _categories(take(self.kind, order), self.types),
                 "assigned_by": _categories(take(self.how, order), _ASSIGNED_BY),
-                "eid": order + 1, "event_row": take(self.src_row, at),
+                "eid": order + 1, "event_row": at if self.src_row is None else take(self.src_row, at),
                 "customer_id": _slice_dictionary(self.customers, at),
-                "timestamp": _timestamps(take(self.micros, at), self.ts_type), "step": self.step[a:b],
+                "timestamp": _timestamps(take(self.micros, at), self.ts_type), "step": self.step[a:b].astype(np.int64),
                 **{c: _dictionary(self.labels[c], at) for c in ("touchpoint", "channel", "department",
                                                                   "contact_reason", "outcome")},
                 "case_id": self._cases(at),
@@ -687,10 +693,11 @@ class PassResult:
                 "start": _timestamps(lo, self.ts_type), "end": _timestamps(hi, self.ts_type),
                 "duration_days": (hi / 1e6 - lo / 1e6) / 86400, "reached_end": self.reached[a:b],
                 "n_touchpoints": length, "n_distinct_touchpoints": length - self.n_rework[a:b],
-                "n_channels": self.n_channels[a:b], "n_channel_switches": self.n_switches[a:b],
-                "n_departments": self.n_departments[a:b], "n_handoffs": self.n_handoffs[a:b],
-                "n_repeat_contacts": self.n_repeats[a:b], "n_rework": self.n_rework[a:b],
-                "n_failed_steps": self.n_failed[a:b], "max_wait_days": _floats(self.max_wait[a:b]),
+                # counted in 32 bits (less memory held while the tables are written), written in 64 as SQL's
+                **{name: getattr(self, field)[a:b].astype(np.int64) for name, field in (
+                    ("n_channels", "n_channels"), ("n_channel_switches", "n_switches"),
+                    ("n_departments", "n_departments"), ("n_handoffs", "n_handoffs"),
+                    ("n_repeat_contacts", "n_repeats"), ("n_rework", "n_rework"), ("n_failed_steps", "n_failed"))}, "max_wait_days": _floats(self.max_wait[a:b]),
                 "last_touchpoint": self._last_touchpoints(self.named[a:b])})
 
     def _cases(self, at: np.ndarray) -> pa.Array:
