@@ -16,6 +16,10 @@ writing the two tables cxlib wrote (from memory, labels as ENUMs, as cxlib holds
 stacking copies of it with renamed customers (``--sizes 30000000,100000000``), so they run out
 of core under ``--memory-limit``.
 
+``--engines compiled,duckdb`` runs both engines of ``reconstruct_journeys`` by turns on the same
+log (the default, ``auto``, is what a client gets: the compiled passes when the log fits in
+memory under ``--memory-limit``, else DuckDB).
+
 Targets (issue 17, 2 cores): 10M events <= 8 s and <= 3 GB peak, within 3x of the floor;
 30M and 100M complete under a 12 GB limit. Each measurement runs in a fresh process so peak
 memory is its own.
@@ -71,12 +75,14 @@ import duckdb
 from cxlib.core.config import load_config
 from cxlib.journeys.reconstruct import reconstruct_journeys
 from cxlib.journeys.stats import journey_paths_sql
-path, threads, out, memory_limit = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[5]
+from cxlib.journeys.reconstruct import choose_engine
+path, threads, out, memory_limit, engine = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[5], sys.argv[6]
 cfg = load_config(sys.argv[4])
 t0 = time.perf_counter()
+ran = choose_engine(path, memory_limit) if engine == "auto" else engine
 j = reconstruct_journeys(path, cfg.analysis.journeys, threads=threads, to_pandas=False, journeys_path=f'{out}/journeys.parquet',
                          steps_path=f'{out}/journey_steps.parquet',
-                         memory_limit=memory_limit)
+                         memory_limit=memory_limit, engine=ran)
 t1 = time.perf_counter()
 peak_reconstruct = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
 con = duckdb.connect(); con.execute(f"SET threads = {threads}"); con.execute("SET enable_progress_bar = false")
@@ -86,7 +92,7 @@ con.execute(f"CREATE VIEW st AS SELECT * FROM read_parquet('{out}/journey_steps.
 nv = con.execute(f"SELECT path, sum(n) FROM ({journey_paths_sql(per_journey=False)}) GROUP BY path").fetchall()
 nd = con.execute("SELECT count(*) FROM st WHERE step > 1 GROUP BY prev_touchpoint, touchpoint").fetchall()
 t2 = time.perf_counter()
-print("\n" + json.dumps({"events": j.n_events, "journeys": j.n_journeys, "reconstruct_s": t1 - t0,
+print("\n" + json.dumps({"engine": ran, "events": j.n_events, "journeys": j.n_journeys, "reconstruct_s": t1 - t0,
                   "variants_dfg_s": t2 - t1, "variants": len(nv), "dfg_edges": len(nd), "phases": j.timings,
                   "peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2,
                   "peak_reconstruct_gb": peak_reconstruct}))
@@ -158,6 +164,9 @@ def main(argv=None) -> int:
                     help="DuckDB memory limit (it spills to disk beyond it); 10GB keeps 30M/100M under 12 GB")
     ap.add_argument("--cache", default=str(HERE / ".cache"), help="where generated logs and outputs go")
     ap.add_argument("--pm4py-python", default=None, help="a Python interpreter with pm4py installed")
+    ap.add_argument("--engines", default="auto",
+                    help="comma-separated engines of reconstruct_journeys to run by turns: auto (what a client "
+                         "gets: the compiled passes when the log fits in memory), compiled, duckdb")
     args = ap.parse_args(argv)
     cache = Path(args.cache)
     config = REPO / "data" / "demo" / "client.yml"
@@ -169,19 +178,12 @@ def main(argv=None) -> int:
         out = cache / f"out_{size}"
         out.mkdir(parents=True, exist_ok=True)
         floor = run_child(sys.executable, CHILD_FLOOR, log, args.threads, out, args.memory_limit)
-        r = run_child(sys.executable, CHILD_CXLIB, log, args.threads, out, config, args.memory_limit)
-        total = r["reconstruct_s"] + r["variants_dfg_s"]
-        print(f"cxlib (DuckDB): {r['events']:,} events -> {r['journeys']:,} journeys")
-        print(f"  reconstruction     {r['reconstruct_s']:6.1f} s  ({r['events'] / r['reconstruct_s']:,.0f} events/s)")
-        print("    phases: " + ", ".join(f"{k} {v:.1f} s" for k, v in r["phases"].items()))
-        print(f"  variants + DFG     {r['variants_dfg_s']:6.1f} s  ({r['variants']:,} variants, {r['dfg_edges']:,} edges)")
-        print(f"  total              {total:6.1f} s  ({r['events'] / total:,.0f} events/s), peak {r['peak_gb']:.2f} GB "
-              f"({r['peak_reconstruct_gb']:.2f} GB by the end of the reconstruction)")
-        print(f"DuckDB read + sort + write of the same file (the floor): {floor['read_sort_write_s']:.1f} s, "
-              f"peak {floor['peak_gb']:.2f} GB; cxlib total is {total / floor['read_sort_write_s']:.1f}x the floor")
+        for engine in args.engines.split(","):
+            r = run_child(sys.executable, CHILD_CXLIB, log, args.threads, out, config, args.memory_limit, engine)
+            total = report_cxlib(r, floor)
         w = run_child(sys.executable, CHILD_WRITES, out, args.threads, args.memory_limit)
         fixed = r["phases"].get("sort events", float("nan")) + w["write_s"]
-        print(f"What any reconstruction with these outputs pays: cxlib's sort of the events "
+        print(f"What any reconstruction with these outputs pays (last engine's sort and files): its sort of the events "
               f"{r['phases'].get('sort events', float('nan')):.1f} s + DuckDB writing the two tables alone "
               f"{w['write_s']:.1f} s (steps {w['journey_steps_s']:.1f}, journeys {w['journeys_s']:.1f}) = {fixed:.1f} s; "
               f"the rest of cxlib's total, {total - fixed:.1f} s, is the journey work itself")
@@ -192,6 +194,20 @@ def main(argv=None) -> int:
             print(f"  variants + DFG     {p['variants_dfg_s']:6.1f} s  ({p['events'] / p['variants_dfg_s']:,.0f} events/s; "
                   f"{p['variants']:,} variants, {p['dfg_edges']:,} edges), peak {p['peak_gb']:.2f} GB")
     return 0
+
+
+def report_cxlib(r: dict, floor: dict) -> float:
+    """Print one cxlib run beside the floor; return its total seconds."""
+    total = r["reconstruct_s"] + r["variants_dfg_s"]
+    print(f"cxlib ({r['engine']}): {r['events']:,} events -> {r['journeys']:,} journeys")
+    print(f"  reconstruction     {r['reconstruct_s']:6.1f} s  ({r['events'] / r['reconstruct_s']:,.0f} events/s)")
+    print("    phases: " + ", ".join(f"{k} {v:.1f} s" for k, v in r["phases"].items()))
+    print(f"  variants + DFG     {r['variants_dfg_s']:6.1f} s  ({r['variants']:,} variants, {r['dfg_edges']:,} edges)")
+    print(f"  total              {total:6.1f} s  ({r['events'] / total:,.0f} events/s), peak {r['peak_gb']:.2f} GB "
+          f"({r['peak_reconstruct_gb']:.2f} GB by the end of the reconstruction)")
+    print(f"DuckDB read + sort + write of the same file (the floor): {floor['read_sort_write_s']:.1f} s, "
+          f"peak {floor['peak_gb']:.2f} GB; cxlib total is {total / floor['read_sort_write_s']:.1f}x the floor")
+    return total
 
 
 if __name__ == "__main__":
