@@ -95,6 +95,17 @@ def test_compiled_passes_keep_the_steps_and_episodes_in_files_as_the_sql_does(tm
                                       pd.read_parquet(tmp_path / f"sql_{table}.parquet"))
 
 
+def test_compiled_passes_leave_an_empty_file_of_episodes_when_every_event_is_typed():
+    ev = random_log(9)
+    ev["case_id"] = ev["customer_id"].astype(object) + "-case"       # every event in a case, every case typed
+    ev["touchpoint"] = ev["touchpoint"].fillna("order")
+    ev = pd.concat([ev, ev.drop_duplicates("case_id").assign(touchpoint="order")], ignore_index=True)
+    sql, compiled = both(ev, lazy_steps=True, lazy_unclassified=True)
+    assert len(compiled.unclassified) == len(sql.unclassified) == 0
+    assert (compiled.journeys["journey_type"] != "unclassified").all() and compiled.has_paths()
+    pd.testing.assert_frame_equal(compiled.journeys, sql.journeys)
+
+
 def test_compiled_passes_read_and_write_parquet_as_the_sql_does(tmp_path):
     """A file of several row groups (each with dictionaries of its own) in, the tables written
     straight from the engine out: a reader sees the same columns, types and values."""

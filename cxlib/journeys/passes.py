@@ -804,12 +804,20 @@ def _whole(batches) -> pa.Table:
     return table.unify_dictionaries() if table.num_rows else table
 
 
-def write_batches(batches, path: str | Path) -> None:
-    """Write record ``batches`` (labels as dictionaries) to one Parquet file, a row group each."""
+def write_batches(batches, path: str | Path, schema: pa.Schema | None = None) -> None:
+    """Write record ``batches`` (labels as dictionaries) to one Parquet file, a row group each;
+    without any, an empty table of ``schema``."""
     import pyarrow.parquet as pq
     writer = None
+    batches = iter(batches)
+    first = next(batches, None)
+    if first is None:
+        if schema is None:
+            raise ValueError(f"{path}: no batches to write and no schema")
+        first = pa.RecordBatch.from_pylist([], schema=schema)
+    import itertools
     try:
-        for batch in batches:
+        for batch in itertools.chain([first], batches):
             if writer is None:
                 names = batch.schema.names
                 labels = [f.name for f in batch.schema if pa.types.is_dictionary(f.type)]

@@ -797,7 +797,7 @@ def _reconstruct_compiled(events, definitions, *, gap_days, repeat_window_days, 
             apart = journeys.filter(episode).drop_columns(["reached_end"])
             apart = apart.append_column("status", pa.array([UNCLASSIFIED] * apart.num_rows, pa.string())) \
                 .append_column("completed", pa.nulls(apart.num_rows, pa.bool_()))
-            write_batches(apart.to_batches(), unclassified.path)
+            write_batches(apart.to_batches(), unclassified.path, apart.schema)   # a file even without episodes
             span = tuple(arrow_to_pandas(pa.table({"s": [pc.min(journeys["start"])], "e": [pc.max(journeys["end"])]}))
                          .iloc[0]) if journeys.num_rows else (pd.NaT, pd.NaT)
             journeys = journeys.filter(pc.invert(episode))
