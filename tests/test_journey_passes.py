@@ -146,6 +146,13 @@ def test_auto_engine_runs_compiled_in_memory_and_duckdb_beyond_it(tmp_path):
     ev.to_parquet(path)
     assert choose_engine(path) == "compiled"
     assert choose_engine([path, path]) == "duckdb" and choose_engine(tmp_path) == "duckdb"
+    # numeric customer or case ids, numeric labels: the SQL types and orders them its own way
+    for column, values in (("customer_id", 7), ("case_id", 3), ("channel", 1.5)):
+        other = ev.assign(**{column: values})
+        assert choose_engine(other) == "duckdb", column
+        with pytest.raises(ValueError, match=f"{column}: "):
+            reconstruct_journeys(other, DEFS, engine="compiled")
+    assert_same(*both(ev.assign(customer_id=ev["customer_id"].astype("category"))))
     with pytest.raises(ValueError, match="engine must be one of"):
         reconstruct_journeys(ev, DEFS, engine="numba")
 

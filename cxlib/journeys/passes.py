@@ -38,20 +38,24 @@ LABELS = ("channel", "touchpoint", "department", "contact_reason", "outcome", "k
 """The event columns held as codes into one dictionary each (a null is code -1)."""
 EVENT_COLUMNS = ("customer_id", "timestamp", *LABELS, "case_id")
 
-STEP_COLUMNS = ("journey_id", "journey_type", "assigned_by", "eid", "event_row", "customer_id", "timestamp", "step",
-                "touchpoint", "channel", "department", "contact_reason", "outcome", "case_id", "kind", "initiated_by",
-                "wait_days", "prev_touchpoint", "handoff", "channel_switch", "prev_channel", "repeat_contact",
-                "rework", "failed_step")
-JOURNEY_COLUMNS = ("journey_id", "journey_type", "assigned_by", "customer_id", "case_id", "start", "end",
-                   "duration_days", "reached_end", "n_touchpoints", "n_distinct_touchpoints", "n_channels",
-                   "n_channel_switches", "n_departments", "n_handoffs", "n_repeat_contacts", "n_rework",
-                   "n_failed_steps", "max_wait_days", "last_touchpoint")
-
-
 def is_available() -> bool:
     """Whether numba, which compiles the passes, is installed."""
     import importlib.util
     return importlib.util.find_spec("numba") is not None
+
+
+def _is_text(t: pa.DataType) -> bool:
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_null(t)
+
+
+def takes(schema: pa.Schema) -> bool:
+    """Whether the passes give the SQL's tables for events of this Arrow ``schema``: text ids and
+    labels (the SQL keeps a numeric case id as a number, orders numeric customers as numbers and
+    writes numeric labels as its own text) and a timestamp column."""
+    return all(_is_text(schema.field(c).type) for c in EVENT_COLUMNS if c in schema.names and c != "timestamp") \
+        and "timestamp" in schema.names and pa.types.is_timestamp(schema.field("timestamp").type)
 
 
 # --------------------------------------------------------------------------- reading
@@ -120,6 +124,10 @@ def read_events(events, columns: Sequence[str] = EVENT_COLUMNS) -> pa.Table:
             raise ValueError(f"events: missing required column(s) {missing}; found {list(events.columns)}")
         present = [c for c in columns if c in events.columns]
         table = pa.Table.from_pandas(events[present], preserve_index=False)
+    if not takes(table.schema):
+        raise ValueError(f"{events if isinstance(events, (str, Path)) else 'events'}: the compiled passes take text "
+                         "ids and labels and a timestamp column; found "
+                         + ", ".join(f"{f.name}: {f.type}" for f in table.schema) + " (engine='duckdb' takes any)")
     absent = [c for c in columns if c not in table.column_names]
     for c in absent:   # typed as DuckDB types them: text from a file, untyped from a DataFrame
         table = table.append_column(c, pa.nulls(table.num_rows, pa.string() if isinstance(events, (str, Path))
@@ -589,11 +597,11 @@ def reconstruct_on_arrays(events, definitions: Mapping[str, JourneyDefinition], 
     done("steps", t0)
 
     return PassResult(
-        types=pa.array([*types, UNCLASSIFIED], pa.string()), ts_type=ts_type, case_given=case_given, case_type=case_type, customers=customers, case=case,
-        labels=labels, src_row=src_row, micros=micros, order=order, at=at, jid=jid, kind=kind, how=how,
+        types=pa.array([*types, UNCLASSIFIED], pa.string()), ts_type=ts_type, case_given=case_given,
+        case_type=case_type, customers=customers, case=case, labels=labels, src_row=src_row, micros=micros, order=order, at=at, jid=jid, kind=kind, how=how,
         step=step, wait=wait, prev_tp=prev_tp, prev_ch=prev_ch, handoff=handoff, switch=switch, repeat=repeat,
-        rework=rework, failed=failed, first=first, last=last, named=named, lo=lo, hi=hi, first_customer=first_customer,
-        reached=reached, n_channels=n_channels, n_departments=n_departments, n_switches=n_switches,
+        rework=rework, failed=failed, first=first, last=last, named=named, lo=lo, hi=hi,
+        first_customer=first_customer, reached=reached, n_channels=n_channels, n_departments=n_departments, n_switches=n_switches,
         n_handoffs=n_handoffs, n_repeats=n_repeats, n_rework=n_rework, n_failed=n_failed, max_wait=max_wait)
 
 

@@ -560,19 +560,30 @@ def choose_engine(events, memory_limit: str | None = None) -> str:
     (:mod:`cxlib.journeys.passes`) when numba is installed, the events are a DataFrame or one
     Parquet file, and their peak (:data:`BYTES_PER_EVENT` per event) fits in ``memory_limit`` (as
     DuckDB reads it, e.g. ``'4GB'``; without one, in half the memory available); else DuckDB, which
-    spills to disk beyond its limit and reads folders and lists of files."""
-    from cxlib.journeys.passes import is_available
+    spills to disk beyond its limit and reads folders and lists of files, and types numeric ids and
+    labels its own way (:func:`cxlib.journeys.passes.takes`)."""
+    import pyarrow as pa
+
+    from cxlib.journeys.passes import EVENT_COLUMNS as PASS_COLUMNS, is_available, takes
     if not is_available():
         return "duckdb"
     if isinstance(events, pd.DataFrame):
         n = len(events)
+        present = [c for c in PASS_COLUMNS if c in events.columns]
+        try:
+            schema = pa.Schema.from_pandas(events[present].head(1000), preserve_index=False)
+        except (pa.ArrowException, TypeError, ValueError):    # mixed types: DuckDB reports them
+            return "duckdb"
     elif isinstance(events, (str, Path)) and Path(events).is_file():
         import pyarrow.parquet as pq
         try:
-            n = pq.ParquetFile(events).metadata.num_rows
+            meta = pq.ParquetFile(events)
         except Exception:     # not a Parquet file DuckDB can't read either: its error says so
             return "duckdb"
+        n, schema = meta.metadata.num_rows, meta.schema_arrow
     else:
+        return "duckdb"
+    if not takes(schema):    # numeric ids or labels, times as text: the SQL's own typing decides
         return "duckdb"
     return "compiled" if n * BYTES_PER_EVENT <= _memory_budget(memory_limit) else "duckdb"
 
