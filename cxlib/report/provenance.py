@@ -14,7 +14,7 @@ from cxlib.core.jsonio import write_json
 from cxlib.core.paths import is_remote, resolve_source_path
 from cxlib.core.schema import TABLE_NAMES
 
-PACKAGES = ("cxlib", "pandas", "numpy", "pyarrow", "duckdb", "scipy", "scikit-learn", "matplotlib", "seaborn",
+PACKAGES = ("cxlib", "pandas", "numpy", "pyarrow", "duckdb", "numba", "scipy", "scikit-learn", "matplotlib", "seaborn",
             "pydantic", "pyyaml", "openpyxl", "papermill", "nbconvert", "nbformat", "ipykernel")
 
 
