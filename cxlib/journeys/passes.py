@@ -104,9 +104,10 @@ class Labels:
 
 def read_events(events, columns: Sequence[str] = EVENT_COLUMNS) -> pa.Table:
     """The event ``columns`` of a DataFrame or one Parquet file as Arrow (text columns
-    dictionary-encoded, as the file holds them) without rows lacking a customer or a time, and then
-    each row's position as ``src_row`` (without it, a row's position is its own) (as the SQL reads them). A column the events lack
-    is all null, and named in the table's metadata (``cxlib.absent``)."""
+    dictionary-encoded, as the file holds them), without rows lacking a customer or a time (as the
+    SQL reads them); when some are dropped, each row's source position is ``src_row`` (else a
+    row's position is its own). A column the events lack is all null, and named in the table's
+    metadata (``cxlib.absent``)."""
     if isinstance(events, (str, Path)):
         import pyarrow.parquet as pq
         path = Path(events)
@@ -598,10 +599,12 @@ def reconstruct_on_arrays(events, definitions: Mapping[str, JourneyDefinition], 
 
     return PassResult(
         types=pa.array([*types, UNCLASSIFIED], pa.string()), ts_type=ts_type, case_given=case_given,
-        case_type=case_type, customers=customers, case=case, labels=labels, src_row=src_row, micros=micros, order=order, at=at, jid=jid, kind=kind, how=how,
+        case_type=case_type, customers=customers, case=case, labels=labels, src_row=src_row, micros=micros,
+        order=order, at=at, jid=jid, kind=kind, how=how,
         step=step, wait=wait, prev_tp=prev_tp, prev_ch=prev_ch, handoff=handoff, switch=switch, repeat=repeat,
         rework=rework, failed=failed, first=first, last=last, named=named, lo=lo, hi=hi,
-        first_customer=first_customer, reached=reached, n_channels=n_channels, n_departments=n_departments, n_switches=n_switches,
+        first_customer=first_customer, reached=reached, n_channels=n_channels, n_departments=n_departments,
+        n_switches=n_switches,
         n_handoffs=n_handoffs, n_repeats=n_repeats, n_rework=n_rework, n_failed=n_failed, max_wait=max_wait)
 
 
@@ -705,7 +708,8 @@ class PassResult:
                 **{name: getattr(self, field)[a:b].astype(np.int64) for name, field in (
                     ("n_channels", "n_channels"), ("n_channel_switches", "n_switches"),
                     ("n_departments", "n_departments"), ("n_handoffs", "n_handoffs"),
-                    ("n_repeat_contacts", "n_repeats"), ("n_rework", "n_rework"), ("n_failed_steps", "n_failed"))}, "max_wait_days": _floats(self.max_wait[a:b]),
+                    ("n_repeat_contacts", "n_repeats"), ("n_rework", "n_rework"), ("n_failed_steps", "n_failed"))},
+                "max_wait_days": _floats(self.max_wait[a:b]),
                 "last_touchpoint": self._last_touchpoints(self.named[a:b])})
 
     def _cases(self, at: np.ndarray) -> pa.Array:
