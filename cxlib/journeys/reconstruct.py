@@ -630,10 +630,11 @@ def reconstruct_journeys(events, definitions: Mapping[str, JourneyDefinition], *
 
     ``engine='auto'`` (the default) runs a log held in memory in compiled passes over its
     sorted events (:mod:`cxlib.journeys.passes`, ``engine='compiled'``: the same tables, several
-    times faster) and anything larger, a folder or several files on DuckDB (``engine='duckdb'``);
-    :func:`choose_engine` decides. ``engine='spark'`` runs the same SQL on Spark (``spark``: a SparkSession, else a local
-    one; see :mod:`cxlib.core.spark`); events are then Parquet path(s), a table name or a
-    DataFrame, and with ``to_pandas=False`` the tables are written as Parquet folders. With
+    times faster; ``threads`` does not bound them: they read and write on up to three) and
+    anything larger, a folder or several files on DuckDB (``engine='duckdb'``);
+    :func:`choose_engine` decides. ``engine='spark'`` runs the same SQL on Spark (``spark``: a
+    SparkSession, else a local one; see :mod:`cxlib.core.spark`); events are then Parquet path(s),
+    a table name or a DataFrame, and with ``to_pandas=False`` the tables are written as Parquet folders. With
     ``lazy_steps`` only the journey table comes back to pandas: the step table stays on Spark, or
     from DuckDB in a Parquet file of its own (``engine_steps``), until :meth:`Journeys.fetch_steps`
     asks for it. With ``lazy_unclassified`` the journey table in pandas holds the typed journeys
