@@ -733,7 +733,7 @@ class PassResult:
 
         def run(batches, path):
             try:
-                write_batches(_ahead(batches), path)
+                write_batches(produce_ahead(batches), path)
             except BaseException as e:   # raised below, on the caller's thread
                 errors.append(e)
         threads = [threading.Thread(target=run, args=(self.step_batches(), steps_path)),
@@ -746,7 +746,7 @@ class PassResult:
             raise errors[0]
 
 
-def _ahead(items, depth: int = 2):
+def produce_ahead(items, depth: int = 2):
     """``items`` (an iterator), produced on a thread of their own up to ``depth`` ahead of the
     consumer: the next slice of a table is built while the last is written."""
     import queue

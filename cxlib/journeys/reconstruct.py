@@ -762,10 +762,11 @@ def _reconstruct_compiled(events, definitions, *, gap_days, repeat_window_days, 
                           lazy_unclassified=False) -> Journeys:
     """:func:`reconstruct_journeys` in compiled passes over sorted arrays
     (:mod:`cxlib.journeys.passes`): the same rules and tables as the SQL, for a log held in memory."""
+    import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from cxlib.journeys.passes import reconstruct_on_arrays, write_batches
+    from cxlib.journeys.passes import produce_ahead, reconstruct_on_arrays, write_batches
     timings: dict[str, float] = {}
     res = reconstruct_on_arrays(events, definitions, gap_days=gap_days, repeat_window_days=repeat_window_days,
                                 failure_outcomes=FAILURE_OUTCOMES, failure_touchpoints=failure_touchpoints,
@@ -792,28 +793,35 @@ def _reconstruct_compiled(events, definitions, *, gap_days, repeat_window_days, 
                                          else table[c] for c in table.column_names}))
 
     def tables():
-        live = unclassified = folder = span = None
+        from concurrent.futures import ThreadPoolExecutor
+        live = unclassified = folder = span = steps = None
         if lazy_steps or lazy_unclassified:
             import tempfile
             folder = tempfile.mkdtemp(prefix="cxlib-steps-")
-        if lazy_steps:    # the step table stays in a Parquet file, in journey and step order
-            live = ParquetTable(str(Path(folder) / "steps.parquet"))
-            write_batches(res.step_batches(), live.path)
-            steps = None
-        else:
-            steps = as_pandas(res.steps_table())
-        journeys = res.journeys_table()
-        if lazy_unclassified:    # the episodes get the status _journey_status gives them, and go to a file
-            unclassified = ParquetTable(str(Path(folder) / "unclassified.parquet"))
-            episode = pc.equal(journeys["journey_type"].cast(pa.string()), UNCLASSIFIED)
-            apart = journeys.filter(episode).drop_columns(["reached_end"])
-            apart = apart.append_column("status", pa.array([UNCLASSIFIED] * apart.num_rows, pa.string())) \
-                .append_column("completed", pa.nulls(apart.num_rows, pa.bool_()))
-            write_batches(apart.to_batches(), unclassified.path, apart.schema)   # a file even without episodes
-            span = tuple(arrow_to_pandas(pa.table({"s": [pc.min(journeys["start"])], "e": [pc.max(journeys["end"])]}))
-                         .iloc[0]) if journeys.num_rows else (pd.NaT, pd.NaT)
-            journeys = journeys.filter(pc.invert(episode))
-        return steps, as_pandas(journeys), live, unclassified, folder, span
+        with ThreadPoolExecutor(1) as pool:
+            if lazy_steps:    # the step table goes to a Parquet file (journey and step order) on a thread of its own
+                live = ParquetTable(str(Path(folder) / "steps.parquet"))
+                written = pool.submit(write_batches, produce_ahead(res.step_batches()), live.path)
+            else:
+                steps = as_pandas(res.steps_table())
+            journeys = res.journeys_table()
+            if lazy_unclassified:    # the episodes get the status _journey_status gives them, and go to a file
+                unclassified = ParquetTable(str(Path(folder) / "unclassified.parquet"))
+                episode = pc.equal(journeys["journey_type"].cast(pa.string()), UNCLASSIFIED)
+                apart = journeys.filter(episode).drop_columns(["reached_end"])
+                status = pa.DictionaryArray.from_arrays(pa.array(np.zeros(apart.num_rows, np.int32)),
+                                                        pa.array([UNCLASSIFIED]))
+                apart = apart.append_column("status", status) \
+                    .append_column("completed", pa.nulls(apart.num_rows, pa.bool_()))
+                write_batches(apart.to_batches(), unclassified.path, apart.schema)   # a file even without episodes
+                span = tuple(arrow_to_pandas(pa.table({"s": [pc.min(journeys["start"])],
+                                                       "e": [pc.max(journeys["end"])]})).iloc[0]) \
+                    if journeys.num_rows else (pd.NaT, pd.NaT)
+                journeys = journeys.filter(pc.invert(episode))
+            journeys = as_pandas(journeys)
+            if lazy_steps:
+                written.result()
+        return steps, journeys, live, unclassified, folder, span
     steps, journeys, live, unclassified, folder, span = timed("to pandas", tables)
     return _hand_over(steps, journeys, definitions, as_of, journeys_path, steps_path, timings, n_events, n_journeys,
                       folder=folder, live=live, unclassified=unclassified, span=span)
