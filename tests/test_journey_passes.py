@@ -186,19 +186,3 @@ def test_compiled_passes_give_the_sql_tables_on_the_real_logs(client):
     events = ingest_client(cfg, REPO / "data" / client).tables["events"]
     sql = _engines_agree(events, cfg.analysis)
     assert sql.n_events == len(events) > 200
-
-
-def test_numpy_huge_page_advice_comes_back_as_it_was():
-    """The passes turn numpy's huge-page advice off while they allocate (see passes._small_pages)
-    and give the process its setting back."""
-    toggle = getattr(np._core.multiarray, "_set_madvise_hugepage", None)
-    if toggle is None:
-        pytest.skip("this numpy has no huge-page setting")
-    before = toggle(True)
-    try:
-        reconstruct_journeys(random_log(10), DEFS, engine="compiled")
-        assert toggle(False) is True
-        reconstruct_journeys(random_log(10), DEFS, engine="compiled")
-        assert toggle(True) is False
-    finally:
-        toggle(before)

@@ -532,30 +532,6 @@ def reconstruct_on_arrays(events, definitions: Mapping[str, JourneyDefinition], 
     :func:`~cxlib.journeys.reconstruct.reconstruct_journeys` finds them: a :class:`PassResult`,
     whose step and journey tables are in journey order (and step order within). See the module.
     ``timings`` gets seconds per phase (printed with ``progress``)."""
-    with _small_pages():
-        return _reconstruct_on_arrays(events, definitions, gap_days=gap_days, repeat_window_days=repeat_window_days,
-                                      failure_outcomes=failure_outcomes, failure_touchpoints=failure_touchpoints,
-                                      timings=timings, progress=progress)
-
-
-class _small_pages:
-    """numpy without its transparent-huge-page advice for the arrays allocated meanwhile (numpy's
-    documented global state, restored after). Where the kernel compacts memory to find huge pages
-    on first touch, it stalled the passes' fresh arrays: converting the labels of 10M events took
-    0.45-0.50 s against 0.15 s, the times 0.17-0.25 s against 0.02 s."""
-
-    def __enter__(self):
-        toggle = getattr(getattr(getattr(np, "_core", None), "multiarray", None), "_set_madvise_hugepage", None)
-        self._toggle = toggle
-        self._before = toggle(False) if toggle is not None else None
-
-    def __exit__(self, *exc):
-        if self._toggle is not None:
-            self._toggle(self._before)
-
-
-def _reconstruct_on_arrays(events, definitions, *, gap_days, repeat_window_days, failure_outcomes, failure_touchpoints,
-                           timings, progress) -> "PassResult":
     import time
     timings = {} if timings is None else timings
 
@@ -762,11 +738,10 @@ class PassResult:
                 errors.append(e)
         threads = [threading.Thread(target=run, args=(self.step_batches(), steps_path)),
                    threading.Thread(target=run, args=(self.journey_batches(), journeys_path))]
-        with _small_pages():
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
         if errors:
             raise errors[0]
 
