@@ -20,6 +20,9 @@ of core under ``--memory-limit``.
 log (the default, ``auto``, is what a client gets: the compiled passes when the log fits in
 memory under ``--memory-limit``, else DuckDB).
 
+cxlib's children set up their process as the command line and the report's kernels do
+(:func:`cxlib.core.memory.keep_freed_memory`: freed memory kept for reuse, no huge-page advice).
+
 Targets (issue 17, 2 cores): 10M events <= 8 s and <= 3 GB peak, within 3x of the floor;
 30M and 100M complete under a 12 GB limit. Each measurement runs in a fresh process so peak
 memory is its own.
@@ -71,6 +74,8 @@ def make_log(n_events: int, cache: Path, seed: int = 42) -> Path:
 
 CHILD_CXLIB = r"""
 import json, resource, sys, time
+from cxlib.core.memory import keep_freed_memory
+keep_freed_memory()    # as the command line and the report's kernels set up their processes
 import duckdb
 from cxlib.core.config import load_config
 from cxlib.journeys.reconstruct import reconstruct_journeys
