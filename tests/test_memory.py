@@ -102,3 +102,13 @@ def test_numpy_arrays_get_no_huge_pages_unless_numpy_is_told_otherwise():
     assert kept["set"]["numpy"] is True and kept["huge_kb"] == 0
     told = run_child("set_ = keep_freed_memory()", child=HUGE, NUMPY_MADVISE_HUGEPAGE="1")
     assert told["set"]["numpy"] is False and told["huge_kb"] >= 64 * 1024
+
+
+def test_memory_budget_reads_duckdb_limits_and_falls_back_to_half_the_memory_available():
+    from cxlib.core.memory import memory_budget
+    assert memory_budget("5GB") == 5e9 and memory_budget("500MB") == 5e8 and memory_budget(" 2GiB ") == 2 * 2**30
+    assert memory_budget("1.5gb") == 1.5e9 and memory_budget("4096") == 4096
+    available = memory_budget()        # half of what the machine has free now (it moves a little)
+    assert available > 0
+    for other in (memory_budget("not a size"), memory_budget(None)):
+        assert other == pytest.approx(available, rel=0.1)

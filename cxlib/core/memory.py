@@ -96,3 +96,20 @@ def _glibc():
     libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     libc.mallopt.restype = ctypes.c_int
     return libc
+
+
+def memory_budget(memory_limit: str | None = None) -> float:
+    """Bytes a step may hold: ``memory_limit`` as DuckDB writes it ('4GB', '500MB', '2GiB'), else half
+    of the memory available now."""
+    if memory_limit:
+        import re
+        m = re.fullmatch(r"\s*([\d.]+)\s*([KMGT]?)(i?)B?\s*", str(memory_limit), re.IGNORECASE)
+        if m:
+            base = 1024 if m.group(3) else 1000
+            return float(m.group(1)) * base ** " KMGT".index(m.group(2).upper() or " ")
+    try:
+        with open("/proc/meminfo") as f:
+            info = dict(line.split(":", 1) for line in f)
+        return int(info["MemAvailable"].split()[0]) * 1024 / 2
+    except (OSError, KeyError, ValueError):
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES") / 2

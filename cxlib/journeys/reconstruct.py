@@ -585,24 +585,8 @@ def choose_engine(events, memory_limit: str | None = None) -> str:
         return "duckdb"
     if not takes(schema):    # numeric ids or labels, times as text: the SQL's own typing decides
         return "duckdb"
-    return "compiled" if n * BYTES_PER_EVENT <= _memory_budget(memory_limit) else "duckdb"
-
-
-def _memory_budget(memory_limit: str | None) -> float:
-    """Bytes: ``memory_limit`` ('4GB', '500MB', '2GiB'), else half of the memory available now."""
-    if memory_limit:
-        import re
-        m = re.fullmatch(r"\s*([\d.]+)\s*([KMGT]?)(i?)B?\s*", str(memory_limit), re.IGNORECASE)
-        if m:
-            base = 1024 if m.group(3) else 1000
-            return float(m.group(1)) * base ** " KMGT".index(m.group(2).upper() or " ")
-    try:
-        with open("/proc/meminfo") as f:
-            info = dict(line.split(":", 1) for line in f)
-        return int(info["MemAvailable"].split()[0]) * 1024 / 2
-    except (OSError, KeyError, ValueError):
-        import os
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES") / 2
+    from cxlib.core.memory import memory_budget
+    return "compiled" if n * BYTES_PER_EVENT <= memory_budget(memory_limit) else "duckdb"
 
 
 def reconstruct_journeys(events, definitions: Mapping[str, JourneyDefinition], *,
