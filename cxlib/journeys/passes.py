@@ -31,12 +31,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cxlib.core.config import JourneyDefinition
+from cxlib.journeys.reconstruct import CODED_COLUMNS, EVENT_COLUMNS, UNCLASSIFIED
 
-UNCLASSIFIED = "unclassified"
 ASSIGNED_BY = ("case", "definition", "episode")
-LABELS = ("channel", "touchpoint", "department", "contact_reason", "outcome", "kind", "initiated_by")
-"""The event columns held as codes into one dictionary each (a null is code -1)."""
-EVENT_COLUMNS = ("customer_id", "timestamp", *LABELS, "case_id")
+LABELS = CODED_COLUMNS
+"""The event columns held as codes into one dictionary each (a null is code -1), as the SQL codes them."""
 
 def is_available() -> bool:
     """Whether numba, which compiles the passes, is installed."""

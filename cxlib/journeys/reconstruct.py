@@ -564,12 +564,12 @@ def choose_engine(events, memory_limit: str | None = None) -> str:
     labels its own way (:func:`cxlib.journeys.passes.takes`)."""
     import pyarrow as pa
 
-    from cxlib.journeys.passes import EVENT_COLUMNS as PASS_COLUMNS, is_available, takes
+    from cxlib.journeys.passes import is_available, takes
     if not is_available():
         return "duckdb"
     if isinstance(events, pd.DataFrame):
         n = len(events)
-        present = [c for c in PASS_COLUMNS if c in events.columns]
+        present = [c for c in EVENT_COLUMNS if c in events.columns]
         try:
             schema = pa.Schema.from_pandas(events[present].head(1000), preserve_index=False)
         except (pa.ArrowException, TypeError, ValueError):    # mixed types: DuckDB reports them
